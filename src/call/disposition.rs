@@ -1,0 +1,165 @@
+//! SIP final response (plus what happened before it) → contact-centre disposition.
+//!
+//! The mapping follows the cause groups of RFC 3398 §8.2.6.1 (SIP status → ISUP/Q.850
+//! cause) and is documented as a table in `docs/dispositions.md`; keep the two in step.
+
+use serde::{Deserialize, Serialize};
+
+/// The outcome of one attempt, as a contact-centre engineer names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// 2xx: the far end answered.
+    Answered,
+    /// 486 Busy Here, 600 Busy Everywhere (Q.850 17 user busy).
+    Busy,
+    /// Rang but nobody answered: our CANCEL on ring timeout (→ 487), 408 or 480 after a
+    /// provisional response (Q.850 19 no answer from user).
+    NoAnswer,
+    /// 603 Decline, 403 Forbidden (Q.850 21 call rejected).
+    Rejected,
+    /// 404, 484, 485, 604, 410 (Q.850 1 unallocated number, 28 invalid format, 22 number changed).
+    InvalidNumber,
+    /// 480 Temporarily Unavailable with no provisional response before it (Q.850 18/20).
+    Unavailable,
+    /// 500, 502, 503, 504, 408 before any provisional, or no response at all (Timer B)
+    /// (Q.850 34/38/41/42 network congestion and failures).
+    Congestion,
+    /// Anything else.
+    Failed,
+    /// The process stopped while the attempt was in progress; the lead is dialled again on
+    /// resume and this attempt does not count towards `max_attempts`.
+    Interrupted,
+}
+
+impl Disposition {
+    /// Every disposition, in report order.
+    pub const ALL: [Disposition; 9] = [
+        Disposition::Answered,
+        Disposition::Busy,
+        Disposition::NoAnswer,
+        Disposition::Rejected,
+        Disposition::InvalidNumber,
+        Disposition::Unavailable,
+        Disposition::Congestion,
+        Disposition::Failed,
+        Disposition::Interrupted,
+    ];
+
+    /// The snake_case name used in the store, the config file and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::Busy => "busy",
+            Disposition::NoAnswer => "no_answer",
+            Disposition::Rejected => "rejected",
+            Disposition::InvalidNumber => "invalid_number",
+            Disposition::Unavailable => "unavailable",
+            Disposition::Congestion => "congestion",
+            Disposition::Failed => "failed",
+            Disposition::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses the snake_case name. Errors: `None` for an unknown name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Disposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Facts about the INVITE transaction that decide the disposition beside the final status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InviteHistory {
+    /// Any 1xx other than 100 was received (180/183/…): the far end was alerting.
+    pub alerted: bool,
+    /// Any provisional response at all (100 included) was received.
+    pub provisional: bool,
+    /// We sent CANCEL because the ring timeout expired.
+    pub cancelled_on_ring_timeout: bool,
+}
+
+/// Maps the final status of an INVITE (`None`: no final response, i.e. Timer B or a transport
+/// failure) to a disposition. Source: RFC 3398 §8.2.6.1; see `docs/dispositions.md`.
+pub fn classify(status: Option<u16>, h: InviteHistory) -> Disposition {
+    let Some(code) = status else {
+        // No final response at all. After our CANCEL that is still an unanswered ring.
+        return if h.cancelled_on_ring_timeout {
+            Disposition::NoAnswer
+        } else {
+            Disposition::Congestion
+        };
+    };
+    match code {
+        200..=299 => Disposition::Answered,
+        487 if h.cancelled_on_ring_timeout => Disposition::NoAnswer,
+        486 | 600 => Disposition::Busy,
+        408 if h.provisional => Disposition::NoAnswer,
+        408 => Disposition::Congestion,
+        480 if h.alerted => Disposition::NoAnswer,
+        480 => Disposition::Unavailable,
+        603 | 403 => Disposition::Rejected,
+        404 | 484 | 485 | 604 | 410 => Disposition::InvalidNumber,
+        500 | 502 | 503 | 504 => Disposition::Congestion,
+        _ => Disposition::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_matches_the_documented_mapping() {
+        let none = InviteHistory::default();
+        let rang = InviteHistory {
+            alerted: true,
+            provisional: true,
+            cancelled_on_ring_timeout: false,
+        };
+        let trying = InviteHistory {
+            alerted: false,
+            provisional: true,
+            cancelled_on_ring_timeout: false,
+        };
+        let cancelled = InviteHistory {
+            cancelled_on_ring_timeout: true,
+            ..rang
+        };
+        assert_eq!(classify(Some(200), none), Disposition::Answered);
+        assert_eq!(classify(Some(486), none), Disposition::Busy);
+        assert_eq!(classify(Some(600), none), Disposition::Busy);
+        assert_eq!(classify(Some(487), cancelled), Disposition::NoAnswer);
+        assert_eq!(classify(Some(487), rang), Disposition::Failed);
+        assert_eq!(classify(Some(408), rang), Disposition::NoAnswer);
+        assert_eq!(classify(Some(408), trying), Disposition::NoAnswer);
+        assert_eq!(classify(Some(408), none), Disposition::Congestion);
+        assert_eq!(classify(Some(480), rang), Disposition::NoAnswer);
+        assert_eq!(classify(Some(480), trying), Disposition::Unavailable);
+        assert_eq!(classify(Some(603), none), Disposition::Rejected);
+        assert_eq!(classify(Some(403), none), Disposition::Rejected);
+        for c in [404, 484, 485, 604, 410] {
+            assert_eq!(classify(Some(c), none), Disposition::InvalidNumber, "{c}");
+        }
+        for c in [500, 502, 503, 504] {
+            assert_eq!(classify(Some(c), none), Disposition::Congestion, "{c}");
+        }
+        assert_eq!(classify(None, none), Disposition::Congestion);
+        assert_eq!(classify(None, cancelled), Disposition::NoAnswer);
+        assert_eq!(classify(Some(415), none), Disposition::Failed);
+        assert_eq!(classify(Some(699), none), Disposition::Failed);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for d in Disposition::ALL {
+            assert_eq!(Disposition::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(Disposition::parse("nope"), None);
+    }
+}

@@ -1,0 +1,893 @@
+//! One outbound call leg as a sans-IO state machine: INVITE, provisional responses, answer,
+//! hold, BYE — or CANCEL on ring timeout, or a failure — and exactly one `terminated` event.
+//!
+//! The leg owns its INVITE client transaction, the dialog the 2xx creates, the CANCEL and
+//! BYE client transactions, and server transactions for the far end's in-dialog requests
+//! (BYE, re-INVITE, OPTIONS, …). Feed it responses and requests already matched to its
+//! Call-ID ([`CallLeg::handle_message`]) and the time ([`CallLeg::handle_timeout`]); take what
+//! to send from [`CallLeg::poll_transmit`], what happened from [`CallLeg::poll_event`], and
+//! when to wake it from [`CallLeg::poll_timeout`].
+//!
+//! RFC 3261 rules implemented here:
+//! * §9.1 CANCEL only after a provisional response; its Via/CSeq/Route copy the INVITE's; if
+//!   no final response comes 64·T1 after the CANCEL, the call is given up.
+//! * §13.2.2.4 the 2xx is ACKed end to end with a new branch, and every retransmitted 2xx is
+//!   ACKed again; a 2xx from a second To-tag (a forked call) is ACKed and then BYEd.
+//! * §15 BYE from either side; §12.2.2 the far end's CSeq is checked.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rsipstack::sip::{
+    Allow, CSeq, CallId, Contact, ContentLength, ContentType, From, MaxForwards, Method,
+    PAssertedIdentity, Reason, To, UserAgent, Via,
+};
+
+use crate::call::disposition::{Disposition, InviteHistory, classify};
+use crate::events::{CallEventKind, HangupBy};
+use crate::sip::dialog::{Dialog, LocalParty};
+use crate::sip::message::{
+    HasHeaders, Header, Inbound, parse_uri, random_token, request_bytes, response_to,
+};
+use crate::sip::sdp::audio_offer;
+use crate::sip::transaction::{
+    ClientTxEvent, InviteClientTx, InviteServerTx, NonInviteClientTx, ServerTx, Timers,
+};
+
+/// Methods we accept inside a dialog (advertised in `Allow`).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
+
+/// What to dial and how long to let it ring and stay up.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    /// Request-URI, e.g. `sip:+14155550100@trunk.example:5060`.
+    pub request_uri: String,
+    /// The URI in To (usually the Request-URI without parameters).
+    pub to_uri: String,
+    /// Caller ID user part (E.164 or digits), written in From.
+    pub caller_id: String,
+    /// Optional display name in From.
+    pub caller_name: Option<String>,
+    /// Host in the From URI (our domain, or the trunk's).
+    pub from_host: String,
+    /// Optional `P-Asserted-Identity` URI (RFC 3325), e.g. `sip:+14155550000@example.com`.
+    pub p_asserted_identity: Option<String>,
+    /// CANCEL after this long without an answer, counted from the INVITE (seconds in config).
+    pub ring_timeout: Duration,
+    /// Hang up with BYE this long after the answer (seconds in config; default 5 s).
+    pub hold_time: Duration,
+    /// Local RTP port offered in the SDP (even, from the configured range).
+    pub rtp_port: u16,
+    /// IPv4 address written in the SDP `c=` and `o=` lines.
+    pub media_ip: String,
+}
+
+/// Where a message the leg produced goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The trunk (outbound proxy): initial INVITE, CANCEL, non-2xx ACK, and in-dialog
+    /// requests whose next hop is not an IP literal.
+    Trunk,
+    /// A specific address: the far end's next hop as an IP literal, or the source of a
+    /// request we answer (RFC 3581 symmetric response).
+    Addr(SocketAddr),
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegTransmit {
+    /// Where to.
+    pub dest: Destination,
+    /// The serialised message.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// INVITE sent, no final response yet.
+    Inviting,
+    /// 2xx received; the dialog is confirmed.
+    Confirmed,
+    /// We sent BYE and wait for its answer.
+    Terminating,
+    /// `terminated` emitted; lingering only for transactions to finish.
+    Ended,
+}
+
+/// A forked early/confirmed dialog from a second To-tag that we ACK and BYE (§13.2.2.4).
+#[derive(Debug)]
+struct Fork {
+    dialog: Dialog,
+    ack: Vec<u8>,
+    bye: NonInviteClientTx,
+}
+
+/// One outbound call. See the module docs.
+#[derive(Debug)]
+pub struct CallLeg {
+    call_id: String,
+    local: LocalParty,
+    timers: Timers,
+    spec: CallSpec,
+    phase: Phase,
+    from_value: String,
+    to_value: String,
+    invite_via: String,
+    invite_cseq: u32,
+    invite: InviteClientTx,
+    history: InviteHistory,
+    final_status: Option<u16>,
+    final_reason: Option<String>,
+    q850: Option<u16>,
+    dialog: Option<Dialog>,
+    ack_2xx: Option<Vec<u8>>,
+    sdp_version: u64,
+    session_id: u64,
+    forks: Vec<Fork>,
+    cancel: Option<NonInviteClientTx>,
+    cancel_wanted: bool,
+    cancel_guard: Option<Instant>,
+    ring_deadline: Option<Instant>,
+    hold_deadline: Option<Instant>,
+    bye: Option<NonInviteClientTx>,
+    server_txs: Vec<ServerTx>,
+    invite_server_txs: Vec<InviteServerTx>,
+    out: VecDeque<LegTransmit>,
+    events: VecDeque<(Instant, CallEventKind)>,
+}
+
+impl CallLeg {
+    /// Starts the call: builds and queues the INVITE, emits `initiated`, arms the ring timer.
+    pub fn start(
+        now: Instant,
+        call_id: String,
+        spec: CallSpec,
+        local: LocalParty,
+        timers: Timers,
+    ) -> Self {
+        let local_tag = random_token(16);
+        let from_value = match &spec.caller_name {
+            Some(name) => format!(
+                "\"{}\" <sip:{}@{}>;tag={local_tag}",
+                name.replace('"', ""),
+                spec.caller_id,
+                spec.from_host
+            ),
+            None => format!(
+                "<sip:{}@{}>;tag={local_tag}",
+                spec.caller_id, spec.from_host
+            ),
+        };
+        let to_value = format!("<{}>", spec.to_uri);
+        let (invite_via, branch) = local.via();
+        let session_id = rand::random::<u64>() >> 2;
+        let sdp = audio_offer(&spec.media_ip, spec.rtp_port, session_id, 1).into_bytes();
+        let mut h = vec![
+            Header::Via(Via::new(invite_via.clone())),
+            Header::MaxForwards(MaxForwards::new("70")),
+            Header::From(From::new(from_value.clone())),
+            Header::To(To::new(to_value.clone())),
+            Header::CallId(CallId::new(call_id.clone())),
+            Header::CSeq(CSeq::new("1 INVITE")),
+            Header::Contact(Contact::new(local.contact())),
+        ];
+        if let Some(pai) = &spec.p_asserted_identity {
+            h.push(Header::PAssertedIdentity(PAssertedIdentity::new(format!(
+                "<{pai}>"
+            ))));
+        }
+        h.push(Header::Allow(Allow::new(ALLOW)));
+        h.push(Header::UserAgent(UserAgent::new(local.user_agent.clone())));
+        h.push(Header::ContentType(ContentType::new("application/sdp")));
+        h.push(Header::ContentLength(ContentLength::new(
+            sdp.len().to_string(),
+        )));
+        let uri = parse_uri(&spec.request_uri)
+            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
+        let bytes = request_bytes(Method::Invite, uri, h, sdp);
+        let mut invite =
+            InviteClientTx::new(now, branch, bytes, local.transport.is_reliable(), timers);
+        let mut out = VecDeque::new();
+        while let Some(b) = invite.poll_transmit() {
+            out.push_back(LegTransmit {
+                dest: Destination::Trunk,
+                bytes: b,
+            });
+        }
+        let mut events = VecDeque::new();
+        events.push_back((now, CallEventKind::Initiated));
+        Self {
+            call_id,
+            ring_deadline: Some(now + spec.ring_timeout),
+            local,
+            timers,
+            spec,
+            phase: Phase::Inviting,
+            from_value,
+            to_value,
+            invite_via,
+            invite_cseq: 1,
+            invite,
+            history: InviteHistory::default(),
+            final_status: None,
+            final_reason: None,
+            q850: None,
+            dialog: None,
+            ack_2xx: None,
+            sdp_version: 1,
+            session_id,
+            forks: Vec::new(),
+            cancel: None,
+            cancel_wanted: false,
+            cancel_guard: None,
+            hold_deadline: None,
+            bye: None,
+            server_txs: Vec::new(),
+            invite_server_txs: Vec::new(),
+            out,
+            events,
+        }
+    }
+
+    /// The call's Call-ID.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// The RTP port this call holds.
+    pub fn rtp_port(&self) -> u16 {
+        self.spec.rtp_port
+    }
+
+    /// True once `terminated` was emitted.
+    pub fn has_ended(&self) -> bool {
+        self.phase == Phase::Ended
+    }
+
+    /// True once the call has ended and every transaction of it has finished, so the leg can
+    /// be dropped and its RTP port reused.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Ended
+            && self.invite.is_terminated()
+            && self.cancel.as_ref().is_none_or(|t| t.is_terminated())
+            && self.bye.as_ref().is_none_or(|t| t.is_terminated())
+            && self.forks.iter().all(|f| f.bye.is_terminated())
+            && self.server_txs.iter().all(|t| t.is_terminated())
+            && self.invite_server_txs.iter().all(|t| t.is_terminated())
+            && self.events.is_empty()
+            && self.out.is_empty()
+    }
+
+    /// Asks the leg to end now (engine shutdown, campaign stop): CANCEL if ringing, BYE if
+    /// answered. Idempotent.
+    pub fn hang_up(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Inviting => self.request_cancel(now),
+            Phase::Confirmed => self.send_bye(now),
+            Phase::Terminating | Phase::Ended => {}
+        }
+    }
+
+    /// Feeds a message with this leg's Call-ID. `src` is where it came from (responses to the
+    /// far end's requests go back there).
+    pub fn handle_message(&mut self, now: Instant, msg: &Inbound, src: SocketAddr) {
+        if msg.is_request() {
+            self.handle_request(now, msg, src);
+        } else {
+            self.handle_response(now, msg);
+        }
+    }
+
+    fn push_out(&mut self, dest: Destination, bytes: Vec<u8>) {
+        self.out.push_back(LegTransmit { dest, bytes });
+    }
+
+    fn drain_txs(&mut self) {
+        while let Some(b) = self.invite.poll_transmit() {
+            self.push_out(Destination::Trunk, b);
+        }
+        if let Some(c) = &mut self.cancel {
+            while let Some(b) = c.poll_transmit() {
+                self.out.push_back(LegTransmit {
+                    dest: Destination::Trunk,
+                    bytes: b,
+                });
+            }
+        }
+        let dialog_dest = self.dialog_destination();
+        if let Some(t) = &mut self.bye {
+            while let Some(b) = t.poll_transmit() {
+                self.out.push_back(LegTransmit {
+                    dest: dialog_dest,
+                    bytes: b,
+                });
+            }
+        }
+        for f in &mut self.forks {
+            while let Some(b) = f.bye.poll_transmit() {
+                self.out.push_back(LegTransmit {
+                    dest: destination_for(&f.dialog, self.local.transport),
+                    bytes: b,
+                });
+            }
+        }
+    }
+
+    fn dialog_destination(&self) -> Destination {
+        match &self.dialog {
+            Some(d) => destination_for(d, self.local.transport),
+            None => Destination::Trunk,
+        }
+    }
+
+    fn handle_response(&mut self, now: Instant, msg: &Inbound) {
+        let Some(status) = msg.status else { return };
+        match msg.cseq_method.as_str() {
+            "INVITE" => self.on_invite_response(now, msg, status),
+            "CANCEL" => {
+                if let Some(c) = &mut self.cancel
+                    && c.matches(msg.branch.as_deref(), "CANCEL")
+                {
+                    c.on_response(now, status);
+                }
+            }
+            "BYE" => {
+                if let Some(b) = &mut self.bye
+                    && b.matches(msg.branch.as_deref(), "BYE")
+                {
+                    if let ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) =
+                        b.on_response(now, status)
+                    {
+                        self.end(now, HangupBy::Local, "hold_time");
+                    }
+                    return;
+                }
+                for f in &mut self.forks {
+                    if f.bye.matches(msg.branch.as_deref(), "BYE") {
+                        f.bye.on_response(now, status);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.drain_txs();
+    }
+
+    fn on_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
+        let ours =
+            msg.branch.as_deref() == Some(self.invite.branch()) && msg.cseq == self.invite_cseq;
+        if !ours {
+            return;
+        }
+        if (200..300).contains(&status) && !self.invite.is_pending() {
+            // A retransmitted or forked 2xx after the transaction ended (§13.2.2.4).
+            self.on_2xx(now, msg, status);
+            return;
+        }
+        let request_uri = self.spec.request_uri.clone();
+        let ack_parts = (
+            self.invite_via.clone(),
+            self.from_value.clone(),
+            self.call_id.clone(),
+            self.invite_cseq,
+            self.local.user_agent.clone(),
+        );
+        let ev = self
+            .invite
+            .on_response(now, status, || non_2xx_ack(&request_uri, &ack_parts, msg));
+        match ev {
+            ClientTxEvent::Provisional(code) => {
+                self.history.provisional = true;
+                let kind = match code {
+                    100 => CallEventKind::Trying,
+                    _ if !msg.body().is_empty() => CallEventKind::EarlyMedia { code },
+                    180 | 183 => CallEventKind::Ringing { code },
+                    _ => CallEventKind::Progress { code },
+                };
+                if code > 100 {
+                    self.history.alerted = true;
+                }
+                self.events.push_back((now, kind));
+                if self.cancel_wanted && self.cancel.is_none() {
+                    self.send_cancel(now);
+                }
+            }
+            ClientTxEvent::Success(code) => self.on_2xx(now, msg, code),
+            ClientTxEvent::Failure(code) => {
+                self.final_status = Some(code);
+                self.final_reason = msg.reason_phrase();
+                self.q850 = msg.q850_cause();
+                self.cancel_guard = None;
+                let by = if self.history.cancelled_on_ring_timeout {
+                    HangupBy::Local
+                } else {
+                    HangupBy::Remote
+                };
+                let detail = if self.history.cancelled_on_ring_timeout {
+                    "ring_timeout"
+                } else {
+                    "final_response"
+                };
+                self.end(now, by, detail);
+            }
+            ClientTxEvent::Absorbed | ClientTxEvent::Timeout => {}
+        }
+    }
+
+    fn on_2xx(&mut self, now: Instant, msg: &Inbound, code: u16) {
+        let to_tag = msg.to_tag.clone().unwrap_or_default();
+        if let Some(d) = &self.dialog {
+            if d.remote_tag == to_tag {
+                // Retransmitted 2xx: our ACK was lost. Send it again.
+                if let Some(ack) = self.ack_2xx.clone() {
+                    let dest = self.dialog_destination();
+                    self.push_out(dest, ack);
+                }
+                return;
+            }
+            // A 2xx from another fork: ACK it, then BYE it (§13.2.2.4).
+            if let Some(f) = self.forks.iter().find(|f| f.dialog.remote_tag == to_tag) {
+                let (dest, ack) = (
+                    destination_for(&f.dialog, self.local.transport),
+                    f.ack.clone(),
+                );
+                self.push_out(dest, ack);
+                return;
+            }
+            if let Ok(mut fd) = Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
+                let ack = fd.ack(self.invite_cseq, &self.local);
+                let dest = destination_for(&fd, self.local.transport);
+                self.push_out(dest, ack.clone());
+                let (branch, bye) = fd.request(Method::Bye, &self.local, vec![], vec![]);
+                let bye = NonInviteClientTx::new(
+                    now,
+                    branch,
+                    "BYE",
+                    bye,
+                    self.local.transport.is_reliable(),
+                    self.timers,
+                );
+                self.forks.push(Fork {
+                    dialog: fd,
+                    ack,
+                    bye,
+                });
+                self.drain_txs();
+            }
+            return;
+        }
+        if self.phase == Phase::Ended {
+            return;
+        }
+        self.final_status = Some(code);
+        self.final_reason = msg.reason_phrase();
+        self.history.provisional = true;
+        match Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
+            Ok(d) => {
+                let ack = d.ack(self.invite_cseq, &self.local);
+                let dest = destination_for(&d, self.local.transport);
+                self.dialog = Some(d);
+                self.ack_2xx = Some(ack.clone());
+                self.push_out(dest, ack);
+                self.phase = Phase::Confirmed;
+                self.ring_deadline = None;
+                self.cancel_guard = None;
+                self.events
+                    .push_back((now, CallEventKind::Answered { code }));
+                if self.history.cancelled_on_ring_timeout {
+                    // The answer crossed our CANCEL: the call is up, so end it with BYE.
+                    self.send_bye(now);
+                } else {
+                    self.hold_deadline = Some(now + self.spec.hold_time);
+                }
+            }
+            Err(why) => {
+                // A 2xx we cannot build a dialog from (no To-tag / Contact): record the answer
+                // and end the attempt; there is no way to BYE it.
+                tracing::warn!(call_id = %self.call_id, %why, "unusable 2xx");
+                self.events
+                    .push_back((now, CallEventKind::Answered { code }));
+                self.end(now, HangupBy::Local, "bad_2xx");
+            }
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, msg: &Inbound, src: SocketAddr) {
+        let method = msg.method.as_deref().unwrap_or("");
+        let reliable = self.local.transport.is_reliable();
+        // Retransmissions first (§17.2.3).
+        if let Some(tx) = self
+            .server_txs
+            .iter_mut()
+            .find(|t| t.matches(msg.branch.as_deref(), method))
+        {
+            tx.on_retransmission();
+            self.drain_server(src);
+            return;
+        }
+        if method == "INVITE"
+            && let Some(tx) = self
+                .invite_server_txs
+                .iter_mut()
+                .find(|t| t.matches_invite(msg.branch.as_deref()))
+        {
+            tx.on_retransmission();
+            self.drain_server(src);
+            return;
+        }
+        if method == "ACK" {
+            for tx in &mut self.invite_server_txs {
+                if tx.matches_ack(msg.cseq) {
+                    tx.on_ack(now);
+                }
+            }
+            return;
+        }
+        let in_dialog = match &self.dialog {
+            Some(d) => {
+                msg.to_tag.as_deref() == Some(d.local_tag.as_str())
+                    && msg.from_tag.as_deref() == Some(d.remote_tag.as_str())
+            }
+            None => false,
+        };
+        let branch = msg.branch.clone().unwrap_or_default();
+        if method == "INVITE" {
+            let mut tx = InviteServerTx::new(branch, msg.cseq, self.timers);
+            if in_dialog && self.phase == Phase::Confirmed {
+                let ok = self
+                    .dialog
+                    .as_mut()
+                    .map(|d| d.accept_remote_cseq(msg.cseq, method))
+                    .unwrap_or(false);
+                if ok {
+                    // Session refresh or re-offer: answer with our (unchanged) offer, new version.
+                    self.sdp_version += 1;
+                    let sdp = audio_offer(
+                        &self.spec.media_ip,
+                        self.spec.rtp_port,
+                        self.session_id,
+                        self.sdp_version,
+                    )
+                    .into_bytes();
+                    let resp = response_to(
+                        msg,
+                        200,
+                        None,
+                        vec![
+                            Header::Contact(Contact::new(self.local.contact())),
+                            Header::Allow(Allow::new(ALLOW)),
+                            Header::ContentType(ContentType::new("application/sdp")),
+                        ],
+                        sdp,
+                    );
+                    tx.respond(now, 200, resp, reliable);
+                } else {
+                    tx.respond(
+                        now,
+                        500,
+                        response_to(msg, 500, None, vec![], vec![]),
+                        reliable,
+                    );
+                }
+            } else {
+                tx.respond(
+                    now,
+                    481,
+                    response_to(msg, 481, None, vec![], vec![]),
+                    reliable,
+                );
+            }
+            self.invite_server_txs.push(tx);
+            self.drain_server(src);
+            return;
+        }
+        let mut tx = ServerTx::new(branch, method.to_string(), reliable, self.timers);
+        let (code, extra) = match method {
+            "OPTIONS" => (200, vec![Header::Allow(Allow::new(ALLOW))]),
+            _ if !in_dialog => (481, vec![]),
+            "BYE" | "INFO" | "NOTIFY" | "UPDATE" => {
+                let ok = self
+                    .dialog
+                    .as_mut()
+                    .map(|d| d.accept_remote_cseq(msg.cseq, method))
+                    .unwrap_or(false);
+                if ok { (200, vec![]) } else { (500, vec![]) }
+            }
+            "CANCEL" => (481, vec![]),
+            "PRACK" | "REFER" | "SUBSCRIBE" | "MESSAGE" | "PUBLISH" | "REGISTER" => {
+                (405, vec![Header::Allow(Allow::new(ALLOW))])
+            }
+            _ => (501, vec![Header::Allow(Allow::new(ALLOW))]),
+        };
+        tx.respond(now, code, response_to(msg, code, None, extra, vec![]));
+        self.server_txs.push(tx);
+        self.drain_server(src);
+        if method == "BYE" && code == 200 && self.phase != Phase::Ended {
+            if self.q850.is_none() {
+                self.q850 = msg.q850_cause();
+            }
+            self.end(now, HangupBy::Remote, "remote_bye");
+        }
+    }
+
+    fn drain_server(&mut self, src: SocketAddr) {
+        let mut msgs = Vec::new();
+        for t in &mut self.server_txs {
+            while let Some(b) = t.poll_transmit() {
+                msgs.push(b);
+            }
+        }
+        for t in &mut self.invite_server_txs {
+            while let Some(b) = t.poll_transmit() {
+                msgs.push(b);
+            }
+        }
+        for b in msgs {
+            self.push_out(Destination::Addr(src), b);
+        }
+    }
+
+    /// Fires whatever is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(ClientTxEvent::Timeout) = self.invite.handle_timeout(now) {
+            // Timer B: no response at all (§17.1.1.2).
+            let detail = if self.history.cancelled_on_ring_timeout {
+                "ring_timeout"
+            } else {
+                "timer_b"
+            };
+            self.end(now, HangupBy::Local, detail);
+        }
+        if let Some(d) = self.ring_deadline
+            && now >= d
+        {
+            self.ring_deadline = None;
+            self.history.cancelled_on_ring_timeout = true;
+            self.request_cancel(now);
+        }
+        if let Some(g) = self.cancel_guard
+            && now >= g
+        {
+            // §9.1: no final response 64·T1 after CANCEL: consider the INVITE over.
+            self.cancel_guard = None;
+            self.end(now, HangupBy::Local, "ring_timeout");
+        }
+        if let Some(h) = self.hold_deadline
+            && now >= h
+        {
+            self.hold_deadline = None;
+            self.send_bye(now);
+        }
+        if let Some(c) = &mut self.cancel {
+            c.handle_timeout(now);
+        }
+        if let Some(b) = &mut self.bye
+            && let Some(ClientTxEvent::Timeout) = b.handle_timeout(now)
+        {
+            // Timer F on our BYE: the far end is gone; the call is over anyway (§15.1.1).
+            self.end(now, HangupBy::Local, "bye_timeout");
+        }
+        for f in &mut self.forks {
+            f.bye.handle_timeout(now);
+        }
+        for t in &mut self.server_txs {
+            t.handle_timeout(now);
+        }
+        let mut ack_lost = false;
+        for t in &mut self.invite_server_txs {
+            t.handle_timeout(now);
+            ack_lost |= t.ack_timed_out();
+        }
+        self.invite_server_txs
+            .retain(|t| !t.is_terminated() || t.ack_timed_out());
+        if ack_lost {
+            self.invite_server_txs.retain(|t| !t.ack_timed_out());
+            // §13.3.1.4: no ACK for our 2xx to a re-INVITE: end the dialog.
+            self.send_bye(now);
+        }
+        self.server_txs.retain(|t| !t.is_terminated());
+        self.drain_txs();
+        self.drain_server_pending();
+    }
+
+    fn drain_server_pending(&mut self) {
+        // Server retransmissions from timers go back to the dialog's next hop.
+        let dest = self.dialog_destination();
+        let mut msgs = Vec::new();
+        for t in &mut self.invite_server_txs {
+            while let Some(b) = t.poll_transmit() {
+                msgs.push(b);
+            }
+        }
+        for b in msgs {
+            self.push_out(dest, b);
+        }
+    }
+
+    fn request_cancel(&mut self, now: Instant) {
+        if !self.invite.is_pending() || self.cancel.is_some() {
+            return;
+        }
+        if self.history.provisional {
+            self.send_cancel(now);
+        } else {
+            // §9.1: a CANCEL must wait for a provisional response. Timer B still guards us.
+            self.cancel_wanted = true;
+        }
+    }
+
+    fn send_cancel(&mut self, now: Instant) {
+        let branch = self.invite.branch().to_string();
+        let h = vec![
+            Header::Via(Via::new(self.invite_via.clone())),
+            Header::MaxForwards(MaxForwards::new("70")),
+            Header::From(From::new(self.from_value.clone())),
+            Header::To(To::new(self.to_value.clone())),
+            Header::CallId(CallId::new(self.call_id.clone())),
+            Header::CSeq(CSeq::new(format!("{} CANCEL", self.invite_cseq))),
+            Header::Reason(Reason::new("Q.850;cause=19;text=\"No answer from user\"")),
+            Header::UserAgent(UserAgent::new(self.local.user_agent.clone())),
+            Header::ContentLength(ContentLength::new("0")),
+        ];
+        let uri = parse_uri(&self.spec.request_uri)
+            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
+        let bytes = request_bytes(Method::Cancel, uri, h, vec![]);
+        self.cancel = Some(NonInviteClientTx::new(
+            now,
+            branch,
+            "CANCEL",
+            bytes,
+            self.local.transport.is_reliable(),
+            self.timers,
+        ));
+        self.cancel_guard = Some(now + self.timers.t1x64());
+        self.drain_txs();
+    }
+
+    fn send_bye(&mut self, now: Instant) {
+        if self.bye.is_some() || self.phase == Phase::Ended {
+            return;
+        }
+        let Some(d) = &mut self.dialog else { return };
+        let (branch, bytes) = d.request(
+            Method::Bye,
+            &self.local,
+            vec![Header::Reason(Reason::new(
+                "Q.850;cause=16;text=\"Normal call clearing\"",
+            ))],
+            vec![],
+        );
+        self.bye = Some(NonInviteClientTx::new(
+            now,
+            branch,
+            "BYE",
+            bytes,
+            self.local.transport.is_reliable(),
+            self.timers,
+        ));
+        self.phase = Phase::Terminating;
+        self.hold_deadline = None;
+        self.drain_txs();
+    }
+
+    /// Emits `terminated` once and stops the call timers.
+    fn end(&mut self, now: Instant, by: HangupBy, detail: &str) {
+        if self.phase == Phase::Ended {
+            return;
+        }
+        let disposition = if self.dialog.is_some() || matches!(self.final_status, Some(200..=299)) {
+            Disposition::Answered
+        } else {
+            classify(self.final_status, self.history)
+        };
+        self.phase = Phase::Ended;
+        self.ring_deadline = None;
+        self.hold_deadline = None;
+        self.cancel_guard = None;
+        self.events.push_back((
+            now,
+            CallEventKind::Terminated {
+                sip_status: self.final_status,
+                reason_phrase: self.final_reason.clone(),
+                q850_cause: self.q850,
+                hangup_by: by,
+                disposition,
+                detail: detail.to_string(),
+            },
+        ));
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<LegTransmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event, with the time it happened.
+    pub fn poll_event(&mut self) -> Option<(Instant, CallEventKind)> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut take = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        take(self.invite.poll_timeout());
+        take(self.ring_deadline);
+        take(self.cancel_guard);
+        take(self.hold_deadline);
+        take(self.cancel.as_ref().and_then(|c| c.poll_timeout()));
+        take(self.bye.as_ref().and_then(|c| c.poll_timeout()));
+        for f in &self.forks {
+            take(f.bye.poll_timeout());
+        }
+        for s in &self.server_txs {
+            take(s.poll_timeout());
+        }
+        for s in &self.invite_server_txs {
+            take(s.poll_timeout());
+        }
+        t
+    }
+}
+
+/// Where in-dialog requests go: the next hop (first route, else remote target) when it is an
+/// IP literal with a port over UDP; otherwise the trunk. Over TCP everything rides the one
+/// trunk connection.
+fn destination_for(d: &Dialog, transport: crate::sip::message::Transport) -> Destination {
+    if transport.is_reliable() {
+        return Destination::Trunk;
+    }
+    let uri = d.next_hop_uri();
+    let Ok(u) = parse_uri(&uri) else {
+        return Destination::Trunk;
+    };
+    let host = u.host_with_port.host.to_string();
+    let port = u
+        .host_with_port
+        .port
+        .map(|p| p.value().to_owned())
+        .unwrap_or(5060);
+    match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => Destination::Addr(SocketAddr::new(ip, port)),
+        Err(_) => Destination::Trunk,
+    }
+}
+
+/// The ACK for a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, top Via
+/// (same branch), From, Call-ID and CSeq number; the response's To (with its tag).
+fn non_2xx_ack(
+    request_uri: &str,
+    parts: &(String, String, String, u32, String),
+    resp: &Inbound,
+) -> Vec<u8> {
+    let (via, from, call_id, cseq, ua) = parts;
+    let to = resp
+        .msg
+        .headers()
+        .iter()
+        .find_map(|h| match h {
+            Header::To(t) => Some(t.value().to_string()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let h = vec![
+        Header::Via(Via::new(via.clone())),
+        Header::MaxForwards(MaxForwards::new("70")),
+        Header::From(From::new(from.clone())),
+        Header::To(To::new(to)),
+        Header::CallId(CallId::new(call_id.clone())),
+        Header::CSeq(CSeq::new(format!("{cseq} ACK"))),
+        Header::UserAgent(UserAgent::new(ua.clone())),
+        Header::ContentLength(ContentLength::new("0")),
+    ];
+    // The initial INVITE carries no Route headers (the trunk is reached directly), so the ACK
+    // has none to copy.
+    let uri = parse_uri(request_uri)
+        .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
+    request_bytes(Method::Ack, uri, h, vec![])
+}

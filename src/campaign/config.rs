@@ -1,0 +1,410 @@
+//! Campaign settings: a TOML file, every field overridable from the command line.
+//!
+//! ```toml
+//! name = "spring-renewals"
+//! trunk = "sip:127.0.0.1:5080;transport=udp"   # the SIP trunk (far end)
+//! caller_id = "+14155550000"                    # user part of From
+//! caller_name = "Acme Renewals"                 # optional display name
+//! p_asserted_identity = "sip:+14155550000@acme.example"   # optional, RFC 3325
+//! cps = 10                                      # new calls per second (may be fractional)
+//! max_concurrent = 20                           # calls in progress at once
+//! ring_timeout = 30                             # seconds before CANCEL
+//! hold_time = 5                                 # seconds an answered call stays up
+//! default_region = "US"                         # optional: normalise numbers to E.164
+//!
+//! [[reschedule_rules]]                          # retry rules per disposition
+//! disposition = "busy"
+//! retry_after = 60                              # seconds
+//! max_attempts = 3                              # total attempts for the lead
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::call::disposition::Disposition;
+use crate::sip::message::{Transport, parse_uri};
+
+/// A retry rule for one disposition (the `rescheduleRules` of the API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleRule {
+    /// The disposition the rule applies to (`busy`, `no_answer`, `congestion`, …).
+    pub disposition: Disposition,
+    /// Seconds to wait before dialling the lead again.
+    pub retry_after: u64,
+    /// Total attempts allowed for the lead (the first one included), ≥ 1.
+    pub max_attempts: u32,
+}
+
+fn default_cps() -> f64 {
+    10.0
+}
+fn default_max_concurrent() -> u32 {
+    20
+}
+fn default_ring_timeout() -> u64 {
+    30
+}
+fn default_hold_time() -> f64 {
+    5.0
+}
+fn default_bind() -> String {
+    "127.0.0.1:0".into()
+}
+fn default_rtp_min() -> u16 {
+    20000
+}
+fn default_rtp_max() -> u16 {
+    29999
+}
+fn default_user_agent() -> String {
+    format!("outdial/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The settings of one campaign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Unique campaign name; a second run with the same name and database resumes it.
+    pub name: String,
+    /// Trunk URI: `sip:host[:port][;transport=udp|tcp]` (port 5060 and UDP by default).
+    pub trunk: String,
+    /// Caller ID: the user part of From (E.164 or digits).
+    pub caller_id: String,
+    /// Optional display name in From.
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    /// Optional `P-Asserted-Identity` URI.
+    #[serde(default)]
+    pub p_asserted_identity: Option<String>,
+    /// Host part of the From URI; defaults to our SIP address.
+    #[serde(default)]
+    pub from_host: Option<String>,
+    /// New calls per second, > 0 (fractions allowed: 0.5 is one call every 2 s).
+    #[serde(default = "default_cps")]
+    pub cps: f64,
+    /// Calls in progress at once, ≥ 1.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: u32,
+    /// Seconds of ringing before CANCEL (counted from the INVITE).
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout: u64,
+    /// Seconds an answered call stays up before our BYE.
+    #[serde(default = "default_hold_time")]
+    pub hold_time: f64,
+    /// ISO 3166 region (`US`, `GB`, …) for E.164 normalisation of national numbers.
+    #[serde(default)]
+    pub default_region: Option<String>,
+    /// Local SIP address to bind (`127.0.0.1:0`: any free port on loopback).
+    #[serde(default = "default_bind")]
+    pub local_address: String,
+    /// Lowest RTP port offered.
+    #[serde(default = "default_rtp_min")]
+    pub rtp_port_min: u16,
+    /// Highest RTP port offered.
+    #[serde(default = "default_rtp_max")]
+    pub rtp_port_max: u16,
+    /// `User-Agent` header.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+    /// Retry rules per disposition. Dispositions without a rule are final at once.
+    #[serde(default)]
+    pub reschedule_rules: Vec<RescheduleRule>,
+}
+
+/// The trunk URI taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkTarget {
+    /// Host as written (name or IP literal).
+    pub host: String,
+    /// Port (5060 by default).
+    pub port: u16,
+    /// Transport (`transport=` parameter; UDP by default).
+    pub transport: Transport,
+}
+
+impl TrunkTarget {
+    /// Parses `sip:host[:port][;transport=udp|tcp]`. Errors: not a SIP URI, or an
+    /// unsupported transport.
+    pub fn parse(uri: &str) -> anyhow::Result<Self> {
+        if !uri.trim_start().to_ascii_lowercase().starts_with("sip:") {
+            bail!("trunk {uri:?}: expected a sip: URI such as sip:10.0.0.1:5060;transport=udp");
+        }
+        let u = parse_uri(uri).map_err(|e| anyhow::anyhow!("trunk {uri:?}: {e}"))?;
+        let host = u.host_with_port.host.to_string();
+        let port = u
+            .host_with_port
+            .port
+            .map(|p| p.value().to_owned())
+            .unwrap_or(5060);
+        let mut transport = Transport::Udp;
+        let lower = uri.to_ascii_lowercase();
+        if let Some(i) = lower.find(";transport=") {
+            let v: String = lower[i + 11..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            transport = match v.as_str() {
+                "udp" => Transport::Udp,
+                "tcp" => Transport::Tcp,
+                other => bail!("trunk {uri:?}: transport {other:?} is not supported (udp, tcp)"),
+            };
+        }
+        Ok(Self {
+            host,
+            port,
+            transport,
+        })
+    }
+
+    /// Resolves the host to a socket address (DNS A/AAAA through the system resolver).
+    pub async fn resolve(&self) -> anyhow::Result<SocketAddr> {
+        let host = self.host.trim_matches(['[', ']']);
+        let mut it = tokio::net::lookup_host((host, self.port))
+            .await
+            .with_context(|| format!("resolving trunk host {}", self.host))?;
+        it.next()
+            .with_context(|| format!("trunk host {} has no address", self.host))
+    }
+
+    /// The Request-URI for a number on this trunk.
+    pub fn request_uri(&self, number: &str) -> String {
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.transport {
+            Transport::Udp => format!("sip:{number}@{host}:{}", self.port),
+            Transport::Tcp => format!("sip:{number}@{host}:{};transport=tcp", self.port),
+        }
+    }
+}
+
+/// Command-line overrides (every `None` keeps the file's value).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--trunk`
+    pub trunk: Option<String>,
+    /// `--cps`
+    pub cps: Option<f64>,
+    /// `--max-concurrent`
+    pub max_concurrent: Option<u32>,
+    /// `--ring-timeout`
+    pub ring_timeout: Option<u64>,
+    /// `--hold-time`
+    pub hold_time: Option<f64>,
+    /// `--caller-id`
+    pub caller_id: Option<String>,
+    /// `--name`
+    pub name: Option<String>,
+    /// `--local-address`
+    pub local_address: Option<String>,
+}
+
+impl CampaignConfig {
+    /// Reads and validates a campaign file, then applies overrides.
+    /// Errors: unreadable file, TOML syntax or unknown field (with its location), or a
+    /// setting out of range (named).
+    pub fn load(path: &Path, o: &Overrides) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading campaign file {}", path.display()))?;
+        let mut c: CampaignConfig =
+            toml::from_str(&text).with_context(|| format!("campaign file {}", path.display()))?;
+        c.apply(o);
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Applies command-line overrides.
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.trunk {
+            self.trunk = v.clone();
+        }
+        if let Some(v) = o.cps {
+            self.cps = v;
+        }
+        if let Some(v) = o.max_concurrent {
+            self.max_concurrent = v;
+        }
+        if let Some(v) = o.ring_timeout {
+            self.ring_timeout = v;
+        }
+        if let Some(v) = o.hold_time {
+            self.hold_time = v;
+        }
+        if let Some(v) = &o.caller_id {
+            self.caller_id = v.clone();
+        }
+        if let Some(v) = &o.name {
+            self.name = v.clone();
+        }
+        if let Some(v) = &o.local_address {
+            self.local_address = v.clone();
+        }
+    }
+
+    /// Checks every setting. Errors name the field and the allowed range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.name.trim().is_empty() {
+            bail!("name: must not be empty");
+        }
+        TrunkTarget::parse(&self.trunk)?;
+        if self.caller_id.is_empty()
+            || !self
+                .caller_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+        {
+            bail!(
+                "caller_id: {:?} is not a valid SIP user part",
+                self.caller_id
+            );
+        }
+        if !(self.cps.is_finite() && self.cps > 0.0 && self.cps <= 100_000.0) {
+            bail!("cps: must be > 0 and ≤ 100000, got {}", self.cps);
+        }
+        if self.max_concurrent == 0 {
+            bail!("max_concurrent: must be ≥ 1");
+        }
+        if self.ring_timeout == 0 || self.ring_timeout > 600 {
+            bail!(
+                "ring_timeout: must be 1..=600 seconds, got {}",
+                self.ring_timeout
+            );
+        }
+        if !(self.hold_time.is_finite() && self.hold_time >= 0.0 && self.hold_time <= 86_400.0) {
+            bail!(
+                "hold_time: must be 0..=86400 seconds, got {}",
+                self.hold_time
+            );
+        }
+        if let Some(r) = &self.default_region {
+            r.parse::<phonenumber::country::Id>().map_err(|_| {
+                anyhow::anyhow!("default_region: {r:?} is not an ISO 3166 region code")
+            })?;
+        }
+        self.local_address
+            .parse::<SocketAddr>()
+            .with_context(|| format!("local_address: {:?} is not IP:port", self.local_address))?;
+        if self.rtp_port_min >= self.rtp_port_max || self.rtp_port_min < 1024 {
+            bail!(
+                "rtp_port_min/rtp_port_max: need 1024 ≤ min < max, got {}..{}",
+                self.rtp_port_min,
+                self.rtp_port_max
+            );
+        }
+        let ports = (u32::from(self.rtp_port_max) - u32::from(self.rtp_port_min)) / 2 + 1;
+        if ports < self.max_concurrent {
+            bail!(
+                "rtp_port_min..rtp_port_max holds {ports} even ports, fewer than max_concurrent {}",
+                self.max_concurrent
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.reschedule_rules {
+            if !seen.insert(r.disposition) {
+                bail!("reschedule_rules: two rules for {}", r.disposition);
+            }
+            if r.max_attempts == 0 {
+                bail!(
+                    "reschedule_rules[{}]: max_attempts must be ≥ 1",
+                    r.disposition
+                );
+            }
+            if matches!(
+                r.disposition,
+                Disposition::Answered | Disposition::Interrupted
+            ) {
+                bail!(
+                    "reschedule_rules: {} cannot be retried by a rule",
+                    r.disposition
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule for a disposition, if any.
+    pub fn rule_for(&self, d: Disposition) -> Option<&RescheduleRule> {
+        self.reschedule_rules.iter().find(|r| r.disposition == d)
+    }
+
+    /// Ring timeout as a duration.
+    pub fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(self.ring_timeout)
+    }
+
+    /// Hold time as a duration.
+    pub fn hold_time(&self) -> Duration {
+        Duration::from_secs_f64(self.hold_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> CampaignConfig {
+        toml::from_str(
+            r#"
+name = "t"
+trunk = "sip:127.0.0.1:5080"
+caller_id = "+14155550000"
+[[reschedule_rules]]
+disposition = "busy"
+retry_after = 2
+max_attempts = 3
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_and_rules() {
+        let c = base();
+        c.validate().unwrap();
+        assert_eq!(c.cps, 10.0);
+        assert_eq!(c.rule_for(Disposition::Busy).unwrap().max_attempts, 3);
+        assert!(c.rule_for(Disposition::NoAnswer).is_none());
+    }
+
+    #[test]
+    fn overrides_apply_and_are_validated() {
+        let mut c = base();
+        c.apply(&Overrides {
+            cps: Some(0.0),
+            ..Default::default()
+        });
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("cps:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        let r: Result<CampaignConfig, _> =
+            toml::from_str("name='a'\ntrunk='sip:h'\ncaller_id='1'\ncsp=3\n");
+        assert!(r.unwrap_err().to_string().contains("csp"));
+    }
+
+    #[test]
+    fn trunk_uri_forms() {
+        let t = TrunkTarget::parse("sip:10.1.2.3:5080;transport=tcp").unwrap();
+        assert_eq!((t.port, t.transport), (5080, Transport::Tcp));
+        assert_eq!(
+            t.request_uri("+1555"),
+            "sip:+1555@10.1.2.3:5080;transport=tcp"
+        );
+        let t = TrunkTarget::parse("sip:trunk.example").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.transport),
+            ("trunk.example", 5060, Transport::Udp)
+        );
+        assert!(TrunkTarget::parse("sip:h;transport=sctp").is_err());
+        assert!(TrunkTarget::parse("http://h").is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Campaigns: settings, call lists, and the run that dials them.
+
+pub mod config;
+pub mod leads;
+pub mod runner;

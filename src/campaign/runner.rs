@@ -1,0 +1,350 @@
+//! The campaign run: picks due leads, respects `cps` and `max_concurrent`, stores each attempt
+//! before its INVITE, applies the retry rules to each outcome, and ends when every lead has a
+//! final disposition.
+//!
+//! Decisions (which lead next, retry or final) are made here from the call events; the engine
+//! only dials. A killed run leaves attempts in state `dialing`; the next run on the same
+//! database marks them `interrupted` and dials those leads again, and never dials a lead that
+//! already has a final disposition.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::IsTerminal;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::oneshot;
+
+use crate::call::disposition::Disposition;
+use crate::call::leg::CallSpec;
+use crate::campaign::config::{CampaignConfig, TrunkTarget};
+use crate::campaign::leads;
+use crate::engine::core::{EngineStats, new_call_id};
+use crate::engine::shell::{self, Command, ShellConfig};
+use crate::events::{AttemptRef, CallEvent, CallEventKind, WallClock};
+use crate::report::{self, Report};
+use crate::sip::transaction::Timers;
+use crate::store::{LeadUpdate, Store};
+
+/// What a finished run returns.
+pub struct RunOutcome {
+    /// The report read back from the store.
+    pub report: Report,
+    /// Engine counters of this run.
+    pub engine: EngineStats,
+    /// Rows of the call list that were rejected.
+    pub rejected_rows: Vec<leads::RowError>,
+    /// Attempts found interrupted by an earlier stop and re-queued.
+    pub recovered: u64,
+}
+
+#[derive(Debug, Clone)]
+struct LeadState {
+    number: String,
+    attempts: u32,
+    last_attempt_no: u32,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Counters {
+    dialled: u64,
+    answered: u64,
+    failed: u64,
+}
+
+/// Runs a campaign to completion. `leads_file` is imported first (rows already in the
+/// campaign are left alone, so re-running with the same file resumes).
+/// Errors: bad settings, an unreadable call list, database or socket failures.
+pub async fn run(
+    cfg: &CampaignConfig,
+    leads_file: &Path,
+    store: &Store,
+    timers: Timers,
+    progress: bool,
+) -> anyhow::Result<RunOutcome> {
+    cfg.validate()?;
+    let region = cfg
+        .default_region
+        .as_deref()
+        .map(|r| r.parse::<phonenumber::country::Id>())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("default_region is not a region code"))?;
+    let file = std::fs::File::open(leads_file)
+        .with_context(|| format!("opening call list {}", leads_file.display()))?;
+    let import = leads::read_csv(file, region)
+        .with_context(|| format!("reading call list {}", leads_file.display()))?;
+    for e in &import.errors {
+        tracing::warn!(line = e.line, reason = %e.reason, "call list row rejected");
+    }
+
+    let campaign_id = store
+        .upsert_campaign(&cfg.name, &serde_json::to_string(cfg)?)
+        .await?;
+    let counts = store.import_leads(campaign_id, &import.leads).await?;
+    let recovered = store.recover_interrupted(campaign_id).await?;
+    tracing::info!(
+        campaign = %cfg.name,
+        imported = counts.inserted,
+        already_present = counts.already_present,
+        rejected = import.errors.len(),
+        recovered,
+        "call list loaded"
+    );
+
+    let trunk = TrunkTarget::parse(&cfg.trunk)?;
+    let trunk_addr = trunk.resolve().await?;
+    let mut engine = shell::spawn(ShellConfig {
+        bind: cfg.local_address.parse()?,
+        trunk: trunk_addr,
+        transport: trunk.transport,
+        user_agent: cfg.user_agent.clone(),
+        timers,
+        rtp_ports: (cfg.rtp_port_min, cfg.rtp_port_max),
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "starting SIP engine towards {trunk_addr} ({})",
+            trunk.transport
+        )
+    })?;
+    let local_ip = engine.local_addr.ip().to_string();
+    let from_host = cfg.from_host.clone().unwrap_or_else(|| local_ip.clone());
+
+    let clock = WallClock::now();
+    let mut states: HashMap<i64, LeadState> = HashMap::new();
+    let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
+    for p in store.pending_leads(campaign_id).await? {
+        let at = p
+            .next_attempt_at
+            .map(|t| clock.to_instant(t))
+            .unwrap_or_else(Instant::now);
+        due.push(Reverse((at, p.id)));
+        states.insert(
+            p.id,
+            LeadState {
+                number: p.number,
+                attempts: p.attempts,
+                last_attempt_no: p.last_attempt_no,
+            },
+        );
+    }
+    let (total, already_final) = store.lead_counts(campaign_id).await?;
+
+    let bar = if progress && std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} leads final  {msg}")
+                .expect("static template"),
+        );
+        b.set_position(already_final);
+        Some(b)
+    } else {
+        None
+    };
+    let mut final_count = already_final;
+    let mut last_plain = Instant::now();
+
+    let period = Duration::from_secs_f64(1.0 / cfg.cps);
+    let quota = Quota::with_period(period)
+        .context("cps too high")?
+        .allow_burst(NonZeroU32::MIN);
+    let gclock = DefaultClock::default();
+    let limiter = RateLimiter::direct_with_clock(quota, gclock.clone());
+
+    let mut in_flight: HashMap<i64, i64> = HashMap::new(); // attempt id → lead id
+    let mut counters = Counters::default();
+    let mut batch: Vec<CallEvent> = Vec::new();
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let mut stopping = false;
+
+    loop {
+        // 1. Dial whatever is due, inside the limits.
+        let mut limiter_wait: Option<Duration> = None;
+        while !stopping && in_flight.len() < cfg.max_concurrent as usize {
+            let Some(Reverse((at, lead_id))) = due.peek().copied() else {
+                break;
+            };
+            if at > Instant::now() {
+                break;
+            }
+            if let Err(nu) = limiter.check() {
+                limiter_wait = Some(nu.wait_time_from(gclock.now()));
+                break;
+            }
+            due.pop();
+            let started = Instant::now();
+            let st = states.get_mut(&lead_id).expect("due lead has state");
+            st.last_attempt_no += 1;
+            let attempt_no = st.last_attempt_no;
+            let call_id = new_call_id();
+            let attempt_id = store
+                .insert_attempt(
+                    campaign_id,
+                    lead_id,
+                    attempt_no,
+                    &call_id,
+                    clock.to_utc(started),
+                )
+                .await?;
+            in_flight.insert(attempt_id, lead_id);
+            counters.dialled += 1;
+            let spec = CallSpec {
+                request_uri: trunk.request_uri(&st.number),
+                to_uri: trunk
+                    .request_uri(&st.number)
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+                caller_id: cfg.caller_id.clone(),
+                caller_name: cfg.caller_name.clone(),
+                from_host: from_host.clone(),
+                p_asserted_identity: cfg.p_asserted_identity.clone(),
+                ring_timeout: cfg.ring_timeout(),
+                hold_time: cfg.hold_time(),
+                rtp_port: 0,
+                media_ip: local_ip.clone(),
+            };
+            engine
+                .commands
+                .send(Command::StartCall {
+                    call_id,
+                    attempt: AttemptRef {
+                        attempt_id,
+                        lead_id,
+                        attempt_no,
+                    },
+                    spec: Box::new(spec),
+                })
+                .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
+        }
+
+        if in_flight.is_empty() && (due.is_empty() || stopping) {
+            break;
+        }
+
+        // 2. Wait for an event, the next due lead, the rate limiter, or Ctrl-C.
+        let next_due = due.peek().map(|Reverse((t, _))| *t);
+        let can_dial = !stopping && in_flight.len() < cfg.max_concurrent as usize;
+        let wake = match (can_dial, next_due, limiter_wait) {
+            (false, _, _) => None,
+            (true, Some(t), Some(w)) => Some(t.max(Instant::now() + w)),
+            (true, Some(t), None) => Some(t),
+            (true, None, _) => None,
+        };
+        let tick = Instant::now() + Duration::from_millis(500);
+        let wake = wake.map_or(tick, |w| w.min(tick));
+        tokio::select! {
+            ev = engine.events.recv() => {
+                let Some(ev) = ev else { anyhow::bail!("SIP engine stopped unexpectedly") };
+                batch.push(ev);
+                while let Ok(ev) = engine.events.try_recv() {
+                    batch.push(ev);
+                    if batch.len() >= 512 { break; }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = &mut ctrl_c, if !stopping => {
+                tracing::warn!("interrupted: hanging up calls in progress; run again to resume");
+                stopping = true;
+                let (tx, _rx) = oneshot::channel();
+                let _ = engine.commands.send(Command::Shutdown(tx));
+            }
+        }
+
+        // 3. Apply events: store them with the lead decisions they imply, in one transaction.
+        if !batch.is_empty() {
+            let mut updates = Vec::new();
+            for ev in &batch {
+                match &ev.kind {
+                    CallEventKind::Answered { .. } => counters.answered += 1,
+                    CallEventKind::Terminated { disposition, .. } => {
+                        in_flight.remove(&ev.attempt.attempt_id);
+                        if *disposition != Disposition::Answered {
+                            counters.failed += 1;
+                        }
+                        let lead_id = ev.attempt.lead_id;
+                        let st = states.get_mut(&lead_id).expect("lead of an attempt");
+                        st.attempts += 1;
+                        let retry = cfg
+                            .rule_for(*disposition)
+                            .filter(|r| st.attempts < r.max_attempts);
+                        match retry {
+                            Some(r) if !stopping => {
+                                let at = Instant::now() + Duration::from_secs(r.retry_after);
+                                due.push(Reverse((at, lead_id)));
+                                updates.push(LeadUpdate::Retry {
+                                    lead_id,
+                                    attempts: st.attempts,
+                                    at: clock.to_utc(at),
+                                });
+                            }
+                            Some(r) => {
+                                // Stopping: keep the retry time in the store for the next run.
+                                let at = Instant::now() + Duration::from_secs(r.retry_after);
+                                updates.push(LeadUpdate::Retry {
+                                    lead_id,
+                                    attempts: st.attempts,
+                                    at: clock.to_utc(at),
+                                });
+                            }
+                            None => {
+                                final_count += 1;
+                                updates.push(LeadUpdate::Final {
+                                    lead_id,
+                                    attempts: st.attempts,
+                                    disposition: *disposition,
+                                });
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            store.record(&clock, &batch, &updates).await?;
+            batch.clear();
+        }
+
+        let msg = format!(
+            "dialled {} | in progress {} | answered {} | not answered {}",
+            counters.dialled,
+            in_flight.len(),
+            counters.answered,
+            counters.failed
+        );
+        if let Some(b) = &bar {
+            b.set_position(final_count);
+            b.set_message(msg);
+        } else if progress && last_plain.elapsed() >= Duration::from_secs(5) {
+            last_plain = Instant::now();
+            eprintln!("[{}] {final_count}/{total} leads final  {msg}", cfg.name);
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+
+    let (tx, rx) = oneshot::channel();
+    let engine_stats = if engine.commands.send(Command::Shutdown(tx)).is_ok() {
+        rx.await.unwrap_or_default()
+    } else {
+        EngineStats::default()
+    };
+    let _ = engine.task.await;
+    if !stopping {
+        store.complete_campaign(campaign_id).await?;
+    }
+    let report = report::build(store, campaign_id, &cfg.name).await?;
+    Ok(RunOutcome {
+        report,
+        engine: engine_stats,
+        rejected_rows: import.errors,
+        recovered,
+    })
+}

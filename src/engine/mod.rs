@@ -1,0 +1,4 @@
+//! The runtime that owns the call legs: a sans-IO core and its tokio shell.
+
+pub mod core;
+pub mod shell;

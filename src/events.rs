@@ -1,0 +1,167 @@
+//! The one call-event vocabulary.
+//!
+//! Every provisional and final SIP response, and every local decision about a call
+//! (ring timeout, hold timer, far-end hang-up), comes out of the engine exactly once as a
+//! [`CallEvent`]. The store, the progress display, the report and (later) webhooks, the
+//! event stream and statistics all consume this one type; none of them re-derives call
+//! progress from SIP.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::call::disposition::Disposition;
+
+/// Which side ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupBy {
+    /// The dialer: BYE after the hold time, CANCEL on ring timeout, or a local error.
+    Local,
+    /// The far end: a final non-2xx response, or a BYE it sent on an answered call.
+    Remote,
+}
+
+impl HangupBy {
+    /// The lowercase name stored in the database (`local` / `remote`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupBy::Local => "local",
+            HangupBy::Remote => "remote",
+        }
+    }
+}
+
+/// What happened. Serialised with a `type` tag in snake_case (`"type": "ringing"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CallEventKind {
+    /// The INVITE was built and handed to the transport (the attempt is already stored).
+    Initiated,
+    /// `100 Trying` received (RFC 3261 §21.1.1).
+    Trying,
+    /// `180 Ringing` received, or a `183` without SDP.
+    Ringing {
+        /// The provisional status code (180 or 183).
+        code: u16,
+    },
+    /// A provisional response with an SDP body: the far end is sending early media.
+    EarlyMedia {
+        /// The provisional status code (usually 183).
+        code: u16,
+    },
+    /// Any other provisional response (181 forwarded, 182 queued, 199 early dialog terminated…).
+    Progress {
+        /// The provisional status code.
+        code: u16,
+    },
+    /// A 2xx final response to the INVITE: the call is up and a dialog exists.
+    Answered {
+        /// The 2xx code (normally 200).
+        code: u16,
+    },
+    /// The call is over. Emitted once per call, always last.
+    Terminated {
+        /// The final SIP status of the INVITE transaction (`None` when no final response came:
+        /// Timer B, or a transport error).
+        sip_status: Option<u16>,
+        /// The reason phrase of that final response, as received.
+        reason_phrase: Option<String>,
+        /// The Q.850 cause from a `Reason: Q.850;cause=N` header (RFC 3326) on the final
+        /// response or on the far end's BYE/CANCEL, where present.
+        q850_cause: Option<u16>,
+        /// Who ended the call.
+        hangup_by: HangupBy,
+        /// The contact-centre outcome of the attempt (see `docs/dispositions.md`).
+        disposition: Disposition,
+        /// A short machine-readable detail: `ring_timeout`, `timer_b`, `hold_time`, `remote_bye`,
+        /// `transport_error`, `no_rtp_port`…
+        detail: String,
+    },
+}
+
+impl CallEventKind {
+    /// The event name used in the store and on the wire (`initiated`, `trying`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallEventKind::Initiated => "initiated",
+            CallEventKind::Trying => "trying",
+            CallEventKind::Ringing { .. } => "ringing",
+            CallEventKind::EarlyMedia { .. } => "early_media",
+            CallEventKind::Progress { .. } => "progress",
+            CallEventKind::Answered { .. } => "answered",
+            CallEventKind::Terminated { .. } => "terminated",
+        }
+    }
+}
+
+/// Identifies the attempt a call belongs to. Set by the campaign runner before the INVITE is
+/// sent and carried unchanged on every event of the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRef {
+    /// Row id of the attempt in the store.
+    pub attempt_id: i64,
+    /// Row id of the lead.
+    pub lead_id: i64,
+    /// 1-based attempt number for this lead.
+    pub attempt_no: u32,
+}
+
+/// One event of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    /// The SIP Call-ID of the call (our own, generated per attempt).
+    pub call_id: String,
+    /// The attempt this call is.
+    pub attempt: AttemptRef,
+    /// When it happened, on the monotonic clock the engine was driven with.
+    pub at: Instant,
+    /// What happened.
+    pub kind: CallEventKind,
+}
+
+/// Maps the monotonic clock onto wall-clock UTC: one anchor taken at start-up, so event times
+/// are monotonic and still print as RFC 3339.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    base_instant: Instant,
+    base_utc: DateTime<Utc>,
+}
+
+impl WallClock {
+    /// Anchors the monotonic clock to the current UTC time.
+    pub fn now() -> Self {
+        Self {
+            base_instant: Instant::now(),
+            base_utc: Utc::now(),
+        }
+    }
+
+    /// The UTC time of a monotonic instant (instants before the anchor map before it too).
+    pub fn to_utc(&self, at: Instant) -> DateTime<Utc> {
+        if at >= self.base_instant {
+            self.base_utc + (at - self.base_instant)
+        } else {
+            self.base_utc - (self.base_instant - at)
+        }
+    }
+
+    /// The monotonic instant of a UTC time (used to turn stored retry times back into timers).
+    pub fn to_instant(&self, t: DateTime<Utc>) -> Instant {
+        let delta = t - self.base_utc;
+        match delta.to_std() {
+            Ok(d) => self.base_instant + d,
+            Err(_) => self
+                .base_instant
+                .checked_sub((-delta).to_std().unwrap_or_default())
+                .unwrap_or(self.base_instant),
+        }
+    }
+}
+
+/// Formats a UTC time as RFC 3339 with milliseconds and a `Z` suffix
+/// (`2026-11-23T10:00:00.123Z`): the form every timestamp is stored and reported in.
+pub fn rfc3339_ms(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

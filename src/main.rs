@@ -1,0 +1,257 @@
+//! The `outdial` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use outdial::campaign::config::{CampaignConfig, Overrides};
+use outdial::campaign::runner::{self, RunOutcome};
+use outdial::demo;
+use outdial::report;
+use outdial::sip::message::Transport;
+use outdial::sip::transaction::Timers;
+use outdial::store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "outdial",
+    version,
+    about = "Outbound dialer engine that speaks SIP itself"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Dial a campaign's call list through its trunk until every lead has a final disposition.
+    Run {
+        /// Campaign settings (TOML).
+        campaign: PathBuf,
+        /// Call list (CSV with a `number` column).
+        #[arg(long)]
+        leads: PathBuf,
+        /// Trunk URI, e.g. sip:10.0.0.1:5060;transport=tcp.
+        #[arg(long)]
+        trunk: Option<String>,
+        /// New calls per second.
+        #[arg(long)]
+        cps: Option<f64>,
+        /// Calls in progress at once.
+        #[arg(long)]
+        max_concurrent: Option<u32>,
+        /// Seconds of ringing before CANCEL.
+        #[arg(long)]
+        ring_timeout: Option<u64>,
+        /// Seconds an answered call stays up before BYE.
+        #[arg(long)]
+        hold_time: Option<f64>,
+        /// Caller ID (From user part).
+        #[arg(long)]
+        caller_id: Option<String>,
+        /// Campaign name (overrides the file's).
+        #[arg(long)]
+        name: Option<String>,
+        /// Local SIP address to bind, IP:port.
+        #[arg(long)]
+        local_address: Option<String>,
+        /// SQLite database file.
+        #[arg(long, default_value = "outdial.db")]
+        db: PathBuf,
+        /// Also write the JSON report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// No progress display.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print a campaign's summary from the store.
+    Report {
+        /// SQLite database file.
+        #[arg(long, default_value = "outdial.db")]
+        db: PathBuf,
+        /// Campaign name (default: every campaign).
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Print the full JSON report instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a SIPp far end on loopback, dial a sample call list through it, print the summary.
+    Demo {
+        /// Transport towards the SIPp trunk.
+        #[arg(long, default_value = "udp", value_parser = parse_transport)]
+        transport: Transport,
+        /// Number of sample leads.
+        #[arg(long, default_value_t = 20)]
+        leads: usize,
+        /// Directory for the database, call list, campaign file and report.
+        #[arg(long, default_value = "outdial-demo")]
+        dir: PathBuf,
+    },
+}
+
+fn parse_transport(s: &str) -> Result<Transport, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "udp" => Ok(Transport::Udp),
+        "tcp" => Ok(Transport::Tcp),
+        _ => Err(format!("{s:?}: expected udp or tcp")),
+    }
+}
+
+fn print_outcome(o: &RunOutcome) {
+    if !o.rejected_rows.is_empty() {
+        println!("Call list rows rejected:");
+        for e in &o.rejected_rows {
+            println!("  line {}: {}", e.line, e.reason);
+        }
+    }
+    if o.recovered > 0 {
+        println!(
+            "Resumed: {} attempt(s) interrupted by an earlier stop were re-queued.",
+            o.recovered
+        );
+    }
+    print!("{}", report::render_table(&o.report.summary));
+    let s = o.engine;
+    println!(
+        "  SIP: {} calls started, {} unparsable messages, {} stray messages",
+        s.calls_started, s.parse_errors, s.stray_messages
+    );
+}
+
+async fn write_report(path: &PathBuf, r: &report::Report) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(r)?)
+        .with_context(|| format!("writing report {}", path.display()))?;
+    println!("  JSON report: {}", path.display());
+    Ok(())
+}
+
+async fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Run {
+            campaign,
+            leads,
+            trunk,
+            cps,
+            max_concurrent,
+            ring_timeout,
+            hold_time,
+            caller_id,
+            name,
+            local_address,
+            db,
+            report: report_path,
+            quiet,
+        } => {
+            let o = Overrides {
+                trunk,
+                cps,
+                max_concurrent,
+                ring_timeout,
+                hold_time,
+                caller_id,
+                name,
+                local_address,
+            };
+            let cfg = CampaignConfig::load(&campaign, &o)?;
+            let store = Store::open(&db).await?;
+            let out = runner::run(&cfg, &leads, &store, Timers::default(), !quiet).await?;
+            print_outcome(&out);
+            if let Some(p) = report_path {
+                write_report(&p, &out.report).await?;
+            }
+        }
+        Cmd::Report { db, campaign, json } => {
+            if !db.exists() {
+                anyhow::bail!("no database at {}", db.display());
+            }
+            let store = Store::open(&db).await?;
+            let list = match campaign {
+                Some(name) => {
+                    let id = store.campaign_id(&name).await?.with_context(|| {
+                        format!("no campaign named {name:?} in {}", db.display())
+                    })?;
+                    vec![(id, name)]
+                }
+                None => store.campaigns().await?,
+            };
+            let mut reports = Vec::new();
+            for (id, name) in list {
+                reports.push(report::build(&store, id, &name).await?);
+            }
+            if json {
+                if reports.len() == 1 {
+                    println!("{}", serde_json::to_string_pretty(&reports[0])?);
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&reports)?);
+                }
+            } else {
+                for r in &reports {
+                    print!("{}", report::render_table(&r.summary));
+                }
+            }
+        }
+        Cmd::Demo {
+            transport,
+            leads,
+            dir,
+        } => {
+            std::fs::create_dir_all(&dir)?;
+            println!("Starting the SIPp far end on 127.0.0.1 ({transport})…");
+            let uas = demo::SippUas::start(demo::OUTCOMES_SCENARIO, transport, &[])?;
+            let leads_path = dir.join("leads.csv");
+            demo::write_sample_leads(&leads_path, leads)?;
+            let name = format!("demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+            let campaign_path = dir.join("campaign.toml");
+            std::fs::write(&campaign_path, demo::demo_campaign(&name, &uas.trunk_uri()))?;
+            println!(
+                "Campaign {name}: {leads} leads from {} via {}",
+                leads_path.display(),
+                uas.trunk_uri()
+            );
+            let cfg = CampaignConfig::load(&campaign_path, &Overrides::default())?;
+            let store = Store::open(&dir.join("outdial.db")).await?;
+            let out = runner::run(&cfg, &leads_path, &store, Timers::default(), true).await?;
+            drop(uas);
+            print_outcome(&out);
+            write_report(&dir.join("report.json"), &out.report).await?;
+            println!(
+                "  Again from the store: outdial report --db {} --campaign {name}",
+                dir.join("outdial.db").display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("OUTDIAL_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(real_main(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,712 @@
+//! The one adapter between the wire and rsipstack's `sip` module.
+//!
+//! Everything that reads or writes SIP text goes through here, so the parser can be swapped
+//! without touching the transaction, dialog or call-leg code. This module adds what the
+//! library leaves to its caller:
+//!
+//! * **Framing** (RFC 3261 §18.3): the body length comes from `Content-Length` (or its compact
+//!   form `l`); over UDP a missing `Content-Length` means "the rest of the datagram", a value
+//!   larger than the datagram is an error, and extra bytes after the body are ignored. Over a
+//!   stream, [`StreamFramer`] cuts messages by the same header.
+//! * **Validation** of every header the engine uses (Via branch, Call-ID, CSeq, From/To tags):
+//!   rsipstack parses header values lazily, so a message can "parse" with a broken CSeq; here
+//!   such a message is rejected with a [`ParseError`] naming the header, and a request gets a
+//!   400 from the caller.
+//! * **Extension methods**: rsipstack rejects request methods it does not know; a request with
+//!   any valid RFC 3261 `token` as method is accepted here and carried as
+//!   [`Inbound::method`], so the engine can answer `501 Not Implemented` instead of dropping it.
+//!
+//! Compact header names (§7.3.3), folded header lines and whitespace before the colon (§7.3.1)
+//! are handled by rsipstack's parser; the fixtures in `sip-fixtures/messages/` cover each.
+
+use std::fmt;
+
+use rsipstack::sip::headers::untyped::ToTypedHeader;
+pub use rsipstack::sip::{
+    HasHeaders, Header, Headers, HeadersExt, Method, Request, Response, SipMessage,
+};
+use rsipstack::sip::{StatusCode, Uri, Version};
+
+/// The transport a message came in on or goes out on (RFC 3261 §18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Datagrams: the transaction layer retransmits (Timers A, E, G).
+    Udp,
+    /// A byte stream framed by `Content-Length`: reliable, no retransmissions.
+    Tcp,
+}
+
+impl Transport {
+    /// `UDP` / `TCP`, as written in a Via header.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+    /// `udp` / `tcp`, as written in a `transport=` URI parameter.
+    pub fn param_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+    /// Whether the transport is reliable (RFC 3261 §17: no retransmission timers).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.param_name())
+    }
+}
+
+/// Why a message was not accepted. The text names the part of the message at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// No empty line (CRLF CRLF) ends the header section.
+    #[error("no end of header section (CRLF CRLF)")]
+    NoHeaderEnd,
+    /// The header section is not valid UTF-8.
+    #[error("header section is not valid UTF-8")]
+    NotUtf8,
+    /// `Content-Length` is not a decimal number.
+    #[error("malformed Content-Length {0:?}")]
+    BadContentLength(String),
+    /// Over UDP, `Content-Length` announces more bytes than the datagram holds (§18.3).
+    #[error("Content-Length {declared} exceeds the {available} body bytes received")]
+    TruncatedBody {
+        /// The declared length in bytes.
+        declared: usize,
+        /// The bytes actually present after the header section.
+        available: usize,
+    },
+    /// The request or status line is malformed.
+    #[error("malformed start line: {0}")]
+    StartLine(String),
+    /// A header the engine needs is missing or malformed.
+    #[error("missing or malformed {name} header: {why}")]
+    Header {
+        /// The header's canonical name.
+        name: &'static str,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// A parsed, validated message with the fields every layer needs already extracted.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The message as rsipstack parsed it (headers typed lazily on demand).
+    pub msg: SipMessage,
+    /// For requests, the method token exactly as received (`INVITE`, `BYE`, or an extension
+    /// such as `NEWMETHOD`); `None` for responses.
+    pub method: Option<String>,
+    /// For responses, the status code.
+    pub status: Option<u16>,
+    /// The Call-ID value.
+    pub call_id: String,
+    /// The CSeq sequence number (RFC 3261 §8.1.1.5: 0 ..= 2^31-1).
+    pub cseq: u32,
+    /// The CSeq method token.
+    pub cseq_method: String,
+    /// The `branch` parameter of the top Via, if any (RFC 3261 §8.1.1.7).
+    pub branch: Option<String>,
+    /// The From tag, if any.
+    pub from_tag: Option<String>,
+    /// The To tag, if any (present on every response from a UAS that created a dialog).
+    pub to_tag: Option<String>,
+}
+
+impl Inbound {
+    /// True for a request.
+    pub fn is_request(&self) -> bool {
+        self.method.is_some()
+    }
+
+    /// The message body (SDP for INVITE/2xx), empty when there is none.
+    pub fn body(&self) -> &[u8] {
+        match &self.msg {
+            SipMessage::Request(r) => &r.body,
+            SipMessage::Response(r) => &r.body,
+        }
+    }
+
+    /// The Q.850 cause of a `Reason: Q.850;cause=N` header (RFC 3326), if present and valid.
+    pub fn q850_cause(&self) -> Option<u16> {
+        self.msg.headers().iter().find_map(|h| match h {
+            Header::Reason(r) => parse_q850(r.value()),
+            _ => None,
+        })
+    }
+
+    /// The response's reason phrase as received.
+    pub fn reason_phrase(&self) -> Option<String> {
+        match &self.msg {
+            SipMessage::Response(r) => r.reason_phrase().map(str::to_string),
+            SipMessage::Request(_) => None,
+        }
+    }
+
+    /// The request (panics only if called on a response, which callers check first).
+    pub fn request(&self) -> Option<&Request> {
+        match &self.msg {
+            SipMessage::Request(r) => Some(r),
+            SipMessage::Response(_) => None,
+        }
+    }
+
+    /// The response, if this is one.
+    pub fn response(&self) -> Option<&Response> {
+        match &self.msg {
+            SipMessage::Response(r) => Some(r),
+            SipMessage::Request(_) => None,
+        }
+    }
+}
+
+/// Parses `Q.850;cause=16;text="..."` (several protocols may be listed, comma-separated).
+fn parse_q850(value: &str) -> Option<u16> {
+    value.split(',').find_map(|part| {
+        let mut params = part.split(';');
+        let proto = params.next()?.trim();
+        if !proto.eq_ignore_ascii_case("Q.850") {
+            return None;
+        }
+        params.find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            if k.trim().eq_ignore_ascii_case("cause") {
+                v.trim().parse::<u16>().ok().filter(|c| *c <= 127)
+            } else {
+                None
+            }
+        })
+    })
+}
+
+/// Where the header section ends and how long the body says it is.
+struct Frame {
+    /// Index of the first byte of the body (just after CRLF CRLF).
+    body_start: usize,
+    /// `Content-Length` (or `l`), if present.
+    content_length: Option<usize>,
+}
+
+/// Finds the end of the header section and the declared body length.
+/// Leading CRLFs (keep-alives, RFC 5626 §3.5.1) must be stripped by the caller.
+fn frame(buf: &[u8]) -> Result<Frame, ParseError> {
+    let end = memchr::memmem::find(buf, b"\r\n\r\n").ok_or(ParseError::NoHeaderEnd)?;
+    let mut content_length = None;
+    // Scan header lines for Content-Length / l. Folded continuation lines start with SP/HT.
+    for line in buf[..end].split(|b| *b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = trim_ascii(&line[..colon]);
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let v = trim_ascii(&line[colon + 1..]);
+            let text = std::str::from_utf8(v).unwrap_or("");
+            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::BadContentLength(
+                    String::from_utf8_lossy(v).into_owned(),
+                ));
+            }
+            let n = text
+                .parse::<usize>()
+                .map_err(|_| ParseError::BadContentLength(text.to_string()))?;
+            content_length = Some(n);
+        }
+    }
+    Ok(Frame {
+        body_start: end + 4,
+        content_length,
+    })
+}
+
+fn trim_ascii(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if first.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if last.is_ascii_whitespace() {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// RFC 3261 §25.1 `token` characters.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+}
+
+/// Parses one complete UDP datagram (RFC 3261 §18.3 framing rules for datagrams).
+///
+/// Errors: [`ParseError`] naming what is wrong; the caller counts it, logs it once with the
+/// source address, and answers 400 if the bytes looked like a request.
+pub fn parse_datagram(buf: &[u8]) -> Result<Inbound, ParseError> {
+    let buf = strip_leading_crlf(buf);
+    let f = frame(buf)?;
+    let available = buf.len() - f.body_start;
+    let body_len = match f.content_length {
+        None => available,
+        Some(n) if n > available => {
+            return Err(ParseError::TruncatedBody {
+                declared: n,
+                available,
+            });
+        }
+        Some(n) => n,
+    };
+    parse_framed(buf, f.body_start, body_len)
+}
+
+/// Parses one message already cut out of a stream by [`StreamFramer`].
+pub fn parse_stream_message(buf: &[u8]) -> Result<Inbound, ParseError> {
+    let f = frame(buf)?;
+    let body_len = f.content_length.unwrap_or(0).min(buf.len() - f.body_start);
+    parse_framed(buf, f.body_start, body_len)
+}
+
+fn strip_leading_crlf(mut buf: &[u8]) -> &[u8] {
+    while let [b'\r' | b'\n', rest @ ..] = buf {
+        buf = rest;
+    }
+    buf
+}
+
+fn parse_framed(buf: &[u8], body_start: usize, body_len: usize) -> Result<Inbound, ParseError> {
+    let head = &buf[..body_start];
+    let head_str = std::str::from_utf8(head).map_err(|_| ParseError::NotUtf8)?;
+    let first_line = head_str.split("\r\n").next().unwrap_or("");
+    if first_line.is_empty() {
+        return Err(ParseError::StartLine("empty".into()));
+    }
+
+    // Request or response? Responses start with the SIP version.
+    let mut method_token = None;
+    let parsed = if first_line.starts_with("SIP/") {
+        rsipstack::sip::parser::parse_message(head)
+    } else {
+        let mut parts = first_line.split(' ');
+        let (m, uri, ver) = (parts.next(), parts.next(), parts.next());
+        let (Some(m), Some(uri), Some(ver), None) = (m, uri, ver, parts.next()) else {
+            return Err(ParseError::StartLine(first_line.to_string()));
+        };
+        if !is_token(m) || uri.is_empty() || ver != "SIP/2.0" {
+            return Err(ParseError::StartLine(first_line.to_string()));
+        }
+        method_token = Some(m.to_string());
+        if m.parse::<Method>().is_ok() && m.bytes().all(|b| b.is_ascii_uppercase()) {
+            rsipstack::sip::parser::parse_message(head)
+        } else {
+            // An extension method (or a known one in another case: methods are case-sensitive,
+            // §7.1). Parse the rest with a placeholder method; the real token is kept above.
+            let mut patched = Vec::with_capacity(head.len() + 8);
+            patched.extend_from_slice(b"INFO");
+            patched.extend_from_slice(&head[m.len()..]);
+            rsipstack::sip::parser::parse_message(&patched)
+        }
+    };
+    let mut msg = parsed.map_err(|e| ParseError::StartLine(e.to_string()))?;
+    let body = buf[body_start..body_start + body_len].to_vec();
+    match &mut msg {
+        SipMessage::Request(r) => r.body = body,
+        SipMessage::Response(r) => r.body = body,
+    }
+    validate(msg, method_token)
+}
+
+fn header_err(name: &'static str, why: impl Into<String>) -> ParseError {
+    ParseError::Header {
+        name,
+        why: why.into(),
+    }
+}
+
+fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseError> {
+    let call_id = msg
+        .call_id_header()
+        .map_err(|_| header_err("Call-ID", "missing"))?
+        .value()
+        .trim()
+        .to_string();
+    if call_id.is_empty() || call_id.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Err(header_err("Call-ID", format!("invalid value {call_id:?}")));
+    }
+
+    let cseq_raw = msg
+        .cseq_header()
+        .map_err(|_| header_err("CSeq", "missing"))?
+        .value()
+        .to_string();
+    let mut it = cseq_raw.split_ascii_whitespace();
+    let (Some(num), Some(cseq_method), None) = (it.next(), it.next(), it.next()) else {
+        return Err(header_err("CSeq", format!("invalid value {cseq_raw:?}")));
+    };
+    let cseq: u32 = num
+        .parse()
+        .ok()
+        .filter(|n| *n < (1 << 31))
+        .ok_or_else(|| header_err("CSeq", format!("invalid sequence number {num:?}")))?;
+    if !is_token(cseq_method) {
+        return Err(header_err(
+            "CSeq",
+            format!("invalid method {cseq_method:?}"),
+        ));
+    }
+    if let Some(m) = &method
+        && m != cseq_method
+    {
+        return Err(header_err(
+            "CSeq",
+            format!("method {cseq_method} does not match request method {m}"),
+        ));
+    }
+
+    let via = msg
+        .top_via_header()
+        .and_then(|v| v.typed())
+        .map_err(|e| header_err("Via", e.to_string()))?;
+    let branch = via.branch().map(|b| b.to_string());
+
+    let from = msg
+        .from_header()
+        .map_err(|_| header_err("From", "missing"))?
+        .typed()
+        .map_err(|e| header_err("From", e.to_string()))?;
+    let to = msg
+        .to_header()
+        .map_err(|_| header_err("To", "missing"))?
+        .typed()
+        .map_err(|e| header_err("To", e.to_string()))?;
+    let from_tag = from.tag().map(|t| t.to_string());
+    let to_tag = to.tag().map(|t| t.to_string());
+
+    let status = match &msg {
+        SipMessage::Response(r) => {
+            let code = r.status_code.code();
+            if !(100..=699).contains(&code) {
+                return Err(ParseError::StartLine(format!("status code {code}")));
+            }
+            Some(code)
+        }
+        SipMessage::Request(_) => None,
+    };
+
+    Ok(Inbound {
+        msg,
+        method,
+        status,
+        call_id,
+        cseq,
+        cseq_method: cseq_method.to_string(),
+        branch,
+        from_tag,
+        to_tag,
+    })
+}
+
+/// Looks like a request (so a parse failure deserves a 400 rather than silence)?
+/// True when the first line does not start with `SIP/` and ends with `SIP/2.0`.
+pub fn looks_like_request(buf: &[u8]) -> bool {
+    let buf = strip_leading_crlf(buf);
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = trim_ascii(&buf[..line_end]);
+    !line.starts_with(b"SIP/") && line.ends_with(b"SIP/2.0")
+}
+
+/// Builds a minimal `400 Bad Request` for a request that failed validation, copying whatever
+/// Via/From/To/Call-ID/CSeq lines can be found verbatim (RFC 3261 §8.2.6.1 needs them to route
+/// the response back). Returns `None` when there is no Via line to route it by.
+pub fn bad_request_response(buf: &[u8], why: &str) -> Option<Vec<u8>> {
+    let buf = strip_leading_crlf(buf);
+    let end = memchr::memmem::find(buf, b"\r\n\r\n").unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
+    let mut has_via = false;
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, _)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        if matches!(
+            name.as_str(),
+            "via" | "v" | "from" | "f" | "to" | "t" | "call-id" | "i" | "cseq"
+        ) {
+            has_via |= name == "via" || name == "v";
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    if !has_via {
+        return None;
+    }
+    let why: String = why
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .take(120)
+        .collect();
+    out.push_str(&format!(
+        "Warning: 399 outdial \"{why}\"\r\nContent-Length: 0\r\n\r\n"
+    ));
+    Some(out.into_bytes())
+}
+
+/// Cuts SIP messages out of a TCP byte stream by `Content-Length` (RFC 3261 §18.3).
+///
+/// Feed it whatever the socket returned with [`StreamFramer::push`], then take complete
+/// messages with [`StreamFramer::next_message`]. CRLF keep-alives between messages are
+/// skipped. A header section larger than [`StreamFramer::MAX_HEADER`] bytes, or a malformed
+/// `Content-Length`, is a framing error after which the connection must be closed (there is no
+/// way to find the next message boundary).
+#[derive(Debug, Default)]
+pub struct StreamFramer {
+    buf: Vec<u8>,
+}
+
+impl StreamFramer {
+    /// Largest header section accepted, in bytes.
+    pub const MAX_HEADER: usize = 64 * 1024;
+    /// Largest body accepted, in bytes.
+    pub const MAX_BODY: usize = 1024 * 1024;
+
+    /// A framer with an empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends bytes read from the stream.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete message, `Ok(None)` when more bytes are needed, or a framing error.
+    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, ParseError> {
+        let skip = self
+            .buf
+            .iter()
+            .take_while(|b| **b == b'\r' || **b == b'\n')
+            .count();
+        if skip > 0 {
+            self.buf.drain(..skip);
+        }
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let f = match frame(&self.buf) {
+            Ok(f) => f,
+            Err(ParseError::NoHeaderEnd) => {
+                if self.buf.len() > Self::MAX_HEADER {
+                    return Err(ParseError::NoHeaderEnd);
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        // RFC 3261 §18.3: Content-Length MUST be present on streams; treat absence as 0.
+        let len = f.content_length.unwrap_or(0);
+        if len > Self::MAX_BODY {
+            return Err(ParseError::BadContentLength(len.to_string()));
+        }
+        let total = f.body_start + len;
+        if self.buf.len() < total {
+            return Ok(None);
+        }
+        let rest = self.buf.split_off(total);
+        let msg = std::mem::replace(&mut self.buf, rest);
+        Ok(Some(msg))
+    }
+}
+
+/// A new random token of `n` lowercase hex digits (tags, Call-IDs, branches).
+pub fn random_token(n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(n);
+    let mut bits: u64 = 0;
+    for i in 0..n {
+        if i % 16 == 0 {
+            bits = rand::random::<u64>();
+        }
+        s.push(HEX[(bits & 0xf) as usize] as char);
+        bits >>= 4;
+    }
+    s
+}
+
+/// A new branch parameter with the RFC 3261 magic cookie `z9hG4bK` (§8.1.1.7).
+pub fn new_branch() -> String {
+    format!("z9hG4bK{}", random_token(20))
+}
+
+/// Parses a SIP URI (`sip:+15550100@10.0.0.1:5060;transport=tcp`). Errors: the library's
+/// message for a malformed URI.
+pub fn parse_uri(s: &str) -> Result<Uri, String> {
+    rsipstack::sip::uri::parse_uri(s).map_err(|e| e.to_string())
+}
+
+/// Serialises a request built by the call layer.
+pub fn request_bytes(method: Method, uri: Uri, headers: Vec<Header>, body: Vec<u8>) -> Vec<u8> {
+    Request {
+        method,
+        uri,
+        version: Version::V2,
+        headers: Headers::from(headers),
+        body,
+    }
+    .to_bytes()
+}
+
+/// Builds a response to `req` (RFC 3261 §8.2.6.2): Via, From, Call-ID and CSeq copied, To
+/// copied with `to_tag` added when the request's To has none, then `extra` headers and body.
+/// `Content-Length` is always written.
+pub fn response_to(
+    req: &Inbound,
+    code: u16,
+    to_tag: Option<&str>,
+    extra: Vec<Header>,
+    body: Vec<u8>,
+) -> Vec<u8> {
+    let mut headers = Vec::with_capacity(8 + extra.len());
+    for h in req.msg.headers().iter() {
+        match h {
+            Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => {
+                headers.push(h.clone())
+            }
+            Header::To(to) => {
+                let v = to.value();
+                if req.to_tag.is_none()
+                    && let Some(tag) = to_tag
+                {
+                    headers.push(Header::To(rsipstack::sip::To::new(format!(
+                        "{v};tag={tag}"
+                    ))));
+                } else {
+                    headers.push(h.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    headers.extend(extra);
+    headers.push(Header::ContentLength(rsipstack::sip::ContentLength::new(
+        body.len().to_string(),
+    )));
+    Response {
+        status_code: StatusCode::from(code),
+        wire_reason: None,
+        version: Version::V2,
+        headers: Headers::from(headers),
+        body,
+    }
+    .to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKabc;rport=5070\r\n\
+From: <sip:1000@127.0.0.1>;tag=f1\r\n\
+To: <sip:+15550100@127.0.0.1>;tag=t1\r\n\
+Call-ID: c1@x\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:127.0.0.1:5080>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn parses_a_200_with_body() {
+        let m = parse_datagram(OK.as_bytes()).unwrap();
+        assert_eq!(m.status, Some(200));
+        assert_eq!(m.call_id, "c1@x");
+        assert_eq!(m.cseq, 1);
+        assert_eq!(m.cseq_method, "INVITE");
+        assert_eq!(m.branch.as_deref(), Some("z9hG4bKabc"));
+        assert_eq!(m.to_tag.as_deref(), Some("t1"));
+        assert_eq!(m.from_tag.as_deref(), Some("f1"));
+        assert_eq!(m.body(), b"v=0\n");
+    }
+
+    #[test]
+    fn udp_without_content_length_takes_the_rest_of_the_datagram() {
+        let raw = OK.replace("Content-Length: 4\r\n", "");
+        let m = parse_datagram(raw.as_bytes()).unwrap();
+        assert_eq!(m.body(), b"v=0\n");
+    }
+
+    #[test]
+    fn udp_content_length_beyond_datagram_is_an_error() {
+        let raw = OK.replace("Content-Length: 4", "Content-Length: 40");
+        assert!(matches!(
+            parse_datagram(raw.as_bytes()),
+            Err(ParseError::TruncatedBody {
+                declared: 40,
+                available: 4
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_cseq_is_rejected_with_its_name() {
+        let raw = OK.replace("CSeq: 1 INVITE", "CSeq: one INVITE");
+        let e = parse_datagram(raw.as_bytes()).unwrap_err();
+        assert!(matches!(e, ParseError::Header { name: "CSeq", .. }), "{e}");
+    }
+
+    #[test]
+    fn extension_method_is_kept() {
+        let raw = "NEWMETHOD sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n\
+From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: q\r\nCSeq: 3 NEWMETHOD\r\nContent-Length: 0\r\n\r\n";
+        let m = parse_datagram(raw.as_bytes()).unwrap();
+        assert_eq!(m.method.as_deref(), Some("NEWMETHOD"));
+    }
+
+    #[test]
+    fn q850_reason_is_read() {
+        assert_eq!(parse_q850("Q.850;cause=17;text=\"User busy\""), Some(17));
+        assert_eq!(parse_q850("SIP;cause=200, Q.850 ; cause = 16"), Some(16));
+        assert_eq!(parse_q850("SIP;cause=486"), None);
+        assert_eq!(parse_q850("Q.850;cause=999"), None);
+    }
+
+    #[test]
+    fn stream_framer_cuts_by_content_length() {
+        let mut f = StreamFramer::new();
+        let two = format!("\r\n\r\n{OK}{OK}");
+        let bytes = two.as_bytes();
+        f.push(&bytes[..50]);
+        assert!(f.next_message().unwrap().is_none());
+        f.push(&bytes[50..]);
+        let a = f.next_message().unwrap().unwrap();
+        let b = f.next_message().unwrap().unwrap();
+        assert_eq!(a, OK.as_bytes());
+        assert_eq!(b, OK.as_bytes());
+        assert!(f.next_message().unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_request_copies_routing_headers() {
+        let raw = "OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n\
+f: <sip:x@y>;tag=1\r\nt: <sip:a@b>\r\ni: q\r\nCSeq: x OPTIONS\r\n\r\n";
+        let r = bad_request_response(raw.as_bytes(), "bad CSeq").unwrap();
+        let text = String::from_utf8(r).unwrap();
+        assert!(text.starts_with("SIP/2.0 400 Bad Request\r\n"));
+        assert!(text.contains("v: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n"));
+        assert!(looks_like_request(raw.as_bytes()));
+        assert!(!looks_like_request(OK.as_bytes()));
+    }
+}

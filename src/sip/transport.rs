@@ -1,0 +1,165 @@
+//! The tokio transport shell: one UDP socket, or one TCP connection to the trunk.
+//!
+//! UDP: datagrams in and out of one socket. TCP (RFC 3261 §18.3): one connection per trunk,
+//! opened on first use and re-opened on the next send after it drops; a reader task cuts the
+//! byte stream into messages with [`StreamFramer`] and a writer task drains a queue, so a slow
+//! peer never blocks the engine loop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use super::message::StreamFramer;
+
+/// A message received from the network.
+#[derive(Debug)]
+pub struct Received {
+    /// The bytes of one datagram or one framed stream message.
+    pub bytes: Vec<u8>,
+    /// Who sent it.
+    pub src: SocketAddr,
+}
+
+/// The socket side of the engine.
+pub enum SipSocket {
+    /// One UDP socket for everything.
+    Udp(Arc<UdpSocket>),
+    /// One TCP connection to the trunk.
+    Tcp(TcpLink),
+}
+
+impl SipSocket {
+    /// Binds a UDP socket on `bind` (port 0 picks a free one).
+    pub async fn udp(bind: SocketAddr) -> io::Result<Self> {
+        Ok(Self::Udp(Arc::new(UdpSocket::bind(bind).await?)))
+    }
+
+    /// Connects to the trunk over TCP, binding the local side to `bind`'s IP.
+    pub async fn tcp(
+        bind: SocketAddr,
+        trunk: SocketAddr,
+    ) -> io::Result<(Self, mpsc::UnboundedReceiver<Received>)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut link = TcpLink {
+            bind,
+            trunk,
+            writer: None,
+            alive: Arc::new(AtomicBool::new(false)),
+            inbound: tx,
+            local: None,
+        };
+        link.ensure_connected().await?;
+        Ok((Self::Tcp(link), rx))
+    }
+
+    /// The local address to advertise in Via and Contact.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            SipSocket::Udp(s) => s.local_addr(),
+            SipSocket::Tcp(l) => l.local.ok_or_else(|| io::Error::other("not connected")),
+        }
+    }
+
+    /// Sends one message. Over TCP every message goes on the trunk connection, reconnecting
+    /// if it dropped. Errors: the socket's (the caller counts and logs them; SIP timers recover).
+    pub async fn send(&mut self, dest: SocketAddr, bytes: Vec<u8>) -> io::Result<()> {
+        match self {
+            SipSocket::Udp(s) => s.send_to(&bytes, dest).await.map(|_| ()),
+            SipSocket::Tcp(l) => l.send(bytes).await,
+        }
+    }
+}
+
+/// One TCP connection to the trunk with reconnect-on-send.
+pub struct TcpLink {
+    bind: SocketAddr,
+    trunk: SocketAddr,
+    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    alive: Arc<AtomicBool>,
+    inbound: mpsc::UnboundedSender<Received>,
+    local: Option<SocketAddr>,
+}
+
+impl TcpLink {
+    async fn ensure_connected(&mut self) -> io::Result<()> {
+        if self.writer.is_some() && self.alive.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let sock = match self.bind {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        sock.bind(SocketAddr::new(self.bind.ip(), 0))?;
+        let stream: TcpStream = sock.connect(self.trunk).await?;
+        stream.set_nodelay(true)?;
+        self.local = Some(stream.local_addr()?);
+        let peer = stream.peer_addr()?;
+        let (mut rd, mut wr) = stream.into_split();
+        let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let alive = Arc::new(AtomicBool::new(true));
+        self.alive = alive.clone();
+        let writer_alive = alive.clone();
+        tokio::spawn(async move {
+            while let Some(b) = wrx.recv().await {
+                if let Err(e) = wr.write_all(&b).await {
+                    tracing::warn!(%peer, error = %e, "TCP write failed; will reconnect on next send");
+                    writer_alive.store(false, Ordering::Release);
+                    break;
+                }
+            }
+        });
+        let inbound = self.inbound.clone();
+        tokio::spawn(async move {
+            let mut framer = StreamFramer::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        framer.push(&buf[..n]);
+                        loop {
+                            match framer.next_message() {
+                                Ok(Some(m)) => {
+                                    let _ = inbound.send(Received {
+                                        bytes: m,
+                                        src: peer,
+                                    });
+                                }
+                                Ok(None) => break,
+                                Err(e) => {
+                                    tracing::warn!(%peer, error = %e, "TCP framing error; closing connection");
+                                    alive.store(false, Ordering::Release);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tracing::info!(%peer, "TCP connection to trunk closed");
+            alive.store(false, Ordering::Release);
+        });
+        self.writer = Some(wtx);
+        Ok(())
+    }
+
+    async fn send(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        self.ensure_connected().await?;
+        if let Some(w) = &self.writer
+            && w.send(bytes.clone()).is_err()
+        {
+            self.writer = None;
+            self.ensure_connected().await?;
+            if let Some(w) = &self.writer {
+                w.send(bytes)
+                    .map_err(|_| io::Error::other("TCP writer gone"))?;
+            }
+        }
+        Ok(())
+    }
+}

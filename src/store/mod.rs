@@ -1,0 +1,364 @@
+//! Durable state in SQLite through sqlx: campaigns, leads, attempts and call events.
+//!
+//! The schema is in `migrations/` and applied with `sqlx::migrate!` on open. Timestamps are
+//! RFC 3339 UTC text with milliseconds. Writes that must agree are done in one transaction:
+//! a batch of call events together with the attempt rows and lead rows they finish, so a
+//! process killed at any point leaves either all of a batch or none of it.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::call::disposition::Disposition;
+use crate::campaign::leads::NewLead;
+use crate::events::{CallEvent, CallEventKind, WallClock, rfc3339_ms};
+
+/// The store handle (cheap to clone).
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A lead that still needs dialling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLead {
+    /// Row id.
+    pub id: i64,
+    /// Number to dial.
+    pub number: String,
+    /// Attempts already made that count towards `max_attempts`.
+    pub attempts: u32,
+    /// Not before this time (None: now).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Highest attempt number used so far (interrupted attempts included).
+    pub last_attempt_no: u32,
+}
+
+/// What to do with a lead once an attempt of it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeadUpdate {
+    /// Dial again, not before `at`; `attempts` is the new count.
+    Retry {
+        /// Lead id.
+        lead_id: i64,
+        /// Counting attempts made so far.
+        attempts: u32,
+        /// Earliest next dial.
+        at: DateTime<Utc>,
+    },
+    /// The lead is done.
+    Final {
+        /// Lead id.
+        lead_id: i64,
+        /// Counting attempts made.
+        attempts: u32,
+        /// Its final disposition.
+        disposition: Disposition,
+    },
+}
+
+/// Outcome of importing a call list into a campaign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// New leads stored.
+    pub inserted: u64,
+    /// Leads already in the campaign (same number), left untouched.
+    pub already_present: u64,
+}
+
+impl Store {
+    /// Opens (creating if missing) the SQLite database at `path` and applies migrations.
+    /// Errors: the file cannot be created or opened, or a migration fails.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("applying database migrations")?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for reports.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates the campaign or, if one with this name exists, stores the new settings and
+    /// marks it active again. Returns its id.
+    pub async fn upsert_campaign(&self, name: &str, config_json: &str) -> anyhow::Result<i64> {
+        let now = rfc3339_ms(Utc::now());
+        let row = sqlx::query(
+            "INSERT INTO campaigns (name, config, state, created_at, updated_at)
+             VALUES (?1, ?2, 'active', ?3, ?3)
+             ON CONFLICT(name) DO UPDATE SET config = excluded.config, state = 'active',
+                 updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(name)
+        .bind(config_json)
+        .bind(&now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get(0))
+    }
+
+    /// Marks a campaign completed.
+    pub async fn complete_campaign(&self, id: i64) -> anyhow::Result<()> {
+        sqlx::query("UPDATE campaigns SET state = 'completed', updated_at = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(rfc3339_ms(Utc::now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds leads to a campaign in one transaction; numbers already present are skipped.
+    pub async fn import_leads(
+        &self,
+        campaign_id: i64,
+        leads: &[NewLead],
+    ) -> anyhow::Result<ImportCounts> {
+        let mut tx = self.pool.begin().await?;
+        let mut c = ImportCounts::default();
+        for l in leads {
+            let r = sqlx::query(
+                "INSERT INTO leads (campaign_id, number, raw_number, attributes, source_line)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(campaign_id, number) DO NOTHING",
+            )
+            .bind(campaign_id)
+            .bind(&l.number)
+            .bind(&l.raw_number)
+            .bind(serde_json::to_string(&l.attributes)?)
+            .bind(l.line as i64)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 1 {
+                c.inserted += 1;
+            } else {
+                c.already_present += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Closes attempts left `dialing` by a process that stopped: they become `interrupted`
+    /// (not counted towards `max_attempts`) and their leads stay pending. Returns how many.
+    pub async fn recover_interrupted(&self, campaign_id: i64) -> anyhow::Result<u64> {
+        let now = rfc3339_ms(Utc::now());
+        let r = sqlx::query(
+            "UPDATE attempts SET state = 'ended', disposition = 'interrupted',
+                 detail = 'process_stopped', ended_at = ?2
+             WHERE campaign_id = ?1 AND state = 'dialing'",
+        )
+        .bind(campaign_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Every lead of the campaign still pending.
+    pub async fn pending_leads(&self, campaign_id: i64) -> anyhow::Result<Vec<PendingLead>> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.number, l.attempts, l.next_attempt_at,
+                    COALESCE((SELECT MAX(a.attempt_no) FROM attempts a WHERE a.lead_id = l.id), 0)
+             FROM leads l WHERE l.campaign_id = ?1 AND l.status = 'pending' ORDER BY l.id",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let next: Option<String> = r.get(3);
+                Ok(PendingLead {
+                    id: r.get(0),
+                    number: r.get(1),
+                    attempts: r.get::<i64, _>(2) as u32,
+                    next_attempt_at: next
+                        .map(|s| DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)))
+                        .transpose()?,
+                    last_attempt_no: r.get::<i64, _>(4) as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of leads of the campaign, and of those already final.
+    pub async fn lead_counts(&self, campaign_id: i64) -> anyhow::Result<(u64, u64)> {
+        let r = sqlx::query(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'final' THEN 1 ELSE 0 END), 0)
+             FROM leads WHERE campaign_id = ?1",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
+    }
+
+    /// Writes an attempt before its INVITE is sent. Returns its id.
+    pub async fn insert_attempt(
+        &self,
+        campaign_id: i64,
+        lead_id: i64,
+        attempt_no: u32,
+        call_id: &str,
+        started_at: DateTime<Utc>,
+    ) -> anyhow::Result<i64> {
+        let r = sqlx::query(
+            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at)
+             VALUES (?1, ?2, ?3, ?4, 'dialing', ?5) RETURNING id",
+        )
+        .bind(campaign_id)
+        .bind(lead_id)
+        .bind(attempt_no as i64)
+        .bind(call_id)
+        .bind(rfc3339_ms(started_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.get(0))
+    }
+
+    /// Stores a batch of call events, updates their attempts, and applies the lead decisions
+    /// taken on the batch's `terminated` events — all in one transaction.
+    pub async fn record(
+        &self,
+        clock: &WallClock,
+        events: &[CallEvent],
+        leads: &[LeadUpdate],
+    ) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for ev in events {
+            let at = rfc3339_ms(clock.to_utc(ev.at));
+            sqlx::query(
+                "INSERT INTO call_events (attempt_id, call_id, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(ev.attempt.attempt_id)
+            .bind(&ev.call_id)
+            .bind(ev.kind.name())
+            .bind(&at)
+            .bind(serde_json::to_string(&ev.kind)?)
+            .execute(&mut *tx)
+            .await?;
+            let id = ev.attempt.attempt_id;
+            match &ev.kind {
+                CallEventKind::Ringing { .. } | CallEventKind::EarlyMedia { .. } => {
+                    sqlx::query(
+                        "UPDATE attempts SET ringing_at = COALESCE(ringing_at, ?2) WHERE id = ?1",
+                    )
+                    .bind(id)
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                CallEventKind::Answered { .. } => {
+                    sqlx::query(
+                        "UPDATE attempts SET answered_at = COALESCE(answered_at, ?2) WHERE id = ?1",
+                    )
+                    .bind(id)
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                CallEventKind::Terminated {
+                    sip_status,
+                    reason_phrase,
+                    q850_cause,
+                    hangup_by,
+                    disposition,
+                    detail,
+                } => {
+                    sqlx::query(
+                        "UPDATE attempts SET state = 'ended', sip_status = ?2, reason_phrase = ?3,
+                             q850_cause = ?4, hangup_by = ?5, disposition = ?6, detail = ?7, ended_at = ?8
+                         WHERE id = ?1",
+                    )
+                    .bind(id)
+                    .bind(sip_status.map(i64::from))
+                    .bind(reason_phrase)
+                    .bind(q850_cause.map(i64::from))
+                    .bind(hangup_by.as_str())
+                    .bind(disposition.as_str())
+                    .bind(detail)
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                _ => {}
+            }
+        }
+        for u in leads {
+            match u {
+                LeadUpdate::Retry {
+                    lead_id,
+                    attempts,
+                    at,
+                } => {
+                    sqlx::query(
+                        "UPDATE leads SET attempts = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                    )
+                    .bind(lead_id)
+                    .bind(*attempts as i64)
+                    .bind(rfc3339_ms(*at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                LeadUpdate::Final {
+                    lead_id,
+                    attempts,
+                    disposition,
+                } => {
+                    sqlx::query(
+                        "UPDATE leads SET status = 'final', attempts = ?2, final_disposition = ?3,
+                             next_attempt_at = NULL WHERE id = ?1",
+                    )
+                    .bind(lead_id)
+                    .bind(*attempts as i64)
+                    .bind(disposition.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The id of a campaign by name.
+    pub async fn campaign_id(&self, name: &str) -> anyhow::Result<Option<i64>> {
+        Ok(sqlx::query("SELECT id FROM campaigns WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    /// Every campaign, `(id, name)`, oldest first.
+    pub async fn campaigns(&self) -> anyhow::Result<Vec<(i64, String)>> {
+        Ok(sqlx::query("SELECT id, name FROM campaigns ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+}
