@@ -135,6 +135,7 @@ pub struct CallLeg {
     invite_server_txs: Vec<InviteServerTx>,
     out: VecDeque<LegTransmit>,
     events: VecDeque<(Instant, CallEventKind)>,
+    duplicates: u32,
 }
 
 impl CallLeg {
@@ -227,7 +228,26 @@ impl CallLeg {
             invite_server_txs: Vec::new(),
             out,
             events,
+            duplicates: 0,
         }
+    }
+
+    /// Retransmitted messages received from the far end and absorbed (a duplicate final
+    /// response, a repeated 2xx, a repeated request).
+    pub fn duplicates_received(&self) -> u32 {
+        self.duplicates
+    }
+
+    /// Requests this leg retransmitted on its timers (INVITE by Timer A, CANCEL/BYE by E).
+    pub fn retransmissions_sent(&self) -> u32 {
+        self.invite.retransmissions()
+            + self.cancel.as_ref().map_or(0, |t| t.retransmissions())
+            + self.bye.as_ref().map_or(0, |t| t.retransmissions())
+            + self
+                .forks
+                .iter()
+                .map(|f| f.bye.retransmissions())
+                .sum::<u32>()
     }
 
     /// The call's Call-ID.
@@ -411,7 +431,8 @@ impl CallLeg {
                 };
                 self.end(now, by, detail);
             }
-            ClientTxEvent::Absorbed | ClientTxEvent::Timeout => {}
+            ClientTxEvent::Absorbed => self.duplicates += 1,
+            ClientTxEvent::Timeout => {}
         }
     }
 
@@ -420,6 +441,7 @@ impl CallLeg {
         if let Some(d) = &self.dialog {
             if d.remote_tag == to_tag {
                 // Retransmitted 2xx: our ACK was lost. Send it again.
+                self.duplicates += 1;
                 if let Some(ack) = self.ack_2xx.clone() {
                     let dest = self.dialog_destination();
                     self.push_out(dest, ack);
@@ -503,6 +525,7 @@ impl CallLeg {
             .find(|t| t.matches(msg.branch.as_deref(), method))
         {
             tx.on_retransmission();
+            self.duplicates += 1;
             self.drain_server(src);
             return;
         }
@@ -513,6 +536,7 @@ impl CallLeg {
                 .find(|t| t.matches_invite(msg.branch.as_deref()))
         {
             tx.on_retransmission();
+            self.duplicates += 1;
             self.drain_server(src);
             return;
         }

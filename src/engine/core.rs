@@ -70,6 +70,10 @@ pub struct EngineStats {
     pub stray_messages: u64,
     /// 400 responses sent to malformed requests.
     pub bad_requests_answered: u64,
+    /// Requests we retransmitted on RFC 3261 timers (A, E).
+    pub retransmissions_sent: u64,
+    /// Retransmissions from the far end we recognised and absorbed.
+    pub duplicates_received: u64,
 }
 
 /// A new random Call-ID (`<24 hex>@outdial`).
@@ -132,9 +136,14 @@ impl Engine {
         }
     }
 
-    /// Counters so far.
+    /// Counters so far (calls still held included).
     pub fn stats(&self) -> EngineStats {
-        self.stats
+        let mut s = self.stats;
+        for slot in self.calls.values() {
+            s.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
+            s.duplicates_received += u64::from(slot.leg.duplicates_received());
+        }
+        s
     }
 
     /// Calls whose leg still exists (ringing, up, or finishing their transactions).
@@ -332,6 +341,8 @@ impl Engine {
             self.ports.give(port);
         }
         if slot.leg.is_finished() {
+            self.stats.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
+            self.stats.duplicates_received += u64::from(slot.leg.duplicates_received());
             self.calls.remove(id);
             return;
         }

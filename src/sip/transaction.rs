@@ -268,6 +268,7 @@ pub struct NonInviteClientTx {
     timer_f: Option<Instant>,
     timer_k: Option<Instant>,
     out: Vec<Vec<u8>>,
+    retransmissions: u32,
 }
 
 impl NonInviteClientTx {
@@ -295,7 +296,13 @@ impl NonInviteClientTx {
             timer_f: Some(now + timers.t1x64()),
             timer_k: None,
             timers,
+            retransmissions: 0,
         }
+    }
+
+    /// How many times the request was retransmitted by Timer E.
+    pub fn retransmissions(&self) -> u32 {
+        self.retransmissions
     }
 
     /// True when a response with this top-Via branch and CSeq method belongs here.
@@ -355,6 +362,7 @@ impl NonInviteClientTx {
             && now >= e.at
         {
             self.out.push(self.request.clone());
+            self.retransmissions += 1;
             // §17.1.2.2: doubling up to T2 in Trying, T2 in Proceeding.
             let interval = if self.state == NictState::Proceeding {
                 self.timers.t2

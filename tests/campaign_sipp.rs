@@ -1,0 +1,263 @@
+//! Real campaigns against SIPp (Debian `sip-tester`) as the trunk far end, on 127.0.0.1.
+//!
+//! The far end is `sip-fixtures/scenarios/uas_outcomes.xml`: the last digit of the dialled
+//! number picks its behaviour. Every test is bounded: ring timeouts of 2 s, hold times ≤ 1 s,
+//! and a handful of leads.
+
+mod common;
+
+use std::collections::HashMap;
+
+use chrono::Duration as ChronoDuration;
+use common::*;
+use outdial::demo::{OUTCOMES_SCENARIO, SippUas};
+use outdial::sip::message::Transport;
+
+/// What the far end does for each last digit, and what we must record for it:
+/// (digit, disposition, SIP status, hangup_by, Q.850 cause).
+const EXPECTED: [(u32, &str, u16, &str, Option<u16>); 10] = [
+    (0, "answered", 200, "local", None),
+    (1, "answered", 200, "local", None),
+    (2, "busy", 486, "remote", Some(17)),
+    (3, "no_answer", 487, "local", None),
+    (4, "rejected", 603, "remote", None),
+    (5, "invalid_number", 404, "remote", None),
+    (6, "unavailable", 480, "remote", None),
+    (7, "congestion", 503, "remote", None),
+    (8, "answered", 200, "remote", Some(16)),
+    (9, "answered", 200, "local", None),
+];
+
+async fn every_outcome(
+    transport: Transport,
+    sipp_extra: &[&str],
+    per_outcome: u32,
+) -> outdial::engine::core::EngineStats {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, transport, sipp_extra).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = campaign_toml(
+        "outcomes",
+        &uas.trunk_uri(),
+        "cps = 20\nmax_concurrent = 10\nring_timeout = 2\nhold_time = 2",
+    );
+    let mut numbers = Vec::new();
+    for serial in 0..per_outcome {
+        for (digit, ..) in EXPECTED {
+            numbers.push(number(digit, serial));
+        }
+    }
+    let (out, db) = run_campaign(dir.path(), &toml, &numbers).await;
+    let leads = &out.report.leads;
+    assert_eq!(out.report.summary.leads_final, numbers.len() as u64);
+    for serial in 0..per_outcome {
+        for (digit, disposition, status, hangup_by, q850) in EXPECTED {
+            let n = number(digit, serial);
+            let l = lead(leads, &n);
+            let a = only_attempt(l);
+            let ctx = format!("{n} ({transport}): {a:?}");
+            assert_eq!(l.final_disposition.as_deref(), Some(disposition), "{ctx}");
+            assert_eq!(a.disposition.as_deref(), Some(disposition), "{ctx}");
+            assert_eq!(a.sip_status, Some(status), "{ctx}");
+            assert_eq!(a.hangup_by.as_deref(), Some(hangup_by), "{ctx}");
+            if q850.is_some() {
+                assert_eq!(a.q850_cause, q850, "{ctx}");
+            }
+            assert!(a.ended_at.is_some(), "{ctx}");
+            if disposition == "answered" {
+                assert!(a.answered_at.is_some(), "{ctx}");
+            } else {
+                assert!(a.answered_at.is_none(), "{ctx}");
+            }
+            let kinds = event_kinds(&db, a.call_id.as_deref().unwrap()).await;
+            assert_eq!(
+                kinds.first().map(String::as_str),
+                Some("initiated"),
+                "{ctx} {kinds:?}"
+            );
+            assert_eq!(
+                kinds.last().map(String::as_str),
+                Some("terminated"),
+                "{ctx} {kinds:?}"
+            );
+            assert_eq!(
+                kinds.iter().filter(|k| *k == "terminated").count(),
+                1,
+                "{ctx}"
+            );
+            // Provisional responses are not retransmitted (RFC 3261 §17.2.1), so under loss
+            // a 183/180 may never arrive; the outcome must be right regardless.
+            let lossy = !sipp_extra.is_empty();
+            if digit == 9 && !lossy {
+                assert!(
+                    kinds.contains(&"early_media".to_string()),
+                    "{ctx} {kinds:?}"
+                );
+            }
+            if digit == 3 {
+                if !lossy {
+                    assert!(kinds.contains(&"ringing".to_string()), "{ctx} {kinds:?}");
+                }
+                assert_eq!(a.detail.as_deref(), Some("ring_timeout"), "{ctx}");
+            }
+        }
+    }
+    assert_eq!(out.engine.parse_errors, 0);
+    out.engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_over_udp() {
+    every_outcome(Transport::Udp, &[], 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_over_tcp() {
+    let stats = every_outcome(Transport::Tcp, &[], 1).await;
+    // A reliable transport: the transaction layer never retransmits (RFC 3261 §17.1.1.2).
+    assert_eq!(stats.retransmissions_sent, 0);
+}
+
+/// SIPp drops 10 % of the messages it sends and receives: our retransmissions (Timers A, E)
+/// and our re-ACKs of retransmitted finals must still end every call with the right outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_with_ten_percent_loss() {
+    let stats = every_outcome(Transport::Udp, &["-lost", "10"], 3).await;
+    // Loss really happened and was repaired by retransmission on one side or the other.
+    assert!(
+        stats.retransmissions_sent + stats.duplicates_received > 0,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_rules_redial_after_retry_after_and_stop_at_max_attempts() {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = campaign_toml(
+        "retries",
+        &uas.trunk_uri(),
+        r#"cps = 20
+max_concurrent = 5
+ring_timeout = 2
+hold_time = 0.2
+[[reschedule_rules]]
+disposition = "busy"
+retry_after = 1
+max_attempts = 3
+[[reschedule_rules]]
+disposition = "congestion"
+retry_after = 2
+max_attempts = 2
+"#,
+    );
+    let busy = number(2, 1);
+    let congested = number(7, 1);
+    let answered = number(0, 1);
+    let not_found = number(5, 1);
+    let (out, _db) = run_campaign(
+        dir.path(),
+        &toml,
+        &[
+            busy.clone(),
+            congested.clone(),
+            answered.clone(),
+            not_found.clone(),
+        ],
+    )
+    .await;
+    let leads = &out.report.leads;
+    let expect: HashMap<&str, (usize, i64, &str)> = HashMap::from([
+        (busy.as_str(), (3, 1, "busy")),
+        (congested.as_str(), (2, 2, "congestion")),
+        (answered.as_str(), (1, 0, "answered")),
+        (not_found.as_str(), (1, 0, "invalid_number")),
+    ]);
+    for (n, (count, retry_after, disposition)) in expect {
+        let l = lead(leads, n);
+        assert_eq!(l.attempts.len(), count, "{n}: {:?}", l.attempts);
+        assert_eq!(l.final_disposition.as_deref(), Some(disposition), "{n}");
+        for (i, pair) in l.attempts.windows(2).enumerate() {
+            assert_eq!(pair[0].attempt_no as usize, i + 1);
+            let ended = ts(pair[0].ended_at.as_deref().unwrap());
+            let next = ts(&pair[1].started_at);
+            // Stored with millisecond resolution: allow the rounding of the two stamps.
+            assert!(
+                next - ended
+                    >= ChronoDuration::seconds(retry_after) - ChronoDuration::milliseconds(2),
+                "{n}: attempt {} started {} after the previous ended",
+                pair[1].attempt_no,
+                next - ended
+            );
+        }
+    }
+    assert_eq!(out.report.summary.attempts, 7);
+}
+
+/// Start times of the attempts, sorted.
+fn starts(out: &outdial::campaign::runner::RunOutcome) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let mut v: Vec<_> = out
+        .report
+        .leads
+        .iter()
+        .flat_map(|l| l.attempts.iter().map(|a| ts(&a.started_at)))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cps_is_never_exceeded() {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cps = 5;
+    let toml = campaign_toml(
+        "cps",
+        &uas.trunk_uri(),
+        &format!("cps = {cps}\nmax_concurrent = 50\nhold_time = 0.1"),
+    );
+    let numbers: Vec<_> = (0..16).map(|i| number(i % 2, i)).collect();
+    let (out, _) = run_campaign(dir.path(), &toml, &numbers).await;
+    let s = starts(&out);
+    assert_eq!(s.len(), 16);
+    // In any window of one second there are at most `cps` starts: the (i+cps)-th start is at
+    // least a second after the i-th (stamps have millisecond resolution).
+    for i in 0..s.len() - cps {
+        let gap = s[i + cps] - s[i];
+        assert!(
+            gap >= ChronoDuration::milliseconds(999),
+            "starts {i} and {} only {gap} apart",
+            i + cps
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrent_is_never_exceeded() {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let max = 3;
+    let toml = campaign_toml(
+        "concurrency",
+        &uas.trunk_uri(),
+        &format!("cps = 100\nmax_concurrent = {max}\nhold_time = 0.5"),
+    );
+    let numbers: Vec<_> = (0..12).map(|i| number(i % 2, i)).collect();
+    let (out, _) = run_campaign(dir.path(), &toml, &numbers).await;
+    // Sweep over [started_at, ended_at] intervals; at equal stamps ends go first.
+    let mut points = Vec::new();
+    for l in &out.report.leads {
+        for a in &l.attempts {
+            points.push((ts(&a.started_at), 1i32));
+            points.push((ts(a.ended_at.as_deref().unwrap()), -1));
+        }
+    }
+    points.sort();
+    let (mut cur, mut peak) = (0, 0);
+    for (_, d) in points {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    assert!(peak <= max, "{peak} calls were in progress at once");
+    // The limit was actually reached, so the check above had something to check.
+    assert_eq!(peak, max);
+}

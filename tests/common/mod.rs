@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests: campaigns against a SIPp far end on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use outdial::campaign::config::CampaignConfig;
+use outdial::campaign::runner::{self, RunOutcome};
+use outdial::report::{AttemptReport, LeadReport};
+use outdial::sip::transaction::Timers;
+use outdial::store::Store;
+
+/// A campaign file for a trunk with the given extra TOML lines.
+pub fn campaign_toml(name: &str, trunk: &str, extra: &str) -> String {
+    format!(
+        "name = \"{name}\"\ntrunk = \"{trunk}\"\ncaller_id = \"+14155550000\"\n\
+p_asserted_identity = \"sip:+14155550000@outdial.test\"\n{extra}\n"
+    )
+}
+
+/// Writes a call list with these numbers (one `tag` attribute each).
+pub fn write_leads(path: &Path, numbers: &[String]) {
+    let mut s = String::from("number,tag\n");
+    for (i, n) in numbers.iter().enumerate() {
+        s.push_str(&format!("{n},lead-{i}\n"));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// A number whose last digit selects the SIPp outcome (see uas_outcomes.xml).
+pub fn number(outcome: u32, serial: u32) -> String {
+    format!("+1415{:05}{}", serial, outcome)
+}
+
+/// Runs a campaign through the library to completion and returns the outcome and db path.
+pub async fn run_campaign(dir: &Path, toml: &str, numbers: &[String]) -> (RunOutcome, PathBuf) {
+    let cfg: CampaignConfig = toml::from_str(toml).unwrap();
+    cfg.validate().unwrap();
+    let leads = dir.join("leads.csv");
+    write_leads(&leads, numbers);
+    let db = dir.join("outdial.db");
+    let store = Store::open(&db).await.unwrap();
+    let out = runner::run(&cfg, &leads, &store, Timers::default(), false)
+        .await
+        .unwrap();
+    (out, db)
+}
+
+/// Parses a stored RFC 3339 timestamp.
+pub fn ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The lead with this number.
+pub fn lead<'a>(leads: &'a [LeadReport], number: &str) -> &'a LeadReport {
+    leads
+        .iter()
+        .find(|l| l.number == number)
+        .unwrap_or_else(|| panic!("no lead {number}"))
+}
+
+/// The single attempt of a lead (panics if it has more or fewer).
+pub fn only_attempt(l: &LeadReport) -> &AttemptReport {
+    assert_eq!(
+        l.attempts.len(),
+        1,
+        "lead {} attempts: {:?}",
+        l.number,
+        l.attempts
+    );
+    &l.attempts[0]
+}
+
+/// Event kinds stored for a call, in order.
+pub async fn event_kinds(db: &Path, call_id: &str) -> Vec<String> {
+    let store = Store::open(db).await.unwrap();
+    sqlx::query_scalar::<_, String>("SELECT kind FROM call_events WHERE call_id = ?1 ORDER BY id")
+        .bind(call_id)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}

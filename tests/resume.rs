@@ -1,0 +1,186 @@
+//! `outdial run` killed with SIGKILL mid-campaign, then started again on the same database:
+//! the campaign finishes, interrupted attempts are re-dialled, and no lead is dialled after
+//! its final disposition.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use outdial::demo::{OUTCOMES_SCENARIO, SippUas};
+use outdial::sip::message::Transport;
+use outdial::store::Store;
+
+fn outdial() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_outdial"))
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_resumes_without_redialling_final_leads() {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("campaign.toml");
+    std::fs::write(
+        &campaign,
+        campaign_toml(
+            "resume",
+            &uas.trunk_uri(),
+            // Busy leads retry once, so a retry can also be pending at the kill.
+            "cps = 20\nmax_concurrent = 4\nhold_time = 1\n\
+[[reschedule_rules]]\ndisposition = \"busy\"\nretry_after = 1\nmax_attempts = 2\n",
+        ),
+    )
+    .unwrap();
+    let numbers: Vec<String> = (0..30)
+        .map(|i| number(if i % 5 == 0 { 2 } else { i % 2 }, i))
+        .collect();
+    let leads = dir.path().join("leads.csv");
+    write_leads(&leads, &numbers);
+    let db = dir.path().join("run.db");
+    let args = |c: &mut Command| {
+        c.arg("run")
+            .arg(&campaign)
+            .arg("--leads")
+            .arg(&leads)
+            .arg("--db")
+            .arg(&db)
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+
+    let mut first = outdial();
+    args(&mut first);
+    let mut child = first.spawn().unwrap();
+    // Wait until a few attempts have ended, then kill it while calls are up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if db.exists() {
+            let store = Store::open(&db).await.unwrap();
+            let ended = count(
+                &store,
+                "SELECT COUNT(*) FROM attempts WHERE state = 'ended'",
+            )
+            .await;
+            let dialing = count(
+                &store,
+                "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'",
+            )
+            .await;
+            store.pool().close().await;
+            if ended >= 8 && dialing > 0 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "first run made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "first run ended before it was killed"
+        );
+    }
+    child.kill().unwrap(); // SIGKILL: no clean-up at all
+    child.wait().unwrap();
+
+    let store = Store::open(&db).await.unwrap();
+    let dialing = count(
+        &store,
+        "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'",
+    )
+    .await;
+    assert!(dialing > 0, "the kill left no attempt in progress");
+    let final_before: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT l.id, (SELECT COUNT(*) FROM attempts a WHERE a.lead_id = l.id)
+         FROM leads l WHERE l.status = 'final'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+
+    let mut second = outdial();
+    args(&mut second);
+    let status = tokio::task::spawn_blocking(move || second.status())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "second run failed: {status}");
+
+    let store = Store::open(&db).await.unwrap();
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM leads WHERE status != 'final'").await,
+        0
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM leads").await, 30);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM attempts WHERE state != 'ended'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM attempts WHERE disposition = 'interrupted'"
+        )
+        .await,
+        dialing
+    );
+    // Leads final before the kill got no attempt afterwards.
+    for (lead_id, attempts) in final_before {
+        let now: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE lead_id = ?1")
+            .bind(lead_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            now, attempts,
+            "lead {lead_id} was dialled again after it was final"
+        );
+    }
+    // For every lead the last attempt is the one that gave the final disposition (nothing was
+    // dialled after it), and the counted attempts are exactly max_attempts (2 for busy, 1
+    // otherwise): interrupted attempts are re-dialled without being counted.
+    let rows: Vec<(i64, String, i64, Option<String>, String)> = sqlx::query_as(
+        "SELECT l.id, l.final_disposition, a.attempt_no, a.disposition, a.started_at
+         FROM leads l JOIN attempts a ON a.lead_id = l.id ORDER BY l.id, a.attempt_no",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut by_lead: std::collections::BTreeMap<i64, Vec<_>> = Default::default();
+    for r in rows {
+        by_lead.entry(r.0).or_default().push(r);
+    }
+    for (lead_id, attempts) in by_lead {
+        let last = attempts.last().unwrap();
+        assert_eq!(
+            last.3.as_deref(),
+            Some(last.1.as_str()),
+            "lead {lead_id}: {attempts:?}"
+        );
+        let counted = attempts
+            .iter()
+            .filter(|a| a.3.as_deref() != Some("interrupted"))
+            .count();
+        let max = if last.1 == "busy" { 2 } else { 1 };
+        // The far end is deterministic per number: busy leads use both attempts.
+        assert_eq!(counted, max, "lead {lead_id}: {attempts:?}");
+        for w in attempts.windows(2) {
+            assert!(
+                w[0].4 <= w[1].4,
+                "lead {lead_id}: attempts out of order {attempts:?}"
+            );
+        }
+    }
+}
