@@ -143,10 +143,15 @@ impl Inbound {
         })
     }
 
-    /// The response's reason phrase as received.
+    /// The Status-Line reason phrase as received (the standard text when it was the standard
+    /// one; rsipstack only keeps a non-standard phrase). `None` for requests.
     pub fn reason_phrase(&self) -> Option<String> {
         match &self.msg {
-            SipMessage::Response(r) => r.reason_phrase().map(str::to_string),
+            SipMessage::Response(r) => Some(
+                r.wire_reason
+                    .clone()
+                    .unwrap_or_else(|| r.status_code.text().to_string()),
+            ),
             SipMessage::Request(_) => None,
         }
     }
@@ -218,6 +223,12 @@ fn frame(buf: &[u8]) -> Result<Frame, ParseError> {
             let n = text
                 .parse::<usize>()
                 .map_err(|_| ParseError::BadContentLength(text.to_string()))?;
+            if content_length.is_some_and(|prev| prev != n) {
+                return Err(ParseError::BadContentLength(format!(
+                    "two different values {} and {n}",
+                    content_length.unwrap_or_default()
+                )));
+            }
             content_length = Some(n);
         }
     }
@@ -298,6 +309,9 @@ fn parse_framed(buf: &[u8], body_start: usize, body_len: usize) -> Result<Inboun
     // Request or response? Responses start with the SIP version.
     let mut method_token = None;
     let parsed = if first_line.starts_with("SIP/") {
+        if !first_line.starts_with("SIP/2.0 ") {
+            return Err(ParseError::StartLine(first_line.to_string()));
+        }
         rsipstack::sip::parser::parse_message(head)
     } else {
         let mut parts = first_line.split(' ');
@@ -305,7 +319,8 @@ fn parse_framed(buf: &[u8], body_start: usize, body_len: usize) -> Result<Inboun
         let (Some(m), Some(uri), Some(ver), None) = (m, uri, ver, parts.next()) else {
             return Err(ParseError::StartLine(first_line.to_string()));
         };
-        if !is_token(m) || uri.is_empty() || ver != "SIP/2.0" {
+        // §25.1: no LWS inside the Request-URI and no name-addr brackets around it.
+        if !is_token(m) || uri.is_empty() || uri.contains(['<', '>']) || ver != "SIP/2.0" {
             return Err(ParseError::StartLine(first_line.to_string()));
         }
         method_token = Some(m.to_string());

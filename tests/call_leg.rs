@@ -1,0 +1,497 @@
+//! The engine core driven with a virtual clock and raw responses from
+//! `sip-fixtures/messages/dialog/` (compact forms, folded lines, no Content-Length, garbage in
+//! between): RFC 3261 call flows end to end, no sockets, no sleeps.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use outdial::call::disposition::Disposition;
+use outdial::call::leg::CallSpec;
+use outdial::engine::core::{Engine, EngineConfig, Output, new_call_id};
+use outdial::events::{AttemptRef, CallEventKind, HangupBy};
+use outdial::sip::dialog::LocalParty;
+use outdial::sip::message::{Inbound, Transport, parse_datagram};
+use outdial::sip::transaction::Timers;
+
+const TRUNK: &str = "192.0.2.10:5060";
+
+struct Harness {
+    engine: Engine,
+    now: Instant,
+    sent: Vec<(SocketAddr, Inbound)>,
+    events: Vec<CallEventKind>,
+    call_id: String,
+    from_tag: String,
+    invite_branch: String,
+}
+
+fn template(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("sip-fixtures/messages/dialog")
+        .join(name);
+    std::fs::read_to_string(p).unwrap()
+}
+
+impl Harness {
+    fn start(ring: u64, hold: u64) -> Self {
+        let mut engine = Engine::new(EngineConfig {
+            local: LocalParty {
+                sent_by: "192.0.2.1:5070".into(),
+                transport: Transport::Udp,
+                user_agent: "outdial-test".into(),
+            },
+            trunk: TRUNK.parse().unwrap(),
+            timers: Timers::default(),
+            rtp_ports: (20000, 20010),
+        });
+        let now = Instant::now();
+        let call_id = new_call_id();
+        engine.start_call(
+            now,
+            call_id.clone(),
+            AttemptRef {
+                attempt_id: 1,
+                lead_id: 1,
+                attempt_no: 1,
+            },
+            CallSpec {
+                request_uri: "sip:+14155550123@192.0.2.10:5060".into(),
+                to_uri: "sip:+14155550123@192.0.2.10:5060".into(),
+                caller_id: "+14155550000".into(),
+                caller_name: Some("Sales".into()),
+                from_host: "192.0.2.1".into(),
+                p_asserted_identity: Some("sip:+14155550000@example.com".into()),
+                ring_timeout: Duration::from_secs(ring),
+                hold_time: Duration::from_secs(hold),
+                rtp_port: 0,
+                media_ip: "192.0.2.1".into(),
+            },
+        );
+        let mut h = Harness {
+            engine,
+            now,
+            sent: vec![],
+            events: vec![],
+            call_id,
+            from_tag: String::new(),
+            invite_branch: String::new(),
+        };
+        h.drain();
+        let invite = h.take_sent();
+        assert_eq!(invite.len(), 1);
+        let (dest, inv) = &invite[0];
+        assert_eq!(dest.to_string(), TRUNK);
+        assert_eq!(inv.method.as_deref(), Some("INVITE"));
+        let text = String::from_utf8_lossy(&inv.msg.to_bytes()).into_owned();
+        for needle in [
+            "m=audio 20000 RTP/AVP 0 8 101",
+            "a=rtpmap:101 telephone-event/8000",
+            "Max-Forwards: 70",
+            "User-Agent: outdial-test",
+            "P-Asserted-Identity: <sip:+14155550000@example.com>",
+            "From: \"Sales\" <sip:+14155550000@192.0.2.1>;tag=",
+            "Content-Type: application/sdp",
+        ] {
+            assert!(text.contains(needle), "INVITE lacks {needle:?}:\n{text}");
+        }
+        h.from_tag = inv.from_tag.clone().unwrap();
+        h.invite_branch = inv.branch.clone().unwrap();
+        assert!(h.invite_branch.starts_with("z9hG4bK"));
+        assert_eq!(h.events, vec![CallEventKind::Initiated]);
+        h.events.clear();
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.engine.poll_output() {
+            match o {
+                Output::Transmit(t) => {
+                    let m = parse_datagram(&t.bytes).expect("we send parsable SIP");
+                    self.sent.push((t.dest, m));
+                }
+                Output::Event(e) => {
+                    assert_eq!(e.call_id, self.call_id);
+                    self.events.push(e.kind);
+                }
+            }
+        }
+    }
+
+    fn take_sent(&mut self) -> Vec<(SocketAddr, Inbound)> {
+        std::mem::take(&mut self.sent)
+    }
+
+    fn fill(&self, tmpl: &str, vars: &[(&str, &str)]) -> Vec<u8> {
+        let mut s = template(tmpl)
+            .replace("$CALL_ID", &self.call_id)
+            .replace("$FROM_TAG", &self.from_tag);
+        for (k, v) in vars {
+            s = s.replace(k, v);
+        }
+        s.into_bytes()
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.engine
+            .handle_datagram(self.now, bytes, TRUNK.parse().unwrap());
+        self.drain();
+    }
+
+    fn respond(
+        &mut self,
+        tmpl: &str,
+        status: &str,
+        to_tag: &str,
+        branch: &str,
+        cseq: &str,
+        method: &str,
+    ) {
+        let b = self.fill(
+            tmpl,
+            &[
+                ("$STATUS", status),
+                ("$TO_TAG", to_tag),
+                ("$BRANCH", branch),
+                ("$CSEQ", cseq),
+                ("$METHOD", method),
+                ("$CAUSE", "17"),
+            ],
+        );
+        self.feed(&b);
+    }
+
+    /// Advances the virtual clock to `until`, firing every timer on the way.
+    fn advance_to(&mut self, until: Instant) {
+        while let Some(t) = self.engine.poll_timeout() {
+            if t > until {
+                break;
+            }
+            self.now = t.max(self.now);
+            self.engine.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = until;
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.advance_to(self.now + d);
+    }
+}
+
+fn terminated(ev: &CallEventKind) -> (Option<u16>, Disposition, HangupBy, String, Option<u16>) {
+    match ev {
+        CallEventKind::Terminated {
+            sip_status,
+            disposition,
+            hangup_by,
+            detail,
+            q850_cause,
+            ..
+        } => (
+            *sip_status,
+            *disposition,
+            *hangup_by,
+            detail.clone(),
+            *q850_cause,
+        ),
+        other => panic!("expected terminated, got {other:?}"),
+    }
+}
+
+#[test]
+fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
+    let mut h = Harness::start(30, 5);
+    let br = h.invite_branch.clone();
+    // Garbage between messages is counted and dropped.
+    h.feed(b"\x00\x01garbage\r\n\r\n");
+    h.respond(
+        "provisional-compact.tmpl",
+        "180 Ringing",
+        "a",
+        &br,
+        "1",
+        "INVITE",
+    );
+    assert_eq!(h.events, vec![CallEventKind::Ringing { code: 180 }]);
+    h.events.clear();
+
+    let ok = h.fill(
+        "200-sdp-no-content-length.tmpl",
+        &[("$TO_TAG", "a"), ("$BRANCH", &br), ("$CSEQ", "1")],
+    );
+    h.feed(&ok);
+    assert_eq!(h.events, vec![CallEventKind::Answered { code: 200 }]);
+    h.events.clear();
+    let acks = h.take_sent();
+    assert_eq!(acks.len(), 1);
+    let (dest, ack) = &acks[0];
+    // Loose route: ACK to the Record-Route hop, Request-URI is the Contact, new branch.
+    assert_eq!(dest.to_string(), "192.0.2.20:5060");
+    assert_eq!(ack.method.as_deref(), Some("ACK"));
+    assert_eq!((ack.cseq, ack.cseq_method.as_str()), (1, "ACK"));
+    assert_ne!(ack.branch.as_deref(), Some(br.as_str()));
+    assert_eq!(ack.to_tag.as_deref(), Some("a"));
+    assert_eq!(
+        ack.request().unwrap().uri.to_string(),
+        "sip:far@192.0.2.10:5060"
+    );
+    let ack_text = String::from_utf8_lossy(&ack.msg.to_bytes()).into_owned();
+    assert!(
+        ack_text.contains("Route: <sip:192.0.2.20:5060;lr>"),
+        "{ack_text}"
+    );
+
+    // The 2xx is retransmitted (our ACK was lost): ACK again, no new event.
+    h.feed(&ok);
+    let again = h.take_sent();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1.method.as_deref(), Some("ACK"));
+    assert_eq!(again[0].1.branch, ack.branch);
+    assert!(h.events.is_empty());
+
+    // A 2xx from a second fork: ACK it and BYE it; the call stays up on fork a.
+    let fork = h.fill(
+        "200-sdp-no-content-length.tmpl",
+        &[("$TO_TAG", "b"), ("$BRANCH", &br), ("$CSEQ", "1")],
+    );
+    h.feed(&fork);
+    let sent = h.take_sent();
+    let methods: Vec<_> = sent
+        .iter()
+        .map(|(_, m)| (m.method.clone().unwrap(), m.to_tag.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        methods,
+        vec![("ACK".into(), "b".into()), ("BYE".into(), "b".into())]
+    );
+    assert!(h.events.is_empty());
+
+    // Hold time: BYE on fork a with CSeq 2.
+    h.advance(Duration::from_secs(5));
+    let byes: Vec<_> = h
+        .take_sent()
+        .into_iter()
+        .filter(|(_, m)| m.method.as_deref() == Some("BYE") && m.to_tag.as_deref() == Some("a"))
+        .collect();
+    assert_eq!(byes.len(), 1, "one BYE for the answered dialog");
+    let bye = &byes[0].1;
+    assert_eq!((bye.cseq, bye.cseq_method.as_str()), (2, "BYE"));
+    let bye_branch = bye.branch.clone().unwrap();
+    h.respond("final-folded.tmpl", "200 OK", "a", &bye_branch, "2", "BYE");
+    assert_eq!(h.events.len(), 1);
+    let (status, d, by, detail, _) = terminated(&h.events[0]);
+    assert_eq!(
+        (status, d, by, detail.as_str()),
+        (
+            Some(200),
+            Disposition::Answered,
+            HangupBy::Local,
+            "hold_time"
+        )
+    );
+    assert!(h.engine.stats().parse_errors >= 1);
+}
+
+#[test]
+fn ring_timeout_sends_cancel_and_487_ends_as_no_answer() {
+    let mut h = Harness::start(3, 5);
+    let br = h.invite_branch.clone();
+    h.respond(
+        "provisional-compact.tmpl",
+        "100 Trying",
+        "",
+        &br,
+        "1",
+        "INVITE",
+    );
+    h.respond(
+        "provisional-compact.tmpl",
+        "180 Ringing",
+        "r",
+        &br,
+        "1",
+        "INVITE",
+    );
+    h.take_sent();
+    h.advance(Duration::from_secs(3));
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    let cancel = &sent[0].1;
+    assert_eq!(cancel.method.as_deref(), Some("CANCEL"));
+    // §9.1: same branch, same CSeq number as the INVITE.
+    assert_eq!(cancel.branch.as_deref(), Some(br.as_str()));
+    assert_eq!((cancel.cseq, cancel.cseq_method.as_str()), (1, "CANCEL"));
+    h.respond("final-folded.tmpl", "200 OK", "r", &br, "1", "CANCEL");
+    h.respond(
+        "final-folded.tmpl",
+        "487 Request Terminated",
+        "r",
+        &br,
+        "1",
+        "INVITE",
+    );
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    let ack = &sent[0].1;
+    // ACK for a non-2xx is hop-by-hop: same branch, To-tag of the response.
+    assert_eq!(ack.method.as_deref(), Some("ACK"));
+    assert_eq!(ack.branch.as_deref(), Some(br.as_str()));
+    assert_eq!(ack.to_tag.as_deref(), Some("r"));
+    let last = h.events.last().unwrap();
+    let (status, d, by, detail, _) = terminated(last);
+    assert_eq!(
+        (status, d, by, detail.as_str()),
+        (
+            Some(487),
+            Disposition::NoAnswer,
+            HangupBy::Local,
+            "ring_timeout"
+        )
+    );
+    // A retransmitted 487 is ACKed again and produces no second event.
+    let n = h.events.len();
+    h.respond(
+        "final-folded.tmpl",
+        "487 Request Terminated",
+        "r",
+        &br,
+        "1",
+        "INVITE",
+    );
+    assert_eq!(h.take_sent().len(), 1);
+    assert_eq!(h.events.len(), n);
+}
+
+#[test]
+fn cancel_waits_for_a_provisional_response() {
+    let mut h = Harness::start(2, 5);
+    let br = h.invite_branch.clone();
+    h.advance(Duration::from_secs(3));
+    // Only INVITE retransmissions (Timer A), no CANCEL yet.
+    let sent = h.take_sent();
+    assert!(!sent.is_empty());
+    assert!(
+        sent.iter()
+            .all(|(_, m)| m.method.as_deref() == Some("INVITE"))
+    );
+    h.respond(
+        "provisional-compact.tmpl",
+        "100 Trying",
+        "",
+        &br,
+        "1",
+        "INVITE",
+    );
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.method.as_deref(), Some("CANCEL"));
+}
+
+#[test]
+fn no_response_at_all_is_timer_b_congestion() {
+    let mut h = Harness::start(60, 5);
+    h.advance(Duration::from_secs(40));
+    let invites = h.take_sent();
+    assert_eq!(
+        invites.len(),
+        6,
+        "Timer A retransmissions at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s"
+    );
+    let (status, d, by, detail, _) = terminated(h.events.last().unwrap());
+    assert_eq!(
+        (status, d, by, detail.as_str()),
+        (None, Disposition::Congestion, HangupBy::Local, "timer_b")
+    );
+    assert_eq!(h.engine.active_calls(), 0);
+}
+
+#[test]
+fn busy_final_response_carries_q850_cause() {
+    let mut h = Harness::start(30, 5);
+    let br = h.invite_branch.clone();
+    h.respond(
+        "final-folded.tmpl",
+        "486 Busy Here",
+        "x",
+        &br,
+        "1",
+        "INVITE",
+    );
+    let (status, d, by, _, q850) = terminated(h.events.last().unwrap());
+    assert_eq!(
+        (status, d, by, q850),
+        (Some(486), Disposition::Busy, HangupBy::Remote, Some(17))
+    );
+    // The transaction lingers (Timer D) to absorb retransmissions, then the call is gone.
+    assert_eq!(h.engine.active_calls(), 1);
+    assert_eq!(h.engine.live_calls(), 0);
+    h.advance(Duration::from_secs(33));
+    assert_eq!(h.engine.active_calls(), 0);
+}
+
+#[test]
+fn far_end_bye_is_answered_and_retransmissions_get_the_same_answer() {
+    let mut h = Harness::start(30, 60);
+    let br = h.invite_branch.clone();
+    let ok = h.fill(
+        "200-sdp-no-content-length.tmpl",
+        &[("$TO_TAG", "z"), ("$BRANCH", &br), ("$CSEQ", "1")],
+    );
+    h.feed(&ok);
+    h.take_sent();
+    h.events.clear();
+    let bye = h.fill("bye-from-far-end.tmpl", &[("$TO_TAG", "z"), ("$CSEQ", "7")]);
+    h.feed(&bye);
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.status, Some(200));
+    assert_eq!(sent[0].1.cseq_method, "BYE");
+    let (status, d, by, detail, q850) = terminated(&h.events[0]);
+    assert_eq!(
+        (status, d, by, detail.as_str(), q850),
+        (
+            Some(200),
+            Disposition::Answered,
+            HangupBy::Remote,
+            "remote_bye",
+            Some(16)
+        )
+    );
+    h.feed(&bye);
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1, "retransmitted BYE gets the same 200");
+    assert_eq!(sent[0].1.status, Some(200));
+    assert_eq!(h.events.len(), 1, "no second terminated event");
+    // And no BYE of ours when the hold time would have passed.
+    h.advance(Duration::from_secs(61));
+    assert!(h.take_sent().iter().all(|(_, m)| m.method.is_none()));
+}
+
+#[test]
+fn a_2xx_crossing_our_cancel_is_acked_and_byed() {
+    let mut h = Harness::start(2, 60);
+    let br = h.invite_branch.clone();
+    h.respond(
+        "provisional-compact.tmpl",
+        "180 Ringing",
+        "c",
+        &br,
+        "1",
+        "INVITE",
+    );
+    h.advance(Duration::from_secs(2));
+    h.take_sent();
+    let ok = h.fill(
+        "200-sdp-no-content-length.tmpl",
+        &[("$TO_TAG", "c"), ("$BRANCH", &br), ("$CSEQ", "1")],
+    );
+    h.feed(&ok);
+    let methods: Vec<_> = h
+        .take_sent()
+        .iter()
+        .map(|(_, m)| m.method.clone().unwrap())
+        .collect();
+    assert_eq!(methods, vec!["ACK", "BYE"]);
+    assert!(h.events.contains(&CallEventKind::Answered { code: 200 }));
+}
