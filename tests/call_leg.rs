@@ -123,7 +123,12 @@ impl Harness {
     }
 
     fn fill(&self, tmpl: &str, vars: &[(&str, &str)]) -> Vec<u8> {
-        let mut s = template(tmpl)
+        let mut s = template(tmpl);
+        // An empty To-tag means "no tag parameter" (a 100 Trying before any dialog exists).
+        if vars.iter().any(|(k, v)| *k == "$TO_TAG" && v.is_empty()) {
+            s = s.replace(";tag=$TO_TAG", "");
+        }
+        let mut s = s
             .replace("$CALL_ID", &self.call_id)
             .replace("$FROM_TAG", &self.from_tag);
         for (k, v) in vars {

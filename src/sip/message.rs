@@ -397,18 +397,18 @@ fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseErr
         .map_err(|e| header_err("Via", e.to_string()))?;
     let branch = via.branch().map(|b| b.to_string());
 
-    let from = msg
-        .from_header()
-        .map_err(|_| header_err("From", "missing"))?
-        .typed()
-        .map_err(|e| header_err("From", e.to_string()))?;
-    let to = msg
-        .to_header()
-        .map_err(|_| header_err("To", "missing"))?
-        .typed()
-        .map_err(|e| header_err("To", e.to_string()))?;
-    let from_tag = from.tag().map(|t| t.to_string());
-    let to_tag = to.tag().map(|t| t.to_string());
+    let from_tag = tag_of(
+        msg.from_header()
+            .map_err(|_| header_err("From", "missing"))?
+            .value(),
+    )
+    .map_err(|why| header_err("From", why))?;
+    let to_tag = tag_of(
+        msg.to_header()
+            .map_err(|_| header_err("To", "missing"))?
+            .value(),
+    )
+    .map_err(|why| header_err("To", why))?;
 
     let status = match &msg {
         SipMessage::Response(r) => {
@@ -432,6 +432,55 @@ fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseErr
         from_tag,
         to_tag,
     })
+}
+
+/// The `tag` parameter of a From/To value (`"Name" <sip:a@b;uri-param>;tag=x`), read
+/// without parsing the URI: quoted display names (with `\"` escapes) and `<...>` are skipped so
+/// a `;tag=` inside them does not count. Errors: unbalanced quotes or brackets, an empty value,
+/// or an empty tag.
+fn tag_of(value: &str) -> Result<Option<String>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err("empty value".into());
+    }
+    let bytes = v.as_bytes();
+    let mut i = 0;
+    // Skip a quoted display name.
+    if bytes[0] == b'"' {
+        i = 1;
+        loop {
+            match bytes.get(i) {
+                None => return Err("unterminated quoted display name".into()),
+                Some(b'\\') => i += 2,
+                Some(b'"') => {
+                    i += 1;
+                    break;
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+    let rest = &v[i..];
+    let params = match rest.find('<') {
+        Some(open) => match rest[open..].find('>') {
+            Some(close) => &rest[open + close + 1..],
+            None => return Err("unbalanced <".into()),
+        },
+        None if i > 0 => return Err("display name without <URI>".into()),
+        // addr-spec form: header parameters start at the first ';' (RFC 3261 §20.10).
+        None => rest.find(';').map_or("", |p| &rest[p..]),
+    };
+    for p in params.split(';') {
+        let (k, val) = p.split_once('=').unwrap_or((p, ""));
+        if k.trim().eq_ignore_ascii_case("tag") {
+            let val = val.trim();
+            if val.is_empty() {
+                return Err("empty tag".into());
+            }
+            return Ok(Some(val.to_string()));
+        }
+    }
+    Ok(None)
 }
 
 /// Looks like a request (so a parse failure deserves a 400 rather than silence)?
@@ -688,6 +737,23 @@ Content-Length: 4\r\n\r\nv=0\n";
 From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: q\r\nCSeq: 3 NEWMETHOD\r\nContent-Length: 0\r\n\r\n";
         let m = parse_datagram(raw.as_bytes()).unwrap();
         assert_eq!(m.method.as_deref(), Some("NEWMETHOD"));
+    }
+
+    #[test]
+    fn tags_are_read_without_parsing_uris() {
+        assert_eq!(tag_of("<sip:a@b>;tag=x1").unwrap().as_deref(), Some("x1"));
+        assert_eq!(tag_of("sip:a@b;tag=x2").unwrap().as_deref(), Some("x2"));
+        assert_eq!(
+            tag_of("\"a;tag=no <x>\" <sip:a@b;tag=no>; tag = y3")
+                .unwrap()
+                .as_deref(),
+            Some("y3")
+        );
+        assert_eq!(tag_of("<sip:a@b;tag=inside>").unwrap(), None);
+        assert!(tag_of("<sip:a@b").is_err());
+        assert!(tag_of("\"open <sip:a@b>").is_err());
+        assert!(tag_of("<sip:a@b>;tag=").is_err());
+        assert!(tag_of("").is_err());
     }
 
     #[test]

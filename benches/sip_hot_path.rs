@@ -1,0 +1,156 @@
+//! Per-message cost of the SIP hot path: parsing (rsipstack alone vs our adapter), one
+//! transaction step, and the whole path for one response (parse → Call-ID lookup →
+//! transaction match → call event).
+//!
+//! Run: `cargo bench --bench sip_hot_path`. Figures go in docs/benchmarks.md.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use outdial::call::leg::CallSpec;
+use outdial::engine::core::{Engine, EngineConfig, Output, new_call_id};
+use outdial::events::AttemptRef;
+use outdial::sip::dialog::LocalParty;
+use outdial::sip::message::{HeadersExt, SipMessage, Transport, parse_datagram};
+use outdial::sip::transaction::{InviteClientTx, Timers};
+use rsipstack::sip::headers::untyped::ToTypedHeader;
+
+const RINGING: &str = "SIP/2.0 180 Ringing\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5070;branch=$BRANCH;rport=5070\r\n\
+From: \"Sales\" <sip:+14155550000@192.0.2.1>;tag=$FTAG\r\n\
+To: <sip:+14155550123@192.0.2.10:5060>;tag=as5f2c1e7a\r\n\
+Call-ID: $CALLID\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:+14155550123@192.0.2.10:5060>\r\n\
+Server: bench-far-end\r\n\
+Allow: INVITE, ACK, CANCEL, OPTIONS, BYE\r\n\
+Content-Length: 0\r\n\r\n";
+
+const OK_SDP: &str = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK74bf9;rport=5070\r\n\
+Record-Route: <sip:192.0.2.20;lr>\r\n\
+From: \"Sales\" <sip:+14155550000@192.0.2.1>;tag=9fxced76sl\r\n\
+To: <sip:+14155550123@192.0.2.10:5060>;tag=as5f2c1e7a\r\n\
+Call-ID: 3848276298220188511@192.0.2.1\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:+14155550123@192.0.2.10:5060>\r\n\
+Allow: INVITE, ACK, CANCEL, OPTIONS, BYE\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 131\r\n\r\n\
+v=0\r\n\
+o=far 1 1 IN IP4 192.0.2.10\r\n\
+s=-\r\n\
+c=IN IP4 192.0.2.10\r\n\
+t=0 0\r\n\
+m=audio 40000 RTP/AVP 0 101\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=sendrecv\r\n\
+\r\n";
+
+fn parsing(c: &mut Criterion) {
+    let ok = OK_SDP.as_bytes();
+    let mut g = c.benchmark_group("parse");
+    g.bench_function("rsipstack_200_sdp", |b| {
+        b.iter(|| SipMessage::try_from(black_box(ok)).unwrap())
+    });
+    g.bench_function("rsipstack_200_sdp_typed_branch_totag_cseq", |b| {
+        b.iter(|| {
+            let m = SipMessage::try_from(black_box(ok)).unwrap();
+            let via = m.top_via_header().unwrap().typed().unwrap();
+            let to = m.to_header().unwrap().typed().unwrap();
+            let cseq = m.cseq_header().unwrap().typed().unwrap();
+            black_box((via.branch().cloned(), to.tag().cloned(), cseq.seq))
+        })
+    });
+    g.bench_function("adapter_200_sdp", |b| {
+        b.iter(|| parse_datagram(black_box(ok)).unwrap())
+    });
+    let ringing = RINGING
+        .replace("$BRANCH", "z9hG4bK74bf9")
+        .replace("$FTAG", "9fxced76sl")
+        .replace("$CALLID", "3848276298220188511@192.0.2.1");
+    g.bench_function("adapter_180", |b| {
+        b.iter(|| parse_datagram(black_box(ringing.as_bytes())).unwrap())
+    });
+    g.finish();
+}
+
+fn transaction(c: &mut Criterion) {
+    let t0 = Instant::now();
+    c.bench_function("transaction/invite_client_provisional", |b| {
+        let mut tx = InviteClientTx::new(
+            t0,
+            "z9hG4bK74bf9".into(),
+            b"INVITE".to_vec(),
+            false,
+            Timers::default(),
+        );
+        let _ = tx.poll_transmit();
+        b.iter(|| black_box(tx.on_response(t0, black_box(180), Vec::new)))
+    });
+}
+
+fn response_path(c: &mut Criterion) {
+    let mut engine = Engine::new(EngineConfig {
+        local: LocalParty {
+            sent_by: "192.0.2.1:5070".into(),
+            transport: Transport::Udp,
+            user_agent: "outdial-bench".into(),
+        },
+        trunk: "192.0.2.10:5060".parse().unwrap(),
+        timers: Timers::default(),
+        rtp_ports: (20000, 40000),
+    });
+    let now = Instant::now();
+    // 1,000 calls in progress, so the lookup is not into an empty map.
+    let mut invite = None;
+    for i in 0..1000 {
+        engine.start_call(
+            now,
+            new_call_id(),
+            AttemptRef {
+                attempt_id: i,
+                lead_id: i,
+                attempt_no: 1,
+            },
+            CallSpec {
+                request_uri: format!("sip:+1415555{i:04}@192.0.2.10:5060"),
+                to_uri: format!("sip:+1415555{i:04}@192.0.2.10:5060"),
+                caller_id: "+14155550000".into(),
+                caller_name: None,
+                from_host: "192.0.2.1".into(),
+                p_asserted_identity: None,
+                ring_timeout: Duration::from_secs(3600),
+                hold_time: Duration::from_secs(5),
+                rtp_port: 0,
+                media_ip: "192.0.2.1".into(),
+            },
+        );
+        while let Some(o) = engine.poll_output() {
+            if let Output::Transmit(t) = o {
+                invite = Some(t.bytes);
+            }
+        }
+    }
+    let inv = parse_datagram(&invite.unwrap()).unwrap();
+    let ringing = RINGING
+        .replace("$BRANCH", inv.branch.as_deref().unwrap())
+        .replace("$FTAG", inv.from_tag.as_deref().unwrap())
+        .replace("$CALLID", &inv.call_id);
+    let src = "192.0.2.10:5060".parse().unwrap();
+    c.bench_function("response_path/180_parse_match_event", |b| {
+        b.iter(|| {
+            engine.handle_datagram(now, black_box(ringing.as_bytes()), src);
+            let mut n = 0;
+            while let Some(o) = engine.poll_output() {
+                black_box(&o);
+                n += 1;
+            }
+            assert_eq!(n, 1, "one ringing event per 180");
+        })
+    });
+}
+
+criterion_group!(benches, parsing, transaction, response_path);
+criterion_main!(benches);
