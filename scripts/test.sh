@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# One command for the tests: installs SIPp if needed, then runs every test (unit, parser
+# fixtures, virtual-clock call flows, and real campaigns against SIPp on 127.0.0.1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-sipp.sh
+cargo test "$@"
