@@ -86,6 +86,14 @@ pub struct InviteHistory {
 
 /// Maps the final status of an INVITE (`None`: no final response, i.e. Timer B or a transport
 /// failure) to a disposition. Source: RFC 3398 §8.2.6.1; see `docs/dispositions.md`.
+///
+/// ```
+/// use outdial::call::disposition::{classify, Disposition, InviteHistory};
+/// let rang = InviteHistory { alerted: true, provisional: true, cancelled_on_ring_timeout: false };
+/// assert_eq!(classify(Some(480), rang), Disposition::NoAnswer);
+/// assert_eq!(classify(Some(480), InviteHistory::default()), Disposition::Unavailable);
+/// assert_eq!(classify(None, InviteHistory::default()), Disposition::Congestion);
+/// ```
 pub fn classify(status: Option<u16>, h: InviteHistory) -> Disposition {
     let Some(code) = status else {
         // No final response at all. After our CANCEL that is still an unanswered ring.

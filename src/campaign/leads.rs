@@ -48,6 +48,14 @@ pub struct Import {
 /// E.164 (`+14155550100`). Without a region, 3 to 15 digits with an optional leading `+` are
 /// accepted as written (ITU-T E.164 allows at most 15 digits).
 /// Errors: a text saying why the number is not dialable.
+///
+/// ```
+/// use outdial::campaign::leads::normalise;
+/// let us = "US".parse().unwrap();
+/// assert_eq!(normalise("(650) 253-0000", Some(us)).unwrap(), "+16502530000");
+/// assert_eq!(normalise("+44 20 7946 0018", None).unwrap(), "+442079460018");
+/// assert!(normalise("call me", None).is_err());
+/// ```
 pub fn normalise(raw: &str, region: Option<phonenumber::country::Id>) -> Result<String, String> {
     let cleaned: String = raw
         .trim()
