@@ -35,30 +35,8 @@ enum Cmd {
         /// Call list (CSV with a `number` column).
         #[arg(long)]
         leads: PathBuf,
-        /// Trunk URI, e.g. sip:10.0.0.1:5060;transport=tcp.
-        #[arg(long)]
-        trunk: Option<String>,
-        /// New calls per second.
-        #[arg(long)]
-        cps: Option<f64>,
-        /// Calls in progress at once.
-        #[arg(long)]
-        max_concurrent: Option<u32>,
-        /// Seconds of ringing before CANCEL.
-        #[arg(long)]
-        ring_timeout: Option<u64>,
-        /// Seconds an answered call stays up before BYE.
-        #[arg(long)]
-        hold_time: Option<f64>,
-        /// Caller ID (From user part).
-        #[arg(long)]
-        caller_id: Option<String>,
-        /// Campaign name (overrides the file's).
-        #[arg(long)]
-        name: Option<String>,
-        /// Local SIP address to bind, IP:port.
-        #[arg(long)]
-        local_address: Option<String>,
+        #[command(flatten)]
+        overrides: Box<Overrides>,
         /// SQLite database file.
         #[arg(long, default_value = "outdial.db")]
         db: PathBuf,
@@ -136,28 +114,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
         Cmd::Run {
             campaign,
             leads,
-            trunk,
-            cps,
-            max_concurrent,
-            ring_timeout,
-            hold_time,
-            caller_id,
-            name,
-            local_address,
+            overrides: o,
             db,
             report: report_path,
             quiet,
         } => {
-            let o = Overrides {
-                trunk,
-                cps,
-                max_concurrent,
-                ring_timeout,
-                hold_time,
-                caller_id,
-                name,
-                local_address,
-            };
             let cfg = CampaignConfig::load(&campaign, &o)?;
             let store = Store::open(&db).await?;
             let out = runner::run(&cfg, &leads, &store, Timers::default(), !quiet).await?;

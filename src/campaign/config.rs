@@ -185,25 +185,54 @@ impl TrunkTarget {
     }
 }
 
-/// Command-line overrides (every `None` keeps the file's value).
-#[derive(Debug, Clone, Default)]
+/// Command-line overrides: one flag per campaign field; every `None` keeps the file's value.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Overrides {
-    /// `--trunk`
-    pub trunk: Option<String>,
-    /// `--cps`
-    pub cps: Option<f64>,
-    /// `--max-concurrent`
-    pub max_concurrent: Option<u32>,
-    /// `--ring-timeout`
-    pub ring_timeout: Option<u64>,
-    /// `--hold-time`
-    pub hold_time: Option<f64>,
-    /// `--caller-id`
-    pub caller_id: Option<String>,
-    /// `--name`
+    /// Campaign name.
+    #[arg(long)]
     pub name: Option<String>,
-    /// `--local-address`
+    /// Trunk URI, e.g. sip:10.0.0.1:5060;transport=tcp.
+    #[arg(long)]
+    pub trunk: Option<String>,
+    /// Caller ID (From user part).
+    #[arg(long)]
+    pub caller_id: Option<String>,
+    /// Display name in From.
+    #[arg(long)]
+    pub caller_name: Option<String>,
+    /// P-Asserted-Identity URI.
+    #[arg(long)]
+    pub p_asserted_identity: Option<String>,
+    /// Host part of the From URI.
+    #[arg(long)]
+    pub from_host: Option<String>,
+    /// New calls per second.
+    #[arg(long)]
+    pub cps: Option<f64>,
+    /// Calls in progress at once.
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    /// Seconds of ringing before CANCEL.
+    #[arg(long)]
+    pub ring_timeout: Option<u64>,
+    /// Seconds an answered call stays up before BYE.
+    #[arg(long)]
+    pub hold_time: Option<f64>,
+    /// ISO 3166 region for E.164 normalisation (US, GB, …).
+    #[arg(long)]
+    pub default_region: Option<String>,
+    /// Local SIP address to bind, IP:port.
+    #[arg(long)]
     pub local_address: Option<String>,
+    /// Lowest RTP port offered.
+    #[arg(long)]
+    pub rtp_port_min: Option<u16>,
+    /// Highest RTP port offered.
+    #[arg(long)]
+    pub rtp_port_max: Option<u16>,
+    /// User-Agent header.
+    #[arg(long)]
+    pub user_agent: Option<String>,
 }
 
 impl CampaignConfig {
@@ -222,30 +251,31 @@ impl CampaignConfig {
 
     /// Applies command-line overrides.
     pub fn apply(&mut self, o: &Overrides) {
-        if let Some(v) = &o.trunk {
-            self.trunk = v.clone();
+        fn set<T: Clone>(field: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *field = v.clone();
+            }
         }
-        if let Some(v) = o.cps {
-            self.cps = v;
+        fn set_opt<T: Clone>(field: &mut Option<T>, v: &Option<T>) {
+            if v.is_some() {
+                *field = v.clone();
+            }
         }
-        if let Some(v) = o.max_concurrent {
-            self.max_concurrent = v;
-        }
-        if let Some(v) = o.ring_timeout {
-            self.ring_timeout = v;
-        }
-        if let Some(v) = o.hold_time {
-            self.hold_time = v;
-        }
-        if let Some(v) = &o.caller_id {
-            self.caller_id = v.clone();
-        }
-        if let Some(v) = &o.name {
-            self.name = v.clone();
-        }
-        if let Some(v) = &o.local_address {
-            self.local_address = v.clone();
-        }
+        set(&mut self.name, &o.name);
+        set(&mut self.trunk, &o.trunk);
+        set(&mut self.caller_id, &o.caller_id);
+        set_opt(&mut self.caller_name, &o.caller_name);
+        set_opt(&mut self.p_asserted_identity, &o.p_asserted_identity);
+        set_opt(&mut self.from_host, &o.from_host);
+        set(&mut self.cps, &o.cps);
+        set(&mut self.max_concurrent, &o.max_concurrent);
+        set(&mut self.ring_timeout, &o.ring_timeout);
+        set(&mut self.hold_time, &o.hold_time);
+        set_opt(&mut self.default_region, &o.default_region);
+        set(&mut self.local_address, &o.local_address);
+        set(&mut self.rtp_port_min, &o.rtp_port_min);
+        set(&mut self.rtp_port_max, &o.rtp_port_max);
+        set(&mut self.user_agent, &o.user_agent);
     }
 
     /// Checks every setting. Errors name the field and the allowed range.

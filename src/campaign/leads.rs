@@ -88,6 +88,21 @@ pub fn normalise(raw: &str, region: Option<phonenumber::country::Id>) -> Result<
     Ok(cleaned)
 }
 
+/// Column names taken as the number, in order of preference (case-insensitive).
+pub const NUMBER_COLUMNS: [&str; 5] = ["number", "phone_number", "phone", "msisdn", "telephone"];
+
+/// The field delimiter of a call list: `,` unless the header line has more `;` or tabs
+/// (European spreadsheet exports use `;`).
+fn sniff_delimiter(data: &[u8]) -> u8 {
+    let header = data.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let count = |d: u8| header.iter().filter(|b| **b == d).count();
+    [b';', b'\t']
+        .into_iter()
+        .filter(|d| count(*d) > count(b','))
+        .max_by_key(|d| count(*d))
+        .unwrap_or(b',')
+}
+
 /// Reads a call list. Errors (the whole file): unreadable, no header, or no `number` column.
 /// Row-level problems are returned in [`Import::errors`].
 pub fn read_csv<R: Read>(
@@ -97,6 +112,11 @@ pub fn read_csv<R: Read>(
     let mut data = Vec::new();
     let mut input = input;
     input.read_to_end(&mut data)?;
+    // Spreadsheet exports often start with a UTF-8 byte order mark.
+    if data.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        data.drain(..3);
+    }
+    let delimiter = sniff_delimiter(&data);
     // Line numbers from byte offsets: the csv crate does not count skipped blank lines.
     let newlines: Vec<usize> = memchr::memchr_iter(b'\n', &data).collect();
     // (A record's position can point at blank lines skipped before it: step over them.)
@@ -108,13 +128,14 @@ pub fn read_csv<R: Read>(
         newlines.partition_point(|&nl| nl < b) as u64 + 1
     };
     let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(data.as_slice());
     let headers = rdr.headers()?.clone();
-    let number_col = headers
+    let number_col = NUMBER_COLUMNS
         .iter()
-        .position(|h| h.eq_ignore_ascii_case("number"))
+        .find_map(|name| headers.iter().position(|h| h.eq_ignore_ascii_case(name)))
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "call list has no `number` column (header row: {:?})",
@@ -217,6 +238,21 @@ mod tests {
     }
 
     #[test]
+    fn bom_semicolons_and_column_aliases() {
+        let csv = "\u{feff}Name;Phone;Plan\nAnn;+1 415 555 0100;gold\nBob;x;silver\n";
+        let imp = read_csv(csv.as_bytes(), None).unwrap();
+        assert_eq!(imp.leads.len(), 1);
+        assert_eq!(imp.leads[0].number, "+14155550100");
+        assert_eq!(imp.leads[0].attributes["Name"], "Ann");
+        assert_eq!(imp.errors[0].line, 3);
+        let tsv = "number\tname\n1001\tdesk\n";
+        assert_eq!(
+            read_csv(tsv.as_bytes(), None).unwrap().leads[0].number,
+            "1001"
+        );
+    }
+
+    #[test]
     fn region_normalises_to_e164() {
         let us = "US".parse().unwrap();
         assert_eq!(
@@ -233,7 +269,7 @@ mod tests {
 
     #[test]
     fn missing_number_column_is_a_file_error() {
-        let e = read_csv("phone,name\n1,2\n".as_bytes(), None).unwrap_err();
+        let e = read_csv("tel,name\n1,2\n".as_bytes(), None).unwrap_err();
         assert!(e.to_string().contains("number"));
     }
 }
