@@ -28,7 +28,7 @@ use crate::call::disposition::{Disposition, InviteHistory, classify};
 use crate::events::{CallEventKind, HangupBy};
 use crate::sip::dialog::{Dialog, LocalParty};
 use crate::sip::message::{
-    HasHeaders, Header, Inbound, parse_uri, random_token, request_bytes, response_to,
+    HasHeaders, Header, Inbound, host_port, parse_uri, random_token, request_bytes, response_to,
 };
 use crate::sip::sdp::audio_offer;
 use crate::sip::transaction::{
@@ -870,12 +870,7 @@ fn destination_for(d: &Dialog, transport: crate::sip::message::Transport) -> Des
     let Ok(u) = parse_uri(&uri) else {
         return Destination::Trunk;
     };
-    let host = u.host_with_port.host.to_string();
-    let port = u
-        .host_with_port
-        .port
-        .map(|p| p.value().to_owned())
-        .unwrap_or(5060);
+    let (host, port) = host_port(&u);
     match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
         Ok(ip) => Destination::Addr(SocketAddr::new(ip, port)),
         Err(_) => Destination::Trunk,

@@ -26,7 +26,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::call::disposition::Disposition;
-use crate::sip::message::{Transport, parse_uri};
+use crate::sip::message::{Transport, host_port, parse_uri};
 
 /// A retry rule for one disposition (the `rescheduleRules` of the API).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,12 +135,7 @@ impl TrunkTarget {
             bail!("trunk {uri:?}: expected a sip: URI such as sip:10.0.0.1:5060;transport=udp");
         }
         let u = parse_uri(uri).map_err(|e| anyhow::anyhow!("trunk {uri:?}: {e}"))?;
-        let host = u.host_with_port.host.to_string();
-        let port = u
-            .host_with_port
-            .port
-            .map(|p| p.value().to_owned())
-            .unwrap_or(5060);
+        let (host, port) = host_port(&u);
         let mut transport = Transport::Udp;
         let lower = uri.to_ascii_lowercase();
         if let Some(i) = lower.find(";transport=") {

@@ -621,6 +621,17 @@ pub fn parse_uri(s: &str) -> Result<Uri, String> {
     rsipstack::sip::uri::parse_uri(s).map_err(|e| e.to_string())
 }
 
+/// The host (as written, IPv6 in brackets) and port (5060 when absent) of a SIP URI.
+pub fn host_port(uri: &Uri) -> (String, u16) {
+    let host = uri.host_with_port.host.to_string();
+    let port = uri
+        .host_with_port
+        .port
+        .map(|p| p.value().to_owned())
+        .unwrap_or(5060);
+    (host, port)
+}
+
 /// Serialises a request built by the call layer.
 pub fn request_bytes(method: Method, uri: Uri, headers: Vec<Header>, body: Vec<u8>) -> Vec<u8> {
     Request {

@@ -46,6 +46,22 @@ impl Timers {
     }
 }
 
+/// Messages a transaction has queued for sending, oldest first.
+#[derive(Debug, Default)]
+struct Outbox(std::collections::VecDeque<Vec<u8>>);
+
+impl Outbox {
+    fn with(first: Vec<u8>) -> Self {
+        Self(std::collections::VecDeque::from([first]))
+    }
+    fn push(&mut self, m: Vec<u8>) {
+        self.0.push_back(m);
+    }
+    fn pop(&mut self) -> Option<Vec<u8>> {
+        self.0.pop_front()
+    }
+}
+
 /// What a client transaction tells its user (the call leg) after an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientTxEvent {
@@ -90,7 +106,7 @@ pub struct InviteClientTx {
     timer_a: Option<Retransmit>,
     timer_b: Option<Instant>,
     timer_d: Option<Instant>,
-    out: Vec<Vec<u8>>,
+    out: Outbox,
     retransmissions: u32,
 }
 
@@ -111,7 +127,7 @@ impl InviteClientTx {
         Self {
             branch,
             state: IctState::Calling,
-            out: vec![request.clone()],
+            out: Outbox::with(request.clone()),
             request,
             ack: None,
             reliable,
@@ -231,11 +247,7 @@ impl InviteClientTx {
 
     /// The next message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -267,7 +279,7 @@ pub struct NonInviteClientTx {
     timer_e: Option<Retransmit>,
     timer_f: Option<Instant>,
     timer_k: Option<Instant>,
-    out: Vec<Vec<u8>>,
+    out: Outbox,
     retransmissions: u32,
 }
 
@@ -286,7 +298,7 @@ impl NonInviteClientTx {
             branch,
             method,
             state: NictState::Trying,
-            out: vec![request.clone()],
+            out: Outbox::with(request.clone()),
             request,
             reliable,
             timer_e: (!reliable).then_some(Retransmit {
@@ -385,11 +397,7 @@ impl NonInviteClientTx {
 
     /// The next message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -415,7 +423,7 @@ pub struct ServerTx {
     timers: Timers,
     timer_j: Option<Instant>,
     terminated: bool,
-    out: Vec<Vec<u8>>,
+    out: Outbox,
 }
 
 impl ServerTx {
@@ -429,7 +437,7 @@ impl ServerTx {
             timers,
             timer_j: None,
             terminated: false,
-            out: Vec::new(),
+            out: Outbox::default(),
         }
     }
 
@@ -477,11 +485,7 @@ impl ServerTx {
 
     /// The next message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
@@ -507,7 +511,7 @@ pub struct InviteServerTx {
     timers: Timers,
     terminated: bool,
     ack_timed_out: bool,
-    out: Vec<Vec<u8>>,
+    out: Outbox,
 }
 
 impl InviteServerTx {
@@ -523,7 +527,7 @@ impl InviteServerTx {
             timers,
             terminated: false,
             ack_timed_out: false,
-            out: Vec::new(),
+            out: Outbox::default(),
         }
     }
 
@@ -606,11 +610,7 @@ impl InviteServerTx {
 
     /// The next message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.out.is_empty() {
-            None
-        } else {
-            Some(self.out.remove(0))
-        }
+        self.out.pop()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
