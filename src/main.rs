@@ -109,7 +109,7 @@ async fn write_report(path: &PathBuf, r: &report::Report) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn real_main(cli: Cli) -> anyhow::Result<()> {
+async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run {
             campaign,
@@ -125,6 +125,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             print_outcome(&out);
             if let Some(p) = report_path {
                 write_report(&p, &out.report).await?;
+            }
+            if out.stopped {
+                let s = &out.report.summary;
+                println!(
+                    "Stopped before completion: {} lead(s) pending. Run the same command again to resume.",
+                    s.leads - s.leads_final
+                );
+                return Ok(ExitCode::from(130));
             }
         }
         Cmd::Report { db, campaign, json } => {
@@ -187,7 +195,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -209,7 +217,7 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(real_main(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

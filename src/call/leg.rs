@@ -136,6 +136,9 @@ pub struct CallLeg {
     out: VecDeque<LegTransmit>,
     events: VecDeque<(Instant, CallEventKind)>,
     duplicates: u32,
+    shutdown: bool,
+    /// Why we sent our BYE (the `detail` of `terminated` when its answer comes).
+    bye_reason: &'static str,
 }
 
 impl CallLeg {
@@ -229,6 +232,8 @@ impl CallLeg {
             out,
             events,
             duplicates: 0,
+            shutdown: false,
+            bye_reason: "hold_time",
         }
     }
 
@@ -281,10 +286,19 @@ impl CallLeg {
 
     /// Asks the leg to end now (engine shutdown, campaign stop): CANCEL if ringing, BYE if
     /// answered. Idempotent.
+    ///
+    /// A call cancelled here before any answer ends as `interrupted` (detail `shutdown`), so the
+    /// lead is dialled again rather than charged with an outcome it never had.
     pub fn hang_up(&mut self, now: Instant) {
         match self.phase {
-            Phase::Inviting => self.request_cancel(now),
-            Phase::Confirmed => self.send_bye(now),
+            Phase::Inviting => {
+                self.shutdown = true;
+                self.request_cancel(now)
+            }
+            Phase::Confirmed => {
+                self.bye_reason = "shutdown";
+                self.send_bye(now)
+            }
             Phase::Terminating | Phase::Ended => {}
         }
     }
@@ -359,7 +373,7 @@ impl CallLeg {
                     if let ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) =
                         b.on_response(now, status)
                     {
-                        self.end(now, HangupBy::Local, "hold_time");
+                        self.end(now, HangupBy::Local, self.bye_reason);
                     }
                     return;
                 }
@@ -499,6 +513,7 @@ impl CallLeg {
                     .push_back((now, CallEventKind::Answered { code }));
                 if self.history.cancelled_on_ring_timeout {
                     // The answer crossed our CANCEL: the call is up, so end it with BYE.
+                    self.bye_reason = "answered_after_cancel";
                     self.send_bye(now);
                 } else {
                     self.hold_deadline = Some(now + self.spec.hold_time);
@@ -708,6 +723,7 @@ impl CallLeg {
         if ack_lost {
             self.invite_server_txs.retain(|t| !t.ack_timed_out());
             // §13.3.1.4: no ACK for our 2xx to a re-INVITE: end the dialog.
+            self.bye_reason = "reinvite_ack_timeout";
             self.send_bye(now);
         }
         self.server_txs.retain(|t| !t.is_terminated());
@@ -800,10 +816,13 @@ impl CallLeg {
         if self.phase == Phase::Ended {
             return;
         }
-        let disposition = if self.dialog.is_some() || matches!(self.final_status, Some(200..=299)) {
-            Disposition::Answered
+        let answered = self.dialog.is_some() || matches!(self.final_status, Some(200..=299));
+        let (disposition, detail) = if answered {
+            (Disposition::Answered, detail)
+        } else if self.shutdown {
+            (Disposition::Interrupted, "shutdown")
         } else {
-            classify(self.final_status, self.history)
+            (classify(self.final_status, self.history), detail)
         };
         self.phase = Phase::Ended;
         self.ring_deadline = None;

@@ -41,6 +41,8 @@ pub struct RunOutcome {
     pub rejected_rows: Vec<leads::RowError>,
     /// Attempts found interrupted by an earlier stop and re-queued.
     pub recovered: u64,
+    /// True when the run was stopped (Ctrl-C) before every lead was final.
+    pub stopped: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,7 @@ pub async fn run(
     let mut batch: Vec<CallEvent> = Vec::new();
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     let mut stopping = false;
+    let mut shutdown_rx: Option<oneshot::Receiver<EngineStats>> = None;
 
     loop {
         // 1. Dial whatever is due, inside the limits.
@@ -250,10 +253,17 @@ pub async fn run(
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
-            _ = &mut ctrl_c, if !stopping => {
-                tracing::warn!("interrupted: hanging up calls in progress; run again to resume");
+            _ = &mut ctrl_c => {
+                if stopping {
+                    // Second Ctrl-C: leave now. Attempts still in progress stay `dialing` and
+                    // are marked `interrupted` by the next run.
+                    anyhow::bail!("stopped at once by a second Ctrl-C; run again to resume");
+                }
+                eprintln!("Stopping: hanging up {} call(s) in progress (Ctrl-C again to quit at once); run again to resume.", in_flight.len());
                 stopping = true;
-                let (tx, _rx) = oneshot::channel();
+                ctrl_c = Box::pin(tokio::signal::ctrl_c());
+                let (tx, rx) = oneshot::channel();
+                shutdown_rx = Some(rx);
                 let _ = engine.commands.send(Command::Shutdown(tx));
             }
         }
@@ -266,28 +276,35 @@ pub async fn run(
                     CallEventKind::Answered { .. } => counters.answered += 1,
                     CallEventKind::Terminated { disposition, .. } => {
                         in_flight.remove(&ev.attempt.attempt_id);
+                        let lead_id = ev.attempt.lead_id;
+                        let st = states.get_mut(&lead_id).expect("lead of an attempt");
+                        if *disposition == Disposition::Interrupted {
+                            // Cut short by our own shutdown: not an outcome, not counted.
+                            updates.push(LeadUpdate::Retry {
+                                lead_id,
+                                attempts: st.attempts,
+                                at: clock.to_utc(Instant::now()),
+                            });
+                            if !stopping {
+                                due.push(Reverse((Instant::now(), lead_id)));
+                            }
+                            continue;
+                        }
                         if *disposition != Disposition::Answered {
                             counters.failed += 1;
                         }
-                        let lead_id = ev.attempt.lead_id;
-                        let st = states.get_mut(&lead_id).expect("lead of an attempt");
                         st.attempts += 1;
                         let retry = cfg
                             .rule_for(*disposition)
                             .filter(|r| st.attempts < r.max_attempts);
                         match retry {
-                            Some(r) if !stopping => {
-                                let at = Instant::now() + Duration::from_secs(r.retry_after);
-                                due.push(Reverse((at, lead_id)));
-                                updates.push(LeadUpdate::Retry {
-                                    lead_id,
-                                    attempts: st.attempts,
-                                    at: clock.to_utc(at),
-                                });
-                            }
                             Some(r) => {
-                                // Stopping: keep the retry time in the store for the next run.
                                 let at = Instant::now() + Duration::from_secs(r.retry_after);
+                                // While stopping, the retry time is only kept in the store,
+                                // for the next run.
+                                if !stopping {
+                                    due.push(Reverse((at, lead_id)));
+                                }
                                 updates.push(LeadUpdate::Retry {
                                     lead_id,
                                     attempts: st.attempts,
@@ -330,12 +347,15 @@ pub async fn run(
         b.finish_and_clear();
     }
 
-    let (tx, rx) = oneshot::channel();
-    let engine_stats = if engine.commands.send(Command::Shutdown(tx)).is_ok() {
-        rx.await.unwrap_or_default()
-    } else {
-        EngineStats::default()
+    let rx = match shutdown_rx {
+        Some(rx) => rx,
+        None => {
+            let (tx, rx) = oneshot::channel();
+            let _ = engine.commands.send(Command::Shutdown(tx));
+            rx
+        }
     };
+    let engine_stats = rx.await.unwrap_or_default();
     let _ = engine.task.await;
     if !stopping {
         store.complete_campaign(campaign_id).await?;
@@ -346,5 +366,6 @@ pub async fn run(
         engine: engine_stats,
         rejected_rows: import.errors,
         recovered,
+        stopped: stopping,
     })
 }
