@@ -10,6 +10,7 @@ pub mod campaign;
 pub mod demo;
 pub mod engine;
 pub mod events;
+pub mod media;
 pub mod report;
 pub mod sip;
 pub mod store;

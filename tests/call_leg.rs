@@ -500,3 +500,38 @@ fn a_2xx_crossing_our_cancel_is_acked_and_byed() {
     assert_eq!(methods, vec!["ACK", "BYE"]);
     assert!(h.events.contains(&CallEventKind::Answered { code: 200 }));
 }
+
+#[test]
+fn a_final_response_that_beats_a_pending_cancel_is_the_far_ends() {
+    // The ring timeout fires before any provisional (the INVITE was lost and retransmitted):
+    // the CANCEL waits, and a 486 arrives first. Busy, hung up by the far end, not a timeout.
+    let mut h = Harness::start(2, 5);
+    let br = h.invite_branch.clone();
+    h.advance(Duration::from_secs(2));
+    assert!(
+        h.take_sent()
+            .iter()
+            .all(|(_, m)| m.method.as_deref() == Some("INVITE"))
+    );
+    h.respond(
+        "final-folded.tmpl",
+        "486 Busy Here",
+        "b",
+        &br,
+        "1",
+        "INVITE",
+    );
+    let sent = h.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.method.as_deref(), Some("ACK"));
+    let (status, d, by, detail, _) = terminated(h.events.last().unwrap());
+    assert_eq!(
+        (status, d, by, detail.as_str()),
+        (
+            Some(486),
+            Disposition::Busy,
+            HangupBy::Remote,
+            "final_response"
+        )
+    );
+}

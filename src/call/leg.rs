@@ -139,6 +139,8 @@ pub struct CallLeg {
     shutdown: bool,
     /// Why we sent our BYE (the `detail` of `terminated` when its answer comes).
     bye_reason: &'static str,
+    /// The ring timer fired (a CANCEL is sent or waits for a provisional).
+    ring_timed_out: bool,
 }
 
 impl CallLeg {
@@ -234,6 +236,7 @@ impl CallLeg {
             duplicates: 0,
             shutdown: false,
             bye_reason: "hold_time",
+            ring_timed_out: false,
         }
     }
 
@@ -511,7 +514,7 @@ impl CallLeg {
                 self.cancel_guard = None;
                 self.events
                     .push_back((now, CallEventKind::Answered { code }));
-                if self.history.cancelled_on_ring_timeout {
+                if self.cancel.is_some() {
                     // The answer crossed our CANCEL: the call is up, so end it with BYE.
                     self.bye_reason = "answered_after_cancel";
                     self.send_bye(now);
@@ -682,7 +685,7 @@ impl CallLeg {
             && now >= d
         {
             self.ring_deadline = None;
-            self.history.cancelled_on_ring_timeout = true;
+            self.ring_timed_out = true;
             self.request_cancel(now);
         }
         if let Some(g) = self.cancel_guard
@@ -758,6 +761,11 @@ impl CallLeg {
     }
 
     fn send_cancel(&mut self, now: Instant) {
+        // Only a CANCEL actually sent makes the outcome ours: a final response that beats it
+        // (a 486 arriving while we still wait for a provisional) is the far end's.
+        if self.ring_timed_out {
+            self.history.cancelled_on_ring_timeout = true;
+        }
         let branch = self.invite.branch().to_string();
         let h = vec![
             Header::Via(Via::new(self.invite_via.clone())),

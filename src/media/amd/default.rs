@@ -1,0 +1,358 @@
+//! The `default` profile: outdial's own detector, built to call fewer live people machines
+//! than Asterisk's fixed-threshold word counter.
+//!
+//! Differences from the `asterisk` profile:
+//! * **Adaptive noise floor.** A frame is speech when its RMS level (dBov) is `snr_db` above
+//!   the line's noise floor — the quietest frame of the last `floor_window_ms`, rising no
+//!   faster than `floor_rise_db_per_s` — and above `min_speech_dbov`. A noisy line does not look like talk and a quiet talker is not silence.
+//! * **No word counting.** "Hello, who is this?" is four words and a human; Asterisk's
+//!   `MAXWORDS` calls it a machine. Here only durations count: total speech (`greeting`) and
+//!   the silence after it (`after_greeting_silence`).
+//! * **Speech runs, not frames.** A voiced run shorter than `min_speech_ms` (a click, a burst
+//!   of noise) is counted as silence, so it neither starts a greeting nor breaks a pause.
+//! * **Beep.** A voicemail beep ([`BeepDetector`]) is a machine at once (`BEEP-<Hz>-<ms>`).
+//!
+//! Causes use Asterisk's formats (`INITIALSILENCE-…`, `LONGGREETING-…`, `HUMAN-…`,
+//! `TOOLONG-…`, `NOAUDIODATA-…`) plus `BEEP-<Hz>-<ms>`.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::beep::{Beep, BeepDetector, BeepParams};
+use super::{AmdDecision, AmdResult};
+
+/// Parameters of the default profile (ms unless stated).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefaultParams {
+    /// No speech for this long after the answer means a machine (2500).
+    pub initial_silence: u32,
+    /// Total speech that means a machine greeting (1800).
+    pub greeting: u32,
+    /// Silence after speech that means a human waiting for us (700).
+    pub after_greeting_silence: u32,
+    /// Give up with NOTSURE after this much audio (5000).
+    pub total_analysis_time: u32,
+    /// Shortest voiced run that counts as speech (60).
+    pub min_speech_ms: u32,
+    /// Speech must be this far above the noise floor, dB (9).
+    pub snr_db: f32,
+    /// Speech must be louder than this, dBov (-48).
+    pub min_speech_dbov: f32,
+    /// The noise floor is the quietest frame of this window (1500)…
+    pub floor_window_ms: u32,
+    /// …but rises no faster than this, dB per second (3), so continuous talk does not
+    /// become the floor.
+    pub floor_rise_db_per_s: f32,
+    /// Beep detection (a beep is a machine).
+    pub beep: BeepParams,
+}
+
+impl Default for DefaultParams {
+    fn default() -> Self {
+        Self {
+            initial_silence: 2500,
+            greeting: 1800,
+            after_greeting_silence: 700,
+            total_analysis_time: 5000,
+            min_speech_ms: 60,
+            snr_db: 9.0,
+            min_speech_dbov: -48.0,
+            floor_window_ms: 1500,
+            floor_rise_db_per_s: 3.0,
+            beep: BeepParams::default(),
+        }
+    }
+}
+
+const FLOOR_SLOTS: usize = 256;
+
+/// The default-profile detector. Feed it every audio frame of the answered call.
+#[derive(Debug, Clone)]
+pub struct DefaultAmd {
+    p: DefaultParams,
+    started: Instant,
+    total_ms: u32,
+    levels: [f32; FLOOR_SLOTS],
+    level_count: usize,
+    level_pos: usize,
+    window_frames: usize,
+    floor: Option<f32>,
+    voiced_run_ms: u32,
+    onset: bool,
+    speech_ms: u32,
+    silence_ms: u32,
+    audio_frames: u32,
+    beeps: BeepDetector,
+    last_beep: Option<Beep>,
+    decision: Option<AmdDecision>,
+}
+
+/// RMS level of a frame in dBov (full scale = 32768); -96 for digital silence.
+pub fn level_dbov(samples: &[i16]) -> f32 {
+    if samples.is_empty() {
+        return -96.0;
+    }
+    let energy: f64 = samples.iter().map(|s| (*s as f64) * (*s as f64)).sum();
+    let rms = (energy / samples.len() as f64).sqrt();
+    if rms < 1.0 {
+        -96.0
+    } else {
+        (20.0 * (rms / 32768.0).log10()) as f32
+    }
+}
+
+impl DefaultAmd {
+    /// A detector whose clock starts at `answered`.
+    pub fn new(p: DefaultParams, answered: Instant) -> Self {
+        Self {
+            p,
+            started: answered,
+            total_ms: 0,
+            levels: [0.0; FLOOR_SLOTS],
+            level_count: 0,
+            level_pos: 0,
+            window_frames: ((p.floor_window_ms / 20) as usize).clamp(1, FLOOR_SLOTS),
+            floor: None,
+            voiced_run_ms: 0,
+            onset: false,
+            speech_ms: 0,
+            silence_ms: 0,
+            audio_frames: 0,
+            beeps: BeepDetector::new(p.beep),
+            last_beep: None,
+            decision: None,
+        }
+    }
+
+    /// The decision, once made.
+    pub fn decision(&self) -> Option<&AmdDecision> {
+        self.decision.as_ref()
+    }
+
+    /// A beep heard by the last [`feed`](Self::feed), taken once.
+    pub fn take_beep(&mut self) -> Option<Beep> {
+        self.last_beep.take()
+    }
+
+    fn noise_floor(&self) -> f32 {
+        let n = self.level_count.min(self.window_frames);
+        let mut floor = f32::MAX;
+        for k in 0..n {
+            let i = (self.level_pos + FLOOR_SLOTS - 1 - k) % FLOOR_SLOTS;
+            floor = floor.min(self.levels[i]);
+        }
+        floor
+    }
+
+    fn decide(&mut self, now: Instant, result: AmdResult, cause: String) -> Option<AmdDecision> {
+        let d = AmdDecision {
+            result,
+            cause,
+            decision_ms: now
+                .saturating_duration_since(self.started)
+                .as_millis()
+                .min(u32::MAX as u128) as u32,
+            profile: "default",
+        };
+        self.decision = Some(d.clone());
+        Some(d)
+    }
+
+    /// Feeds one frame of 8 kHz 16-bit PCM received at `now`. Returns the decision when this
+    /// frame makes it. After the decision frames are still watched for a beep
+    /// ([`take_beep`](Self::take_beep)), for voicemail drop.
+    pub fn feed(&mut self, now: Instant, samples: &[i16]) -> Option<AmdDecision> {
+        let beep = self.beeps.feed(samples);
+        if beep.is_some() {
+            self.last_beep = beep;
+        }
+        if self.decision.is_some() {
+            return None;
+        }
+        if let Some(d) = self.handle_timeout(now) {
+            return Some(d);
+        }
+        self.audio_frames += 1;
+        let frame_ms = (samples.len() / 8) as u32;
+        self.total_ms += frame_ms;
+        if let Some(b) = beep {
+            let cause = format!("BEEP-{}-{}", b.frequency_hz, b.duration_ms);
+            return self.decide(now, AmdResult::Machine, cause);
+        }
+        let level = level_dbov(samples);
+        self.levels[self.level_pos] = level;
+        self.level_pos = (self.level_pos + 1) % FLOOR_SLOTS;
+        self.level_count += 1;
+        let window_min = self.noise_floor();
+        let rise = self.p.floor_rise_db_per_s * frame_ms as f32 / 1000.0;
+        let floor = match self.floor {
+            None => window_min,
+            Some(prev) => window_min.min(prev + rise),
+        };
+        self.floor = Some(floor);
+        let voiced = level >= (floor + self.p.snr_db).max(self.p.min_speech_dbov);
+        if voiced {
+            self.voiced_run_ms += frame_ms;
+            if self.voiced_run_ms >= self.p.min_speech_ms {
+                // The run is speech: count it whole the moment it qualifies.
+                let add = if self.voiced_run_ms - frame_ms < self.p.min_speech_ms {
+                    self.voiced_run_ms
+                } else {
+                    frame_ms
+                };
+                self.speech_ms += add;
+                self.silence_ms = 0;
+                self.onset = true;
+            }
+        } else {
+            if self.voiced_run_ms < self.p.min_speech_ms {
+                // A blip: its frames were silence after all.
+                self.silence_ms += self.voiced_run_ms;
+            }
+            self.voiced_run_ms = 0;
+            self.silence_ms += frame_ms;
+        }
+        let p = self.p;
+        if !self.onset && self.silence_ms >= p.initial_silence {
+            let cause = format!("INITIALSILENCE-{}-{}", self.silence_ms, p.initial_silence);
+            return self.decide(now, AmdResult::Machine, cause);
+        }
+        if self.onset && self.speech_ms >= p.greeting {
+            let cause = format!("LONGGREETING-{}-{}", self.speech_ms, p.greeting);
+            return self.decide(now, AmdResult::Machine, cause);
+        }
+        if self.onset && self.silence_ms >= p.after_greeting_silence {
+            let cause = format!("HUMAN-{}-{}", self.silence_ms, p.after_greeting_silence);
+            return self.decide(now, AmdResult::Human, cause);
+        }
+        if self.total_ms >= p.total_analysis_time {
+            let cause = format!("TOOLONG-{}", self.total_ms);
+            return self.decide(now, AmdResult::NotSure, cause);
+        }
+        None
+    }
+
+    /// Decides NOTSURE when `total_analysis_time` passes on the wall clock (no or stalled
+    /// audio: `NOAUDIODATA-…` / `TOOLONG-…`).
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<AmdDecision> {
+        if self.decision.is_some() {
+            return None;
+        }
+        let elapsed = now.saturating_duration_since(self.started).as_millis();
+        if elapsed > self.p.total_analysis_time as u128 {
+            let cause = if self.audio_frames == 0 {
+                format!("NOAUDIODATA-{}", self.total_ms)
+            } else {
+                format!("TOOLONG-{}", self.total_ms)
+            };
+            return self.decide(now, AmdResult::NotSure, cause);
+        }
+        None
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.decision
+            .is_none()
+            .then(|| self.started + Duration::from_millis(self.p.total_analysis_time as u64 + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(seed: &mut u32, amp: i32) -> [i16; 160] {
+        let mut f = [0i16; 160];
+        for s in f.iter_mut() {
+            *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            *s = ((((*seed >> 16) & 0x7fff) as i32 - 16384) * amp / 16384) as i16;
+        }
+        f
+    }
+
+    /// (amplitude of the frame's noise-like signal, frames). Amplitude 0 = line noise only.
+    fn run(line_noise: i32, script: &[(i32, u32)]) -> AmdDecision {
+        let t0 = Instant::now();
+        let mut amd = DefaultAmd::new(DefaultParams::default(), t0);
+        let mut seed = 7;
+        let mut n = 0u64;
+        for &(amp, count) in script {
+            for _ in 0..count {
+                n += 1;
+                let mut f = noise(&mut seed, line_noise);
+                if amp > 0 {
+                    let v = noise(&mut seed, amp);
+                    for (a, b) in f.iter_mut().zip(v) {
+                        *a = a.saturating_add(b);
+                    }
+                }
+                if let Some(d) = amd.feed(t0 + Duration::from_millis(20 * n), &f) {
+                    return d;
+                }
+            }
+        }
+        panic!("no decision");
+    }
+
+    #[test]
+    fn short_hello_then_silence_is_human_on_a_noisy_line() {
+        // Line noise at ~-36 dBov (which Asterisk's fixed threshold calls talk), a 0.5 s
+        // "hello" 15 dB above it, then silence.
+        let d = run(800, &[(0, 20), (5000, 25), (0, 200)]);
+        assert_eq!(d.result, AmdResult::Human, "{d:?}");
+        assert!(d.cause.starts_with("HUMAN-700-700"), "{d:?}");
+    }
+
+    #[test]
+    fn continuous_talk_is_a_machine() {
+        let d = run(50, &[(0, 10), (6000, 200)]);
+        assert_eq!(d.result, AmdResult::Machine);
+        assert_eq!(d.cause, "LONGGREETING-1800-1800");
+    }
+
+    #[test]
+    fn silence_and_steady_noise_are_initial_silence() {
+        let d = run(50, &[(0, 300)]);
+        assert_eq!(d.cause, "INITIALSILENCE-2500-2500");
+        let d = run(3000, &[(0, 300)]);
+        assert_eq!(
+            d.cause, "INITIALSILENCE-2500-2500",
+            "steady loud noise is not talk"
+        );
+    }
+
+    #[test]
+    fn clicks_do_not_start_a_greeting() {
+        // 40 ms blips every 400 ms during the initial silence.
+        let script: Vec<_> = (0..20).flat_map(|_| [(0, 18), (8000, 2)]).collect();
+        let d = run(50, &script);
+        assert!(d.cause.starts_with("INITIALSILENCE"), "{d:?}");
+    }
+
+    #[test]
+    fn beep_is_a_machine() {
+        let t0 = Instant::now();
+        let mut amd = DefaultAmd::new(DefaultParams::default(), t0);
+        let mut d = None;
+        for k in 0..20usize {
+            let f: Vec<i16> = (0..160)
+                .map(|i| {
+                    let t = (k * 160 + i) as f32 / 8000.0;
+                    (8000.0 * (2.0 * std::f32::consts::PI * 1000.0 * t).sin()) as i16
+                })
+                .collect();
+            if let Some(x) = amd.feed(t0 + Duration::from_millis(20 * (k as u64 + 1)), &f) {
+                d = Some(x);
+                break;
+            }
+        }
+        let d = d.unwrap();
+        assert_eq!(
+            (d.result, d.cause.as_str()),
+            (AmdResult::Machine, "BEEP-1000-120")
+        );
+    }
+}
