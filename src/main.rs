@@ -59,6 +59,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Answering-machine detection tools.
+    Amd {
+        #[command(subcommand)]
+        command: AmdCmd,
+    },
     /// Start a SIPp far end on loopback, dial a sample call list through it, print the summary.
     Demo {
         /// Transport towards the SIPp trunk.
@@ -70,6 +75,22 @@ enum Cmd {
         /// Directory for the database, call list, campaign file and report.
         #[arg(long, default_value = "outdial-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AmdCmd {
+    /// Run a detector profile over labelled clips and print the confusion matrix and rates.
+    Eval {
+        /// CSV with `file,label` columns (labels: human, machine, silence); files relative to it.
+        #[arg(long)]
+        labels: PathBuf,
+        /// `default` or `asterisk`.
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Print the full report (every clip) as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -163,6 +184,24 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 for r in &reports {
                     print!("{}", report::render_table(&r.summary));
                 }
+            }
+        }
+        Cmd::Amd {
+            command:
+                AmdCmd::Eval {
+                    labels,
+                    profile,
+                    json,
+                },
+        } => {
+            let cfg = outdial::media::amd::AmdConfig::named(&profile).with_context(|| {
+                format!("unknown AMD profile {profile:?} (default, asterisk)")
+            })?;
+            let r = outdial::media::amd::eval::evaluate(&labels, &cfg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", outdial::media::amd::eval::render(&r));
             }
         }
         Cmd::Demo {

@@ -9,6 +9,7 @@
 pub mod asterisk;
 pub mod beep;
 pub mod default;
+pub mod eval;
 
 use std::time::Instant;
 

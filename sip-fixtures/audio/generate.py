@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Generates the labelled AMD clip set, reproducibly and offline, with espeak-ng and sox.
+
+Usage: generate.py OUT_DIR
+
+Writes OUT_DIR/*.wav (8 kHz mono G.711 µ-law) and OUT_DIR/labels.csv with the columns
+file,label,kind,voice,speed,level_db,snr_db where label is one of
+  human    a live person answering: short greetings ("Hello?", "Yes?", "Hello, who is this?"),
+           some repeated after a pause, then silence while they wait for us
+  machine  personal and carrier voicemail greetings, some ending in a beep
+  silence  dead air or line noise only (no speech)
+Every run with the same espeak-ng and sox versions gives the same files (sox -R fixes the
+noise generator's seed; nothing else is random). Needs Debian's espeak-ng and sox.
+"""
+
+import csv
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+
+CLIP_SECONDS = 6.0
+
+VOICES = [
+    "en-us", "en-us+f3", "en-gb", "en-gb+f4", "en-gb-scotland+m3", "en-029+f2",
+    "en-us-nyc+m7", "en-gb-x-rp+f5",
+]
+SPEEDS = [140, 170, 200]
+LEVELS = [-3, -9, -15]            # peak level of the speech, dBFS
+SNRS = [None, 25, 15]             # background noise below the speech peak, dB (None: clean)
+NOISES = ["pinknoise", "brownnoise", "whitenoise"]
+
+HUMAN = [
+    "Hello?",
+    "Yes?",
+    "Hello, who is this?",
+    "Hi.",
+    "Yeah, hello?",
+    "Good afternoon.",
+    "Speaking.",
+    "Hello, yes?",
+    "Hi, this is Mike.",
+    "Uh, hello?",
+    "Allo?",
+    "Hello, Dave speaking.",
+    "Who's calling?",
+]
+# A greeting, a pause, and the same person again: (first, pause seconds, second).
+HUMAN_TWICE = [
+    ("Hello?", 1.4, "Hello?"),
+    ("Yes?", 1.6, "Hello, anyone there?"),
+    ("Hello.", 1.2, "Who is this?"),
+]
+MACHINE = [
+    "Hi, you've reached Sarah. I can't take your call right now, so please leave a message after the tone.",
+    "Hello, this is John Smith. Sorry I missed you. Leave your name and number and I will call you back.",
+    "You have reached the voicemail of Maria Garcia. Please leave a message.",
+    "Hey, it's Tom. I'm not around right now. You know what to do.",
+    "The person you are calling is not available. Please leave a message after the tone.",
+    "The number you have dialled is not available at the moment. Please leave your message after the beep.",
+    "Your call has been forwarded to an automated voice messaging system. Four one five, five five five, zero one two three, is not available. At the tone, please record your message.",
+    "Thank you for calling Acme Plumbing. Our office is closed. Please leave a message and we will return your call.",
+    "Hi, you've reached the Johnsons. We can't come to the phone right now. Please leave a message.",
+    "Hello. You have reached extension two zero four. I am either on the phone or away from my desk.",
+]
+
+
+def run(*args):
+    if args[0] == "sox":
+        # -R: repeatable random numbers (noise); -D: no dither, which would add random noise.
+        args = ("sox", "-R", "-D") + args[1:]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def speak(tmp, name, text, voice, speed, level):
+    raw = os.path.join(tmp, name + "-raw.wav")
+    out = os.path.join(tmp, name + ".wav")
+    run("espeak-ng", "-v", voice, "-s", str(speed), "-w", raw, text)
+    # 8 kHz mono, trimmed of espeak's leading/trailing silence, peak-normalised to `level`.
+    run("sox", raw, "-r", "8000", "-c", "1", "-b", "16", out,
+        "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse",
+        "gain", "-n", str(level))
+    return out
+
+
+def silence(tmp, name, seconds):
+    out = os.path.join(tmp, name + ".wav")
+    run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", out, "trim", "0", "%.3f" % seconds)
+    return out
+
+
+def beep(tmp, level):
+    out = os.path.join(tmp, "beep.wav")
+    run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", out, "synth", "0.5", "sine", "1000",
+        "gain", "-n", str(level))
+    return out
+
+
+def finish(tmp, parts, out_path, noise, noise_level):
+    """Concatenates parts, pads/cuts to CLIP_SECONDS, mixes noise, writes µ-law."""
+    clean = os.path.join(tmp, "clean.wav")
+    run("sox", *parts, clean, "pad", "0", "%.1f" % CLIP_SECONDS, "trim", "0", "%.1f" % CLIP_SECONDS)
+    mixed = clean
+    if noise is not None:
+        n = os.path.join(tmp, "noise.wav")
+        run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", n, "synth",
+            "%.1f" % CLIP_SECONDS, noise, "gain", "-n", str(noise_level))
+        mixed = os.path.join(tmp, "mixed.wav")
+        run("sox", "-m", "-v", "1", clean, "-v", "1", n, mixed)
+    run("sox", mixed, "-r", "8000", "-c", "1", "-e", "u-law", out_path)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    rows = []
+    # Parameter combinations cycle deterministically so every voice, speed, level and SNR
+    # meets every kind of clip.
+    combos = itertools.cycle(itertools.product(VOICES, SPEEDS, LEVELS, SNRS))
+    noise_cycle = itertools.cycle(NOISES)
+    lead_cycle = itertools.cycle([0.2, 0.4, 0.6, 0.9, 0.3])
+
+    def add(label, kind, make):
+        voice, speed, level, snr = next(combos)
+        noise = next(noise_cycle) if snr is not None else None
+        name = "%s-%03d.wav" % (label, sum(1 for r in rows if r[1] == label) + 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            parts = make(tmp, voice, speed, level)
+            finish(tmp, parts, os.path.join(out_dir, name), noise,
+                   None if snr is None else level - snr)
+        if label == "silence":
+            kind = "dead-air" if noise is None else "noise-only"
+        rows.append((name, label, kind, voice, speed, level, "" if snr is None else snr))
+
+    for rep in range(8):
+        for text in HUMAN:
+            add("human", "greeting",
+                lambda tmp, v, s, l, text=text: [silence(tmp, "lead", next(lead_cycle)),
+                                                 speak(tmp, "say", text, v, s, l)])
+    for rep in range(4):
+        for first, pause, second in HUMAN_TWICE:
+            add("human", "repeat",
+                lambda tmp, v, s, l, a=first, p=pause, b=second: [
+                    silence(tmp, "lead", next(lead_cycle)), speak(tmp, "a", a, v, s, l),
+                    silence(tmp, "gap", p), speak(tmp, "b", b, v, s, l)])
+    for rep in range(9):
+        for i, text in enumerate(MACHINE):
+            with_beep = (rep + i) % 2 == 0
+            add("machine", "greeting+beep" if with_beep else "greeting",
+                lambda tmp, v, s, l, text=text, wb=with_beep: [
+                    silence(tmp, "lead", next(lead_cycle)), speak(tmp, "say", text, v, s, l)]
+                + ([silence(tmp, "gap", 0.3), beep(tmp, l - 3)] if wb else []))
+    for rep in range(12):
+        # Dead air (with the odd click-free hiss) and noise-only lines.
+        add("silence", None, lambda tmp, v, s, l: [silence(tmp, "all", 0.1)])
+
+    with open(os.path.join(out_dir, "labels.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "kind", "voice", "speed", "level_db", "snr_db"])
+        w.writerows(rows)
+    print("wrote %d clips to %s" % (len(rows), out_dir))
+
+
+if __name__ == "__main__":
+    main()
