@@ -4,5 +4,5 @@
 # (e.g. --transport tcp, --leads 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-sipp.sh
+scripts/ensure-packages.sh
 cargo run --release --quiet -- demo "$@"

@@ -3,5 +3,5 @@
 # fixtures, virtual-clock call flows, and real campaigns against SIPp on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-sipp.sh
+scripts/ensure-packages.sh
 cargo test "$@"

@@ -194,9 +194,8 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     json,
                 },
         } => {
-            let cfg = outdial::media::amd::AmdConfig::named(&profile).with_context(|| {
-                format!("unknown AMD profile {profile:?} (default, asterisk)")
-            })?;
+            let cfg = outdial::media::amd::AmdConfig::named(&profile)
+                .with_context(|| format!("unknown AMD profile {profile:?} (default, asterisk)"))?;
             let r = outdial::media::amd::eval::evaluate(&labels, &cfg)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);

@@ -28,7 +28,7 @@ VOICES = [
 ]
 SPEEDS = [140, 170, 200]
 LEVELS = [-3, -9, -15]            # peak level of the speech, dBFS
-SNRS = [None, 25, 15]             # background noise below the speech peak, dB (None: clean)
+SNRS = [None, 20, 10]             # speech RMS over noise RMS, dB (None: clean)
 NOISES = ["pinknoise", "brownnoise", "whitenoise"]
 
 HUMAN = [
@@ -84,6 +84,15 @@ def speak(tmp, name, text, voice, speed, level):
     return out
 
 
+def rms_db(path):
+    """RMS level of a file in dBFS, from `sox stats`."""
+    p = subprocess.run(["sox", path, "-n", "stats"], check=True, capture_output=True, text=True)
+    for line in p.stderr.splitlines():
+        if line.startswith("RMS lev dB"):
+            return float(line.split()[3])
+    raise RuntimeError("no RMS level for " + path)
+
+
 def silence(tmp, name, seconds):
     out = os.path.join(tmp, name + ".wav")
     run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", out, "trim", "0", "%.3f" % seconds)
@@ -97,15 +106,19 @@ def beep(tmp, level):
     return out
 
 
-def finish(tmp, parts, out_path, noise, noise_level):
-    """Concatenates parts, pads/cuts to CLIP_SECONDS, mixes noise, writes µ-law."""
+def finish(tmp, parts, out_path, noise, snr, speech_rms):
+    """Concatenates parts, pads/cuts to CLIP_SECONDS, mixes noise whose RMS is `snr` dB
+    below the speech RMS (`speech_rms`; -45 dBFS for clips without speech), writes µ-law."""
     clean = os.path.join(tmp, "clean.wav")
     run("sox", *parts, clean, "pad", "0", "%.1f" % CLIP_SECONDS, "trim", "0", "%.1f" % CLIP_SECONDS)
     mixed = clean
     if noise is not None:
         n = os.path.join(tmp, "noise.wav")
-        run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", n, "synth",
-            "%.1f" % CLIP_SECONDS, noise, "gain", "-n", str(noise_level))
+        raw = os.path.join(tmp, "noise-raw.wav")
+        run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", raw, "synth",
+            "%.1f" % CLIP_SECONDS, noise, "gain", "-n", "-20")
+        gain = speech_rms - snr - rms_db(raw)
+        run("sox", raw, n, "gain", "%.2f" % gain)
         mixed = os.path.join(tmp, "mixed.wav")
         run("sox", "-m", "-v", "1", clean, "-v", "1", n, mixed)
     run("sox", mixed, "-r", "8000", "-c", "1", "-e", "u-law", out_path)
@@ -130,8 +143,9 @@ def main():
         name = "%s-%03d.wav" % (label, sum(1 for r in rows if r[1] == label) + 1)
         with tempfile.TemporaryDirectory() as tmp:
             parts = make(tmp, voice, speed, level)
-            finish(tmp, parts, os.path.join(out_dir, name), noise,
-                   None if snr is None else level - snr)
+            speech = [p for p in parts if os.path.basename(p) in ("say.wav", "a.wav", "b.wav")]
+            speech_rms = rms_db(speech[0]) if speech else -45.0 + (snr or 0)
+            finish(tmp, parts, os.path.join(out_dir, name), noise, snr, speech_rms)
         if label == "silence":
             kind = "dead-air" if noise is None else "noise-only"
         rows.append((name, label, kind, voice, speed, level, "" if snr is None else snr))

@@ -28,10 +28,20 @@ use super::{AmdDecision, AmdResult};
 pub struct DefaultParams {
     /// No speech for this long after the answer means a machine (2500).
     pub initial_silence: u32,
-    /// Total speech that means a machine greeting (1800).
+    /// Total talk (speech runs with their short gaps) that means a machine greeting (2400).
     pub greeting: u32,
-    /// Silence after speech that means a human waiting for us (700).
+    /// Silence after speech that means a human waiting for us (750)…
     pub after_greeting_silence: u32,
+    /// …or this shorter silence (500) when the talk so far was no longer than
+    /// `short_greeting` (a "Hello?"), so short answers are decided quickly.
+    pub short_greeting_silence: u32,
+    /// Longest talk that counts as a short greeting (900).
+    pub short_greeting: u32,
+    /// A gap shorter than this inside speech does not end the talk spurt (300).
+    pub bridge_ms: u32,
+    /// High-pass cut-off before the level is measured, Hz (200; 0 = off): removes hum,
+    /// DC and the low rumble a telephone channel does not carry.
+    pub highpass_hz: f32,
     /// Give up with NOTSURE after this much audio (5000).
     pub total_analysis_time: u32,
     /// Shortest voiced run that counts as speech (60).
@@ -53,8 +63,12 @@ impl Default for DefaultParams {
     fn default() -> Self {
         Self {
             initial_silence: 2500,
-            greeting: 1800,
-            after_greeting_silence: 700,
+            greeting: 2400,
+            after_greeting_silence: 750,
+            short_greeting_silence: 500,
+            short_greeting: 900,
+            bridge_ms: 300,
+            highpass_hz: 200.0,
             total_analysis_time: 5000,
             min_speech_ms: 60,
             snr_db: 9.0,
@@ -67,6 +81,52 @@ impl Default for DefaultParams {
 }
 
 const FLOOR_SLOTS: usize = 256;
+
+/// A second-order Butterworth high-pass (RBJ cookbook biquad, Q = 1/√2) at 8 kHz.
+#[derive(Debug, Clone, Copy)]
+struct Biquad {
+    b0: f32,
+    b1: f32,
+    b2: f32,
+    a1: f32,
+    a2: f32,
+    x1: f32,
+    x2: f32,
+    y1: f32,
+    y2: f32,
+}
+
+impl Biquad {
+    fn highpass(fc: f32) -> Self {
+        let fc = fc.clamp(1.0, 3900.0);
+        let w0 = 2.0 * std::f32::consts::PI * fc / 8000.0;
+        let alpha = w0.sin() / (2.0 * std::f32::consts::FRAC_1_SQRT_2);
+        let cos = w0.cos();
+        let a0 = 1.0 + alpha;
+        Self {
+            b0: (1.0 + cos) / 2.0 / a0,
+            b1: -(1.0 + cos) / a0,
+            b2: (1.0 + cos) / 2.0 / a0,
+            a1: -2.0 * cos / a0,
+            a2: (1.0 - alpha) / a0,
+            x1: 0.0,
+            x2: 0.0,
+            y1: 0.0,
+            y2: 0.0,
+        }
+    }
+
+    fn run(&mut self, x: f32) -> f32 {
+        let y = self.b0 * x + self.b1 * self.x1 + self.b2 * self.x2
+            - self.a1 * self.y1
+            - self.a2 * self.y2;
+        self.x2 = self.x1;
+        self.x1 = x;
+        self.y2 = self.y1;
+        self.y1 = y;
+        y
+    }
+}
 
 /// The default-profile detector. Feed it every audio frame of the answered call.
 #[derive(Debug, Clone)]
@@ -81,8 +141,12 @@ pub struct DefaultAmd {
     floor: Option<f32>,
     voiced_run_ms: u32,
     onset: bool,
-    speech_ms: u32,
+    in_spurt: bool,
+    spurt_ms: u32,
+    gap_ms: u32,
+    talk_ms: u32,
     silence_ms: u32,
+    hp: Biquad,
     audio_frames: u32,
     beeps: BeepDetector,
     last_beep: Option<Beep>,
@@ -117,8 +181,12 @@ impl DefaultAmd {
             floor: None,
             voiced_run_ms: 0,
             onset: false,
-            speech_ms: 0,
+            in_spurt: false,
+            spurt_ms: 0,
+            gap_ms: 0,
+            talk_ms: 0,
             silence_ms: 0,
+            hp: Biquad::highpass(p.highpass_hz),
             audio_frames: 0,
             beeps: BeepDetector::new(p.beep),
             last_beep: None,
@@ -134,6 +202,24 @@ impl DefaultAmd {
     /// A beep heard by the last [`feed`](Self::feed), taken once.
     pub fn take_beep(&mut self) -> Option<Beep> {
         self.last_beep.take()
+    }
+
+    /// Level in dBov after the high-pass filter.
+    fn highpassed_level(&mut self, samples: &[i16]) -> f32 {
+        if self.p.highpass_hz <= 0.0 {
+            return level_dbov(samples);
+        }
+        let mut energy = 0f64;
+        for s in samples {
+            let y = self.hp.run(*s as f32);
+            energy += (y as f64) * (y as f64);
+        }
+        let rms = (energy / samples.len().max(1) as f64).sqrt();
+        if rms < 1.0 {
+            -96.0
+        } else {
+            (20.0 * (rms / 32768.0).log10()) as f32
+        }
     }
 
     fn noise_floor(&self) -> f32 {
@@ -181,7 +267,7 @@ impl DefaultAmd {
             let cause = format!("BEEP-{}-{}", b.frequency_hz, b.duration_ms);
             return self.decide(now, AmdResult::Machine, cause);
         }
-        let level = level_dbov(samples);
+        let level = self.highpassed_level(samples);
         self.levels[self.level_pos] = level;
         self.level_pos = (self.level_pos + 1) % FLOOR_SLOTS;
         self.level_count += 1;
@@ -193,38 +279,54 @@ impl DefaultAmd {
         };
         self.floor = Some(floor);
         let voiced = level >= (floor + self.p.snr_db).max(self.p.min_speech_dbov);
+        let p = self.p;
         if voiced {
             self.voiced_run_ms += frame_ms;
-            if self.voiced_run_ms >= self.p.min_speech_ms {
-                // The run is speech: count it whole the moment it qualifies.
-                let add = if self.voiced_run_ms - frame_ms < self.p.min_speech_ms {
-                    self.voiced_run_ms
-                } else {
-                    frame_ms
-                };
-                self.speech_ms += add;
+            if self.in_spurt {
+                // Speech again inside the spurt: the short gap was part of the talk.
+                self.spurt_ms += self.gap_ms + frame_ms;
+                self.gap_ms = 0;
                 self.silence_ms = 0;
+            } else if self.voiced_run_ms >= p.min_speech_ms {
+                self.in_spurt = true;
                 self.onset = true;
+                self.spurt_ms = self.voiced_run_ms;
+                self.gap_ms = 0;
+                self.silence_ms = 0;
             }
         } else {
-            if self.voiced_run_ms < self.p.min_speech_ms {
-                // A blip: its frames were silence after all.
+            if !self.in_spurt && self.voiced_run_ms < p.min_speech_ms {
+                // A blip too short to be speech: its frames were silence after all.
                 self.silence_ms += self.voiced_run_ms;
             }
             self.voiced_run_ms = 0;
             self.silence_ms += frame_ms;
+            if self.in_spurt {
+                self.gap_ms += frame_ms;
+                if self.gap_ms >= p.bridge_ms {
+                    self.in_spurt = false;
+                    self.talk_ms += self.spurt_ms;
+                    self.spurt_ms = 0;
+                    self.gap_ms = 0;
+                }
+            }
         }
-        let p = self.p;
+        let talk = self.talk_ms + self.spurt_ms;
         if !self.onset && self.silence_ms >= p.initial_silence {
             let cause = format!("INITIALSILENCE-{}-{}", self.silence_ms, p.initial_silence);
             return self.decide(now, AmdResult::Machine, cause);
         }
-        if self.onset && self.speech_ms >= p.greeting {
-            let cause = format!("LONGGREETING-{}-{}", self.speech_ms, p.greeting);
+        if self.onset && talk >= p.greeting {
+            let cause = format!("LONGGREETING-{}-{}", talk, p.greeting);
             return self.decide(now, AmdResult::Machine, cause);
         }
-        if self.onset && self.silence_ms >= p.after_greeting_silence {
-            let cause = format!("HUMAN-{}-{}", self.silence_ms, p.after_greeting_silence);
+        let needed = if talk <= p.short_greeting {
+            p.short_greeting_silence
+        } else {
+            p.after_greeting_silence
+        };
+        if self.onset && self.silence_ms >= needed {
+            let cause = format!("HUMAN-{}-{}", self.silence_ms, needed);
             return self.decide(now, AmdResult::Human, cause);
         }
         if self.total_ms >= p.total_analysis_time {
@@ -303,14 +405,34 @@ mod tests {
         // "hello" 15 dB above it, then silence.
         let d = run(800, &[(0, 20), (5000, 25), (0, 200)]);
         assert_eq!(d.result, AmdResult::Human, "{d:?}");
-        assert!(d.cause.starts_with("HUMAN-700-700"), "{d:?}");
+        assert_eq!(
+            d.cause, "HUMAN-500-500",
+            "a short hello needs only the short silence"
+        );
+    }
+
+    #[test]
+    fn longer_greeting_needs_the_longer_silence() {
+        // 1.2 s of talk (over `short_greeting`), then silence: HUMAN after 750 ms.
+        let d = run(50, &[(0, 10), (6000, 60), (0, 100)]);
+        assert_eq!(d.cause, "HUMAN-760-750", "{d:?}");
+    }
+
+    #[test]
+    fn short_gaps_inside_speech_are_bridged() {
+        // Words with 200 ms gaps (< bridge 300 ms) are one spurt: 4 × 600 ms of talk plus the
+        // gaps reaches the 2400 ms greeting, no HUMAN in the gaps.
+        let w = (6000, 30);
+        let g = (0, 10);
+        let d = run(50, &[(0, 10), w, g, w, g, w, g, w]);
+        assert!(d.cause.starts_with("LONGGREETING-24"), "{d:?}");
     }
 
     #[test]
     fn continuous_talk_is_a_machine() {
         let d = run(50, &[(0, 10), (6000, 200)]);
         assert_eq!(d.result, AmdResult::Machine);
-        assert_eq!(d.cause, "LONGGREETING-1800-1800");
+        assert_eq!(d.cause, "LONGGREETING-2400-2400");
     }
 
     #[test]
@@ -326,8 +448,9 @@ mod tests {
 
     #[test]
     fn clicks_do_not_start_a_greeting() {
-        // 40 ms blips every 400 ms during the initial silence.
-        let script: Vec<_> = (0..20).flat_map(|_| [(0, 18), (8000, 2)]).collect();
+        // 20 ms clicks every 400 ms during the initial silence (the high-pass filter's tail
+        // makes a click at most 40 ms long, under the 60 ms `min_speech_ms`).
+        let script: Vec<_> = (0..20).flat_map(|_| [(0, 19), (8000, 1)]).collect();
         let d = run(50, &script);
         assert!(d.cause.starts_with("INITIALSILENCE"), "{d:?}");
     }

@@ -94,8 +94,8 @@ pub fn classify_samples(cfg: &AmdConfig, samples: &[i16]) -> (AmdResult, String,
 /// Errors: unreadable labels file or clip, unknown label.
 pub fn evaluate(labels: &Path, cfg: &AmdConfig) -> anyhow::Result<EvalReport> {
     let dir = labels.parent().unwrap_or(Path::new("."));
-    let mut rdr = csv::Reader::from_path(labels)
-        .with_context(|| format!("reading {}", labels.display()))?;
+    let mut rdr =
+        csv::Reader::from_path(labels).with_context(|| format!("reading {}", labels.display()))?;
     let headers = rdr.headers()?.clone();
     let col = |name: &str| {
         headers
@@ -179,7 +179,11 @@ pub fn render(r: &EvalReport) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "AMD profile `{}` over {} clips", r.profile, r.clips);
-    let _ = writeln!(s, "  {:<10} {:>7} {:>8} {:>8}", "label", "HUMAN", "MACHINE", "NOTSURE");
+    let _ = writeln!(
+        s,
+        "  {:<10} {:>7} {:>8} {:>8}",
+        "label", "HUMAN", "MACHINE", "NOTSURE"
+    );
     for (label, row) in &r.confusion {
         let g = |k: &str| row.get(k).copied().unwrap_or(0);
         let _ = writeln!(

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need from Debian when it is missing: SIPp (package
+# sip-tester), and espeak-ng and sox (the labelled AMD clips). Needs root or sudo.
+set -euo pipefail
+need=()
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need+=(sox)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "missing: ${need[*]}: install these Debian packages as root" >&2
+    exit 1
+  fi
+fi
+echo "Installing ${need[*]}…" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null
