@@ -1,5 +1,7 @@
-//! Media: G.711, answering-machine detection, and (with the RTP work) per-call sessions.
+//! Media: G.711, SDP answers, per-call RTP sessions, answering-machine detection.
 
 pub mod amd;
 pub mod g711;
+pub mod sdp;
+pub mod session;
 pub mod wav;
