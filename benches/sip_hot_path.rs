@@ -125,6 +125,7 @@ fn response_path(c: &mut Criterion) {
                 hold_time: Duration::from_secs(5),
                 rtp_port: 0,
                 media_ip: "192.0.2.1".into(),
+                media: Default::default(),
             },
         );
         while let Some(o) = engine.poll_output() {

@@ -34,7 +34,7 @@ impl HangupBy {
 }
 
 /// What happened. Serialised with a `type` tag in snake_case (`"type": "ringing"`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CallEventKind {
     /// The INVITE was built and handed to the transport (the attempt is already stored).
@@ -61,7 +61,56 @@ pub enum CallEventKind {
         /// The 2xx code (normally 200).
         code: u16,
     },
-    /// The call is over. Emitted once per call, always last.
+    /// The answering-machine detector decided (see `docs/amd.md`).
+    Amd {
+        /// `human`, `machine` or `not_sure`.
+        result: crate::media::amd::AmdResult,
+        /// Asterisk-format cause (`HUMAN-500-500`, `LONGGREETING-2400-2400`, `BEEP-1000-120`…).
+        cause: String,
+        /// Milliseconds from the answer to the decision.
+        decision_ms: u32,
+        /// `default` or `asterisk`.
+        profile: String,
+    },
+    /// A voicemail beep was heard.
+    Beep {
+        /// Milliseconds from the answer.
+        at_ms: u32,
+        /// Tone frequency, Hz.
+        frequency_hz: u32,
+    },
+    /// The far end sent a DTMF digit (RFC 4733 telephone-event).
+    Dtmf {
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: String,
+        /// Event duration, ms.
+        duration_ms: u32,
+    },
+    /// No RTP arrived for `after_ms` after the answer or the last packet.
+    MediaTimeout {
+        /// The configured timeout, ms.
+        after_ms: u32,
+    },
+    /// A prompt or voicemail message started playing to the far end.
+    PlaybackStarted {
+        /// `prompt` or `voicemail`.
+        what: String,
+    },
+    /// RTP statistics of the call, emitted once just before `terminated` (answered calls).
+    MediaStats {
+        /// Packets received.
+        packets: u64,
+        /// Packets lost (sequence gaps).
+        lost: u64,
+        /// Packets late, reordered or duplicated.
+        out_of_order: u64,
+        /// Interarrival jitter, ms (RFC 3550 §6.4.1).
+        jitter_ms: f64,
+        /// Packets we sent (playback).
+        sent: u64,
+    },
+    /// The call is over. Emitted once per call, the last call-progress event (only
+    /// `media_stats`, from the closing RTP session, follows it).
     Terminated {
         /// The final SIP status of the INVITE transaction (`None` when no final response came:
         /// Timer B, or a transport error).
@@ -91,6 +140,12 @@ impl CallEventKind {
             CallEventKind::EarlyMedia { .. } => "early_media",
             CallEventKind::Progress { .. } => "progress",
             CallEventKind::Answered { .. } => "answered",
+            CallEventKind::Amd { .. } => "amd",
+            CallEventKind::Beep { .. } => "beep",
+            CallEventKind::Dtmf { .. } => "dtmf",
+            CallEventKind::MediaTimeout { .. } => "media_timeout",
+            CallEventKind::PlaybackStarted { .. } => "playback_started",
+            CallEventKind::MediaStats { .. } => "media_stats",
             CallEventKind::Terminated { .. } => "terminated",
         }
     }
@@ -109,7 +164,7 @@ pub struct AttemptRef {
 }
 
 /// One event of one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallEvent {
     /// The SIP Call-ID of the call (our own, generated per attempt).
     pub call_id: String,

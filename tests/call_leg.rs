@@ -66,6 +66,7 @@ impl Harness {
                 hold_time: Duration::from_secs(hold),
                 rtp_port: 0,
                 media_ip: "192.0.2.1".into(),
+                media: Default::default(),
             },
         );
         let mut h = Harness {
@@ -114,6 +115,7 @@ impl Harness {
                     assert_eq!(e.call_id, self.call_id);
                     self.events.push(e.kind);
                 }
+                Output::Media(_) => {}
             }
         }
     }

@@ -79,10 +79,17 @@ async fn every_outcome(
                 Some("initiated"),
                 "{ctx} {kinds:?}"
             );
+            // `terminated` ends call progress; the RTP session's statistics follow it once.
             assert_eq!(
                 kinds.last().map(String::as_str),
-                Some("terminated"),
+                Some("media_stats"),
                 "{ctx} {kinds:?}"
+            );
+            assert_eq!(kinds[kinds.len() - 2], "terminated", "{ctx} {kinds:?}");
+            assert_eq!(
+                kinds.iter().filter(|k| *k == "media_stats").count(),
+                1,
+                "{ctx}"
             );
             assert_eq!(
                 kinds.iter().filter(|k| *k == "terminated").count(),

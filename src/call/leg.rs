@@ -61,6 +61,8 @@ pub struct CallSpec {
     pub rtp_port: u16,
     /// IPv4 address written in the SDP `c=` and `o=` lines.
     pub media_ip: String,
+    /// AMD, media timeout and the actions on the AMD result.
+    pub media: crate::call::actions::MediaPlan,
 }
 
 /// Where a message the leg produced goes.
@@ -141,6 +143,8 @@ pub struct CallLeg {
     bye_reason: &'static str,
     /// The ring timer fired (a CANCEL is sent or waits for a provisional).
     ring_timed_out: bool,
+    /// The SDP of the 2xx, until the engine takes it to start the media session.
+    answer_sdp: Option<Vec<u8>>,
 }
 
 impl CallLeg {
@@ -237,6 +241,7 @@ impl CallLeg {
             shutdown: false,
             bye_reason: "hold_time",
             ring_timed_out: false,
+            answer_sdp: None,
         }
     }
 
@@ -304,6 +309,33 @@ impl CallLeg {
             }
             Phase::Terminating | Phase::Ended => {}
         }
+    }
+
+    /// Ends an answered call now with BYE; `reason` becomes the `detail` of `terminated`
+    /// (`amd_machine`, `voicemail_left`, …). No effect unless the call is up.
+    pub fn hang_up_answered(&mut self, now: Instant, reason: &'static str) {
+        if self.phase == Phase::Confirmed {
+            self.bye_reason = reason;
+            self.send_bye(now);
+        }
+    }
+
+    /// Keeps an answered call up past the hold time (while a prompt plays); `None` restores
+    /// the hold timer from now.
+    pub fn extend_hold(&mut self, until: Option<Instant>) {
+        if self.phase == Phase::Confirmed {
+            self.hold_deadline = until;
+        }
+    }
+
+    /// The SDP body of the 2xx, taken once (the engine starts the media session with it).
+    pub fn take_answer_sdp(&mut self) -> Option<Vec<u8>> {
+        self.answer_sdp.take()
+    }
+
+    /// True while the call is answered and up.
+    pub fn is_up(&self) -> bool {
+        self.phase == Phase::Confirmed
     }
 
     /// Feeds a message with this leg's Call-ID. `src` is where it came from (responses to the
@@ -507,6 +539,9 @@ impl CallLeg {
                 let ack = d.ack(self.invite_cseq, &self.local);
                 let dest = destination_for(&d, self.local.transport);
                 self.dialog = Some(d);
+                if !msg.body().is_empty() {
+                    self.answer_sdp = Some(msg.body().to_vec());
+                }
                 self.ack_2xx = Some(ack.clone());
                 self.push_out(dest, ack);
                 self.phase = Phase::Confirmed;

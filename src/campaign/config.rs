@@ -25,7 +25,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::call::actions::{HumanAction, MachineAction};
 use crate::call::disposition::Disposition;
+use crate::media::amd::AmdConfig;
 use crate::sip::message::{Transport, host_port, parse_uri};
 
 /// A retry rule for one disposition (the `rescheduleRules` of the API).
@@ -114,6 +116,40 @@ pub struct CampaignConfig {
     /// Retry rules per disposition. Dispositions without a rule are final at once.
     #[serde(default)]
     pub reschedule_rules: Vec<RescheduleRule>,
+    /// Answering-machine detection: `[amd]` with `profile = "default" | "asterisk" | "off"`
+    /// and that profile's parameters (see docs/amd.md). Default: the `default` profile.
+    #[serde(default)]
+    pub amd: AmdConfig,
+    /// Seconds without RTP after the answer before a `media_timeout` event (0: never).
+    #[serde(default = "default_media_timeout")]
+    pub media_timeout: u64,
+    /// On a machine: `hangup` (default), `voicemail` (wait for the beep, play
+    /// `voicemail_file`, hang up) or `continue`.
+    #[serde(default)]
+    pub on_machine: MachineAction,
+    /// On a human or NOTSURE: `continue` (default), `hangup` or `prompt` (play `prompt_file`,
+    /// hang up).
+    #[serde(default)]
+    pub on_human: HumanAction,
+    /// Voicemail message: WAV, 8 kHz mono, 16-bit PCM or G.711.
+    #[serde(default)]
+    pub voicemail_file: Option<std::path::PathBuf>,
+    /// Prompt for humans: WAV, 8 kHz mono, 16-bit PCM or G.711.
+    #[serde(default)]
+    pub prompt_file: Option<std::path::PathBuf>,
+    /// Longest wait for the beep after a machine decision before the voicemail plays, seconds.
+    #[serde(default = "default_voicemail_wait")]
+    pub voicemail_wait: u64,
+    /// An unknown `--amd-profile`, kept to be reported by `validate`.
+    #[serde(skip)]
+    pub amd_profile_error: Option<String>,
+}
+
+fn default_media_timeout() -> u64 {
+    10
+}
+fn default_voicemail_wait() -> u64 {
+    8
 }
 
 /// The trunk URI taken apart.
@@ -228,6 +264,36 @@ pub struct Overrides {
     /// User-Agent header.
     #[arg(long)]
     pub user_agent: Option<String>,
+    /// AMD profile with its default parameters: default, asterisk or off.
+    #[arg(long)]
+    pub amd_profile: Option<String>,
+    /// On a machine: hangup, voicemail or continue.
+    #[arg(long, value_parser = parse_machine_action)]
+    pub on_machine: Option<MachineAction>,
+    /// On a human: continue, hangup or prompt.
+    #[arg(long, value_parser = parse_human_action)]
+    pub on_human: Option<HumanAction>,
+    /// Seconds without RTP before a media_timeout event (0: never).
+    #[arg(long)]
+    pub media_timeout: Option<u64>,
+}
+
+fn parse_machine_action(s: &str) -> Result<MachineAction, String> {
+    match s {
+        "hangup" => Ok(MachineAction::Hangup),
+        "voicemail" => Ok(MachineAction::Voicemail),
+        "continue" => Ok(MachineAction::Continue),
+        _ => Err(format!("{s:?}: expected hangup, voicemail or continue")),
+    }
+}
+
+fn parse_human_action(s: &str) -> Result<HumanAction, String> {
+    match s {
+        "continue" => Ok(HumanAction::Continue),
+        "hangup" => Ok(HumanAction::Hangup),
+        "prompt" => Ok(HumanAction::Prompt),
+        _ => Err(format!("{s:?}: expected continue, hangup or prompt")),
+    }
 }
 
 impl CampaignConfig {
@@ -271,6 +337,14 @@ impl CampaignConfig {
         set(&mut self.rtp_port_min, &o.rtp_port_min);
         set(&mut self.rtp_port_max, &o.rtp_port_max);
         set(&mut self.user_agent, &o.user_agent);
+        if let Some(p) = &o.amd_profile {
+            // An unknown name is reported by validate().
+            self.amd = AmdConfig::named(p).unwrap_or(AmdConfig::Off);
+            self.amd_profile_error = AmdConfig::named(p).is_none().then(|| p.clone());
+        }
+        set(&mut self.on_machine, &o.on_machine);
+        set(&mut self.on_human, &o.on_human);
+        set(&mut self.media_timeout, &o.media_timeout);
     }
 
     /// Checks every setting. Errors name the field and the allowed range.
@@ -329,6 +403,15 @@ impl CampaignConfig {
                 "rtp_port_min..rtp_port_max holds {ports} even ports, fewer than max_concurrent {}",
                 self.max_concurrent
             );
+        }
+        if let Some(p) = &self.amd_profile_error {
+            bail!("amd: unknown profile {p:?} (default, asterisk, off)");
+        }
+        if self.on_machine == MachineAction::Voicemail && self.voicemail_file.is_none() {
+            bail!("voicemail_file: required when on_machine = \"voicemail\"");
+        }
+        if self.on_human == HumanAction::Prompt && self.prompt_file.is_none() {
+            bail!("prompt_file: required when on_human = \"prompt\"");
         }
         let mut seen = std::collections::HashSet::new();
         for r in &self.reschedule_rules {
@@ -414,6 +497,38 @@ max_attempts = 3
         let r: Result<CampaignConfig, _> =
             toml::from_str("name='a'\ntrunk='sip:h'\ncaller_id='1'\ncsp=3\n");
         assert!(r.unwrap_err().to_string().contains("csp"));
+    }
+
+    #[test]
+    fn amd_table_and_actions() {
+        let c: CampaignConfig = toml::from_str(
+            "name='a'\ntrunk='sip:h'\ncaller_id='1'\non_machine='voicemail'\n\
+voicemail_file='vm.wav'\n[amd]\nprofile='asterisk'\ngreeting=2000\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        match c.amd {
+            AmdConfig::Asterisk(p) => assert_eq!((p.greeting, p.initial_silence), (2000, 2500)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.on_machine, MachineAction::Voicemail);
+        let d: CampaignConfig = toml::from_str("name='a'\ntrunk='sip:h'\ncaller_id='1'\n").unwrap();
+        assert!(matches!(d.amd, AmdConfig::Default(_)));
+        assert_eq!(
+            (d.on_machine, d.on_human),
+            (MachineAction::Hangup, HumanAction::Continue)
+        );
+        let bad: Result<CampaignConfig, _> =
+            toml::from_str("name='a'\ntrunk='sip:h'\ncaller_id='1'\n[amd]\nprofile='x'\n");
+        assert!(bad.is_err());
+        let mut e = d.clone();
+        e.on_human = HumanAction::Prompt;
+        assert!(
+            e.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("prompt_file")
+        );
     }
 
     #[test]

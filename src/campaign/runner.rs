@@ -20,6 +20,9 @@ use governor::{Quota, RateLimiter};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::oneshot;
 
+use std::sync::Arc;
+
+use crate::call::actions::{MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
 use crate::call::leg::CallSpec;
 use crate::campaign::config::{CampaignConfig, TrunkTarget};
@@ -27,6 +30,8 @@ use crate::campaign::leads;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, WallClock};
+use crate::media::session::MediaSettings;
+use crate::media::wav::read_8k_mono;
 use crate::report::{self, Report};
 use crate::sip::transaction::Timers;
 use crate::store::{LeadUpdate, Store};
@@ -57,6 +62,28 @@ struct Counters {
     dialled: u64,
     answered: u64,
     failed: u64,
+}
+
+/// The media side of every call of the campaign; loads the voicemail and prompt WAVs.
+/// Errors: a WAV that cannot be read or is not 8 kHz mono.
+pub fn media_plan(cfg: &CampaignConfig) -> anyhow::Result<MediaPlan> {
+    let load = |p: &Option<std::path::PathBuf>| -> anyhow::Result<Option<Arc<Vec<i16>>>> {
+        p.as_ref()
+            .map(|p| read_8k_mono(p).map(Arc::new))
+            .transpose()
+    };
+    Ok(MediaPlan {
+        settings: MediaSettings {
+            amd: Some(cfg.amd.clone()),
+            media_timeout: (cfg.media_timeout > 0).then(|| Duration::from_secs(cfg.media_timeout)),
+            watch_beep: cfg.on_machine == MachineAction::Voicemail,
+        },
+        on_machine: cfg.on_machine,
+        on_human: cfg.on_human,
+        voicemail: load(&cfg.voicemail_file).context("voicemail_file")?,
+        prompt: load(&cfg.prompt_file).context("prompt_file")?,
+        voicemail_wait: Duration::from_secs(cfg.voicemail_wait),
+    })
 }
 
 /// Runs a campaign to completion. `leads_file` is imported first (rows already in the
@@ -118,6 +145,7 @@ pub async fn run(
     let local_ip = engine.local_addr.ip().to_string();
     let from_host = cfg.from_host.clone().unwrap_or_else(|| local_ip.clone());
 
+    let plan = media_plan(cfg)?;
     let clock = WallClock::now();
     let mut states: HashMap<i64, LeadState> = HashMap::new();
     let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
@@ -213,6 +241,7 @@ pub async fn run(
                 hold_time: cfg.hold_time(),
                 rtp_port: 0,
                 media_ip: local_ip.clone(),
+                media: plan.clone(),
             };
             engine
                 .commands
@@ -355,6 +384,14 @@ pub async fn run(
             rx
         }
     };
+    // Events that follow `terminated` (media statistics) until the engine task ends.
+    let mut tail = Vec::new();
+    while let Some(ev) = engine.events.recv().await {
+        tail.push(ev);
+    }
+    if !tail.is_empty() {
+        store.record(&clock, &tail, &[]).await?;
+    }
     let engine_stats = rx.await.unwrap_or_default();
     let _ = engine.task.await;
     if !stopping {

@@ -16,11 +16,17 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
 use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
+use crate::media::amd::AmdResult;
+use crate::media::sdp::{AudioAnswer, parse_answer};
+use crate::media::session::{MediaEvent, MediaSettings, RtpStats};
 use crate::sip::dialog::LocalParty;
 use crate::sip::message::{
     Header, Transport, bad_request_response, looks_like_request, parse_datagram,
@@ -57,6 +63,44 @@ pub enum Output {
     Transmit(Transmit),
     /// A call event for the store, the display and every other consumer.
     Event(CallEvent),
+    /// Open, configure, feed or close a call's RTP session.
+    Media(MediaCommand),
+}
+
+/// Instructions for the shell's per-call RTP sessions.
+#[derive(Debug, Clone)]
+pub enum MediaCommand {
+    /// Bind the call's RTP port and start a session (the INVITE is going out).
+    Open {
+        /// The call.
+        call_id: String,
+        /// Local RTP port offered in the SDP.
+        port: u16,
+        /// Detector and timeout settings.
+        settings: MediaSettings,
+    },
+    /// The call was answered at `at` with this SDP answer.
+    Answered {
+        /// The call.
+        call_id: String,
+        /// When the 2xx arrived (AMD's clock starts here).
+        at: Instant,
+        /// Remote address, law, telephone-event.
+        answer: AudioAnswer,
+    },
+    /// Play 8 kHz PCM to the far end.
+    Play {
+        /// The call.
+        call_id: String,
+        /// The audio.
+        samples: Arc<Vec<i16>>,
+    },
+    /// Close the session; the shell answers with
+    /// [`Engine::handle_media_closed`] and the final statistics.
+    Close {
+        /// The call.
+        call_id: String,
+    },
 }
 
 /// Counters of the engine core (exposed in the run summary; Prometheus later).
@@ -109,6 +153,14 @@ struct Slot {
     /// The RTP port, until the call ends (then it goes back to the pool at once, even if the
     /// leg lingers to absorb retransmissions).
     port: Option<u16>,
+    /// What to do with the media.
+    plan: MediaPlan,
+    /// A media session was opened and not yet closed.
+    media_open: bool,
+    /// Waiting for the beep to leave the voicemail message, at most until then.
+    vm_deadline: Option<Instant>,
+    /// What is playing: `prompt` or `voicemail`.
+    playing: Option<&'static str>,
 }
 
 /// The sans-IO engine core. See the module docs.
@@ -120,6 +172,8 @@ pub struct Engine {
     out: VecDeque<Output>,
     stats: EngineStats,
     logged_sources: HashSet<SocketAddr>,
+    /// Calls whose media session is closing: the attempt to report its statistics under.
+    closing_media: HashMap<String, AttemptRef>,
 }
 
 impl Engine {
@@ -133,6 +187,7 @@ impl Engine {
             out: VecDeque::new(),
             stats: EngineStats::default(),
             logged_sources: HashSet::new(),
+            closing_media: HashMap::new(),
         }
     }
 
@@ -195,6 +250,12 @@ impl Engine {
             return;
         };
         spec.rtp_port = port;
+        let plan = spec.media.clone();
+        self.out.push_back(Output::Media(MediaCommand::Open {
+            call_id: call_id.clone(),
+            port,
+            settings: plan.settings.clone(),
+        }));
         let leg = CallLeg::start(
             now,
             call_id.clone(),
@@ -209,9 +270,13 @@ impl Engine {
                 attempt,
                 scheduled: None,
                 port: Some(port),
+                plan,
+                media_open: true,
+                vm_deadline: None,
+                playing: None,
             },
         );
-        self.after_touch(&call_id);
+        self.after_touch(now, &call_id);
     }
 
     /// Hangs up every call (CANCEL or BYE as fits each one's state).
@@ -221,7 +286,7 @@ impl Engine {
             if let Some(s) = self.calls.get_mut(&id) {
                 s.leg.hang_up(now);
             }
-            self.after_touch(&id);
+            self.after_touch(now, &id);
         }
     }
 
@@ -266,7 +331,7 @@ impl Engine {
         let call_id = msg.call_id.clone();
         if let Some(slot) = self.calls.get_mut(&call_id) {
             slot.leg.handle_message(now, &msg, src);
-            self.after_touch(&call_id);
+            self.after_touch(now, &call_id);
             return;
         }
         self.stats.stray_messages += 1;
@@ -307,12 +372,16 @@ impl Engine {
             }
             slot.scheduled = None;
             slot.leg.handle_timeout(now);
-            self.after_touch(&id);
+            if slot.vm_deadline.is_some_and(|t| t <= now) {
+                self.start_playback(now, &id, "voicemail");
+            }
+            self.after_touch(now, &id);
         }
     }
 
-    /// Collects a leg's output and events, reschedules it, and drops it when finished.
-    fn after_touch(&mut self, id: &str) {
+    /// Collects a leg's output and events, starts or stops its media, reschedules it, and
+    /// drops it when finished.
+    fn after_touch(&mut self, now: Instant, id: &str) {
         let trunk = self.cfg.trunk;
         let Some(slot) = self.calls.get_mut(id) else {
             return;
@@ -327,7 +396,26 @@ impl Engine {
                 bytes: t.bytes,
             }));
         }
+        if let Some(sdp) = slot.leg.take_answer_sdp()
+            && slot.media_open
+        {
+            match parse_answer(&sdp) {
+                Ok(answer) => self.out.push_back(Output::Media(MediaCommand::Answered {
+                    call_id: id.to_string(),
+                    at: now,
+                    answer,
+                })),
+                Err(e) => {
+                    tracing::warn!(call_id = %id, error = %e, "unusable SDP answer: no media")
+                }
+            }
+        }
+        let mut terminated = None;
         while let Some((at, kind)) = slot.leg.poll_event() {
+            if matches!(kind, CallEventKind::Terminated { .. }) {
+                terminated = Some((at, kind));
+                continue;
+            }
             self.out.push_back(Output::Event(CallEvent {
                 call_id: id.to_string(),
                 attempt: slot.attempt.clone(),
@@ -335,10 +423,27 @@ impl Engine {
                 kind,
             }));
         }
-        if slot.leg.has_ended()
-            && let Some(port) = slot.port.take()
-        {
-            self.ports.give(port);
+        if let Some((at, kind)) = terminated {
+            self.out.push_back(Output::Event(CallEvent {
+                call_id: id.to_string(),
+                attempt: slot.attempt.clone(),
+                at,
+                kind,
+            }));
+        }
+        if slot.leg.has_ended() {
+            slot.vm_deadline = None;
+            if let Some(port) = slot.port.take() {
+                self.ports.give(port);
+            }
+            if slot.media_open {
+                slot.media_open = false;
+                self.closing_media
+                    .insert(id.to_string(), slot.attempt.clone());
+                self.out.push_back(Output::Media(MediaCommand::Close {
+                    call_id: id.to_string(),
+                }));
+            }
         }
         if slot.leg.is_finished() {
             self.stats.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
@@ -346,13 +451,164 @@ impl Engine {
             self.calls.remove(id);
             return;
         }
-        let next = slot.leg.poll_timeout();
+        let next = match (slot.leg.poll_timeout(), slot.vm_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if next != slot.scheduled {
             slot.scheduled = next;
             if let Some(t) = next {
                 self.timers.push(Reverse((t, id.to_string())));
             }
         }
+    }
+
+    fn emit(&mut self, id: &str, at: Instant, kind: CallEventKind) {
+        if let Some(slot) = self.calls.get(id) {
+            self.out.push_back(Output::Event(CallEvent {
+                call_id: id.to_string(),
+                attempt: slot.attempt.clone(),
+                at,
+                kind,
+            }));
+        }
+    }
+
+    fn start_playback(&mut self, now: Instant, id: &str, what: &'static str) {
+        let Some(slot) = self.calls.get_mut(id) else {
+            return;
+        };
+        slot.vm_deadline = None;
+        let samples = match what {
+            "voicemail" => slot.plan.voicemail.clone(),
+            _ => slot.plan.prompt.clone(),
+        };
+        let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.playing.is_none()) else {
+            return;
+        };
+        // Guard: whatever happens to the RTP side, the call ends 5 s after the audio would.
+        let audio = Duration::from_millis(samples.len() as u64 / 8);
+        slot.leg
+            .extend_hold(Some(now + audio + Duration::from_secs(5)));
+        slot.playing = Some(what);
+        self.out.push_back(Output::Media(MediaCommand::Play {
+            call_id: id.to_string(),
+            samples,
+        }));
+        self.emit(
+            id,
+            now,
+            CallEventKind::PlaybackStarted {
+                what: what.to_string(),
+            },
+        );
+    }
+
+    /// Feeds an event of a call's RTP session (AMD decision, beep, DTMF, timeout, end of a
+    /// prompt), turns it into a call event and applies the campaign's actions.
+    pub fn handle_media_event(&mut self, now: Instant, id: &str, ev: MediaEvent) {
+        if !self.calls.contains_key(id) {
+            return;
+        }
+        match ev {
+            MediaEvent::Amd(d) => {
+                self.emit(
+                    id,
+                    now,
+                    CallEventKind::Amd {
+                        result: d.result,
+                        cause: d.cause.clone(),
+                        decision_ms: d.decision_ms,
+                        profile: d.profile.to_string(),
+                    },
+                );
+                let slot = self.calls.get_mut(id).expect("checked above");
+                if !slot.leg.is_up() {
+                    return;
+                }
+                match (d.result, slot.plan.on_machine, slot.plan.on_human) {
+                    (AmdResult::Machine, MachineAction::Hangup, _) => {
+                        slot.leg.hang_up_answered(now, "amd_machine")
+                    }
+                    (AmdResult::Machine, MachineAction::Voicemail, _) => {
+                        let wait = slot.plan.voicemail_wait;
+                        let audio = slot
+                            .plan
+                            .voicemail
+                            .as_ref()
+                            .map_or(0, |v| v.len() as u64 / 8);
+                        slot.vm_deadline = Some(now + wait);
+                        slot.leg.extend_hold(Some(
+                            now + wait + Duration::from_millis(audio) + Duration::from_secs(5),
+                        ));
+                    }
+                    (AmdResult::Machine, MachineAction::Continue, _) => {}
+                    (_, _, HumanAction::Hangup) => slot.leg.hang_up_answered(now, "amd_human"),
+                    (_, _, HumanAction::Prompt) => self.start_playback(now, id, "prompt"),
+                    (_, _, HumanAction::Continue) => {}
+                }
+            }
+            MediaEvent::Beep {
+                at_ms,
+                frequency_hz,
+            } => {
+                self.emit(
+                    id,
+                    now,
+                    CallEventKind::Beep {
+                        at_ms,
+                        frequency_hz,
+                    },
+                );
+                if self.calls.get(id).is_some_and(|s| s.vm_deadline.is_some()) {
+                    self.start_playback(now, id, "voicemail");
+                }
+            }
+            MediaEvent::Dtmf { digit, duration_ms } => self.emit(
+                id,
+                now,
+                CallEventKind::Dtmf {
+                    digit: digit.to_string(),
+                    duration_ms,
+                },
+            ),
+            MediaEvent::MediaTimeout { after_ms } => {
+                self.emit(id, now, CallEventKind::MediaTimeout { after_ms })
+            }
+            MediaEvent::PlaybackDone => {
+                let slot = self.calls.get_mut(id).expect("checked above");
+                match slot.playing.take() {
+                    Some("voicemail") => slot.leg.hang_up_answered(now, "voicemail_left"),
+                    Some(_) => slot.leg.hang_up_answered(now, "prompt_played"),
+                    None => {}
+                }
+            }
+        }
+        self.after_touch(now, id);
+    }
+
+    /// The shell closed a call's RTP session: report its statistics (`media_stats`, after
+    /// `terminated`).
+    pub fn handle_media_closed(&mut self, now: Instant, id: &str, stats: RtpStats) {
+        if let Some(attempt) = self.closing_media.remove(id) {
+            self.out.push_back(Output::Event(CallEvent {
+                call_id: id.to_string(),
+                attempt,
+                at: now,
+                kind: CallEventKind::MediaStats {
+                    packets: stats.packets,
+                    lost: stats.lost,
+                    out_of_order: stats.out_of_order,
+                    jitter_ms: stats.jitter / 8.0,
+                    sent: stats.sent,
+                },
+            }));
+        }
+    }
+
+    /// Media sessions asked to close whose statistics have not come back yet.
+    pub fn media_closing(&self) -> usize {
+        self.closing_media.len()
     }
 
     /// The next transmit or event.

@@ -7,9 +7,13 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::core::{Engine, EngineConfig, EngineStats, Output};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::core::{Engine, EngineConfig, EngineStats, MediaCommand, Output};
 use crate::call::leg::CallSpec;
 use crate::events::{AttemptRef, CallEvent};
+use crate::media::session::{MediaEvent, MediaSession, RtpStats};
 use crate::sip::dialog::LocalParty;
 use crate::sip::message::Transport;
 use crate::sip::transaction::Timers;
@@ -81,7 +85,9 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         timers: cfg.timers,
         rtp_ports: cfg.rtp_ports,
     };
+    let media_ip = local_addr.ip();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
     let task = tokio::spawn(async move {
         let mut engine = Engine::new(engine_cfg);
@@ -91,6 +97,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         };
         let mut buf = vec![0u8; 65_536];
         let mut shutdown: Option<oneshot::Sender<EngineStats>> = None;
+        let mut media: HashMap<String, mpsc::UnboundedSender<MediaCmd>> = HashMap::new();
         loop {
             let wake = engine.poll_timeout();
             tokio::select! {
@@ -126,6 +133,12 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                 } => if let Some(rx) = m {
                     engine.handle_stream_message(Instant::now(), &rx.bytes, rx.src);
                 },
+                m = media_rx.recv() => if let Some((call_id, msg)) = m {
+                    match msg {
+                        MediaMsg::Event(ev) => engine.handle_media_event(Instant::now(), &call_id, ev),
+                        MediaMsg::Closed(stats) => engine.handle_media_closed(Instant::now(), &call_id, stats),
+                    }
+                },
                 _ = async {
                     match wake {
                         Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -143,9 +156,12 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     Output::Event(ev) => {
                         let _ = ev_tx.send(ev);
                     }
+                    Output::Media(cmd) => {
+                        media_command(cmd, media_ip, &mut media, &media_tx, &mut engine).await
+                    }
                 }
             }
-            if shutdown.is_some() && engine.live_calls() == 0 {
+            if shutdown.is_some() && engine.live_calls() == 0 && engine.media_closing() == 0 {
                 break;
             }
         }
@@ -159,4 +175,107 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         local_addr,
         task,
     })
+}
+
+/// A command for one call's media task.
+#[derive(Debug)]
+enum MediaCmd {
+    Answered(Instant, crate::media::sdp::AudioAnswer),
+    Play(std::sync::Arc<Vec<i16>>),
+    Close,
+}
+
+/// What a media task reports to the engine task.
+#[derive(Debug)]
+enum MediaMsg {
+    Event(MediaEvent),
+    Closed(RtpStats),
+}
+
+async fn media_command(
+    cmd: MediaCommand,
+    ip: IpAddr,
+    media: &mut HashMap<String, mpsc::UnboundedSender<MediaCmd>>,
+    to_engine: &mpsc::UnboundedSender<(String, MediaMsg)>,
+    engine: &mut Engine,
+) {
+    match cmd {
+        MediaCommand::Open {
+            call_id,
+            port,
+            settings,
+        } => match tokio::net::UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            Ok(sock) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                media.insert(call_id.clone(), tx);
+                let session = MediaSession::new(Instant::now(), settings);
+                tokio::spawn(media_task(call_id, sock, session, rx, to_engine.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(%call_id, port, error = %e, "cannot bind the RTP port: call has no media")
+            }
+        },
+        MediaCommand::Answered {
+            call_id,
+            at,
+            answer,
+        } => {
+            if let Some(tx) = media.get(&call_id) {
+                let _ = tx.send(MediaCmd::Answered(at, answer));
+            }
+        }
+        MediaCommand::Play { call_id, samples } => {
+            if let Some(tx) = media.get(&call_id) {
+                let _ = tx.send(MediaCmd::Play(samples));
+            }
+        }
+        MediaCommand::Close { call_id } => match media.remove(&call_id) {
+            Some(tx) => {
+                if tx.send(MediaCmd::Close).is_err() {
+                    engine.handle_media_closed(Instant::now(), &call_id, RtpStats::default());
+                }
+            }
+            // Never opened (bind failed): nothing will report, so report empty stats now.
+            None => engine.handle_media_closed(Instant::now(), &call_id, RtpStats::default()),
+        },
+    }
+}
+
+/// One call's RTP: the socket, the sans-IO [`MediaSession`] and its timer.
+async fn media_task(
+    call_id: String,
+    sock: tokio::net::UdpSocket,
+    mut session: MediaSession,
+    mut cmds: mpsc::UnboundedReceiver<MediaCmd>,
+    to_engine: mpsc::UnboundedSender<(String, MediaMsg)>,
+) {
+    let mut buf = [0u8; 2048];
+    loop {
+        let wake = session.poll_timeout();
+        tokio::select! {
+            r = sock.recv_from(&mut buf) => {
+                if let Ok((n, src)) = r {
+                    session.handle_packet(Instant::now(), &buf[..n], src);
+                }
+            }
+            c = cmds.recv() => match c {
+                Some(MediaCmd::Answered(at, answer)) => session.answered(at, answer),
+                Some(MediaCmd::Play(samples)) => session.play(Instant::now(), samples),
+                Some(MediaCmd::Close) | None => break,
+            },
+            _ = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => session.handle_timeout(Instant::now()),
+        }
+        while let Some(ev) = session.poll_event() {
+            let _ = to_engine.send((call_id.clone(), MediaMsg::Event(ev)));
+        }
+        while let Some((dest, pkt)) = session.poll_transmit() {
+            let _ = sock.send_to(&pkt, dest).await;
+        }
+    }
+    let _ = to_engine.send((call_id, MediaMsg::Closed(session.stats())));
 }

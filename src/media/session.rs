@@ -146,7 +146,7 @@ impl MediaSession {
         if self.remote.is_none() && answer.remote.port() != 0 {
             self.remote = Some(answer.remote);
         }
-        self.amd = self.settings.amd.as_ref().map(|c| c.detector(now));
+        self.amd = self.settings.amd.as_ref().and_then(|c| c.detector(now));
         if self.settings.watch_beep && !matches!(self.amd, Some(Detector::Default(_))) {
             self.beep = Some(BeepDetector::new(BeepParams::default()));
         }

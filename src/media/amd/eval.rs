@@ -72,7 +72,9 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 /// Runs the detector over one clip of samples; returns (result, cause, decision_ms).
 pub fn classify_samples(cfg: &AmdConfig, samples: &[i16]) -> (AmdResult, String, u32) {
     let t0 = Instant::now();
-    let mut det = cfg.detector(t0);
+    let Some(mut det) = cfg.detector(t0) else {
+        return (AmdResult::NotSure, "OFF".into(), 0);
+    };
     for (k, frame) in samples.chunks(160).enumerate() {
         if frame.len() < 160 {
             break;
@@ -107,6 +109,7 @@ pub fn evaluate(labels: &Path, cfg: &AmdConfig) -> anyhow::Result<EvalReport> {
     let profile = match cfg {
         AmdConfig::Default(_) => "default",
         AmdConfig::Asterisk(_) => "asterisk",
+        AmdConfig::Off => bail!("AMD profile `off` has nothing to evaluate"),
     };
     let mut results = Vec::new();
     for rec in rdr.records() {

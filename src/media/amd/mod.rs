@@ -68,6 +68,8 @@ pub enum AmdConfig {
     Default(DefaultParams),
     /// Asterisk's `AMD()` reproduced.
     Asterisk(AsteriskParams),
+    /// No detection.
+    Off,
 }
 
 impl Default for AmdConfig {
@@ -82,15 +84,19 @@ impl AmdConfig {
         match profile {
             "default" => Some(AmdConfig::Default(DefaultParams::default())),
             "asterisk" => Some(AmdConfig::Asterisk(AsteriskParams::default())),
+            "off" => Some(AmdConfig::Off),
             _ => None,
         }
     }
 
-    /// A detector whose clock starts at `answered`.
-    pub fn detector(&self, answered: Instant) -> Detector {
+    /// A detector whose clock starts at `answered` (`None` when detection is off).
+    pub fn detector(&self, answered: Instant) -> Option<Detector> {
         match self {
-            AmdConfig::Default(p) => Detector::Default(Box::new(DefaultAmd::new(*p, answered))),
-            AmdConfig::Asterisk(p) => Detector::Asterisk(AsteriskAmd::new(*p, answered)),
+            AmdConfig::Default(p) => {
+                Some(Detector::Default(Box::new(DefaultAmd::new(*p, answered))))
+            }
+            AmdConfig::Asterisk(p) => Some(Detector::Asterisk(AsteriskAmd::new(*p, answered))),
+            AmdConfig::Off => None,
         }
     }
 }

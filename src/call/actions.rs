@@ -1,0 +1,53 @@
+//! What an answered call does with its AMD result: hang up, leave a voicemail message after the
+//! beep, play a prompt, or carry on (the ACD will take humans from here).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::session::MediaSettings;
+
+/// On a `machine` decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineAction {
+    /// BYE at once (detail `amd_machine`).
+    #[default]
+    Hangup,
+    /// Wait for the beep (at most `voicemail_wait`), play the voicemail message, then BYE
+    /// (detail `voicemail_left`).
+    Voicemail,
+    /// Do nothing: the call stays up for its hold time.
+    Continue,
+}
+
+/// On a `human` or `notsure` decision (NOTSURE is routed as a human).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HumanAction {
+    /// Do nothing: the call stays up for its hold time (the ACD issue bridges it to an agent).
+    #[default]
+    Continue,
+    /// BYE at once (detail `amd_human`).
+    Hangup,
+    /// Play the prompt, then BYE (detail `prompt_played`).
+    Prompt,
+}
+
+/// The media side of one call: detection settings, actions and the audio they play.
+#[derive(Debug, Clone, Default)]
+pub struct MediaPlan {
+    /// Detector and timeouts for the RTP session.
+    pub settings: MediaSettings,
+    /// On `machine`.
+    pub on_machine: MachineAction,
+    /// On `human` / `notsure`.
+    pub on_human: HumanAction,
+    /// The voicemail message, 8 kHz PCM.
+    pub voicemail: Option<Arc<Vec<i16>>>,
+    /// The prompt, 8 kHz PCM.
+    pub prompt: Option<Arc<Vec<i16>>>,
+    /// Longest wait for the beep before the voicemail message starts anyway.
+    pub voicemail_wait: Duration,
+}
