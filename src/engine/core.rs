@@ -26,7 +26,7 @@ use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
 use crate::media::amd::AmdResult;
 use crate::media::sdp::{AudioAnswer, parse_answer};
-use crate::media::session::{MediaEvent, MediaSettings, RtpStats};
+use crate::media::session::{MediaEvent, RtpStats};
 use crate::sip::dialog::LocalParty;
 use crate::sip::message::{
     Header, Transport, bad_request_response, looks_like_request, parse_datagram,
@@ -70,15 +70,6 @@ pub enum Output {
 /// Instructions for the shell's per-call RTP sessions.
 #[derive(Debug, Clone)]
 pub enum MediaCommand {
-    /// Bind the call's RTP port and start a session (the INVITE is going out).
-    Open {
-        /// The call.
-        call_id: String,
-        /// Local RTP port offered in the SDP.
-        port: u16,
-        /// Detector and timeout settings.
-        settings: MediaSettings,
-    },
     /// The call was answered at `at` with this SDP answer.
     Answered {
         /// The call.
@@ -118,6 +109,8 @@ pub struct EngineStats {
     pub retransmissions_sent: u64,
     /// Retransmissions from the far end we recognised and absorbed.
     pub duplicates_received: u64,
+    /// Times an RTP port could not be bound (held by another socket) and was skipped.
+    pub rtp_ports_unusable: u64,
 }
 
 /// A new random Call-ID (`<24 hex>@outdial`).
@@ -212,6 +205,24 @@ impl Engine {
         self.calls.values().filter(|s| !s.leg.has_ended()).count()
     }
 
+    /// Takes a free RTP port for the shell to bind before [`start_call`](Self::start_call).
+    pub fn take_rtp_port(&mut self) -> Option<u16> {
+        self.ports.take()
+    }
+
+    /// A port the shell could not bind (another socket holds it): it goes to the back of the
+    /// pool, to be tried again after every other port.
+    pub fn skip_rtp_port(&mut self, port: u16) {
+        self.stats.rtp_ports_unusable += 1;
+        if self.stats.rtp_ports_unusable == 1 {
+            tracing::warn!(
+                port,
+                "RTP port in use by another socket: skipped (further ones are only counted)"
+            );
+        }
+        self.ports.give(port);
+    }
+
     /// RTP ports currently free.
     pub fn free_rtp_ports(&self) -> usize {
         self.ports.free.len()
@@ -228,7 +239,13 @@ impl Engine {
         mut spec: CallSpec,
     ) {
         self.stats.calls_started += 1;
-        let Some(port) = self.ports.take() else {
+        // The shell binds a port first and passes it in; otherwise take one from the pool.
+        let port = if spec.rtp_port != 0 {
+            Some(spec.rtp_port)
+        } else {
+            self.ports.take()
+        };
+        let Some(port) = port else {
             for kind in [
                 CallEventKind::Initiated,
                 CallEventKind::Terminated {
@@ -251,11 +268,6 @@ impl Engine {
         };
         spec.rtp_port = port;
         let plan = spec.media.clone();
-        self.out.push_back(Output::Media(MediaCommand::Open {
-            call_id: call_id.clone(),
-            port,
-            settings: plan.settings.clone(),
-        }));
         let leg = CallLeg::start(
             now,
             call_id.clone(),

@@ -8,7 +8,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use super::core::{Engine, EngineConfig, EngineStats, MediaCommand, Output};
 use crate::call::leg::CallSpec;
@@ -102,7 +101,23 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             let wake = engine.poll_timeout();
             tokio::select! {
                 cmd = cmd_rx.recv(), if shutdown.is_none() => match cmd {
-                    Some(Command::StartCall { call_id, attempt, spec }) => {
+                    Some(Command::StartCall { call_id, attempt, mut spec }) => {
+                        // Bind the RTP port before it is offered in the SDP (a few tries: a
+                        // port can be held by another socket).
+                        for _ in 0..16 {
+                            let Some(port) = engine.take_rtp_port() else { break };
+                            match tokio::net::UdpSocket::bind(SocketAddr::new(media_ip, port)).await {
+                                Ok(sock) => {
+                                    spec.rtp_port = port;
+                                    let (tx, rx) = mpsc::unbounded_channel();
+                                    media.insert(call_id.clone(), tx);
+                                    let session = MediaSession::new(Instant::now(), spec.media.settings.clone());
+                                    tokio::spawn(media_task(call_id.clone(), sock, session, rx, media_tx.clone()));
+                                    break;
+                                }
+                                Err(_) => engine.skip_rtp_port(port),
+                            }
+                        }
                         engine.start_call(Instant::now(), call_id, attempt, *spec);
                     }
                     Some(Command::Shutdown(done)) => {
@@ -156,9 +171,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     Output::Event(ev) => {
                         let _ = ev_tx.send(ev);
                     }
-                    Output::Media(cmd) => {
-                        media_command(cmd, media_ip, &mut media, &media_tx, &mut engine).await
-                    }
+                    Output::Media(cmd) => media_command(cmd, &mut media, &mut engine).await,
                 }
             }
             if shutdown.is_some() && engine.live_calls() == 0 && engine.media_closing() == 0 {
@@ -194,27 +207,10 @@ enum MediaMsg {
 
 async fn media_command(
     cmd: MediaCommand,
-    ip: IpAddr,
     media: &mut HashMap<String, mpsc::UnboundedSender<MediaCmd>>,
-    to_engine: &mpsc::UnboundedSender<(String, MediaMsg)>,
     engine: &mut Engine,
 ) {
     match cmd {
-        MediaCommand::Open {
-            call_id,
-            port,
-            settings,
-        } => match tokio::net::UdpSocket::bind(SocketAddr::new(ip, port)).await {
-            Ok(sock) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                media.insert(call_id.clone(), tx);
-                let session = MediaSession::new(Instant::now(), settings);
-                tokio::spawn(media_task(call_id, sock, session, rx, to_engine.clone()));
-            }
-            Err(e) => {
-                tracing::warn!(%call_id, port, error = %e, "cannot bind the RTP port: call has no media")
-            }
-        },
         MediaCommand::Answered {
             call_id,
             at,
