@@ -1,5 +1,7 @@
 //! Voicemail beep detection: a Goertzel filter bank over 400–2100 Hz (the range FreeSWITCH's
-//! `mod_avmd` covers, 440–2000 Hz, with a margin) on 20 ms frames. A beep is a steady pure
+//! `mod_avmd` covers, 440–2000 Hz, with a margin) on 20 ms frames. To stay cheap in the hot
+//! path, quiet frames are skipped and only the five bins around the zero-crossing estimate of
+//! the frequency are computed. A beep is a steady pure
 //! tone: one bin holds most of the frame's energy, at the same frequency (±1 bin), for at
 //! least `min_ms`, loud enough above the line's floor.
 
@@ -79,8 +81,26 @@ impl BeepDetector {
         }
         let rms = (energy / n).sqrt();
         let dbov = 20.0 * (rms / 32768.0).log10();
+        if dbov < self.p.min_level_dbov {
+            return Some((0, 0.0, dbov));
+        }
+        // A pure tone crosses zero twice per period: the zero-crossing count locates it
+        // within a bin or two, so only the bins around that estimate are computed.
+        let crossings = samples
+            .windows(2)
+            .filter(|w| (w[0] < 0) != (w[1] < 0))
+            .count() as f32;
+        let f_est = crossings * 8000.0 / (2.0 * n);
+        if !(FIRST_HZ - 2.0 * STEP_HZ..=FIRST_HZ + STEP_HZ * (BINS as f32 + 1.0)).contains(&f_est) {
+            return Some((0, 0.0, dbov));
+        }
+        let centre = ((f_est - FIRST_HZ) / STEP_HZ)
+            .round()
+            .clamp(0.0, (BINS - 1) as f32) as usize;
+        let lo = centre.saturating_sub(2);
+        let hi = (centre + 2).min(BINS - 1);
         let mut best = (0usize, 0f32);
-        for (i, c) in self.coeffs.iter().enumerate() {
+        for (i, c) in self.coeffs.iter().enumerate().take(hi + 1).skip(lo) {
             let (mut s1, mut s2) = (0f32, 0f32);
             for x in samples {
                 let s0 = *x as f32 + c * s1 - s2;
