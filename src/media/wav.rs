@@ -87,6 +87,30 @@ pub fn write_pcm16(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes 8 kHz mono G.711 µ-law (WAVE format tag 7), the form SIPp's `rtp_stream` plays.
+pub fn write_ulaw(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
+    let data: Vec<u8> = samples.iter().map(|s| Law::Pcmu.encode(*s)).collect();
+    let mut v = Vec::with_capacity(58 + data.len());
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&((4 + 26 + 12 + 8 + data.len()) as u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&18u32.to_le_bytes());
+    v.extend_from_slice(&7u16.to_le_bytes()); // WAVE_FORMAT_MULAW
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8u16.to_le_bytes());
+    v.extend_from_slice(&0u16.to_le_bytes());
+    v.extend_from_slice(b"fact");
+    v.extend_from_slice(&4u32.to_le_bytes());
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    v.extend_from_slice(&data);
+    std::fs::write(path, v).with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +145,8 @@ mod tests {
         write_pcm16(&p, &[1, -2, 3]).unwrap();
         assert_eq!(read_8k_mono(&p).unwrap(), vec![1, -2, 3]);
         assert!(decode_8k_mono(b"RIFFxxxxWAVE").is_err());
+        let u = dir.path().join("u.wav");
+        write_ulaw(&u, &[0, 32124, -32124]).unwrap();
+        assert_eq!(read_8k_mono(&u).unwrap(), vec![0, 32124, -32124]);
     }
 }
