@@ -43,7 +43,7 @@ fn benches(c: &mut Criterion) {
             let mut n = 0u64;
             b.iter(|| {
                 n += 1;
-                if n % 200 == 0 {
+                if n.is_multiple_of(200) {
                     det = cfg.detector(t0 + Duration::from_millis(20 * n)).unwrap();
                 }
                 Law::Pcmu.decode_into(black_box(&payload), &mut pcm);
@@ -72,7 +72,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             seq = seq.wrapping_add(1);
-            if n % 200 == 0 {
+            if n.is_multiple_of(200) {
                 session = MediaSession::new(t0, settings.clone());
                 session.answered(t0 + Duration::from_millis(20 * n), answer);
             }
