@@ -113,3 +113,34 @@ async fn voicemail_after_the_beep_and_prompt_for_humans() {
     assert_eq!(find(&pr_events, "terminated")["detail"], "prompt_played");
     assert_eq!(find(&pr_events, "media_stats")["sent"], 50);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dtmf_from_the_far_end_is_reported_once_per_digit() {
+    let pcaps = Path::new("/usr/share/sip-tester");
+    assert!(
+        pcaps.join("dtmf_2833_1.pcap").exists(),
+        "SIPp's DTMF captures are missing (Debian package sip-tester)"
+    );
+    let scenario = include_str!("../sip-fixtures/scenarios/uas_dtmf.xml")
+        .replace("@PCAPDIR@", pcaps.to_str().unwrap());
+    let uas = SippUas::start(&scenario, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = campaign_toml(
+        "dtmf",
+        &uas.trunk_uri(),
+        "hold_time = 3\n[amd]\nprofile = \"off\"",
+    );
+    let (_out, db) = run_campaign(dir.path(), &toml, &[number(0, 1)]).await;
+    let store = Store::open(&db).await.unwrap();
+    let digits: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT json_extract(data, '$.digit'), json_extract(data, '$.duration_ms')
+         FROM call_events WHERE kind = 'dtmf' ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let just_digits: Vec<&str> = digits.iter().map(|(d, _)| d.as_str()).collect();
+    // Each capture ends with three copies of the end packet: one event per digit.
+    assert_eq!(just_digits, vec!["1", "5"], "{digits:?}");
+    assert!(digits.iter().all(|(_, ms)| *ms > 0));
+}
