@@ -69,6 +69,8 @@ pub struct Summary {
     pub final_dispositions: BTreeMap<String, u64>,
     /// Dispositions of attempts: name → count.
     pub attempt_dispositions: BTreeMap<String, u64>,
+    /// AMD results of answered calls: `human` / `machine` / `not_sure` → count.
+    pub amd: BTreeMap<String, u64>,
 }
 
 /// The whole JSON report.
@@ -126,6 +128,19 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
             ended_at: r.get(11),
         });
     }
+    let mut amd = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT json_extract(e.data, '$.result'), COUNT(*) FROM call_events e
+         JOIN attempts a ON a.id = e.attempt_id
+         WHERE a.campaign_id = ?1 AND e.kind = 'amd' GROUP BY 1",
+    )
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?
+    {
+        let result: Option<String> = r.get(0);
+        amd.insert(result.unwrap_or_default(), r.get::<i64, _>(1) as u64);
+    }
     let mut final_dispositions = BTreeMap::new();
     let mut leads = Vec::with_capacity(lead_rows.len());
     let mut leads_final = 0;
@@ -158,6 +173,7 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
             },
             final_dispositions,
             attempt_dispositions,
+            amd,
         },
         leads,
     })
@@ -188,6 +204,16 @@ pub fn render_table(s: &Summary) -> String {
             continue;
         }
         let _ = writeln!(out, "  {:<16} {:>8} {:>10}", d.as_str(), l, a);
+    }
+    if !s.amd.is_empty() {
+        let g = |k: &str| s.amd.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  AMD: human {}, machine {}, notsure {}",
+            g("human"),
+            g("machine"),
+            g("not_sure")
+        );
     }
     out
 }

@@ -42,7 +42,12 @@ async fn over_the_wire(clip: PathBuf, work: PathBuf) -> (String, i64, i64) {
         &uas.trunk_uri(),
         "hold_time = 8\non_human = \"hangup\"\non_machine = \"hangup\"",
     );
-    let (_out, db) = run_campaign(&work, &toml, &[number(0, 1)]).await;
+    let (out, db) = run_campaign(&work, &toml, &[number(0, 1)]).await;
+    assert_eq!(
+        out.report.summary.amd.values().sum::<u64>(),
+        1,
+        "the report counts the AMD result"
+    );
     let store = Store::open(&db).await.unwrap();
     let amd: String = sqlx::query_scalar(
         "SELECT json_extract(data, '$.result') FROM call_events WHERE kind = 'amd'",
