@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::*;
 use outdial::demo::SippUas;
@@ -52,17 +51,7 @@ fn find<'a>(evs: &'a [(String, serde_json::Value)], kind: &str) -> &'a serde_jso
 async fn voicemail_after_the_beep_and_prompt_for_humans() {
     let dir = tempfile::tempdir().unwrap();
     let clips = dir.path().join("clips");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sip-fixtures/audio/generate.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&clips)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    generate_clips(&clips);
 
     // A machine: 3 s of a voicemail greeting, a short pause, a 1 kHz beep, then silence.
     let mut machine = read_8k_mono(&clips.join("machine-004.wav")).unwrap();

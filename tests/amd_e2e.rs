@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use common::*;
 use outdial::demo::SippUas;
@@ -16,20 +15,6 @@ use outdial::sip::message::Transport;
 use outdial::store::Store;
 
 const SCENARIO: &str = include_str!("../sip-fixtures/scenarios/uas_stream_clip.xml");
-
-fn generate(dir: &Path) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sip-fixtures/audio/generate.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs one single-lead campaign against a SIPp far end streaming `clip`; returns the stored
 /// `amd` event's result and the media statistics (packets, lost).
@@ -68,7 +53,7 @@ async fn over_the_wire(clip: PathBuf, work: PathBuf) -> (String, i64, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amd_over_rtp_agrees_with_offline_evaluation() {
     let clips = tempfile::tempdir().unwrap();
-    generate(clips.path());
+    generate_clips(clips.path());
     let work = tempfile::tempdir().unwrap();
     // Every kind of clip: short and repeated human greetings, voicemail greetings with and
     // without a beep, dead air and a noisy line, clean and noisy.

@@ -2,25 +2,15 @@
 //! sox) evaluated offline with both AMD profiles: the default profile must beat Asterisk's
 //! on accuracy without calling more live people machines, and meet its own targets.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::generate_clips;
 use outdial::media::amd::AmdConfig;
 use outdial::media::amd::eval::evaluate;
 
-fn clips() -> (tempfile::TempDir, PathBuf) {
+fn clips() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sip-fixtures/audio/generate.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .expect("python3 runs the clip generator");
-    assert!(
-        out.status.success(),
-        "clip generation failed (needs espeak-ng and sox): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    generate_clips(dir.path());
     let labels = dir.path().join("labels.csv");
     (dir, labels)
 }

@@ -87,15 +87,19 @@ pub fn write_pcm16(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes 8 kHz mono G.711 µ-law (WAVE format tag 7), the form SIPp's `rtp_stream` plays.
-pub fn write_ulaw(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
-    let data: Vec<u8> = samples.iter().map(|s| Law::Pcmu.encode(*s)).collect();
+/// An 8 kHz mono G.711 WAV file in memory (WAVE format tag 7 for µ-law, 6 for A-law), with
+/// the `fact` chunk non-PCM formats carry.
+fn g711_wav_bytes(law: Law, data: &[u8]) -> Vec<u8> {
+    let tag: u16 = match law {
+        Law::Pcmu => 7,
+        Law::Pcma => 6,
+    };
     let mut v = Vec::with_capacity(58 + data.len());
     v.extend_from_slice(b"RIFF");
     v.extend_from_slice(&((4 + 26 + 12 + 8 + data.len()) as u32).to_le_bytes());
     v.extend_from_slice(b"WAVEfmt ");
     v.extend_from_slice(&18u32.to_le_bytes());
-    v.extend_from_slice(&7u16.to_le_bytes()); // WAVE_FORMAT_MULAW
+    v.extend_from_slice(&tag.to_le_bytes());
     v.extend_from_slice(&1u16.to_le_bytes());
     v.extend_from_slice(&8000u32.to_le_bytes());
     v.extend_from_slice(&8000u32.to_le_bytes());
@@ -107,38 +111,26 @@ pub fn write_ulaw(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
     v.extend_from_slice(&(data.len() as u32).to_le_bytes());
     v.extend_from_slice(b"data");
     v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    v.extend_from_slice(&data);
-    std::fs::write(path, v).with_context(|| format!("writing {}", path.display()))
+    v.extend_from_slice(data);
+    v
+}
+
+/// Writes 8 kHz mono G.711 µ-law, the form SIPp's `rtp_stream` plays.
+pub fn write_ulaw(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
+    let data: Vec<u8> = samples.iter().map(|s| Law::Pcmu.encode(*s)).collect();
+    std::fs::write(path, g711_wav_bytes(Law::Pcmu, &data))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn g711_wav(tag: u16, data: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(b"RIFF");
-        v.extend_from_slice(&((4 + 8 + 18 + 8 + data.len()) as u32).to_le_bytes());
-        v.extend_from_slice(b"WAVEfmt ");
-        v.extend_from_slice(&18u32.to_le_bytes());
-        v.extend_from_slice(&tag.to_le_bytes());
-        v.extend_from_slice(&1u16.to_le_bytes());
-        v.extend_from_slice(&8000u32.to_le_bytes());
-        v.extend_from_slice(&8000u32.to_le_bytes());
-        v.extend_from_slice(&1u16.to_le_bytes());
-        v.extend_from_slice(&8u16.to_le_bytes());
-        v.extend_from_slice(&0u16.to_le_bytes());
-        v.extend_from_slice(b"data");
-        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        v.extend_from_slice(data);
-        v
-    }
-
     #[test]
     fn reads_ulaw_alaw_and_pcm() {
-        let u = decode_8k_mono(&g711_wav(7, &[0xFF, 0x80])).unwrap();
+        let u = decode_8k_mono(&g711_wav_bytes(Law::Pcmu, &[0xFF, 0x80])).unwrap();
         assert_eq!(u, vec![0, 32124]);
-        let a = decode_8k_mono(&g711_wav(6, &[0xD5])).unwrap();
+        let a = decode_8k_mono(&g711_wav_bytes(Law::Pcma, &[0xD5])).unwrap();
         assert_eq!(a, vec![8]);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.wav");

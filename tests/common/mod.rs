@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use outdial::campaign::config::CampaignConfig;
@@ -79,4 +80,19 @@ pub async fn event_kinds(db: &Path, call_id: &str) -> Vec<String> {
         .fetch_all(store.pool())
         .await
         .unwrap()
+}
+
+/// Generates the labelled AMD clip set into `dir` (needs python3, espeak-ng and sox).
+pub fn generate_clips(dir: &Path) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sip-fixtures/audio/generate.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python3 runs the clip generator");
+    assert!(
+        out.status.success(),
+        "clip generation failed (needs espeak-ng and sox): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
