@@ -352,6 +352,29 @@ fn header_err(name: &'static str, why: impl Into<String>) -> ParseError {
 }
 
 fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseError> {
+    // Headers that may appear once only (RFC 3261 §7.3.1: only comma-list headers repeat).
+    let (mut call_ids, mut cseqs, mut froms, mut tos, mut max_fwds) = (0, 0, 0, 0, 0);
+    for h in msg.headers().iter() {
+        match h {
+            Header::CallId(_) => call_ids += 1,
+            Header::CSeq(_) => cseqs += 1,
+            Header::From(_) => froms += 1,
+            Header::To(_) => tos += 1,
+            Header::MaxForwards(_) => max_fwds += 1,
+            _ => {}
+        }
+    }
+    for (name, n) in [
+        ("Call-ID", call_ids),
+        ("CSeq", cseqs),
+        ("From", froms),
+        ("To", tos),
+        ("Max-Forwards", max_fwds),
+    ] {
+        if n > 1 {
+            return Err(header_err(name, format!("appears {n} times")));
+        }
+    }
     let call_id = msg
         .call_id_header()
         .map_err(|_| header_err("Call-ID", "missing"))?
@@ -483,23 +506,51 @@ fn tag_of(value: &str) -> Result<Option<String>, String> {
     Ok(None)
 }
 
-/// Looks like a request (so a parse failure deserves a 400 rather than silence)?
-/// True when the first line does not start with `SIP/` and ends with `SIP/2.0`.
+/// Looks like a request (so a parse failure deserves an answer rather than silence)?
+/// True when the first line does not start with `SIP/` and ends with `SIP/<major>.<minor>`.
 pub fn looks_like_request(buf: &[u8]) -> bool {
+    request_version(buf).is_some()
+}
+
+/// The `SIP/x.y` version at the end of a request line, if the first line is one.
+fn request_version(buf: &[u8]) -> Option<&[u8]> {
     let buf = strip_leading_crlf(buf);
     let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
     let line = trim_ascii(&buf[..line_end]);
-    !line.starts_with(b"SIP/") && line.ends_with(b"SIP/2.0")
+    if line.starts_with(b"SIP/") {
+        return None;
+    }
+    let start = memchr::memrchr(b' ', line)? + 1;
+    let ver = &line[start..];
+    let digits = ver.strip_prefix(b"SIP/")?;
+    let ok = !digits.is_empty()
+        && digits.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        && digits.iter().filter(|b| **b == b'.').count() == 1;
+    ok.then_some(ver)
 }
 
-/// Builds a minimal `400 Bad Request` for a request that failed validation, copying whatever
+/// The status code to answer a request that failed to parse with: 505 Version Not Supported
+/// for a SIP version other than 2.0 (RFC 3261 §21.5.20), else 400.
+pub fn rejection_code(buf: &[u8]) -> u16 {
+    match request_version(buf) {
+        Some(v) if v != b"SIP/2.0" => 505,
+        _ => 400,
+    }
+}
+
+/// Builds a minimal `400 Bad Request` (or `505 Version Not Supported`, see
+/// [`rejection_code`]) for a request that failed validation, copying whatever
 /// Via/From/To/Call-ID/CSeq lines can be found verbatim (RFC 3261 §8.2.6.1 needs them to route
 /// the response back). Returns `None` when there is no Via line to route it by.
 pub fn bad_request_response(buf: &[u8], why: &str) -> Option<Vec<u8>> {
+    let code = rejection_code(buf);
     let buf = strip_leading_crlf(buf);
     let end = memchr::memmem::find(buf, b"\r\n\r\n").unwrap_or(buf.len());
     let head = String::from_utf8_lossy(&buf[..end]);
-    let mut out = String::from("SIP/2.0 400 Bad Request\r\n");
+    let mut out = match code {
+        505 => String::from("SIP/2.0 505 Version Not Supported\r\n"),
+        _ => String::from("SIP/2.0 400 Bad Request\r\n"),
+    };
     let mut has_via = false;
     for line in head.split("\r\n").skip(1) {
         let Some((name, _)) = line.split_once(':') else {
@@ -509,7 +560,8 @@ pub fn bad_request_response(buf: &[u8], why: &str) -> Option<Vec<u8>> {
         if matches!(
             name.as_str(),
             "via" | "v" | "from" | "f" | "to" | "t" | "call-id" | "i" | "cseq"
-        ) {
+        ) && !line.starts_with([' ', '\t'])
+        {
             has_via |= name == "via" || name == "v";
             out.push_str(line);
             out.push_str("\r\n");
