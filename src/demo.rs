@@ -16,6 +16,42 @@ use crate::sip::message::Transport;
 /// (see the comment at its top).
 pub const OUTCOMES_SCENARIO: &str = include_str!("../sip-fixtures/scenarios/uas_outcomes.xml");
 
+/// The outcomes scenario with a person's voice on outcome 0 and a voicemail greeting on
+/// outcome 1 (SIPp `rtp_stream` of 8 kHz µ-law WAV files).
+pub fn outcomes_with_audio(human: &Path, machine: &Path) -> String {
+    let stream = |p: &Path| {
+        format!(
+            "<recv request=\"ACK\" crlf=\"true\"><action><exec rtp_stream=\"{},1,0\"/></action></recv>",
+            p.display()
+        )
+    };
+    OUTCOMES_SCENARIO
+        .replace(
+            "<recv request=\"ACK\" crlf=\"true\"/> <!-- human audio -->",
+            &stream(human),
+        )
+        .replace(
+            "<recv request=\"ACK\" crlf=\"true\"/> <!-- machine audio -->",
+            &stream(machine),
+        )
+}
+
+/// Makes the two demo clips with `sip-fixtures/audio/generate.py --demo` (python3, espeak-ng,
+/// sox). Returns `(human, machine)` paths, or the reason it could not.
+pub fn demo_clips(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("sip-fixtures/audio/generate.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--demo")
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok((dir.join("demo-human.wav"), dir.join("demo-machine.wav")))
+}
+
 /// A SIPp UAS running as a child process on 127.0.0.1; killed when dropped.
 pub struct SippUas {
     child: Child,
@@ -178,7 +214,8 @@ caller_name = "outdial demo"
 cps = 20
 max_concurrent = 10
 ring_timeout = 3
-hold_time = 2
+hold_time = 4
+on_machine = "hangup"
 
 [[reschedule_rules]]
 disposition = "busy"

@@ -209,8 +209,22 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
         } => {
             std::fs::create_dir_all(&dir)?;
+            let scenario = match demo::demo_clips(&dir.join("audio")) {
+                Ok((human, machine)) => {
+                    println!(
+                        "Far end voices: {} (person), {} (voicemail)",
+                        human.display(),
+                        machine.display()
+                    );
+                    demo::outcomes_with_audio(&human.canonicalize()?, &machine.canonicalize()?)
+                }
+                Err(why) => {
+                    println!("No audio for the far end ({why}); AMD will have nothing to hear.");
+                    demo::OUTCOMES_SCENARIO.to_string()
+                }
+            };
             println!("Starting the SIPp far end on 127.0.0.1 ({transport})…");
-            let uas = demo::SippUas::start(demo::OUTCOMES_SCENARIO, transport, &[])?;
+            let uas = demo::SippUas::start(&scenario, transport, &[])?;
             let leads_path = dir.join("leads.csv");
             demo::write_sample_leads(&leads_path, leads)?;
             let name = format!("demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));

@@ -2,6 +2,7 @@
 """Generates the labelled AMD clip set, reproducibly and offline, with espeak-ng and sox.
 
 Usage: generate.py OUT_DIR
+       generate.py --demo OUT_DIR   (just demo-human.wav and demo-machine.wav, for `outdial demo`)
 
 Writes OUT_DIR/*.wav (8 kHz mono G.711 µ-law) and OUT_DIR/labels.csv with the columns
 file,label,kind,voice,speed,level_db,snr_db where label is one of
@@ -124,7 +125,23 @@ def finish(tmp, parts, out_path, noise, snr, speech_rms):
     run("sox", mixed, "-r", "8000", "-c", "1", "-e", "u-law", out_path)
 
 
+def demo(out_dir):
+    """Two 8 s clips for the demo far end: a person answering, a voicemail greeting + beep."""
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = [silence(tmp, "lead", 0.4), speak(tmp, "say", "Hello?", "en-us", 170, -6)]
+        finish(tmp, parts, os.path.join(out_dir, "demo-human.wav"), None, None, 0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = [silence(tmp, "lead", 0.4),
+                 speak(tmp, "say", MACHINE[0], "en-gb+f4", 170, -6),
+                 silence(tmp, "gap", 0.3), beep(tmp, -9)]
+        finish(tmp, parts, os.path.join(out_dir, "demo-machine.wav"), None, None, 0.0)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--demo":
+        demo(sys.argv[2])
+        return
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
