@@ -126,6 +126,8 @@ fn response_path(c: &mut Criterion) {
                 rtp_port: 0,
                 media_ip: "192.0.2.1".into(),
                 media: Default::default(),
+                auth: None,
+                privacy: None,
             },
         );
         while let Some(o) = engine.poll_output() {

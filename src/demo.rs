@@ -62,12 +62,28 @@ pub struct SippUas {
     dir: tempfile::TempDir,
 }
 
-/// A free port on 127.0.0.1 for the transport (bound, read, released).
+/// A free port on 127.0.0.1 for the transport: bound, read and released, and never handed
+/// out twice by this process (so SIPp instances started side by side in one test binary
+/// cannot be given the same port). Ports in the default RTP range (20000–29999) are avoided.
 pub fn free_port(t: Transport) -> std::io::Result<u16> {
-    Ok(match t {
-        Transport::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port(),
-        Transport::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
-    })
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let port = match t {
+            Transport::Udp => UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port(),
+            Transport::Tcp => TcpListener::bind("127.0.0.1:0")?.local_addr()?.port(),
+        };
+        if (20000..30000).contains(&port) || (20000..30000).contains(&port.wrapping_add(2)) {
+            continue;
+        }
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        // SIPp's media port p also takes p+2: keep a margin around every port handed out.
+        if given.iter().any(|g| g.abs_diff(port) <= 2) {
+            continue;
+        }
+        given.push(port);
+        return Ok(port);
+    }
+    Err(std::io::Error::other("no free port found"))
 }
 
 impl SippUas {

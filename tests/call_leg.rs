@@ -35,6 +35,14 @@ fn template(name: &str) -> String {
 
 impl Harness {
     fn start(ring: u64, hold: u64) -> Self {
+        Self::start_with(ring, hold, None)
+    }
+
+    fn start_with(
+        ring: u64,
+        hold: u64,
+        auth: Option<std::sync::Arc<outdial::sip::digest::Credentials>>,
+    ) -> Self {
         let mut engine = Engine::new(EngineConfig {
             local: LocalParty {
                 sent_by: "192.0.2.1:5070".into(),
@@ -67,6 +75,8 @@ impl Harness {
                 rtp_port: 0,
                 media_ip: "192.0.2.1".into(),
                 media: Default::default(),
+                auth,
+                privacy: Some("id".into()),
             },
         );
         let mut h = Harness {
@@ -535,5 +545,83 @@ fn a_final_response_that_beats_a_pending_cancel_is_the_far_ends() {
             HangupBy::Remote,
             "final_response"
         )
+    );
+}
+
+#[test]
+fn a_401_is_answered_with_an_authenticated_invite_once() {
+    let creds = std::sync::Arc::new(outdial::sip::digest::Credentials {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    });
+    let mut h = Harness::start_with(30, 5, Some(creds));
+    let br = h.invite_branch.clone();
+    let challenge = |h: &Harness, branch: &str, cseq: &str| {
+        let mut b = h.fill(
+            "final-folded.tmpl",
+            &[
+                ("$STATUS", "401 Unauthorized"),
+                ("$TO_TAG", "t401"),
+                ("$BRANCH", branch),
+                ("$CSEQ", cseq),
+                ("$METHOD", "INVITE"),
+                ("$CAUSE", "21"),
+            ],
+        );
+        // Add the challenge before the blank line.
+        let at = b.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2;
+        b.splice(
+            at..at,
+            b"WWW-Authenticate: Digest realm=\"t\", nonce=\"n1\", qop=\"auth\"\r\n"
+                .iter()
+                .copied(),
+        );
+        b
+    };
+    let c1 = challenge(&h, &br, "1");
+    h.feed(&c1);
+    let sent = h.take_sent();
+    let methods: Vec<_> = sent
+        .iter()
+        .map(|(_, m)| m.method.clone().unwrap())
+        .collect();
+    assert_eq!(methods, vec!["ACK", "INVITE"]);
+    let (ack, inv) = (&sent[0].1, &sent[1].1);
+    assert_eq!((ack.cseq, ack.branch.as_deref()), (1, Some(br.as_str())));
+    assert_eq!(inv.cseq, 2, "CSeq incremented");
+    assert_eq!(inv.call_id, h.call_id);
+    assert_eq!(inv.from_tag.as_deref(), Some(h.from_tag.as_str()));
+    assert_eq!(inv.to_tag, None);
+    assert_ne!(
+        inv.branch.as_deref(),
+        Some(br.as_str()),
+        "a new transaction"
+    );
+    let text = String::from_utf8_lossy(&inv.msg.to_bytes()).into_owned();
+    assert!(
+        text.contains("Authorization: Digest username=\"alice\", realm=\"t\", nonce=\"n1\""),
+        "{text}"
+    );
+    assert!(text.contains("qop=auth, nc=00000001"), "{text}");
+    assert!(text.contains("Privacy: id"), "{text}");
+    assert!(!text.contains("s3cret"));
+    // A retransmitted 401 of the first transaction is ACKed again, not answered twice.
+    h.feed(&c1);
+    let again = h.take_sent();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1.method.as_deref(), Some("ACK"));
+    assert!(
+        h.events.is_empty(),
+        "no event for a challenge: {:?}",
+        h.events
+    );
+    // A second 401 (not stale): the credentials were wrong; the call ends with it.
+    let br2 = inv.branch.clone().unwrap();
+    let c2 = challenge(&h, &br2, "2");
+    h.feed(&c2);
+    let (status, d, by, _, _) = terminated(h.events.last().unwrap());
+    assert_eq!(
+        (status, d, by),
+        (Some(401), Disposition::Failed, HangupBy::Remote)
     );
 }

@@ -27,6 +27,7 @@ use rsipstack::sip::{
 use crate::call::disposition::{Disposition, InviteHistory, classify};
 use crate::events::{CallEventKind, HangupBy};
 use crate::sip::dialog::{Dialog, LocalParty};
+use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::message::{
     HasHeaders, Header, Inbound, host_port, parse_uri, random_token, request_bytes, response_to,
 };
@@ -63,6 +64,10 @@ pub struct CallSpec {
     pub media_ip: String,
     /// AMD, media timeout and the actions on the AMD result.
     pub media: crate::call::actions::MediaPlan,
+    /// Trunk account for digest challenges (401/407), if the trunk asks.
+    pub auth: Option<std::sync::Arc<Credentials>>,
+    /// Optional `Privacy` header value (RFC 3323), e.g. `id` to hide the caller ID.
+    pub privacy: Option<String>,
 }
 
 /// Where a message the leg produced goes.
@@ -145,6 +150,13 @@ pub struct CallLeg {
     ring_timed_out: bool,
     /// The SDP of the 2xx, until the engine takes it to start the media session.
     answer_sdp: Option<Vec<u8>>,
+    /// Our SDP offer (re-sent with an authenticated INVITE).
+    offer: Vec<u8>,
+    /// Digest challenges answered so far (one, or two when the second says `stale=true`).
+    auth_tries: u8,
+    /// Earlier INVITE transactions (answered by a challenge): kept to re-ACK retransmitted
+    /// 401/407s until their Timer D.
+    retired: Vec<InviteClientTx>,
 }
 
 impl CallLeg {
@@ -173,29 +185,19 @@ impl CallLeg {
         let (invite_via, branch) = local.via();
         let session_id = rand::random::<u64>() >> 2;
         let sdp = audio_offer(&spec.media_ip, spec.rtp_port, session_id, 1).into_bytes();
-        let mut h = vec![
-            Header::Via(Via::new(invite_via.clone())),
-            Header::MaxForwards(MaxForwards::new("70")),
-            Header::From(From::new(from_value.clone())),
-            Header::To(To::new(to_value.clone())),
-            Header::CallId(CallId::new(call_id.clone())),
-            Header::CSeq(CSeq::new("1 INVITE")),
-            Header::Contact(Contact::new(local.contact())),
-        ];
-        if let Some(pai) = &spec.p_asserted_identity {
-            h.push(Header::PAssertedIdentity(PAssertedIdentity::new(format!(
-                "<{pai}>"
-            ))));
-        }
-        h.push(Header::Allow(Allow::new(ALLOW)));
-        h.push(Header::UserAgent(UserAgent::new(local.user_agent.clone())));
-        h.push(Header::ContentType(ContentType::new("application/sdp")));
-        h.push(Header::ContentLength(ContentLength::new(
-            sdp.len().to_string(),
-        )));
-        let uri = parse_uri(&spec.request_uri)
-            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
-        let bytes = request_bytes(Method::Invite, uri, h, sdp);
+        let bytes = build_invite(
+            &spec,
+            &local,
+            &InviteParts {
+                call_id: &call_id,
+                from: &from_value,
+                to: &to_value,
+                via: &invite_via,
+                cseq: 1,
+            },
+            &sdp,
+            None,
+        );
         let mut invite =
             InviteClientTx::new(now, branch, bytes, local.transport.is_reliable(), timers);
         let mut out = VecDeque::new();
@@ -242,6 +244,9 @@ impl CallLeg {
             bye_reason: "hold_time",
             ring_timed_out: false,
             answer_sdp: None,
+            offer: sdp,
+            auth_tries: 0,
+            retired: Vec::new(),
         }
     }
 
@@ -283,6 +288,7 @@ impl CallLeg {
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Ended
             && self.invite.is_terminated()
+            && self.retired.iter().all(|t| t.is_terminated())
             && self.cancel.as_ref().is_none_or(|t| t.is_terminated())
             && self.bye.as_ref().is_none_or(|t| t.is_terminated())
             && self.forks.iter().all(|f| f.bye.is_terminated())
@@ -356,6 +362,14 @@ impl CallLeg {
         while let Some(b) = self.invite.poll_transmit() {
             self.push_out(Destination::Trunk, b);
         }
+        for t in &mut self.retired {
+            while let Some(b) = t.poll_transmit() {
+                self.out.push_back(LegTransmit {
+                    dest: Destination::Trunk,
+                    bytes: b,
+                });
+            }
+        }
         if let Some(c) = &mut self.cancel {
             while let Some(b) = c.poll_transmit() {
                 self.out.push_back(LegTransmit {
@@ -424,6 +438,15 @@ impl CallLeg {
     }
 
     fn on_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
+        if let Some(old) = self
+            .retired
+            .iter_mut()
+            .find(|t| Some(t.branch()) == msg.branch.as_deref())
+        {
+            old.on_response(now, status, Vec::new);
+            self.duplicates += 1;
+            return;
+        }
         let ours =
             msg.branch.as_deref() == Some(self.invite.branch()) && msg.cseq == self.invite_cseq;
         if !ours {
@@ -463,6 +486,7 @@ impl CallLeg {
                 }
             }
             ClientTxEvent::Success(code) => self.on_2xx(now, msg, code),
+            ClientTxEvent::Failure(code @ (401 | 407)) if self.retry_with_auth(now, msg, code) => {}
             ClientTxEvent::Failure(code) => {
                 self.final_status = Some(code);
                 self.final_reason = msg.reason_phrase();
@@ -483,6 +507,66 @@ impl CallLeg {
             ClientTxEvent::Absorbed => self.duplicates += 1,
             ClientTxEvent::Timeout => {}
         }
+    }
+
+    /// Answers a 401/407 with a new INVITE carrying credentials (RFC 3261 §22.2): same
+    /// Call-ID and From tag, CSeq + 1, a new branch. Returns false when there is nothing to
+    /// answer with (no credentials, no usable challenge, or this challenge was already
+    /// answered and is not `stale`): the call then ends with that 401/407.
+    fn retry_with_auth(&mut self, now: Instant, msg: &Inbound, code: u16) -> bool {
+        let Some(creds) = self.spec.auth.clone() else {
+            return false;
+        };
+        let value = msg.msg.headers().iter().find_map(|h| match (code, h) {
+            (401, Header::WwwAuthenticate(v)) => Some(v.value().to_string()),
+            (407, Header::ProxyAuthenticate(v)) => Some(v.value().to_string()),
+            _ => None,
+        });
+        let Some(challenge) = value.and_then(|v| Challenge::parse(&v).ok()) else {
+            return false;
+        };
+        if self.auth_tries >= 2 || (self.auth_tries == 1 && !challenge.is_stale()) {
+            return false;
+        }
+        self.auth_tries += 1;
+        let uri = parse_uri(&self.spec.request_uri)
+            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
+        let answer = challenge.answer(&creds, &Method::Invite, &uri, 1);
+        let header = if code == 401 {
+            Header::Authorization(rsipstack::sip::Authorization::new(answer))
+        } else {
+            Header::ProxyAuthorization(rsipstack::sip::ProxyAuthorization::new(answer))
+        };
+        tracing::debug!(call_id = %self.call_id, code, realm = challenge.realm(), "answering digest challenge");
+        // The ACK for the challenge is already queued by the old transaction: send it first.
+        self.drain_txs();
+        let (via, branch) = self.local.via();
+        self.invite_cseq += 1;
+        self.invite_via = via;
+        let bytes = build_invite(
+            &self.spec,
+            &self.local,
+            &InviteParts {
+                call_id: &self.call_id,
+                from: &self.from_value,
+                to: &self.to_value,
+                via: &self.invite_via,
+                cseq: self.invite_cseq,
+            },
+            &self.offer,
+            Some(header),
+        );
+        let tx = InviteClientTx::new(
+            now,
+            branch,
+            bytes,
+            self.local.transport.is_reliable(),
+            self.timers,
+        );
+        let old = std::mem::replace(&mut self.invite, tx);
+        self.retired.push(old);
+        self.drain_txs();
+        true
     }
 
     fn on_2xx(&mut self, now: Instant, msg: &Inbound, code: u16) {
@@ -736,6 +820,9 @@ impl CallLeg {
             self.hold_deadline = None;
             self.send_bye(now);
         }
+        for t in &mut self.retired {
+            t.handle_timeout(now);
+        }
         if let Some(c) = &mut self.cancel {
             c.handle_timeout(now);
         }
@@ -903,6 +990,9 @@ impl CallLeg {
             }
         };
         take(self.invite.poll_timeout());
+        for t in &self.retired {
+            take(t.poll_timeout());
+        }
         take(self.ring_deadline);
         take(self.cancel_guard);
         take(self.hold_deadline);
@@ -971,4 +1061,55 @@ fn non_2xx_ack(
     let uri = parse_uri(request_uri)
         .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
     request_bytes(Method::Ack, uri, h, vec![])
+}
+
+/// The fields of an INVITE that change between the first and an authenticated retry.
+struct InviteParts<'a> {
+    call_id: &'a str,
+    from: &'a str,
+    to: &'a str,
+    via: &'a str,
+    cseq: u32,
+}
+
+/// Builds the INVITE (RFC 3261 §8.1.1) with our SDP offer; `auth` is an Authorization or
+/// Proxy-Authorization header answering a challenge.
+fn build_invite(
+    spec: &CallSpec,
+    local: &LocalParty,
+    p: &InviteParts<'_>,
+    sdp: &[u8],
+    auth: Option<Header>,
+) -> Vec<u8> {
+    let mut h = vec![
+        Header::Via(Via::new(p.via.to_string())),
+        Header::MaxForwards(MaxForwards::new("70")),
+        Header::From(From::new(p.from.to_string())),
+        Header::To(To::new(p.to.to_string())),
+        Header::CallId(CallId::new(p.call_id.to_string())),
+        Header::CSeq(CSeq::new(format!("{} INVITE", p.cseq))),
+        Header::Contact(Contact::new(local.contact())),
+    ];
+    if let Some(a) = auth {
+        h.push(a);
+    }
+    if let Some(pai) = &spec.p_asserted_identity {
+        h.push(Header::PAssertedIdentity(PAssertedIdentity::new(format!(
+            "<{pai}>"
+        ))));
+    }
+    if let Some(privacy) = &spec.privacy {
+        h.push(Header::Privacy(rsipstack::sip::Privacy::new(
+            privacy.clone(),
+        )));
+    }
+    h.push(Header::Allow(Allow::new(ALLOW)));
+    h.push(Header::UserAgent(UserAgent::new(local.user_agent.clone())));
+    h.push(Header::ContentType(ContentType::new("application/sdp")));
+    h.push(Header::ContentLength(ContentLength::new(
+        sdp.len().to_string(),
+    )));
+    let uri = parse_uri(&spec.request_uri)
+        .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
+    request_bytes(Method::Invite, uri, h, sdp.to_vec())
 }

@@ -86,6 +86,16 @@ pub struct CampaignConfig {
     /// Host part of the From URI; defaults to our SIP address.
     #[serde(default)]
     pub from_host: Option<String>,
+    /// `Privacy` header value (RFC 3323), e.g. `id` to withhold the caller ID.
+    #[serde(default)]
+    pub privacy: Option<String>,
+    /// Username for the trunk's digest challenges (401/407).
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Password for the trunk's digest challenges. Never written to the database or logs
+    /// (`OUTDIAL_AUTH_PASSWORD` in the environment also sets it).
+    #[serde(default, skip_serializing)]
+    pub auth_password: Option<String>,
     /// New calls per second, > 0 (fractions allowed: 0.5 is one call every 2 s).
     #[serde(default = "default_cps")]
     pub cps: f64,
@@ -264,6 +274,15 @@ pub struct Overrides {
     /// User-Agent header.
     #[arg(long)]
     pub user_agent: Option<String>,
+    /// Privacy header value (RFC 3323), e.g. id.
+    #[arg(long)]
+    pub privacy: Option<String>,
+    /// Username for the trunk's digest challenges.
+    #[arg(long)]
+    pub auth_username: Option<String>,
+    /// Password for the trunk's digest challenges.
+    #[arg(long, env = "OUTDIAL_AUTH_PASSWORD", hide_env_values = true)]
+    pub auth_password: Option<String>,
     /// AMD profile with its default parameters: default, asterisk or off.
     #[arg(long)]
     pub amd_profile: Option<String>,
@@ -337,6 +356,9 @@ impl CampaignConfig {
         set(&mut self.rtp_port_min, &o.rtp_port_min);
         set(&mut self.rtp_port_max, &o.rtp_port_max);
         set(&mut self.user_agent, &o.user_agent);
+        set_opt(&mut self.privacy, &o.privacy);
+        set_opt(&mut self.auth_username, &o.auth_username);
+        set_opt(&mut self.auth_password, &o.auth_password);
         if let Some(p) = &o.amd_profile {
             // An unknown name is reported by validate().
             self.amd = AmdConfig::named(p).unwrap_or(AmdConfig::Off);
@@ -403,6 +425,9 @@ impl CampaignConfig {
                 "rtp_port_min..rtp_port_max holds {ports} even ports, fewer than max_concurrent {}",
                 self.max_concurrent
             );
+        }
+        if self.auth_username.is_some() != self.auth_password.is_some() {
+            bail!("auth_username/auth_password: give both or neither");
         }
         if let Some(p) = &self.amd_profile_error {
             bail!("amd: unknown profile {p:?} (default, asterisk, off)");

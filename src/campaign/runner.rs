@@ -146,6 +146,13 @@ pub async fn run(
     let from_host = cfg.from_host.clone().unwrap_or_else(|| local_ip.clone());
 
     let plan = media_plan(cfg)?;
+    let auth = match (&cfg.auth_username, &cfg.auth_password) {
+        (Some(u), Some(p)) => Some(Arc::new(crate::sip::digest::Credentials {
+            username: u.clone(),
+            password: p.clone(),
+        })),
+        _ => None,
+    };
     let clock = WallClock::now();
     let mut states: HashMap<i64, LeadState> = HashMap::new();
     let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
@@ -242,6 +249,8 @@ pub async fn run(
                 rtp_port: 0,
                 media_ip: local_ip.clone(),
                 media: plan.clone(),
+                auth: auth.clone(),
+                privacy: cfg.privacy.clone(),
             };
             engine
                 .commands
