@@ -34,7 +34,7 @@ use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
 use crate::report::{self, Report};
 use crate::sip::transaction::Timers;
-use crate::store::{LeadUpdate, Store};
+use crate::store::{LeadUpdate, NewAttempt, Store};
 
 /// What a finished run returns.
 pub struct RunOutcome {
@@ -187,10 +187,16 @@ pub async fn run(
     let mut final_count = already_final;
     let mut last_plain = Instant::now();
 
+    // GCRA spacing calls evenly at 1/cps. The burst is one call (so no 1-second window ever
+    // holds more than `cps` starts) up to 1000 cps; above that the runtime's 1 ms timer
+    // resolution needs a burst of ⌈cps/1000⌉, which lets at most that many calls start in the
+    // same millisecond.
     let period = Duration::from_secs_f64(1.0 / cfg.cps);
+    let burst =
+        NonZeroU32::new((cfg.cps / 1000.0).ceil().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period)
         .context("cps too high")?
-        .allow_burst(NonZeroU32::MIN);
+        .allow_burst(burst);
     let gclock = DefaultClock::default();
     let limiter = RateLimiter::direct_with_clock(quota, gclock.clone());
 
@@ -202,9 +208,14 @@ pub async fn run(
     let mut shutdown_rx: Option<oneshot::Receiver<EngineStats>> = None;
 
     loop {
-        // 1. Dial whatever is due, inside the limits.
+        // 1. Dial whatever is due, inside the limits. The attempts of one pass are stored in
+        // one transaction, before any of their INVITEs is sent.
         let mut limiter_wait: Option<Duration> = None;
-        while !stopping && in_flight.len() < cfg.max_concurrent as usize {
+        let mut picked: Vec<(i64, u32, String, Instant)> = Vec::new();
+        while !stopping
+            && in_flight.len() + picked.len() < cfg.max_concurrent as usize
+            && picked.len() < 512
+        {
             let Some(Reverse((at, lead_id))) = due.peek().copied() else {
                 break;
             };
@@ -216,54 +227,58 @@ pub async fn run(
                 break;
             }
             due.pop();
-            let started = Instant::now();
             let st = states.get_mut(&lead_id).expect("due lead has state");
             st.last_attempt_no += 1;
-            let attempt_no = st.last_attempt_no;
-            let call_id = new_call_id();
-            let attempt_id = store
-                .insert_attempt(
-                    campaign_id,
-                    lead_id,
-                    attempt_no,
-                    &call_id,
-                    clock.to_utc(started),
-                )
-                .await?;
-            in_flight.insert(attempt_id, lead_id);
-            counters.dialled += 1;
-            let spec = CallSpec {
-                request_uri: trunk.request_uri(&st.number),
-                to_uri: trunk
-                    .request_uri(&st.number)
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .to_string(),
-                caller_id: cfg.caller_id.clone(),
-                caller_name: cfg.caller_name.clone(),
-                from_host: from_host.clone(),
-                p_asserted_identity: cfg.p_asserted_identity.clone(),
-                ring_timeout: cfg.ring_timeout(),
-                hold_time: cfg.hold_time(),
-                rtp_port: 0,
-                media_ip: local_ip.clone(),
-                media: plan.clone(),
-                auth: auth.clone(),
-                privacy: cfg.privacy.clone(),
-            };
-            engine
-                .commands
-                .send(Command::StartCall {
+            picked.push((lead_id, st.last_attempt_no, new_call_id(), Instant::now()));
+        }
+        if !picked.is_empty() {
+            let rows: Vec<NewAttempt<'_>> = picked
+                .iter()
+                .map(|(lead_id, attempt_no, call_id, started)| NewAttempt {
+                    lead_id: *lead_id,
+                    attempt_no: *attempt_no,
                     call_id,
-                    attempt: AttemptRef {
-                        attempt_id,
-                        lead_id,
-                        attempt_no,
-                    },
-                    spec: Box::new(spec),
+                    started_at: clock.to_utc(*started),
                 })
-                .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
+                .collect();
+            let ids = store.insert_attempts(campaign_id, &rows).await?;
+            for ((lead_id, attempt_no, call_id, _), attempt_id) in picked.into_iter().zip(ids) {
+                let st = &states[&lead_id];
+                in_flight.insert(attempt_id, lead_id);
+                counters.dialled += 1;
+                let spec = CallSpec {
+                    request_uri: trunk.request_uri(&st.number),
+                    to_uri: trunk
+                        .request_uri(&st.number)
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                    caller_id: cfg.caller_id.clone(),
+                    caller_name: cfg.caller_name.clone(),
+                    from_host: from_host.clone(),
+                    p_asserted_identity: cfg.p_asserted_identity.clone(),
+                    ring_timeout: cfg.ring_timeout(),
+                    hold_time: cfg.hold_time(),
+                    rtp_port: 0,
+                    media_ip: local_ip.clone(),
+                    media: plan.clone(),
+                    auth: auth.clone(),
+                    privacy: cfg.privacy.clone(),
+                };
+                engine
+                    .commands
+                    .send(Command::StartCall {
+                        call_id,
+                        attempt: AttemptRef {
+                            attempt_id,
+                            lead_id,
+                            attempt_no,
+                        },
+                        spec: Box::new(spec),
+                    })
+                    .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
+            }
         }
 
         if in_flight.is_empty() && (due.is_empty() || stopping) {

@@ -61,6 +61,19 @@ pub enum LeadUpdate {
     },
 }
 
+/// An attempt to store before its INVITE is sent.
+#[derive(Debug, Clone)]
+pub struct NewAttempt<'a> {
+    /// The lead.
+    pub lead_id: i64,
+    /// 1-based attempt number for the lead.
+    pub attempt_no: u32,
+    /// The Call-ID the INVITE will carry.
+    pub call_id: &'a str,
+    /// When it was started (the rate limiter's permit).
+    pub started_at: DateTime<Utc>,
+}
+
 /// Outcome of importing a call list into a campaign.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -213,6 +226,33 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok((r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
+    }
+
+    /// Writes several attempts in one transaction before their INVITEs are sent. Returns their
+    /// ids in order.
+    pub async fn insert_attempts(
+        &self,
+        campaign_id: i64,
+        rows: &[NewAttempt<'_>],
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in rows {
+            let row = sqlx::query(
+                "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at)
+                 VALUES (?1, ?2, ?3, ?4, 'dialing', ?5) RETURNING id",
+            )
+            .bind(campaign_id)
+            .bind(r.lead_id)
+            .bind(r.attempt_no as i64)
+            .bind(r.call_id)
+            .bind(rfc3339_ms(r.started_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(row.get(0));
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Writes an attempt before its INVITE is sent. Returns its id.
