@@ -127,6 +127,10 @@ pub enum CallEventKind {
         /// A short machine-readable detail: `ring_timeout`, `timer_b`, `hold_time`, `remote_bye`,
         /// `transport_error`, `no_rtp_port`…
         detail: String,
+        /// Seconds from a `Retry-After` header on the final response (RFC 3261 §20.33), e.g.
+        /// on a trunk's 503: the campaign holds new calls that long.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u32>,
     },
 }
 

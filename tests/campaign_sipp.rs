@@ -272,3 +272,44 @@ async fn max_concurrent_is_never_exceeded() {
     // The limit was actually reached, so the check above had something to check.
     assert_eq!(peak, max);
 }
+
+/// A trunk's 503 with `Retry-After: 2` holds new calls for 2 s and is kept on the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_from_the_trunk_holds_new_calls() {
+    let scenario = include_str!("../sip-fixtures/scenarios/uas_503_retry_after.xml");
+    let uas = SippUas::start(scenario, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = campaign_toml(
+        "retry-after",
+        &uas.trunk_uri(),
+        "cps = 2\n[amd]\nprofile = \"off\"",
+    );
+    let numbers: Vec<_> = (0..3).map(|i| number(7, i)).collect();
+    let (out, db) = run_campaign(dir.path(), &toml, &numbers).await;
+    let mut attempts: Vec<_> = out
+        .report
+        .leads
+        .iter()
+        .map(|l| only_attempt(l).clone())
+        .collect();
+    attempts.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+    for a in &attempts {
+        assert_eq!(a.disposition.as_deref(), Some("congestion"));
+        assert_eq!(a.sip_status, Some(503));
+    }
+    let first_end = ts(attempts[0].ended_at.as_deref().unwrap());
+    let second_start = ts(&attempts[1].started_at);
+    assert!(
+        second_start - first_end >= ChronoDuration::milliseconds(1998),
+        "second call started {} after the 503",
+        second_start - first_end
+    );
+    let store = outdial::store::Store::open(&db).await.unwrap();
+    let ra: i64 = sqlx::query_scalar(
+        "SELECT json_extract(data, '$.retry_after') FROM call_events WHERE kind = 'terminated' LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(ra, 2);
+}

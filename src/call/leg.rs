@@ -154,6 +154,8 @@ pub struct CallLeg {
     offer: Vec<u8>,
     /// Digest challenges answered so far (one, or two when the second says `stale=true`).
     auth_tries: u8,
+    /// `Retry-After` of the final response, seconds.
+    retry_after: Option<u32>,
     /// Earlier INVITE transactions (answered by a challenge): kept to re-ACK retransmitted
     /// 401/407s until their Timer D.
     retired: Vec<InviteClientTx>,
@@ -246,6 +248,7 @@ impl CallLeg {
             answer_sdp: None,
             offer: sdp,
             auth_tries: 0,
+            retry_after: None,
             retired: Vec::new(),
         }
     }
@@ -490,6 +493,7 @@ impl CallLeg {
             ClientTxEvent::Failure(code) => {
                 self.final_status = Some(code);
                 self.final_reason = msg.reason_phrase();
+                self.retry_after = msg.retry_after();
                 self.q850 = msg.q850_cause();
                 self.cancel_guard = None;
                 let by = if self.history.cancelled_on_ring_timeout {
@@ -967,6 +971,7 @@ impl CallLeg {
                 hangup_by: by,
                 disposition,
                 detail: detail.to_string(),
+                retry_after: self.retry_after,
             },
         ));
     }

@@ -205,6 +205,8 @@ pub async fn run(
     let mut batch: Vec<CallEvent> = Vec::new();
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     let mut stopping = false;
+    // A trunk's `Retry-After` (on a 503, say) holds new calls until then.
+    let mut hold_until: Option<Instant> = None;
     let mut shutdown_rx: Option<oneshot::Receiver<EngineStats>> = None;
 
     loop {
@@ -212,7 +214,9 @@ pub async fn run(
         // one transaction, before any of their INVITEs is sent.
         let mut limiter_wait: Option<Duration> = None;
         let mut picked: Vec<(i64, u32, String, Instant)> = Vec::new();
+        let held = hold_until.is_some_and(|t| t > Instant::now());
         while !stopping
+            && !held
             && in_flight.len() + picked.len() < cfg.max_concurrent as usize
             && picked.len() < 512
         {
@@ -294,6 +298,10 @@ pub async fn run(
             (true, Some(t), None) => Some(t),
             (true, None, _) => None,
         };
+        let wake = match (wake, hold_until) {
+            (Some(w), Some(h)) if h > Instant::now() => Some(w.max(h)),
+            (w, _) => w,
+        };
         let tick = Instant::now() + Duration::from_millis(500);
         let wake = wake.map_or(tick, |w| w.min(tick));
         tokio::select! {
@@ -327,7 +335,22 @@ pub async fn run(
             for ev in &batch {
                 match &ev.kind {
                     CallEventKind::Answered { .. } => counters.answered += 1,
-                    CallEventKind::Terminated { disposition, .. } => {
+                    CallEventKind::Terminated {
+                        disposition,
+                        retry_after,
+                        ..
+                    } => {
+                        let trunk_wait = retry_after.map(|s| Duration::from_secs(u64::from(s)));
+                        if let Some(w) = trunk_wait {
+                            let until = Instant::now() + w;
+                            if hold_until.is_none_or(|h| h < until) {
+                                tracing::warn!(
+                                    seconds = w.as_secs(),
+                                    "trunk asked to retry later (Retry-After): holding new calls"
+                                );
+                                hold_until = Some(until);
+                            }
+                        }
                         in_flight.remove(&ev.attempt.attempt_id);
                         let lead_id = ev.attempt.lead_id;
                         let st = states.get_mut(&lead_id).expect("lead of an attempt");
@@ -352,7 +375,9 @@ pub async fn run(
                             .filter(|r| st.attempts < r.max_attempts);
                         match retry {
                             Some(r) => {
-                                let at = Instant::now() + Duration::from_secs(r.retry_after);
+                                let wait = Duration::from_secs(r.retry_after)
+                                    .max(trunk_wait.unwrap_or_default());
+                                let at = Instant::now() + wait;
                                 // While stopping, the retry time is only kept in the store,
                                 // for the next run.
                                 if !stopping {

@@ -255,6 +255,7 @@ impl Engine {
                     hangup_by: HangupBy::Local,
                     disposition: Disposition::Failed,
                     detail: "no_rtp_port".into(),
+                    retry_after: None,
                 },
             ] {
                 self.out.push_back(Output::Event(CallEvent {

@@ -143,6 +143,18 @@ impl Inbound {
         })
     }
 
+    /// Seconds of a `Retry-After` header (RFC 3261 §20.33: `120 (comment);duration=3600`).
+    pub fn retry_after(&self) -> Option<u32> {
+        self.msg.headers().iter().find_map(|h| match h {
+            Header::RetryAfter(r) => {
+                let v = r.value().trim();
+                let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+                digits.parse().ok()
+            }
+            _ => None,
+        })
+    }
+
     /// The Status-Line reason phrase as received (the standard text when it was the standard
     /// one; rsipstack only keeps a non-standard phrase). `None` for requests.
     pub fn reason_phrase(&self) -> Option<String> {

@@ -326,6 +326,7 @@ impl Store {
                     hangup_by,
                     disposition,
                     detail,
+                    ..
                 } => {
                     sqlx::query(
                         "UPDATE attempts SET state = 'ended', sip_status = ?2, reason_phrase = ?3,
