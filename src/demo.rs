@@ -180,6 +180,21 @@ impl SippUas {
         )
     }
 
+    /// Waits up to `timeout` for SIPp to exit by itself (after `-m N` calls) and returns its
+    /// exit code (0: every call passed, 1: some failed), or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The directory SIPp runs in (its logs land there).
     pub fn dir(&self) -> &Path {
         self.dir.path()
