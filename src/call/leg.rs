@@ -460,17 +460,17 @@ impl CallLeg {
             self.on_2xx(now, msg, status);
             return;
         }
-        let request_uri = self.spec.request_uri.clone();
-        let ack_parts = (
-            self.invite_via.clone(),
-            self.from_value.clone(),
-            self.call_id.clone(),
-            self.invite_cseq,
-            self.local.user_agent.clone(),
-        );
+        let parts = InviteParts {
+            call_id: &self.call_id,
+            from: &self.from_value,
+            to: &self.to_value,
+            via: &self.invite_via,
+            cseq: self.invite_cseq,
+        };
+        let (request_uri, ua) = (&self.spec.request_uri, &self.local.user_agent);
         let ev = self
             .invite
-            .on_response(now, status, || non_2xx_ack(&request_uri, &ack_parts, msg));
+            .on_response(now, status, || non_2xx_ack(request_uri, ua, &parts, msg));
         match ev {
             ClientTxEvent::Provisional(code) => {
                 self.history.provisional = true;
@@ -1036,12 +1036,7 @@ fn destination_for(d: &Dialog, transport: crate::sip::message::Transport) -> Des
 
 /// The ACK for a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, top Via
 /// (same branch), From, Call-ID and CSeq number; the response's To (with its tag).
-fn non_2xx_ack(
-    request_uri: &str,
-    parts: &(String, String, String, u32, String),
-    resp: &Inbound,
-) -> Vec<u8> {
-    let (via, from, call_id, cseq, ua) = parts;
+fn non_2xx_ack(request_uri: &str, ua: &str, p: &InviteParts<'_>, resp: &Inbound) -> Vec<u8> {
     let to = resp
         .msg
         .headers()
@@ -1052,13 +1047,13 @@ fn non_2xx_ack(
         })
         .unwrap_or_default();
     let h = vec![
-        Header::Via(Via::new(via.clone())),
+        Header::Via(Via::new(p.via.to_string())),
         Header::MaxForwards(MaxForwards::new("70")),
-        Header::From(From::new(from.clone())),
+        Header::From(From::new(p.from.to_string())),
         Header::To(To::new(to)),
-        Header::CallId(CallId::new(call_id.clone())),
-        Header::CSeq(CSeq::new(format!("{cseq} ACK"))),
-        Header::UserAgent(UserAgent::new(ua.clone())),
+        Header::CallId(CallId::new(p.call_id.to_string())),
+        Header::CSeq(CSeq::new(format!("{} ACK", p.cseq))),
+        Header::UserAgent(UserAgent::new(ua.to_string())),
         Header::ContentLength(ContentLength::new("0")),
     ];
     // The initial INVITE carries no Route headers (the trunk is reached directly), so the ACK
@@ -1068,7 +1063,8 @@ fn non_2xx_ack(
     request_bytes(Method::Ack, uri, h, vec![])
 }
 
-/// The fields of an INVITE that change between the first and an authenticated retry.
+/// The fields of an INVITE that change between the first and an authenticated retry (and
+/// that its non-2xx ACK copies; the ACK takes To from the response).
 struct InviteParts<'a> {
     call_id: &'a str,
     from: &'a str,
