@@ -57,7 +57,14 @@ async fn every_outcome(
             let ctx = format!("{n} ({transport}): {a:?}");
             assert_eq!(l.final_disposition.as_deref(), Some(disposition), "{ctx}");
             assert_eq!(a.disposition.as_deref(), Some(disposition), "{ctx}");
-            assert_eq!(a.sip_status, Some(status), "{ctx}");
+            // Under loss, a CANCELled call may never see its 487 (SIPp gives up retransmitting
+            // it); after 64·T1 we end it anyway (RFC 3261 §9.1) — still no_answer.
+            let lossy = !sipp_extra.is_empty();
+            if lossy && digit == 3 && a.sip_status.is_none() {
+                assert_eq!(a.detail.as_deref(), Some("ring_timeout"), "{ctx}");
+            } else {
+                assert_eq!(a.sip_status, Some(status), "{ctx}");
+            }
             // Under loss the far end's BYE (sent 1 s after it gets our ACK) can come after our
             // hold time if its 200 or our ACK needed retransmitting: either side may hang up.
             let lossy = !sipp_extra.is_empty();
