@@ -121,6 +121,16 @@ fn print_outcome(o: &RunOutcome) {
         "  SIP: {} calls started, {} unparsable messages, {} stray messages",
         s.calls_started, s.parse_errors, s.stray_messages
     );
+    if s.setup_max_us > 0 {
+        println!(
+            "  latency: INVITE → 2xx p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; response → event p50 {} µs, p99 {} µs",
+            s.setup_p50_us as f64 / 1000.0,
+            s.setup_p99_us as f64 / 1000.0,
+            s.setup_max_us as f64 / 1000.0,
+            s.event_p50_us,
+            s.event_p99_us
+        );
+    }
 }
 
 async fn write_report(path: &PathBuf, r: &report::Report) -> anyhow::Result<()> {

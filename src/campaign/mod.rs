@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod leads;
+pub mod rate;
 pub mod runner;

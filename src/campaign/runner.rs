@@ -10,13 +10,10 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io::IsTerminal;
-use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use governor::clock::{Clock, DefaultClock};
-use governor::{Quota, RateLimiter};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::oneshot;
 
@@ -27,6 +24,7 @@ use crate::call::disposition::Disposition;
 use crate::call::leg::CallSpec;
 use crate::campaign::config::{CampaignConfig, TrunkTarget};
 use crate::campaign::leads;
+use crate::campaign::rate::CallRate;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, WallClock};
@@ -187,18 +185,7 @@ pub async fn run(
     let mut final_count = already_final;
     let mut last_plain = Instant::now();
 
-    // GCRA spacing calls evenly at 1/cps. The burst is one call (so no 1-second window ever
-    // holds more than `cps` starts) up to 1000 cps; above that the runtime's 1 ms timer
-    // resolution needs a burst of ⌈cps/1000⌉, which lets at most that many calls start in the
-    // same millisecond.
-    let period = Duration::from_secs_f64(1.0 / cfg.cps);
-    let burst =
-        NonZeroU32::new((cfg.cps / 1000.0).ceil().max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
-    let quota = Quota::with_period(period)
-        .context("cps too high")?
-        .allow_burst(burst);
-    let gclock = DefaultClock::default();
-    let limiter = RateLimiter::direct_with_clock(quota, gclock.clone());
+    let mut rate = CallRate::new(cfg.cps, Instant::now());
 
     let mut in_flight: HashMap<i64, i64> = HashMap::new(); // attempt id → lead id
     let mut counters = Counters::default();
@@ -226,14 +213,15 @@ pub async fn run(
             if at > Instant::now() {
                 break;
             }
-            if let Err(nu) = limiter.check() {
-                limiter_wait = Some(nu.wait_time_from(gclock.now()));
+            let now = Instant::now();
+            if !rate.try_acquire(now) {
+                limiter_wait = Some(rate.next_at().saturating_duration_since(now));
                 break;
             }
             due.pop();
             let st = states.get_mut(&lead_id).expect("due lead has state");
             st.last_attempt_no += 1;
-            picked.push((lead_id, st.last_attempt_no, new_call_id(), Instant::now()));
+            picked.push((lead_id, st.last_attempt_no, new_call_id(), now));
         }
         if !picked.is_empty() {
             let rows: Vec<NewAttempt<'_>> = picked

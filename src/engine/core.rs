@@ -111,6 +111,21 @@ pub struct EngineStats {
     pub duplicates_received: u64,
     /// Times an RTP port could not be bound (held by another socket) and was skipped.
     pub rtp_ports_unusable: u64,
+    /// Call setup latency, INVITE sent → 2xx received: median, µs (hdrhistogram).
+    pub setup_p50_us: u64,
+    /// Call setup latency, 99th percentile, µs.
+    pub setup_p99_us: u64,
+    /// Call setup latency, maximum, µs.
+    pub setup_max_us: u64,
+    /// Response received → its call event handed on, median, µs (measured by the shell).
+    pub event_p50_us: u64,
+    /// Response received → call event, 99th percentile, µs.
+    pub event_p99_us: u64,
+}
+
+/// A latency histogram in µs, 1 µs to 60 s, 3 significant digits.
+pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds")
 }
 
 /// A new random Call-ID (`<24 hex>@outdial`).
@@ -154,6 +169,8 @@ struct Slot {
     vm_deadline: Option<Instant>,
     /// What is playing: `prompt` or `voicemail`.
     playing: Option<&'static str>,
+    /// When the INVITE was sent.
+    started: Instant,
 }
 
 /// The sans-IO engine core. See the module docs.
@@ -167,6 +184,8 @@ pub struct Engine {
     logged_sources: HashSet<SocketAddr>,
     /// Calls whose media session is closing: the attempt to report its statistics under.
     closing_media: HashMap<String, AttemptRef>,
+    /// INVITE → 2xx latencies, µs.
+    setup: hdrhistogram::Histogram<u64>,
 }
 
 impl Engine {
@@ -181,12 +200,18 @@ impl Engine {
             stats: EngineStats::default(),
             logged_sources: HashSet::new(),
             closing_media: HashMap::new(),
+            setup: latency_histogram(),
         }
     }
 
     /// Counters so far (calls still held included).
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats;
+        if !self.setup.is_empty() {
+            s.setup_p50_us = self.setup.value_at_quantile(0.5);
+            s.setup_p99_us = self.setup.value_at_quantile(0.99);
+            s.setup_max_us = self.setup.max();
+        }
         for slot in self.calls.values() {
             s.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             s.duplicates_received += u64::from(slot.leg.duplicates_received());
@@ -287,6 +312,7 @@ impl Engine {
                 media_open: true,
                 vm_deadline: None,
                 playing: None,
+                started: now,
             },
         );
         self.after_touch(now, &call_id);
@@ -428,6 +454,10 @@ impl Engine {
             if matches!(kind, CallEventKind::Terminated { .. }) {
                 terminated = Some((at, kind));
                 continue;
+            }
+            if matches!(kind, CallEventKind::Answered { .. }) {
+                let us = at.saturating_duration_since(slot.started).as_micros() as u64;
+                let _ = self.setup.record(us.max(1));
             }
             self.out.push_back(Output::Event(CallEvent {
                 call_id: id.to_string(),

@@ -97,6 +97,9 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         let mut buf = vec![0u8; 65_536];
         let mut shutdown: Option<oneshot::Sender<EngineStats>> = None;
         let mut media: HashMap<String, mpsc::UnboundedSender<MediaCmd>> = HashMap::new();
+        // Response received → call event handed on, µs.
+        let mut event_latency = super::core::latency_histogram();
+        let mut received_at: Option<Instant> = None;
         loop {
             let wake = engine.poll_timeout();
             tokio::select! {
@@ -136,7 +139,11 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         None => std::future::pending().await,
                     }
                 } => match r {
-                    Ok(rx) => engine.handle_datagram(Instant::now(), &rx.bytes, rx.src),
+                    Ok(rx) => {
+                        let now = Instant::now();
+                        received_at = Some(now);
+                        engine.handle_datagram(now, &rx.bytes, rx.src)
+                    }
                     // ICMP port unreachable and friends surface here on Linux; timers recover.
                     Err(e) => tracing::debug!(error = %e, "UDP receive error"),
                 },
@@ -146,7 +153,9 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         None => std::future::pending().await,
                     }
                 } => if let Some(rx) = m {
-                    engine.handle_stream_message(Instant::now(), &rx.bytes, rx.src);
+                    let now = Instant::now();
+                    received_at = Some(now);
+                    engine.handle_stream_message(now, &rx.bytes, rx.src);
                 },
                 m = media_rx.recv() => if let Some((call_id, msg)) = m {
                     match msg {
@@ -170,16 +179,25 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     }
                     Output::Event(ev) => {
                         let _ = ev_tx.send(ev);
+                        if let Some(t) = received_at {
+                            let _ = event_latency.record((t.elapsed().as_micros() as u64).max(1));
+                        }
                     }
                     Output::Media(cmd) => media_command(cmd, &mut media, &mut engine).await,
                 }
             }
+            received_at = None;
             if shutdown.is_some() && engine.live_calls() == 0 && engine.media_closing() == 0 {
                 break;
             }
         }
         if let Some(done) = shutdown {
-            let _ = done.send(engine.stats());
+            let mut stats = engine.stats();
+            if !event_latency.is_empty() {
+                stats.event_p50_us = event_latency.value_at_quantile(0.5);
+                stats.event_p99_us = event_latency.value_at_quantile(0.99);
+            }
+            let _ = done.send(stats);
         }
     });
     Ok(EngineHandle {

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Signalling load benchmark: for each offered rate, outdial dials RATE×SECONDS short calls
+# (answer, 1 s, BYE; AMD off) against SIPp's built-in UAS on loopback, then SIPp's own UAC
+# does the same against the same kind of UAS as the reference. Prints achieved calls/s (from
+# the first to the last call started), failed calls, setup latency (outdial: hdrhistogram,
+# INVITE sent → 2xx), response → event latency, CPU seconds per 1,000 calls and peak RSS.
+#
+# Usage: benches/load/sip_load.sh [RATE ...]      (default: 500 1000 2000 3000)
+#        SECONDS=10 by default (calls per rate = RATE × SECONDS)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scripts/ensure-packages.sh
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/outdial"
+ulimit -n "$(ulimit -Hn)"
+SECS="${SECONDS_PER_RATE:-10}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+uas() { # port
+  sipp -sn uas -i 127.0.0.1 -p "$1" -mp $(( $1 + 2000 )) -nostdin \
+    -max_recv_loops 100000 -max_sched_loops 100000 >/dev/null 2>&1 &
+  echo $!
+}
+
+printf "%-8s %6s %9s %9s %7s %10s %10s %12s %10s %9s\n" caller offered calls achieved failed "setup_p50" "setup_p99" "resp→event" "cpu/1k_s" rss_mb
+for rate in "${@:-500 1000 2000 3000}"; do
+  n=$(( rate * SECS ))
+  python3 -c "
+import sys
+print('number')
+for i in range(int(sys.argv[1])): print('+1415%07d' % i)" "$n" > "$work/leads.csv"
+  port=$(( 16000 + RANDOM % 2000 ))
+  pid=$(uas "$port"); sleep 0.5
+  cat > "$work/c.toml" <<TOML
+name = "load-$rate"
+trunk = "sip:127.0.0.1:$port"
+caller_id = "+14155550000"
+cps = $rate
+max_concurrent = 12000
+hold_time = 1
+ring_timeout = 10
+media_timeout = 0
+rtp_port_min = 30000
+rtp_port_max = 60000
+[amd]
+profile = "off"
+TOML
+  rm -f "$work"/load.db*
+  /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
+    "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$work/load.db" --quiet > "$work/out.txt"
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  read -r user sys rss_kb < "$work/time.txt"
+  python3 - "$work/load.db" "$work/out.txt" "$rate" "$user" "$sys" "$rss_kb" <<'PY'
+import sqlite3, sys, re, datetime
+db, out, rate, user, sys_s, rss = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+c = sqlite3.connect(db)
+starts = [r[0] for r in c.execute("SELECT started_at FROM attempts ORDER BY started_at")]
+p = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+span = (p(starts[-1]) - p(starts[0])).total_seconds() or 1
+failed = c.execute("SELECT COUNT(*) FROM attempts WHERE disposition != 'answered'").fetchone()[0]
+text = open(out).read()
+m = re.search(r"INVITE → 2xx p50 ([\d.]+) ms, p99 ([\d.]+) ms.*response → event p50 (\d+) µs, p99 (\d+) µs", text)
+s50, s99, e50, e99 = m.groups() if m else ("?", "?", "?", "?")
+print("%-8s %6d %9d %9.0f %7d %8s ms %8s ms %6s/%-5s µs %10.2f %9.1f" % (
+    "outdial", rate, len(starts), len(starts) / span, failed, s50, s99, e50, e99,
+    (user + sys_s) / len(starts) * 1000, rss / 1024))
+PY
+  # The reference: SIPp's UAC against a fresh SIPp UAS at the same rate.
+  port=$(( 18000 + RANDOM % 2000 ))
+  pid=$(uas "$port"); sleep 0.5
+  rm -f "$work"/uac*.csv
+  /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
+    sipp -sn uac "127.0.0.1:$port" -i 127.0.0.1 -p $(( port + 1 )) -mp $(( port + 3000 )) \
+      -r "$rate" -m "$n" -d 1000 -nostdin -max_recv_loops 100000 -max_sched_loops 100000 \
+      -trace_stat -stf "$work/uac.csv" >/dev/null 2>&1 || true
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  read -r user sys rss_kb < "$work/time.txt"
+  python3 - "$work/uac.csv" "$rate" "$n" "$user" "$sys" "$rss_kb" <<'PY'
+import csv, sys
+path, rate, n, user, sys_s, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+rows = list(csv.reader(open(path), delimiter=";"))
+h, last = rows[0], rows[-1]
+g = lambda k: last[h.index(k)]
+calls = int(g("OutgoingCall(C)"))
+# Achieved start rate: calls over the time the last call was started (rate phase, not the
+# final hold); SIPp logs elapsed time per stat row, so use the first row that reached n calls.
+first_full = next(r for r in rows[1:] if int(r[h.index("OutgoingCall(C)")]) >= calls)
+t = first_full[h.index("ElapsedTime(C)")].split(":")
+secs = max(int(t[0]) * 3600 + int(t[1]) * 60 + float(t[2]), 1)
+print("%-8s %6d %9d %9.0f %7s %11s %11s %13s %10.2f %9.1f" % (
+    "sipp-uac", rate, calls, calls / secs, g("FailedCall(C)"), "-", "-", "-",
+    (user + sys_s) / max(calls, 1) * 1000, rss / 1024))
+PY
+done
