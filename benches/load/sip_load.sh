@@ -85,11 +85,12 @@ rows = list(csv.reader(open(path), delimiter=";"))
 h, last = rows[0], rows[-1]
 g = lambda k: last[h.index(k)]
 calls = int(g("OutgoingCall(C)"))
-# Achieved start rate: calls over the time the last call was started (rate phase, not the
-# final hold); SIPp logs elapsed time per stat row, so use the first row that reached n calls.
+# Achieved start rate: calls over SIPp's elapsed time (whole seconds in its stat file) when
+# the last call was counted, less the 1 s hold: an estimate to ±1 s.
 first_full = next(r for r in rows[1:] if int(r[h.index("OutgoingCall(C)")]) >= calls)
 t = first_full[h.index("ElapsedTime(C)")].split(":")
-secs = max(int(t[0]) * 3600 + int(t[1]) * 60 + float(t[2]), 1)
+# Minus the 1 s every call is held (-d 1000): the stat row comes after the last call ended.
+secs = max(int(t[0]) * 3600 + int(t[1]) * 60 + float(t[2]) - 1, 1)
 print("%-8s %6d %9d %9.0f %7s %11s %11s %13s %10.2f %9.1f" % (
     "sipp-uac", rate, calls, calls / secs, g("FailedCall(C)"), "-", "-", "-",
     (user + sys_s) / max(calls, 1) * 1000, rss / 1024))
