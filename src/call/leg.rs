@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rsipstack::sip::{
     Allow, CSeq, CallId, Contact, ContentLength, ContentType, From, MaxForwards, Method,
-    PAssertedIdentity, Reason, To, UserAgent, Via,
+    PAssertedIdentity, Reason, To, Uri, UserAgent, Via,
 };
 
 use crate::call::disposition::{Disposition, InviteHistory, classify};
@@ -29,7 +29,8 @@ use crate::events::{CallEventKind, HangupBy};
 use crate::sip::dialog::{Dialog, LocalParty};
 use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::message::{
-    HasHeaders, Header, Inbound, host_port, parse_uri, random_token, request_bytes, response_to,
+    HasHeaders, Header, Inbound, host_port, parse_uri, parse_uri_or_invalid, random_token,
+    request_bytes, response_to,
 };
 use crate::sip::sdp::audio_offer;
 use crate::sip::transaction::{
@@ -152,6 +153,9 @@ pub struct CallLeg {
     answer_sdp: Option<Vec<u8>>,
     /// Our SDP offer (re-sent with an authenticated INVITE).
     offer: Vec<u8>,
+    /// `spec.request_uri` parsed once: the INVITE, its ACK and CANCEL and an authenticated
+    /// retry all carry it.
+    request_uri: Uri,
     /// Digest challenges answered so far (one, or two when the second says `stale=true`).
     auth_tries: u8,
     /// `Retry-After` of the final response, seconds.
@@ -187,8 +191,10 @@ impl CallLeg {
         let (invite_via, branch) = local.via();
         let session_id = rand::random::<u64>() >> 2;
         let sdp = audio_offer(&spec.media_ip, spec.rtp_port, session_id, 1).into_bytes();
+        let request_uri = parse_uri_or_invalid(&spec.request_uri);
         let bytes = build_invite(
             &spec,
+            &request_uri,
             &local,
             &InviteParts {
                 call_id: &call_id,
@@ -247,6 +253,7 @@ impl CallLeg {
             ring_timed_out: false,
             answer_sdp: None,
             offer: sdp,
+            request_uri,
             auth_tries: 0,
             retry_after: None,
             retired: Vec::new(),
@@ -467,7 +474,7 @@ impl CallLeg {
             via: &self.invite_via,
             cseq: self.invite_cseq,
         };
-        let (request_uri, ua) = (&self.spec.request_uri, &self.local.user_agent);
+        let (request_uri, ua) = (&self.request_uri, &self.local.user_agent);
         let ev = self
             .invite
             .on_response(now, status, || non_2xx_ack(request_uri, ua, &parts, msg));
@@ -533,9 +540,7 @@ impl CallLeg {
             return false;
         }
         self.auth_tries += 1;
-        let uri = parse_uri(&self.spec.request_uri)
-            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
-        let answer = challenge.answer(&creds, &Method::Invite, &uri, 1);
+        let answer = challenge.answer(&creds, &Method::Invite, &self.request_uri, 1);
         let header = if code == 401 {
             Header::Authorization(rsipstack::sip::Authorization::new(answer))
         } else {
@@ -549,6 +554,7 @@ impl CallLeg {
         self.invite_via = via;
         let bytes = build_invite(
             &self.spec,
+            &self.request_uri,
             &self.local,
             &InviteParts {
                 call_id: &self.call_id,
@@ -893,20 +899,23 @@ impl CallLeg {
             self.history.cancelled_on_ring_timeout = true;
         }
         let branch = self.invite.branch().to_string();
-        let h = vec![
-            Header::Via(Via::new(self.invite_via.clone())),
-            Header::MaxForwards(MaxForwards::new("70")),
-            Header::From(From::new(self.from_value.clone())),
-            Header::To(To::new(self.to_value.clone())),
-            Header::CallId(CallId::new(self.call_id.clone())),
-            Header::CSeq(CSeq::new(format!("{} CANCEL", self.invite_cseq))),
-            Header::Reason(Reason::new("Q.850;cause=19;text=\"No answer from user\"")),
-            Header::UserAgent(UserAgent::new(self.local.user_agent.clone())),
-            Header::ContentLength(ContentLength::new("0")),
-        ];
-        let uri = parse_uri(&self.spec.request_uri)
-            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
-        let bytes = request_bytes(Method::Cancel, uri, h, vec![]);
+        // §9.1: the INVITE's Request-URI, top Via, From, To, Call-ID and CSeq number.
+        let parts = InviteParts {
+            call_id: &self.call_id,
+            from: &self.from_value,
+            to: &self.to_value,
+            via: &self.invite_via,
+            cseq: self.invite_cseq,
+        };
+        let mut h = request_head(&parts, &self.to_value, Method::Cancel);
+        h.push(Header::Reason(Reason::new(
+            "Q.850;cause=19;text=\"No answer from user\"",
+        )));
+        h.push(Header::UserAgent(UserAgent::new(
+            self.local.user_agent.clone(),
+        )));
+        h.push(Header::ContentLength(ContentLength::new("0")));
+        let bytes = request_bytes(Method::Cancel, self.request_uri.clone(), h, vec![]);
         self.cancel = Some(NonInviteClientTx::new(
             now,
             branch,
@@ -1036,7 +1045,7 @@ fn destination_for(d: &Dialog, transport: crate::sip::message::Transport) -> Des
 
 /// The ACK for a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, top Via
 /// (same branch), From, Call-ID and CSeq number; the response's To (with its tag).
-fn non_2xx_ack(request_uri: &str, ua: &str, p: &InviteParts<'_>, resp: &Inbound) -> Vec<u8> {
+fn non_2xx_ack(request_uri: &Uri, ua: &str, p: &InviteParts<'_>, resp: &Inbound) -> Vec<u8> {
     let to = resp
         .msg
         .headers()
@@ -1046,21 +1055,12 @@ fn non_2xx_ack(request_uri: &str, ua: &str, p: &InviteParts<'_>, resp: &Inbound)
             _ => None,
         })
         .unwrap_or_default();
-    let h = vec![
-        Header::Via(Via::new(p.via.to_string())),
-        Header::MaxForwards(MaxForwards::new("70")),
-        Header::From(From::new(p.from.to_string())),
-        Header::To(To::new(to)),
-        Header::CallId(CallId::new(p.call_id.to_string())),
-        Header::CSeq(CSeq::new(format!("{} ACK", p.cseq))),
-        Header::UserAgent(UserAgent::new(ua.to_string())),
-        Header::ContentLength(ContentLength::new("0")),
-    ];
+    let mut h = request_head(p, &to, Method::Ack);
+    h.push(Header::UserAgent(UserAgent::new(ua.to_string())));
+    h.push(Header::ContentLength(ContentLength::new("0")));
     // The initial INVITE carries no Route headers (the trunk is reached directly), so the ACK
     // has none to copy.
-    let uri = parse_uri(request_uri)
-        .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
-    request_bytes(Method::Ack, uri, h, vec![])
+    request_bytes(Method::Ack, request_uri.clone(), h, vec![])
 }
 
 /// The fields of an INVITE that change between the first and an authenticated retry (and
@@ -1077,20 +1077,14 @@ struct InviteParts<'a> {
 /// Proxy-Authorization header answering a challenge.
 fn build_invite(
     spec: &CallSpec,
+    request_uri: &Uri,
     local: &LocalParty,
     p: &InviteParts<'_>,
     sdp: &[u8],
     auth: Option<Header>,
 ) -> Vec<u8> {
-    let mut h = vec![
-        Header::Via(Via::new(p.via.to_string())),
-        Header::MaxForwards(MaxForwards::new("70")),
-        Header::From(From::new(p.from.to_string())),
-        Header::To(To::new(p.to.to_string())),
-        Header::CallId(CallId::new(p.call_id.to_string())),
-        Header::CSeq(CSeq::new(format!("{} INVITE", p.cseq))),
-        Header::Contact(Contact::new(local.contact())),
-    ];
+    let mut h = request_head(p, p.to, Method::Invite);
+    h.push(Header::Contact(Contact::new(local.contact())));
     if let Some(a) = auth {
         h.push(a);
     }
@@ -1110,7 +1104,19 @@ fn build_invite(
     h.push(Header::ContentLength(ContentLength::new(
         sdp.len().to_string(),
     )));
-    let uri = parse_uri(&spec.request_uri)
-        .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"));
-    request_bytes(Method::Invite, uri, h, sdp.to_vec())
+    request_bytes(Method::Invite, request_uri.clone(), h, sdp.to_vec())
+}
+
+/// The headers every request of the INVITE transaction starts with (§8.1.1): Via,
+/// Max-Forwards, From, To (`to`: the INVITE's, or a response's with its tag for the ACK),
+/// Call-ID and CSeq with the INVITE's number and `method`.
+fn request_head(p: &InviteParts<'_>, to: &str, method: Method) -> Vec<Header> {
+    vec![
+        Header::Via(Via::new(p.via.to_string())),
+        Header::MaxForwards(MaxForwards::new("70")),
+        Header::From(From::new(p.from.to_string())),
+        Header::To(To::new(to.to_string())),
+        Header::CallId(CallId::new(p.call_id.to_string())),
+        Header::CSeq(CSeq::new(format!("{} {method}", p.cseq))),
+    ]
 }

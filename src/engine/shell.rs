@@ -163,12 +163,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         MediaMsg::Closed(stats) => engine.handle_media_closed(Instant::now(), &call_id, stats),
                     }
                 },
-                _ = async {
-                    match wake {
-                        Some(t) => tokio::time::sleep_until(t.into()).await,
-                        None => std::future::pending().await,
-                    }
-                } => engine.handle_timeout(Instant::now()),
+                _ = sleep_until(wake) => engine.handle_timeout(Instant::now()),
             }
             while let Some(out) = engine.poll_output() {
                 match out {
@@ -277,12 +272,7 @@ async fn media_task(
                 Some(MediaCmd::Play(samples)) => session.play(Instant::now(), samples),
                 Some(MediaCmd::Close) | None => break,
             },
-            _ = async {
-                match wake {
-                    Some(t) => tokio::time::sleep_until(t.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => session.handle_timeout(Instant::now()),
+            _ = sleep_until(wake) => session.handle_timeout(Instant::now()),
         }
         while let Some(ev) = session.poll_event() {
             let _ = to_engine.send((call_id.clone(), MediaMsg::Event(ev)));
@@ -292,4 +282,12 @@ async fn media_task(
         }
     }
     let _ = to_engine.send((call_id, MediaMsg::Closed(session.stats())));
+}
+
+/// Sleeps until a core's next wake-up, or forever when it has none.
+async fn sleep_until(wake: Option<Instant>) {
+    match wake {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
 }

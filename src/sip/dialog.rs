@@ -11,7 +11,9 @@ use rsipstack::sip::{
     CSeq, CallId, ContentLength, From, HeadersExt, MaxForwards, Method, Route, To, UserAgent, Via,
 };
 
-use super::message::{Header, Inbound, Transport, new_branch, parse_uri, request_bytes};
+use super::message::{
+    Header, Inbound, Transport, new_branch, parse_uri, parse_uri_or_invalid, request_bytes,
+};
 
 /// The local side's fixed facts, shared by every request of a call.
 #[derive(Debug, Clone)]
@@ -226,8 +228,7 @@ impl Dialog {
         h.push(Header::ContentLength(ContentLength::new(
             body.len().to_string(),
         )));
-        let uri = parse_uri(&ruri)
-            .unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI parses"));
+        let uri = parse_uri_or_invalid(&ruri);
         (branch, request_bytes(method, uri, h, body))
     }
 

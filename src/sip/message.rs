@@ -696,6 +696,13 @@ pub fn host_port(uri: &Uri) -> (String, u16) {
     (host, port)
 }
 
+/// Parses a Request-URI we built ourselves; a malformed one (which validation upstream should
+/// have refused) becomes `sip:invalid.invalid`, so the request still goes out and the far end
+/// answers it with an error the call records, instead of the engine failing.
+pub fn parse_uri_or_invalid(s: &str) -> Uri {
+    parse_uri(s).unwrap_or_else(|_| parse_uri("sip:invalid.invalid").expect("static URI"))
+}
+
 /// Serialises a request built by the call layer.
 pub fn request_bytes(method: Method, uri: Uri, headers: Vec<Header>, body: Vec<u8>) -> Vec<u8> {
     Request {
