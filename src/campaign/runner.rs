@@ -238,14 +238,12 @@ pub async fn run(
                 let st = &states[&lead_id];
                 in_flight.insert(attempt_id, lead_id);
                 counters.dialled += 1;
+                let request_uri = trunk.request_uri(&st.number);
+                // To carries the same URI without its parameters (`;transport=`).
+                let to_uri = request_uri.split(';').next().unwrap_or("").to_string();
                 let spec = CallSpec {
-                    request_uri: trunk.request_uri(&st.number),
-                    to_uri: trunk
-                        .request_uri(&st.number)
-                        .split(';')
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
+                    request_uri,
+                    to_uri,
                     caller_id: cfg.caller_id.clone(),
                     caller_name: cfg.caller_name.clone(),
                     from_host: from_host.clone(),
