@@ -92,16 +92,16 @@ fn transaction(c: &mut Criterion) {
 }
 
 fn response_path(c: &mut Criterion) {
-    let mut engine = Engine::new(EngineConfig {
-        local: LocalParty {
+    let mut engine = Engine::new(EngineConfig::single_trunk(
+        LocalParty {
             sent_by: "192.0.2.1:5070".into(),
             transport: Transport::Udp,
             user_agent: "outdial-bench".into(),
         },
-        trunk: "192.0.2.10:5060".parse().unwrap(),
-        timers: Timers::default(),
-        rtp_ports: (20000, 40000),
-    });
+        "192.0.2.10:5060".parse().unwrap(),
+        Timers::default(),
+        (20000, 40000),
+    ));
     let now = Instant::now();
     // 1,000 calls in progress, so the lookup is not into an empty map.
     let mut invite = None;
@@ -115,7 +115,11 @@ fn response_path(c: &mut Criterion) {
                 attempt_no: 1,
             },
             CallSpec {
-                request_uri: format!("sip:+1415555{i:04}@192.0.2.10:5060"),
+                number: String::new(),
+                hops: vec![outdial::call::leg::Hop::direct(format!(
+                    "sip:+1415555{i:04}@192.0.2.10:5060"
+                ))],
+                failover_timeout: Duration::from_secs(3),
                 to_uri: format!("sip:+1415555{i:04}@192.0.2.10:5060"),
                 caller_id: "+14155550000".into(),
                 caller_name: None,
@@ -126,7 +130,6 @@ fn response_path(c: &mut Criterion) {
                 rtp_port: 0,
                 media_ip: "192.0.2.1".into(),
                 media: Default::default(),
-                auth: None,
                 privacy: None,
             },
         );

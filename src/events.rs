@@ -109,6 +109,19 @@ pub enum CallEventKind {
         /// Packets we sent (playback).
         sent: u64,
     },
+    /// The trunk failed the INVITE (a 408/500/502/503/504, Timer B, or no response within
+    /// `failover_timeout`) and the call moved to the next trunk of the group (RFC 3261
+    /// §8.1.3.4/§8.1.3.5: same Call-ID, CSeq + 1).
+    TrunkFailover {
+        /// The trunk that failed.
+        from_trunk: String,
+        /// The trunk tried next.
+        to_trunk: String,
+        /// Its final status, `None` when it sent nothing.
+        sip_status: Option<u16>,
+        /// `final_response`, `timer_b` or `failover_timeout`.
+        detail: String,
+    },
     /// The call is over. Emitted once per call, the last call-progress event (only
     /// `media_stats`, from the closing RTP session, follows it).
     Terminated {
@@ -150,6 +163,7 @@ impl CallEventKind {
             CallEventKind::MediaTimeout { .. } => "media_timeout",
             CallEventKind::PlaybackStarted { .. } => "playback_started",
             CallEventKind::MediaStats { .. } => "media_stats",
+            CallEventKind::TrunkFailover { .. } => "trunk_failover",
             CallEventKind::Terminated { .. } => "terminated",
         }
     }

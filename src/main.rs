@@ -116,11 +116,25 @@ fn print_outcome(o: &RunOutcome) {
         );
     }
     print!("{}", report::render_table(&o.report.summary));
-    let s = o.engine;
+    let s = &o.engine;
     println!(
         "  SIP: {} calls started, {} unparsable messages, {} stray messages",
         s.calls_started, s.parse_errors, s.stray_messages
     );
+    if s.trunks.len() > 1 || s.trunks.iter().any(|t| t.pings > 0 || t.failures > 0) {
+        for t in &s.trunks {
+            println!(
+                "  trunk {}: {} INVITEs, {} failed, {} pings ({} failed), went down {} time(s), now {}",
+                t.name,
+                t.invites,
+                t.failures,
+                t.pings,
+                t.ping_failures,
+                t.went_down,
+                if t.up { "up" } else { "down" }
+            );
+        }
+    }
     if s.setup_max_us > 0 {
         println!(
             "  latency: INVITE → 2xx p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; response → event p50 {} µs, p99 {} µs",

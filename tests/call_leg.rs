@@ -43,16 +43,16 @@ impl Harness {
         hold: u64,
         auth: Option<std::sync::Arc<outdial::sip::digest::Credentials>>,
     ) -> Self {
-        let mut engine = Engine::new(EngineConfig {
-            local: LocalParty {
+        let mut engine = Engine::new(EngineConfig::single_trunk(
+            LocalParty {
                 sent_by: "192.0.2.1:5070".into(),
                 transport: Transport::Udp,
                 user_agent: "outdial-test".into(),
             },
-            trunk: TRUNK.parse().unwrap(),
-            timers: Timers::default(),
-            rtp_ports: (20000, 20010),
-        });
+            TRUNK.parse().unwrap(),
+            Timers::default(),
+            (20000, 20010),
+        ));
         let now = Instant::now();
         let call_id = new_call_id();
         engine.start_call(
@@ -64,7 +64,12 @@ impl Harness {
                 attempt_no: 1,
             },
             CallSpec {
-                request_uri: "sip:+14155550123@192.0.2.10:5060".into(),
+                number: String::new(),
+                hops: vec![outdial::call::leg::Hop {
+                    auth,
+                    ..outdial::call::leg::Hop::direct("sip:+14155550123@192.0.2.10:5060")
+                }],
+                failover_timeout: Duration::from_secs(3),
                 to_uri: "sip:+14155550123@192.0.2.10:5060".into(),
                 caller_id: "+14155550000".into(),
                 caller_name: Some("Sales".into()),
@@ -75,7 +80,6 @@ impl Harness {
                 rtp_port: 0,
                 media_ip: "192.0.2.1".into(),
                 media: Default::default(),
-                auth,
                 privacy: Some("id".into()),
             },
         );
@@ -125,7 +129,7 @@ impl Harness {
                     assert_eq!(e.call_id, self.call_id);
                     self.events.push(e.kind);
                 }
-                Output::Media(_) => {}
+                Output::Media(_) | Output::Trunk(_) => {}
             }
         }
     }

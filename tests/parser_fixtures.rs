@@ -285,23 +285,23 @@ fn every_invalid_fixture_is_rejected_with_a_reason() {
 }
 
 fn engine() -> Engine {
-    Engine::new(EngineConfig {
-        local: LocalParty {
+    Engine::new(EngineConfig::single_trunk(
+        LocalParty {
             sent_by: "192.0.2.1:5070".into(),
             transport: Transport::Udp,
             user_agent: "outdial-test".into(),
         },
-        trunk: "192.0.2.10:5060".parse().unwrap(),
-        timers: Timers::default(),
-        rtp_ports: (20000, 20100),
-    })
+        "192.0.2.10:5060".parse().unwrap(),
+        Timers::default(),
+        (20000, 20100),
+    ))
 }
 
 fn responses(e: &mut Engine) -> Vec<(SocketAddr, String)> {
     std::iter::from_fn(|| e.poll_output())
         .filter_map(|o| match o {
             Output::Transmit(t) => Some((t.dest, String::from_utf8_lossy(&t.bytes).into_owned())),
-            Output::Event(_) | Output::Media(_) => None,
+            Output::Event(_) | Output::Media(_) | Output::Trunk(_) => None,
         })
         .collect()
 }

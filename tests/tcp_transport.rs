@@ -16,7 +16,7 @@ Content-Length: 5\r\n\r\nhello";
 async fn framing_reuse_and_reconnect() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let trunk = listener.local_addr().unwrap();
-    let (mut sock, mut inbound) = SipSocket::tcp("127.0.0.1:0".parse().unwrap(), trunk)
+    let (mut sock, mut inbound) = SipSocket::tcp("127.0.0.1:0".parse().unwrap(), &[trunk])
         .await
         .unwrap();
     let (mut conn, _) = listener.accept().await.unwrap();

@@ -40,12 +40,57 @@ use crate::sip::transaction::{
 /// Methods we accept inside a dialog (advertised in `Allow`).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY";
 
+/// Status codes of a final response to the INVITE after which the call is tried again on
+/// the next trunk (RFC 3261 §8.1.3.4: 503 means "try an alternate server"; 408/500/502/504
+/// and no response at all (Timer B, or `failover_timeout`) are treated the same way by
+/// trunk groups in the field, e.g. Kamailio's dispatcher and Asterisk's `Dial()` with
+/// several trunks).
+pub const FAILOVER_CODES: [u16; 5] = [408, 500, 502, 503, 504];
+
+/// One way to reach the callee: a trunk, possibly behind an outbound proxy.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// Index of the trunk in the engine's trunk list (its address is where the INVITE, its
+    /// CANCEL and non-2xx ACK go).
+    pub trunk: usize,
+    /// The trunk's name, for `trunk_failover` events.
+    pub name: String,
+    /// Request-URI on this trunk, e.g. `sip:+14155550100@trunk.example:5060`.
+    pub request_uri: String,
+    /// Pre-loaded route set (RFC 3261 §8.1.2): `<sip:proxy.example;lr>` when the trunk is
+    /// reached through an outbound proxy; written as `Route` on the INVITE, CANCEL and ACK.
+    pub route: Option<String>,
+    /// Trunk account for digest challenges (401/407), if the trunk asks.
+    pub auth: Option<std::sync::Arc<Credentials>>,
+}
+
+impl Hop {
+    /// A hop on trunk 0 with no outbound proxy and no credentials.
+    pub fn direct(request_uri: impl Into<String>) -> Self {
+        Self {
+            trunk: 0,
+            name: "trunk".into(),
+            request_uri: request_uri.into(),
+            route: None,
+            auth: None,
+        }
+    }
+}
+
 /// What to dial and how long to let it ring and stay up.
 #[derive(Debug, Clone)]
 pub struct CallSpec {
-    /// Request-URI, e.g. `sip:+14155550100@trunk.example:5060`.
-    pub request_uri: String,
-    /// The URI in To (usually the Request-URI without parameters).
+    /// The number dialled (E.164 or digits): the user part of every hop's Request-URI.
+    pub number: String,
+    /// The trunks to try, in order: the first one, then failover hops (RFC 3261 §8.1.3.5:
+    /// same Call-ID, From and To, CSeq + 1). Empty: the engine fills it from its trunk group
+    /// (weights, trunk health) with [`Hop`]s for `number`.
+    pub hops: Vec<Hop>,
+    /// Give up on a hop that sent no response at all after this long and try the next one
+    /// (only while another hop remains; the last hop waits for Timer B, 64·T1).
+    pub failover_timeout: Duration,
+    /// The URI in To (usually the first Request-URI without parameters; empty: the engine
+    /// fills it in).
     pub to_uri: String,
     /// Caller ID user part (E.164 or digits), written in From.
     pub caller_id: String,
@@ -65,8 +110,6 @@ pub struct CallSpec {
     pub media_ip: String,
     /// AMD, media timeout and the actions on the AMD result.
     pub media: crate::call::actions::MediaPlan,
-    /// Trunk account for digest challenges (401/407), if the trunk asks.
-    pub auth: Option<std::sync::Arc<Credentials>>,
     /// Optional `Privacy` header value (RFC 3323), e.g. `id` to hide the caller ID.
     pub privacy: Option<String>,
 }
@@ -74,9 +117,9 @@ pub struct CallSpec {
 /// Where a message the leg produced goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
-    /// The trunk (outbound proxy): initial INVITE, CANCEL, non-2xx ACK, and in-dialog
-    /// requests whose next hop is not an IP literal.
-    Trunk,
+    /// A trunk by its index (its outbound proxy's address when it has one): the INVITE,
+    /// CANCEL, non-2xx ACK, and in-dialog requests whose next hop is not an IP literal.
+    Trunk(usize),
     /// A specific address: the far end's next hop as an IP literal, or the source of a
     /// request we answer (RFC 3581 symmetric response).
     Addr(SocketAddr),
@@ -101,6 +144,17 @@ enum Phase {
     Terminating,
     /// `terminated` emitted; lingering only for transactions to finish.
     Ended,
+}
+
+/// What a leg learnt about a trunk, for the engine's trunk health and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrunkNote {
+    /// An INVITE was sent to this trunk (first try or failover).
+    Sent(usize),
+    /// The trunk answered the INVITE (any response but a failover code).
+    Responded(usize),
+    /// The trunk failed the INVITE: a failover code, Timer B or the failover timeout.
+    Failed(usize),
 }
 
 /// A forked early/confirmed dialog from a second To-tag that we ACK and BYE (§13.2.2.4).
@@ -160,9 +214,17 @@ pub struct CallLeg {
     auth_tries: u8,
     /// `Retry-After` of the final response, seconds.
     retry_after: Option<u32>,
-    /// Earlier INVITE transactions (answered by a challenge): kept to re-ACK retransmitted
-    /// 401/407s until their Timer D.
-    retired: Vec<InviteClientTx>,
+    /// Earlier INVITE transactions (answered by a challenge, or failed over) with their
+    /// trunk: kept to re-ACK retransmitted final responses until their Timer D.
+    retired: Vec<(InviteClientTx, usize)>,
+    /// Index in `spec.hops` of the trunk the current INVITE went to.
+    hop: usize,
+    /// The current hop's trunk answered something (its health was noted).
+    hop_noted: bool,
+    /// Try the next hop if the current one has not answered at all by then.
+    failover_deadline: Option<Instant>,
+    /// Trunk outcomes for the engine.
+    notes: Vec<TrunkNote>,
 }
 
 impl CallLeg {
@@ -191,7 +253,12 @@ impl CallLeg {
         let (invite_via, branch) = local.via();
         let session_id = rand::random::<u64>() >> 2;
         let sdp = audio_offer(&spec.media_ip, spec.rtp_port, session_id, 1).into_bytes();
-        let request_uri = parse_uri_or_invalid(&spec.request_uri);
+        let first = spec
+            .hops
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Hop::direct(""));
+        let request_uri = parse_uri_or_invalid(&first.request_uri);
         let bytes = build_invite(
             &spec,
             &request_uri,
@@ -202,6 +269,7 @@ impl CallLeg {
                 to: &to_value,
                 via: &invite_via,
                 cseq: 1,
+                route: first.route.as_deref(),
             },
             &sdp,
             None,
@@ -211,10 +279,11 @@ impl CallLeg {
         let mut out = VecDeque::new();
         while let Some(b) = invite.poll_transmit() {
             out.push_back(LegTransmit {
-                dest: Destination::Trunk,
+                dest: Destination::Trunk(first.trunk),
                 bytes: b,
             });
         }
+        let failover_deadline = (spec.hops.len() > 1).then(|| now + spec.failover_timeout);
         let mut events = VecDeque::new();
         events.push_back((now, CallEventKind::Initiated));
         Self {
@@ -257,7 +326,102 @@ impl CallLeg {
             auth_tries: 0,
             retry_after: None,
             retired: Vec::new(),
+            hop: 0,
+            hop_noted: false,
+            failover_deadline,
+            notes: vec![TrunkNote::Sent(first.trunk)],
         }
+    }
+
+    /// The current hop (trunk) of the INVITE.
+    fn current_hop(&self) -> Hop {
+        self.spec
+            .hops
+            .get(self.hop)
+            .cloned()
+            .unwrap_or_else(|| Hop::direct(""))
+    }
+
+    fn trunk(&self) -> usize {
+        self.spec.hops.get(self.hop).map_or(0, |h| h.trunk)
+    }
+
+    /// What the leg learnt about trunks since the last call (INVITEs sent, answers,
+    /// failures), for the engine's trunk health.
+    pub fn take_trunk_notes(&mut self) -> Vec<TrunkNote> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// True when the call may still move to another trunk: no answer and no ring timeout
+    /// yet, not shutting down, and a hop left.
+    fn can_fail_over(&self) -> bool {
+        self.phase == Phase::Inviting
+            && !self.shutdown
+            && !self.ring_timed_out
+            && self.hop + 1 < self.spec.hops.len()
+    }
+
+    /// Sends the INVITE to the next hop (RFC 3261 §8.1.3.5: a new transaction with the same
+    /// Call-ID, From and To, CSeq + 1, our same SDP offer) and emits `trunk_failover`.
+    fn fail_over(&mut self, now: Instant, status: Option<u16>, detail: &str) {
+        // Whatever the old transaction still has to send (its ACK) goes to its own trunk.
+        self.drain_txs();
+        let from = self.current_hop();
+        self.notes.push(TrunkNote::Failed(from.trunk));
+        self.hop += 1;
+        let to = self.current_hop();
+        self.events.push_back((
+            now,
+            CallEventKind::TrunkFailover {
+                from_trunk: from.name,
+                to_trunk: to.name.clone(),
+                sip_status: status,
+                detail: detail.to_string(),
+            },
+        ));
+        self.notes.push(TrunkNote::Sent(to.trunk));
+        self.hop_noted = false;
+        self.history = InviteHistory::default();
+        self.auth_tries = 0;
+        self.cancel_wanted = false;
+        self.request_uri = parse_uri_or_invalid(&to.request_uri);
+        self.failover_deadline =
+            (self.hop + 1 < self.spec.hops.len()).then(|| now + self.spec.failover_timeout);
+        self.send_invite(now, None, from.trunk);
+    }
+
+    /// Builds and sends a new INVITE transaction on the current hop (CSeq + 1, new branch),
+    /// retiring the current one on `old_trunk`.
+    fn send_invite(&mut self, now: Instant, auth: Option<Header>, old_trunk: usize) {
+        let (via, branch) = self.local.via();
+        self.invite_cseq += 1;
+        self.invite_via = via;
+        let hop = self.current_hop();
+        let bytes = build_invite(
+            &self.spec,
+            &self.request_uri,
+            &self.local,
+            &InviteParts {
+                call_id: &self.call_id,
+                from: &self.from_value,
+                to: &self.to_value,
+                via: &self.invite_via,
+                cseq: self.invite_cseq,
+                route: hop.route.as_deref(),
+            },
+            &self.offer,
+            auth,
+        );
+        let tx = InviteClientTx::new(
+            now,
+            branch,
+            bytes,
+            self.local.transport.is_reliable(),
+            self.timers,
+        );
+        let old = std::mem::replace(&mut self.invite, tx);
+        self.retired.push((old, old_trunk));
+        self.drain_txs();
     }
 
     /// Retransmitted messages received from the far end and absorbed (a duplicate final
@@ -298,7 +462,7 @@ impl CallLeg {
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Ended
             && self.invite.is_terminated()
-            && self.retired.iter().all(|t| t.is_terminated())
+            && self.retired.iter().all(|(t, _)| t.is_terminated())
             && self.cancel.as_ref().is_none_or(|t| t.is_terminated())
             && self.bye.as_ref().is_none_or(|t| t.is_terminated())
             && self.forks.iter().all(|f| f.bye.is_terminated())
@@ -369,13 +533,14 @@ impl CallLeg {
     }
 
     fn drain_txs(&mut self) {
+        let trunk = Destination::Trunk(self.trunk());
         while let Some(b) = self.invite.poll_transmit() {
-            self.push_out(Destination::Trunk, b);
+            self.push_out(trunk, b);
         }
-        for t in &mut self.retired {
+        for (t, old) in &mut self.retired {
             while let Some(b) = t.poll_transmit() {
                 self.out.push_back(LegTransmit {
-                    dest: Destination::Trunk,
+                    dest: Destination::Trunk(*old),
                     bytes: b,
                 });
             }
@@ -383,7 +548,7 @@ impl CallLeg {
         if let Some(c) = &mut self.cancel {
             while let Some(b) = c.poll_transmit() {
                 self.out.push_back(LegTransmit {
-                    dest: Destination::Trunk,
+                    dest: trunk,
                     bytes: b,
                 });
             }
@@ -400,7 +565,7 @@ impl CallLeg {
         for f in &mut self.forks {
             while let Some(b) = f.bye.poll_transmit() {
                 self.out.push_back(LegTransmit {
-                    dest: destination_for(&f.dialog, self.local.transport),
+                    dest: destination_for(&f.dialog, self.local.transport, trunk),
                     bytes: b,
                 });
             }
@@ -408,9 +573,10 @@ impl CallLeg {
     }
 
     fn dialog_destination(&self) -> Destination {
+        let trunk = Destination::Trunk(self.trunk());
         match &self.dialog {
-            Some(d) => destination_for(d, self.local.transport),
-            None => Destination::Trunk,
+            Some(d) => destination_for(d, self.local.transport, trunk),
+            None => trunk,
         }
     }
 
@@ -451,7 +617,8 @@ impl CallLeg {
         if let Some(old) = self
             .retired
             .iter_mut()
-            .find(|t| Some(t.branch()) == msg.branch.as_deref())
+            .find(|(t, _)| Some(t.branch()) == msg.branch.as_deref())
+            .map(|(t, _)| t)
         {
             old.on_response(now, status, Vec::new);
             self.duplicates += 1;
@@ -462,17 +629,30 @@ impl CallLeg {
         if !ours {
             return;
         }
+        self.failover_deadline = None;
+        if !self.hop_noted {
+            self.hop_noted = true;
+            if !FAILOVER_CODES.contains(&status) {
+                self.notes.push(TrunkNote::Responded(self.trunk()));
+            }
+        }
         if (200..300).contains(&status) && !self.invite.is_pending() {
             // A retransmitted or forked 2xx after the transaction ended (§13.2.2.4).
             self.on_2xx(now, msg, status);
             return;
         }
+        let route = self
+            .spec
+            .hops
+            .get(self.hop)
+            .and_then(|h| h.route.as_deref());
         let parts = InviteParts {
             call_id: &self.call_id,
             from: &self.from_value,
             to: &self.to_value,
             via: &self.invite_via,
             cseq: self.invite_cseq,
+            route,
         };
         let (request_uri, ua) = (&self.request_uri, &self.local.user_agent);
         let ev = self
@@ -497,7 +677,17 @@ impl CallLeg {
             }
             ClientTxEvent::Success(code) => self.on_2xx(now, msg, code),
             ClientTxEvent::Failure(code @ (401 | 407)) if self.retry_with_auth(now, msg, code) => {}
+            ClientTxEvent::Failure(code)
+                if FAILOVER_CODES.contains(&code)
+                    && !self.history.cancelled_on_ring_timeout
+                    && self.can_fail_over() =>
+            {
+                self.fail_over(now, Some(code), "final_response");
+            }
             ClientTxEvent::Failure(code) => {
+                if FAILOVER_CODES.contains(&code) {
+                    self.notes.push(TrunkNote::Failed(self.trunk()));
+                }
                 self.final_status = Some(code);
                 self.final_reason = msg.reason_phrase();
                 self.retry_after = msg.retry_after();
@@ -525,7 +715,7 @@ impl CallLeg {
     /// answer with (no credentials, no usable challenge, or this challenge was already
     /// answered and is not `stale`): the call then ends with that 401/407.
     fn retry_with_auth(&mut self, now: Instant, msg: &Inbound, code: u16) -> bool {
-        let Some(creds) = self.spec.auth.clone() else {
+        let Some(creds) = self.current_hop().auth else {
             return false;
         };
         let value = msg.msg.headers().iter().find_map(|h| match (code, h) {
@@ -549,33 +739,7 @@ impl CallLeg {
         tracing::debug!(call_id = %self.call_id, code, realm = challenge.realm(), "answering digest challenge");
         // The ACK for the challenge is already queued by the old transaction: send it first.
         self.drain_txs();
-        let (via, branch) = self.local.via();
-        self.invite_cseq += 1;
-        self.invite_via = via;
-        let bytes = build_invite(
-            &self.spec,
-            &self.request_uri,
-            &self.local,
-            &InviteParts {
-                call_id: &self.call_id,
-                from: &self.from_value,
-                to: &self.to_value,
-                via: &self.invite_via,
-                cseq: self.invite_cseq,
-            },
-            &self.offer,
-            Some(header),
-        );
-        let tx = InviteClientTx::new(
-            now,
-            branch,
-            bytes,
-            self.local.transport.is_reliable(),
-            self.timers,
-        );
-        let old = std::mem::replace(&mut self.invite, tx);
-        self.retired.push(old);
-        self.drain_txs();
+        self.send_invite(now, Some(header), self.trunk());
         true
     }
 
@@ -594,7 +758,11 @@ impl CallLeg {
             // A 2xx from another fork: ACK it, then BYE it (§13.2.2.4).
             if let Some(f) = self.forks.iter().find(|f| f.dialog.remote_tag == to_tag) {
                 let (dest, ack) = (
-                    destination_for(&f.dialog, self.local.transport),
+                    destination_for(
+                        &f.dialog,
+                        self.local.transport,
+                        Destination::Trunk(self.trunk()),
+                    ),
                     f.ack.clone(),
                 );
                 self.push_out(dest, ack);
@@ -602,7 +770,8 @@ impl CallLeg {
             }
             if let Ok(mut fd) = Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
                 let ack = fd.ack(self.invite_cseq, &self.local);
-                let dest = destination_for(&fd, self.local.transport);
+                let dest =
+                    destination_for(&fd, self.local.transport, Destination::Trunk(self.trunk()));
                 self.push_out(dest, ack.clone());
                 let (branch, bye) = fd.request(Method::Bye, &self.local, vec![], vec![]);
                 let bye = NonInviteClientTx::new(
@@ -631,7 +800,8 @@ impl CallLeg {
         match Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
             Ok(d) => {
                 let ack = d.ack(self.invite_cseq, &self.local);
-                let dest = destination_for(&d, self.local.transport);
+                let dest =
+                    destination_for(&d, self.local.transport, Destination::Trunk(self.trunk()));
                 self.dialog = Some(d);
                 if !msg.body().is_empty() {
                     self.answer_sdp = Some(msg.body().to_vec());
@@ -801,14 +971,31 @@ impl CallLeg {
 
     /// Fires whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(d) = self.failover_deadline
+            && now >= d
+        {
+            self.failover_deadline = None;
+            if self.can_fail_over() && self.invite.is_pending() && !self.hop_noted {
+                // Not a word from this trunk: stop retransmitting to it and move on.
+                self.invite.abandon();
+                self.fail_over(now, None, "failover_timeout");
+            }
+        }
         if let Some(ClientTxEvent::Timeout) = self.invite.handle_timeout(now) {
             // Timer B: no response at all (§17.1.1.2).
-            let detail = if self.history.cancelled_on_ring_timeout {
-                "ring_timeout"
+            if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
+                self.fail_over(now, None, "timer_b");
             } else {
-                "timer_b"
-            };
-            self.end(now, HangupBy::Local, detail);
+                if !self.hop_noted {
+                    self.notes.push(TrunkNote::Failed(self.trunk()));
+                }
+                let detail = if self.history.cancelled_on_ring_timeout {
+                    "ring_timeout"
+                } else {
+                    "timer_b"
+                };
+                self.end(now, HangupBy::Local, detail);
+            }
         }
         if let Some(d) = self.ring_deadline
             && now >= d
@@ -830,7 +1017,7 @@ impl CallLeg {
             self.hold_deadline = None;
             self.send_bye(now);
         }
-        for t in &mut self.retired {
+        for (t, _) in &mut self.retired {
             t.handle_timeout(now);
         }
         if let Some(c) = &mut self.cancel {
@@ -906,6 +1093,11 @@ impl CallLeg {
             to: &self.to_value,
             via: &self.invite_via,
             cseq: self.invite_cseq,
+            route: self
+                .spec
+                .hops
+                .get(self.hop)
+                .and_then(|h| h.route.as_deref()),
         };
         let mut h = request_head(&parts, &self.to_value, Method::Cancel);
         h.push(Header::Reason(Reason::new(
@@ -1004,9 +1196,10 @@ impl CallLeg {
             }
         };
         take(self.invite.poll_timeout());
-        for t in &self.retired {
+        for (t, _) in &self.retired {
             take(t.poll_timeout());
         }
+        take(self.failover_deadline);
         take(self.ring_deadline);
         take(self.cancel_guard);
         take(self.hold_deadline);
@@ -1026,20 +1219,24 @@ impl CallLeg {
 }
 
 /// Where in-dialog requests go: the next hop (first route, else remote target) when it is an
-/// IP literal with a port over UDP; otherwise the trunk. Over TCP everything rides the one
-/// trunk connection.
-fn destination_for(d: &Dialog, transport: crate::sip::message::Transport) -> Destination {
+/// IP literal with a port over UDP; otherwise `trunk` (the call's trunk, or its outbound
+/// proxy). Over TCP everything rides the trunk's connection.
+fn destination_for(
+    d: &Dialog,
+    transport: crate::sip::message::Transport,
+    trunk: Destination,
+) -> Destination {
     if transport.is_reliable() {
-        return Destination::Trunk;
+        return trunk;
     }
     let uri = d.next_hop_uri();
     let Ok(u) = parse_uri(&uri) else {
-        return Destination::Trunk;
+        return trunk;
     };
     let (host, port) = host_port(&u);
     match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
         Ok(ip) => Destination::Addr(SocketAddr::new(ip, port)),
-        Err(_) => Destination::Trunk,
+        Err(_) => trunk,
     }
 }
 
@@ -1058,8 +1255,7 @@ fn non_2xx_ack(request_uri: &Uri, ua: &str, p: &InviteParts<'_>, resp: &Inbound)
     let mut h = request_head(p, &to, Method::Ack);
     h.push(Header::UserAgent(UserAgent::new(ua.to_string())));
     h.push(Header::ContentLength(ContentLength::new("0")));
-    // The initial INVITE carries no Route headers (the trunk is reached directly), so the ACK
-    // has none to copy.
+    // §17.1.1.3: the ACK carries the INVITE's Route headers (`p.route`, via request_head).
     request_bytes(Method::Ack, request_uri.clone(), h, vec![])
 }
 
@@ -1071,6 +1267,8 @@ struct InviteParts<'a> {
     to: &'a str,
     via: &'a str,
     cseq: u32,
+    /// The pre-loaded route (outbound proxy), copied to CANCEL and ACK (§9.1, §17.1.1.3).
+    route: Option<&'a str>,
 }
 
 /// Builds the INVITE (RFC 3261 §8.1.1) with our SDP offer; `auth` is an Authorization or
@@ -1111,12 +1309,18 @@ fn build_invite(
 /// Max-Forwards, From, To (`to`: the INVITE's, or a response's with its tag for the ACK),
 /// Call-ID and CSeq with the INVITE's number and `method`.
 fn request_head(p: &InviteParts<'_>, to: &str, method: Method) -> Vec<Header> {
-    vec![
+    let mut h = vec![
         Header::Via(Via::new(p.via.to_string())),
         Header::MaxForwards(MaxForwards::new("70")),
+    ];
+    if let Some(r) = p.route {
+        h.push(Header::Route(rsipstack::sip::Route::new(r.to_string())));
+    }
+    h.extend([
         Header::From(From::new(p.from.to_string())),
         Header::To(To::new(to.to_string())),
         Header::CallId(CallId::new(p.call_id.to_string())),
         Header::CSeq(CSeq::new(format!("{} {method}", p.cseq))),
-    ]
+    ]);
+    h
 }

@@ -12,6 +12,13 @@
 //! hold_time = 5                                 # seconds an answered call stays up
 //! default_region = "US"                         # optional: normalise numbers to E.164
 //!
+//! # Instead of `trunk`, a trunk group with weights and failover (see docs/trunks.md):
+//! # [[trunks]]
+//! # name = "carrier-a"
+//! # uri = "sip:10.0.0.1:5060"
+//! # weight = 3
+//! # outbound_proxy = "sip:10.0.0.5:5060;lr"      # optional, RFC 3261 §8.1.2 pre-loaded Route
+//!
 //! [[reschedule_rules]]                          # retry rules per disposition
 //! disposition = "busy"
 //! retry_after = 60                              # seconds
@@ -67,6 +74,41 @@ fn default_user_agent() -> String {
     format!("outdial/{}", env!("CARGO_PKG_VERSION"))
 }
 
+fn default_weight() -> u32 {
+    1
+}
+fn default_failover_timeout() -> f64 {
+    3.0
+}
+fn default_trunk_down_after() -> u32 {
+    2
+}
+
+/// One trunk of a trunk group (`[[trunks]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// Name in events (`trunk_failover`), logs and the summary; default `trunkN`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `sip:host[:port][;transport=udp|tcp]`.
+    pub uri: String,
+    /// Share of new calls relative to the other trunks (0: used only for failover).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Outbound proxy in front of this trunk (`sip:host[:port];lr`): requests go to it with
+    /// a pre-loaded `Route` header (RFC 3261 §8.1.2). Default: the campaign's
+    /// `outbound_proxy`.
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    /// Username for this trunk's digest challenges (default: the campaign's).
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Password for this trunk's digest challenges; never stored or logged.
+    #[serde(default, skip_serializing)]
+    pub auth_password: Option<String>,
+}
+
 /// The settings of one campaign.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,7 +116,26 @@ pub struct CampaignConfig {
     /// Unique campaign name; a second run with the same name and database resumes it.
     pub name: String,
     /// Trunk URI: `sip:host[:port][;transport=udp|tcp]` (port 5060 and UDP by default).
+    /// Give either this or `[[trunks]]`.
+    #[serde(default)]
     pub trunk: String,
+    /// A trunk group: calls spread by weight, failover to the next trunk on 408/500/502/503/
+    /// 504 or no answer (docs/trunks.md).
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    /// Outbound proxy for every trunk without its own (`sip:host[:port];lr`).
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    /// Seconds without any response from a trunk before the call moves to the next trunk
+    /// (only when another trunk remains; the last one waits for Timer B, 64·T1 = 32 s).
+    #[serde(default = "default_failover_timeout")]
+    pub failover_timeout: f64,
+    /// Seconds between OPTIONS keep-alive pings to each trunk (0: no pings).
+    #[serde(default)]
+    pub keepalive_interval: u64,
+    /// Consecutive failures (INVITE or ping) that mark a trunk down.
+    #[serde(default = "default_trunk_down_after")]
+    pub trunk_down_after: u32,
     /// Caller ID: the user part of From (E.164 or digits).
     pub caller_id: String,
     /// Optional display name in From.
@@ -162,6 +223,31 @@ fn default_voicemail_wait() -> u64 {
     8
 }
 
+/// A trunk of the group with its defaults applied.
+#[derive(Debug, Clone)]
+pub struct ResolvedTrunkConfig {
+    /// Unique name.
+    pub name: String,
+    /// Its URI taken apart.
+    pub target: TrunkTarget,
+    /// Weight.
+    pub weight: u32,
+    /// Outbound proxy URI (`sip:host[:port];lr`), its own or the campaign's.
+    pub outbound_proxy: Option<String>,
+    /// (username, password) for digest challenges, its own or the campaign's.
+    pub auth: Option<(String, String)>,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+}
+
+impl ResolvedTrunkConfig {
+    /// The outbound proxy taken apart. Errors: not a SIP URI.
+    pub fn outbound_proxy_target(&self) -> anyhow::Result<TrunkTarget> {
+        let p = self.outbound_proxy.as_deref().unwrap_or_default();
+        TrunkTarget::parse(p).with_context(|| format!("outbound_proxy of trunk {}", self.name))
+    }
+}
+
 /// The trunk URI taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrunkTarget {
@@ -235,6 +321,15 @@ pub struct Overrides {
     /// Trunk URI, e.g. sip:10.0.0.1:5060;transport=tcp.
     #[arg(long)]
     pub trunk: Option<String>,
+    /// Outbound proxy URI, e.g. sip:10.0.0.5:5060;lr.
+    #[arg(long)]
+    pub outbound_proxy: Option<String>,
+    /// Seconds between OPTIONS pings to each trunk (0: none).
+    #[arg(long)]
+    pub keepalive_interval: Option<u64>,
+    /// Seconds without a response before the call moves to the next trunk.
+    #[arg(long)]
+    pub failover_timeout: Option<f64>,
     /// Caller ID (From user part).
     #[arg(long)]
     pub caller_id: Option<String>,
@@ -342,7 +437,14 @@ impl CampaignConfig {
             }
         }
         set(&mut self.name, &o.name);
-        set(&mut self.trunk, &o.trunk);
+        if let Some(t) = &o.trunk {
+            // --trunk replaces a trunk group from the file.
+            self.trunk = t.clone();
+            self.trunks.clear();
+        }
+        set_opt(&mut self.outbound_proxy, &o.outbound_proxy);
+        set(&mut self.keepalive_interval, &o.keepalive_interval);
+        set(&mut self.failover_timeout, &o.failover_timeout);
         set(&mut self.caller_id, &o.caller_id);
         set_opt(&mut self.caller_name, &o.caller_name);
         set_opt(&mut self.p_asserted_identity, &o.p_asserted_identity);
@@ -374,7 +476,48 @@ impl CampaignConfig {
         if self.name.trim().is_empty() {
             bail!("name: must not be empty");
         }
-        TrunkTarget::parse(&self.trunk)?;
+        let group = self.trunk_group()?;
+        let mut names = std::collections::HashSet::new();
+        for t in &group {
+            if !names.insert(t.name.clone()) {
+                bail!("trunks: two trunks named {:?}", t.name);
+            }
+            if t.outbound_proxy.is_some()
+                && t.outbound_proxy_target()?.transport != t.target.transport
+            {
+                bail!(
+                    "trunks[{}]: outbound_proxy and uri must use the same transport",
+                    t.name
+                );
+            }
+            if t.auth.is_none() && (t.auth_username.is_some() != t.auth_password.is_some()) {
+                bail!(
+                    "trunks[{}]: give auth_username and auth_password together",
+                    t.name
+                );
+            }
+        }
+        if group
+            .iter()
+            .any(|t| t.target.transport != group[0].target.transport)
+        {
+            bail!("trunks: every trunk must use the same transport (udp or tcp)");
+        }
+        if group.iter().all(|t| t.weight == 0) {
+            bail!("trunks: at least one trunk needs a weight > 0");
+        }
+        if !(self.failover_timeout.is_finite()
+            && self.failover_timeout >= 0.1
+            && self.failover_timeout <= 64.0)
+        {
+            bail!(
+                "failover_timeout: must be 0.1..=64 seconds, got {}",
+                self.failover_timeout
+            );
+        }
+        if self.trunk_down_after == 0 {
+            bail!("trunk_down_after: must be ≥ 1");
+        }
         if self.caller_id.is_empty()
             || !self
                 .caller_id
@@ -465,6 +608,56 @@ impl CampaignConfig {
     /// The rule for a disposition, if any.
     pub fn rule_for(&self, d: Disposition) -> Option<&RescheduleRule> {
         self.reschedule_rules.iter().find(|r| r.disposition == d)
+    }
+
+    /// The trunk group: `[[trunks]]`, or the one `trunk` as a group of one (named `trunk`).
+    /// Credentials and the outbound proxy fall back to the campaign's. Errors: neither or
+    /// both of `trunk` and `trunks`, or a URI that does not parse (named).
+    pub fn trunk_group(&self) -> anyhow::Result<Vec<ResolvedTrunkConfig>> {
+        let list: Vec<TrunkConfig> = match (self.trunk.trim().is_empty(), self.trunks.is_empty()) {
+            (false, true) => vec![TrunkConfig {
+                name: Some("trunk".into()),
+                uri: self.trunk.clone(),
+                weight: 1,
+                outbound_proxy: None,
+                auth_username: None,
+                auth_password: None,
+            }],
+            (true, false) => self.trunks.clone(),
+            (true, true) => bail!("trunk: give a trunk URI (or a [[trunks]] group)"),
+            (false, false) => bail!("trunk/trunks: give one trunk or a [[trunks]] group, not both"),
+        };
+        list.into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let name = t.name.clone().unwrap_or_else(|| format!("trunk{}", i + 1));
+                let target =
+                    TrunkTarget::parse(&t.uri).with_context(|| format!("trunks[{name}]"))?;
+                let outbound_proxy = t.outbound_proxy.clone().or(self.outbound_proxy.clone());
+                let auth = match (&t.auth_username, &t.auth_password) {
+                    (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+                    (None, None) => match (&self.auth_username, &self.auth_password) {
+                        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                Ok(ResolvedTrunkConfig {
+                    name,
+                    target,
+                    weight: t.weight,
+                    outbound_proxy,
+                    auth,
+                    auth_username: t.auth_username,
+                    auth_password: t.auth_password,
+                })
+            })
+            .collect()
+    }
+
+    /// Failover timeout as a duration.
+    pub fn failover_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.failover_timeout)
     }
 
     /// Ring timeout as a duration.

@@ -22,11 +22,12 @@ use std::sync::Arc;
 use crate::call::actions::{MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
 use crate::call::leg::CallSpec;
-use crate::campaign::config::{CampaignConfig, TrunkTarget};
+use crate::campaign::config::CampaignConfig;
 use crate::campaign::leads;
 use crate::campaign::rate::CallRate;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
+use crate::engine::trunks::TrunkRoute;
 use crate::events::{AttemptRef, CallEvent, CallEventKind, WallClock};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
@@ -123,34 +124,26 @@ pub async fn run(
         "call list loaded"
     );
 
-    let trunk = TrunkTarget::parse(&cfg.trunk)?;
-    let trunk_addr = trunk.resolve().await?;
+    let trunks = resolve_trunks(cfg).await?;
+    let transport = trunks[0].transport;
+    let trunk_addr = trunks[0].addr;
     let mut engine = shell::spawn(ShellConfig {
         bind: cfg.local_address.parse()?,
-        trunk: trunk_addr,
-        transport: trunk.transport,
+        trunks,
+        keepalive: (cfg.keepalive_interval > 0)
+            .then(|| Duration::from_secs(cfg.keepalive_interval)),
+        trunk_down_after: cfg.trunk_down_after,
+        transport,
         user_agent: cfg.user_agent.clone(),
         timers,
         rtp_ports: (cfg.rtp_port_min, cfg.rtp_port_max),
     })
     .await
-    .with_context(|| {
-        format!(
-            "starting SIP engine towards {trunk_addr} ({})",
-            trunk.transport
-        )
-    })?;
+    .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;
     let local_ip = engine.local_addr.ip().to_string();
     let from_host = cfg.from_host.clone().unwrap_or_else(|| local_ip.clone());
 
     let plan = media_plan(cfg)?;
-    let auth = match (&cfg.auth_username, &cfg.auth_password) {
-        (Some(u), Some(p)) => Some(Arc::new(crate::sip::digest::Credentials {
-            username: u.clone(),
-            password: p.clone(),
-        })),
-        _ => None,
-    };
     let clock = WallClock::now();
     let mut states: HashMap<i64, LeadState> = HashMap::new();
     let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
@@ -238,12 +231,12 @@ pub async fn run(
                 let st = &states[&lead_id];
                 in_flight.insert(attempt_id, lead_id);
                 counters.dialled += 1;
-                let request_uri = trunk.request_uri(&st.number);
-                // To carries the same URI without its parameters (`;transport=`).
-                let to_uri = request_uri.split(';').next().unwrap_or("").to_string();
+                // The engine picks the trunks (weights, health) and fills the hops and To.
                 let spec = CallSpec {
-                    request_uri,
-                    to_uri,
+                    number: st.number.clone(),
+                    hops: Vec::new(),
+                    failover_timeout: cfg.failover_timeout(),
+                    to_uri: String::new(),
                     caller_id: cfg.caller_id.clone(),
                     caller_name: cfg.caller_name.clone(),
                     from_host: from_host.clone(),
@@ -253,7 +246,6 @@ pub async fn run(
                     rtp_port: 0,
                     media_ip: local_ip.clone(),
                     media: plan.clone(),
-                    auth: auth.clone(),
                     privacy: cfg.privacy.clone(),
                 };
                 engine
@@ -440,4 +432,42 @@ pub async fn run(
         recovered,
         stopped: stopping,
     })
+}
+
+/// Resolves every trunk of the campaign's group (and its outbound proxy) to an address.
+/// Errors: a host that does not resolve (named).
+async fn resolve_trunks(cfg: &CampaignConfig) -> anyhow::Result<Vec<TrunkRoute>> {
+    let mut out = Vec::new();
+    for t in cfg.trunk_group()? {
+        let (addr, route) = match &t.outbound_proxy {
+            Some(p) => {
+                let proxy = t.outbound_proxy_target()?;
+                let addr = proxy
+                    .resolve()
+                    .await
+                    .with_context(|| format!("outbound proxy of trunk {}", t.name))?;
+                (addr, Some(format!("<{}>", p.trim())))
+            }
+            None => (
+                t.target
+                    .resolve()
+                    .await
+                    .with_context(|| format!("trunk {}", t.name))?,
+                None,
+            ),
+        };
+        out.push(TrunkRoute {
+            name: t.name.clone(),
+            addr,
+            host: t.target.host.clone(),
+            port: t.target.port,
+            transport: t.target.transport,
+            weight: t.weight,
+            route,
+            auth: t.auth.map(|(username, password)| {
+                Arc::new(crate::sip::digest::Credentials { username, password })
+            }),
+        });
+    }
+    Ok(out)
 }

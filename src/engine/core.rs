@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
-use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination};
+use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, TrunkNote};
+use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
 use crate::media::amd::AmdResult;
 use crate::media::sdp::{AudioAnswer, parse_answer};
@@ -39,12 +40,37 @@ use crate::sip::transaction::Timers;
 pub struct EngineConfig {
     /// Our SIP identity (Via sent-by, Contact, transport, User-Agent).
     pub local: LocalParty,
-    /// The trunk's resolved address: the next hop of every out-of-dialog request.
-    pub trunk: SocketAddr,
+    /// The trunk group (at least one): where out-of-dialog requests go, with weights,
+    /// outbound proxies and credentials.
+    pub trunks: Vec<TrunkRoute>,
+    /// OPTIONS keep-alive interval per trunk (`None`: no pings).
+    pub keepalive: Option<Duration>,
+    /// Consecutive failures (INVITEs or pings) that mark a trunk down.
+    pub trunk_down_after: u32,
     /// RFC 3261 timer values.
     pub timers: Timers,
     /// First and last RTP port (inclusive) to offer; even ports only are used (RFC 3550 §11).
     pub rtp_ports: (u16, u16),
+}
+
+impl EngineConfig {
+    /// One trunk at `trunk` (named `trunk`), no keep-alive, down after 2 failures.
+    pub fn single_trunk(
+        local: LocalParty,
+        trunk: SocketAddr,
+        timers: Timers,
+        rtp_ports: (u16, u16),
+    ) -> Self {
+        let t = TrunkRoute::direct("trunk", trunk, local.transport);
+        Self {
+            local,
+            trunks: vec![t],
+            keepalive: None,
+            trunk_down_after: 2,
+            timers,
+            rtp_ports,
+        }
+    }
 }
 
 /// A datagram or stream message to send.
@@ -65,6 +91,8 @@ pub enum Output {
     Event(CallEvent),
     /// Open, configure, feed or close a call's RTP session.
     Media(MediaCommand),
+    /// A trunk went down or came back up.
+    Trunk(TrunkStateChange),
 }
 
 /// Instructions for the shell's per-call RTP sessions.
@@ -95,7 +123,7 @@ pub enum MediaCommand {
 }
 
 /// Counters of the engine core (exposed in the run summary; Prometheus later).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngineStats {
     /// Calls started.
     pub calls_started: u64,
@@ -121,6 +149,8 @@ pub struct EngineStats {
     pub event_p50_us: u64,
     /// Response received → call event, 99th percentile, µs.
     pub event_p99_us: u64,
+    /// Per-trunk counters and state.
+    pub trunks: Vec<TrunkStats>,
 }
 
 /// A latency histogram in µs, 1 µs to 60 s, 3 significant digits.
@@ -186,6 +216,8 @@ pub struct Engine {
     closing_media: HashMap<String, AttemptRef>,
     /// INVITE → 2xx latencies, µs.
     setup: hdrhistogram::Histogram<u64>,
+    /// The trunk group.
+    trunks: TrunkSet,
 }
 
 impl Engine {
@@ -193,6 +225,12 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Self {
         Self {
             ports: RtpPortPool::new(cfg.rtp_ports),
+            trunks: TrunkSet::new(
+                cfg.trunks.clone(),
+                cfg.keepalive,
+                cfg.trunk_down_after,
+                cfg.timers,
+            ),
             cfg,
             calls: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -204,9 +242,16 @@ impl Engine {
         }
     }
 
+    /// Starts the trunks' OPTIONS keep-alive pings (when an interval is configured).
+    pub fn start_keepalive(&mut self, now: Instant) {
+        self.trunks.start_keepalive(now);
+        self.drain_trunks();
+    }
+
     /// Counters so far (calls still held included).
     pub fn stats(&self) -> EngineStats {
-        let mut s = self.stats;
+        let mut s = self.stats.clone();
+        s.trunks = self.trunks.stats();
         if !self.setup.is_empty() {
             s.setup_p50_us = self.setup.value_at_quantile(0.5);
             s.setup_p99_us = self.setup.value_at_quantile(0.99);
@@ -293,6 +338,14 @@ impl Engine {
             return;
         };
         spec.rtp_port = port;
+        if spec.hops.is_empty() {
+            spec.hops = self.trunks.hops(&spec.number);
+        }
+        if spec.to_uri.is_empty() {
+            // To: the first Request-URI without its parameters (`;transport=`).
+            let first = spec.hops.first().map_or("", |h| h.request_uri.as_str());
+            spec.to_uri = first.split(';').next().unwrap_or("").to_string();
+        }
         let plan = spec.media.clone();
         let leg = CallLeg::start(
             now,
@@ -367,6 +420,10 @@ impl Engine {
                 return;
             }
         };
+        if msg.status.is_some() && self.trunks.handle_response(now, &msg) {
+            self.drain_trunks();
+            return;
+        }
         let call_id = msg.call_id.clone();
         if let Some(slot) = self.calls.get_mut(&call_id) {
             slot.leg.handle_message(now, &msg, src);
@@ -396,6 +453,10 @@ impl Engine {
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.trunks.poll_timeout().is_some_and(|t| t <= now) {
+            self.trunks.handle_timeout(now, &self.cfg.local);
+            self.drain_trunks();
+        }
         while let Some(Reverse((at, _))) = self.timers.peek() {
             if *at > now {
                 break;
@@ -421,13 +482,29 @@ impl Engine {
     /// Collects a leg's output and events, starts or stops its media, reschedules it, and
     /// drops it when finished.
     fn after_touch(&mut self, now: Instant, id: &str) {
-        let trunk = self.cfg.trunk;
+        let Some(slot) = self.calls.get_mut(id) else {
+            return;
+        };
+        let notes = slot.leg.take_trunk_notes();
+        if !notes.is_empty() {
+            for n in notes {
+                match n {
+                    TrunkNote::Sent(i) => self.trunks.on_invite_sent(i),
+                    TrunkNote::Responded(i) => self.trunks.on_invite_outcome(i, true),
+                    TrunkNote::Failed(i) => self.trunks.on_invite_outcome(i, false),
+                }
+            }
+            self.drain_trunks();
+        }
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };
         while let Some(t) = slot.leg.poll_transmit() {
             let dest = match t.dest {
-                Destination::Trunk => trunk,
+                Destination::Trunk(i) => match self.trunks.addr(i) {
+                    Some(a) => a,
+                    None => continue,
+                },
                 Destination::Addr(a) => a,
             };
             self.out.push_back(Output::Transmit(Transmit {
@@ -503,6 +580,17 @@ impl Engine {
             if let Some(t) = next {
                 self.timers.push(Reverse((t, id.to_string())));
             }
+        }
+    }
+
+    /// Moves pings to send and trunk state changes to the output.
+    fn drain_trunks(&mut self) {
+        while let Some((dest, bytes)) = self.trunks.poll_transmit() {
+            self.out
+                .push_back(Output::Transmit(Transmit { dest, bytes }));
+        }
+        while let Some(c) = self.trunks.poll_change() {
+            self.out.push_back(Output::Trunk(c));
         }
     }
 
@@ -661,6 +749,10 @@ impl Engine {
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let calls = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (calls, self.trunks.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use std::collections::HashMap;
 
 use super::core::{Engine, EngineConfig, EngineStats, MediaCommand, Output};
+use super::trunks::TrunkRoute;
 use crate::call::leg::CallSpec;
 use crate::events::{AttemptRef, CallEvent};
 use crate::media::session::{MediaEvent, MediaSession, RtpStats};
@@ -39,8 +40,12 @@ pub enum Command {
 pub struct ShellConfig {
     /// Local address to bind (port 0: any free port).
     pub bind: SocketAddr,
-    /// The trunk's resolved address.
-    pub trunk: SocketAddr,
+    /// The trunk group, addresses resolved.
+    pub trunks: Vec<TrunkRoute>,
+    /// OPTIONS keep-alive interval (`None`: no pings).
+    pub keepalive: Option<std::time::Duration>,
+    /// Consecutive failures that mark a trunk down.
+    pub trunk_down_after: u32,
     /// UDP or TCP.
     pub transport: Transport,
     /// `User-Agent` header.
@@ -69,7 +74,8 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     let (mut socket, mut stream_rx) = match cfg.transport {
         Transport::Udp => (SipSocket::udp(cfg.bind).await?, None),
         Transport::Tcp => {
-            let (s, rx) = SipSocket::tcp(cfg.bind, cfg.trunk).await?;
+            let addrs: Vec<SocketAddr> = cfg.trunks.iter().map(|t| t.addr).collect();
+            let (s, rx) = SipSocket::tcp(cfg.bind, &addrs).await?;
             (s, Some(rx))
         }
     };
@@ -80,7 +86,9 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             transport: cfg.transport,
             user_agent: cfg.user_agent.clone(),
         },
-        trunk: cfg.trunk,
+        trunks: cfg.trunks.clone(),
+        keepalive: cfg.keepalive,
+        trunk_down_after: cfg.trunk_down_after,
         timers: cfg.timers,
         rtp_ports: cfg.rtp_ports,
     };
@@ -90,6 +98,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
     let task = tokio::spawn(async move {
         let mut engine = Engine::new(engine_cfg);
+        engine.start_keepalive(Instant::now());
         let udp = match &socket {
             SipSocket::Udp(s) => Some(s.clone()),
             SipSocket::Tcp(_) => None,
@@ -179,6 +188,12 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         }
                     }
                     Output::Media(cmd) => media_command(cmd, &mut media, &mut engine).await,
+                    Output::Trunk(c) if c.up => {
+                        tracing::info!(trunk = %c.trunk, reason = c.reason, "trunk up")
+                    }
+                    Output::Trunk(c) => {
+                        tracing::warn!(trunk = %c.trunk, reason = c.reason, "trunk down")
+                    }
                 }
             }
             received_at = None;

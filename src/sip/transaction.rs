@@ -238,6 +238,12 @@ impl InviteClientTx {
         None
     }
 
+    /// Gives up on a transaction that got no response at all (the call moved to another
+    /// trunk): no more retransmissions; a late response is absorbed.
+    pub fn abandon(&mut self) {
+        self.terminate();
+    }
+
     fn terminate(&mut self) {
         self.state = IctState::Terminated;
         self.timer_a = None;

@@ -1,6 +1,7 @@
-//! The tokio transport shell: one UDP socket, or one TCP connection to the trunk.
+//! The tokio transport shell: one UDP socket, or one TCP connection per trunk.
 //!
-//! UDP: datagrams in and out of one socket. TCP (RFC 3261 §18.3): one connection per trunk,
+//! UDP: datagrams in and out of one socket. TCP (RFC 3261 §18.3): one connection per trunk
+//! (or outbound proxy) address,
 //! opened on first use and re-opened on the next send after it drops; a reader task cuts the
 //! byte stream into messages with [`StreamFramer`] and a writer task drains a queue, so a slow
 //! peer never blocks the engine loop.
@@ -29,8 +30,16 @@ pub struct Received {
 pub enum SipSocket {
     /// One UDP socket for everything.
     Udp(Arc<UdpSocket>),
-    /// One TCP connection to the trunk.
-    Tcp(TcpLink),
+    /// One TCP connection per trunk address.
+    Tcp(TcpLinks),
+}
+
+/// The TCP connections, one per destination address, opened on first use.
+pub struct TcpLinks {
+    bind: SocketAddr,
+    links: std::collections::HashMap<SocketAddr, TcpLink>,
+    inbound: mpsc::UnboundedSender<Received>,
+    local: SocketAddr,
 }
 
 impl SipSocket {
@@ -39,43 +48,79 @@ impl SipSocket {
         Ok(Self::Udp(Arc::new(UdpSocket::bind(bind).await?)))
     }
 
-    /// Connects to the trunk over TCP, binding the local side to `bind`'s IP.
+    /// Connects over TCP to the first of `trunks` that accepts (the others are connected on
+    /// first use), binding the local side to `bind`'s IP. Errors: none accepted.
     pub async fn tcp(
         bind: SocketAddr,
-        trunk: SocketAddr,
+        trunks: &[SocketAddr],
     ) -> io::Result<(Self, mpsc::UnboundedReceiver<Received>)> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut link = TcpLink {
-            bind,
-            trunk,
-            writer: None,
-            alive: Arc::new(AtomicBool::new(false)),
-            inbound: tx,
-            local: None,
-        };
-        link.ensure_connected().await?;
-        Ok((Self::Tcp(link), rx))
+        let mut last_err = io::Error::other("no trunk address");
+        for &trunk in trunks {
+            let mut link = TcpLink {
+                bind,
+                trunk,
+                writer: None,
+                alive: Arc::new(AtomicBool::new(false)),
+                inbound: tx.clone(),
+                local: None,
+            };
+            match link.ensure_connected().await {
+                Ok(()) => {
+                    let local = link.local.expect("connected");
+                    let mut links = std::collections::HashMap::new();
+                    links.insert(trunk, link);
+                    return Ok((
+                        Self::Tcp(TcpLinks {
+                            bind,
+                            links,
+                            inbound: tx,
+                            local,
+                        }),
+                        rx,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(%trunk, error = %e, "TCP connect to trunk failed");
+                    last_err = e;
+                }
+            }
+        }
+        Err(last_err)
     }
 
     /// The local address to advertise in Via and Contact.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             SipSocket::Udp(s) => s.local_addr(),
-            SipSocket::Tcp(l) => l.local.ok_or_else(|| io::Error::other("not connected")),
+            SipSocket::Tcp(l) => Ok(l.local),
         }
     }
 
-    /// Sends one message. Over TCP every message goes on the trunk connection, reconnecting
-    /// if it dropped. Errors: the socket's (the caller counts and logs them; SIP timers recover).
+    /// Sends one message. Over TCP it goes on the connection to `dest`, opened (or
+    /// re-opened after a drop) as needed. Errors: the socket's (the caller counts and logs
+    /// them; SIP timers recover).
     pub async fn send(&mut self, dest: SocketAddr, bytes: Vec<u8>) -> io::Result<()> {
         match self {
             SipSocket::Udp(s) => s.send_to(&bytes, dest).await.map(|_| ()),
-            SipSocket::Tcp(l) => l.send(bytes).await,
+            SipSocket::Tcp(l) => {
+                let bind = l.bind;
+                let inbound = l.inbound.clone();
+                let link = l.links.entry(dest).or_insert_with(|| TcpLink {
+                    bind,
+                    trunk: dest,
+                    writer: None,
+                    alive: Arc::new(AtomicBool::new(false)),
+                    inbound,
+                    local: None,
+                });
+                link.send(bytes).await
+            }
         }
     }
 }
 
-/// One TCP connection to the trunk with reconnect-on-send.
+/// One TCP connection to a trunk with reconnect-on-send.
 pub struct TcpLink {
     bind: SocketAddr,
     trunk: SocketAddr,

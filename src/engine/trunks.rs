@@ -1,0 +1,600 @@
+//! The trunk group: several trunks with weights, their health, and OPTIONS keep-alive pings,
+//! as a sans-IO state machine owned by the engine core.
+//!
+//! * **Selection**: smooth weighted round-robin (the nginx `upstream` algorithm) over the
+//!   trunks that are up; a trunk with weight 3 beside one with weight 1 gets calls 3:1,
+//!   interleaved (`a a b a`, not `a a a b`). The remaining trunks follow as failover hops:
+//!   up ones by weight, then down ones (a call is never refused for want of a healthy trunk;
+//!   the down ones are simply tried last).
+//! * **Health**: a trunk is marked down after `down_after` consecutive failures (an INVITE
+//!   answered 408/500/502/503/504 or not at all, or a failed OPTIONS ping) and up again on its
+//!   first good answer (any response to an INVITE or ping but those codes).
+//! * **Keep-alive** (the PBX "qualify" idea): with an interval set, every trunk gets an
+//!   OPTIONS request (RFC 3261 §11) that often; any final response but 408/5xx means the trunk
+//!   is alive (404 or 405 included), no final response within the interval (or Timer F,
+//!   whichever is first) counts as a failure.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rsipstack::sip::{CSeq, CallId, ContentLength, From, MaxForwards, Method, To, UserAgent, Via};
+
+use crate::call::leg::{FAILOVER_CODES, Hop};
+use crate::sip::dialog::LocalParty;
+use crate::sip::digest::Credentials;
+use crate::sip::message::{Header, Inbound, Transport, parse_uri_or_invalid, random_token};
+use crate::sip::transaction::{ClientTxEvent, NonInviteClientTx, Timers};
+
+/// One trunk as the engine uses it.
+#[derive(Debug, Clone)]
+pub struct TrunkRoute {
+    /// Name in events, logs and the summary.
+    pub name: String,
+    /// Where its requests go: the trunk's address, or its outbound proxy's.
+    pub addr: SocketAddr,
+    /// Host part of the Request-URI (`10.0.0.1`, `carrier.example`, `[2001:db8::1]`).
+    pub host: String,
+    /// Port of the Request-URI.
+    pub port: u16,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Share of new calls, relative to the other trunks' weights (0: failover only).
+    pub weight: u32,
+    /// Pre-loaded `Route` value (`<sip:proxy.example;lr>`) when an outbound proxy is used.
+    pub route: Option<String>,
+    /// Digest credentials for this trunk's 401/407 challenges.
+    pub auth: Option<Arc<Credentials>>,
+}
+
+impl TrunkRoute {
+    /// A trunk reached directly at an IP address (Request-URI host = that address), weight 1,
+    /// no proxy, no credentials.
+    pub fn direct(name: &str, addr: SocketAddr, transport: Transport) -> Self {
+        Self {
+            name: name.into(),
+            addr,
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            transport,
+            weight: 1,
+            route: None,
+            auth: None,
+        }
+    }
+
+    /// The Request-URI for a number on this trunk: `sip:NUMBER@host:port[;transport=tcp]`.
+    pub fn request_uri(&self, number: &str) -> String {
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.transport {
+            Transport::Udp => format!("sip:{number}@{host}:{}", self.port),
+            Transport::Tcp => format!("sip:{number}@{host}:{};transport=tcp", self.port),
+        }
+    }
+
+    /// The URI pinged with OPTIONS: the trunk itself, `sip:host:port`.
+    fn ping_uri(&self) -> String {
+        let uri = self.request_uri("x");
+        uri.replacen("sip:x@", "sip:", 1)
+    }
+}
+
+/// Per-trunk counters and state, for the run summary and (later) metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkStats {
+    /// The trunk's name.
+    pub name: String,
+    /// INVITEs sent to it (first tries and failovers).
+    pub invites: u64,
+    /// INVITEs it failed (failover codes or no answer).
+    pub failures: u64,
+    /// OPTIONS pings sent.
+    pub pings: u64,
+    /// Pings that failed.
+    pub ping_failures: u64,
+    /// Times it went down.
+    pub went_down: u64,
+    /// Up at the time of reading.
+    pub up: bool,
+}
+
+/// A trunk went down or came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkStateChange {
+    /// The trunk's name.
+    pub trunk: String,
+    /// Its new state.
+    pub up: bool,
+    /// What decided it: `invite_failed`, `ping_failed`, `invite_answered`, `ping_answered`.
+    pub reason: &'static str,
+}
+
+#[derive(Debug)]
+struct Ping {
+    call_id: String,
+    tx: NonInviteClientTx,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Entry {
+    route: TrunkRoute,
+    /// Smooth weighted round-robin state.
+    current: i64,
+    up: bool,
+    failures: u32,
+    stats: TrunkStats,
+    next_ping: Option<Instant>,
+    ping: Option<Ping>,
+}
+
+/// The trunk group. See the module docs.
+#[derive(Debug)]
+pub struct TrunkSet {
+    entries: Vec<Entry>,
+    down_after: u32,
+    keepalive: Option<Duration>,
+    timers: Timers,
+    changes: VecDeque<TrunkStateChange>,
+    pings_out: VecDeque<(SocketAddr, Vec<u8>)>,
+}
+
+impl TrunkSet {
+    /// A group of `routes` (at least one), all up. `keepalive`: OPTIONS interval (pings start
+    /// with [`start_keepalive`](Self::start_keepalive)); `down_after`: consecutive failures
+    /// that mark a trunk down (≥ 1).
+    pub fn new(
+        routes: Vec<TrunkRoute>,
+        keepalive: Option<Duration>,
+        down_after: u32,
+        timers: Timers,
+    ) -> Self {
+        let entries = routes
+            .into_iter()
+            .map(|route| Entry {
+                stats: TrunkStats {
+                    name: route.name.clone(),
+                    up: true,
+                    ..Default::default()
+                },
+                route,
+                current: 0,
+                up: true,
+                failures: 0,
+                next_ping: None,
+                ping: None,
+            })
+            .collect();
+        Self {
+            entries,
+            down_after: down_after.max(1),
+            keepalive,
+            timers,
+            changes: VecDeque::new(),
+            pings_out: VecDeque::new(),
+        }
+    }
+
+    /// Sends the first pings at `now` (no effect without a keep-alive interval).
+    pub fn start_keepalive(&mut self, now: Instant) {
+        if self.keepalive.is_some() {
+            for e in &mut self.entries {
+                e.next_ping = Some(now);
+            }
+        }
+    }
+
+    /// Number of trunks.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the group has no trunk.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The address of trunk `i` (or of its outbound proxy).
+    pub fn addr(&self, i: usize) -> Option<SocketAddr> {
+        self.entries.get(i).map(|e| e.route.addr)
+    }
+
+    /// True when trunk `i` is up.
+    pub fn is_up(&self, i: usize) -> bool {
+        self.entries.get(i).is_some_and(|e| e.up)
+    }
+
+    /// Counters and state of every trunk.
+    pub fn stats(&self) -> Vec<TrunkStats> {
+        self.entries
+            .iter()
+            .map(|e| TrunkStats {
+                up: e.up,
+                ..e.stats.clone()
+            })
+            .collect()
+    }
+
+    /// The hops for a new call to `number`: the weighted pick first, then the other trunks
+    /// (up ones by weight, down ones last).
+    pub fn hops(&mut self, number: &str) -> Vec<Hop> {
+        let order = self.order();
+        order
+            .into_iter()
+            .map(|i| {
+                let r = &self.entries[i].route;
+                Hop {
+                    trunk: i,
+                    name: r.name.clone(),
+                    request_uri: r.request_uri(number),
+                    route: r.route.clone(),
+                    auth: r.auth.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn order(&mut self) -> Vec<usize> {
+        let any_up = self.entries.iter().any(|e| e.up && e.route.weight > 0);
+        let eligible = |e: &Entry| e.route.weight > 0 && (e.up || !any_up);
+        let total: i64 = self
+            .entries
+            .iter()
+            .filter(|e| eligible(e))
+            .map(|e| i64::from(e.route.weight))
+            .sum();
+        let mut first = None;
+        if total > 0 {
+            for e in self.entries.iter_mut().filter(|e| eligible(e)) {
+                e.current += i64::from(e.route.weight);
+            }
+            // The highest counter wins (the first one on ties); it pays the total back.
+            let mut best: Option<usize> = None;
+            for (i, e) in self.entries.iter().enumerate() {
+                if eligible(e) && best.is_none_or(|b| e.current > self.entries[b].current) {
+                    best = Some(i);
+                }
+            }
+            if let Some(b) = best {
+                self.entries[b].current -= total;
+                first = Some(b);
+            }
+        }
+        let first = first.unwrap_or(0);
+        let mut rest: Vec<usize> = (0..self.entries.len()).filter(|&i| i != first).collect();
+        rest.sort_by_key(|&i| {
+            let e = &self.entries[i];
+            (!e.up, std::cmp::Reverse(e.route.weight), i)
+        });
+        let mut out = vec![first];
+        out.extend(rest);
+        out
+    }
+
+    /// An INVITE went to trunk `i`.
+    pub fn on_invite_sent(&mut self, i: usize) {
+        if let Some(e) = self.entries.get_mut(i) {
+            e.stats.invites += 1;
+        }
+    }
+
+    /// Trunk `i` answered something (an INVITE or a ping).
+    pub fn on_success(&mut self, i: usize, reason: &'static str) {
+        let Some(e) = self.entries.get_mut(i) else {
+            return;
+        };
+        e.failures = 0;
+        if !e.up {
+            e.up = true;
+            self.changes.push_back(TrunkStateChange {
+                trunk: e.route.name.clone(),
+                up: true,
+                reason,
+            });
+        }
+    }
+
+    /// Trunk `i` failed an INVITE or a ping.
+    pub fn on_failure(&mut self, i: usize, reason: &'static str) {
+        let down_after = self.down_after;
+        let Some(e) = self.entries.get_mut(i) else {
+            return;
+        };
+        if reason == "ping_failed" {
+            e.stats.ping_failures += 1;
+        } else {
+            e.stats.failures += 1;
+        }
+        e.failures += 1;
+        if e.up && e.failures >= down_after {
+            e.up = false;
+            e.stats.went_down += 1;
+            self.changes.push_back(TrunkStateChange {
+                trunk: e.route.name.clone(),
+                up: false,
+                reason,
+            });
+        }
+    }
+
+    /// The next state change to report.
+    pub fn poll_change(&mut self) -> Option<TrunkStateChange> {
+        self.changes.pop_front()
+    }
+
+    /// The next ping (or ping retransmission) to send.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.pings_out.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.entries
+            .iter()
+            .flat_map(|e| {
+                [
+                    e.next_ping,
+                    e.ping.as_ref().map(|p| p.deadline),
+                    e.ping.as_ref().and_then(|p| p.tx.poll_timeout()),
+                ]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Sends due pings, retransmits pending ones, and fails those past their deadline.
+    pub fn handle_timeout(&mut self, now: Instant, local: &LocalParty) {
+        let Some(interval) = self.keepalive else {
+            return;
+        };
+        let mut failed = Vec::new();
+        for i in 0..self.entries.len() {
+            let e = &mut self.entries[i];
+            if let Some(p) = &mut e.ping {
+                let timed_out = matches!(p.tx.handle_timeout(now), Some(ClientTxEvent::Timeout));
+                while let Some(b) = p.tx.poll_transmit() {
+                    self.pings_out.push_back((e.route.addr, b));
+                }
+                if timed_out || now >= p.deadline {
+                    e.ping = None;
+                    failed.push(i);
+                }
+            }
+            if e.ping.is_none() && e.next_ping.is_some_and(|t| t <= now) {
+                e.next_ping = Some(now + interval);
+                let deadline = now + interval.min(self.timers.t1x64());
+                let (call_id, bytes, branch) = options_request(&e.route, local);
+                let mut tx = NonInviteClientTx::new(
+                    now,
+                    branch,
+                    "OPTIONS",
+                    bytes,
+                    local.transport.is_reliable(),
+                    self.timers,
+                );
+                while let Some(b) = tx.poll_transmit() {
+                    self.pings_out.push_back((e.route.addr, b));
+                }
+                e.stats.pings += 1;
+                e.ping = Some(Ping {
+                    call_id,
+                    tx,
+                    deadline,
+                });
+            }
+        }
+        for i in failed {
+            self.on_failure(i, "ping_failed");
+        }
+    }
+
+    /// Feeds a response; returns true when it answered one of our pings (consumed).
+    pub fn handle_response(&mut self, now: Instant, msg: &Inbound) -> bool {
+        let Some(status) = msg.status else {
+            return false;
+        };
+        let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| e.ping.as_ref().is_some_and(|p| p.call_id == msg.call_id))
+        else {
+            return false;
+        };
+        let e = &mut self.entries[i];
+        let p = e.ping.as_mut().expect("found above");
+        if !p.tx.matches(msg.branch.as_deref(), "OPTIONS") {
+            return true;
+        }
+        match p.tx.on_response(now, status) {
+            ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) => {
+                e.ping = None;
+                if status == 408 || status >= 500 {
+                    self.on_failure(i, "ping_failed");
+                } else {
+                    self.on_success(i, "ping_answered");
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Applies an INVITE outcome: `responded` false for a failover code or no answer.
+    pub fn on_invite_outcome(&mut self, i: usize, responded: bool) {
+        if responded {
+            self.on_success(i, "invite_answered");
+        } else {
+            self.on_failure(i, "invite_failed");
+        }
+    }
+}
+
+/// True when `status` counts against a trunk.
+pub fn is_failover_status(status: u16) -> bool {
+    FAILOVER_CODES.contains(&status)
+}
+
+/// An out-of-dialog OPTIONS to a trunk (RFC 3261 §11.1): returns (Call-ID, bytes, branch).
+fn options_request(t: &TrunkRoute, local: &LocalParty) -> (String, Vec<u8>, String) {
+    let call_id = format!("ping-{}@outdial", random_token(16));
+    let (via, branch) = local.via();
+    let uri = t.ping_uri();
+    let mut h = vec![
+        Header::Via(Via::new(via)),
+        Header::MaxForwards(MaxForwards::new("70")),
+    ];
+    if let Some(r) = &t.route {
+        h.push(Header::Route(rsipstack::sip::Route::new(r.clone())));
+    }
+    h.extend([
+        Header::From(From::new(format!(
+            "<sip:outdial@{}>;tag={}",
+            local.sent_by,
+            random_token(12)
+        ))),
+        Header::To(To::new(format!("<{uri}>"))),
+        Header::CallId(CallId::new(call_id.clone())),
+        Header::CSeq(CSeq::new("1 OPTIONS")),
+        Header::Other("Accept".into(), "application/sdp".into()),
+        Header::UserAgent(UserAgent::new(local.user_agent.clone())),
+        Header::ContentLength(ContentLength::new("0")),
+    ]);
+    let bytes =
+        crate::sip::message::request_bytes(Method::Options, parse_uri_or_invalid(&uri), h, vec![]);
+    (call_id, bytes, branch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, port: u16, weight: u32) -> TrunkRoute {
+        TrunkRoute {
+            name: name.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            host: "127.0.0.1".into(),
+            port,
+            transport: Transport::Udp,
+            weight,
+            route: None,
+            auth: None,
+        }
+    }
+
+    fn local() -> LocalParty {
+        LocalParty {
+            sent_by: "127.0.0.1:5070".into(),
+            transport: Transport::Udp,
+            user_agent: "t".into(),
+        }
+    }
+
+    #[test]
+    fn smooth_weighted_round_robin() {
+        let mut s = TrunkSet::new(
+            vec![route("a", 5060, 3), route("b", 5061, 1)],
+            None,
+            2,
+            Timers::default(),
+        );
+        let firsts: String = (0..8)
+            .map(|_| s.hops("1")[0].name.clone())
+            .collect::<Vec<_>>()
+            .join("");
+        assert_eq!(firsts, "aabaaaba");
+        let h = s.hops("+1555");
+        assert_eq!(h.len(), 2);
+        assert_ne!(h[0].trunk, h[1].trunk);
+        assert_eq!(
+            h[1].request_uri,
+            format!("sip:+1555@127.0.0.1:{}", 5060 + h[1].trunk)
+        );
+    }
+
+    #[test]
+    fn down_after_failures_then_last_and_back_up() {
+        let mut s = TrunkSet::new(
+            vec![route("a", 5060, 1), route("b", 5061, 1)],
+            None,
+            2,
+            Timers::default(),
+        );
+        s.on_invite_outcome(0, false);
+        assert!(s.poll_change().is_none());
+        s.on_invite_outcome(0, false);
+        let c = s.poll_change().unwrap();
+        assert_eq!((c.trunk.as_str(), c.up), ("a", false));
+        for _ in 0..4 {
+            let h = s.hops("1");
+            assert_eq!(h[0].name, "b", "a down trunk is never picked first");
+            assert_eq!(h[1].name, "a", "but stays a failover hop");
+        }
+        s.on_invite_outcome(0, true);
+        assert!(s.poll_change().unwrap().up);
+    }
+
+    #[test]
+    fn zero_weight_is_failover_only() {
+        let mut s = TrunkSet::new(
+            vec![route("primary", 5060, 1), route("backup", 5061, 0)],
+            None,
+            1,
+            Timers::default(),
+        );
+        for _ in 0..3 {
+            assert_eq!(s.hops("1")[0].name, "primary");
+        }
+        s.on_invite_outcome(0, false);
+        // Every weighted trunk is down: the weighted ones are still tried first.
+        assert_eq!(s.hops("1")[0].name, "primary");
+    }
+
+    #[test]
+    fn pings_mark_down_and_up() {
+        let t0 = Instant::now();
+        let mut s = TrunkSet::new(
+            vec![route("a", 5060, 1)],
+            Some(Duration::from_secs(2)),
+            1,
+            Timers::default(),
+        );
+        s.start_keepalive(t0);
+        s.handle_timeout(t0, &local());
+        let (dest, bytes) = s.poll_transmit().unwrap();
+        assert_eq!(dest.port(), 5060);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.starts_with("OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\n"),
+            "{text}"
+        );
+        // No answer within the interval: down (and the next ping goes out at once).
+        let mut t = t0;
+        let mut last = None;
+        while let Some(w) = s.poll_timeout() {
+            if w > t0 + Duration::from_secs(2) {
+                break;
+            }
+            t = w;
+            s.handle_timeout(t, &local());
+            while let Some((_, b)) = s.poll_transmit() {
+                last = Some(b);
+            }
+        }
+        assert!(!s.is_up(0), "at {:?}", t - t0);
+        assert_eq!(s.poll_change().unwrap().reason, "ping_failed");
+        // The next ping is answered 404: alive.
+        let bytes = last.unwrap();
+        let req = crate::sip::message::parse_datagram(&bytes).unwrap();
+        let resp = crate::sip::message::response_to(&req, 404, Some("x"), vec![], vec![]);
+        let resp = crate::sip::message::parse_datagram(&resp).unwrap();
+        assert!(s.handle_response(t0 + Duration::from_secs(2), &resp));
+        assert!(s.is_up(0));
+        assert_eq!(s.stats()[0].pings, 2);
+        assert_eq!(s.stats()[0].ping_failures, 1);
+    }
+}
