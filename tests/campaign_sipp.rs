@@ -55,6 +55,17 @@ async fn every_outcome(
             let l = lead(leads, &n);
             let a = only_attempt(l);
             let ctx = format!("{n} ({transport}): {a:?}");
+            // Under loss an answer can need so many retransmissions that the 2 s ring timeout
+            // passes first (an INVITE lost three times is first heard at 3.5 s): our CANCEL
+            // then ends it as no_answer. Rare (about 1 in 1,000 calls), and correct.
+            if !sipp_extra.is_empty()
+                && digit != 3
+                && a.detail.as_deref() == Some("ring_timeout")
+                && a.answered_at.is_none()
+            {
+                assert_eq!(a.disposition.as_deref(), Some("no_answer"), "{ctx}");
+                continue;
+            }
             assert_eq!(l.final_disposition.as_deref(), Some(disposition), "{ctx}");
             assert_eq!(a.disposition.as_deref(), Some(disposition), "{ctx}");
             // Under loss, a CANCELled call may never see its 487 (SIPp gives up retransmitting
