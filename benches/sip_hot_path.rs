@@ -131,6 +131,7 @@ fn response_path(c: &mut Criterion) {
                 media_ip: "192.0.2.1".into(),
                 media: Default::default(),
                 privacy: None,
+                session_expires: None,
             },
         );
         while let Some(o) = engine.poll_output() {

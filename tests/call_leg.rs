@@ -81,6 +81,7 @@ impl Harness {
                 media_ip: "192.0.2.1".into(),
                 media: Default::default(),
                 privacy: Some("id".into()),
+                session_expires: None,
             },
         );
         let mut h = Harness {

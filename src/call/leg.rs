@@ -112,6 +112,37 @@ pub struct CallSpec {
     pub media: crate::call::actions::MediaPlan,
     /// Optional `Privacy` header value (RFC 3323), e.g. `id` to hide the caller ID.
     pub privacy: Option<String>,
+    /// RFC 4028 session interval to ask for, seconds (raised to at least [`MIN_SE`]);
+    /// `None`: no session timer is offered.
+    pub session_expires: Option<u32>,
+}
+
+/// Our `Min-SE` (RFC 4028 §5: 90 s is the protocol minimum).
+pub const MIN_SE: u32 = 90;
+
+/// The session timer of a confirmed dialog (RFC 4028 §10).
+#[derive(Debug, Clone, Copy)]
+struct SessionTimer {
+    /// The negotiated interval, seconds.
+    interval: u32,
+    /// When we refresh next (`None` when the far end is the refresher, or a refresh is out).
+    refresh_at: Option<Instant>,
+    /// When the session expires without a refresh: we send BYE then (interval minus the
+    /// smaller of 32 s and a third of it, §10).
+    expire_at: Instant,
+}
+
+/// A session refresh we sent: UPDATE (RFC 3311) when the far end allows it, else re-INVITE.
+#[derive(Debug)]
+enum Refresh {
+    Update(NonInviteClientTx),
+    Invite {
+        tx: InviteClientTx,
+        cseq: u32,
+        via: String,
+        /// The ACK of its 2xx, re-sent for 2xx retransmissions.
+        ack: Option<Vec<u8>>,
+    },
 }
 
 /// Where a message the leg produced goes.
@@ -225,6 +256,14 @@ pub struct CallLeg {
     failover_deadline: Option<Instant>,
     /// Trunk outcomes for the engine.
     notes: Vec<TrunkNote>,
+    /// Session-Expires asked for in the INVITE (raised by a 422's Min-SE).
+    se_request: Option<u32>,
+    /// RFC 4028 session timer, once the 2xx negotiated one.
+    session: Option<SessionTimer>,
+    /// The refresh in progress (or the last one, to re-ACK a retransmitted 2xx).
+    refresh: Option<Refresh>,
+    /// The far end's `Allow` lists UPDATE: refresh with it (no SDP) rather than re-INVITE.
+    peer_update: bool,
 }
 
 impl CallLeg {
@@ -258,6 +297,7 @@ impl CallLeg {
             .first()
             .cloned()
             .unwrap_or_else(|| Hop::direct(""));
+        let spec_se = spec.session_expires.map(|s| s.max(MIN_SE));
         let request_uri = parse_uri_or_invalid(&first.request_uri);
         let bytes = build_invite(
             &spec,
@@ -273,6 +313,7 @@ impl CallLeg {
             },
             &sdp,
             None,
+            spec_se,
         );
         let mut invite =
             InviteClientTx::new(now, branch, bytes, local.transport.is_reliable(), timers);
@@ -330,6 +371,10 @@ impl CallLeg {
             hop_noted: false,
             failover_deadline,
             notes: vec![TrunkNote::Sent(first.trunk)],
+            se_request: spec_se,
+            session: None,
+            refresh: None,
+            peer_update: false,
         }
     }
 
@@ -411,6 +456,7 @@ impl CallLeg {
             },
             &self.offer,
             auth,
+            self.se_request,
         );
         let tx = InviteClientTx::new(
             now,
@@ -554,6 +600,14 @@ impl CallLeg {
             }
         }
         let dialog_dest = self.dialog_destination();
+        let refresh_out: Vec<Vec<u8>> = match &mut self.refresh {
+            Some(Refresh::Update(t)) => std::iter::from_fn(|| t.poll_transmit()).collect(),
+            Some(Refresh::Invite { tx, .. }) => std::iter::from_fn(|| tx.poll_transmit()).collect(),
+            None => Vec::new(),
+        };
+        for b in refresh_out {
+            self.push_out(dialog_dest, b);
+        }
         if let Some(t) = &mut self.bye {
             while let Some(b) = t.poll_transmit() {
                 self.out.push_back(LegTransmit {
@@ -591,6 +645,17 @@ impl CallLeg {
                     c.on_response(now, status);
                 }
             }
+            "UPDATE" => {
+                if let Some(Refresh::Update(t)) = &mut self.refresh
+                    && t.matches(msg.branch.as_deref(), "UPDATE")
+                {
+                    match t.on_response(now, status) {
+                        ClientTxEvent::Success(_) => self.refresh_succeeded(now, msg),
+                        ClientTxEvent::Failure(code) => self.refresh_failed(now, Some(code), msg),
+                        _ => {}
+                    }
+                }
+            }
             "BYE" => {
                 if let Some(b) = &mut self.bye
                     && b.matches(msg.branch.as_deref(), "BYE")
@@ -614,6 +679,12 @@ impl CallLeg {
     }
 
     fn on_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
+        if let Some(Refresh::Invite { tx, .. }) = &self.refresh
+            && Some(tx.branch()) == msg.branch.as_deref()
+        {
+            self.on_refresh_invite_response(now, msg, status);
+            return;
+        }
         if let Some(old) = self
             .retired
             .iter_mut()
@@ -677,6 +748,7 @@ impl CallLeg {
             }
             ClientTxEvent::Success(code) => self.on_2xx(now, msg, code),
             ClientTxEvent::Failure(code @ (401 | 407)) if self.retry_with_auth(now, msg, code) => {}
+            ClientTxEvent::Failure(422) if self.retry_with_min_se(now, msg) => {}
             ClientTxEvent::Failure(code)
                 if FAILOVER_CODES.contains(&code)
                     && !self.history.cancelled_on_ring_timeout
@@ -819,6 +891,13 @@ impl CallLeg {
                     self.send_bye(now);
                 } else {
                     self.hold_deadline = Some(now + self.spec.hold_time);
+                    self.peer_update = allows_update(msg);
+                    if self.se_request.is_some()
+                        && let Some((interval, refresher)) = session_expires_of(msg)
+                    {
+                        // RFC 4028 §7.2: the 2xx names the refresher; absent, it is us.
+                        self.arm_session(now, interval, refresher.as_deref() != Some("uas"));
+                    }
                 }
             }
             Err(why) => {
@@ -891,17 +970,13 @@ impl CallLeg {
                         self.sdp_version,
                     )
                     .into_bytes();
-                    let resp = response_to(
-                        msg,
-                        200,
-                        None,
-                        vec![
-                            Header::Contact(Contact::new(self.local.contact())),
-                            Header::Allow(Allow::new(ALLOW)),
-                            Header::ContentType(ContentType::new("application/sdp")),
-                        ],
-                        sdp,
-                    );
+                    let mut extra = vec![
+                        Header::Contact(Contact::new(self.local.contact())),
+                        Header::Allow(Allow::new(ALLOW)),
+                        Header::ContentType(ContentType::new("application/sdp")),
+                    ];
+                    extra.extend(self.refreshed_by_peer(now, msg));
+                    let resp = response_to(msg, 200, None, extra, sdp);
                     tx.respond(now, 200, resp, reliable);
                 } else {
                     tx.respond(
@@ -933,7 +1008,11 @@ impl CallLeg {
                     .as_mut()
                     .map(|d| d.accept_remote_cseq(msg.cseq, method))
                     .unwrap_or(false);
-                if ok { (200, vec![]) } else { (500, vec![]) }
+                match (ok, method) {
+                    (true, "UPDATE") => (200, self.refreshed_by_peer(now, msg)),
+                    (true, _) => (200, vec![]),
+                    (false, _) => (500, vec![]),
+                }
             }
             "CANCEL" => (481, vec![]),
             "PRACK" | "REFER" | "SUBSCRIBE" | "MESSAGE" | "PUBLISH" | "REGISTER" => {
@@ -950,6 +1029,195 @@ impl CallLeg {
             }
             self.end(now, HangupBy::Remote, "remote_bye");
         }
+    }
+
+    /// Arms the RFC 4028 timer for `interval` seconds from now: refresh at half of it when we
+    /// are the refresher; BYE at expiry minus min(32 s, interval / 3) without a refresh.
+    fn arm_session(&mut self, now: Instant, interval: u32, we_refresh: bool) {
+        let iv = Duration::from_secs(u64::from(interval.max(1)));
+        let guard = Duration::from_secs(32).min(iv / 3);
+        self.session = Some(SessionTimer {
+            interval,
+            refresh_at: we_refresh.then(|| now + iv / 2),
+            expire_at: now + iv - guard,
+        });
+    }
+
+    /// The far end refreshed the session with a re-INVITE or UPDATE we answer 200: re-arms
+    /// the timer and returns the headers for our 2xx (§9: Session-Expires with the
+    /// refresher, `Require: timer`). Without a Session-Expires, an existing timer simply
+    /// restarts.
+    fn refreshed_by_peer(&mut self, now: Instant, msg: &Inbound) -> Vec<Header> {
+        match session_expires_of(msg) {
+            Some((interval, refresher)) => {
+                // Absent a refresher parameter the UAS picks; we let the requester refresh.
+                let we = refresher.as_deref() == Some("uas");
+                self.arm_session(now, interval, we);
+                let mut h = vec![Header::SessionExpires(rsipstack::sip::SessionExpires::new(
+                    format!("{interval};refresher={}", if we { "uas" } else { "uac" }),
+                ))];
+                h.push(Header::Require(rsipstack::sip::Require::new("timer")));
+                h
+            }
+            None => {
+                if let Some(st) = self.session {
+                    self.arm_session(now, st.interval, st.refresh_at.is_some());
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Sends our session refresh: UPDATE without a body when the far end allows UPDATE,
+    /// else a re-INVITE with our unchanged SDP (RFC 4028 §9, §10).
+    fn send_refresh(&mut self, now: Instant) {
+        let (Some(st), Some(d)) = (self.session, self.dialog.as_mut()) else {
+            return;
+        };
+        let reliable = self.local.transport.is_reliable();
+        let mut extra = vec![Header::Contact(Contact::new(self.local.contact()))];
+        extra.extend(session_headers(st.interval, "uac"));
+        if self.peer_update {
+            let (branch, bytes) = d.request(Method::Update, &self.local, extra, vec![]);
+            self.refresh = Some(Refresh::Update(NonInviteClientTx::new(
+                now,
+                branch,
+                "UPDATE",
+                bytes,
+                reliable,
+                self.timers,
+            )));
+        } else {
+            extra.push(Header::Allow(Allow::new(ALLOW)));
+            extra.push(Header::ContentType(ContentType::new("application/sdp")));
+            let sdp = audio_offer(
+                &self.spec.media_ip,
+                self.spec.rtp_port,
+                self.session_id,
+                self.sdp_version,
+            )
+            .into_bytes();
+            let (branch, bytes) = d.request(Method::Invite, &self.local, extra, sdp);
+            let via = self.local.via_with_branch(&branch);
+            let cseq = d.local_cseq;
+            self.refresh = Some(Refresh::Invite {
+                tx: InviteClientTx::new(now, branch, bytes, reliable, self.timers),
+                cseq,
+                via,
+                ack: None,
+            });
+        }
+        self.drain_txs();
+    }
+
+    fn refresh_succeeded(&mut self, now: Instant, msg: &Inbound) {
+        let (interval, refresher) =
+            session_expires_of(msg).unwrap_or((self.session.map_or(MIN_SE, |s| s.interval), None));
+        self.arm_session(now, interval, refresher.as_deref() != Some("uas"));
+    }
+
+    /// A refresh failed. §10: a 408, a 481 or no answer at all ends the call with BYE; an
+    /// UPDATE the far end does not know (405/501) is retried as re-INVITE; a 422 is retried
+    /// with its Min-SE; a 491 glare is retried after 2 s; otherwise the session simply runs to
+    /// its expiry.
+    fn refresh_failed(&mut self, now: Instant, code: Option<u16>, msg: &Inbound) {
+        let Some(st) = self.session.as_mut() else {
+            return;
+        };
+        match code {
+            None | Some(408 | 481) => {
+                self.bye_reason = "session_refresh_failed";
+                self.send_bye(now);
+            }
+            Some(405 | 501) if self.peer_update => {
+                self.peer_update = false;
+                st.refresh_at = Some(now);
+            }
+            Some(422) => {
+                if let Some(m) = min_se_of(msg) {
+                    st.interval = st.interval.max(m);
+                }
+                st.refresh_at = Some(now);
+            }
+            Some(491) => st.refresh_at = Some(now + Duration::from_secs(2)),
+            Some(_) => {}
+        }
+    }
+
+    fn on_refresh_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
+        let (Some(Refresh::Invite { tx, cseq, via, ack }), Some(d)) =
+            (self.refresh.as_mut(), self.dialog.as_ref())
+        else {
+            return;
+        };
+        if (200..300).contains(&status) {
+            if let Some(a) = ack.clone() {
+                // A retransmitted 2xx: our ACK was lost.
+                self.duplicates += 1;
+                let dest = self.dialog_destination();
+                self.push_out(dest, a);
+                return;
+            }
+            tx.on_response(now, status, Vec::new);
+            let a = d.ack(*cseq, &self.local);
+            *ack = Some(a.clone());
+            let dest = self.dialog_destination();
+            self.push_out(dest, a);
+            self.refresh_succeeded(now, msg);
+            return;
+        }
+        let ev = tx.on_response(now, status, || d.non_2xx_ack(*cseq, &self.local, via));
+        if let ClientTxEvent::Failure(code) = ev {
+            self.refresh_failed(now, Some(code), msg);
+        }
+        self.drain_txs();
+    }
+
+    /// Session timer and refresh transaction timers (RFC 4028 §10).
+    fn session_timeout(&mut self, now: Instant) {
+        if self.phase != Phase::Confirmed {
+            return;
+        }
+        let timed_out = match &mut self.refresh {
+            Some(Refresh::Update(t)) => {
+                matches!(t.handle_timeout(now), Some(ClientTxEvent::Timeout))
+            }
+            Some(Refresh::Invite { tx, .. }) => {
+                matches!(tx.handle_timeout(now), Some(ClientTxEvent::Timeout))
+            }
+            None => false,
+        };
+        if timed_out {
+            self.refresh = None;
+            self.bye_reason = "session_refresh_failed";
+            self.send_bye(now);
+            return;
+        }
+        let Some(st) = self.session else { return };
+        if now >= st.expire_at {
+            self.bye_reason = "session_expired";
+            self.send_bye(now);
+        } else if st.refresh_at.is_some_and(|t| now >= t) {
+            if let Some(s) = self.session.as_mut() {
+                s.refresh_at = None;
+            }
+            self.send_refresh(now);
+        }
+    }
+
+    /// Answers a 422 (Session Interval Too Small) once with a new INVITE asking for the
+    /// response's Min-SE (RFC 4028 §7.4): CSeq + 1, new branch, like a digest retry.
+    fn retry_with_min_se(&mut self, now: Instant, msg: &Inbound) -> bool {
+        let (Some(asked), Some(min)) = (self.se_request, min_se_of(msg)) else {
+            return false;
+        };
+        if min <= asked {
+            return false;
+        }
+        self.se_request = Some(min);
+        self.drain_txs();
+        self.send_invite(now, None, self.trunk());
+        true
     }
 
     fn drain_server(&mut self, src: SocketAddr) {
@@ -1017,6 +1285,7 @@ impl CallLeg {
             self.hold_deadline = None;
             self.send_bye(now);
         }
+        self.session_timeout(now);
         for (t, _) in &mut self.retired {
             t.handle_timeout(now);
         }
@@ -1205,6 +1474,17 @@ impl CallLeg {
         take(self.hold_deadline);
         take(self.cancel.as_ref().and_then(|c| c.poll_timeout()));
         take(self.bye.as_ref().and_then(|c| c.poll_timeout()));
+        if self.phase == Phase::Confirmed
+            && let Some(st) = &self.session
+        {
+            take(st.refresh_at);
+            take(Some(st.expire_at));
+        }
+        match &self.refresh {
+            Some(Refresh::Update(t)) => take(t.poll_timeout()),
+            Some(Refresh::Invite { tx, .. }) => take(tx.poll_timeout()),
+            None => {}
+        }
         for f in &self.forks {
             take(f.bye.poll_timeout());
         }
@@ -1273,6 +1553,7 @@ struct InviteParts<'a> {
 
 /// Builds the INVITE (RFC 3261 §8.1.1) with our SDP offer; `auth` is an Authorization or
 /// Proxy-Authorization header answering a challenge.
+#[allow(clippy::too_many_arguments)]
 fn build_invite(
     spec: &CallSpec,
     request_uri: &Uri,
@@ -1280,9 +1561,13 @@ fn build_invite(
     p: &InviteParts<'_>,
     sdp: &[u8],
     auth: Option<Header>,
+    session_expires: Option<u32>,
 ) -> Vec<u8> {
     let mut h = request_head(p, p.to, Method::Invite);
     h.push(Header::Contact(Contact::new(local.contact())));
+    if let Some(se) = session_expires {
+        h.extend(session_headers(se, "uac"));
+    }
     if let Some(a) = auth {
         h.push(a);
     }
@@ -1323,4 +1608,56 @@ fn request_head(p: &InviteParts<'_>, to: &str, method: Method) -> Vec<Header> {
         Header::CSeq(CSeq::new(format!("{} {method}", p.cseq))),
     ]);
     h
+}
+
+/// `Supported: timer`, `Session-Expires: N;refresher=R` and `Min-SE` (RFC 4028 §4).
+fn session_headers(interval: u32, refresher: &str) -> Vec<Header> {
+    vec![
+        Header::Supported(rsipstack::sip::Supported::new("timer")),
+        Header::SessionExpires(rsipstack::sip::SessionExpires::new(format!(
+            "{interval};refresher={refresher}"
+        ))),
+        Header::MinSE(rsipstack::sip::MinSE::new(MIN_SE.to_string())),
+    ]
+}
+
+/// `Session-Expires` of a message (or its compact form `x`): the interval in seconds and
+/// the `refresher` parameter in lower case.
+fn session_expires_of(msg: &Inbound) -> Option<(u32, Option<String>)> {
+    msg.msg.headers().iter().find_map(|h| match h {
+        Header::SessionExpires(v) => parse_session_expires(v.value()),
+        Header::Other(name, v) if name.eq_ignore_ascii_case("x") => parse_session_expires(v),
+        _ => None,
+    })
+}
+
+fn parse_session_expires(v: &str) -> Option<(u32, Option<String>)> {
+    let mut parts = v.split(';');
+    let interval = parts.next()?.trim().parse().ok()?;
+    let refresher = parts.find_map(|p| {
+        let (k, val) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("refresher")
+            .then(|| val.trim().to_ascii_lowercase())
+    });
+    Some((interval, refresher))
+}
+
+/// `Min-SE` of a 422 response, seconds.
+fn min_se_of(msg: &Inbound) -> Option<u32> {
+    msg.msg.headers().iter().find_map(|h| match h {
+        Header::MinSE(v) => v.value().split(';').next()?.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// True when the message's `Allow` lists UPDATE.
+fn allows_update(msg: &Inbound) -> bool {
+    msg.msg.headers().iter().any(|h| match h {
+        Header::Allow(a) => a
+            .value()
+            .split(',')
+            .any(|m| m.trim().eq_ignore_ascii_case("UPDATE")),
+        _ => false,
+    })
 }

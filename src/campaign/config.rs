@@ -80,6 +80,9 @@ fn default_weight() -> u32 {
 fn default_failover_timeout() -> f64 {
     3.0
 }
+fn default_session_expires() -> u32 {
+    1800
+}
 fn default_trunk_down_after() -> u32 {
     2
 }
@@ -130,6 +133,11 @@ pub struct CampaignConfig {
     /// (only when another trunk remains; the last one waits for Timer B, 64·T1 = 32 s).
     #[serde(default = "default_failover_timeout")]
     pub failover_timeout: f64,
+    /// RFC 4028 session interval asked for on every INVITE, seconds (0: no session timer;
+    /// otherwise ≥ 90). We offer to be the refresher: UPDATE when the far end allows it,
+    /// else re-INVITE, at half the interval; BYE if the session expires unrefreshed.
+    #[serde(default = "default_session_expires")]
+    pub session_expires: u32,
     /// Seconds between OPTIONS keep-alive pings to each trunk (0: no pings).
     #[serde(default)]
     pub keepalive_interval: u64,
@@ -513,6 +521,13 @@ impl CampaignConfig {
             bail!(
                 "failover_timeout: must be 0.1..=64 seconds, got {}",
                 self.failover_timeout
+            );
+        }
+        if self.session_expires != 0 && self.session_expires < crate::call::leg::MIN_SE {
+            bail!(
+                "session_expires: must be 0 (off) or ≥ {} seconds (RFC 4028 Min-SE), got {}",
+                crate::call::leg::MIN_SE,
+                self.session_expires
             );
         }
         if self.trunk_down_after == 0 {

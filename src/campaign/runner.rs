@@ -247,6 +247,7 @@ pub async fn run(
                     media_ip: local_ip.clone(),
                     media: plan.clone(),
                     privacy: cfg.privacy.clone(),
+                    session_expires: (cfg.session_expires > 0).then_some(cfg.session_expires),
                 };
                 engine
                     .commands

@@ -30,14 +30,15 @@ impl LocalParty {
     /// A Via header value with a fresh branch, and that branch. Adds `rport` (RFC 3581).
     pub fn via(&self) -> (String, String) {
         let branch = new_branch();
-        (
-            format!(
-                "SIP/2.0/{} {};branch={};rport",
-                self.transport.via_name(),
-                self.sent_by,
-                branch
-            ),
-            branch,
+        (self.via_with_branch(&branch), branch)
+    }
+
+    /// Our Via header value with the given branch (and `rport`, RFC 3581).
+    pub fn via_with_branch(&self, branch: &str) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            self.transport.via_name(),
+            self.sent_by
         )
     }
 
@@ -197,6 +198,13 @@ impl Dialog {
             .1
     }
 
+    /// The ACK for a non-2xx final response to an in-dialog re-INVITE (§17.1.1.3): the
+    /// re-INVITE's Via (`via`, same branch) and CSeq number.
+    pub fn non_2xx_ack(&self, cseq: u32, local: &LocalParty, via: &str) -> Vec<u8> {
+        self.build_with_via(Method::Ack, cseq, local, Vec::new(), Vec::new(), Some(via))
+            .1
+    }
+
     fn build(
         &self,
         method: Method,
@@ -205,8 +213,23 @@ impl Dialog {
         extra: Vec<Header>,
         body: Vec<u8>,
     ) -> (String, Vec<u8>) {
+        self.build_with_via(method, cseq, local, extra, body, None)
+    }
+
+    fn build_with_via(
+        &self,
+        method: Method,
+        cseq: u32,
+        local: &LocalParty,
+        extra: Vec<Header>,
+        body: Vec<u8>,
+        via: Option<&str>,
+    ) -> (String, Vec<u8>) {
         let (ruri, routes) = self.routing();
-        let (via, branch) = local.via();
+        let (via, branch) = match via {
+            Some(v) => (v.to_string(), String::new()),
+            None => local.via(),
+        };
         let mut h = Vec::with_capacity(10 + extra.len());
         h.push(Header::Via(Via::new(via)));
         h.push(Header::MaxForwards(MaxForwards::new("70")));
