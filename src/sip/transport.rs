@@ -17,6 +17,10 @@ use tokio::sync::mpsc;
 
 use super::message::StreamFramer;
 
+/// Requested size of the SIP UDP socket's receive and send buffers, bytes (8 MiB; Linux
+/// doubles the request and caps it at `net.core.rmem_max`, 4 MiB on a default host).
+pub const UDP_BUFFER: usize = 8 * 1024 * 1024;
+
 /// A message received from the network.
 #[derive(Debug)]
 pub struct Received {
@@ -43,9 +47,23 @@ pub struct TcpLinks {
 }
 
 impl SipSocket {
-    /// Binds a UDP socket on `bind` (port 0 picks a free one).
+    /// Binds a UDP socket on `bind` (port 0 picks a free one), with receive and send buffers
+    /// of [`UDP_BUFFER`] bytes (the kernel caps them at `net.core.rmem_max`/`wmem_max`): a
+    /// burst of responses while the engine task is busy must wait in the socket, not be
+    /// dropped and cost a retransmission.
     pub async fn udp(bind: SocketAddr) -> io::Result<Self> {
-        Ok(Self::Udp(Arc::new(UdpSocket::bind(bind).await?)))
+        let domain = socket2::Domain::for_address(bind);
+        let sock =
+            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER) {
+            tracing::debug!(error = %e, "could not enlarge the SIP receive buffer");
+        }
+        if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER) {
+            tracing::debug!(error = %e, "could not enlarge the SIP send buffer");
+        }
+        sock.set_nonblocking(true)?;
+        sock.bind(&bind.into())?;
+        Ok(Self::Udp(Arc::new(UdpSocket::from_std(sock.into())?)))
     }
 
     /// Connects over TCP to the first of `trunks` that accepts (the others are connected on

@@ -5,17 +5,22 @@
 //! a batch of call events together with the attempt rows and lead rows they finish, so a
 //! process killed at any point leaves either all of a batch or none of it.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::call::disposition::Disposition;
 use crate::campaign::leads::NewLead;
 use crate::events::{CallEvent, CallEventKind, WallClock, rfc3339_ms};
+
+/// Rows per multi-row statement: 8 bound values per row at most, well under SQLite's 32,766
+/// variables per statement.
+pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// The store handle (cheap to clone).
 #[derive(Clone)]
@@ -229,30 +234,42 @@ impl Store {
     }
 
     /// Writes several attempts in one transaction before their INVITEs are sent. Returns their
-    /// ids in order.
+    /// ids in order. One multi-row INSERT per [`ROWS_PER_STATEMENT`] attempts: every
+    /// statement is a round trip to sqlx's SQLite worker thread, and at thousands of calls
+    /// per second those hand-offs, not SQLite, were the cost (docs/benchmarks.md).
     pub async fn insert_attempts(
         &self,
         campaign_id: i64,
         rows: &[NewAttempt<'_>],
     ) -> anyhow::Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
-        let mut ids = Vec::with_capacity(rows.len());
-        for r in rows {
-            let row = sqlx::query(
-                "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at)
-                 VALUES (?1, ?2, ?3, ?4, 'dialing', ?5) RETURNING id",
-            )
-            .bind(campaign_id)
-            .bind(r.lead_id)
-            .bind(r.attempt_no as i64)
-            .bind(r.call_id)
-            .bind(rfc3339_ms(r.started_at))
-            .fetch_one(&mut *tx)
-            .await?;
-            ids.push(row.get(0));
+        let mut by_call: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(campaign_id)
+                    .push_bind(r.lead_id)
+                    .push_bind(r.attempt_no as i64)
+                    .push_bind(r.call_id)
+                    .push_bind("dialing")
+                    .push_bind(rfc3339_ms(r.started_at));
+            });
+            qb.push(" RETURNING id, call_id");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                by_call.insert(row.get(1), row.get(0));
+            }
         }
         tx.commit().await?;
-        Ok(ids)
+        rows.iter()
+            .map(|r| {
+                by_call
+                    .get(r.call_id)
+                    .copied()
+                    .ok_or_else(|| anyhow::anyhow!("attempt {} was not stored", r.call_id))
+            })
+            .collect()
     }
 
     /// Writes an attempt before its INVITE is sent. Returns its id.
@@ -279,47 +296,84 @@ impl Store {
     }
 
     /// Stores a batch of call events, updates their attempts, and applies the lead decisions
-    /// taken on the batch's `terminated` events — all in one transaction.
+    /// taken on the batch's `terminated` events — all in one transaction, with multi-row
+    /// statements (an INSERT for the events, an `UPDATE … FROM (VALUES …)` per kind of
+    /// attempt or lead change) rather than one statement per row.
     pub async fn record(
         &self,
         clock: &WallClock,
         events: &[CallEvent],
         leads: &[LeadUpdate],
     ) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
+        struct Row<'a> {
+            ev: &'a CallEvent,
+            at: String,
+            data: String,
+        }
+        let mut rows = Vec::with_capacity(events.len());
         for ev in events {
-            let at = rfc3339_ms(clock.to_utc(ev.at));
-            sqlx::query(
-                "INSERT INTO call_events (attempt_id, call_id, kind, at, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(ev.attempt.attempt_id)
-            .bind(&ev.call_id)
-            .bind(ev.kind.name())
-            .bind(&at)
-            .bind(serde_json::to_string(&ev.kind)?)
-            .execute(&mut *tx)
-            .await?;
-            let id = ev.attempt.attempt_id;
-            match &ev.kind {
-                CallEventKind::Ringing { .. } | CallEventKind::EarlyMedia { .. } => {
-                    sqlx::query(
-                        "UPDATE attempts SET ringing_at = COALESCE(ringing_at, ?2) WHERE id = ?1",
-                    )
-                    .bind(id)
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await?;
+            rows.push(Row {
+                ev,
+                at: rfc3339_ms(clock.to_utc(ev.at)),
+                data: serde_json::to_string(&ev.kind)?,
+            });
+        }
+        // The first ringing/answered time per attempt (the COALESCE keeps an earlier batch's),
+        // and each attempt's end.
+        let mut ringing: Vec<(i64, &str)> = Vec::new();
+        let mut answered: Vec<(i64, &str)> = Vec::new();
+        let mut ended: Vec<(&Row<'_>, &CallEventKind)> = Vec::new();
+        let mut seen_ringing = HashSet::new();
+        let mut seen_answered = HashSet::new();
+        for r in &rows {
+            let id = r.ev.attempt.attempt_id;
+            match &r.ev.kind {
+                CallEventKind::Ringing { .. } | CallEventKind::EarlyMedia { .. }
+                    if seen_ringing.insert(id) =>
+                {
+                    ringing.push((id, &r.at))
                 }
-                CallEventKind::Answered { .. } => {
-                    sqlx::query(
-                        "UPDATE attempts SET answered_at = COALESCE(answered_at, ?2) WHERE id = ?1",
-                    )
-                    .bind(id)
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await?;
+                CallEventKind::Answered { .. } if seen_answered.insert(id) => {
+                    answered.push((id, &r.at))
                 }
-                CallEventKind::Terminated {
+                k @ CallEventKind::Terminated { .. } => ended.push((r, k)),
+                _ => {}
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO call_events (attempt_id, call_id, kind, at, data) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(r.ev.attempt.attempt_id)
+                    .push_bind(&r.ev.call_id)
+                    .push_bind(r.ev.kind.name())
+                    .push_bind(&r.at)
+                    .push_bind(&r.data);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for (list, column) in [(&ringing, "ringing_at"), (&answered, "answered_at")] {
+            for chunk in list.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                    "UPDATE attempts SET {column} = COALESCE({column}, v.column2) FROM ("
+                ));
+                qb.push_values(chunk, |mut b, (id, at)| {
+                    b.push_bind(*id).push_bind(*at);
+                });
+                qb.push(") AS v WHERE attempts.id = v.column1");
+                qb.build().execute(&mut *tx).await?;
+            }
+        }
+        for chunk in ended.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE attempts SET state = 'ended', sip_status = v.column2,
+                     reason_phrase = v.column3, q850_cause = v.column4, hangup_by = v.column5,
+                     disposition = v.column6, detail = v.column7, ended_at = v.column8 FROM (",
+            );
+            qb.push_values(chunk, |mut b, (r, k)| {
+                if let CallEventKind::Terminated {
                     sip_status,
                     reason_phrase,
                     q850_cause,
@@ -327,58 +381,63 @@ impl Store {
                     disposition,
                     detail,
                     ..
-                } => {
-                    sqlx::query(
-                        "UPDATE attempts SET state = 'ended', sip_status = ?2, reason_phrase = ?3,
-                             q850_cause = ?4, hangup_by = ?5, disposition = ?6, detail = ?7, ended_at = ?8
-                         WHERE id = ?1",
-                    )
-                    .bind(id)
-                    .bind(sip_status.map(i64::from))
-                    .bind(reason_phrase)
-                    .bind(q850_cause.map(i64::from))
-                    .bind(hangup_by.as_str())
-                    .bind(disposition.as_str())
-                    .bind(detail)
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await?;
+                } = k
+                {
+                    b.push_bind(r.ev.attempt.attempt_id)
+                        .push_bind(sip_status.map(i64::from))
+                        .push_bind(reason_phrase.clone())
+                        .push_bind(q850_cause.map(i64::from))
+                        .push_bind(hangup_by.as_str())
+                        .push_bind(disposition.as_str())
+                        .push_bind(detail.clone())
+                        .push_bind(r.at.clone());
                 }
-                _ => {}
-            }
+            });
+            qb.push(") AS v WHERE attempts.id = v.column1");
+            qb.build().execute(&mut *tx).await?;
         }
-        for u in leads {
-            match u {
+        let retries: Vec<_> = leads
+            .iter()
+            .filter_map(|u| match u {
                 LeadUpdate::Retry {
                     lead_id,
                     attempts,
                     at,
-                } => {
-                    sqlx::query(
-                        "UPDATE leads SET attempts = ?2, next_attempt_at = ?3 WHERE id = ?1",
-                    )
-                    .bind(lead_id)
-                    .bind(*attempts as i64)
-                    .bind(rfc3339_ms(*at))
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                } => Some((*lead_id, *attempts as i64, rfc3339_ms(*at))),
+                LeadUpdate::Final { .. } => None,
+            })
+            .collect();
+        let finals: Vec<_> = leads
+            .iter()
+            .filter_map(|u| match u {
                 LeadUpdate::Final {
                     lead_id,
                     attempts,
                     disposition,
-                } => {
-                    sqlx::query(
-                        "UPDATE leads SET status = 'final', attempts = ?2, final_disposition = ?3,
-                             next_attempt_at = NULL WHERE id = ?1",
-                    )
-                    .bind(lead_id)
-                    .bind(*attempts as i64)
-                    .bind(disposition.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+                } => Some((*lead_id, *attempts as i64, disposition.as_str())),
+                LeadUpdate::Retry { .. } => None,
+            })
+            .collect();
+        for chunk in retries.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE leads SET attempts = v.column2, next_attempt_at = v.column3 FROM (",
+            );
+            qb.push_values(chunk, |mut b, (id, n, at)| {
+                b.push_bind(*id).push_bind(*n).push_bind(at.clone());
+            });
+            qb.push(") AS v WHERE leads.id = v.column1");
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in finals.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "UPDATE leads SET status = 'final', attempts = v.column2,
+                     final_disposition = v.column3, next_attempt_at = NULL FROM (",
+            );
+            qb.push_values(chunk, |mut b, (id, n, d)| {
+                b.push_bind(*id).push_bind(*n).push_bind(*d);
+            });
+            qb.push(") AS v WHERE leads.id = v.column1");
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
