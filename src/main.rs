@@ -135,6 +135,19 @@ fn print_outcome(o: &RunOutcome) {
             );
         }
     }
+    let (b, a) = (o.resources_before, o.resources_after);
+    println!(
+        "  resources: open fds {} → {}, tasks {} → {}, RSS {:.1} → {:.1} MiB; RTP ports free {} of {}, media tasks open {}",
+        b.open_fds,
+        a.open_fds,
+        b.tasks,
+        a.tasks,
+        b.rss_kib as f64 / 1024.0,
+        a.rss_kib as f64 / 1024.0,
+        s.rtp_ports_free,
+        s.rtp_ports_total,
+        s.media_tasks_open
+    );
     if s.setup_max_us > 0 {
         println!(
             "  latency: INVITE → 2xx p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; response → event p50 {} µs, p99 {} µs",

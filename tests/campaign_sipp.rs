@@ -131,6 +131,10 @@ async fn every_outcome(
         }
     }
     assert_eq!(out.engine.parse_errors, 0);
+    // Nothing leaked: every RTP port is back in the pool and every media task has ended.
+    assert_eq!(out.engine.rtp_ports_free, out.engine.rtp_ports_total);
+    assert!(out.engine.rtp_ports_total > 0);
+    assert_eq!(out.engine.media_tasks_open, 0);
     out.engine
 }
 

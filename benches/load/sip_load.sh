@@ -6,7 +6,14 @@
 # INVITE sent → 2xx), response → event latency, CPU seconds per 1,000 calls and peak RSS.
 #
 # Usage: benches/load/sip_load.sh [RATE ...]      (default: 500 1000 2000 3000)
-#        SECONDS=10 by default (calls per rate = RATE × SECONDS)
+#        SECONDS_PER_RATE=10 by default (calls per rate = RATE × SECONDS_PER_RATE)
+#        SCENARIO=short (default): SIPp's built-in UAS answers every call, held 1 s, our BYE;
+#                 the reference row is SIPp's own UAC against the same UAS.
+#        SCENARIO=mixed: the far end is sip-fixtures/scenarios/uas_outcomes.xml and the numbers
+#                 cycle through answered (1 s), busy (486), no answer (180, our CANCEL after a
+#                 2 s ring timeout, 487), declined (603) and unavailable (480); `failed` counts
+#                 calls whose disposition is not the one their number asked for. No SIPp UAC
+#                 reference row (its default scenario counts every non-2xx as a failure).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/ensure-packages.sh
@@ -19,21 +26,30 @@ SECS="${SECONDS_PER_RATE:-10}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-uas() { # port
-  sipp -sn uas -i 127.0.0.1 -p "$1" -mp $(( $1 + 2000 )) -nostdin \
+SCENARIO="${SCENARIO:-short}"
+uas() { # port [scenario]
+  if [ "${2:-short}" = mixed ]; then
+    set -- "$1" -sf sip-fixtures/scenarios/uas_outcomes.xml
+  else
+    set -- "$1" -sn uas
+  fi
+  sipp "${@:2}" -i 127.0.0.1 -p "$1" -mp $(( $1 + 2000 )) -nostdin -aa \
     -max_recv_loops 100000 -max_sched_loops 100000 >/dev/null 2>&1 &
   echo $!
 }
 
-printf "%-8s %6s %9s %9s %7s %10s %10s %12s %10s %9s\n" caller offered calls achieved failed "setup_p50" "setup_p99" "resp→event" "cpu/1k_s" rss_mb
+echo "scenario: $SCENARIO, ${SECS} s per rate"
+printf "%-8s %6s %9s %9s %7s %10s %10s %12s %10s %9s %9s %9s\n" caller offered calls achieved failed "setup_p50" "setup_p99" "resp→event" "cpu/1k_s" rss_mb peak_conc KiB/conc
 for rate in "${@:-500 1000 2000 3000}"; do
   n=$(( rate * SECS ))
   python3 -c "
 import sys
 print('number')
-for i in range(int(sys.argv[1])): print('+1415%07d' % i)" "$n" > "$work/leads.csv"
+mixed = sys.argv[2] == 'mixed'
+digits = [0, 2, 3, 4, 6]
+for i in range(int(sys.argv[1])): print('+1415%06d%d' % (i, digits[i % 5]) if mixed else '+1415%07d' % i)" "$n" "$SCENARIO" > "$work/leads.csv"
   port=$(( 16000 + RANDOM % 2000 ))
-  pid=$(uas "$port"); sleep 0.5
+  pid=$(uas "$port" "$SCENARIO"); sleep 0.5
   cat > "$work/c.toml" <<TOML
 name = "load-$rate"
 trunk = "sip:127.0.0.1:$port"
@@ -41,7 +57,7 @@ caller_id = "+14155550000"
 cps = $rate
 max_concurrent = 12000
 hold_time = 1
-ring_timeout = 10
+ring_timeout = $([ "$SCENARIO" = mixed ] && echo 2 || echo 10)
 media_timeout = 0
 rtp_port_min = 30000
 rtp_port_max = 60000
@@ -53,21 +69,36 @@ TOML
     "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$work/load.db" --quiet > "$work/out.txt"
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   read -r user sys rss_kb < "$work/time.txt"
-  python3 - "$work/load.db" "$work/out.txt" "$rate" "$user" "$sys" "$rss_kb" <<'PY'
+  python3 - "$work/load.db" "$work/out.txt" "$rate" "$user" "$sys" "$rss_kb" "$SCENARIO" <<'PY'
 import sqlite3, sys, re, datetime
-db, out, rate, user, sys_s, rss = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+db, out, rate, user, sys_s, rss, scenario = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 c = sqlite3.connect(db)
 starts = [r[0] for r in c.execute("SELECT started_at FROM attempts ORDER BY started_at")]
 p = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
 span = (p(starts[-1]) - p(starts[0])).total_seconds() or 1
-failed = c.execute("SELECT COUNT(*) FROM attempts WHERE disposition != 'answered'").fetchone()[0]
+expected = {"0": "answered", "2": "busy", "3": "no_answer", "4": "rejected", "6": "unavailable"}
+failed = 0
+for number, disp in c.execute(
+        "SELECT l.number, a.disposition FROM attempts a JOIN leads l ON l.id = a.lead_id"):
+    want = expected.get(number[-1], "answered") if scenario == "mixed" else "answered"
+    failed += disp != want
+# Peak calls in progress: a sweep over (start, end) of every attempt.
+marks = []
+for s0, e0 in c.execute("SELECT started_at, ended_at FROM attempts WHERE ended_at IS NOT NULL"):
+    marks += [(p(s0), 1), (p(e0), -1)]
+marks.sort()
+up = peak = 0
+for _, d in marks:
+    up += d
+    peak = max(peak, up)
 text = open(out).read()
 m = re.search(r"INVITE → 2xx p50 ([\d.]+) ms, p99 ([\d.]+) ms.*response → event p50 (\d+) µs, p99 (\d+) µs", text)
 s50, s99, e50, e99 = m.groups() if m else ("?", "?", "?", "?")
-print("%-8s %6d %9d %9.0f %7d %8s ms %8s ms %6s/%-5s µs %10.2f %9.1f" % (
+print("%-8s %6d %9d %9.0f %7d %8s ms %8s ms %6s/%-5s µs %10.2f %9.1f %9d %9.1f" % (
     "outdial", rate, len(starts), len(starts) / span, failed, s50, s99, e50, e99,
-    (user + sys_s) / len(starts) * 1000, rss / 1024))
+    (user + sys_s) / len(starts) * 1000, rss / 1024, peak, rss / max(peak, 1)))
 PY
+  [ "$SCENARIO" = mixed ] && continue
   # The reference: SIPp's UAC against a fresh SIPp UAS at the same rate.
   port=$(( 18000 + RANDOM % 2000 ))
   pid=$(uas "$port"); sleep 0.5
@@ -91,8 +122,8 @@ first_full = next(r for r in rows[1:] if int(r[h.index("OutgoingCall(C)")]) >= c
 t = first_full[h.index("ElapsedTime(C)")].split(":")
 # Minus the 1 s every call is held (-d 1000): the stat row comes after the last call ended.
 secs = max(int(t[0]) * 3600 + int(t[1]) * 60 + float(t[2]) - 1, 1)
-print("%-8s %6d %9d %9.0f %7s %11s %11s %13s %10.2f %9.1f" % (
+print("%-8s %6d %9d %9.0f %7s %11s %11s %13s %10.2f %9.1f %9s %9s" % (
     "sipp-uac", rate, calls, calls / secs, g("FailedCall(C)"), "-", "-", "-",
-    (user + sys_s) / max(calls, 1) * 1000, rss / 1024))
+    (user + sys_s) / max(calls, 1) * 1000, rss / 1024, "-", "-"))
 PY
 done

@@ -47,6 +47,44 @@ pub struct RunOutcome {
     pub recovered: u64,
     /// True when the run was stopped (Ctrl-C) before every lead was final.
     pub stopped: bool,
+    /// Process resources before the engine started.
+    pub resources_before: Resources,
+    /// Process resources after it stopped (the soak benchmark compares the two).
+    pub resources_after: Resources,
+}
+
+/// A snapshot of what the process holds: for leak checks across a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Open file descriptors (sockets included), from `/proc/self/fd`; 0 where unavailable.
+    pub open_fds: u64,
+    /// Tokio tasks alive.
+    pub tasks: u64,
+    /// Resident set size, KiB (`VmRSS` of `/proc/self/status`); 0 where unavailable.
+    pub rss_kib: u64,
+}
+
+impl Resources {
+    /// Reads the current process's counts.
+    pub fn now() -> Self {
+        let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        let rss_kib = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0);
+        let tasks = tokio::runtime::Handle::try_current()
+            .map_or(0, |h| h.metrics().num_alive_tasks() as u64);
+        Self {
+            open_fds,
+            tasks,
+            rss_kib,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +162,7 @@ pub async fn run(
         "call list loaded"
     );
 
+    let resources_before = Resources::now();
     let trunks = resolve_trunks(cfg).await?;
     let transport = trunks[0].transport;
     let trunk_addr = trunks[0].addr;
@@ -437,6 +476,9 @@ pub async fn run(
     }
     let engine_stats = rx.await.unwrap_or_default();
     let _ = engine.task.await;
+    // Media tasks send their last statistics and then return: let them finish.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let resources_after = Resources::now();
     if !stopping {
         store.complete_campaign(campaign_id).await?;
     }
@@ -447,6 +489,8 @@ pub async fn run(
         rejected_rows: import.errors,
         recovered,
         stopped: stopping,
+        resources_before,
+        resources_after,
     })
 }
 

@@ -151,6 +151,13 @@ pub struct EngineStats {
     pub event_p99_us: u64,
     /// Per-trunk counters and state.
     pub trunks: Vec<TrunkStats>,
+    /// RTP ports in the pool (the configured range's even ports).
+    pub rtp_ports_total: u64,
+    /// RTP ports free when the counters were read (all of them after a clean stop: none
+    /// leaked).
+    pub rtp_ports_free: u64,
+    /// Per-call media tasks still open when the engine stopped (0 after a clean stop).
+    pub media_tasks_open: u64,
 }
 
 /// A latency histogram in µs, 1 µs to 60 s, 3 significant digits.
@@ -218,13 +225,16 @@ pub struct Engine {
     setup: hdrhistogram::Histogram<u64>,
     /// The trunk group.
     trunks: TrunkSet,
+    rtp_ports_total: u64,
 }
 
 impl Engine {
     /// A new engine with no calls.
     pub fn new(cfg: EngineConfig) -> Self {
+        let ports = RtpPortPool::new(cfg.rtp_ports);
         Self {
-            ports: RtpPortPool::new(cfg.rtp_ports),
+            rtp_ports_total: ports.free.len() as u64,
+            ports,
             trunks: TrunkSet::new(
                 cfg.trunks.clone(),
                 cfg.keepalive,
@@ -252,6 +262,8 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.clone();
         s.trunks = self.trunks.stats();
+        s.rtp_ports_free = self.ports.free.len() as u64;
+        s.rtp_ports_total = self.rtp_ports_total;
         if !self.setup.is_empty() {
             s.setup_p50_us = self.setup.value_at_quantile(0.5);
             s.setup_p99_us = self.setup.value_at_quantile(0.99);

@@ -203,6 +203,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         }
         if let Some(done) = shutdown {
             let mut stats = engine.stats();
+            stats.media_tasks_open = media.len() as u64;
             if !event_latency.is_empty() {
                 stats.event_p50_us = event_latency.value_at_quantile(0.5);
                 stats.event_p99_us = event_latency.value_at_quantile(0.99);
