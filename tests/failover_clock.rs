@@ -126,10 +126,8 @@ fn silence_moves_the_call_after_the_failover_timeout_not_timer_b() {
     let t0 = Instant::now();
     start(&mut e, t0, None);
     drain(&mut e);
-    let mut now = t0;
     let mut moved_at = None;
-    while let Some(w) = e.poll_timeout() {
-        now = w;
+    while let Some(now) = e.poll_timeout() {
         e.handle_timeout(now);
         let (sent, events) = drain(&mut e);
         if events
