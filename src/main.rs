@@ -137,13 +137,14 @@ fn print_outcome(o: &RunOutcome) {
     }
     let (b, a) = (o.resources_before, o.resources_after);
     println!(
-        "  resources: open fds {} → {}, tasks {} → {}, RSS {:.1} → {:.1} MiB; RTP ports free {} of {}, media tasks open {}",
+        "  resources: open fds {} → {}, tasks {} → {}, RSS {:.1} → {:.1} MiB (peak while dialling {:.1} MiB); RTP ports free {} of {}, media tasks open {}",
         b.open_fds,
         a.open_fds,
         b.tasks,
         a.tasks,
         b.rss_kib as f64 / 1024.0,
         a.rss_kib as f64 / 1024.0,
+        o.peak_rss_kib as f64 / 1024.0,
         s.rtp_ports_free,
         s.rtp_ports_total,
         s.media_tasks_open

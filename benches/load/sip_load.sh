@@ -68,7 +68,7 @@ TOML
   /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
     "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$work/load.db" --quiet > "$work/out.txt"
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  read -r user sys rss_kb < "$work/time.txt"
+  read -r user sys rss_kb < <(tail -n 1 "$work/time.txt")
   python3 - "$work/load.db" "$work/out.txt" "$rate" "$user" "$sys" "$rss_kb" "$SCENARIO" <<'PY'
 import sqlite3, sys, re, datetime
 db, out, rate, user, sys_s, rss, scenario = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
@@ -93,6 +93,10 @@ for _, d in marks:
     peak = max(peak, up)
 text = open(out).read()
 m = re.search(r"INVITE → 2xx p50 ([\d.]+) ms, p99 ([\d.]+) ms.*response → event p50 (\d+) µs, p99 (\d+) µs", text)
+# RSS while dialling (the report built at the end, holding every lead, is left out).
+mr = re.search(r"peak while dialling ([\d.]+) MiB", text)
+if mr:
+    rss = int(float(mr.group(1)) * 1024)
 s50, s99, e50, e99 = m.groups() if m else ("?", "?", "?", "?")
 print("%-8s %6d %9d %9.0f %7d %8s ms %8s ms %6s/%-5s µs %10.2f %9.1f %9d %9.1f" % (
     "outdial", rate, len(starts), len(starts) / span, failed, s50, s99, e50, e99,
@@ -108,7 +112,7 @@ PY
       -r "$rate" -m "$n" -d 1000 -nostdin -max_recv_loops 100000 -max_sched_loops 100000 \
       -trace_stat -stf "$work/uac.csv" >/dev/null 2>&1 || true
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  read -r user sys rss_kb < "$work/time.txt"
+  read -r user sys rss_kb < <(tail -n 1 "$work/time.txt")
   python3 - "$work/uac.csv" "$rate" "$n" "$user" "$sys" "$rss_kb" <<'PY'
 import csv, sys
 path, rate, n, user, sys_s, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])

@@ -1429,6 +1429,9 @@ impl CallLeg {
             (classify(self.final_status, self.history), detail)
         };
         self.phase = Phase::Ended;
+        // The leg lingers for Timer D/K: keep only what answers retransmissions.
+        self.offer = Vec::new();
+        self.session = None;
         self.ring_deadline = None;
         self.hold_deadline = None;
         self.cancel_guard = None;

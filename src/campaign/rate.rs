@@ -27,8 +27,10 @@ impl CallRate {
         Self {
             period,
             window_cap: cps.ceil().max(1.0) as usize,
-            // Catch up at most 10 ms worth of calls (one call at low rates).
-            max_lag: period.max(Duration::from_millis(10)),
+            // Catch up at most 100 ms worth of calls (one call at low rates): a dialling loop
+            // held up by a database write longer than that loses the excess; the one-second
+            // window cap still holds.
+            max_lag: period.max(Duration::from_millis(100)),
             next: start,
             recent: VecDeque::new(),
         }
@@ -134,13 +136,13 @@ mod tests {
         let t0 = Instant::now();
         let mut r = CallRate::new(100.0, t0);
         assert!(r.try_acquire(t0));
-        // Nothing to dial for 10 s, then dial again: at most 10 ms worth of catch-up (two
+        // Nothing to dial for 10 s, then dial again: at most 100 ms worth of catch-up (ten
         // calls at 100 cps) beside the due one, then the schedule.
         let t = t0 + Duration::from_secs(10);
         let mut at_once = 0;
         while r.try_acquire(t) {
             at_once += 1;
         }
-        assert!(at_once <= 3, "{at_once} calls at once after a pause");
+        assert!(at_once <= 12, "{at_once} calls at once after a pause");
     }
 }

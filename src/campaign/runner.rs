@@ -51,6 +51,9 @@ pub struct RunOutcome {
     pub resources_before: Resources,
     /// Process resources after it stopped (the soak benchmark compares the two).
     pub resources_after: Resources,
+    /// Highest RSS seen while calls were being placed, KiB (sampled once a second; the
+    /// report built at the end, which holds every lead, is not included).
+    pub peak_rss_kib: u64,
 }
 
 /// A snapshot of what the process holds: for leak checks across a run.
@@ -65,10 +68,9 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Reads the current process's counts.
-    pub fn now() -> Self {
-        let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-        let rss_kib = std::fs::read_to_string("/proc/self/status")
+    /// The process's resident set size, KiB (0 where `/proc` is not available).
+    pub fn rss_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
                 s.lines()
@@ -76,7 +78,13 @@ impl Resources {
                     .and_then(|l| l.split_whitespace().nth(1))
                     .and_then(|v| v.parse().ok())
             })
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// Reads the current process's counts.
+    pub fn now() -> Self {
+        let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        let rss_kib = Self::rss_kib();
         let tasks = tokio::runtime::Handle::try_current()
             .map_or(0, |h| h.metrics().num_alive_tasks() as u64);
         Self {
@@ -229,6 +237,8 @@ pub async fn run(
     let mut shutdown_rx: Option<oneshot::Receiver<EngineStats>> = None;
     // When the events gathered so far must be stored.
     let mut flush_at: Option<Instant> = None;
+    let mut peak_rss_kib = 0u64;
+    let mut last_rss = Instant::now();
 
     loop {
         // 1. Dial whatever is due, inside the limits. The attempts of one pass are stored in
@@ -311,6 +321,10 @@ pub async fn run(
 
         if in_flight.is_empty() && (due.is_empty() || stopping) {
             break;
+        }
+        if last_rss.elapsed() >= Duration::from_secs(1) {
+            last_rss = Instant::now();
+            peak_rss_kib = peak_rss_kib.max(Resources::rss_kib());
         }
 
         // 2. Wait for an event, the next due lead, the rate limiter, or Ctrl-C.
@@ -479,6 +493,7 @@ pub async fn run(
     // Media tasks send their last statistics and then return: let them finish.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let resources_after = Resources::now();
+    let peak_rss_kib = peak_rss_kib.max(resources_after.rss_kib);
     if !stopping {
         store.complete_campaign(campaign_id).await?;
     }
@@ -491,6 +506,7 @@ pub async fn run(
         stopped: stopping,
         resources_before,
         resources_after,
+        peak_rss_kib,
     })
 }
 

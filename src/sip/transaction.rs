@@ -144,7 +144,8 @@ impl InviteClientTx {
         &self.branch
     }
 
-    /// The serialised INVITE (to build the CANCEL from, §9.1).
+    /// The serialised INVITE while it may still be re-sent (empty once a final response or
+    /// Timer B ended the transaction).
     pub fn request(&self) -> &[u8] {
         &self.request
     }
@@ -190,6 +191,7 @@ impl InviteClientTx {
                 self.out.push(ack.clone());
                 self.ack = Some(ack);
                 self.state = IctState::Completed;
+                self.request = Vec::new();
                 self.timer_a = None;
                 self.timer_b = None;
                 self.timer_d = Some(
@@ -249,6 +251,8 @@ impl InviteClientTx {
         self.timer_a = None;
         self.timer_b = None;
         self.timer_d = None;
+        // Never re-sent again: free it (a call's leg lingers for Timer D/K after it ends).
+        self.request = Vec::new();
     }
 
     /// The next message to send, if any.
@@ -347,6 +351,8 @@ impl NonInviteClientTx {
             }
             (NictState::Trying | NictState::Proceeding, _) => {
                 self.state = NictState::Completed;
+                // Only Timer K's wait for stray retransmitted responses is left (§17.1.2.2).
+                self.request = Vec::new();
                 self.timer_e = None;
                 self.timer_f = None;
                 self.timer_k = Some(

@@ -257,7 +257,7 @@ impl Store {
                     .push_bind(rfc3339_ms(r.started_at));
             });
             qb.push(" RETURNING id, call_id");
-            for row in qb.build().fetch_all(&mut *tx).await? {
+            for row in qb.build().persistent(false).fetch_all(&mut *tx).await? {
                 by_call.insert(row.get(1), row.get(0));
             }
         }
@@ -352,7 +352,7 @@ impl Store {
                     .push_bind(&r.at)
                     .push_bind(&r.data);
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         for (list, column) in [(&ringing, "ringing_at"), (&answered, "answered_at")] {
             for chunk in list.chunks(ROWS_PER_STATEMENT) {
@@ -363,7 +363,7 @@ impl Store {
                     b.push_bind(*id).push_bind(*at);
                 });
                 qb.push(") AS v WHERE attempts.id = v.column1");
-                qb.build().execute(&mut *tx).await?;
+                qb.build().persistent(false).execute(&mut *tx).await?;
             }
         }
         for chunk in ended.chunks(ROWS_PER_STATEMENT) {
@@ -394,7 +394,7 @@ impl Store {
                 }
             });
             qb.push(") AS v WHERE attempts.id = v.column1");
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         let retries: Vec<_> = leads
             .iter()
@@ -426,7 +426,7 @@ impl Store {
                 b.push_bind(*id).push_bind(*n).push_bind(at.clone());
             });
             qb.push(") AS v WHERE leads.id = v.column1");
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         for chunk in finals.chunks(ROWS_PER_STATEMENT) {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -437,7 +437,7 @@ impl Store {
                 b.push_bind(*id).push_bind(*n).push_bind(*d);
             });
             qb.push(") AS v WHERE leads.id = v.column1");
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
