@@ -445,11 +445,38 @@ fn busy_final_response_carries_q850_cause() {
         (status, d, by, q850),
         (Some(486), Disposition::Busy, HangupBy::Remote, Some(17))
     );
-    // The transaction lingers (Timer D) to absorb retransmissions, then the call is gone.
-    assert_eq!(h.engine.active_calls(), 1);
-    assert_eq!(h.engine.live_calls(), 0);
-    h.advance(Duration::from_secs(33));
+    // The leg is reduced to a linger record for Timer D: a retransmitted 486 is ACKed again
+    // (same branch), then after Timer D the call is gone.
     assert_eq!(h.engine.active_calls(), 0);
+    assert_eq!(h.engine.lingering_calls(), 1);
+    assert_eq!(h.engine.live_calls(), 0);
+    let acks = |h: &Harness| {
+        h.sent
+            .iter()
+            .filter(|(_, m)| m.method.as_deref() == Some("ACK"))
+            .count()
+    };
+    let before = acks(&h);
+    h.respond(
+        "final-folded.tmpl",
+        "486 Busy Here",
+        "x",
+        &br,
+        "1",
+        "INVITE",
+    );
+    assert_eq!(acks(&h), before + 1);
+    let last = h.sent.last().unwrap();
+    assert_eq!(last.1.branch.as_deref(), Some(br.as_str()));
+    assert_eq!(
+        h.events
+            .iter()
+            .filter(|k| matches!(k, CallEventKind::Terminated { .. }))
+            .count(),
+        1
+    );
+    h.advance(Duration::from_secs(33));
+    assert_eq!(h.engine.lingering_calls(), 0);
 }
 
 #[test]

@@ -188,6 +188,67 @@ pub enum TrunkNote {
     Failed(usize),
 }
 
+/// What a finished call still owes the network while its transactions' Timers D, K and J run
+/// (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.2): the ACKs and final responses to re-send when
+/// the far end retransmits. A few hundred bytes instead of the whole leg, so a call that ended
+/// does not hold its leg for up to 32 s (at 3,000 calls/s, ~18,000 legs).
+#[derive(Debug)]
+pub struct Linger {
+    /// When the last of those timers fires: the record can go.
+    pub until: Instant,
+    /// (INVITE branch, where to, ACK) for each INVITE transaction ended by a non-2xx.
+    acks: Vec<(String, Destination, Vec<u8>)>,
+    /// (To-tag, where to, ACK) of the 2xx, re-sent if the 2xx is retransmitted.
+    ack_2xx: Option<(String, Destination, Vec<u8>)>,
+    /// (branch, method, final response) of the far end's requests we answered.
+    responses: Vec<(String, String, Vec<u8>)>,
+}
+
+impl Linger {
+    /// A retransmission for the finished call: what to re-send, or `None` when the message
+    /// is not one this record answers (a new request: the engine answers it as out of dialog).
+    pub fn handle_message(&self, msg: &Inbound, src: SocketAddr) -> Option<Vec<LegTransmit>> {
+        match (msg.status, msg.method.as_deref()) {
+            (Some(status), _) if msg.cseq_method == "INVITE" => {
+                if (200..300).contains(&status) {
+                    let out = self
+                        .ack_2xx
+                        .as_ref()
+                        .filter(|(tag, ..)| msg.to_tag.as_deref() == Some(tag.as_str()))
+                        .map(|(_, dest, ack)| LegTransmit {
+                            dest: *dest,
+                            bytes: ack.clone(),
+                        });
+                    return Some(out.into_iter().collect());
+                }
+                let out = self
+                    .acks
+                    .iter()
+                    .filter(|(b, ..)| msg.branch.as_deref() == Some(b.as_str()))
+                    .map(|(_, dest, ack)| LegTransmit {
+                        dest: *dest,
+                        bytes: ack.clone(),
+                    });
+                Some(out.collect())
+            }
+            // Responses to our BYE/CANCEL/UPDATE/… after they completed: absorbed.
+            (Some(_), _) => Some(Vec::new()),
+            (None, Some("ACK")) => Some(Vec::new()),
+            (None, Some(method)) => self
+                .responses
+                .iter()
+                .find(|(b, m, _)| msg.branch.as_deref() == Some(b.as_str()) && m == method)
+                .map(|(_, _, r)| {
+                    vec![LegTransmit {
+                        dest: Destination::Addr(src),
+                        bytes: r.clone(),
+                    }]
+                }),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A forked early/confirmed dialog from a second To-tag that we ACK and BYE (§13.2.2.4).
 #[derive(Debug)]
 struct Fork {
@@ -557,6 +618,67 @@ impl CallLeg {
     /// The SDP body of the 2xx, taken once (the engine starts the media session with it).
     pub fn take_answer_sdp(&mut self) -> Option<Vec<u8>> {
         self.answer_sdp.take()
+    }
+
+    /// After `terminated`, when nothing is in flight any more (no request waiting for its
+    /// answer): the small record that answers retransmissions until the last timer, or
+    /// `None` while some transaction is still active (or nothing is left to wait for over a
+    /// reliable transport, where Timers D, K and J are zero).
+    pub fn linger(&self, now: Instant) -> Option<Linger> {
+        if self.phase != Phase::Ended
+            || self.invite.is_pending()
+            || self.retired.iter().any(|(t, _)| t.is_pending())
+            || self.cancel.as_ref().is_some_and(|t| t.is_pending())
+            || self.bye.as_ref().is_some_and(|t| t.is_pending())
+            || self.forks.iter().any(|f| f.bye.is_pending())
+            || self.invite_server_txs.iter().any(|t| !t.is_terminated())
+            || match &self.refresh {
+                Some(Refresh::Update(t)) => t.is_pending(),
+                Some(Refresh::Invite { tx, .. }) => tx.is_pending(),
+                None => false,
+            }
+        {
+            return None;
+        }
+        let mut until = now;
+        let mut acks = Vec::new();
+        let trunk = Destination::Trunk(self.trunk());
+        if let Some((ack, d)) = self.invite.completed_ack() {
+            acks.push((self.invite.branch().to_string(), trunk, ack.to_vec()));
+            until = until.max(d);
+        }
+        for (t, i) in &self.retired {
+            if let Some((ack, d)) = t.completed_ack() {
+                acks.push((t.branch().to_string(), Destination::Trunk(*i), ack.to_vec()));
+                until = until.max(d);
+            }
+        }
+        for k in [&self.cancel, &self.bye]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.completed_until())
+        {
+            until = until.max(k);
+        }
+        let mut responses = Vec::new();
+        for t in &self.server_txs {
+            if let Some((branch, method, resp, j)) = t.completed_response() {
+                responses.push((branch.to_string(), method.to_string(), resp.to_vec()));
+                until = until.max(j);
+            }
+        }
+        let ack_2xx = match (&self.dialog, &self.ack_2xx) {
+            (Some(d), Some(a)) => {
+                Some((d.remote_tag.clone(), self.dialog_destination(), a.clone()))
+            }
+            _ => None,
+        };
+        Some(Linger {
+            until,
+            acks,
+            ack_2xx,
+            responses,
+        })
     }
 
     /// True while the call is answered and up.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
-use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, TrunkNote};
+use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote};
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
 use crate::media::amd::AmdResult;
@@ -226,6 +226,8 @@ pub struct Engine {
     /// The trunk group.
     trunks: TrunkSet,
     rtp_ports_total: u64,
+    /// Calls that ended, reduced to what answers retransmissions until their last timer.
+    lingering: HashMap<String, Linger>,
 }
 
 impl Engine {
@@ -234,6 +236,7 @@ impl Engine {
         let ports = RtpPortPool::new(cfg.rtp_ports);
         Self {
             rtp_ports_total: ports.free.len() as u64,
+            lingering: HashMap::new(),
             ports,
             trunks: TrunkSet::new(
                 cfg.trunks.clone(),
@@ -442,6 +445,22 @@ impl Engine {
             self.after_touch(now, &call_id);
             return;
         }
+        if let Some(out) = self
+            .lingering
+            .get(&call_id)
+            .and_then(|l| l.handle_message(&msg, src))
+        {
+            self.stats.duplicates_received += 1;
+            for t in out {
+                if let Some(dest) = self.resolve(t.dest) {
+                    self.out.push_back(Output::Transmit(Transmit {
+                        dest,
+                        bytes: t.bytes,
+                    }));
+                }
+            }
+            return;
+        }
         self.stats.stray_messages += 1;
         // Out of dialog / unknown call.
         let Some(method) = msg.method.as_deref() else {
@@ -477,6 +496,9 @@ impl Engine {
                 break;
             };
             let Some(slot) = self.calls.get_mut(&id) else {
+                if self.lingering.get(&id).is_some_and(|l| l.until <= now) {
+                    self.lingering.remove(&id);
+                }
                 continue;
             };
             if slot.scheduled != Some(at) {
@@ -577,10 +599,21 @@ impl Engine {
                 }));
             }
         }
-        if slot.leg.is_finished() {
+        let linger = if slot.leg.is_finished() {
+            None
+        } else if slot.leg.has_ended() && !slot.media_open && slot.vm_deadline.is_none() {
+            slot.leg.linger(now)
+        } else {
+            None
+        };
+        if slot.leg.is_finished() || linger.is_some() {
             self.stats.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             self.stats.duplicates_received += u64::from(slot.leg.duplicates_received());
             self.calls.remove(id);
+            if let Some(l) = linger.filter(|l| l.until > now) {
+                self.timers.push(Reverse((l.until, id.to_string())));
+                self.lingering.insert(id.to_string(), l);
+            }
             return;
         }
         let next = match (slot.leg.poll_timeout(), slot.vm_deadline) {
@@ -593,6 +626,18 @@ impl Engine {
                 self.timers.push(Reverse((t, id.to_string())));
             }
         }
+    }
+
+    fn resolve(&self, d: Destination) -> Option<SocketAddr> {
+        match d {
+            Destination::Trunk(i) => self.trunks.addr(i),
+            Destination::Addr(a) => Some(a),
+        }
+    }
+
+    /// Calls that ended and only answer retransmissions now (see [`Linger`]).
+    pub fn lingering_calls(&self) -> usize {
+        self.lingering.len()
     }
 
     /// Moves pings to send and trunk state changes to the output.

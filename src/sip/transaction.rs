@@ -240,6 +240,15 @@ impl InviteClientTx {
         None
     }
 
+    /// The ACK of a non-2xx final response, while Timer D runs (re-sent to retransmissions of
+    /// that response), and when Timer D fires.
+    pub fn completed_ack(&self) -> Option<(&[u8], Instant)> {
+        match (self.state, &self.ack, self.timer_d) {
+            (IctState::Completed, Some(a), Some(d)) => Some((a, d)),
+            _ => None,
+        }
+    }
+
     /// Gives up on a transaction that got no response at all (the call moved to another
     /// trunk): no more retransmissions; a late response is absorbed.
     pub fn abandon(&mut self) {
@@ -319,6 +328,15 @@ impl NonInviteClientTx {
             timer_k: None,
             timers,
             retransmissions: 0,
+        }
+    }
+
+    /// When Timer K fires, while the transaction waits in Completed for stray retransmitted
+    /// responses (§17.1.2.2).
+    pub fn completed_until(&self) -> Option<Instant> {
+        match self.state {
+            NictState::Completed => self.timer_k,
+            _ => None,
         }
     }
 
@@ -493,6 +511,15 @@ impl ServerTx {
     /// True once Timer J fired.
     pub fn is_terminated(&self) -> bool {
         self.terminated
+    }
+
+    /// While Timer J runs: the branch, method and final response re-sent to a retransmitted
+    /// request, and when Timer J fires.
+    pub fn completed_response(&self) -> Option<(&str, &str, &[u8], Instant)> {
+        match (&self.last_response, self.timer_j, self.terminated) {
+            (Some(r), Some(j), false) => Some((&self.branch, &self.method, r, j)),
+            _ => None,
+        }
     }
 
     /// The next message to send, if any.
