@@ -344,7 +344,9 @@ pub async fn run(
         let wake = wake.map_or(tick, |w| w.min(tick));
         let wake = flush_at.map_or(wake, |f| wake.min(f));
         tokio::select! {
-            ev = engine.events.recv() => {
+            // While a batch is gathering, events wait in the channel until it is due: one
+            // wake-up per batch instead of one per event.
+            ev = engine.events.recv(), if flush_at.is_none() => {
                 let Some(ev) = ev else { anyhow::bail!("SIP engine stopped unexpectedly") };
                 if batch.is_empty() {
                     flush_at = Some(Instant::now() + EVENT_FLUSH);
@@ -376,6 +378,11 @@ pub async fn run(
         // round trips to the SQLite worker thread, so one per event would cap the call rate.
         let flush_due =
             flush_at.is_some_and(|f| Instant::now() >= f) || batch.len() >= 512 || stopping;
+        if flush_due {
+            while let Ok(ev) = engine.events.try_recv() {
+                batch.push(ev);
+            }
+        }
         if !batch.is_empty() && flush_due {
             flush_at = None;
             let mut updates = Vec::new();
