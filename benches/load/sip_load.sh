@@ -7,6 +7,10 @@
 #
 # Usage: benches/load/sip_load.sh [RATE ...]      (default: 500 1000 2000 3000)
 #        SECONDS_PER_RATE=10 by default (calls per rate = RATE × SECONDS_PER_RATE)
+#        FAR_ENDS=2 by default: that many SIPp UAS processes, reached by outdial as a trunk group
+#                 with equal weights; the reference runs as many SIPp UAC processes, each at
+#                 RATE/FAR_ENDS against its own UAS (one SIPp UAS saturates near 3,000 calls/s
+#                 here and its queueing, not the caller, then sets the setup latency).
 #        SCENARIO=short (default): SIPp's built-in UAS answers every call, held 1 s, our BYE;
 #                 the reference row is SIPp's own UAC against the same UAS.
 #        SCENARIO=mixed: the far end is sip-fixtures/scenarios/uas_outcomes.xml and the numbers
@@ -33,12 +37,13 @@ uas() { # port [scenario]
   else
     set -- "$1" -sn uas
   fi
-  sipp "${@:2}" -i 127.0.0.1 -p "$1" -mp $(( $1 + 2000 )) -nostdin -aa \
+  sipp "${@:2}" -i 127.0.0.1 -p "$1" -mp $(( $1 + 2000 )) -nostdin -aa -buff_size 4194304 \
     -max_recv_loops 100000 -max_sched_loops 100000 >/dev/null 2>&1 &
   echo $!
 }
 
-echo "scenario: $SCENARIO, ${SECS} s per rate"
+FAR_ENDS="${FAR_ENDS:-2}"
+echo "scenario: $SCENARIO, ${SECS} s per rate, $FAR_ENDS SIPp far end(s)"
 printf "%-8s %6s %9s %9s %7s %10s %10s %12s %10s %9s %9s %9s\n" caller offered calls achieved failed "setup_p50" "setup_p99" "resp→event" "cpu/1k_s" rss_mb peak_conc KiB/conc
 for rate in "${@:-500 1000 2000 3000}"; do
   n=$(( rate * SECS ))
@@ -48,11 +53,17 @@ print('number')
 mixed = sys.argv[2] == 'mixed'
 digits = [0, 2, 3, 4, 6]
 for i in range(int(sys.argv[1])): print('+1415%06d%d' % (i, digits[i % 5]) if mixed else '+1415%07d' % i)" "$n" "$SCENARIO" > "$work/leads.csv"
-  port=$(( 16000 + RANDOM % 2000 ))
-  pid=$(uas "$port" "$SCENARIO"); sleep 0.5
+  base=$(( 16000 + RANDOM % 1000 ))
+  pids=()
+  trunks=""
+  for i in $(seq 1 "$FAR_ENDS"); do
+    port=$(( base + 10 * i ))
+    pids+=("$(uas "$port" "$SCENARIO")")
+    trunks+=$'[[trunks]]\n'"name = \"uas$i\""$'\n'"uri = \"sip:127.0.0.1:$port\""$'\n'
+  done
+  sleep 0.5
   cat > "$work/c.toml" <<TOML
 name = "load-$rate"
-trunk = "sip:127.0.0.1:$port"
 caller_id = "+14155550000"
 cps = $rate
 max_concurrent = 12000
@@ -63,11 +74,12 @@ rtp_port_min = 30000
 rtp_port_max = 60000
 [amd]
 profile = "off"
+$trunks
 TOML
   rm -f "$work"/load.db*
   /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
     "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$work/load.db" --quiet > "$work/out.txt"
-  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   read -r user sys rss_kb < <(tail -n 1 "$work/time.txt")
   python3 - "$work/load.db" "$work/out.txt" "$rate" "$user" "$sys" "$rss_kb" "$SCENARIO" <<'PY'
 import sqlite3, sys, re, datetime
@@ -103,31 +115,48 @@ print("%-8s %6d %9d %9.0f %7d %8s ms %8s ms %6s/%-5s µs %10.2f %9.1f %9d %9.1f"
     (user + sys_s) / len(starts) * 1000, rss / 1024, peak, rss / max(peak, 1)))
 PY
   [ "$SCENARIO" = mixed ] && continue
-  # The reference: SIPp's UAC against a fresh SIPp UAS at the same rate.
-  port=$(( 18000 + RANDOM % 2000 ))
-  pid=$(uas "$port"); sleep 0.5
-  rm -f "$work"/uac*.csv
-  /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
-    sipp -sn uac "127.0.0.1:$port" -i 127.0.0.1 -p $(( port + 1 )) -mp $(( port + 3000 )) \
-      -r "$rate" -m "$n" -d 1000 -nostdin -max_recv_loops 100000 -max_sched_loops 100000 \
-      -trace_stat -stf "$work/uac.csv" >/dev/null 2>&1 || true
-  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  read -r user sys rss_kb < <(tail -n 1 "$work/time.txt")
-  python3 - "$work/uac.csv" "$rate" "$n" "$user" "$sys" "$rss_kb" <<'PY'
+  # The reference: FAR_ENDS SIPp UACs, each at RATE/FAR_ENDS against a fresh SIPp UAS.
+  base=$(( 18000 + RANDOM % 1000 ))
+  pids=(); uacs=()
+  rm -f "$work"/uac*.csv "$work"/time*.txt
+  for i in $(seq 1 "$FAR_ENDS"); do
+    port=$(( base + 10 * i ))
+    pids+=("$(uas "$port")")
+  done
+  sleep 0.5
+  for i in $(seq 1 "$FAR_ENDS"); do
+    port=$(( base + 10 * i ))
+    /usr/bin/time -f "%U %S %M" -o "$work/time$i.txt" \
+      sipp -sn uac "127.0.0.1:$port" -i 127.0.0.1 -p $(( port + 1 )) -mp $(( port + 3000 )) \
+        -r $(( rate / FAR_ENDS )) -m $(( n / FAR_ENDS )) -d 1000 -nostdin -buff_size 4194304 \
+        -max_recv_loops 100000 -max_sched_loops 100000 \
+        -trace_stat -stf "$work/uac$i.csv" >/dev/null 2>&1 &
+    uacs+=($!)
+  done
+  for pid in "${uacs[@]}"; do wait "$pid" || true; done
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  cat "$work"/time*.txt | awk 'NF == 3 { u += $1; s += $2; if ($3 > m) m = $3 } END { print u, s, m }' > "$work/time.txt"
+  read -r user sys rss_kb < "$work/time.txt"
+  python3 - "$rate" "$n" "$user" "$sys" "$rss_kb" "$work"/uac*.csv <<'PY'
 import csv, sys
-path, rate, n, user, sys_s, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-rows = list(csv.reader(open(path), delimiter=";"))
-h, last = rows[0], rows[-1]
-g = lambda k: last[h.index(k)]
-calls = int(g("OutgoingCall(C)"))
-# Achieved start rate: calls over SIPp's elapsed time (whole seconds in its stat file) when
-# the last call was counted, less the 1 s hold: an estimate to ±1 s.
-first_full = next(r for r in rows[1:] if int(r[h.index("OutgoingCall(C)")]) >= calls)
-t = first_full[h.index("ElapsedTime(C)")].split(":")
-# Minus the 1 s every call is held (-d 1000): the stat row comes after the last call ended.
-secs = max(int(t[0]) * 3600 + int(t[1]) * 60 + float(t[2]) - 1, 1)
-print("%-8s %6d %9d %9.0f %7s %11s %11s %13s %10.2f %9.1f %9s %9s" % (
-    "sipp-uac", rate, calls, calls / secs, g("FailedCall(C)"), "-", "-", "-",
-    (user + sys_s) / max(calls, 1) * 1000, rss / 1024, "-", "-"))
+rate, n, user, sys_s, rss = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+total = failed = 0
+achieved = 0.0
+for path in sys.argv[6:]:
+    rows = list(csv.reader(open(path), delimiter=";"))
+    h, last = rows[0], rows[-1]
+    g = lambda k: last[h.index(k)]
+    calls = int(g("OutgoingCall(C)"))
+    # Achieved start rate: calls over SIPp's elapsed time (whole seconds in its stat file)
+    # when the last call was counted, less the 1 s hold: an estimate to ±1 s.
+    first_full = next(r for r in rows[1:] if int(r[h.index("OutgoingCall(C)")]) >= calls)
+    t = first_full[h.index("ElapsedTime(C)")].split(":")
+    secs = max(int(t[0]) * 3600 + int(t[1]) * 60 + float(t[2]) - 1, 1)
+    total += calls
+    failed += int(g("FailedCall(C)"))
+    achieved += calls / secs
+print("%-8s %6d %9d %9.0f %7d %11s %11s %13s %10.2f %9.1f %9s %9s" % (
+    "sipp-uac", rate, total, achieved, failed, "-", "-", "-",
+    (user + sys_s) / max(total, 1) * 1000, rss / 1024, "-", "-"))
 PY
 done
