@@ -159,13 +159,20 @@ pub async fn run(
     let campaign_id = store
         .upsert_campaign(&cfg.name, &serde_json::to_string(cfg)?)
         .await?;
-    let counts = store.import_leads(campaign_id, &import.leads).await?;
+    let leads::Import {
+        leads: imported,
+        errors: rejected_rows,
+    } = import;
+    let counts = store.import_leads(campaign_id, &imported).await?;
+    // The leads are in the store now; only the rejected rows are reported at the end (a
+    // list of a million leads with their attributes would otherwise stay in memory).
+    drop(imported);
     let recovered = store.recover_interrupted(campaign_id).await?;
     tracing::info!(
         campaign = %cfg.name,
         imported = counts.inserted,
         already_present = counts.already_present,
-        rejected = import.errors.len(),
+        rejected = rejected_rows.len(),
         recovered,
         "call list loaded"
     );
@@ -508,7 +515,7 @@ pub async fn run(
     Ok(RunOutcome {
         report,
         engine: engine_stats,
-        rejected_rows: import.errors,
+        rejected_rows,
         recovered,
         stopped: stopping,
         resources_before,
