@@ -308,15 +308,21 @@ impl TrunkTarget {
 
     /// The Request-URI for a number on this trunk.
     pub fn request_uri(&self, number: &str) -> String {
-        let host = if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        match self.transport {
-            Transport::Udp => format!("sip:{number}@{host}:{}", self.port),
-            Transport::Tcp => format!("sip:{number}@{host}:{};transport=tcp", self.port),
-        }
+        trunk_request_uri(number, &self.host, self.port, self.transport)
+    }
+}
+
+/// `sip:NUMBER@host:port` (`;transport=tcp` over TCP; an IPv6 host in brackets): the
+/// Request-URI of a call on a trunk.
+pub fn trunk_request_uri(number: &str, host: &str, port: u16, transport: Transport) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    match transport {
+        Transport::Udp => format!("sip:{number}@{host}:{port}"),
+        Transport::Tcp => format!("sip:{number}@{host}:{port};transport=tcp"),
     }
 }
 

@@ -66,15 +66,7 @@ impl TrunkRoute {
 
     /// The Request-URI for a number on this trunk: `sip:NUMBER@host:port[;transport=tcp]`.
     pub fn request_uri(&self, number: &str) -> String {
-        let host = if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        match self.transport {
-            Transport::Udp => format!("sip:{number}@{host}:{}", self.port),
-            Transport::Tcp => format!("sip:{number}@{host}:{};transport=tcp", self.port),
-        }
+        crate::campaign::config::trunk_request_uri(number, &self.host, self.port, self.transport)
     }
 
     /// The URI pinged with OPTIONS: the trunk itself, `sip:host:port`.
