@@ -8,7 +8,9 @@
 //!   the down ones are simply tried last).
 //! * **Health**: a trunk is marked down after `down_after` consecutive failures (an INVITE
 //!   answered 408/500/502/503/504 or not at all, or a failed OPTIONS ping) and up again on its
-//!   first good answer (any response to an INVITE or ping but those codes).
+//!   first good answer (any response to an INVITE or ping but those codes). A lone trunk
+//!   without keep-alive is never marked down (there is nothing to route around it); its
+//!   failures are still counted.
 //! * **Keep-alive** (the PBX "qualify" idea): with an interval set, every trunk gets an
 //!   OPTIONS request (RFC 3261 §11) that often; any final response but 408/5xx means the trunk
 //!   is alive (404 or 405 included), no final response within the interval (or Timer F,
@@ -303,7 +305,10 @@ impl TrunkSet {
             e.stats.failures += 1;
         }
         e.failures += 1;
-        if e.up && e.failures >= down_after {
+        // A lone trunk without pings has nothing to be routed around it: count, don't mark.
+        let tracked = self.keepalive.is_some() || self.entries.len() > 1;
+        let e = &mut self.entries[i];
+        if tracked && e.up && e.failures >= down_after {
             e.up = false;
             e.stats.went_down += 1;
             self.changes.push_back(TrunkStateChange {
