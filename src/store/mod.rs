@@ -155,25 +155,30 @@ impl Store {
         campaign_id: i64,
         leads: &[NewLead],
     ) -> anyhow::Result<ImportCounts> {
+        let attributes = leads
+            .iter()
+            .map(|l| serde_json::to_string(&l.attributes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<(&NewLead, &String)> = leads.iter().zip(&attributes).collect();
         let mut tx = self.pool.begin().await?;
         let mut c = ImportCounts::default();
-        for l in leads {
-            let r = sqlx::query(
-                "INSERT INTO leads (campaign_id, number, raw_number, attributes, source_line)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(campaign_id, number) DO NOTHING",
-            )
-            .bind(campaign_id)
-            .bind(&l.number)
-            .bind(&l.raw_number)
-            .bind(serde_json::to_string(&l.attributes)?)
-            .bind(l.line as i64)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 1 {
-                c.inserted += 1;
-            } else {
-                c.already_present += 1;
-            }
+        // One multi-row INSERT per ROWS_PER_STATEMENT leads; a number already in the campaign
+        // (or twice in the file) is skipped by ON CONFLICT and counted as already present.
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO leads (campaign_id, number, raw_number, attributes, source_line) ",
+            );
+            qb.push_values(chunk, |mut b, (l, attrs)| {
+                b.push_bind(campaign_id)
+                    .push_bind(&l.number)
+                    .push_bind(&l.raw_number)
+                    .push_bind(attrs.as_str())
+                    .push_bind(l.line as i64);
+            });
+            qb.push(" ON CONFLICT(campaign_id, number) DO NOTHING");
+            let r = qb.build().persistent(false).execute(&mut *tx).await?;
+            c.inserted += r.rows_affected();
+            c.already_present += chunk.len() as u64 - r.rows_affected();
         }
         tx.commit().await?;
         Ok(c)
@@ -475,5 +480,49 @@ impl Store {
             .into_iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(n: &str, line: u64) -> NewLead {
+        NewLead {
+            number: n.into(),
+            raw_number: n.into(),
+            attributes: [("tag".to_string(), format!("l{line}"))].into(),
+            line,
+        }
+    }
+
+    #[tokio::test]
+    async fn import_counts_new_and_repeated_numbers_across_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let id = store.upsert_campaign("c", "{}").await.unwrap();
+        // More rows than one statement holds and than one page of pending leads, with a
+        // number repeated inside the file.
+        let mut leads: Vec<NewLead> = (0..6_000)
+            .map(|i| lead(&format!("+1415555{i:04}"), i + 2))
+            .collect();
+        leads.push(lead("+14155550007", 6_100));
+        let c = store.import_leads(id, &leads).await.unwrap();
+        assert_eq!((c.inserted, c.already_present), (6_000, 1));
+        // Importing the same list again changes nothing.
+        let c = store.import_leads(id, &leads[..700]).await.unwrap();
+        assert_eq!((c.inserted, c.already_present), (0, 700));
+        let pending = store.pending_leads(id).await.unwrap();
+        assert_eq!(pending.len(), 6_000);
+        assert_eq!(pending[0].number, "+14155550000");
+        assert_eq!(pending[5_999].number, "+14155555999");
+        assert!(pending.windows(2).all(|w| w[0].id < w[1].id));
+        // The first row of a repeated number wins (its attributes are kept).
+        let attrs: String =
+            sqlx::query_scalar("SELECT attributes FROM leads WHERE number = '+14155550007'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(attrs, r#"{"tag":"l9"}"#);
     }
 }
