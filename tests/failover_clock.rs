@@ -179,3 +179,38 @@ fn a_422_is_retried_once_with_its_min_se() {
     assert_eq!(inv.1.cseq, 2);
     assert!(events.is_empty(), "{events:?}");
 }
+
+#[test]
+fn retry_after_holds_the_trunk_and_the_backup_takes_new_calls() {
+    let mut e = engine();
+    let t0 = Instant::now();
+    start(&mut e, t0, None);
+    let (sent, _) = drain(&mut e);
+    let invite = &sent[0].1;
+    let resp = response_to(
+        invite,
+        503,
+        Some("a1"),
+        vec![Header::RetryAfter(rsipstack::sip::RetryAfter::new("30"))],
+        vec![],
+    );
+    e.handle_datagram(t0, &resp, A.parse().unwrap());
+    drain(&mut e);
+    // The next call, 1 s later, starts on the backup `b` (weight 0) while `a` is held.
+    start(&mut e, t0 + Duration::from_secs(1), None);
+    let (sent, _) = drain(&mut e);
+    let inv = sent
+        .iter()
+        .find(|(_, m)| m.method.as_deref() == Some("INVITE"))
+        .unwrap();
+    assert_eq!(inv.0.to_string(), B);
+    // After the 30 s, `a` is first again.
+    start(&mut e, t0 + Duration::from_secs(31), None);
+    let (sent, _) = drain(&mut e);
+    let inv = sent
+        .iter()
+        .rfind(|(_, m)| m.method.as_deref() == Some("INVITE"))
+        .unwrap();
+    assert_eq!(inv.0.to_string(), A);
+    assert_eq!(e.stats().trunks[0].holds, 1);
+}

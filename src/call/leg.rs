@@ -186,6 +186,9 @@ pub enum TrunkNote {
     Responded(usize),
     /// The trunk failed the INVITE: a failover code, Timer B or the failover timeout.
     Failed(usize),
+    /// The trunk's final response carried `Retry-After` (seconds): no new calls there
+    /// before then.
+    RetryAfter(usize, u32),
 }
 
 /// What a finished call still owes the network while its transactions' Timers D, K and J run
@@ -828,6 +831,12 @@ impl CallLeg {
             if !FAILOVER_CODES.contains(&status) {
                 self.notes.push(TrunkNote::Responded(self.trunk()));
             }
+        }
+        if status >= 300
+            && self.invite.is_pending()
+            && let Some(secs) = msg.retry_after()
+        {
+            self.notes.push(TrunkNote::RetryAfter(self.trunk(), secs));
         }
         if (200..300).contains(&status) && !self.invite.is_pending() {
             // A retransmitted or forked 2xx after the transaction ended (§13.2.2.4).

@@ -354,7 +354,7 @@ impl Engine {
         };
         spec.rtp_port = port;
         if spec.hops.is_empty() {
-            spec.hops = self.trunks.hops(&spec.number);
+            spec.hops = self.trunks.hops(now, &spec.number);
         }
         if spec.to_uri.is_empty() {
             // To: the first Request-URI without its parameters (`;transport=`).
@@ -526,6 +526,9 @@ impl Engine {
                     TrunkNote::Sent(i) => self.trunks.on_invite_sent(i),
                     TrunkNote::Responded(i) => self.trunks.on_invite_outcome(i, true),
                     TrunkNote::Failed(i) => self.trunks.on_invite_outcome(i, false),
+                    TrunkNote::RetryAfter(i, secs) => self
+                        .trunks
+                        .hold(i, now + Duration::from_secs(u64::from(secs))),
                 }
             }
             self.drain_trunks();

@@ -5,7 +5,9 @@
 //!   trunks that are up; a trunk with weight 3 beside one with weight 1 gets calls 3:1,
 //!   interleaved (`a a b a`, not `a a a b`). The remaining trunks follow as failover hops:
 //!   up ones by weight, then down ones (a call is never refused for want of a healthy trunk;
-//!   the down ones are simply tried last).
+//!   the down ones are simply tried last). A `Retry-After` from a trunk holds new calls off
+//!   it for that long (RFC 3261 §21.5.4); a weight-0 trunk is a backup that takes the calls
+//!   when no weighted trunk is available.
 //! * **Health**: a trunk is marked down after `down_after` consecutive failures (an INVITE
 //!   answered 408/500/502/503/504 or not at all, or a failed OPTIONS ping) and up again on its
 //!   first good answer (any response to an INVITE or ping but those codes). A lone trunk
@@ -93,6 +95,8 @@ pub struct TrunkStats {
     pub ping_failures: u64,
     /// Times it went down.
     pub went_down: u64,
+    /// Times a `Retry-After` held new calls off it.
+    pub holds: u64,
     /// Up at the time of reading.
     pub up: bool,
 }
@@ -125,6 +129,8 @@ struct Entry {
     stats: TrunkStats,
     next_ping: Option<Instant>,
     ping: Option<Ping>,
+    /// No new call starts here before then (a `Retry-After`).
+    held_until: Option<Instant>,
 }
 
 /// The trunk group. See the module docs.
@@ -162,6 +168,7 @@ impl TrunkSet {
                 failures: 0,
                 next_ping: None,
                 ping: None,
+                held_until: None,
             })
             .collect();
         Self {
@@ -214,10 +221,10 @@ impl TrunkSet {
             .collect()
     }
 
-    /// The hops for a new call to `number`: the weighted pick first, then the other trunks
-    /// (up ones by weight, down ones last).
-    pub fn hops(&mut self, number: &str) -> Vec<Hop> {
-        let order = self.order();
+    /// The hops for a new call to `number` at `now`: the weighted pick first, then the other
+    /// trunks (available ones by weight, down or held ones last).
+    pub fn hops(&mut self, now: Instant, number: &str) -> Vec<Hop> {
+        let order = self.order(now);
         order
             .into_iter()
             .map(|i| {
@@ -233,19 +240,33 @@ impl TrunkSet {
             .collect()
     }
 
-    fn order(&mut self) -> Vec<usize> {
-        let any_up = self.entries.iter().any(|e| e.up && e.route.weight > 0);
-        let eligible = |e: &Entry| e.route.weight > 0 && (e.up || !any_up);
+    fn order(&mut self, now: Instant) -> Vec<usize> {
+        // Available: up, and not held by a Retry-After. The weighted pick is among the
+        // available trunks with a weight; when none has one, among the available (weight-0
+        // backups take over); when none is available at all, among the weighted ones anyway.
+        let available = |e: &Entry| e.up && e.held_until.is_none_or(|t| t <= now);
+        let any_weighted = self
+            .entries
+            .iter()
+            .any(|e| available(e) && e.route.weight > 0);
+        let any_available = self.entries.iter().any(available);
+        let eligible = |e: &Entry| match (any_weighted, any_available) {
+            (true, _) => available(e) && e.route.weight > 0,
+            (false, true) => available(e),
+            (false, false) => e.route.weight > 0,
+        };
+        // A backup's share: weight 0 counts as 1 when only backups are left.
+        let weight = |e: &Entry| i64::from(e.route.weight.max(1));
         let total: i64 = self
             .entries
             .iter()
             .filter(|e| eligible(e))
-            .map(|e| i64::from(e.route.weight))
+            .map(weight)
             .sum();
         let mut first = None;
         if total > 0 {
             for e in self.entries.iter_mut().filter(|e| eligible(e)) {
-                e.current += i64::from(e.route.weight);
+                e.current += weight(e);
             }
             // The highest counter wins (the first one on ties); it pays the total back.
             let mut best: Option<usize> = None;
@@ -263,11 +284,22 @@ impl TrunkSet {
         let mut rest: Vec<usize> = (0..self.entries.len()).filter(|&i| i != first).collect();
         rest.sort_by_key(|&i| {
             let e = &self.entries[i];
-            (!e.up, std::cmp::Reverse(e.route.weight), i)
+            (!available(e), std::cmp::Reverse(e.route.weight), i)
         });
         let mut out = vec![first];
         out.extend(rest);
         out
+    }
+
+    /// Trunk `i` answered `Retry-After: secs` (typically on a 503): no new call starts on it
+    /// before then (RFC 3261 §21.5.4); it stays a last-resort failover hop.
+    pub fn hold(&mut self, i: usize, until: Instant) {
+        if let Some(e) = self.entries.get_mut(i)
+            && e.held_until.is_none_or(|t| t < until)
+        {
+            e.held_until = Some(until);
+            e.stats.holds += 1;
+        }
     }
 
     /// An INVITE went to trunk `i`.
@@ -500,11 +532,11 @@ mod tests {
             Timers::default(),
         );
         let firsts: String = (0..8)
-            .map(|_| s.hops("1")[0].name.clone())
+            .map(|_| s.hops(t0(), "1")[0].name.clone())
             .collect::<Vec<_>>()
             .join("");
         assert_eq!(firsts, "aabaaaba");
-        let h = s.hops("+1555");
+        let h = s.hops(t0(), "+1555");
         assert_eq!(h.len(), 2);
         assert_ne!(h[0].trunk, h[1].trunk);
         assert_eq!(
@@ -527,12 +559,16 @@ mod tests {
         let c = s.poll_change().unwrap();
         assert_eq!((c.trunk.as_str(), c.up), ("a", false));
         for _ in 0..4 {
-            let h = s.hops("1");
+            let h = s.hops(t0(), "1");
             assert_eq!(h[0].name, "b", "a down trunk is never picked first");
             assert_eq!(h[1].name, "a", "but stays a failover hop");
         }
         s.on_invite_outcome(0, true);
         assert!(s.poll_change().unwrap().up);
+    }
+
+    fn t0() -> Instant {
+        Instant::now()
     }
 
     #[test]
@@ -544,11 +580,40 @@ mod tests {
             Timers::default(),
         );
         for _ in 0..3 {
-            assert_eq!(s.hops("1")[0].name, "primary");
+            assert_eq!(s.hops(t0(), "1")[0].name, "primary");
         }
         s.on_invite_outcome(0, false);
-        // Every weighted trunk is down: the weighted ones are still tried first.
-        assert_eq!(s.hops("1")[0].name, "primary");
+        // The weighted trunk is down: the backup takes the calls, the primary is the
+        // failover hop.
+        let h = s.hops(t0(), "1");
+        assert_eq!(
+            (h[0].name.as_str(), h[1].name.as_str()),
+            ("backup", "primary")
+        );
+        // Every trunk down: the weighted one is tried first again.
+        s.on_invite_outcome(1, false);
+        assert_eq!(s.hops(t0(), "1")[0].name, "primary");
+    }
+
+    #[test]
+    fn retry_after_holds_a_trunk_until_then() {
+        let now = Instant::now();
+        let mut s = TrunkSet::new(
+            vec![route("a", 5060, 1), route("b", 5061, 1)],
+            None,
+            2,
+            Timers::default(),
+        );
+        s.hold(0, now + Duration::from_secs(30));
+        for _ in 0..4 {
+            let h = s.hops(now + Duration::from_secs(1), "1");
+            assert_eq!((h[0].name.as_str(), h[1].name.as_str()), ("b", "a"));
+        }
+        let firsts: Vec<String> = (0..4)
+            .map(|_| s.hops(now + Duration::from_secs(31), "1")[0].name.clone())
+            .collect();
+        assert!(firsts.contains(&"a".to_string()), "{firsts:?}");
+        assert_eq!(s.stats()[0].holds, 1);
     }
 
     #[test]
