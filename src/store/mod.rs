@@ -11,8 +11,9 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::call::disposition::Disposition;
 use crate::campaign::leads::NewLead;
@@ -21,6 +22,32 @@ use crate::events::{CallEvent, CallEventKind, WallClock, rfc3339_ms};
 /// Rows per multi-row statement: 8 bound values per row at most, well under SQLite's 32,766
 /// variables per statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Runs `head VALUES (…), (…) tail` for `rows`, [`ROWS_PER_STATEMENT`] rows a statement,
+/// `bind` pushing one row's values; returns the rows affected. Every statement is a round
+/// trip to sqlx's SQLite worker thread, so batches go as multi-row statements; they are not
+/// cached as prepared statements (their text changes with the row count).
+async fn execute_values<'a, T>(
+    conn: &mut SqliteConnection,
+    head: &str,
+    tail: &str,
+    rows: &'a [T],
+    mut bind: impl FnMut(&mut Separated<'_, Sqlite, &'static str>, &'a T),
+) -> sqlx::Result<u64> {
+    let mut affected = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(head);
+        qb.push_values(chunk, |mut b, row| bind(&mut b, row));
+        qb.push(tail);
+        affected += qb
+            .build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(affected)
+}
 
 /// The store handle (cheap to clone).
 #[derive(Clone)]
@@ -161,27 +188,27 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let rows: Vec<(&NewLead, &String)> = leads.iter().zip(&attributes).collect();
         let mut tx = self.pool.begin().await?;
-        let mut c = ImportCounts::default();
-        // One multi-row INSERT per ROWS_PER_STATEMENT leads; a number already in the campaign
-        // (or twice in the file) is skipped by ON CONFLICT and counted as already present.
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO leads (campaign_id, number, raw_number, attributes, source_line) ",
-            );
-            qb.push_values(chunk, |mut b, (l, attrs)| {
+        // A number already in the campaign (or twice in the file) is skipped by ON CONFLICT
+        // and counted as already present.
+        let inserted = execute_values(
+            &mut tx,
+            "INSERT INTO leads (campaign_id, number, raw_number, attributes, source_line) ",
+            " ON CONFLICT(campaign_id, number) DO NOTHING",
+            &rows,
+            |b, (l, attrs)| {
                 b.push_bind(campaign_id)
                     .push_bind(&l.number)
                     .push_bind(&l.raw_number)
                     .push_bind(attrs.as_str())
                     .push_bind(l.line as i64);
-            });
-            qb.push(" ON CONFLICT(campaign_id, number) DO NOTHING");
-            let r = qb.build().persistent(false).execute(&mut *tx).await?;
-            c.inserted += r.rows_affected();
-            c.already_present += chunk.len() as u64 - r.rows_affected();
-        }
+            },
+        )
+        .await?;
         tx.commit().await?;
-        Ok(c)
+        Ok(ImportCounts {
+            inserted,
+            already_present: rows.len() as u64 - inserted,
+        })
     }
 
     /// Closes attempts left `dialing` by a process that stopped: they become `interrupted`
@@ -361,38 +388,37 @@ impl Store {
             }
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO call_events (attempt_id, call_id, kind, at, data) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
+        execute_values(
+            &mut tx,
+            "INSERT INTO call_events (attempt_id, call_id, kind, at, data) ",
+            "",
+            &rows,
+            |b, r| {
                 b.push_bind(r.ev.attempt.attempt_id)
                     .push_bind(&r.ev.call_id)
                     .push_bind(r.ev.kind.name())
                     .push_bind(&r.at)
                     .push_bind(&r.data);
-            });
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
+            },
+        )
+        .await?;
+        const BY_ATTEMPT: &str = ") AS v WHERE attempts.id = v.column1";
         for (list, column) in [(&ringing, "ringing_at"), (&answered, "answered_at")] {
-            for chunk in list.chunks(ROWS_PER_STATEMENT) {
-                let mut qb = QueryBuilder::<Sqlite>::new(format!(
-                    "UPDATE attempts SET {column} = COALESCE({column}, v.column2) FROM ("
-                ));
-                qb.push_values(chunk, |mut b, (id, at)| {
-                    b.push_bind(*id).push_bind(*at);
-                });
-                qb.push(") AS v WHERE attempts.id = v.column1");
-                qb.build().persistent(false).execute(&mut *tx).await?;
-            }
+            let head =
+                format!("UPDATE attempts SET {column} = COALESCE({column}, v.column2) FROM (");
+            execute_values(&mut tx, &head, BY_ATTEMPT, list, |b, (id, at)| {
+                b.push_bind(*id).push_bind(*at);
+            })
+            .await?;
         }
-        for chunk in ended.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "UPDATE attempts SET state = 'ended', sip_status = v.column2,
-                     reason_phrase = v.column3, q850_cause = v.column4, hangup_by = v.column5,
-                     disposition = v.column6, detail = v.column7, ended_at = v.column8 FROM (",
-            );
-            qb.push_values(chunk, |mut b, (r, k)| {
+        execute_values(
+            &mut tx,
+            "UPDATE attempts SET state = 'ended', sip_status = v.column2,
+                 reason_phrase = v.column3, q850_cause = v.column4, hangup_by = v.column5,
+                 disposition = v.column6, detail = v.column7, ended_at = v.column8 FROM (",
+            BY_ATTEMPT,
+            &ended,
+            |b, (r, k)| {
                 if let CallEventKind::Terminated {
                     sip_status,
                     reason_phrase,
@@ -412,10 +438,9 @@ impl Store {
                         .push_bind(detail.clone())
                         .push_bind(r.at.clone());
                 }
-            });
-            qb.push(") AS v WHERE attempts.id = v.column1");
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
+            },
+        )
+        .await?;
         let retries: Vec<_> = leads
             .iter()
             .filter_map(|u| match u {
@@ -438,27 +463,28 @@ impl Store {
                 LeadUpdate::Retry { .. } => None,
             })
             .collect();
-        for chunk in retries.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "UPDATE leads SET attempts = v.column2, next_attempt_at = v.column3 FROM (",
-            );
-            qb.push_values(chunk, |mut b, (id, n, at)| {
-                b.push_bind(*id).push_bind(*n).push_bind(at.clone());
-            });
-            qb.push(") AS v WHERE leads.id = v.column1");
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in finals.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "UPDATE leads SET status = 'final', attempts = v.column2,
-                     final_disposition = v.column3, next_attempt_at = NULL FROM (",
-            );
-            qb.push_values(chunk, |mut b, (id, n, d)| {
+        const BY_LEAD: &str = ") AS v WHERE leads.id = v.column1";
+        execute_values(
+            &mut tx,
+            "UPDATE leads SET attempts = v.column2, next_attempt_at = v.column3 FROM (",
+            BY_LEAD,
+            &retries,
+            |b, (id, n, at)| {
+                b.push_bind(*id).push_bind(*n).push_bind(at.as_str());
+            },
+        )
+        .await?;
+        execute_values(
+            &mut tx,
+            "UPDATE leads SET status = 'final', attempts = v.column2,
+                 final_disposition = v.column3, next_attempt_at = NULL FROM (",
+            BY_LEAD,
+            &finals,
+            |b, (id, n, d)| {
                 b.push_bind(*id).push_bind(*n).push_bind(*d);
-            });
-            qb.push(") AS v WHERE leads.id = v.column1");
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
