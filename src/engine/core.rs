@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
-use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote};
+use crate::call::leg::{ALLOW, CallLeg, CallSpec, Linger, TrunkNote};
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
 use crate::media::amd::AmdResult;
@@ -452,7 +452,7 @@ impl Engine {
         {
             self.stats.duplicates_received += 1;
             for t in out {
-                if let Some(dest) = self.resolve(t.dest) {
+                if let Some(dest) = self.trunks.resolve(t.dest) {
                     self.out.push_back(Output::Transmit(Transmit {
                         dest,
                         bytes: t.bytes,
@@ -537,12 +537,8 @@ impl Engine {
             return;
         };
         while let Some(t) = slot.leg.poll_transmit() {
-            let dest = match t.dest {
-                Destination::Trunk(i) => match self.trunks.addr(i) {
-                    Some(a) => a,
-                    None => continue,
-                },
-                Destination::Addr(a) => a,
+            let Some(dest) = self.trunks.resolve(t.dest) else {
+                continue;
             };
             self.out.push_back(Output::Transmit(Transmit {
                 dest,
@@ -628,13 +624,6 @@ impl Engine {
             if let Some(t) = next {
                 self.timers.push(Reverse((t, id.to_string())));
             }
-        }
-    }
-
-    fn resolve(&self, d: Destination) -> Option<SocketAddr> {
-        match d {
-            Destination::Trunk(i) => self.trunks.addr(i),
-            Destination::Addr(a) => Some(a),
         }
     }
 

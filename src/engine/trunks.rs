@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rsipstack::sip::{CSeq, CallId, ContentLength, From, MaxForwards, Method, To, UserAgent, Via};
 
-use crate::call::leg::{FAILOVER_CODES, Hop};
+use crate::call::leg::{Destination, Hop};
 use crate::sip::dialog::LocalParty;
 use crate::sip::digest::Credentials;
 use crate::sip::message::{Header, Inbound, Transport, parse_uri_or_invalid, random_token};
@@ -190,19 +190,13 @@ impl TrunkSet {
         }
     }
 
-    /// Number of trunks.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True when the group has no trunk.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The address of trunk `i` (or of its outbound proxy).
-    pub fn addr(&self, i: usize) -> Option<SocketAddr> {
-        self.entries.get(i).map(|e| e.route.addr)
+    /// Where a leg's message goes: trunk `i`'s address (or its outbound proxy's), or the
+    /// literal address. `None` for a trunk index the group does not have.
+    pub fn resolve(&self, d: Destination) -> Option<SocketAddr> {
+        match d {
+            Destination::Trunk(i) => self.entries.get(i).map(|e| e.route.addr),
+            Destination::Addr(a) => Some(a),
+        }
     }
 
     /// True when trunk `i` is up.
@@ -328,6 +322,8 @@ impl TrunkSet {
     /// Trunk `i` failed an INVITE or a ping.
     pub fn on_failure(&mut self, i: usize, reason: &'static str) {
         let down_after = self.down_after;
+        // A lone trunk without pings has nothing to be routed around it: count, don't mark.
+        let tracked = self.keepalive.is_some() || self.entries.len() > 1;
         let Some(e) = self.entries.get_mut(i) else {
             return;
         };
@@ -337,9 +333,6 @@ impl TrunkSet {
             e.stats.failures += 1;
         }
         e.failures += 1;
-        // A lone trunk without pings has nothing to be routed around it: count, don't mark.
-        let tracked = self.keepalive.is_some() || self.entries.len() > 1;
-        let e = &mut self.entries[i];
         if tracked && e.up && e.failures >= down_after {
             e.up = false;
             e.stats.went_down += 1;
@@ -461,11 +454,6 @@ impl TrunkSet {
             self.on_failure(i, "invite_failed");
         }
     }
-}
-
-/// True when `status` counts against a trunk.
-pub fn is_failover_status(status: u16) -> bool {
-    FAILOVER_CODES.contains(&status)
 }
 
 /// An out-of-dialog OPTIONS to a trunk (RFC 3261 §11.1): returns (Call-ID, bytes, branch).

@@ -75,14 +75,7 @@ impl SipSocket {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut last_err = io::Error::other("no trunk address");
         for &trunk in trunks {
-            let mut link = TcpLink {
-                bind,
-                trunk,
-                writer: None,
-                alive: Arc::new(AtomicBool::new(false)),
-                inbound: tx.clone(),
-                local: None,
-            };
+            let mut link = TcpLink::new(bind, trunk, tx.clone());
             match link.ensure_connected().await {
                 Ok(()) => {
                     let local = link.local.expect("connected");
@@ -122,16 +115,11 @@ impl SipSocket {
         match self {
             SipSocket::Udp(s) => s.send_to(&bytes, dest).await.map(|_| ()),
             SipSocket::Tcp(l) => {
-                let bind = l.bind;
-                let inbound = l.inbound.clone();
-                let link = l.links.entry(dest).or_insert_with(|| TcpLink {
-                    bind,
-                    trunk: dest,
-                    writer: None,
-                    alive: Arc::new(AtomicBool::new(false)),
-                    inbound,
-                    local: None,
-                });
+                let (bind, inbound) = (l.bind, &l.inbound);
+                let link = l
+                    .links
+                    .entry(dest)
+                    .or_insert_with(|| TcpLink::new(bind, dest, inbound.clone()));
                 link.send(bytes).await
             }
         }
@@ -149,6 +137,18 @@ pub struct TcpLink {
 }
 
 impl TcpLink {
+    /// A link to `trunk`, not yet connected (it connects on first send).
+    fn new(bind: SocketAddr, trunk: SocketAddr, inbound: mpsc::UnboundedSender<Received>) -> Self {
+        Self {
+            bind,
+            trunk,
+            writer: None,
+            alive: Arc::new(AtomicBool::new(false)),
+            inbound,
+            local: None,
+        }
+    }
+
     async fn ensure_connected(&mut self) -> io::Result<()> {
         if self.writer.is_some() && self.alive.load(Ordering::Acquire) {
             return Ok(());
