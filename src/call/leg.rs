@@ -211,28 +211,26 @@ impl Linger {
     /// A retransmission for the finished call: what to re-send, or `None` when the message
     /// is not one this record answers (a new request: the engine answers it as out of dialog).
     pub fn handle_message(&self, msg: &Inbound, src: SocketAddr) -> Option<Vec<LegTransmit>> {
+        let resend = |(_, dest, ack): &(String, Destination, Vec<u8>)| LegTransmit {
+            dest: *dest,
+            bytes: ack.clone(),
+        };
         match (msg.status, msg.method.as_deref()) {
+            // A retransmitted 2xx is matched by its To-tag, a final non-2xx by its branch.
             (Some(status), _) if msg.cseq_method == "INVITE" => {
-                if (200..300).contains(&status) {
-                    let out = self
-                        .ack_2xx
-                        .as_ref()
+                Some(if (200..300).contains(&status) {
+                    self.ack_2xx
+                        .iter()
                         .filter(|(tag, ..)| msg.to_tag.as_deref() == Some(tag.as_str()))
-                        .map(|(_, dest, ack)| LegTransmit {
-                            dest: *dest,
-                            bytes: ack.clone(),
-                        });
-                    return Some(out.into_iter().collect());
-                }
-                let out = self
-                    .acks
-                    .iter()
-                    .filter(|(b, ..)| msg.branch.as_deref() == Some(b.as_str()))
-                    .map(|(_, dest, ack)| LegTransmit {
-                        dest: *dest,
-                        bytes: ack.clone(),
-                    });
-                Some(out.collect())
+                        .map(resend)
+                        .collect()
+                } else {
+                    self.acks
+                        .iter()
+                        .filter(|(b, ..)| msg.branch.as_deref() == Some(b.as_str()))
+                        .map(resend)
+                        .collect()
+                })
             }
             // Responses to our BYE/CANCEL/UPDATE/… after they completed: absorbed.
             (Some(_), _) => Some(Vec::new()),
@@ -505,7 +503,7 @@ impl CallLeg {
         let (via, branch) = self.local.via();
         self.invite_cseq += 1;
         self.invite_via = via;
-        let hop = self.current_hop();
+        let route = self.spec.hops.get(self.hop).and_then(|h| h.route.clone());
         let bytes = build_invite(
             &self.spec,
             &self.request_uri,
@@ -516,7 +514,7 @@ impl CallLeg {
                 to: &self.to_value,
                 via: &self.invite_via,
                 cseq: self.invite_cseq,
-                route: hop.route.as_deref(),
+                route: route.as_deref(),
             },
             &self.offer,
             auth,
@@ -645,14 +643,11 @@ impl CallLeg {
         }
         let mut until = now;
         let mut acks = Vec::new();
-        let trunk = Destination::Trunk(self.trunk());
-        if let Some((ack, d)) = self.invite.completed_ack() {
-            acks.push((self.invite.branch().to_string(), trunk, ack.to_vec()));
-            until = until.max(d);
-        }
-        for (t, i) in &self.retired {
+        let invites = std::iter::once((&self.invite, self.trunk()))
+            .chain(self.retired.iter().map(|(t, i)| (t, *i)));
+        for (t, i) in invites {
             if let Some((ack, d)) = t.completed_ack() {
-                acks.push((t.branch().to_string(), Destination::Trunk(*i), ack.to_vec()));
+                acks.push((t.branch().to_string(), Destination::Trunk(i), ack.to_vec()));
                 until = until.max(d);
             }
         }

@@ -598,14 +598,17 @@ impl Engine {
                 }));
             }
         }
-        let linger = if slot.leg.is_finished() {
-            None
-        } else if slot.leg.has_ended() && !slot.media_open && slot.vm_deadline.is_none() {
+        let finished = slot.leg.is_finished();
+        let linger = if !finished
+            && slot.leg.has_ended()
+            && !slot.media_open
+            && slot.vm_deadline.is_none()
+        {
             slot.leg.linger(now)
         } else {
             None
         };
-        if slot.leg.is_finished() || linger.is_some() {
+        if finished || linger.is_some() {
             self.stats.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             self.stats.duplicates_received += u64::from(slot.leg.duplicates_received());
             self.calls.remove(id);
