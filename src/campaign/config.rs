@@ -244,8 +244,6 @@ pub struct ResolvedTrunkConfig {
     pub outbound_proxy: Option<String>,
     /// (username, password) for digest challenges, its own or the campaign's.
     pub auth: Option<(String, String)>,
-    auth_username: Option<String>,
-    auth_password: Option<String>,
 }
 
 impl ResolvedTrunkConfig {
@@ -504,12 +502,6 @@ impl CampaignConfig {
                     t.name
                 );
             }
-            if t.auth.is_none() && (t.auth_username.is_some() != t.auth_password.is_some()) {
-                bail!(
-                    "trunks[{}]: give auth_username and auth_password together",
-                    t.name
-                );
-            }
         }
         if group
             .iter()
@@ -661,7 +653,7 @@ impl CampaignConfig {
                         (Some(u), Some(p)) => Some((u.clone(), p.clone())),
                         _ => None,
                     },
-                    _ => None,
+                    _ => bail!("trunks[{name}]: give auth_username and auth_password together"),
                 };
                 Ok(ResolvedTrunkConfig {
                     name,
@@ -669,8 +661,6 @@ impl CampaignConfig {
                     weight: t.weight,
                     outbound_proxy,
                     auth,
-                    auth_username: t.auth_username,
-                    auth_password: t.auth_password,
                 })
             })
             .collect()
@@ -718,6 +708,26 @@ max_attempts = 3
         assert_eq!(c.cps, 10.0);
         assert_eq!(c.rule_for(Disposition::Busy).unwrap().max_attempts, 3);
         assert!(c.rule_for(Disposition::NoAnswer).is_none());
+    }
+
+    #[test]
+    fn a_trunk_with_half_its_credentials_is_refused() {
+        let c: CampaignConfig = toml::from_str(
+            r#"
+name = "t"
+caller_id = "+14155550000"
+[[trunks]]
+name = "a"
+uri = "sip:127.0.0.1:5080"
+auth_username = "acme"
+"#,
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("trunks[a]: give auth_username and auth_password together"),
+            "{e}"
+        );
     }
 
     #[test]
