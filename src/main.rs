@@ -127,16 +127,21 @@ fn print_outcome(o: &RunOutcome) {
         "  SIP: {} calls started, {} unparsable messages, {} stray messages",
         s.calls_started, s.parse_errors, s.stray_messages
     );
-    if s.trunks.len() > 1 || s.trunks.iter().any(|t| t.pings > 0 || t.failures > 0) {
+    if s.trunks.len() > 1
+        || s.trunks
+            .iter()
+            .any(|t| t.pings > 0 || t.failures > 0 || t.holds > 0)
+    {
         for t in &s.trunks {
             println!(
-                "  trunk {}: {} INVITEs, {} failed, {} pings ({} failed), went down {} time(s), now {}",
+                "  trunk {}: {} INVITEs, {} failed, {} pings ({} failed), went down {} time(s), held by Retry-After {} time(s), now {}",
                 t.name,
                 t.invites,
                 t.failures,
                 t.pings,
                 t.ping_failures,
                 t.went_down,
+                t.holds,
                 if t.up { "up" } else { "down" }
             );
         }
