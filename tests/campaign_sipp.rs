@@ -341,25 +341,11 @@ async fn retry_after_from_the_trunk_holds_new_calls() {
 /// normally with our BYE after the hold time. SIPp fails the call if any step is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn far_end_reinvite_and_options_are_answered_in_dialog() {
-    let scenario = include_str!("../sip-fixtures/scenarios/uas_reinvite.xml");
-    let mut uas = SippUas::start(scenario, Transport::Udp, &["-m", "1"]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let toml = campaign_toml(
+    one_call_against_scenario(
         "reinvite",
-        &uas.trunk_uri(),
+        include_str!("../sip-fixtures/scenarios/uas_reinvite.xml"),
         "hold_time = 1.5\n[amd]\nprofile = \"off\"",
-    );
-    let (out, _) = run_campaign(dir.path(), &toml, &[number(0, 1)]).await;
-    let a = only_attempt(&out.report.leads[0]).clone();
-    assert_eq!(a.disposition.as_deref(), Some("answered"));
-    assert_eq!(a.detail.as_deref(), Some("hold_time"));
-    assert_eq!(out.engine.parse_errors, 0);
-    // SIPp ran its one call to the end (-m 1) and exits 0 only if every step matched.
-    let status = uas.wait_exit(std::time::Duration::from_secs(10));
-    assert_eq!(
-        status,
-        Some(0),
-        "SIPp's scenario did not complete: see {}",
-        uas.dir().display()
-    );
+        "hold_time",
+    )
+    .await;
 }

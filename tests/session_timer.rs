@@ -6,29 +6,15 @@
 mod common;
 
 use common::*;
-use outdial::demo::SippUas;
-use outdial::sip::message::Transport;
 
 async fn run(scenario: &str, hold_time: f64, detail: &str) {
-    let mut uas = SippUas::start(scenario, Transport::Udp, &["-m", "1"]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let toml = campaign_toml(
+    one_call_against_scenario(
         "session-timer",
-        &uas.trunk_uri(),
+        scenario,
         &format!("hold_time = {hold_time}\nsession_expires = 90\n[amd]\nprofile = \"off\""),
-    );
-    let (out, _) = run_campaign(dir.path(), &toml, &[number(0, 1)]).await;
-    let a = only_attempt(&out.report.leads[0]).clone();
-    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
-    assert_eq!(a.detail.as_deref(), Some(detail), "{a:?}");
-    assert_eq!(out.engine.parse_errors, 0);
-    let status = uas.wait_exit(std::time::Duration::from_secs(10));
-    assert_eq!(
-        status,
-        Some(0),
-        "SIPp's scenario did not complete: see {}",
-        uas.dir().display()
-    );
+        detail,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

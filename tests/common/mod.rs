@@ -96,3 +96,29 @@ pub fn generate_clips(dir: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One call against a SIPp UAS scenario run for a single call (`-m 1`, UDP): asserts the call
+/// was answered and ended with `detail`, nothing failed to parse, and SIPp completed its
+/// scenario (it exits 0 only if every message arrived as the scenario expects).
+pub async fn one_call_against_scenario(name: &str, scenario: &str, extra: &str, detail: &str) {
+    let mut uas = outdial::demo::SippUas::start(
+        scenario,
+        outdial::sip::message::Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = campaign_toml(name, &uas.trunk_uri(), extra);
+    let (out, _) = run_campaign(dir.path(), &toml, &[number(0, 1)]).await;
+    let a = only_attempt(&out.report.leads[0]).clone();
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    assert_eq!(a.detail.as_deref(), Some(detail), "{a:?}");
+    assert_eq!(out.engine.parse_errors, 0);
+    let status = uas.wait_exit(std::time::Duration::from_secs(10));
+    assert_eq!(
+        status,
+        Some(0),
+        "SIPp's scenario did not complete: see {}",
+        uas.dir().display()
+    );
+}
