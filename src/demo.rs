@@ -59,6 +59,8 @@ pub struct SippUas {
     pub addr: SocketAddr,
     /// The transport it listens on.
     pub transport: Transport,
+    /// Its RTP port (`-mp`, the `[media_port]` of its SDP).
+    pub media_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -131,6 +133,7 @@ impl SippUas {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
                 transport,
+                media_port: media,
                 dir,
             };
             match uas.wait_ready() {

@@ -108,6 +108,9 @@ pub enum CallEventKind {
         jitter_ms: f64,
         /// Packets we sent (playback).
         sent: u64,
+        /// Packets relayed from this leg to the agent leg while bridged.
+        #[serde(default)]
+        relayed: u64,
     },
     /// The trunk failed the INVITE (a 408/500/502/503/504, Timer B, or no response within
     /// `failover_timeout`) and the call moved to the next trunk of the group (RFC 3261
@@ -121,6 +124,72 @@ pub enum CallEventKind {
         sip_status: Option<u16>,
         /// `final_response`, `timer_b` or `failover_timeout`.
         detail: String,
+    },
+    /// An answered call (human or not-sure by AMD, or any answer without AMD) entered the
+    /// campaign's ACD queue to wait for an agent.
+    Queued {
+        /// 1-based position in the queue on entry.
+        position: u32,
+    },
+    /// The waiting call was offered to an agent: `per_call` mode INVITEs the agent's phone
+    /// (a second leg, its own dialog and SIP Call-ID).
+    AgentOffered {
+        /// The agent's id (registrar username).
+        agent: String,
+        /// The SIP Call-ID of the agent leg.
+        agent_call_id: String,
+    },
+    /// The agent did not take the offered call (no answer within `offer_timeout`, busy,
+    /// rejected, unreachable); the call stays queued for the next agent.
+    OfferFailed {
+        /// The agent's id.
+        agent: String,
+        /// The agent leg's final SIP status (`None`: no final response, e.g. our CANCEL).
+        sip_status: Option<u16>,
+        /// `no_answer`, `busy`, `rejected`, …: the agent leg's disposition.
+        detail: String,
+    },
+    /// The call left the ACD queue.
+    Dequeued {
+        /// Milliseconds waited in the queue.
+        wait_ms: u32,
+        /// `connected`, `max_wait` or `caller_hangup`.
+        reason: String,
+    },
+    /// The customer and the agent are bridged (B2BUA: RTP relayed between the two legs).
+    Connected {
+        /// The agent's id.
+        agent: String,
+        /// The SIP Call-ID of the agent leg.
+        agent_call_id: String,
+        /// Milliseconds from queue entry to the bridge (the customer's wait).
+        wait_ms: u32,
+        /// `per_call` or `persistent`.
+        mode: String,
+        /// The two legs' codecs differ (PCMU↔PCMA transcoding).
+        transcoding: bool,
+    },
+    /// A queued customer was never connected: the caller hung up while waiting, or waited
+    /// past the campaign's `max_wait` (then the information message plays and we hang up).
+    Abandoned {
+        /// Milliseconds waited.
+        wait_ms: u32,
+        /// `caller_hangup` or `max_wait`.
+        reason: String,
+    },
+    /// A leg put the call on hold (re-INVITE with `a=sendonly` or `a=inactive`, RFC 3264 §8.4).
+    Held {
+        /// `customer` or `agent`.
+        leg: String,
+        /// The SIP Call-ID of that leg.
+        sip_call_id: String,
+    },
+    /// A leg took the call off hold (re-INVITE back to `sendrecv`).
+    Resumed {
+        /// `customer` or `agent`.
+        leg: String,
+        /// The SIP Call-ID of that leg.
+        sip_call_id: String,
     },
     /// The call is over. Emitted once per call, the last call-progress event (only
     /// `media_stats`, from the closing RTP session, follows it).
@@ -164,6 +233,14 @@ impl CallEventKind {
             CallEventKind::PlaybackStarted { .. } => "playback_started",
             CallEventKind::MediaStats { .. } => "media_stats",
             CallEventKind::TrunkFailover { .. } => "trunk_failover",
+            CallEventKind::Queued { .. } => "queued",
+            CallEventKind::AgentOffered { .. } => "agent_offered",
+            CallEventKind::OfferFailed { .. } => "offer_failed",
+            CallEventKind::Dequeued { .. } => "dequeued",
+            CallEventKind::Connected { .. } => "connected",
+            CallEventKind::Abandoned { .. } => "abandoned",
+            CallEventKind::Held { .. } => "held",
+            CallEventKind::Resumed { .. } => "resumed",
             CallEventKind::Terminated { .. } => "terminated",
         }
     }
@@ -237,4 +314,52 @@ impl WallClock {
 /// (`2026-11-23T10:00:00.123Z`): the form every timestamp is stored and reported in.
 pub fn rfc3339_ms(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// An agent's state (the ACD's view; see `docs/acd.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// Not registered (or, in `persistent` mode, its phone's standing call is not up).
+    Offline,
+    /// Idle and reachable: can be offered a call.
+    Available,
+    /// A call is being offered (its phone rings).
+    Reserved,
+    /// Talking to a customer.
+    OnCall,
+    /// After-call work: not offered calls until `wrap_up` seconds pass.
+    WrapUp,
+    /// Taken out of the rotation, with a reason (`missed_offers`, or the agent's own).
+    Paused,
+}
+
+impl AgentState {
+    /// The snake_case name (`on_call`, `wrap_up`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Offline => "offline",
+            AgentState::Available => "available",
+            AgentState::Reserved => "reserved",
+            AgentState::OnCall => "on_call",
+            AgentState::WrapUp => "wrap_up",
+            AgentState::Paused => "paused",
+        }
+    }
+}
+
+/// An agent changed state (`agent_state` events: the store, the report, later the API).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentEvent {
+    /// The agent's id.
+    pub agent: String,
+    /// The new state.
+    pub state: AgentState,
+    /// Why (`registered`, `unregistered`, `expired`, `offered`, `missed_offers`, …).
+    pub reason: String,
+    /// The customer call involved, if any (our Call-ID of the customer leg).
+    pub call_id: Option<String>,
+    /// When, on the engine's monotonic clock.
+    #[serde(skip)]
+    pub at: Instant,
 }

@@ -5,6 +5,7 @@
 //! and thin tokio shells ([`sip::transport`], [`engine::shell`], [`campaign::runner`]) that do
 //! the sockets, the timers and the database. Every call comes out as [`events::CallEvent`]s.
 
+pub mod acd;
 pub mod call;
 pub mod campaign;
 pub mod demo;

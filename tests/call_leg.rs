@@ -130,7 +130,7 @@ impl Harness {
                     assert_eq!(e.call_id, self.call_id);
                     self.events.push(e.kind);
                 }
-                Output::Media(_) | Output::Trunk(_) => {}
+                Output::Media(_) | Output::Trunk(_) | Output::Agent(_) => {}
             }
         }
     }

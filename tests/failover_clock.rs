@@ -32,6 +32,7 @@ fn engine() -> Engine {
         trunk_down_after: 5,
         timers: Timers::default(),
         rtp_ports: (20000, 20010),
+        acd: None,
     })
 }
 

@@ -301,7 +301,7 @@ fn responses(e: &mut Engine) -> Vec<(SocketAddr, String)> {
     std::iter::from_fn(|| e.poll_output())
         .filter_map(|o| match o {
             Output::Transmit(t) => Some((t.dest, String::from_utf8_lossy(&t.bytes).into_owned())),
-            Output::Event(_) | Output::Media(_) | Output::Trunk(_) => None,
+            Output::Event(_) | Output::Media(_) | Output::Trunk(_) | Output::Agent(_) => None,
         })
         .collect()
 }

@@ -33,6 +33,9 @@ pub enum HumanAction {
     Hangup,
     /// Play the prompt, then BYE (detail `prompt_played`).
     Prompt,
+    /// Put the call in the campaign's ACD queue for an agent (the default when the campaign
+    /// has agents).
+    Queue,
 }
 
 /// The media side of one call: detection settings, actions and the audio they play.

@@ -30,11 +30,15 @@ pub enum Disposition {
     /// The process stopped while the attempt was in progress; the lead is dialled again on
     /// resume and this attempt does not count towards `max_attempts`.
     Interrupted,
+    /// Answered by a person who was never connected to an agent: hung up while queued, or
+    /// waited past `max_wait` (the information message played). The numerator of the
+    /// abandon rate.
+    Abandoned,
 }
 
 impl Disposition {
     /// Every disposition, in report order.
-    pub const ALL: [Disposition; 9] = [
+    pub const ALL: [Disposition; 10] = [
         Disposition::Answered,
         Disposition::Busy,
         Disposition::NoAnswer,
@@ -44,6 +48,7 @@ impl Disposition {
         Disposition::Congestion,
         Disposition::Failed,
         Disposition::Interrupted,
+        Disposition::Abandoned,
     ];
 
     /// The snake_case name used in the store, the config file and reports.
@@ -58,6 +63,7 @@ impl Disposition {
             Disposition::Congestion => "congestion",
             Disposition::Failed => "failed",
             Disposition::Interrupted => "interrupted",
+            Disposition::Abandoned => "abandoned",
         }
     }
 

@@ -32,7 +32,7 @@ use crate::sip::message::{
     HasHeaders, Header, Inbound, host_port, parse_uri, parse_uri_or_invalid, random_token,
     request_bytes, response_to,
 };
-use crate::sip::sdp::audio_offer;
+use crate::sip::sdp::{answer_direction, audio_offer, audio_sdp, direction_of};
 use crate::sip::transaction::{
     ClientTxEvent, InviteClientTx, InviteServerTx, NonInviteClientTx, ServerTx, Timers,
 };
@@ -326,6 +326,8 @@ pub struct CallLeg {
     refresh: Option<Refresh>,
     /// The far end's `Allow` lists UPDATE: refresh with it (no SDP) rather than re-INVITE.
     peer_update: bool,
+    /// The far end put the call on hold (its last offer was `sendonly` or `inactive`).
+    held: bool,
 }
 
 impl CallLeg {
@@ -437,6 +439,7 @@ impl CallLeg {
             session: None,
             refresh: None,
             peer_update: false,
+            held: false,
         }
     }
 
@@ -548,6 +551,11 @@ impl CallLeg {
                 .iter()
                 .map(|f| f.bye.retransmissions())
                 .sum::<u32>()
+    }
+
+    /// The number dialled (the lead's, or the agent's id on an agent leg).
+    pub fn number(&self) -> &str {
+        &self.spec.number
     }
 
     /// The call's Call-ID.
@@ -1087,13 +1095,35 @@ impl CallLeg {
                     .map(|d| d.accept_remote_cseq(msg.cseq, method))
                     .unwrap_or(false);
                 if ok {
-                    // Session refresh or re-offer: answer with our (unchanged) offer, new version.
+                    // Session refresh or re-offer: answer with our (unchanged) offer, new
+                    // version, in the direction that answers the offer's (RFC 3264 §6.1, §8.4:
+                    // `sendonly`/`inactive` is a hold). A re-INVITE without SDP keeps the
+                    // direction as it was.
                     self.sdp_version += 1;
-                    let sdp = audio_offer(
+                    let offered = if msg.body().is_empty() {
+                        if self.held { "sendonly" } else { "sendrecv" }
+                    } else {
+                        direction_of(msg.body())
+                    };
+                    let held = matches!(offered, "sendonly" | "inactive");
+                    if held != self.held {
+                        self.held = held;
+                        let (leg, sip_call_id) = ("customer".to_string(), self.call_id.clone());
+                        self.events.push_back((
+                            now,
+                            if held {
+                                CallEventKind::Held { leg, sip_call_id }
+                            } else {
+                                CallEventKind::Resumed { leg, sip_call_id }
+                            },
+                        ));
+                    }
+                    let sdp = audio_sdp(
                         &self.spec.media_ip,
                         self.spec.rtp_port,
                         self.session_id,
                         self.sdp_version,
+                        answer_direction(offered),
                     )
                     .into_bytes();
                     let mut extra = vec![

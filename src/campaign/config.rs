@@ -219,9 +219,184 @@ pub struct CampaignConfig {
     /// Longest wait for the beep after a machine decision before the voicemail plays, seconds.
     #[serde(default = "default_voicemail_wait")]
     pub voicemail_wait: u64,
+    /// Agents and the ACD queue (`[acd]`, see docs/acd.md). Without it, answered calls follow
+    /// their AMD actions and the hold time.
+    #[serde(default)]
+    pub acd: Option<AcdSettings>,
     /// An unknown `--amd-profile`, kept to be reported by `validate`.
     #[serde(skip)]
     pub amd_profile_error: Option<String>,
+}
+
+/// One agent in `[[acd.agents]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Agent id = the SIP username its phone registers with.
+    pub id: String,
+    /// Its SIP password: turned into HA1 values at start-up and stored as those; never stored,
+    /// serialised or logged itself. Without it (and without `uri`) the agent's HA1 must already
+    /// be in the database (`outdial agent add`).
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// A static SIP URI reached through the trunk (an extension on the PBX beside us) instead
+    /// of a registration.
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+/// The `[acd]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcdSettings {
+    /// `persistent` (default: the agent's phone is called once and stays connected) or
+    /// `per_call` (the phone is INVITEd for each customer).
+    #[serde(default)]
+    pub mode: crate::acd::ConnectMode,
+    /// `longest_idle` (default) or `round_robin`.
+    #[serde(default)]
+    pub strategy: crate::acd::Strategy,
+    /// Seconds a human may wait for an agent before the call is abandoned (default 2).
+    #[serde(default = "default_max_wait")]
+    pub max_wait: f64,
+    /// Seconds an agent's phone may ring (default 15).
+    #[serde(default = "default_offer_timeout")]
+    pub offer_timeout: u64,
+    /// After-call work, seconds (default 5).
+    #[serde(default = "default_wrap_up")]
+    pub wrap_up: u64,
+    /// Offers in a row not taken before the agent is paused (default 3; 0: never).
+    #[serde(default = "default_max_misses")]
+    pub max_misses: u32,
+    /// Information message for abandoned customers: WAV, 8 kHz mono.
+    #[serde(default)]
+    pub abandon_message_file: Option<std::path::PathBuf>,
+    /// Queue AMD `notsure` calls like humans (default true).
+    #[serde(default = "default_true")]
+    pub queue_not_sure: bool,
+    /// Seconds to wait at start for a first available agent before dialling anyway (default
+    /// 30; 0: do not wait).
+    #[serde(default = "default_wait_for_agents")]
+    pub wait_for_agents: u64,
+    /// Digest realm (default `outdial`).
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Digest algorithms offered, most preferred first (default `["MD5", "SHA-256"]`).
+    #[serde(default = "default_algorithms")]
+    pub digest_algorithms: Vec<crate::acd::DigestAlgorithm>,
+    /// Shortest registration accepted, seconds (default 60).
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    /// Longest registration granted, seconds (default 3600).
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    /// Failed authentications from one address (within a minute) that block it for
+    /// `block_secs` (default 5).
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures: u32,
+    /// How long a failing address is ignored, seconds (default 60).
+    #[serde(default = "default_block_secs")]
+    pub block_secs: u64,
+    /// The agents.
+    #[serde(default)]
+    pub agents: Vec<AgentSettings>,
+}
+
+fn default_max_wait() -> f64 {
+    2.0
+}
+fn default_offer_timeout() -> u64 {
+    15
+}
+fn default_wrap_up() -> u64 {
+    5
+}
+fn default_max_misses() -> u32 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+fn default_wait_for_agents() -> u64 {
+    30
+}
+fn default_realm() -> String {
+    "outdial".into()
+}
+fn default_algorithms() -> Vec<crate::acd::DigestAlgorithm> {
+    vec![
+        crate::acd::DigestAlgorithm::Md5,
+        crate::acd::DigestAlgorithm::Sha256,
+    ]
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_max_auth_failures() -> u32 {
+    5
+}
+fn default_block_secs() -> u64 {
+    60
+}
+
+impl AcdSettings {
+    /// Checks the table. Errors name the field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.max_wait > 0.0 && self.max_wait <= 600.0) {
+            bail!(
+                "acd.max_wait: must be > 0 and ≤ 600 seconds, got {}",
+                self.max_wait
+            );
+        }
+        if self.offer_timeout == 0 {
+            bail!("acd.offer_timeout: must be ≥ 1 second");
+        }
+        if self.agents.is_empty() {
+            bail!("acd.agents: give at least one agent");
+        }
+        if self.digest_algorithms.is_empty() {
+            bail!("acd.digest_algorithms: give at least one of \"MD5\", \"SHA-256\"");
+        }
+        if self.min_expires == 0 || self.min_expires > self.max_expires {
+            bail!("acd.min_expires/max_expires: need 1 ≤ min ≤ max");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.agents {
+            if a.id.is_empty()
+                || !a
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+            {
+                bail!(
+                    "acd.agents: id {:?} must be a SIP user name (letters, digits, - _ . +)",
+                    a.id
+                );
+            }
+            if !seen.insert(a.id.as_str()) {
+                bail!("acd.agents: agent {} is listed twice", a.id);
+            }
+            if a.password.is_some() && a.uri.is_some() {
+                bail!(
+                    "acd.agents[{}]: give a password (registering phone) or a uri (static), not both",
+                    a.id
+                );
+            }
+            if let Some(u) = &a.uri {
+                crate::sip::message::parse_uri(u)
+                    .map_err(|e| anyhow::anyhow!("acd.agents[{}].uri: {e}", a.id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Max wait as a duration.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_secs_f64(self.max_wait)
+    }
 }
 
 fn default_media_timeout() -> u64 {
@@ -593,6 +768,12 @@ impl CampaignConfig {
         }
         if self.on_human == HumanAction::Prompt && self.prompt_file.is_none() {
             bail!("prompt_file: required when on_human = \"prompt\"");
+        }
+        if self.on_human == HumanAction::Queue && self.acd.is_none() {
+            bail!("on_human = \"queue\": needs an [acd] table with agents");
+        }
+        if let Some(a) = &self.acd {
+            a.validate()?;
         }
         let mut seen = std::collections::HashSet::new();
         for r in &self.reschedule_rules {

@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 
 use std::sync::Arc;
 
-use crate::call::actions::{MachineAction, MediaPlan};
+use crate::acd::{AcdConfig, AgentAccount, Ha1, RegistrarConfig};
+use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
 use crate::call::leg::CallSpec;
 use crate::campaign::config::CampaignConfig;
@@ -28,7 +29,7 @@ use crate::campaign::rate::CallRate;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
 use crate::engine::trunks::TrunkRoute;
-use crate::events::{AttemptRef, CallEvent, CallEventKind, WallClock};
+use crate::events::{AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, WallClock};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
 use crate::report::{self, Report};
@@ -124,11 +125,74 @@ pub fn media_plan(cfg: &CampaignConfig) -> anyhow::Result<MediaPlan> {
             watch_beep: cfg.on_machine == MachineAction::Voicemail,
         },
         on_machine: cfg.on_machine,
-        on_human: cfg.on_human,
+        // With agents, humans go to the queue unless another action was chosen.
+        on_human: match (cfg.on_human, cfg.acd.is_some()) {
+            (HumanAction::Continue, true) => HumanAction::Queue,
+            (h, _) => h,
+        },
         voicemail: load(&cfg.voicemail_file).context("voicemail_file")?,
         prompt: load(&cfg.prompt_file).context("prompt_file")?,
         voicemail_wait: Duration::from_secs(cfg.voicemail_wait),
     })
+}
+
+/// The engine's ACD settings from `[acd]`: passwords become HA1 values in the store (the
+/// registrar reads them back from there), the abandon message is loaded.
+/// Errors: an agent with neither password, uri nor stored HA1; an unreadable message WAV.
+pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<Option<AcdConfig>> {
+    let Some(a) = &cfg.acd else { return Ok(None) };
+    let mut agents = Vec::new();
+    for ag in &a.agents {
+        if let Some(p) = &ag.password {
+            store
+                .upsert_agent(&ag.id, &a.realm, &Ha1::from_password(&ag.id, &a.realm, p))
+                .await?;
+        }
+        let ha1 = if ag.uri.is_some() {
+            None
+        } else {
+            Some(store.agent_ha1(&ag.id, &a.realm).await?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "acd.agents[{}]: no password given and none stored for realm {:?} (outdial agent add)",
+                    ag.id,
+                    a.realm
+                )
+            })?)
+        };
+        agents.push(AgentAccount {
+            id: ag.id.clone(),
+            ha1,
+            static_uri: ag.uri.clone(),
+        });
+    }
+    let abandon_message = a
+        .abandon_message_file
+        .as_ref()
+        .map(|p| read_8k_mono(p).map(Arc::new))
+        .transpose()
+        .context("acd.abandon_message_file")?;
+    Ok(Some(AcdConfig {
+        registrar: RegistrarConfig {
+            realm: a.realm.clone(),
+            algorithms: a.digest_algorithms.clone(),
+            min_expires: a.min_expires,
+            max_expires: a.max_expires,
+            default_expires: a.max_expires.min(3600),
+            max_failures: a.max_auth_failures,
+            block_for: Duration::from_secs(a.block_secs),
+            ..RegistrarConfig::default()
+        },
+        agents,
+        strategy: a.strategy,
+        mode: a.mode,
+        max_wait: a.max_wait(),
+        offer_timeout: Duration::from_secs(a.offer_timeout),
+        wrap_up: Duration::from_secs(a.wrap_up),
+        max_misses: a.max_misses,
+        abandon_message,
+        queue_not_sure: a.queue_not_sure,
+        login_retry: Duration::from_secs(30),
+    }))
 }
 
 /// Runs a campaign to completion. `leads_file` is imported first (rows already in the
@@ -177,6 +241,7 @@ pub async fn run(
         "call list loaded"
     );
 
+    let acd = acd_config(cfg, store).await?;
     let resources_before = Resources::now();
     let trunks = resolve_trunks(cfg).await?;
     let transport = trunks[0].transport;
@@ -191,6 +256,7 @@ pub async fn run(
         user_agent: cfg.user_agent.clone(),
         timers,
         rtp_ports: (cfg.rtp_port_min, cfg.rtp_port_max),
+        acd,
     })
     .await
     .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;
@@ -246,13 +312,39 @@ pub async fn run(
     let mut flush_at: Option<Instant> = None;
     let mut peak_rss_kib = 0u64;
     let mut last_rss = Instant::now();
+    // Agents: their state, and the wait for a first available one before dialling.
+    let mut agent_states: HashMap<String, AgentState> = HashMap::new();
+    let mut agent_batch: Vec<AgentEvent> = Vec::new();
+    let mut agents_wait_until = cfg
+        .acd
+        .as_ref()
+        .filter(|a| a.wait_for_agents > 0)
+        .map(|a| Instant::now() + Duration::from_secs(a.wait_for_agents));
+    if agents_wait_until.is_some() && progress {
+        eprintln!(
+            "[{}] waiting for an agent to become available before dialling…",
+            cfg.name
+        );
+    }
 
     loop {
         // 1. Dial whatever is due, inside the limits. The attempts of one pass are stored in
         // one transaction, before any of their INVITEs is sent.
         let mut limiter_wait: Option<Duration> = None;
         let mut picked: Vec<(i64, u32, String, Instant)> = Vec::new();
-        let held = hold_until.is_some_and(|t| t > Instant::now());
+        while let Ok(ev) = engine.agent_events.try_recv() {
+            agent_states.insert(ev.agent.clone(), ev.state);
+            agent_batch.push(ev);
+        }
+        if agents_wait_until.is_some_and(|t| {
+            t <= Instant::now() || agent_states.values().any(|s| *s == AgentState::Available)
+        }) {
+            if agents_wait_until.is_some_and(|t| t <= Instant::now()) {
+                tracing::warn!("no agent available yet: dialling anyway");
+            }
+            agents_wait_until = None;
+        }
+        let held = hold_until.is_some_and(|t| t > Instant::now()) || agents_wait_until.is_some();
         while !stopping
             && !held
             && in_flight.len() + picked.len() < cfg.max_concurrent as usize
@@ -350,6 +442,12 @@ pub async fn run(
         let tick = Instant::now() + Duration::from_millis(500);
         let wake = wake.map_or(tick, |w| w.min(tick));
         let wake = flush_at.map_or(wake, |f| wake.min(f));
+        // While waiting for agents, look again soon.
+        let wake = if agents_wait_until.is_some() {
+            wake.min(Instant::now() + Duration::from_millis(20))
+        } else {
+            wake
+        };
         tokio::select! {
             // While a batch is gathering, events wait in the channel until it is due: one
             // wake-up per batch instead of one per event.
@@ -465,6 +563,8 @@ pub async fn run(
             }
             store.record(&clock, &batch, &updates).await?;
             batch.clear();
+            store.record_agent_events(&clock, &agent_batch).await?;
+            agent_batch.clear();
         }
 
         let msg = format!(
@@ -502,6 +602,10 @@ pub async fn run(
     if !tail.is_empty() {
         store.record(&clock, &tail, &[]).await?;
     }
+    while let Some(ev) = engine.agent_events.recv().await {
+        agent_batch.push(ev);
+    }
+    store.record_agent_events(&clock, &agent_batch).await?;
     let engine_stats = rx.await.unwrap_or_default();
     let _ = engine.task.await;
     // Media tasks send their last statistics and then return: let them finish.

@@ -20,12 +20,15 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use crate::acd::AcdConfig;
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::disposition::Disposition;
-use crate::call::leg::{ALLOW, CallLeg, CallSpec, Linger, TrunkNote};
+use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote};
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
+use crate::events::AgentEvent;
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
 use crate::media::amd::AmdResult;
+use crate::media::relay::LegCodec;
 use crate::media::sdp::{AudioAnswer, parse_answer};
 use crate::media::session::{MediaEvent, RtpStats};
 use crate::sip::dialog::LocalParty;
@@ -34,6 +37,10 @@ use crate::sip::message::{
     parse_stream_message, random_token, response_to,
 };
 use crate::sip::transaction::Timers;
+
+#[path = "acd_flow.rs"]
+mod acd_flow;
+pub use acd_flow::AcdSummary;
 
 /// Static configuration of an engine core.
 #[derive(Debug, Clone)]
@@ -51,6 +58,9 @@ pub struct EngineConfig {
     pub timers: Timers,
     /// First and last RTP port (inclusive) to offer; even ports only are used (RFC 3550 §11).
     pub rtp_ports: (u16, u16),
+    /// Agents, the registrar and the ACD queue (`None`: no agents; answered calls follow
+    /// their AMD actions and hold time only).
+    pub acd: Option<AcdConfig>,
 }
 
 impl EngineConfig {
@@ -69,6 +79,7 @@ impl EngineConfig {
             trunk_down_after: 2,
             timers,
             rtp_ports,
+            acd: None,
         }
     }
 }
@@ -93,6 +104,8 @@ pub enum Output {
     Media(MediaCommand),
     /// A trunk went down or came back up.
     Trunk(TrunkStateChange),
+    /// An agent changed state.
+    Agent(AgentEvent),
 }
 
 /// Instructions for the shell's per-call RTP sessions.
@@ -114,6 +127,28 @@ pub enum MediaCommand {
         /// The audio.
         samples: Arc<Vec<i16>>,
     },
+    /// Open a media session on `port` for a leg the engine started itself (an agent leg):
+    /// bind the port before the INVITE that offers it goes out.
+    Open {
+        /// The agent leg's Call-ID.
+        call_id: String,
+        /// The even RTP port from the pool.
+        port: u16,
+    },
+    /// Bridge two legs: relay each one's RTP to the other (both answered).
+    Bridge {
+        /// The customer leg.
+        customer: String,
+        /// The agent leg.
+        agent: String,
+    },
+    /// Stop relaying between two legs (the customer left; a persistent agent leg stays up).
+    Unbridge {
+        /// The customer leg.
+        customer: String,
+        /// The agent leg.
+        agent: String,
+    },
     /// Close the session; the shell answers with
     /// [`Engine::handle_media_closed`] and the final statistics.
     Close {
@@ -123,7 +158,7 @@ pub enum MediaCommand {
 }
 
 /// Counters of the engine core (exposed in the run summary; Prometheus later).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineStats {
     /// Calls started.
     pub calls_started: u64,
@@ -158,6 +193,8 @@ pub struct EngineStats {
     pub rtp_ports_free: u64,
     /// Per-call media tasks still open when the engine stopped (0 after a clean stop).
     pub media_tasks_open: u64,
+    /// Agents and the ACD queue, when configured.
+    pub acd: Option<AcdSummary>,
 }
 
 /// A latency histogram in µs, 1 µs to 60 s, 3 significant digits.
@@ -191,8 +228,32 @@ impl RtpPortPool {
     }
 }
 
+/// Which side of the B2BUA a leg is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A call to a lead (its events go to the campaign).
+    Customer,
+    /// A call to an agent's phone (its events are turned into the customer's ACD events).
+    Agent,
+}
+
 struct Slot {
     leg: CallLeg,
+    role: Role,
+    /// Agent legs to a registered phone: where its INVITE/CANCEL/ACK go (instead of a trunk).
+    target: Option<SocketAddr>,
+    /// When the 2xx came.
+    answered_at: Option<Instant>,
+    /// The leg's negotiated codec (from its SDP answer).
+    codec: Option<LegCodec>,
+    /// Customer: entered the ACD queue at.
+    queued_at: Option<Instant>,
+    /// Customer: abandoned if not connected by then (`max_wait`).
+    queue_deadline: Option<Instant>,
+    /// Customer: bridged to (agent index, agent leg Call-ID).
+    bridged: Option<(usize, String)>,
+    /// Customer: abandoned (its `terminated` carries the `abandoned` disposition).
+    abandoned: bool,
     attempt: AttemptRef,
     scheduled: Option<Instant>,
     /// The RTP port, until the call ends (then it goes back to the pool at once, even if the
@@ -219,22 +280,36 @@ pub struct Engine {
     out: VecDeque<Output>,
     stats: EngineStats,
     logged_sources: HashSet<SocketAddr>,
-    /// Calls whose media session is closing: the attempt to report its statistics under.
-    closing_media: HashMap<String, AttemptRef>,
+    /// Calls whose media session is closing: the attempt to report its statistics under
+    /// (`None` for agent legs, whose statistics are not call events).
+    closing_media: HashMap<String, Option<AttemptRef>>,
     /// INVITE → 2xx latencies, µs.
     setup: hdrhistogram::Histogram<u64>,
     /// The trunk group.
     trunks: TrunkSet,
     rtp_ports_total: u64,
-    /// Calls that ended, reduced to what answers retransmissions until their last timer.
-    lingering: HashMap<String, Linger>,
+    /// Calls that ended, reduced to what answers retransmissions until their last timer (and
+    /// the agent phone's address, for agent legs).
+    lingering: HashMap<String, (Linger, Option<SocketAddr>)>,
+    /// Agents, registrar and queue.
+    pub(super) acd: Option<acd_flow::AcdState>,
+    /// Legs to look at again after the one being looked at (a bridge touches both).
+    touch_queue: VecDeque<String>,
+    touching: bool,
 }
 
 impl Engine {
     /// A new engine with no calls.
     pub fn new(cfg: EngineConfig) -> Self {
         let ports = RtpPortPool::new(cfg.rtp_ports);
+        let acd = cfg
+            .acd
+            .clone()
+            .map(|a| acd_flow::AcdState::new(a, Instant::now()));
         Self {
+            acd,
+            touch_queue: VecDeque::new(),
+            touching: false,
             rtp_ports_total: ports.free.len() as u64,
             lingering: HashMap::new(),
             ports,
@@ -255,10 +330,12 @@ impl Engine {
         }
     }
 
-    /// Starts the trunks' OPTIONS keep-alive pings (when an interval is configured).
+    /// Starts the trunks' OPTIONS keep-alive pings (when an interval is configured), and
+    /// the ACD's static agents.
     pub fn start_keepalive(&mut self, now: Instant) {
         self.trunks.start_keepalive(now);
         self.drain_trunks();
+        self.acd_start(now);
     }
 
     /// Counters so far (calls still held included).
@@ -276,6 +353,7 @@ impl Engine {
             s.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             s.duplicates_received += u64::from(slot.leg.duplicates_received());
         }
+        s.acd = self.acd_summary(Instant::now());
         s
     }
 
@@ -373,6 +451,14 @@ impl Engine {
             call_id.clone(),
             Slot {
                 leg,
+                role: Role::Customer,
+                target: None,
+                answered_at: None,
+                codec: None,
+                queued_at: None,
+                queue_deadline: None,
+                bridged: None,
+                abandoned: false,
                 attempt,
                 scheduled: None,
                 port: Some(port),
@@ -439,20 +525,28 @@ impl Engine {
             self.drain_trunks();
             return;
         }
+        if msg.method.as_deref() == Some("REGISTER") && self.acd.is_some() {
+            self.acd_register(now, &msg, src);
+            return;
+        }
         let call_id = msg.call_id.clone();
         if let Some(slot) = self.calls.get_mut(&call_id) {
             slot.leg.handle_message(now, &msg, src);
             self.after_touch(now, &call_id);
             return;
         }
-        if let Some(out) = self
+        if let Some((out, target)) = self
             .lingering
             .get(&call_id)
-            .and_then(|l| l.handle_message(&msg, src))
+            .and_then(|(l, target)| Some((l.handle_message(&msg, src)?, *target)))
         {
             self.stats.duplicates_received += 1;
             for t in out {
-                if let Some(dest) = self.trunks.resolve(t.dest) {
+                let dest = match (t.dest, target) {
+                    (Destination::Trunk(_), Some(a)) => Some(a),
+                    (d, _) => self.trunks.resolve(d),
+                };
+                if let Some(dest) = dest {
                     self.out.push_back(Output::Transmit(Transmit {
                         dest,
                         bytes: t.bytes,
@@ -488,6 +582,9 @@ impl Engine {
             self.trunks.handle_timeout(now, &self.cfg.local);
             self.drain_trunks();
         }
+        if self.acd_poll_timeout().is_some_and(|t| t <= now) {
+            self.acd_timeout(now);
+        }
         while let Some(Reverse((at, _))) = self.timers.peek() {
             if *at > now {
                 break;
@@ -496,7 +593,7 @@ impl Engine {
                 break;
             };
             let Some(slot) = self.calls.get_mut(&id) else {
-                if self.lingering.get(&id).is_some_and(|l| l.until <= now) {
+                if self.lingering.get(&id).is_some_and(|(l, _)| l.until <= now) {
                     self.lingering.remove(&id);
                 }
                 continue;
@@ -506,20 +603,40 @@ impl Engine {
             }
             slot.scheduled = None;
             slot.leg.handle_timeout(now);
+            let queue_due = slot.queue_deadline.is_some_and(|t| t <= now);
             if slot.vm_deadline.is_some_and(|t| t <= now) {
                 self.start_playback(now, &id, "voicemail");
+            }
+            if queue_due {
+                self.acd_max_wait(now, &id);
             }
             self.after_touch(now, &id);
         }
     }
 
     /// Collects a leg's output and events, starts or stops its media, reschedules it, and
-    /// drops it when finished.
-    fn after_touch(&mut self, now: Instant, id: &str) {
+    /// drops it when finished. Legs touched meanwhile (the other side of a bridge) are looked
+    /// at after it, in order.
+    pub(super) fn after_touch(&mut self, now: Instant, id: &str) {
+        self.touch_queue.push_back(id.to_string());
+        if self.touching {
+            return;
+        }
+        self.touching = true;
+        while let Some(next) = self.touch_queue.pop_front() {
+            self.after_touch_one(now, &next);
+        }
+        self.touching = false;
+    }
+
+    fn after_touch_one(&mut self, now: Instant, id: &str) {
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };
-        let notes = slot.leg.take_trunk_notes();
+        let mut notes = slot.leg.take_trunk_notes();
+        if slot.role == Role::Agent {
+            notes.clear();
+        }
         if !notes.is_empty() {
             for n in notes {
                 match n {
@@ -537,7 +654,11 @@ impl Engine {
             return;
         };
         while let Some(t) = slot.leg.poll_transmit() {
-            let Some(dest) = self.trunks.resolve(t.dest) else {
+            let dest = match (t.dest, slot.target) {
+                (Destination::Trunk(_), Some(a)) => Some(a),
+                (d, _) => self.trunks.resolve(d),
+            };
+            let Some(dest) = dest else {
                 continue;
             };
             self.out.push_back(Output::Transmit(Transmit {
@@ -549,41 +670,34 @@ impl Engine {
             && slot.media_open
         {
             match parse_answer(&sdp) {
-                Ok(answer) => self.out.push_back(Output::Media(MediaCommand::Answered {
-                    call_id: id.to_string(),
-                    at: now,
-                    answer,
-                })),
+                Ok(answer) => {
+                    slot.codec = Some(LegCodec {
+                        law: answer.law,
+                        telephone_event: answer.telephone_event,
+                    });
+                    self.out.push_back(Output::Media(MediaCommand::Answered {
+                        call_id: id.to_string(),
+                        at: now,
+                        answer,
+                    }))
+                }
                 Err(e) => {
                     tracing::warn!(call_id = %id, error = %e, "unusable SDP answer: no media")
                 }
             }
         }
-        let mut terminated = None;
-        while let Some((at, kind)) = slot.leg.poll_event() {
-            if matches!(kind, CallEventKind::Terminated { .. }) {
-                terminated = Some((at, kind));
-                continue;
+        let events: Vec<(Instant, CallEventKind)> =
+            std::iter::from_fn(|| slot.leg.poll_event()).collect();
+        if !events.is_empty() {
+            if slot.role == Role::Agent {
+                self.acd_agent_events(now, id, events);
+            } else {
+                self.customer_events(now, id, events);
             }
-            if matches!(kind, CallEventKind::Answered { .. }) {
-                let us = at.saturating_duration_since(slot.started).as_micros() as u64;
-                let _ = self.setup.record(us.max(1));
-            }
-            self.out.push_back(Output::Event(CallEvent {
-                call_id: id.to_string(),
-                attempt: slot.attempt.clone(),
-                at,
-                kind,
-            }));
         }
-        if let Some((at, kind)) = terminated {
-            self.out.push_back(Output::Event(CallEvent {
-                call_id: id.to_string(),
-                attempt: slot.attempt.clone(),
-                at,
-                kind,
-            }));
-        }
+        let Some(slot) = self.calls.get_mut(id) else {
+            return;
+        };
         if slot.leg.has_ended() {
             slot.vm_deadline = None;
             if let Some(port) = slot.port.take() {
@@ -591,8 +705,8 @@ impl Engine {
             }
             if slot.media_open {
                 slot.media_open = false;
-                self.closing_media
-                    .insert(id.to_string(), slot.attempt.clone());
+                let attempt = (slot.role == Role::Customer).then(|| slot.attempt.clone());
+                self.closing_media.insert(id.to_string(), attempt);
                 self.out.push_back(Output::Media(MediaCommand::Close {
                     call_id: id.to_string(),
                 }));
@@ -603,6 +717,7 @@ impl Engine {
             && slot.leg.has_ended()
             && !slot.media_open
             && slot.vm_deadline.is_none()
+            && slot.bridged.is_none()
         {
             slot.leg.linger(now)
         } else {
@@ -611,21 +726,64 @@ impl Engine {
         if finished || linger.is_some() {
             self.stats.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             self.stats.duplicates_received += u64::from(slot.leg.duplicates_received());
+            let target = slot.target;
             self.calls.remove(id);
             if let Some(l) = linger.filter(|l| l.until > now) {
                 self.timers.push(Reverse((l.until, id.to_string())));
-                self.lingering.insert(id.to_string(), l);
+                self.lingering.insert(id.to_string(), (l, target));
             }
             return;
         }
-        let next = match (slot.leg.poll_timeout(), slot.vm_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            slot.leg.poll_timeout(),
+            slot.vm_deadline,
+            slot.queue_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if next != slot.scheduled {
             slot.scheduled = next;
             if let Some(t) = next {
                 self.timers.push(Reverse((t, id.to_string())));
+            }
+        }
+    }
+
+    /// A customer leg's events: to the campaign, with the ACD's own (queue entry on an
+    /// answer without AMD; `abandoned`/`dequeued` and the other leg's hang-up when it ends).
+    fn customer_events(&mut self, now: Instant, id: &str, events: Vec<(Instant, CallEventKind)>) {
+        for (at, mut kind) in events {
+            let answered = matches!(kind, CallEventKind::Answered { .. });
+            if answered && let Some(slot) = self.calls.get_mut(id) {
+                slot.answered_at = Some(at);
+                let us = at.saturating_duration_since(slot.started).as_micros() as u64;
+                let _ = self.setup.record(us.max(1));
+            }
+            if matches!(kind, CallEventKind::Terminated { .. }) {
+                self.acd_customer_ended(now, id);
+                if let (Some(slot), CallEventKind::Terminated { disposition, .. }) =
+                    (self.calls.get(id), &mut kind)
+                    && slot.abandoned
+                {
+                    *disposition = Disposition::Abandoned;
+                }
+            }
+            let Some(slot) = self.calls.get(id) else {
+                return;
+            };
+            self.out.push_back(Output::Event(CallEvent {
+                call_id: id.to_string(),
+                attempt: slot.attempt.clone(),
+                at,
+                kind,
+            }));
+            let no_amd = matches!(
+                slot.plan.settings.amd,
+                None | Some(crate::media::amd::AmdConfig::Off)
+            );
+            if answered && no_amd {
+                self.acd_enqueue(now, id);
             }
         }
     }
@@ -664,6 +822,10 @@ impl Engine {
         slot.vm_deadline = None;
         let samples = match what {
             "voicemail" => slot.plan.voicemail.clone(),
+            "abandon" => self
+                .acd
+                .as_ref()
+                .and_then(|a| a.cfg.abandon_message.clone()),
             _ => slot.plan.prompt.clone(),
         };
         let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.playing.is_none()) else {
@@ -726,6 +888,12 @@ impl Engine {
                         ));
                     }
                     (AmdResult::Machine, MachineAction::Continue, _) => {}
+                    (AmdResult::NotSure, _, HumanAction::Queue)
+                        if !self.acd.as_ref().is_some_and(|a| a.cfg.queue_not_sure) =>
+                    {
+                        slot.leg.hang_up_answered(now, "amd_not_sure")
+                    }
+                    (_, _, HumanAction::Queue) => self.acd_enqueue(now, id),
                     (_, _, HumanAction::Hangup) => slot.leg.hang_up_answered(now, "amd_human"),
                     (_, _, HumanAction::Prompt) => self.start_playback(now, id, "prompt"),
                     (_, _, HumanAction::Continue) => {}
@@ -762,6 +930,7 @@ impl Engine {
                 let slot = self.calls.get_mut(id).expect("checked above");
                 match slot.playing.take() {
                     Some("voicemail") => slot.leg.hang_up_answered(now, "voicemail_left"),
+                    Some("abandon") => slot.leg.hang_up_answered(now, "abandoned"),
                     Some(_) => slot.leg.hang_up_answered(now, "prompt_played"),
                     None => {}
                 }
@@ -773,7 +942,7 @@ impl Engine {
     /// The shell closed a call's RTP session: report its statistics (`media_stats`, after
     /// `terminated`).
     pub fn handle_media_closed(&mut self, now: Instant, id: &str, stats: RtpStats) {
-        if let Some(attempt) = self.closing_media.remove(id) {
+        if let Some(Some(attempt)) = self.closing_media.remove(id) {
             self.out.push_back(Output::Event(CallEvent {
                 call_id: id.to_string(),
                 attempt,
@@ -784,6 +953,7 @@ impl Engine {
                     out_of_order: stats.out_of_order,
                     jitter_ms: stats.jitter / 8.0,
                     sent: stats.sent,
+                    relayed: stats.relayed,
                 },
             }));
         }
@@ -802,9 +972,9 @@ impl Engine {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let calls = self.timers.peek().map(|Reverse((t, _))| *t);
-        match (calls, self.trunks.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [calls, self.trunks.poll_timeout(), self.acd_poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

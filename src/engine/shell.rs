@@ -8,6 +8,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::media::relay::{LegCodec, relay_packet};
 
 use super::core::{Engine, EngineConfig, EngineStats, MediaCommand, Output};
 use super::trunks::TrunkRoute;
@@ -54,6 +57,8 @@ pub struct ShellConfig {
     pub timers: Timers,
     /// RTP port range (inclusive).
     pub rtp_ports: (u16, u16),
+    /// Agents and the ACD queue (agents REGISTER to `bind`).
+    pub acd: Option<crate::acd::AcdConfig>,
 }
 
 /// The handle the campaign side keeps.
@@ -62,6 +67,8 @@ pub struct EngineHandle {
     pub commands: mpsc::UnboundedSender<Command>,
     /// Call events out, in the order they happened per call.
     pub events: mpsc::UnboundedReceiver<CallEvent>,
+    /// Agent state changes out.
+    pub agent_events: mpsc::UnboundedReceiver<crate::events::AgentEvent>,
     /// Our SIP address as advertised (Via sent-by).
     pub local_addr: SocketAddr,
     /// The engine task.
@@ -91,11 +98,13 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         trunk_down_after: cfg.trunk_down_after,
         timers: cfg.timers,
         rtp_ports: cfg.rtp_ports,
+        acd: cfg.acd.clone(),
     };
     let media_ip = local_addr.ip();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let (media_tx, mut media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
+    let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
     let task = tokio::spawn(async move {
         let mut engine = Engine::new(engine_cfg);
         engine.start_keepalive(Instant::now());
@@ -105,7 +114,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         };
         let mut buf = vec![0u8; 65_536];
         let mut shutdown: Option<oneshot::Sender<EngineStats>> = None;
-        let mut media: HashMap<String, mpsc::UnboundedSender<MediaCmd>> = HashMap::new();
+        let mut media: HashMap<String, MediaHandle> = HashMap::new();
         // Response received → call event handed on, µs.
         let mut event_latency = super::core::latency_histogram();
         let mut received_at: Option<Instant> = None;
@@ -121,10 +130,8 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                             match tokio::net::UdpSocket::bind(SocketAddr::new(media_ip, port)).await {
                                 Ok(sock) => {
                                     spec.rtp_port = port;
-                                    let (tx, rx) = mpsc::unbounded_channel();
-                                    media.insert(call_id.clone(), tx);
-                                    let session = MediaSession::new(Instant::now(), spec.media.settings.clone());
-                                    tokio::spawn(media_task(call_id.clone(), sock, session, rx, media_tx.clone()));
+                                    let h = open_media(&call_id, sock, spec.media.settings.clone(), &media_tx);
+                                    media.insert(call_id.clone(), h);
                                     break;
                                 }
                                 Err(_) => engine.skip_rtp_port(port),
@@ -187,7 +194,28 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                             let _ = event_latency.record((t.elapsed().as_micros() as u64).max(1));
                         }
                     }
+                    Output::Media(MediaCommand::Open { call_id, port }) => {
+                        // An agent leg: bind now, before its INVITE (queued after this) goes out.
+                        let bound = std::net::UdpSocket::bind(SocketAddr::new(media_ip, port))
+                            .and_then(|s| {
+                                s.set_nonblocking(true)?;
+                                tokio::net::UdpSocket::from_std(s)
+                            });
+                        match bound {
+                            Ok(sock) => {
+                                let h = open_media(&call_id, sock, Default::default(), &media_tx);
+                                media.insert(call_id, h);
+                            }
+                            Err(e) => {
+                                tracing::warn!(port, error = %e, "agent leg RTP port unusable: no audio on that leg")
+                            }
+                        }
+                    }
                     Output::Media(cmd) => media_command(cmd, &mut media, &mut engine).await,
+                    Output::Agent(ev) => {
+                        tracing::debug!(agent = %ev.agent, state = ev.state.as_str(), reason = %ev.reason, "agent state");
+                        let _ = agent_tx.send(ev);
+                    }
                     Output::Trunk(c) if c.up => {
                         tracing::info!(trunk = %c.trunk, reason = c.reason, "trunk up")
                     }
@@ -214,6 +242,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     Ok(EngineHandle {
         commands: cmd_tx,
         events: ev_rx,
+        agent_events: agent_rx,
         local_addr,
         task,
     })
@@ -224,7 +253,58 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
 enum MediaCmd {
     Answered(Instant, crate::media::sdp::AudioAnswer),
     Play(std::sync::Arc<Vec<i16>>),
+    /// Relay every packet received to this other leg (`None`: stop relaying).
+    Relay(Option<RelayTarget>),
     Close,
+}
+
+/// The other leg of a bridge, as one media task sends to it.
+#[derive(Debug)]
+struct RelayTarget {
+    /// The other leg's RTP socket (its packets leave from the port its far end expects).
+    sock: Arc<tokio::net::UdpSocket>,
+    /// The other leg's far end.
+    remote: SocketAddr,
+    /// This leg's codec and the other leg's.
+    from: LegCodec,
+    to: LegCodec,
+}
+
+/// The shell's handle on one call's media task.
+struct MediaHandle {
+    tx: mpsc::UnboundedSender<MediaCmd>,
+    sock: Arc<tokio::net::UdpSocket>,
+    answer: Option<crate::media::sdp::AudioAnswer>,
+}
+
+fn open_media(
+    call_id: &str,
+    sock: tokio::net::UdpSocket,
+    settings: crate::media::session::MediaSettings,
+    media_tx: &mpsc::UnboundedSender<(String, MediaMsg)>,
+) -> MediaHandle {
+    let sock = Arc::new(sock);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let session = MediaSession::new(Instant::now(), settings);
+    tokio::spawn(media_task(
+        call_id.to_string(),
+        sock.clone(),
+        session,
+        rx,
+        media_tx.clone(),
+    ));
+    MediaHandle {
+        tx,
+        sock,
+        answer: None,
+    }
+}
+
+fn codec_of(a: &crate::media::sdp::AudioAnswer) -> LegCodec {
+    LegCodec {
+        law: a.law,
+        telephone_event: a.telephone_event,
+    }
 }
 
 /// What a media task reports to the engine task.
@@ -236,7 +316,7 @@ enum MediaMsg {
 
 async fn media_command(
     cmd: MediaCommand,
-    media: &mut HashMap<String, mpsc::UnboundedSender<MediaCmd>>,
+    media: &mut HashMap<String, MediaHandle>,
     engine: &mut Engine,
 ) {
     match cmd {
@@ -245,17 +325,48 @@ async fn media_command(
             at,
             answer,
         } => {
-            if let Some(tx) = media.get(&call_id) {
-                let _ = tx.send(MediaCmd::Answered(at, answer));
+            if let Some(h) = media.get_mut(&call_id) {
+                h.answer = Some(answer);
+                let _ = h.tx.send(MediaCmd::Answered(at, answer));
             }
         }
         MediaCommand::Play { call_id, samples } => {
-            if let Some(tx) = media.get(&call_id) {
-                let _ = tx.send(MediaCmd::Play(samples));
+            if let Some(h) = media.get(&call_id) {
+                let _ = h.tx.send(MediaCmd::Play(samples));
             }
         }
+        MediaCommand::Bridge { customer, agent } => {
+            let (Some(c), Some(a)) = (media.get(&customer), media.get(&agent)) else {
+                tracing::warn!(%customer, %agent, "bridge without both media sessions: no audio relayed");
+                return;
+            };
+            let (Some(ca), Some(aa)) = (c.answer, a.answer) else {
+                tracing::warn!(%customer, %agent, "bridge before both SDP answers: no audio relayed");
+                return;
+            };
+            let _ = c.tx.send(MediaCmd::Relay(Some(RelayTarget {
+                sock: a.sock.clone(),
+                remote: aa.remote,
+                from: codec_of(&ca),
+                to: codec_of(&aa),
+            })));
+            let _ = a.tx.send(MediaCmd::Relay(Some(RelayTarget {
+                sock: c.sock.clone(),
+                remote: ca.remote,
+                from: codec_of(&aa),
+                to: codec_of(&ca),
+            })));
+        }
+        MediaCommand::Unbridge { customer, agent } => {
+            for id in [customer, agent] {
+                if let Some(h) = media.get(&id) {
+                    let _ = h.tx.send(MediaCmd::Relay(None));
+                }
+            }
+        }
+        MediaCommand::Open { .. } => {}
         MediaCommand::Close { call_id } => match media.remove(&call_id) {
-            Some(tx) => {
+            Some(MediaHandle { tx, .. }) => {
                 if tx.send(MediaCmd::Close).is_err() {
                     engine.handle_media_closed(Instant::now(), &call_id, RtpStats::default());
                 }
@@ -269,23 +380,35 @@ async fn media_command(
 /// One call's RTP: the socket, the sans-IO [`MediaSession`] and its timer.
 async fn media_task(
     call_id: String,
-    sock: tokio::net::UdpSocket,
+    sock: Arc<tokio::net::UdpSocket>,
     mut session: MediaSession,
     mut cmds: mpsc::UnboundedReceiver<MediaCmd>,
     to_engine: mpsc::UnboundedSender<(String, MediaMsg)>,
 ) {
     let mut buf = [0u8; 2048];
+    let mut relay: Option<RelayTarget> = None;
+    let mut relay_buf = Vec::with_capacity(2048);
+    let mut relayed = 0u64;
     loop {
         let wake = session.poll_timeout();
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
                 if let Ok((n, src)) = r {
+                    // Bridged: the packet goes straight out of the other leg's socket first,
+                    // then the session counts it (loss, jitter, DTMF).
+                    if let Some(t) = &relay
+                        && relay_packet(&buf[..n], t.from, t.to, &mut relay_buf)
+                        && t.sock.send_to(&relay_buf, t.remote).await.is_ok()
+                    {
+                        relayed += 1;
+                    }
                     session.handle_packet(Instant::now(), &buf[..n], src);
                 }
             }
             c = cmds.recv() => match c {
                 Some(MediaCmd::Answered(at, answer)) => session.answered(at, answer),
                 Some(MediaCmd::Play(samples)) => session.play(Instant::now(), samples),
+                Some(MediaCmd::Relay(t)) => relay = t,
                 Some(MediaCmd::Close) | None => break,
             },
             _ = sleep_until(wake) => session.handle_timeout(Instant::now()),
@@ -297,7 +420,9 @@ async fn media_task(
             let _ = sock.send_to(&pkt, dest).await;
         }
     }
-    let _ = to_engine.send((call_id, MediaMsg::Closed(session.stats())));
+    let mut stats = session.stats();
+    stats.relayed = relayed;
+    let _ = to_engine.send((call_id, MediaMsg::Closed(stats)));
 }
 
 /// Sleeps until a core's next wake-up, or forever when it has none.

@@ -68,6 +68,8 @@ pub struct RtpStats {
     pub jitter: f64,
     /// Packets sent (playback).
     pub sent: u64,
+    /// Packets relayed to the other leg of a bridge (counted by the shell's relay).
+    pub relayed: u64,
 }
 
 /// Settings of the session (from the campaign).

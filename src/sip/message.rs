@@ -168,6 +168,23 @@ impl Inbound {
         }
     }
 
+    /// Values of every header called `name` (case-insensitive; a compact form such as `m` for
+    /// Contact must be asked for by that letter too), in order, each as written after the colon.
+    /// Not for the hot path: it prints each header to find its name.
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.msg
+            .headers()
+            .iter()
+            .filter_map(|h| {
+                let line = h.to_string();
+                let (n, v) = line.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+            .collect()
+    }
+
     /// The request (panics only if called on a response, which callers check first).
     pub fn request(&self) -> Option<&Request> {
         match &self.msg {

@@ -9,6 +9,48 @@ pub const OFFERED_PAYLOADS: [u8; 3] = [0, 8, 101];
 /// `session_id` is the `o=` session id (any 63-bit number unique per call); `version` is the
 /// `o=` version, incremented each time the session is re-offered (a re-INVITE answer).
 pub fn audio_offer(ip: &str, rtp_port: u16, session_id: u64, version: u64) -> String {
+    audio_sdp(ip, rtp_port, session_id, version, "sendrecv")
+}
+
+/// The stream direction an SDP body asks for (RFC 3264 §5.1, §8.4): the last of
+/// `a=sendrecv|sendonly|recvonly|inactive` in it (a media-level attribute follows the
+/// session-level one), `inactive` for the RFC 2543 hold form `c=IN IP4 0.0.0.0`, else
+/// `sendrecv`.
+pub fn direction_of(sdp: &[u8]) -> &'static str {
+    let text = String::from_utf8_lossy(sdp);
+    let mut dir = "sendrecv";
+    for line in text.lines() {
+        match line.trim_end() {
+            "a=sendrecv" => dir = "sendrecv",
+            "a=sendonly" => dir = "sendonly",
+            "a=recvonly" => dir = "recvonly",
+            "a=inactive" => dir = "inactive",
+            "c=IN IP4 0.0.0.0" => dir = "inactive",
+            _ => {}
+        }
+    }
+    dir
+}
+
+/// The direction to answer an offer of direction `offered` with (RFC 3264 §6.1).
+pub fn answer_direction(offered: &str) -> &'static str {
+    match offered {
+        "sendonly" => "recvonly",
+        "recvonly" => "sendonly",
+        "inactive" => "inactive",
+        _ => "sendrecv",
+    }
+}
+
+/// [`audio_offer`] with another direction attribute (`sendrecv`, `sendonly`, `recvonly` or
+/// `inactive`): the answer to a hold re-INVITE.
+pub fn audio_sdp(
+    ip: &str,
+    rtp_port: u16,
+    session_id: u64,
+    version: u64,
+    direction: &str,
+) -> String {
     format!(
         "v=0\r\n\
 o=outdial {session_id} {version} IN IP4 {ip}\r\n\
@@ -21,7 +63,7 @@ a=rtpmap:8 PCMA/8000\r\n\
 a=rtpmap:101 telephone-event/8000\r\n\
 a=fmtp:101 0-16\r\n\
 a=ptime:20\r\n\
-a=sendrecv\r\n"
+a={direction}\r\n"
     )
 }
 
@@ -33,5 +75,23 @@ mod tests {
         assert!(o.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"));
         assert!(o.contains("a=rtpmap:101 telephone-event/8000\r\n"));
         assert!(o.contains("c=IN IP4 127.0.0.1\r\n"));
+        assert!(o.ends_with("a=sendrecv\r\n"));
+    }
+
+    #[test]
+    fn hold_directions() {
+        use super::{answer_direction, direction_of};
+        assert_eq!(
+            direction_of(b"v=0\r\nm=audio 1 RTP/AVP 0\r\na=sendonly\r\n"),
+            "sendonly"
+        );
+        assert_eq!(direction_of(b"v=0\r\nc=IN IP4 0.0.0.0\r\n"), "inactive");
+        assert_eq!(
+            direction_of(b"v=0\r\na=inactive\r\nm=audio 1 RTP/AVP 0\r\na=sendrecv\r\n"),
+            "sendrecv"
+        );
+        assert_eq!(direction_of(b""), "sendrecv");
+        assert_eq!(answer_direction("sendonly"), "recvonly");
+        assert_eq!(answer_direction("inactive"), "inactive");
     }
 }

@@ -489,6 +489,91 @@ impl Store {
         Ok(())
     }
 
+    /// Stores (or replaces) an agent's HA1 values for `realm`.
+    /// Errors: database failures.
+    pub async fn upsert_agent(
+        &self,
+        id: &str,
+        realm: &str,
+        ha1: &crate::acd::Ha1,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (id, realm, ha1_md5, ha1_sha256, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET realm = excluded.realm, ha1_md5 = excluded.ha1_md5, \
+             ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(realm)
+        .bind(&ha1.md5)
+        .bind(&ha1.sha256)
+        .bind(rfc3339_ms(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An agent's HA1 values, if stored for `realm` (HA1 depends on the realm).
+    /// Errors: database failures.
+    pub async fn agent_ha1(
+        &self,
+        id: &str,
+        realm: &str,
+    ) -> anyhow::Result<Option<crate::acd::Ha1>> {
+        let row = sqlx::query("SELECT ha1_md5, ha1_sha256 FROM agents WHERE id = ? AND realm = ?")
+            .bind(id)
+            .bind(realm)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| crate::acd::Ha1 {
+            md5: r.get(0),
+            sha256: r.get(1),
+        }))
+    }
+
+    /// Stores agent state changes.
+    /// Errors: database failures.
+    pub async fn record_agent_events(
+        &self,
+        clock: &WallClock,
+        events: &[crate::events::AgentEvent],
+    ) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        execute_values(
+            &mut tx,
+            "INSERT INTO agent_events (agent, state, reason, call_id, at) ",
+            "",
+            events,
+            |b, e| {
+                b.push_bind(e.agent.clone())
+                    .push_bind(e.state.as_str())
+                    .push_bind(e.reason.clone())
+                    .push_bind(e.call_id.clone())
+                    .push_bind(rfc3339_ms(clock.to_utc(e.at)));
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Agent state changes in order: (agent, state, reason, call id, time).
+    /// Errors: database failures.
+    pub async fn agent_events(
+        &self,
+    ) -> anyhow::Result<Vec<(String, String, String, Option<String>, String)>> {
+        let rows =
+            sqlx::query("SELECT agent, state, reason, call_id, at FROM agent_events ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+
     /// The id of a campaign by name.
     pub async fn campaign_id(&self, name: &str) -> anyhow::Result<Option<i64>> {
         Ok(sqlx::query("SELECT id FROM campaigns WHERE name = ?1")

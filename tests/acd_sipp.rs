@@ -1,0 +1,632 @@
+//! The ACD end to end against real peers on 127.0.0.1: SIPp as the trunk's far end (the
+//! customers), SIPp as agents' phones (a REGISTER with digest authentication, then a UAS that
+//! answers offered calls and streams audio), and tshark counting the RTP that reaches each
+//! SIPp end.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use outdial::campaign::runner::RunOutcome;
+use outdial::demo::{SippUas, free_port};
+use outdial::sip::message::Transport;
+use outdial::store::Store;
+
+const PHONE: &str = include_str!("../sip-fixtures/scenarios/agent_phone.xml");
+const NOANSWER: &str = include_str!("../sip-fixtures/scenarios/agent_phone_noanswer.xml");
+const CUSTOMER: &str = include_str!("../sip-fixtures/scenarios/uas_stream_clip.xml");
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("sip-fixtures/scenarios")
+        .join(name)
+}
+
+/// A 440/660 Hz tone of `secs` seconds as an 8 kHz G.711 WAV (`u-law` or `a-law`).
+fn tone(dir: &Path, name: &str, law: &str, hz: u32, secs: u32) -> PathBuf {
+    let p = dir.join(name);
+    let bits = if law == "signed-integer" { "16" } else { "8" };
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", bits, "-e", law])
+        .arg(&p)
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &hz.to_string(),
+            "vol",
+            "0.3",
+        ])
+        .status()
+        .expect("sox (Debian: sox) makes the test audio");
+    assert!(st.success());
+    p
+}
+
+/// An agent phone: answers with `codec` (0/8), streams `clip`, and hangs up after `talk_ms`
+/// (`Some`) or waits for our BYE (`None`); `calls` calls, then SIPp exits.
+fn phone(codec: u8, clip: &Path, talk_ms: Option<u32>, calls: u32) -> SippUas {
+    let mut s = PHONE
+        .replace("@CODEC@", &codec.to_string())
+        .replace("@CODEC_NAME@", if codec == 8 { "PCMA" } else { "PCMU" })
+        .replace("@CLIP@", clip.to_str().unwrap());
+    match talk_ms {
+        Some(ms) => {
+            s = s
+                .replace("<!--BYE", "")
+                .replace("BYE-->", "")
+                .replace("@TALK_MS@", &ms.to_string())
+        }
+        None => s = s.replace("<!--WAIT", "").replace("WAIT-->", ""),
+    }
+    SippUas::start(&s, Transport::Udp, &["-m", &calls.to_string()]).unwrap()
+}
+
+fn phone_not_taking(block: &str, calls: u32) -> SippUas {
+    let s = NOANSWER
+        .replace(&format!("<!--{block}"), "")
+        .replace(&format!("{block}-->"), "");
+    SippUas::start(&s, Transport::Udp, &["-m", &calls.to_string()]).unwrap()
+}
+
+/// Registers `agent` (Contact: the phone's port) with the engine at `engine_port`; returns
+/// SIPp's exit status (0: the final response was `final_status`).
+fn register(
+    engine_port: u16,
+    agent: &str,
+    password: &str,
+    contact_port: u16,
+    expires: u32,
+    final_status: u16,
+) -> i32 {
+    let port = free_port(Transport::Udp).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("register.xml");
+    let text = std::fs::read_to_string(fixture("agent_register.xml")).unwrap();
+    std::fs::write(
+        &scenario,
+        text.replace("\"[final]\"", &format!("\"{final_status}\"")),
+    )
+    .unwrap();
+    let out = Command::new("sipp")
+        .arg("-sf")
+        .arg(&scenario)
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "u1",
+            "-m",
+            "1",
+        ])
+        .args(["-s", agent, "-au", agent, "-ap", password])
+        .args(["-key", "contact_port", &contact_port.to_string()])
+        .args(["-key", "expires", &expires.to_string()])
+        .args(["-nostdin", "-timeout", "10s", "-timeout_error"])
+        .arg(format!("127.0.0.1:{engine_port}"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sipp runs");
+    if !out.status.success() {
+        eprintln!("REGISTER {agent}: {}", String::from_utf8_lossy(&out.stderr));
+        for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            eprintln!(
+                "{}: {}",
+                e.path().display(),
+                std::fs::read_to_string(e.path()).unwrap_or_default()
+            );
+        }
+    }
+    out.status.code().unwrap_or(-1)
+}
+
+/// Waits until something (the engine) holds UDP `port` on 127.0.0.1.
+fn wait_bound(port: u16) {
+    let t0 = Instant::now();
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the engine never bound {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// tshark counting UDP packets sent to some ports on loopback.
+struct Capture {
+    child: Child,
+    file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Capture {
+    fn start(ports: &[u16]) -> Capture {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("rtp.pcap");
+        let filter = ports
+            .iter()
+            .map(|p| format!("udp dst port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut child = Command::new("tshark")
+            .args(["-i", "lo", "-f", &filter, "-w"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tshark (Debian: tshark) captures the RTP");
+        // Ready once it prints "Capturing on".
+        use std::io::Read;
+        let mut err = child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
+            let n = err.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Capture {
+            child,
+            file,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the capture; packets per destination port.
+    fn stop(mut self) -> HashMap<u16, u64> {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args(["-T", "fields", "-e", "udp.dstport"])
+            .output()
+            .unwrap();
+        let mut counts = HashMap::new();
+        for l in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Ok(p) = l.trim().parse() {
+                *counts.entry(p).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// A campaign with agents: `acd` is the body of the `[acd]` table (agents included).
+fn acd_toml(name: &str, trunk: &str, engine_port: u16, extra: &str, acd: &str) -> String {
+    campaign_toml(
+        name,
+        trunk,
+        &format!(
+            "local_address = \"127.0.0.1:{engine_port}\"\nring_timeout = 10\nhold_time = 30\nmedia_timeout = 0\n{extra}\n[amd]\nprofile = \"off\"\n[acd]\n{acd}"
+        ),
+    )
+}
+
+async fn events(db: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let store = Store::open(db).await.unwrap();
+    let rows: Vec<String> =
+        sqlx::query_scalar("SELECT data FROM call_events WHERE kind = ? ORDER BY id")
+            .bind(kind)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    rows.iter()
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect()
+}
+
+async fn agent_states(db: &Path, agent: &str) -> Vec<(String, String)> {
+    let store = Store::open(db).await.unwrap();
+    store
+        .agent_events()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.0 == agent)
+        .map(|e| (e.1, e.2))
+        .collect()
+}
+
+/// Runs the campaign in the background, registers agents once the engine listens, and
+/// returns the outcome.
+async fn run_with_agents(
+    dir: &Path,
+    toml: String,
+    numbers: Vec<String>,
+    engine_port: u16,
+    agents: Vec<(&'static str, &'static str, u16)>,
+) -> (RunOutcome, PathBuf) {
+    let d = dir.to_path_buf();
+    let run = tokio::spawn(async move { run_campaign(&d, &toml, &numbers).await });
+    tokio::task::spawn_blocking(move || {
+        wait_bound(engine_port);
+        for (id, pw, contact) in agents {
+            assert_eq!(
+                register(engine_port, id, pw, contact, 300, 200),
+                0,
+                "agent {id} registers"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    run.await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_call_bridges_audio_both_ways_with_transcoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "a-law", 660, 3);
+    // Two customers (PCMU) in turn, one agent answering in PCMA who hangs up after 1.5 s.
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "2"],
+    )
+    .unwrap();
+    let mut agent = phone(8, &agent_clip, Some(1500), 2);
+    let cap = Capture::start(&[customers.media_port, agent.media_port]);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-per-call",
+        &customers.trunk_uri(),
+        port,
+        "max_concurrent = 1",
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 5\n[[acd.agents]]\nid = \"1001\"\npassword = \"s3cret-1001\"\n",
+    );
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1), number(0, 2)],
+        port,
+        vec![("1001", "s3cret-1001", agent.addr.port())],
+    )
+    .await;
+    let counts = cap.stop();
+    for l in &out.report.leads {
+        let a = only_attempt(l);
+        assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+        assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
+    }
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected.len(), 2, "{connected:?}");
+    for c in &connected {
+        assert_eq!(c["agent"], "1001");
+        assert_eq!(c["mode"], "per_call");
+        assert_eq!(c["transcoding"], true);
+        assert_ne!(c["agent_call_id"], serde_json::Value::Null);
+    }
+    assert_eq!(events(&db, "queued").await.len(), 2);
+    assert_eq!(events(&db, "agent_offered").await.len(), 2);
+    // Audio both ways, counted where it arrives: the customer's SIPp got the agent's voice,
+    // the agent's SIPp got the customer's (1.5 s of talk ≈ 75 packets each way per call).
+    let to_customer = counts.get(&customers.media_port).copied().unwrap_or(0);
+    let to_agent = counts.get(&agent.media_port).copied().unwrap_or(0);
+    assert!(
+        to_customer >= 100,
+        "packets to the customer: {to_customer} ({counts:?})"
+    );
+    assert!(
+        to_agent >= 100,
+        "packets to the agent: {to_agent} ({counts:?})"
+    );
+    // The engine relayed them (customer leg statistics).
+    let stats = events(&db, "media_stats").await;
+    assert!(
+        stats.iter().all(|s| s["relayed"].as_u64().unwrap() > 50),
+        "{stats:?}"
+    );
+    let states: Vec<String> = agent_states(&db, "1001")
+        .await
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "available",
+            "reserved",
+            "on_call",
+            "available",
+            "reserved",
+            "on_call",
+            "available"
+        ],
+    );
+    let acd = out.engine.acd.as_ref().unwrap();
+    assert_eq!((acd.queued, acd.connected, acd.abandoned), (2, 2, 0));
+    assert_eq!(acd.agents[0].handled, 2);
+    assert_eq!(
+        customers.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "customer SIPp: {}",
+        customers.dir().display()
+    );
+    assert_eq!(
+        agent.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "agent SIPp: {}",
+        agent.dir().display()
+    );
+}
+
+const OUTCOMES: &str = include_str!("../sip-fixtures/scenarios/uas_outcomes.xml");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_who_does_not_answer_is_skipped_and_the_next_one_gets_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    // 1001 rings until the offer times out (CANCEL); 1002 answers and hangs up after 0.5 s.
+    let mut ringing = phone_not_taking("RING", 1);
+    let mut answering = phone(0, &agent_clip, Some(500), 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-reoffer",
+        &customers.trunk_uri(),
+        port,
+        "",
+        "mode = \"per_call\"\nstrategy = \"round_robin\"\noffer_timeout = 1\nmax_wait = 8\nwrap_up = 0\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n[[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
+    );
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![
+            ("1001", "pw-1001", ringing.addr.port()),
+            ("1002", "pw-1002", answering.addr.port()),
+        ],
+    )
+    .await;
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    let offered: Vec<String> = events(&db, "agent_offered")
+        .await
+        .iter()
+        .map(|e| e["agent"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, ["1001", "1002"]);
+    let failed = events(&db, "offer_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["agent"], "1001");
+    assert_eq!(failed[0]["sip_status"], 487);
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected[0]["agent"], "1002");
+    assert!(
+        connected[0]["wait_ms"].as_u64().unwrap() >= 1000,
+        "{connected:?}"
+    );
+    // 1001's miss is counted; it is available again (one miss < max_misses).
+    let s1: Vec<(String, String)> = agent_states(&db, "1001").await;
+    assert_eq!(
+        s1,
+        [
+            ("available".to_string(), "registered".to_string()),
+            ("reserved".into(), "offered".into()),
+            ("available".into(), "offer_missed".into()),
+        ]
+    );
+    assert_eq!(out.engine.acd.as_ref().unwrap().agents[0].missed, 1);
+    for (name, s) in [
+        ("customer", &mut customers),
+        ("ringing agent", &mut ringing),
+        ("answering agent", &mut answering),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let message = tone(dir.path(), "sorry.wav", "signed-integer", 500, 1);
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut ringing = phone_not_taking("RING", 1);
+    let cap = Capture::start(&[customers.media_port]);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-abandon",
+        &customers.trunk_uri(),
+        port,
+        "",
+        &format!(
+            "mode = \"per_call\"\nmax_wait = 1\noffer_timeout = 10\nmax_auth_failures = 3\nabandon_message_file = \"{}\"\n\
+             [[acd.agents]]\nid = \"1001\"\npassword = \"right\"\n",
+            message.display()
+        ),
+    );
+    let d = dir.path().to_path_buf();
+    let contact = ringing.addr.port();
+    let run = tokio::spawn(async move { run_campaign(&d, &toml, &[number(0, 1)]).await });
+    tokio::task::spawn_blocking(move || {
+        wait_bound(port);
+        // A wrong password and an unknown user are refused with 403 …
+        assert_eq!(register(port, "1001", "wrong", contact, 300, 403), 0);
+        assert_eq!(register(port, "9999", "right", contact, 300, 403), 0);
+        // … and the right one is accepted (2 failures < max_auth_failures: not blocked).
+        assert_eq!(register(port, "1001", "right", contact, 300, 200), 0);
+    })
+    .await
+    .unwrap();
+    let (out, db) = run.await.unwrap();
+    let counts = cap.stop();
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("abandoned"), "{a:?}");
+    assert_eq!(a.detail.as_deref(), Some("abandoned"), "{a:?}");
+    let ab = events(&db, "abandoned").await;
+    assert_eq!(ab.len(), 1);
+    assert_eq!(ab[0]["reason"], "max_wait");
+    let wait = ab[0]["wait_ms"].as_u64().unwrap();
+    assert!((1000..1500).contains(&wait), "{wait}");
+    let played = events(&db, "playback_started").await;
+    assert_eq!(played[0]["what"], "abandon");
+    // The message (1 s = 50 packets) reached the customer's SIPp.
+    let stats = events(&db, "media_stats").await;
+    assert_eq!(stats[0]["sent"], 50, "{stats:?}");
+    assert!(
+        counts.get(&customers.media_port).copied().unwrap_or(0) >= 50,
+        "{counts:?}"
+    );
+    // The offer was withdrawn (CANCEL): not the agent's miss.
+    let s: Vec<String> = agent_states(&db, "1001")
+        .await
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(s, ["registered", "offered", "offer_withdrawn"]);
+    let acd = out.engine.acd.as_ref().unwrap();
+    assert_eq!((acd.queued, acd.connected, acd.abandoned), (1, 0, 1));
+    assert_eq!(acd.registrar.auth_failures, 2);
+    assert_eq!(
+        out.report.summary.final_dispositions.get("abandoned"),
+        Some(&1)
+    );
+    assert_eq!(customers.wait_exit(Duration::from_secs(10)), Some(0));
+    assert_eq!(
+        ringing.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        ringing.dir().display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_that_is_not_refreshed_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    // The lead rings for 3 s (outcome 3: never answered): the agent's 1 s registration
+    // expires meanwhile.
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let phone_port = free_port(Transport::Udp).unwrap();
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = campaign_toml(
+        "acd-expire",
+        &far.trunk_uri(),
+        &format!(
+            "local_address = \"127.0.0.1:{port}\"\nring_timeout = 3\n[amd]\nprofile = \"off\"\n[acd]\nmode = \"per_call\"\nmin_expires = 1\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw\"\n"
+        ),
+    );
+    let d = dir.path().to_path_buf();
+    let run = tokio::spawn(async move { run_campaign(&d, &toml, &[number(3, 1)]).await });
+    tokio::task::spawn_blocking(move || {
+        wait_bound(port);
+        assert_eq!(register(port, "1001", "pw", phone_port, 1, 200), 0);
+    })
+    .await
+    .unwrap();
+    let (_, db) = run.await.unwrap();
+    assert_eq!(
+        agent_states(&db, "1001").await,
+        [
+            ("available".to_string(), "registered".to_string()),
+            ("offline".into(), "expired".into())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_agents_are_bridged_at_once_on_their_standing_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    // Two customers who hang up 1 s after answering (outcome 8); one agent whose phone is
+    // called once and stays up until the campaign ends.
+    let mut customers = SippUas::start(OUTCOMES, Transport::Udp, &["-m", "2"]).unwrap();
+    let mut agent = phone(0, &agent_clip, None, 1);
+    let cap = Capture::start(&[customers.media_port]);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-persistent",
+        &customers.trunk_uri(),
+        port,
+        "max_concurrent = 1",
+        "wrap_up = 0\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw\"\n",
+    );
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(8, 1), number(8, 2)],
+        port,
+        vec![("1001", "pw", agent.addr.port())],
+    )
+    .await;
+    let counts = cap.stop();
+    for l in &out.report.leads {
+        let a = only_attempt(l);
+        assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+        assert_eq!(a.detail.as_deref(), Some("remote_bye"), "{a:?}");
+    }
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected.len(), 2);
+    let login = connected[0]["agent_call_id"].clone();
+    for c in &connected {
+        assert_eq!(c["mode"], "persistent");
+        assert_eq!(
+            c["agent_call_id"], login,
+            "one standing call for both customers"
+        );
+        assert!(c["wait_ms"].as_u64().unwrap() < 100, "bridged at once: {c}");
+    }
+    // The agent's voice reached both customers (1 s of talk each ≈ 50 packets).
+    assert!(
+        counts.get(&customers.media_port).copied().unwrap_or(0) >= 80,
+        "{counts:?}"
+    );
+    let s: Vec<String> = agent_states(&db, "1001")
+        .await
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(
+        s,
+        [
+            "available",
+            "reserved",
+            "on_call",
+            "available",
+            "reserved",
+            "on_call",
+            "available",
+            "offline"
+        ]
+    );
+    assert_eq!(customers.wait_exit(Duration::from_secs(10)), Some(0));
+    // The standing call ended with our BYE at the end of the campaign.
+    assert_eq!(
+        agent.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        agent.dir().display()
+    );
+}
