@@ -65,6 +65,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Add an agent (or change its password): its digest HA1 values go into the store, the
+    /// password does not. The password is read from `OUTDIAL_AGENT_PASSWORD` or the first line
+    /// of standard input.
+    AgentAdd {
+        /// Agent id = SIP username of its phone.
+        id: String,
+        /// Digest realm (the campaign's `acd.realm`).
+        #[arg(long, default_value = "outdial")]
+        realm: String,
+        /// SQLite database file.
+        #[arg(long, default_value = "outdial.db")]
+        db: PathBuf,
+    },
     /// Answering-machine detection tools.
     Amd {
         #[command(subcommand)]
@@ -143,6 +156,43 @@ fn print_outcome(o: &RunOutcome) {
                 t.went_down,
                 t.holds,
                 if t.up { "up" } else { "down" }
+            );
+        }
+    }
+    if let Some(acd) = &s.acd {
+        let rate = if acd.queued > 0 {
+            100.0 * acd.abandoned as f64 / acd.queued as f64
+        } else {
+            0.0
+        };
+        println!(
+            "  ACD: {} queued, {} connected, {} abandoned (abandon rate {rate:.1} % of human answers), {} offers not taken; wait p50 {:.0} ms, p99 {:.0} ms; answer → bridge p50 {:.0} ms, p99 {:.0} ms",
+            acd.queued,
+            acd.connected,
+            acd.abandoned,
+            acd.offers_failed,
+            acd.wait_p50_ms,
+            acd.wait_p99_ms,
+            acd.answer_to_bridge_p50_ms,
+            acd.answer_to_bridge_p99_ms
+        );
+        println!(
+            "  registrar: {} REGISTERs accepted, {} challenged, {} refused, {} dropped from blocked sources, {} bindings expired",
+            acd.registrar.registered,
+            acd.registrar.challenged,
+            acd.registrar.auth_failures,
+            acd.registrar.blocked,
+            acd.registrar.expired
+        );
+        for a in &acd.agents {
+            println!(
+                "  agent {}: {} calls, {} missed, talk {:.1} s, wrap-up {:.1} s, occupancy {:.0} %",
+                a.agent,
+                a.handled,
+                a.missed,
+                a.talk_ms as f64 / 1000.0,
+                a.wrap_up_ms as f64 / 1000.0,
+                100.0 * a.occupancy
             );
         }
     }
@@ -234,6 +284,28 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     print!("{}", report::render_table(&r.summary));
                 }
             }
+        }
+        Cmd::AgentAdd { id, realm, db } => {
+            let password = match std::env::var("OUTDIAL_AGENT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.is_empty() {
+                anyhow::bail!(
+                    "agent-add: empty password (set OUTDIAL_AGENT_PASSWORD or pipe it on stdin)"
+                );
+            }
+            let store = Store::open(&db).await?;
+            let ha1 = outdial::acd::Ha1::from_password(&id, &realm, &password);
+            store.upsert_agent(&id, &realm, &ha1).await?;
+            println!(
+                "agent {id}: HA1 stored for realm {realm:?} in {}",
+                db.display()
+            );
         }
         Cmd::Amd {
             command:

@@ -236,7 +236,7 @@ pub struct AgentSettings {
     pub id: String,
     /// Its SIP password: turned into HA1 values at start-up and stored as those; never stored,
     /// serialised or logged itself. Without it (and without `uri`) the agent's HA1 must already
-    /// be in the database (`outdial agent add`).
+    /// be in the database (`outdial agent-add`).
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
     /// A static SIP URI reached through the trunk (an extension on the PBX beside us) instead

@@ -153,7 +153,7 @@ pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<O
         } else {
             Some(store.agent_ha1(&ag.id, &a.realm).await?.ok_or_else(|| {
                 anyhow::anyhow!(
-                    "acd.agents[{}]: no password given and none stored for realm {:?} (outdial agent add)",
+                    "acd.agents[{}]: no password given and none stored for realm {:?} (outdial agent-add)",
                     ag.id,
                     a.realm
                 )
