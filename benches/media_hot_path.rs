@@ -1,6 +1,6 @@
 //! Per-packet cost of the media hot path: RTP header parse, G.711 decode + AMD per 20 ms
 //! frame (both profiles), and the whole session path for one packet (parse → stats → decode
-//! → AMD).
+//! → AMD), and the bridge's RTP relay per packet (passthrough, PCMU→PCMA).
 //!
 //! Run: `cargo bench --bench media_hot_path`. Figures go in docs/benchmarks.md.
 
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use outdial::media::amd::AmdConfig;
 use outdial::media::g711::Law;
+use outdial::media::relay::{LegCodec, relay_packet};
 use outdial::media::sdp::AudioAnswer;
 use outdial::media::session::{MediaSession, MediaSettings, rtp_packet};
 use rtc_rtp::header::Header;
@@ -83,6 +84,22 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+
+    // The bridge's per-packet work (B2BUA relay): passthrough and PCMU→PCMA transcoding.
+    let pcmu = LegCodec {
+        law: Law::Pcmu,
+        telephone_event: Some(101),
+    };
+    let pcma = LegCodec {
+        law: Law::Pcma,
+        telephone_event: Some(101),
+    };
+    let mut out = Vec::with_capacity(2048);
+    for (name, to) in [("passthrough", pcmu), ("pcmu_to_pcma", pcma)] {
+        c.bench_function(&format!("relay/{name}"), |b| {
+            b.iter(|| relay_packet(black_box(&packet), pcmu, to, &mut out))
+        });
+    }
 }
 
 criterion_group!(media, benches);

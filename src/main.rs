@@ -166,7 +166,7 @@ fn print_outcome(o: &RunOutcome) {
             0.0
         };
         println!(
-            "  ACD: {} queued, {} connected, {} abandoned (abandon rate {rate:.1} % of human answers), {} offers not taken; wait p50 {:.0} ms, p99 {:.0} ms; answer → bridge p50 {:.0} ms, p99 {:.0} ms",
+            "  ACD: {} queued, {} connected, {} abandoned (abandon rate {rate:.1} % of human answers), {} offers not taken; wait p50 {:.2} ms, p99 {:.2} ms; answer → bridge p50 {:.2} ms, p99 {:.2} ms",
             acd.queued,
             acd.connected,
             acd.abandoned,
@@ -184,7 +184,19 @@ fn print_outcome(o: &RunOutcome) {
             acd.registrar.blocked,
             acd.registrar.expired
         );
-        for a in &acd.agents {
+        if acd.agents.len() > 10 {
+            let occ: Vec<f64> = acd.agents.iter().map(|a| 100.0 * a.occupancy).collect();
+            let calls: Vec<u32> = acd.agents.iter().map(|a| a.handled).collect();
+            println!(
+                "  agents: {}, calls per agent {}–{}, occupancy {:.0}–{:.0} % (one line per agent with ≤ 10 agents)",
+                acd.agents.len(),
+                calls.iter().min().unwrap_or(&0),
+                calls.iter().max().unwrap_or(&0),
+                occ.iter().cloned().fold(f64::INFINITY, f64::min),
+                occ.iter().cloned().fold(0.0, f64::max)
+            );
+        }
+        for a in acd.agents.iter().filter(|_| acd.agents.len() <= 10) {
             println!(
                 "  agent {}: {} calls, {} missed, talk {:.1} s, wrap-up {:.1} s, occupancy {:.0} %",
                 a.agent,

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# ACD load benchmark: AGENTS SIPp agents register with digest authentication (one SIPp UAC
+# per agent, sip-fixtures/scenarios/agent_register.xml: SIPp 3.6's `[authentication
+# username=[field0] …]` does not substitute the field), their phones are one SIPp UAS that answers every
+# call and streams a tone as the agent's voice; the trunk's far end is a SIPp UAS whose calls
+# (uas_outcomes.xml, outcome 8) answer and hang up after TALK seconds... then outdial dials
+# CALLS leads at CPS calls/s with AMD off, every answer is queued and bridged to an agent.
+# Prints connects per second, abandoned calls, queue wait and answer→bridge percentiles
+# (hdrhistogram in the engine), and CPU/RSS, from outdial's run summary.
+#
+# Usage: benches/load/acd_load.sh            MODE=persistent|per_call (default persistent)
+#        AGENTS=50 CALLS=600 CPS=20 by default; MAX_WAIT=2 (seconds)
+# Outcome 8 of uas_outcomes.xml hangs up 1 s after answering, so 50 agents can take up to
+# ~50 calls/s with wrap_up = 0.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scripts/ensure-packages.sh
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --quiet
+BIN="$CARGO_TARGET_DIR/release/outdial"
+ulimit -n "$(ulimit -Hn)"
+MODE="${MODE:-persistent}"
+AGENTS="${AGENTS:-50}"
+CALLS="${CALLS:-600}"
+CPS="${CPS:-20}"
+MAX_WAIT="${MAX_WAIT:-2}"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+regs=()
+base=$(( 17000 + RANDOM % 1000 ))
+far=$base; phones=$(( base + 10 )); engine=$(( base + 20 )); reg=$(( base + 100 ))
+sox -n -r 8000 -c 1 -e u-law "$work/agent.wav" synth 5 sine 660 vol 0.3
+# Agent phones: answer, stream the tone, wait for our BYE (persistent: at the end of the run).
+python3 - "$work/agent.wav" "$MODE" > "$work/phone.xml" <<'PY'
+import sys
+s = open("sip-fixtures/scenarios/agent_phone.xml").read()
+s = s.replace("@CODEC@", "0").replace("@CODEC_NAME@", "PCMU").replace("@CLIP@", sys.argv[1])
+s = s.replace("<!--WAIT", "").replace("WAIT-->", "")
+print(s)
+PY
+sipp -sf "$work/phone.xml" -i 127.0.0.1 -p "$phones" -mp $(( phones + 2000 )) -nostdin -aa \
+  -max_recv_loops 100000 >/dev/null 2>&1 &
+pids+=($!)
+sipp -sf sip-fixtures/scenarios/uas_outcomes.xml -i 127.0.0.1 -p "$far" -mp $(( far + 2000 )) \
+  -nostdin -aa -max_recv_loops 100000 >/dev/null 2>&1 &
+pids+=($!)
+
+{
+  echo 'name = "acd-load"'
+  echo "trunk = \"sip:127.0.0.1:$far\""
+  echo 'caller_id = "+14155550000"'
+  echo "local_address = \"127.0.0.1:$engine\""
+  echo "cps = $CPS"
+  echo "max_concurrent = $(( AGENTS * 2 ))"
+  echo 'ring_timeout = 10'
+  echo 'media_timeout = 0'
+  echo '[amd]'
+  echo 'profile = "off"'
+  echo '[acd]'
+  echo "mode = \"$MODE\""
+  echo "max_wait = $MAX_WAIT"
+  echo 'wrap_up = 0'
+  echo 'wait_for_agents = 30'
+  for i in $(seq 1 "$AGENTS"); do
+    id=$(( 2000 + i ))
+    echo "[[acd.agents]]"
+    echo "id = \"$id\""
+    echo "password = \"pw-$id\""
+  done
+} > "$work/campaign.toml"
+python3 -c "
+import sys
+print('number')
+for i in range(int(sys.argv[1])): print('+1415%06d8' % i)" "$CALLS" > "$work/leads.csv"
+
+echo "mode: $MODE, $AGENTS agents, $CALLS calls at $CPS calls/s, max_wait ${MAX_WAIT} s"
+/usr/bin/time -f "cpu %U user + %S sys s, max RSS %M KiB" \
+  "$BIN" run "$work/campaign.toml" --leads "$work/leads.csv" --db "$work/outdial.db" --quiet \
+  > "$work/summary.txt" 2> "$work/time.txt" &
+run=$!
+# Register the agents once the engine listens.
+for _ in $(seq 1 100); do
+  ss -uln | grep -q ":$engine " && break
+  sleep 0.05
+done
+sed 's/"\[final\]"/"200"/' sip-fixtures/scenarios/agent_register.xml > "$work/register.xml"
+for i in $(seq 1 "$AGENTS"); do
+  id=$(( 2000 + i ))
+  sipp -sf "$work/register.xml" -i 127.0.0.1 -p $(( reg + i )) -m 1 -s "$id" -au "$id" -ap "pw-$id" \
+    -key contact_port "$phones" -key expires 3600 -nostdin -timeout 10s -timeout_error \
+    "127.0.0.1:$engine" >/dev/null 2>>"$work/register.err" &
+  regs+=($!)
+done
+for p in "${regs[@]}"; do wait "$p" || { echo "agent registration failed:"; cat "$work/register.err"; exit 1; }; done
+echo "$AGENTS agents registered"
+wait "$run"
+cat "$work/summary.txt"
+tail -1 "$work/time.txt"
+python3 - "$work/outdial.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+t = db.execute("select min(at), max(at), count(*) from call_events where kind = 'connected'").fetchone()
+from datetime import datetime
+if t[2] > 1:
+    a, b = (datetime.fromisoformat(x.replace("Z", "+00:00")) for x in t[:2])
+    print(f"connects: {t[2]} over {(b - a).total_seconds():.1f} s = {t[2] / max((b - a).total_seconds(), 1e-9):.1f} per second")
+PY
