@@ -82,6 +82,7 @@ echo "mode: $MODE, $AGENTS agents, $CALLS calls at $CPS calls/s, max_wait ${MAX_
   "$BIN" run "$work/campaign.toml" --leads "$work/leads.csv" --db "$work/outdial.db" --quiet \
   > "$work/summary.txt" 2> "$work/time.txt" &
 run=$!
+pids+=($run)
 # Register the agents once the engine listens.
 for _ in $(seq 1 100); do
   ss -uln | grep -q ":$engine " && break

@@ -58,7 +58,7 @@ impl Default for RegistrarConfig {
     fn default() -> Self {
         Self {
             realm: "outdial".into(),
-            algorithms: vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
+            algorithms: vec![DigestAlgorithm::Md5],
             nonce_ttl: Duration::from_secs(300),
             min_expires: 60,
             max_expires: 3600,

@@ -281,7 +281,9 @@ pub struct AcdSettings {
     /// Digest realm (default `outdial`).
     #[serde(default = "default_realm")]
     pub realm: String,
-    /// Digest algorithms offered, most preferred first (default `["MD5", "SHA-256"]`).
+    /// Digest algorithms offered, most preferred first (default `["MD5"]`: baresip 1.0 /
+    /// libre 1.1 fail a registration outright when any challenge names SHA-256; add
+    /// `"SHA-256"` when every phone supports RFC 8760).
     #[serde(default = "default_algorithms")]
     pub digest_algorithms: Vec<crate::acd::DigestAlgorithm>,
     /// Shortest registration accepted, seconds (default 60).
@@ -324,10 +326,7 @@ fn default_realm() -> String {
     "outdial".into()
 }
 fn default_algorithms() -> Vec<crate::acd::DigestAlgorithm> {
-    vec![
-        crate::acd::DigestAlgorithm::Md5,
-        crate::acd::DigestAlgorithm::Sha256,
-    ]
+    vec![crate::acd::DigestAlgorithm::Md5]
 }
 fn default_min_expires() -> u32 {
     60
