@@ -657,3 +657,72 @@ fn a_401_is_answered_with_an_authenticated_invite_once() {
         (Some(401), Disposition::Failed, HangupBy::Remote)
     );
 }
+
+/// A re-INVITE with `a=sendonly` (or the RFC 2543 `c=0.0.0.0` form) is a hold: answered with
+/// `recvonly` / `inactive` (RFC 3264 §8.4) and reported `held`; `sendrecv` again is `resumed`.
+#[test]
+fn hold_and_resume_by_re_invite_are_answered_and_reported() {
+    let mut h = Harness::start(30, 60);
+    let br = h.invite_branch.clone();
+    let ok = h.fill(
+        "200-sdp-no-content-length.tmpl",
+        &[("$TO_TAG", "z"), ("$BRANCH", &br), ("$CSEQ", "1")],
+    );
+    h.feed(&ok);
+    h.take_sent();
+    h.events.clear();
+    let sdp = |dir: &str, ip: &str| {
+        format!(
+            "v=0\r\no=far 1 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na={dir}\r\n"
+        )
+    };
+    for (cseq, body, answer, event) in [
+        (
+            "2",
+            sdp("sendonly", "192.0.2.10"),
+            "a=recvonly",
+            Some("held"),
+        ),
+        ("3", sdp("sendonly", "192.0.2.10"), "a=recvonly", None),
+        (
+            "4",
+            sdp("sendrecv", "192.0.2.10"),
+            "a=sendrecv",
+            Some("resumed"),
+        ),
+        ("5", sdp("sendrecv", "0.0.0.0"), "a=inactive", Some("held")),
+    ] {
+        let reinv = h.fill(
+            "reinvite-hold.tmpl",
+            &[
+                ("$TO_TAG", "z"),
+                ("$CSEQ", cseq),
+                ("$LEN", &body.len().to_string()),
+                ("$SDP", &body),
+            ],
+        );
+        if let Err(e) = parse_datagram(&reinv) {
+            panic!("{e}: {}", String::from_utf8_lossy(&reinv));
+        }
+        h.feed(&reinv);
+        let sent = h.take_sent();
+        let resp = sent
+            .iter()
+            .find(|(_, m)| m.status == Some(200) && m.cseq_method == "INVITE")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no 200 to the re-INVITE {cseq}: {sent:?} {:?}",
+                    h.engine.stats()
+                )
+            });
+        let text = String::from_utf8_lossy(resp.1.body()).to_string();
+        assert!(text.contains(answer), "answer to {cseq}: {text}");
+        let names: Vec<&str> = h.events.iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            event.into_iter().collect::<Vec<_>>(),
+            "re-INVITE {cseq}"
+        );
+        h.events.clear();
+    }
+}

@@ -14,22 +14,24 @@ pub fn audio_offer(ip: &str, rtp_port: u16, session_id: u64, version: u64) -> St
 
 /// The stream direction an SDP body asks for (RFC 3264 §5.1, §8.4): the last of
 /// `a=sendrecv|sendonly|recvonly|inactive` in it (a media-level attribute follows the
-/// session-level one), `inactive` for the RFC 2543 hold form `c=IN IP4 0.0.0.0`, else
-/// `sendrecv`.
+/// session-level one), `sendrecv` when there is none; `inactive` whatever the attributes
+/// say for the RFC 2543 hold form `c=IN IP4 0.0.0.0` (RFC 3264 §8.4 still asks answerers to
+/// honour it).
 pub fn direction_of(sdp: &[u8]) -> &'static str {
     let text = String::from_utf8_lossy(sdp);
     let mut dir = "sendrecv";
+    let mut zero_address = false;
     for line in text.lines() {
         match line.trim_end() {
             "a=sendrecv" => dir = "sendrecv",
             "a=sendonly" => dir = "sendonly",
             "a=recvonly" => dir = "recvonly",
             "a=inactive" => dir = "inactive",
-            "c=IN IP4 0.0.0.0" => dir = "inactive",
+            "c=IN IP4 0.0.0.0" => zero_address = true,
             _ => {}
         }
     }
-    dir
+    if zero_address { "inactive" } else { dir }
 }
 
 /// The direction to answer an offer of direction `offered` with (RFC 3264 §6.1).
