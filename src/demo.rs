@@ -78,8 +78,9 @@ pub fn free_port(t: Transport) -> std::io::Result<u16> {
             continue;
         }
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        // SIPp's media port p also takes p+2: keep a margin around every port handed out.
-        if given.iter().any(|g| g.abs_diff(port) <= 2) {
+        // SIPp's media port p also takes p+2, and each further rtp_stream call the next ports
+        // up: keep a margin of 10 around every port handed out.
+        if given.iter().any(|g| g.abs_diff(port) <= 10) {
             continue;
         }
         given.push(port);
