@@ -601,7 +601,9 @@ impl Engine {
         let acd = self.acd.as_mut()?;
         let (uri, target) = acd.contact(i)?;
         let agent_id = acd.pool.id(i).to_string();
-        let port = self.ports.take()?;
+        // A port the shell has already bound (see `Engine::give_bound_port`): the INVITE offers
+        // it before the media task exists, so it must not fail to bind later.
+        let port = self.bound_ports.pop_front()?;
         let call_id = new_call_id();
         let host = self
             .cfg

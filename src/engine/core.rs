@@ -202,6 +202,9 @@ pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("static bounds")
 }
 
+/// Bound RTP ports the shell keeps ready for agent legs.
+pub const BOUND_PORT_RESERVE: usize = 8;
+
 /// A new random Call-ID (`<24 hex>@outdial`).
 pub fn new_call_id() -> String {
     format!("{}@outdial", random_token(24))
@@ -293,6 +296,8 @@ pub struct Engine {
     lingering: HashMap<String, (Linger, Option<SocketAddr>)>,
     /// Agents, registrar and queue.
     pub(super) acd: Option<acd_flow::AcdState>,
+    /// RTP ports the shell bound ahead of time for legs the engine starts itself (agent legs).
+    bound_ports: VecDeque<u16>,
     /// Legs to look at again after the one being looked at (a bridge touches both).
     touch_queue: VecDeque<String>,
     touching: bool,
@@ -308,6 +313,7 @@ impl Engine {
             .map(|a| acd_flow::AcdState::new(a, Instant::now()));
         Self {
             acd,
+            bound_ports: VecDeque::new(),
             touch_queue: VecDeque::new(),
             touching: false,
             rtp_ports_total: ports.free.len() as u64,
@@ -384,6 +390,31 @@ impl Engine {
             );
         }
         self.ports.give(port);
+    }
+
+    /// The shell bound `port` (taken with [`take_rtp_port`](Self::take_rtp_port)) and keeps
+    /// the socket for the next leg the engine starts itself (an agent leg), which offers it in
+    /// its SDP; [`MediaCommand::Open`] then asks for that socket.
+    pub fn give_bound_port(&mut self, port: u16) {
+        self.bound_ports.push_back(port);
+    }
+
+    /// At shutdown: the ports kept bound for agent legs go back to the pool (the shell
+    /// closed their sockets).
+    pub fn return_bound_ports(&mut self) {
+        while let Some(p) = self.bound_ports.pop_front() {
+            self.ports.give(p);
+        }
+    }
+
+    /// Bound ports in reserve for agent legs (the shell tops them up to
+    /// [`BOUND_PORT_RESERVE`] when the engine has agents).
+    pub fn bound_ports(&self) -> usize {
+        if self.acd.is_some() {
+            self.bound_ports.len()
+        } else {
+            BOUND_PORT_RESERVE
+        }
     }
 
     /// RTP ports currently free.

@@ -107,6 +107,8 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
     let task = tokio::spawn(async move {
         let mut engine = Engine::new(engine_cfg);
+        let mut reserved: HashMap<u16, tokio::net::UdpSocket> = HashMap::new();
+        top_up_bound_ports(&mut engine, &mut reserved, media_ip).await;
         engine.start_keepalive(Instant::now());
         let udp = match &socket {
             SipSocket::Udp(s) => Some(s.clone()),
@@ -195,20 +197,16 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         }
                     }
                     Output::Media(MediaCommand::Open { call_id, port }) => {
-                        // An agent leg: bind now, before its INVITE (queued after this) goes out.
-                        let bound = std::net::UdpSocket::bind(SocketAddr::new(media_ip, port))
-                            .and_then(|s| {
-                                s.set_nonblocking(true)?;
-                                tokio::net::UdpSocket::from_std(s)
-                            });
-                        match bound {
-                            Ok(sock) => {
+                        // An agent leg: its port was bound ahead (see below).
+                        match reserved.remove(&port) {
+                            Some(sock) => {
                                 let h = open_media(&call_id, sock, Default::default(), &media_tx);
                                 media.insert(call_id, h);
                             }
-                            Err(e) => {
-                                tracing::warn!(port, error = %e, "agent leg RTP port unusable: no audio on that leg")
-                            }
+                            None => tracing::warn!(
+                                port,
+                                "agent leg RTP port not bound: no audio on that leg"
+                            ),
                         }
                     }
                     Output::Media(cmd) => media_command(cmd, &mut media, &mut engine).await,
@@ -225,10 +223,13 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                 }
             }
             received_at = None;
+            top_up_bound_ports(&mut engine, &mut reserved, media_ip).await;
             if shutdown.is_some() && engine.live_calls() == 0 && engine.media_closing() == 0 {
                 break;
             }
         }
+        drop(reserved);
+        engine.return_bound_ports();
         if let Some(done) = shutdown {
             let mut stats = engine.stats();
             stats.media_tasks_open = media.len() as u64;
@@ -423,6 +424,28 @@ async fn media_task(
     let mut stats = session.stats();
     stats.relayed = relayed;
     let _ = to_engine.send((call_id, MediaMsg::Closed(stats)));
+}
+
+/// Keeps [`BOUND_PORT_RESERVE`](super::core::BOUND_PORT_RESERVE) RTP sockets bound for the
+/// legs the engine starts itself (agent legs): their INVITE offers the port at once, and
+/// binding it only then could fail when another process holds it.
+async fn top_up_bound_ports(
+    engine: &mut Engine,
+    reserved: &mut HashMap<u16, tokio::net::UdpSocket>,
+    ip: std::net::IpAddr,
+) {
+    while engine.bound_ports() < super::core::BOUND_PORT_RESERVE {
+        let Some(port) = engine.take_rtp_port() else {
+            break;
+        };
+        match tokio::net::UdpSocket::bind(SocketAddr::new(ip, port)).await {
+            Ok(sock) => {
+                reserved.insert(port, sock);
+                engine.give_bound_port(port);
+            }
+            Err(_) => engine.skip_rtp_port(port),
+        }
+    }
 }
 
 /// Sleeps until a core's next wake-up, or forever when it has none.
