@@ -253,8 +253,27 @@ async fn agent_states(db: &Path, agent: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Runs the campaign in the background, registers agents once the engine listens, and
-/// returns the outcome.
+/// Runs the campaign in the background, calls `registrations` with the engine's port once the
+/// engine listens (SIPp REGISTERs, blocking), and returns the outcome.
+async fn run_registering(
+    dir: &Path,
+    toml: String,
+    numbers: Vec<String>,
+    engine_port: u16,
+    registrations: impl FnOnce(u16) + Send + 'static,
+) -> (RunOutcome, PathBuf) {
+    let d = dir.to_path_buf();
+    let run = tokio::spawn(async move { run_campaign(&d, &toml, &numbers).await });
+    tokio::task::spawn_blocking(move || {
+        wait_bound(engine_port);
+        registrations(engine_port);
+    })
+    .await
+    .unwrap();
+    run.await.unwrap()
+}
+
+/// [`run_registering`] with agents (id, password, phone port) that must register (200).
 async fn run_with_agents(
     dir: &Path,
     toml: String,
@@ -262,21 +281,16 @@ async fn run_with_agents(
     engine_port: u16,
     agents: Vec<(&'static str, &'static str, u16)>,
 ) -> (RunOutcome, PathBuf) {
-    let d = dir.to_path_buf();
-    let run = tokio::spawn(async move { run_campaign(&d, &toml, &numbers).await });
-    tokio::task::spawn_blocking(move || {
-        wait_bound(engine_port);
+    run_registering(dir, toml, numbers, engine_port, move |port| {
         for (id, pw, contact) in agents {
             assert_eq!(
-                register(engine_port, id, pw, contact, 300, 200),
+                register(port, id, pw, contact, 300, 200),
                 0,
                 "agent {id} registers"
             );
         }
     })
     .await
-    .unwrap();
-    run.await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,20 +498,15 @@ async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
             message.display()
         ),
     );
-    let d = dir.path().to_path_buf();
     let contact = ringing.addr.port();
-    let run = tokio::spawn(async move { run_campaign(&d, &toml, &[number(0, 1)]).await });
-    tokio::task::spawn_blocking(move || {
-        wait_bound(port);
+    let (out, db) = run_registering(dir.path(), toml, vec![number(0, 1)], port, move |port| {
         // A wrong password and an unknown user are refused with 403 …
         assert_eq!(register(port, "1001", "wrong", contact, 300, 403), 0);
         assert_eq!(register(port, "9999", "right", contact, 300, 403), 0);
         // … and the right one is accepted (2 failures < max_auth_failures: not blocked).
         assert_eq!(register(port, "1001", "right", contact, 300, 200), 0);
     })
-    .await
-    .unwrap();
-    let (out, db) = run.await.unwrap();
+    .await;
     let counts = cap.stop();
     let a = only_attempt(&out.report.leads[0]);
     assert_eq!(a.disposition.as_deref(), Some("abandoned"), "{a:?}");
@@ -554,15 +563,10 @@ async fn a_registration_that_is_not_refreshed_expires() {
             "local_address = \"127.0.0.1:{port}\"\nring_timeout = 3\n[amd]\nprofile = \"off\"\n[acd]\nmode = \"per_call\"\nmin_expires = 1\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw\"\n"
         ),
     );
-    let d = dir.path().to_path_buf();
-    let run = tokio::spawn(async move { run_campaign(&d, &toml, &[number(3, 1)]).await });
-    tokio::task::spawn_blocking(move || {
-        wait_bound(port);
+    let (_, db) = run_registering(dir.path(), toml, vec![number(3, 1)], port, move |port| {
         assert_eq!(register(port, "1001", "pw", phone_port, 1, 200), 0);
     })
-    .await
-    .unwrap();
-    let (_, db) = run.await.unwrap();
+    .await;
     assert_eq!(
         agent_states(&db, "1001").await,
         [

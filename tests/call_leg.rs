@@ -154,6 +154,19 @@ impl Harness {
         s.into_bytes()
     }
 
+    /// The far end answers the INVITE (2xx, To-tag `to_tag`); what we send and the events
+    /// that follow (ACK, `answered`) are set aside.
+    fn answer_quietly(&mut self, to_tag: &str) {
+        let br = self.invite_branch.clone();
+        let ok = self.fill(
+            "200-sdp-no-content-length.tmpl",
+            &[("$TO_TAG", to_tag), ("$BRANCH", &br), ("$CSEQ", "1")],
+        );
+        self.feed(&ok);
+        self.take_sent();
+        self.events.clear();
+    }
+
     fn feed(&mut self, bytes: &[u8]) {
         self.engine
             .handle_datagram(self.now, bytes, TRUNK.parse().unwrap());
@@ -482,14 +495,7 @@ fn busy_final_response_carries_q850_cause() {
 #[test]
 fn far_end_bye_is_answered_and_retransmissions_get_the_same_answer() {
     let mut h = Harness::start(30, 60);
-    let br = h.invite_branch.clone();
-    let ok = h.fill(
-        "200-sdp-no-content-length.tmpl",
-        &[("$TO_TAG", "z"), ("$BRANCH", &br), ("$CSEQ", "1")],
-    );
-    h.feed(&ok);
-    h.take_sent();
-    h.events.clear();
+    h.answer_quietly("z");
     let bye = h.fill("bye-from-far-end.tmpl", &[("$TO_TAG", "z"), ("$CSEQ", "7")]);
     h.feed(&bye);
     let sent = h.take_sent();
@@ -663,14 +669,7 @@ fn a_401_is_answered_with_an_authenticated_invite_once() {
 #[test]
 fn hold_and_resume_by_re_invite_are_answered_and_reported() {
     let mut h = Harness::start(30, 60);
-    let br = h.invite_branch.clone();
-    let ok = h.fill(
-        "200-sdp-no-content-length.tmpl",
-        &[("$TO_TAG", "z"), ("$BRANCH", &br), ("$CSEQ", "1")],
-    );
-    h.feed(&ok);
-    h.take_sent();
-    h.events.clear();
+    h.answer_quietly("z");
     let sdp = |dir: &str, ip: &str| {
         format!(
             "v=0\r\no=far 1 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na={dir}\r\n"

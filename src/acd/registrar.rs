@@ -213,6 +213,11 @@ impl Registrar {
         let tag = random_token(12);
         let reply =
             |code: u16, extra: Vec<Header>| Some(response_to(msg, code, Some(&tag), extra, vec![]));
+        // A response that changes no binding (challenge, refusal, error).
+        let answer = |code: u16, extra: Vec<Header>| RegisterOutcome {
+            response: reply(code, extra),
+            changes: vec![],
+        };
         let verdict = match msg.header_values("Authorization").first() {
             None => Verdict::Missing,
             Some(h) => {
@@ -231,19 +236,13 @@ impl Registrar {
                     .into_iter()
                     .map(|c| Header::WwwAuthenticate(c.into()))
                     .collect();
-                return RegisterOutcome {
-                    response: reply(401, extra),
-                    changes: vec![],
-                };
+                return answer(401, extra);
             }
             Verdict::Failed { reason, username } => {
                 self.stats.auth_failures += 1;
                 tracing::info!(%src, user = username.as_deref().unwrap_or("-"), reason, "REGISTER refused");
                 self.record_failure(now, src.ip());
-                return RegisterOutcome {
-                    response: reply(403, vec![]),
-                    changes: vec![],
-                };
+                return answer(403, vec![]);
             }
             Verdict::Ok { username } => username,
         };
@@ -256,10 +255,7 @@ impl Registrar {
         if aor_user.as_deref() != Some(username.as_str()) {
             self.stats.auth_failures += 1;
             self.record_failure(now, src.ip());
-            return RegisterOutcome {
-                response: reply(403, vec![]),
-                changes: vec![],
-            };
+            return answer(403, vec![]);
         }
         let header_expires: Option<u32> = msg
             .header_values("Expires")
@@ -275,42 +271,30 @@ impl Registrar {
         let call_id = msg.call_id.clone();
         if contacts.iter().any(|c| c.trim() == "*") {
             if contacts.len() != 1 || header_expires != Some(0) {
-                return RegisterOutcome {
-                    response: reply(400, vec![]),
-                    changes: vec![],
-                };
+                return answer(400, vec![]);
             }
             self.bindings.remove(&username);
         } else {
             let mut parsed = Vec::new();
             for c in &contacts {
                 let Some(uri) = uri_of(c) else {
-                    return RegisterOutcome {
-                        response: reply(400, vec![]),
-                        changes: vec![],
-                    };
+                    return answer(400, vec![]);
                 };
                 let Ok(u) = parse_uri(&uri) else {
-                    return RegisterOutcome {
-                        response: reply(400, vec![]),
-                        changes: vec![],
-                    };
+                    return answer(400, vec![]);
                 };
                 let expires = contact_param(c, "expires")
                     .and_then(|v| v.parse::<u32>().ok())
                     .or(header_expires)
                     .unwrap_or(self.cfg.default_expires);
                 if expires != 0 && expires < self.cfg.min_expires {
-                    return RegisterOutcome {
-                        response: reply(
-                            423,
-                            vec![Header::Other(
-                                "Min-Expires".into(),
-                                self.cfg.min_expires.to_string(),
-                            )],
-                        ),
-                        changes: vec![],
-                    };
+                    return answer(
+                        423,
+                        vec![Header::Other(
+                            "Min-Expires".into(),
+                            self.cfg.min_expires.to_string(),
+                        )],
+                    );
                 }
                 let (host, port) = host_port(&u);
                 let target = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
@@ -325,10 +309,7 @@ impl Registrar {
                     && b.call_id == call_id
                     && msg.cseq <= b.cseq
                 {
-                    return RegisterOutcome {
-                        response: reply(500, vec![]),
-                        changes: vec![],
-                    };
+                    return answer(500, vec![]);
                 }
                 list.retain(|b| b.uri != uri);
                 if expires > 0 {

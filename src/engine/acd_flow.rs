@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{
-    CallEvent, CallEventKind, CallLeg, CallSpec, Engine, MediaCommand, Output, Role, Slot,
-    Transmit, latency_histogram, new_call_id,
+    CallEventKind, CallLeg, CallSpec, Engine, MediaCommand, Output, Role, Slot, Transmit,
+    latency_histogram, new_call_id,
 };
 use crate::acd::registrar::RegistrarStats;
 use crate::acd::{AcdConfig, AgentPool, AgentStats, ConnectMode, Registrar};
@@ -235,17 +235,6 @@ impl Engine {
         }
     }
 
-    fn emit_to(&mut self, customer: &str, at: Instant, kind: CallEventKind) {
-        if let Some(slot) = self.calls.get(customer) {
-            self.out.push_back(Output::Event(CallEvent {
-                call_id: customer.to_string(),
-                attempt: slot.attempt.clone(),
-                at,
-                kind,
-            }));
-        }
-    }
-
     /// An answered customer enters the queue (human by AMD, or answered without AMD).
     pub(super) fn acd_enqueue(&mut self, now: Instant, id: &str) {
         let Some(acd) = &mut self.acd else { return };
@@ -261,7 +250,7 @@ impl Engine {
         acd.waiting.push(id.to_string());
         acd.summary.queued += 1;
         let position = acd.waiting.len() as u32;
-        self.emit_to(id, now, CallEventKind::Queued { position });
+        self.emit(id, now, CallEventKind::Queued { position });
         self.acd_dispatch(now);
         self.after_touch(now, id);
     }
@@ -296,7 +285,7 @@ impl Engine {
                             let Some(acd) = &mut self.acd else { return };
                             acd.offers.insert(customer.clone(), leg.clone());
                             let id = acd.pool.id(agent).to_string();
-                            self.emit_to(
+                            self.emit(
                                 &customer,
                                 now,
                                 CallEventKind::AgentOffered {
@@ -355,7 +344,7 @@ impl Engine {
             customer: customer.to_string(),
             agent: leg.to_string(),
         }));
-        self.emit_to(
+        self.emit(
             customer,
             now,
             CallEventKind::Dequeued {
@@ -363,7 +352,7 @@ impl Engine {
                 reason: "connected".into(),
             },
         );
-        self.emit_to(
+        self.emit(
             customer,
             now,
             CallEventKind::Connected {
@@ -416,7 +405,7 @@ impl Engine {
                 reason: reason.into(),
             },
         ] {
-            self.emit_to(id, now, kind);
+            self.emit(id, now, kind);
         }
         true
     }
@@ -520,7 +509,7 @@ impl Engine {
                     } else {
                         CallEventKind::Resumed { leg, sip_call_id }
                     };
-                    self.emit_to(&customer, at, k);
+                    self.emit(&customer, at, k);
                 }
                 CallEventKind::Terminated {
                     sip_status,
@@ -559,7 +548,7 @@ impl Engine {
                         if let Some(c) = offered {
                             acd.offers.remove(&c);
                             let agent_id = acd.pool.id(agent).to_string();
-                            self.emit_to(
+                            self.emit(
                                 &c,
                                 now,
                                 CallEventKind::OfferFailed {

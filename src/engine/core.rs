@@ -407,13 +407,14 @@ impl Engine {
         }
     }
 
-    /// Bound ports in reserve for agent legs (the shell tops them up to
-    /// [`BOUND_PORT_RESERVE`] when the engine has agents).
-    pub fn bound_ports(&self) -> usize {
+    /// How many more bound ports the shell should give (see
+    /// [`give_bound_port`](Self::give_bound_port)): up to [`BOUND_PORT_RESERVE`] in reserve
+    /// when the engine has agents, none otherwise.
+    pub fn bound_ports_wanted(&self) -> usize {
         if self.acd.is_some() {
-            self.bound_ports.len()
+            BOUND_PORT_RESERVE.saturating_sub(self.bound_ports.len())
         } else {
-            BOUND_PORT_RESERVE
+            0
         }
     }
 
@@ -800,15 +801,10 @@ impl Engine {
                     *disposition = Disposition::Abandoned;
                 }
             }
+            self.emit(id, at, kind);
             let Some(slot) = self.calls.get(id) else {
                 return;
             };
-            self.out.push_back(Output::Event(CallEvent {
-                call_id: id.to_string(),
-                attempt: slot.attempt.clone(),
-                at,
-                kind,
-            }));
             let no_amd = matches!(
                 slot.plan.settings.amd,
                 None | Some(crate::media::amd::AmdConfig::Off)

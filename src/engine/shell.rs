@@ -434,7 +434,7 @@ async fn top_up_bound_ports(
     reserved: &mut HashMap<u16, tokio::net::UdpSocket>,
     ip: std::net::IpAddr,
 ) {
-    while engine.bound_ports() < super::core::BOUND_PORT_RESERVE {
+    while engine.bound_ports_wanted() > 0 {
         let Some(port) = engine.take_rtp_port() else {
             break;
         };
