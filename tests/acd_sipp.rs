@@ -474,6 +474,85 @@ async fn an_agent_who_does_not_answer_is_skipped_and_the_next_one_gets_the_call(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ring_all_rings_every_available_agent_and_withdraws_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    // Both phones ring at once: 1001 never answers, 1002 answers (and hangs up after 0.5 s);
+    // 1001's ringing INVITE is CANCELled as soon as 1002 answers, long before offer_timeout.
+    let mut ringing = phone_not_taking("RING", 1);
+    let mut answering = phone(0, &agent_clip, Some(500), 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-ring-all",
+        &customers.trunk_uri(),
+        port,
+        "",
+        "mode = \"per_call\"\nstrategy = \"ring_all\"\noffer_timeout = 8\nmax_wait = 8\nwrap_up = 0\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n[[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
+    );
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![
+            ("1001", "pw-1001", ringing.addr.port()),
+            ("1002", "pw-1002", answering.addr.port()),
+        ],
+    )
+    .await;
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    let mut offered: Vec<String> = events(&db, "agent_offered")
+        .await
+        .iter()
+        .map(|e| e["agent"].as_str().unwrap().to_string())
+        .collect();
+    offered.sort();
+    assert_eq!(
+        offered,
+        ["1001", "1002"],
+        "both phones were offered the call"
+    );
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected.len(), 1, "{connected:?}");
+    assert_eq!(connected[0]["agent"], "1002");
+    // A withdrawn offer is not an offer_failed on the customer's call, nor the agent's miss.
+    assert!(events(&db, "offer_failed").await.is_empty());
+    let s1: Vec<(String, String)> = agent_states(&db, "1001").await;
+    assert_eq!(
+        s1,
+        [
+            ("available".to_string(), "registered".to_string()),
+            ("reserved".into(), "offered".into()),
+            ("available".into(), "offer_withdrawn".into()),
+        ]
+    );
+    let acd = out.engine.acd.as_ref().unwrap();
+    assert_eq!((acd.agents[0].missed, acd.agents[0].handled), (0, 0));
+    assert_eq!((acd.agents[1].missed, acd.agents[1].handled), (0, 1));
+    for (name, s) in [
+        ("customer", &mut customers),
+        ("ringing agent", &mut ringing),
+        ("answering agent", &mut answering),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
     let dir = tempfile::tempdir().unwrap();
     let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);

@@ -10,7 +10,9 @@
 //! "Reachable" means registered (`per_call` mode, or a static URI), or, in `persistent`
 //! mode, that the agent's standing call is up. Every change is an [`AgentEvent`]. Selection:
 //! [`Strategy::LongestIdle`] (the agent available the longest; the usual ACD default) or
-//! [`Strategy::RoundRobin`] (in configuration order, starting after the last one chosen).
+//! [`Strategy::RoundRobin`] (in configuration order, starting after the last one chosen), or
+//! [`Strategy::RingAll`] (every available agent is offered the head of the queue, longest idle
+//! first; the first to answer takes it and the engine withdraws the other offers).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,6 +30,10 @@ pub enum Strategy {
     LongestIdle,
     /// The next available agent after the last one chosen, in configuration order.
     RoundRobin,
+    /// Every available agent's phone rings (`per_call` mode); the first answer takes the call
+    /// and the others are CANCELled as withdrawn offers (not misses). In `persistent` mode,
+    /// where nothing rings, it picks like [`Strategy::LongestIdle`].
+    RingAll,
 }
 
 /// Per-agent figures for the run summary (statistics inputs).
@@ -199,7 +205,7 @@ impl AgentPool {
             a.state == AgentState::Available && a.reachable
         };
         match self.strategy {
-            Strategy::LongestIdle => (0..self.agents.len())
+            Strategy::LongestIdle | Strategy::RingAll => (0..self.agents.len())
                 .filter(available)
                 .min_by_key(|i| self.agents[*i].since),
             Strategy::RoundRobin => {

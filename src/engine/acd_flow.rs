@@ -13,7 +13,7 @@ use super::{
     latency_histogram, new_call_id,
 };
 use crate::acd::registrar::RegistrarStats;
-use crate::acd::{AcdConfig, AgentPool, AgentStats, ConnectMode, Registrar};
+use crate::acd::{AcdConfig, AgentPool, AgentStats, ConnectMode, Registrar, Strategy};
 use crate::call::actions::MediaPlan;
 use crate::call::leg::Hop;
 use crate::events::{AgentState, AttemptRef};
@@ -68,8 +68,8 @@ pub(crate) struct AcdState {
     pool: AgentPool,
     /// Customers waiting, in arrival order.
     waiting: Vec<String>,
-    /// Customer → agent leg ringing for it (per-call offers).
-    offers: HashMap<String, String>,
+    /// Customer → agent legs ringing for it (per-call offers; several with ring-all).
+    offers: HashMap<String, Vec<String>>,
     agent_legs: HashMap<String, AgentLeg>,
     /// Persistent mode: each agent's standing call, and when to try it again.
     logins: Vec<(Option<String>, Option<Instant>)>,
@@ -259,10 +259,14 @@ impl Engine {
     fn acd_dispatch(&mut self, now: Instant) {
         loop {
             let Some(acd) = &mut self.acd else { return };
+            // Ring-all (per-call): every available agent rings for the head of the queue, an
+            // agent who becomes available joins the ringing. Otherwise one offer per customer.
+            let ring_all =
+                acd.cfg.strategy == Strategy::RingAll && acd.cfg.mode == ConnectMode::PerCall;
             let Some(customer) = acd
                 .waiting
                 .iter()
-                .find(|c| !acd.offers.contains_key(*c))
+                .find(|c| ring_all || !acd.offers.contains_key(*c))
                 .cloned()
             else {
                 break;
@@ -278,40 +282,71 @@ impl Engine {
                     acd.pool.reserve(now, agent, &customer);
                     self.acd_connect(now, &customer, agent, &login);
                 }
-                ConnectMode::PerCall => {
-                    acd.pool.reserve(now, agent, &customer);
-                    match self.start_agent_leg(now, agent, Some(&customer)) {
-                        Some(leg) => {
-                            let Some(acd) = &mut self.acd else { return };
-                            acd.offers.insert(customer.clone(), leg.clone());
-                            let id = acd.pool.id(agent).to_string();
-                            self.emit(
-                                &customer,
-                                now,
-                                CallEventKind::AgentOffered {
-                                    agent: id,
-                                    agent_call_id: leg,
-                                },
-                            );
-                        }
-                        None => {
-                            let Some(acd) = &mut self.acd else { return };
-                            acd.pool.offer_failed(now, agent, false, &customer);
-                            acd.pool
-                                .set_reachable(now, agent, false, "no_contact_or_port");
-                        }
-                    }
-                }
+                ConnectMode::PerCall => self.offer(now, &customer, agent),
             }
         }
         self.drain_agent_events();
     }
 
-    /// Bridges a waiting customer to agent `agent` on its leg `leg` (answered).
+    /// Offers `customer` to agent `agent` (per-call): reserves the agent and INVITEs its phone.
+    fn offer(&mut self, now: Instant, customer: &str, agent: usize) {
+        let Some(acd) = &mut self.acd else { return };
+        acd.pool.reserve(now, agent, customer);
+        let leg = self.start_agent_leg(now, agent, Some(customer));
+        let Some(acd) = &mut self.acd else { return };
+        match leg {
+            Some(leg) => {
+                acd.offers
+                    .entry(customer.to_string())
+                    .or_default()
+                    .push(leg.clone());
+                let id = acd.pool.id(agent).to_string();
+                self.emit(
+                    customer,
+                    now,
+                    CallEventKind::AgentOffered {
+                        agent: id,
+                        agent_call_id: leg,
+                    },
+                );
+            }
+            None => {
+                acd.pool.offer_failed(now, agent, false, customer);
+                acd.pool
+                    .set_reachable(now, agent, false, "no_contact_or_port");
+            }
+        }
+    }
+
+    /// CANCELs (or BYEs) the offers of `legs`: the customer went elsewhere, so they are not
+    /// the agents' misses.
+    fn withdraw_offers(&mut self, now: Instant, legs: Vec<String>) {
+        for leg in legs {
+            let Some(acd) = &mut self.acd else { return };
+            if let Some(l) = acd.agent_legs.get_mut(&leg) {
+                l.withdrawn = true;
+            }
+            if let Some(s) = self.calls.get_mut(&leg) {
+                s.leg.hang_up(now);
+                self.after_touch(now, &leg);
+            }
+        }
+    }
+
+    /// Bridges a waiting customer to agent `agent` on its leg `leg` (answered); other offers
+    /// ringing for it (ring-all) are withdrawn.
     fn acd_connect(&mut self, now: Instant, customer: &str, agent: usize, leg: &str) {
         let Some(acd) = &mut self.acd else { return };
         acd.waiting.retain(|c| c != customer);
-        acd.offers.remove(customer);
+        let others: Vec<String> = acd
+            .offers
+            .remove(customer)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l != leg)
+            .collect();
+        self.withdraw_offers(now, others);
+        let Some(acd) = &mut self.acd else { return };
         if let Some(l) = acd.agent_legs.get_mut(leg) {
             l.customer = Some(customer.to_string());
         }
@@ -378,15 +413,8 @@ impl Engine {
         }
         acd.waiting.retain(|c| c != id);
         acd.summary.abandoned += 1;
-        if let Some(leg) = acd.offers.remove(id) {
-            if let Some(l) = acd.agent_legs.get_mut(&leg) {
-                l.withdrawn = true;
-            }
-            if let Some(s) = self.calls.get_mut(&leg) {
-                s.leg.hang_up(now);
-                self.after_touch(now, &leg);
-            }
-        }
+        let legs = acd.offers.remove(id).unwrap_or_default();
+        self.withdraw_offers(now, legs);
         let Some(slot) = self.calls.get_mut(id) else {
             return true;
         };
@@ -485,9 +513,9 @@ impl Engine {
                         self.acd_dispatch(now);
                     } else {
                         let customer = info.customer.clone();
-                        let still_waiting = customer
-                            .as_ref()
-                            .is_some_and(|c| acd.offers.get(c).map(String::as_str) == Some(id));
+                        let still_waiting = customer.as_ref().is_some_and(|c| {
+                            acd.offers.get(c).is_some_and(|v| v.iter().any(|l| l == id))
+                        });
                         match customer {
                             Some(c) if still_waiting => self.acd_connect(now, &c, agent, id),
                             _ => {
@@ -536,8 +564,9 @@ impl Engine {
                             self.agent_hung_up(now, &c);
                         }
                     } else if !answered {
-                        let offered =
-                            customer.filter(|c| acd.offers.get(c).map(String::as_str) == Some(id));
+                        let offered = customer.filter(|c| {
+                            acd.offers.get(c).is_some_and(|v| v.iter().any(|l| l == id))
+                        });
                         acd.pool.offer_failed(
                             now,
                             agent,
@@ -546,7 +575,12 @@ impl Engine {
                         );
                         acd.summary.offers_failed += u64::from(!withdrawn);
                         if let Some(c) = offered {
-                            acd.offers.remove(&c);
+                            if let Some(v) = acd.offers.get_mut(&c) {
+                                v.retain(|l| l != id);
+                                if v.is_empty() {
+                                    acd.offers.remove(&c);
+                                }
+                            }
                             let agent_id = acd.pool.id(agent).to_string();
                             self.emit(
                                 &c,
@@ -561,6 +595,10 @@ impl Engine {
                     } else if let Some(c) = customer {
                         acd.pool.release(now, agent, &c);
                         self.agent_hung_up(now, &c);
+                    } else {
+                        // Answered after its offer was withdrawn (a 200 crossing our CANCEL)
+                        // and hung up at once: back in the rotation.
+                        acd.pool.offer_failed(now, agent, false, "");
                     }
                     self.drain_agent_events();
                     self.acd_dispatch(now);
