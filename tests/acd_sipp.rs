@@ -552,6 +552,191 @@ async fn ring_all_rings_every_available_agent_and_withdraws_the_others() {
     }
 }
 
+/// A phone that registers over TCP and takes its calls on that same connection, as phones
+/// behind NAT do: one SIPp (`-t t1`) runs the REGISTER scenario, then stays connected for
+/// `stay_ms`, and answers the engine's INVITEs on the connection with the phone scenario as
+/// its out-of-call scenario (`-oocsf`). Returns the SIPp process and its directory.
+fn tcp_phone(
+    engine_port: u16,
+    agent: &str,
+    password: &str,
+    clip: &Path,
+    talk_ms: u32,
+    stay_ms: u32,
+) -> (Child, tempfile::TempDir) {
+    let port = free_port(Transport::Tcp).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let register = std::fs::read_to_string(fixture("agent_register.xml"))
+        .unwrap()
+        .replace(
+            "<recv response=\"[final]\"/>",
+            &format!("<recv response=\"200\"/>\n  <pause milliseconds=\"{stay_ms}\"/>"),
+        );
+    std::fs::write(dir.path().join("register.xml"), register).unwrap();
+    let phone = PHONE
+        .replace("@CODEC@", "0")
+        .replace("@CODEC_NAME@", "PCMU")
+        .replace("@CLIP@", clip.to_str().unwrap())
+        .replace("<!--BYE", "")
+        .replace("BYE-->", "")
+        .replace("@TALK_MS@", &talk_ms.to_string());
+    std::fs::write(dir.path().join("phone.xml"), phone).unwrap();
+    let media = free_port(Transport::Udp).unwrap();
+    let child = Command::new("sipp")
+        .args(["-sf", "register.xml", "-oocsf", "phone.xml"])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", "t1"])
+        .args(["-mp", &media.to_string(), "-m", "1"])
+        .args(["-s", agent, "-au", agent, "-ap", password])
+        .args(["-key", "contact_port", &port.to_string()])
+        .args(["-key", "expires", "300"])
+        .args(["-nostdin", "-timeout", "30s", "-timeout_error"])
+        .args(["-trace_err", "-trace_msg"])
+        .arg(format!("127.0.0.1:{engine_port}"))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("sipp.stderr.log")).unwrap())
+        .spawn()
+        .expect("sipp runs");
+    (child, dir)
+}
+
+/// Waits up to 30 s for a SIPp child to exit (killed after that); its exit code.
+fn child_exit(c: &mut Child) -> Option<i32> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    None
+}
+
+fn dump_dir(dir: &Path) -> String {
+    let mut s = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "log") {
+            s += &format!(
+                "--- {}\n{}\n",
+                e.path().display(),
+                std::fs::read_to_string(e.path()).unwrap_or_default()
+            );
+        }
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_registered_over_tcp_takes_calls_on_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-tcp-agent",
+        &customers.trunk_uri(),
+        port,
+        "",
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 8\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let clip = agent_clip.clone();
+    let agent = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = agent.clone();
+    let (out, db) = run_registering(dir.path(), toml, vec![number(0, 1)], port, move |p| {
+        *slot.lock().unwrap() = Some(tcp_phone(p, "1001", "pw-1001", &clip, 1000, 6000));
+    })
+    .await;
+    let (mut child, agent_dir) = agent.lock().unwrap().take().unwrap();
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected.len(), 1, "{connected:?}");
+    assert_eq!(connected[0]["agent"], "1001");
+    let states = agent_states(&db, "1001").await;
+    assert_eq!(
+        states[0],
+        ("available".to_string(), "registered".to_string())
+    );
+    // The phone's SIPp exits when the engine, done with its call list, closes the connection
+    // (exit code 1 for that); what it logged shows the call went over its TCP connection.
+    tokio::task::spawn_blocking(move || child_exit(&mut child))
+        .await
+        .unwrap();
+    let log = std::fs::read_dir(agent_dir.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap_or_default();
+    let received: Vec<&str> = log
+        .split("-----------------------------------------------")
+        .filter(|b| b.contains("TCP message received"))
+        .collect();
+    let invite = received
+        .iter()
+        .find(|b| b.contains("INVITE sip:1001@"))
+        .unwrap_or_else(|| panic!("no INVITE over TCP: {}", dump_dir(agent_dir.path())));
+    assert!(invite.contains("Via: SIP/2.0/TCP"), "{invite}");
+    assert!(
+        received
+            .iter()
+            .any(|b| b.contains("SIP/2.0 200 OK") && b.contains("CSeq: 1 BYE")),
+        "the phone's BYE was answered on its connection: {}",
+        dump_dir(agent_dir.path())
+    );
+    assert_eq!(customers.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_tcp_trunk_agents_register_over_udp() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Tcp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut answering = phone(0, &agent_clip, Some(500), 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-tcp-trunk",
+        &customers.trunk_uri(),
+        port,
+        "",
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 8\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", answering.addr.port())],
+    )
+    .await;
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
+    assert_eq!(events(&db, "connected").await.len(), 1);
+    for (name, s) in [("customer", &mut customers), ("agent", &mut answering)] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
     let dir = tempfile::tempdir().unwrap();

@@ -33,6 +33,7 @@ fn engine() -> Engine {
         timers: Timers::default(),
         rtp_ports: (20000, 20010),
         acd: None,
+        agents_sent_by: None,
     })
 }
 

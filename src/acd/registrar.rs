@@ -1,7 +1,7 @@
 //! The registrar agents' phones REGISTER with (RFC 3261 §10.3), as a sans-IO state machine.
 //!
 //! ```text
-//! let out = registrar.handle_register(now, &msg, src);   // the response to send, binding changes
+//! let out = registrar.handle_register(now, &msg, src, transport);   // the response to send, binding changes
 //! registrar.poll_timeout()                                // when the next binding expires
 //! registrar.handle_timeout(now)                           // expired bindings → changes
 //! ```
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rsipstack::sip::{Contact, Header};
 
 use super::digest_auth::{DigestAlgorithm, DigestServer, Ha1, Verdict};
-use crate::sip::message::{Inbound, host_port, parse_uri, random_token, response_to};
+use crate::sip::message::{Inbound, Transport, host_port, parse_uri, random_token, response_to};
 
 /// Registrar settings (the `[acd.registrar]` table of a campaign).
 #[derive(Debug, Clone)]
@@ -76,9 +76,12 @@ impl Default for RegistrarConfig {
 pub struct Binding {
     /// The Contact URI (without `<>` and header parameters), the Request-URI of INVITEs to it.
     pub uri: String,
-    /// Where requests to it are sent: the Contact's host and port when it is an IP literal,
-    /// else the REGISTER's source address.
+    /// Where requests to it are sent: over UDP the Contact's host and port when it is an IP
+    /// literal, else the REGISTER's source address; over TCP always the source (the phone's
+    /// connection).
     pub target: SocketAddr,
+    /// The transport the REGISTER came on, which requests to the agent use too.
+    pub transport: Transport,
     /// When it expires.
     pub expires_at: Instant,
     /// Call-ID and CSeq of the REGISTER that last refreshed it (§10.3 step 7).
@@ -205,6 +208,7 @@ impl Registrar {
         now: Instant,
         msg: &Inbound,
         src: SocketAddr,
+        transport: Transport,
     ) -> RegisterOutcome {
         if self.is_blocked(now, src.ip()) {
             self.stats.blocked += 1;
@@ -297,9 +301,11 @@ impl Registrar {
                     );
                 }
                 let (host, port) = host_port(&u);
-                let target = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-                    Ok(ip) => SocketAddr::new(ip, port),
-                    Err(_) => src,
+                let target = match (transport, host.trim_matches(['[', ']']).parse::<IpAddr>()) {
+                    // Over TCP, requests go back on the phone's connection (RFC 3261 §18.2.2,
+                    // the connection-reuse rule of RFC 5626 §5): its source, not its Contact.
+                    (Transport::Tcp, _) | (_, Err(_)) => src,
+                    (Transport::Udp, Ok(ip)) => SocketAddr::new(ip, port),
                 };
                 parsed.push((uri, target, expires.min(self.cfg.max_expires)));
             }
@@ -316,6 +322,7 @@ impl Registrar {
                     list.push(Binding {
                         uri,
                         target,
+                        transport,
                         expires_at: now + Duration::from_secs(u64::from(expires)),
                         call_id: call_id.clone(),
                         cseq: msg.cseq,
@@ -504,6 +511,7 @@ Contact: {contact}\r\n"
             t0,
             &register(None, "<sip:1001@127.0.0.1:5070>", Some(120), 1),
             src,
+            Transport::Udp,
         );
         let ch = out.response.unwrap();
         assert_eq!(status(&ch), 401);
@@ -513,6 +521,7 @@ Contact: {contact}\r\n"
             t0,
             &register(Some(&a), "<sip:1001@127.0.0.1:5070>", Some(120), 2),
             src,
+            Transport::Udp,
         );
         let ok = out.response.unwrap();
         assert_eq!(status(&ok), 200, "{}", String::from_utf8_lossy(&ok));
@@ -541,6 +550,34 @@ Contact: {contact}\r\n"
     }
 
     #[test]
+    fn over_tcp_the_binding_is_the_phones_connection() {
+        let t0 = Instant::now();
+        let mut r = registrar(t0);
+        let src: SocketAddr = "127.0.0.1:40123".parse().unwrap();
+        let contact = "<sip:1001@10.0.0.9:5062;transport=tcp>";
+        let ch = r
+            .handle_register(
+                t0,
+                &register(None, contact, Some(120), 1),
+                src,
+                Transport::Tcp,
+            )
+            .response
+            .unwrap();
+        let a = auth_for(&ch, "secret", "00000001");
+        let out = r.handle_register(
+            t0,
+            &register(Some(&a), contact, Some(120), 2),
+            src,
+            Transport::Tcp,
+        );
+        assert_eq!(status(&out.response.unwrap()), 200);
+        let b = &r.bindings("1001")[0];
+        assert_eq!((b.target, b.transport), (src, Transport::Tcp));
+        assert!(b.uri.starts_with("sip:1001@10.0.0.9:5062"), "{}", b.uri);
+    }
+
+    #[test]
     fn unregister_too_brief_and_replayed_cseq() {
         let t0 = Instant::now();
         let mut r = registrar(t0);
@@ -550,6 +587,7 @@ Contact: {contact}\r\n"
                 t0,
                 &register(None, "<sip:1001@10.0.0.9:5062>", None, 1),
                 src,
+                Transport::Udp,
             )
             .response
             .unwrap();
@@ -558,6 +596,7 @@ Contact: {contact}\r\n"
             t0,
             &register(Some(&a), "<sip:1001@10.0.0.9:5062>;expires=30", None, 2),
             src,
+            Transport::Udp,
         );
         let resp = out.response.unwrap();
         assert_eq!(status(&resp), 423);
@@ -572,6 +611,7 @@ Contact: {contact}\r\n"
                 3,
             ),
             src,
+            Transport::Udp,
         );
         assert_eq!(status(&out.response.unwrap()), 200);
         assert_eq!(r.bindings("1001").len(), 2);
@@ -585,11 +625,17 @@ Contact: {contact}\r\n"
             t0,
             &register(Some(&a), "<sip:1001@10.0.0.9:5062>", Some(0), 3),
             src,
+            Transport::Udp,
         );
         assert_eq!(status(&out.response.unwrap()), 500);
         assert_eq!(r.bindings("1001").len(), 2);
         let a = auth_for(&ch, "secret", "00000004");
-        let out = r.handle_register(t0, &register(Some(&a), "*", Some(0), 4), src);
+        let out = r.handle_register(
+            t0,
+            &register(Some(&a), "*", Some(0), 4),
+            src,
+            Transport::Udp,
+        );
         assert_eq!(status(&out.response.unwrap()), 200);
         assert!(r.bindings("1001").is_empty());
         assert_eq!(
@@ -612,6 +658,7 @@ Contact: {contact}\r\n"
                     t0,
                     &register(None, "<sip:1001@127.0.0.1:5070>", None, 1 + 2 * i),
                     src,
+                    Transport::Udp,
                 )
                 .response
                 .unwrap();
@@ -620,6 +667,7 @@ Contact: {contact}\r\n"
                 t0,
                 &register(Some(&a), "<sip:1001@127.0.0.1:5070>", None, 2 + 2 * i),
                 src,
+                Transport::Udp,
             );
             assert_eq!(status(&out.response.unwrap()), 403);
         }
@@ -628,7 +676,8 @@ Contact: {contact}\r\n"
             r.handle_register(
                 t0,
                 &register(None, "<sip:1001@127.0.0.1:5070>", None, 9),
-                src
+                src,
+                Transport::Udp
             )
             .response
             .is_none()
@@ -640,6 +689,7 @@ Contact: {contact}\r\n"
                 later,
                 &register(None, "<sip:1001@127.0.0.1:5070>", None, 10),
                 src,
+                Transport::Udp,
             )
             .response
             .unwrap();
@@ -649,6 +699,7 @@ Contact: {contact}\r\n"
             later,
             &register(Some(&a), "<sip:1001@127.0.0.1:5070>", None, 11),
             src,
+            Transport::Udp,
         );
         assert_eq!(status(&out.response.unwrap()), 200);
     }

@@ -17,7 +17,7 @@ use crate::acd::{AcdConfig, AgentPool, AgentStats, ConnectMode, Registrar, Strat
 use crate::call::actions::MediaPlan;
 use crate::call::leg::Hop;
 use crate::events::{AgentState, AttemptRef};
-use crate::sip::message::Inbound;
+use crate::sip::message::{Inbound, Transport};
 
 /// Longest a customer or agent leg stays up under the ACD (the hold timer's cap).
 const MAX_CALL: Duration = Duration::from_secs(4 * 3600);
@@ -102,8 +102,9 @@ impl AcdState {
         }
     }
 
-    /// Where to reach agent `i`: (Request-URI, phone address), or `None` when unreachable.
-    fn contact(&self, i: usize) -> Option<(String, Option<SocketAddr>)> {
+    /// Where to reach agent `i`: (Request-URI, phone address and transport), or `None` when
+    /// unreachable. A static agent (`None` address) is reached through the trunk.
+    fn contact(&self, i: usize) -> Option<(String, Option<(SocketAddr, Transport)>)> {
         let a = &self.cfg.agents[i];
         if let Some(uri) = &a.static_uri {
             return Some((uri.clone(), None));
@@ -111,7 +112,7 @@ impl AcdState {
         self.registrar
             .bindings(&a.id)
             .last()
-            .map(|b| (b.uri.clone(), Some(b.target)))
+            .map(|b| (b.uri.clone(), Some((b.target, b.transport))))
     }
 
     fn registered(&self, i: usize) -> bool {
@@ -167,9 +168,15 @@ impl Engine {
     }
 
     /// A REGISTER out of dialog.
-    pub(super) fn acd_register(&mut self, now: Instant, msg: &Inbound, src: SocketAddr) {
+    pub(super) fn acd_register(
+        &mut self,
+        now: Instant,
+        msg: &Inbound,
+        src: SocketAddr,
+        transport: Transport,
+    ) {
         let Some(acd) = &mut self.acd else { return };
-        let out = acd.registrar.handle_register(now, msg, src);
+        let out = acd.registrar.handle_register(now, msg, src, transport);
         if let Some(bytes) = out.response {
             self.out
                 .push_back(Output::Transmit(Transmit { dest: src, bytes }));
@@ -632,12 +639,27 @@ impl Engine {
         // it before the media task exists, so it must not fail to bind later.
         let port = self.bound_ports.pop_front()?;
         let call_id = new_call_id();
-        let host = self
-            .cfg
-            .local
+        // A registered phone is reached on the transport it registered with, from the address
+        // it registered to; a static agent through the trunk, as a customer.
+        let (local, target) = match target {
+            Some((addr, transport)) => (
+                crate::sip::dialog::LocalParty {
+                    sent_by: self
+                        .cfg
+                        .agents_sent_by
+                        .clone()
+                        .unwrap_or_else(|| self.cfg.local.sent_by.clone()),
+                    transport,
+                    user_agent: self.cfg.local.user_agent.clone(),
+                },
+                Some(addr),
+            ),
+            None => (self.cfg.local.clone(), None),
+        };
+        let host = local
             .sent_by
             .rsplit_once(':')
-            .map_or(self.cfg.local.sent_by.as_str(), |(h, _)| h)
+            .map_or(local.sent_by.as_str(), |(h, _)| h)
             .to_string();
         let (caller, attempt) = match customer.and_then(|c| self.calls.get(c)) {
             Some(s) => (s.leg.number().to_string(), s.attempt.clone()),
@@ -690,13 +712,7 @@ impl Engine {
             call_id: call_id.clone(),
             port,
         }));
-        let leg = CallLeg::start(
-            now,
-            call_id.clone(),
-            spec,
-            self.cfg.local.clone(),
-            self.cfg.timers,
-        );
+        let leg = CallLeg::start(now, call_id.clone(), spec, local, self.cfg.timers);
         self.calls.insert(
             call_id.clone(),
             Slot {

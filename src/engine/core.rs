@@ -61,6 +61,10 @@ pub struct EngineConfig {
     /// Agents, the registrar and the ACD queue (`None`: no agents; answered calls follow
     /// their AMD actions and hold time only).
     pub acd: Option<AcdConfig>,
+    /// `host:port` agents' phones register to, when it differs from `local.sent_by` (a TCP
+    /// trunk: its connection's local port is not where phones reach us). Via sent-by and
+    /// Contact of agent legs.
+    pub agents_sent_by: Option<String>,
 }
 
 impl EngineConfig {
@@ -80,6 +84,7 @@ impl EngineConfig {
             timers,
             rtp_ports,
             acd: None,
+            agents_sent_by: None,
         }
     }
 }
@@ -558,7 +563,7 @@ impl Engine {
             return;
         }
         if msg.method.as_deref() == Some("REGISTER") && self.acd.is_some() {
-            self.acd_register(now, &msg, src);
+            self.acd_register(now, &msg, src, t);
             return;
         }
         let call_id = msg.call_id.clone();
@@ -687,6 +692,8 @@ impl Engine {
         };
         while let Some(t) = slot.leg.poll_transmit() {
             let dest = match (t.dest, slot.target) {
+                // An agent leg: everything to the registered phone (over TCP, its connection).
+                (_, Some(a)) if slot.role == Role::Agent => Some(a),
                 (Destination::Trunk(_), Some(a)) => Some(a),
                 (d, _) => self.trunks.resolve(d),
             };

@@ -20,7 +20,8 @@ use crate::media::session::{MediaEvent, MediaSession, RtpStats};
 use crate::sip::dialog::LocalParty;
 use crate::sip::message::Transport;
 use crate::sip::transaction::Timers;
-use crate::sip::transport::{Received, SipSocket};
+use crate::sip::transport::{Accepted, Received, SipSocket, udp_socket};
+use anyhow::Context;
 
 /// What the campaign side asks of the engine.
 #[derive(Debug)]
@@ -87,6 +88,41 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         }
     };
     let local_addr = socket.local_addr()?;
+    // Agents' phones register on one address over UDP and TCP: the SIP socket's (a TCP trunk
+    // has no listening socket, so then a UDP socket of their own on `bind`), and a TCP
+    // listener on the same port.
+    let accepted = Accepted::default();
+    let mut acceptor = None;
+    let mut agent_udp = None;
+    let mut agents_sent_by = None;
+    if cfg.acd.is_some() {
+        let addr = match &socket {
+            SipSocket::Udp(_) => local_addr,
+            SipSocket::Tcp(_) => {
+                let u = udp_socket(cfg.bind)
+                    .await
+                    .with_context(|| format!("binding the agents' SIP address {}", cfg.bind))?;
+                let a = u.local_addr()?;
+                agent_udp = Some(u);
+                agents_sent_by = Some(a.to_string());
+                a
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening for agents' phones on TCP {addr}"))?;
+        let tx = match socket.inbound() {
+            Some(tx) => tx,
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                stream_rx = Some(rx);
+                tx
+            }
+        };
+        acceptor = Some(accepted.serve(listener, tx));
+    }
+    let trunk_addrs: std::collections::HashSet<SocketAddr> =
+        cfg.trunks.iter().map(|t| t.addr).collect();
     let engine_cfg = EngineConfig {
         local: LocalParty {
             sent_by: local_addr.to_string(),
@@ -99,6 +135,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         timers: cfg.timers,
         rtp_ports: cfg.rtp_ports,
         acd: cfg.acd.clone(),
+        agents_sent_by,
     };
     let media_ip = local_addr.ip();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
@@ -112,7 +149,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         engine.start_keepalive(Instant::now());
         let udp = match &socket {
             SipSocket::Udp(s) => Some(s.clone()),
-            SipSocket::Tcp(_) => None,
+            SipSocket::Tcp(_) => agent_udp.clone(),
         };
         let mut buf = vec![0u8; 65_536];
         let mut shutdown: Option<oneshot::Sender<EngineStats>> = None;
@@ -186,7 +223,23 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             while let Some(out) = engine.poll_output() {
                 match out {
                     Output::Transmit(t) => {
-                        if let Err(e) = socket.send(t.dest, t.bytes).await {
+                        // A phone's own TCP connection first; then, with a TCP trunk, agents'
+                        // UDP for anything but a trunk; else the SIP socket.
+                        let bytes = if acceptor.is_some() {
+                            match accepted.send(t.dest, t.bytes) {
+                                Ok(()) => continue,
+                                Err(b) => b,
+                            }
+                        } else {
+                            t.bytes
+                        };
+                        let sent = match &agent_udp {
+                            Some(u) if !trunk_addrs.contains(&t.dest) => {
+                                u.send_to(&bytes, t.dest).await.map(|_| ())
+                            }
+                            _ => socket.send(t.dest, bytes).await,
+                        };
+                        if let Err(e) = sent {
                             tracing::warn!(dest = %t.dest, error = %e, "SIP send failed");
                         }
                     }
@@ -229,6 +282,9 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             }
         }
         drop(reserved);
+        if let Some(a) = acceptor {
+            a.abort();
+        }
         engine.return_bound_ports();
         if let Some(done) = shutdown {
             let mut stats = engine.stats();

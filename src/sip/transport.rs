@@ -1,4 +1,5 @@
-//! The tokio transport shell: one UDP socket, or one TCP connection per trunk.
+//! The tokio transport shell: one UDP socket, or one TCP connection per trunk; and, for agents'
+//! phones, a TCP listener whose connections are kept by [`Accepted`].
 //!
 //! UDP: datagrams in and out of one socket. TCP (RFC 3261 §18.3): one connection per trunk
 //! (or outbound proxy) address,
@@ -52,18 +53,16 @@ impl SipSocket {
     /// burst of responses while the engine task is busy must wait in the socket, not be
     /// dropped and cost a retransmission.
     pub async fn udp(bind: SocketAddr) -> io::Result<Self> {
-        let domain = socket2::Domain::for_address(bind);
-        let sock =
-            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-        if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER) {
-            tracing::debug!(error = %e, "could not enlarge the SIP receive buffer");
+        Ok(Self::Udp(udp_socket(bind).await?))
+    }
+
+    /// Where a TCP connection's messages go (`None` for UDP): accepted connections feed the
+    /// same queue.
+    pub fn inbound(&self) -> Option<mpsc::UnboundedSender<Received>> {
+        match self {
+            SipSocket::Udp(_) => None,
+            SipSocket::Tcp(l) => Some(l.inbound.clone()),
         }
-        if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER) {
-            tracing::debug!(error = %e, "could not enlarge the SIP send buffer");
-        }
-        sock.set_nonblocking(true)?;
-        sock.bind(&bind.into())?;
-        Ok(Self::Udp(Arc::new(UdpSocket::from_std(sock.into())?)))
     }
 
     /// Connects over TCP to the first of `trunks` that accepts (the others are connected on
@@ -159,54 +158,9 @@ impl TcpLink {
         };
         sock.bind(SocketAddr::new(self.bind.ip(), 0))?;
         let stream: TcpStream = sock.connect(self.trunk).await?;
-        stream.set_nodelay(true)?;
         self.local = Some(stream.local_addr()?);
-        let peer = stream.peer_addr()?;
-        let (mut rd, mut wr) = stream.into_split();
-        let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let alive = Arc::new(AtomicBool::new(true));
-        self.alive = alive.clone();
-        let writer_alive = alive.clone();
-        tokio::spawn(async move {
-            while let Some(b) = wrx.recv().await {
-                if let Err(e) = wr.write_all(&b).await {
-                    tracing::warn!(%peer, error = %e, "TCP write failed; will reconnect on next send");
-                    writer_alive.store(false, Ordering::Release);
-                    break;
-                }
-            }
-        });
-        let inbound = self.inbound.clone();
-        tokio::spawn(async move {
-            let mut framer = StreamFramer::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        framer.push(&buf[..n]);
-                        loop {
-                            match framer.next_message() {
-                                Ok(Some(m)) => {
-                                    let _ = inbound.send(Received {
-                                        bytes: m,
-                                        src: peer,
-                                    });
-                                }
-                                Ok(None) => break,
-                                Err(e) => {
-                                    tracing::warn!(%peer, error = %e, "TCP framing error; closing connection");
-                                    alive.store(false, Ordering::Release);
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            tracing::info!(%peer, "TCP connection to trunk closed");
-            alive.store(false, Ordering::Release);
-        });
+        let (wtx, alive) = run_stream(stream, self.inbound.clone(), "trunk")?;
+        self.alive = alive;
         self.writer = Some(wtx);
         Ok(())
     }
@@ -225,4 +179,149 @@ impl TcpLink {
         }
         Ok(())
     }
+}
+
+/// Starts the reader and writer tasks of one SIP-over-TCP connection: the reader cuts the byte
+/// stream into messages ([`StreamFramer`], RFC 3261 §18.3) and hands them to `inbound`; the
+/// writer drains the returned queue. The flag turns false when either side fails or the peer
+/// closes; a framing error closes the connection. `what` names the peer in logs.
+fn run_stream(
+    stream: TcpStream,
+    inbound: mpsc::UnboundedSender<Received>,
+    what: &'static str,
+) -> io::Result<(mpsc::UnboundedSender<Vec<u8>>, Arc<AtomicBool>)> {
+    stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let alive = Arc::new(AtomicBool::new(true));
+    let writer_alive = alive.clone();
+    tokio::spawn(async move {
+        while let Some(b) = wrx.recv().await {
+            if let Err(e) = wr.write_all(&b).await {
+                tracing::warn!(%peer, what, error = %e, "TCP write failed");
+                writer_alive.store(false, Ordering::Release);
+                break;
+            }
+        }
+    });
+    let reader_alive = alive.clone();
+    tokio::spawn(async move {
+        let mut framer = StreamFramer::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    framer.push(&buf[..n]);
+                    loop {
+                        match framer.next_message() {
+                            Ok(Some(m)) => {
+                                let _ = inbound.send(Received {
+                                    bytes: m,
+                                    src: peer,
+                                });
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!(%peer, what, error = %e, "TCP framing error; closing connection");
+                                reader_alive.store(false, Ordering::Release);
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(%peer, what, "TCP connection closed");
+        reader_alive.store(false, Ordering::Release);
+    });
+    Ok((wtx, alive))
+}
+
+/// The TCP connections phones opened to us (agents registering over TCP), by the phone's
+/// address. Requests and responses to that address go back on its connection (RFC 3261
+/// §18.2.2; the connection reuse of RFC 5626 §5), since a phone behind NAT or a firewall
+/// cannot be connected to.
+#[derive(Clone, Default)]
+pub struct Accepted {
+    conns: Arc<std::sync::Mutex<std::collections::HashMap<SocketAddr, Conn>>>,
+}
+
+struct Conn {
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    alive: Arc<AtomicBool>,
+}
+
+impl Accepted {
+    /// Queues `bytes` on the open connection from `dest`. Gives them back when there is no
+    /// (live) connection from `dest`, for the caller to send another way.
+    pub fn send(&self, dest: SocketAddr, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
+        let mut conns = self.conns.lock().expect("accepted connections lock");
+        let Some(c) = conns.get(&dest) else {
+            return Err(bytes);
+        };
+        if !c.alive.load(Ordering::Acquire) {
+            conns.remove(&dest);
+            return Err(bytes);
+        }
+        c.writer.send(bytes).map_err(|e| e.0)
+    }
+
+    /// Open connections.
+    pub fn len(&self) -> usize {
+        let mut conns = self.conns.lock().expect("accepted connections lock");
+        conns.retain(|_, c| c.alive.load(Ordering::Acquire));
+        conns.len()
+    }
+
+    /// True when no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Accepts connections on `listener` until the task is aborted; each one's messages go to
+    /// `inbound` with the phone's address as source.
+    pub fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        inbound: mpsc::UnboundedSender<Received>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => match run_stream(stream, inbound.clone(), "phone") {
+                        Ok((writer, alive)) => {
+                            tracing::debug!(%peer, "SIP TCP connection accepted");
+                            let mut conns = me.conns.lock().expect("accepted connections lock");
+                            conns.retain(|_, c| c.alive.load(Ordering::Acquire));
+                            conns.insert(peer, Conn { writer, alive });
+                        }
+                        Err(e) => tracing::warn!(%peer, error = %e, "SIP TCP connection failed"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SIP TCP accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// A UDP socket bound on `bind` (port 0 picks a free one), with receive and send buffers of
+/// [`UDP_BUFFER`] bytes (the kernel caps them at `net.core.rmem_max`/`wmem_max`).
+pub async fn udp_socket(bind: SocketAddr) -> io::Result<Arc<UdpSocket>> {
+    let domain = socket2::Domain::for_address(bind);
+    let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER) {
+        tracing::debug!(error = %e, "could not enlarge the SIP receive buffer");
+    }
+    if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER) {
+        tracing::debug!(error = %e, "could not enlarge the SIP send buffer");
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&bind.into())?;
+    Ok(Arc::new(UdpSocket::from_std(sock.into())?))
 }
