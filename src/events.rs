@@ -191,8 +191,20 @@ pub enum CallEventKind {
         /// The SIP Call-ID of that leg.
         sip_call_id: String,
     },
+    /// The agent set the call's disposition (its outcome for the business: `sale`,
+    /// `callback`, …), during the call or its wrap-up; may come after `terminated`.
+    AgentDisposition {
+        /// The agent's id.
+        agent: String,
+        /// One of the campaign's `acd.dispositions`.
+        disposition: String,
+        /// The agent's free-text note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// The call is over. Emitted once per call, the last call-progress event (only
-    /// `media_stats`, from the closing RTP session, follows it).
+    /// `media_stats`, from the closing RTP session, and an agent's `agent_disposition` may
+    /// follow it).
     Terminated {
         /// The final SIP status of the INVITE transaction (`None` when no final response came:
         /// Timer B, or a transport error).
@@ -241,6 +253,7 @@ impl CallEventKind {
             CallEventKind::Abandoned { .. } => "abandoned",
             CallEventKind::Held { .. } => "held",
             CallEventKind::Resumed { .. } => "resumed",
+            CallEventKind::AgentDisposition { .. } => "agent_disposition",
             CallEventKind::Terminated { .. } => "terminated",
         }
     }

@@ -6,6 +6,7 @@
 //! the sockets, the timers and the database. Every call comes out as [`events::CallEvent`]s.
 
 pub mod acd;
+pub mod api;
 pub mod call;
 pub mod campaign;
 pub mod demo;

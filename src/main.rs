@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use outdial::api::client::ApiClient;
 use outdial::campaign::config::{CampaignConfig, Overrides};
 use outdial::campaign::runner::{self, RunOutcome};
 use outdial::demo;
@@ -65,18 +66,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Add an agent (or change its password): its digest HA1 values go into the store, the
-    /// password does not. The password is read from `OUTDIAL_AGENT_PASSWORD` or the first line
-    /// of standard input.
-    AgentAdd {
-        /// Agent id = SIP username of its phone.
-        id: String,
-        /// Digest realm (the campaign's `acd.realm`).
-        #[arg(long, default_value = "outdial")]
-        realm: String,
-        /// SQLite database file.
-        #[arg(long, default_value = "outdial.db")]
-        db: PathBuf,
+    /// Agents: add one to the store, or (through a running campaign's REST API) list them,
+    /// pause, unpause, set a call's disposition.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCmd,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
     },
     /// Answering-machine detection tools.
     Amd {
@@ -95,6 +94,115 @@ enum Cmd {
         #[arg(long, default_value = "outdial-demo")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Add an agent (or change its password): its digest HA1 values go into the store, the
+    /// password does not. The password is read from `OUTDIAL_AGENT_PASSWORD` or the first line
+    /// of standard input.
+    Add {
+        /// Agent id = SIP username of its phone.
+        id: String,
+        /// Digest realm (the campaign's `acd.realm`).
+        #[arg(long, default_value = "outdial")]
+        realm: String,
+        /// SQLite database file.
+        #[arg(long, default_value = "outdial.db")]
+        db: PathBuf,
+    },
+    /// Every agent's state.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Take an agent out of the rotation (during a call: once its wrap-up ends).
+    Pause {
+        /// Agent id.
+        id: String,
+        /// Why (shown in its state and `agent_state` event).
+        #[arg(long, default_value = "break")]
+        reason: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Put an agent back in the rotation.
+    Unpause {
+        /// Agent id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Set the disposition of the agent's current or last call (during the call or its
+    /// wrap-up; ends the wrap-up).
+    Disposition {
+        /// Agent id.
+        id: String,
+        /// One of the campaign's `acd.dispositions`.
+        disposition: String,
+        /// A note kept with it.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// Where the REST API is.
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// Base URL of the running campaign's API (`api_listen`).
+    #[arg(
+        long = "api-url",
+        env = "OUTDIAL_API",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
+    /// Bearer token (`outdial token create`).
+    #[arg(long, env = "OUTDIAL_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a bearer token for the REST API and print it (only its hash is stored).
+    Create {
+        /// owner, admin, supervisor or agent.
+        #[arg(long, value_enum)]
+        role: outdial::api::Role,
+        /// The agent an `agent` token acts for.
+        #[arg(long)]
+        agent: Option<String>,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// SQLite database file.
+        #[arg(long, default_value = "outdial.db")]
+        db: PathBuf,
+    },
+}
+
+fn print_agents(list: &[serde_json::Value]) {
+    println!(
+        "{:<12} {:<10} {:<18} {:>8} {:>7} {:>9}",
+        "agent", "state", "reason", "in state", "handled", "occupancy"
+    );
+    for a in list {
+        let owed = if a["awaiting_disposition"].as_bool() == Some(true) {
+            "  (disposition owed)"
+        } else {
+            ""
+        };
+        println!(
+            "{:<12} {:<10} {:<18} {:>7}s {:>7} {:>8.0}%{owed}",
+            a["id"].as_str().unwrap_or(""),
+            a["state"].as_str().unwrap_or(""),
+            a["reason"].as_str().unwrap_or(""),
+            a["in_state_ms"].as_u64().unwrap_or(0) / 1000,
+            a["stats"]["handled"].as_u64().unwrap_or(0),
+            a["stats"]["occupancy"].as_f64().unwrap_or(0.0) * 100.0,
+        );
+    }
 }
 
 #[derive(Subcommand)]
@@ -297,7 +405,74 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Cmd::AgentAdd { id, realm, db } => {
+        Cmd::Agent {
+            command: AgentCmd::List { api },
+        } => {
+            let c = ApiClient::new(&api.url, &api.token);
+            let list: Vec<serde_json::Value> = c.get("/v1/agents").await?;
+            print_agents(&list);
+        }
+        Cmd::Agent {
+            command: AgentCmd::Pause { id, reason, api },
+        } => {
+            let c = ApiClient::new(&api.url, &api.token);
+            let body = serde_json::json!({ "state": "paused", "reason": reason });
+            let a: serde_json::Value = c.put(&format!("/v1/agents/{id}/state"), &body).await?;
+            print_agents(&[a]);
+        }
+        Cmd::Agent {
+            command: AgentCmd::Unpause { id, api },
+        } => {
+            let c = ApiClient::new(&api.url, &api.token);
+            let body = serde_json::json!({ "state": "available" });
+            let a: serde_json::Value = c.put(&format!("/v1/agents/{id}/state"), &body).await?;
+            print_agents(&[a]);
+        }
+        Cmd::Agent {
+            command:
+                AgentCmd::Disposition {
+                    id,
+                    disposition,
+                    note,
+                    api,
+                },
+        } => {
+            let c = ApiClient::new(&api.url, &api.token);
+            let body = serde_json::json!({ "disposition": disposition, "note": note });
+            let a: serde_json::Value = c
+                .put(&format!("/v1/agents/{id}/disposition"), &body)
+                .await?;
+            print_agents(&[a]);
+        }
+        Cmd::Token {
+            command:
+                TokenCmd::Create {
+                    role,
+                    agent,
+                    name,
+                    db,
+                },
+        } => {
+            if (role == outdial::api::Role::Agent) != agent.is_some() {
+                anyhow::bail!(
+                    "token create: --agent ID is required with --role agent, and only then"
+                );
+            }
+            let store = Store::open(&db).await?;
+            let token = outdial::api::auth::new_token();
+            store
+                .create_token(&name, role.as_str(), agent.as_deref(), &token)
+                .await?;
+            eprintln!(
+                "token {name:?} ({}) stored in {}; it is shown only now:",
+                role.as_str(),
+                db.display()
+            );
+            println!("{token}");
+        }
+        Cmd::Agent {
+            command: AgentCmd::Add { id, realm, db },
+        } => {
             let password = match std::env::var("OUTDIAL_AGENT_PASSWORD") {
                 Ok(p) => p,
                 Err(_) => {
@@ -308,7 +483,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             if password.is_empty() {
                 anyhow::bail!(
-                    "agent-add: empty password (set OUTDIAL_AGENT_PASSWORD or pipe it on stdin)"
+                    "agent add: empty password (set OUTDIAL_AGENT_PASSWORD or pipe it on stdin)"
                 );
             }
             let store = Store::open(&db).await?;

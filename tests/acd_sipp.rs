@@ -737,6 +737,221 @@ async fn with_a_tcp_trunk_agents_register_over_udp() {
     }
 }
 
+/// Polls `GET /v1/agents/{id}` until `pred` holds (30 s at most).
+async fn agent_until(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(r) = http
+            .get(format!("{base}/v1/agents/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            && r.status() == 200
+        {
+            let v: serde_json::Value = r.json().await.unwrap();
+            if pred(&v) {
+                return v;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "agent {id} never got there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrap_up_lasts_until_the_agent_sets_the_disposition_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let mut customers = SippUas::start(
+        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "2"],
+    )
+    .unwrap();
+    // The agent takes both calls, hanging up each after 0.5 s.
+    let mut answering = phone(0, &agent_clip, Some(500), 2);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-dispositions",
+        &customers.trunk_uri(),
+        port,
+        &format!("max_concurrent = 1\napi_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\nmandatory_disposition = true\n\
+         dispositions = [\"sale\", \"no_sale\"]\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n[[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
+    );
+    // Tokens: agent 1001's own, agent 1002's, and a revoked-looking unknown one.
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    let theirs = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    store
+        .create_token("1002", "agent", Some("1002"), &theirs)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = {
+        let base = base.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let url = format!("{base}/v1/agents/1001/disposition");
+            // First call over: wrap-up until the disposition, whatever `wrap_up` says.
+            let v = agent_until(&http, &base, &mine, "1001", |v| {
+                v["awaiting_disposition"] == true
+            })
+            .await;
+            assert_eq!(v["state"], "wrap_up");
+            let status = |r: reqwest::Response| r.status().as_u16();
+            // No token, another agent's token, a disposition not in the list, a bad body.
+            let r = http
+                .put(&url)
+                .json(&serde_json::json!({"disposition": "sale"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(status(r), 401);
+            let r = http
+                .put(&url)
+                .bearer_auth(&theirs)
+                .json(&serde_json::json!({"disposition": "sale"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(status(r), 403);
+            let r = http
+                .put(&url)
+                .bearer_auth(&mine)
+                .json(&serde_json::json!({"disposition": "bogus"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 422);
+            let p: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(p["field"], "disposition", "{p}");
+            let r = http
+                .put(&url)
+                .bearer_auth(&mine)
+                .header("content-type", "application/json")
+                .body("{\"disposition\":")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(status(r), 400);
+            let still = agent_until(&http, &base, &mine, "1001", |_| true).await;
+            assert_eq!(
+                still["awaiting_disposition"], true,
+                "refused requests change nothing"
+            );
+            let r = http
+                .put(&url)
+                .bearer_auth(&mine)
+                .json(&serde_json::json!({"disposition": "sale", "note": "two units"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            // Second call over: a pause asked for during the wrap-up is taken with the
+            // disposition.
+            agent_until(&http, &base, &mine, "1001", |v| {
+                v["awaiting_disposition"] == true && v["stats"]["handled"] == 2
+            })
+            .await;
+            let r = http
+                .put(format!("{base}/v1/agents/1001/state"))
+                .bearer_auth(&mine)
+                .json(&serde_json::json!({"state": "paused", "reason": "lunch"}))
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(
+                (v["state"].as_str(), v["pause_pending"].as_str()),
+                (Some("wrap_up"), Some("lunch")),
+                "{v}"
+            );
+            let r = http
+                .put(&url)
+                .bearer_auth(&mine)
+                .json(&serde_json::json!({"disposition": "no_sale"}))
+                .send()
+                .await
+                .unwrap();
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(
+                (v["state"].as_str(), v["reason"].as_str()),
+                (Some("paused"), Some("lunch")),
+                "{v}"
+            );
+        })
+    };
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1), number(0, 2)],
+        port,
+        vec![("1001", "pw-1001", answering.addr.port())],
+    )
+    .await;
+    api.await.expect("the API client's checks");
+    for l in &out.report.leads {
+        let a = only_attempt(l);
+        assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    }
+    let ds: Vec<String> = events(&db, "agent_disposition")
+        .await
+        .iter()
+        .map(|e| e["disposition"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ds, ["sale", "no_sale"]);
+    let store = Store::open(&db).await.unwrap();
+    let stored: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT agent_disposition FROM attempts ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        [Some("sale".to_string()), Some("no_sale".to_string())]
+    );
+    let reasons: Vec<(String, String)> = agent_states(&db, "1001").await;
+    let wrap: Vec<&(String, String)> = reasons
+        .iter()
+        .filter(|(s, _)| s == "wrap_up" || s == "paused")
+        .collect();
+    assert_eq!(
+        wrap,
+        [
+            &("wrap_up".to_string(), "call_ended".to_string()),
+            &("wrap_up".to_string(), "call_ended".to_string()),
+            &("paused".to_string(), "lunch".to_string()),
+        ]
+    );
+    assert!(reasons.contains(&("available".to_string(), "disposition_set".to_string())));
+    for (name, s) in [("customer", &mut customers), ("agent", &mut answering)] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
     let dir = tempfile::tempdir().unwrap();

@@ -59,7 +59,15 @@ pub struct AgentStats {
 struct Agent {
     id: String,
     state: AgentState,
+    /// Why it entered `state`.
+    reason: String,
     since: Instant,
+    /// The customer call it was last connected to, and whether the agent has set that call's
+    /// disposition.
+    last_call: Option<String>,
+    disposed: bool,
+    /// A pause asked for while reserved or on a call: taken when the call's wrap-up ends.
+    pause_pending: Option<String>,
     reachable: bool,
     misses: u32,
     wrap_until: Option<Instant>,
@@ -74,8 +82,51 @@ pub struct AgentPool {
     strategy: Strategy,
     wrap_up: Duration,
     max_misses: u32,
+    mandatory_disposition: bool,
     last_rr: Option<usize>,
     events: VecDeque<AgentEvent>,
+}
+
+/// Why an agent's own request (pause, unpause, disposition) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentControlError {
+    /// No agent has this id.
+    #[error("no agent {0:?}")]
+    UnknownAgent(String),
+    /// The agent is offline (not registered, or its standing call is down).
+    #[error("agent {0:?} is offline")]
+    Offline(String),
+    /// A disposition was set with no call to apply it to (the agent is not on a call or in
+    /// its wrap-up).
+    #[error("agent {0:?} has no call to set a disposition for (not on a call or in wrap-up)")]
+    NoCall(String),
+    /// The disposition is not one of the campaign's `acd.dispositions`.
+    #[error("{0:?} is not one of the campaign's dispositions")]
+    NotADisposition(String),
+    /// The engine has no agents.
+    #[error("this engine has no agents (no [acd] table)")]
+    NoAcd,
+}
+
+/// An agent's state as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentView {
+    /// The agent's id.
+    pub id: String,
+    /// Current state.
+    pub state: AgentState,
+    /// Why it entered that state (`registered`, `call_ended`, the agent's pause reason, …).
+    pub reason: String,
+    /// Milliseconds in the current state.
+    pub in_state_ms: u64,
+    /// The customer call (our Call-ID) it was last connected to.
+    pub last_call: Option<String>,
+    /// In wrap-up, waiting for the agent's disposition (campaigns with mandatory dispositions).
+    pub awaiting_disposition: bool,
+    /// A pause asked for during a call, taken when its wrap-up ends.
+    pub pause_pending: Option<String>,
+    /// Figures since the start.
+    pub stats: AgentStats,
 }
 
 impl AgentPool {
@@ -94,7 +145,11 @@ impl AgentPool {
                 .map(|id| Agent {
                     id: id.clone(),
                     state: AgentState::Offline,
+                    reason: "start".into(),
                     since: now,
+                    last_call: None,
+                    disposed: false,
+                    pause_pending: None,
                     reachable: false,
                     misses: 0,
                     wrap_until: None,
@@ -108,9 +163,16 @@ impl AgentPool {
             strategy,
             wrap_up,
             max_misses,
+            mandatory_disposition: false,
             last_rr: None,
             events: VecDeque::new(),
         }
+    }
+
+    /// With mandatory dispositions, an agent's wrap-up lasts until it sets the call's
+    /// disposition ([`AgentPool::set_disposition`]) instead of `wrap_up` seconds.
+    pub fn set_mandatory_disposition(&mut self, on: bool) {
+        self.mandatory_disposition = on;
     }
 
     /// The index of agent `id`.
@@ -164,6 +226,7 @@ impl AgentPool {
             a.stats.logged_in_ms += ms;
         }
         a.state = state;
+        a.reason = reason.to_string();
         a.since = now;
         if state != AgentState::WrapUp {
             a.wrap_until = None;
@@ -226,6 +289,8 @@ impl AgentPool {
     pub fn connect(&mut self, now: Instant, i: usize, call: &str) {
         self.agents[i].misses = 0;
         self.agents[i].stats.handled += 1;
+        self.agents[i].last_call = Some(call.to_string());
+        self.agents[i].disposed = false;
         self.set(now, i, AgentState::OnCall, "connected", Some(call));
     }
 
@@ -249,33 +314,103 @@ impl AgentPool {
         self.set(now, i, next.0, next.1, Some(call));
     }
 
-    /// The call of agent `i` ended: wrap-up (or offline when the agent is gone).
+    /// The call of agent `i` ended: wrap-up (or offline when the agent is gone). With
+    /// mandatory dispositions and none set yet, the wrap-up has no end time: it lasts until
+    /// [`AgentPool::set_disposition`].
     pub fn release(&mut self, now: Instant, i: usize, call: &str) {
-        if !self.agents[i].reachable {
+        let a = &self.agents[i];
+        if !a.reachable {
             self.set(now, i, AgentState::Offline, "call_ended", Some(call));
+        } else if self.mandatory_disposition && !a.disposed {
+            self.set(now, i, AgentState::WrapUp, "call_ended", Some(call));
+            self.agents[i].wrap_until = None;
         } else if self.wrap_up.is_zero() {
-            self.set(now, i, AgentState::Available, "call_ended", Some(call));
+            self.end_wrap_up(now, i, "call_ended");
         } else {
             self.set(now, i, AgentState::WrapUp, "call_ended", Some(call));
             self.agents[i].wrap_until = Some(now + self.wrap_up);
         }
     }
 
-    /// Pauses agent `i` with a reason (from the available, wrap-up or paused state).
-    pub fn pause(&mut self, now: Instant, i: usize, reason: &str) {
-        if matches!(
-            self.agents[i].state,
-            AgentState::Available | AgentState::WrapUp
-        ) {
-            self.set(now, i, AgentState::Paused, reason, None);
+    /// After-call work is over: available, or paused if the agent asked during the call.
+    fn end_wrap_up(&mut self, now: Instant, i: usize, reason: &str) {
+        match self.agents[i].pause_pending.take() {
+            Some(p) => self.set(now, i, AgentState::Paused, &p, None),
+            None => self.set(now, i, AgentState::Available, reason, None),
         }
     }
 
-    /// Puts a paused agent back in the rotation.
-    pub fn unpause(&mut self, now: Instant, i: usize) {
-        if self.agents[i].state == AgentState::Paused && self.agents[i].reachable {
-            self.agents[i].misses = 0;
+    /// The agent sets the disposition of its last call, while on it or in its wrap-up; in
+    /// wrap-up that ends the wrap-up (the agent is done with the call). Returns the call.
+    /// Errors: [`AgentControlError::NoCall`] in any other state.
+    pub fn set_disposition(&mut self, now: Instant, i: usize) -> Result<String, AgentControlError> {
+        let a = &mut self.agents[i];
+        let call = match (a.state, &a.last_call) {
+            (AgentState::OnCall | AgentState::WrapUp, Some(c)) => c.clone(),
+            _ => return Err(AgentControlError::NoCall(a.id.clone())),
+        };
+        a.disposed = true;
+        if a.state == AgentState::WrapUp {
+            self.end_wrap_up(now, i, "disposition_set");
+        }
+        Ok(call)
+    }
+
+    /// Pauses agent `i` with a reason: at once when available, in wrap-up or paused (a new
+    /// reason); when its wrap-up ends when reserved or on a call.
+    /// Errors: [`AgentControlError::Offline`].
+    pub fn pause(&mut self, now: Instant, i: usize, reason: &str) -> Result<(), AgentControlError> {
+        match self.agents[i].state {
+            AgentState::Offline => Err(AgentControlError::Offline(self.agents[i].id.clone())),
+            AgentState::Reserved | AgentState::OnCall => {
+                self.agents[i].pause_pending = Some(reason.to_string());
+                Ok(())
+            }
+            AgentState::WrapUp if self.mandatory_disposition && !self.agents[i].disposed => {
+                // The disposition is still owed: pause once it is set.
+                self.agents[i].pause_pending = Some(reason.to_string());
+                Ok(())
+            }
+            AgentState::Paused => {
+                self.agents[i].reason = reason.to_string();
+                Ok(())
+            }
+            AgentState::Available | AgentState::WrapUp => {
+                self.set(now, i, AgentState::Paused, reason, None);
+                Ok(())
+            }
+        }
+    }
+
+    /// Puts agent `i` back in the rotation (and drops a pending pause).
+    /// Errors: [`AgentControlError::Offline`].
+    pub fn unpause(&mut self, now: Instant, i: usize) -> Result<(), AgentControlError> {
+        let a = &mut self.agents[i];
+        a.pause_pending = None;
+        if !a.reachable || a.state == AgentState::Offline {
+            return Err(AgentControlError::Offline(a.id.clone()));
+        }
+        if a.state == AgentState::Paused {
+            a.misses = 0;
             self.set(now, i, AgentState::Available, "unpaused", None);
+        }
+        Ok(())
+    }
+
+    /// Agent `i` as the API shows it.
+    pub fn view(&self, now: Instant, i: usize) -> AgentView {
+        let a = &self.agents[i];
+        AgentView {
+            id: a.id.clone(),
+            state: a.state,
+            reason: a.reason.clone(),
+            in_state_ms: now.saturating_duration_since(a.since).as_millis() as u64,
+            last_call: a.last_call.clone(),
+            awaiting_disposition: a.state == AgentState::WrapUp
+                && self.mandatory_disposition
+                && !a.disposed,
+            pause_pending: a.pause_pending.clone(),
+            stats: self.stats(now).swap_remove(i),
         }
     }
 
@@ -288,7 +423,8 @@ impl AgentPool {
     pub fn handle_timeout(&mut self, now: Instant) {
         for i in 0..self.agents.len() {
             if self.agents[i].wrap_until.is_some_and(|t| t <= now) {
-                self.set(now, i, AgentState::Available, "wrap_up_done", None);
+                self.agents[i].wrap_until = None;
+                self.end_wrap_up(now, i, "wrap_up_done");
             }
         }
     }
@@ -393,7 +529,7 @@ mod tests {
         p.reserve(t0, 0, "c2");
         p.offer_failed(t0, 0, true, "c2");
         assert_eq!(p.state(0), AgentState::Paused);
-        p.unpause(t0, 0);
+        p.unpause(t0, 0).unwrap();
         assert_eq!(p.state(0), AgentState::Available);
         // Unregistered while on a call: offline when the call ends, not before.
         p.reserve(t0, 2, "c3");
@@ -402,5 +538,52 @@ mod tests {
         assert_eq!(p.state(2), AgentState::OnCall);
         p.release(t0, 2, "c3");
         assert_eq!(p.state(2), AgentState::Offline);
+    }
+
+    #[test]
+    fn mandatory_disposition_holds_wrap_up_and_a_pause_waits_for_the_call() {
+        let (t0, mut p) = pool(Strategy::LongestIdle);
+        p.set_mandatory_disposition(true);
+        p.set_reachable(t0, 0, true, "registered");
+        assert_eq!(
+            p.set_disposition(t0, 0),
+            Err(AgentControlError::NoCall("a".into()))
+        );
+        assert_eq!(
+            p.pause(t0, 1, "x"),
+            Err(AgentControlError::Offline("b".into()))
+        );
+        p.reserve(t0, 0, "c1");
+        p.connect(t0, 0, "c1");
+        // A pause asked for on the call waits; the wrap-up has no end until the disposition.
+        p.pause(t0, 0, "lunch").unwrap();
+        assert_eq!(p.state(0), AgentState::OnCall);
+        p.release(t0 + Duration::from_secs(10), 0, "c1");
+        assert_eq!(p.state(0), AgentState::WrapUp);
+        assert_eq!(p.poll_timeout(), None);
+        p.handle_timeout(t0 + Duration::from_secs(3600));
+        let v = p.view(t0 + Duration::from_secs(20), 0);
+        assert!(v.awaiting_disposition);
+        assert_eq!(v.pause_pending.as_deref(), Some("lunch"));
+        assert_eq!(v.in_state_ms, 10_000);
+        assert_eq!(
+            p.set_disposition(t0 + Duration::from_secs(20), 0),
+            Ok("c1".into())
+        );
+        assert_eq!(p.state(0), AgentState::Paused);
+        assert_eq!(p.view(t0, 0).reason, "lunch");
+        p.unpause(t0 + Duration::from_secs(30), 0).unwrap();
+        assert_eq!(p.state(0), AgentState::Available);
+        // Set during the call: the wrap-up after it is the timed one.
+        p.reserve(t0, 0, "c2");
+        p.connect(t0, 0, "c2");
+        p.set_disposition(t0, 0).unwrap();
+        p.release(t0 + Duration::from_secs(40), 0, "c2");
+        assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(45)));
+        // Unpausing drops a pending pause.
+        p.reserve(t0, 0, "c3");
+        p.pause(t0, 0, "brb").unwrap();
+        p.unpause(t0, 0).unwrap();
+        assert_eq!(p.view(t0, 0).pause_pending, None);
     }
 }

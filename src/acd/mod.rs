@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use agents::{AgentPool, AgentStats, Strategy};
+pub use agents::{AgentControlError, AgentPool, AgentStats, AgentView, Strategy};
 pub use digest_auth::{DigestAlgorithm, Ha1};
 pub use registrar::{Registrar, RegistrarConfig};
 
@@ -79,6 +79,30 @@ pub struct AcdConfig {
     /// In persistent mode, a failed login call is tried again after this long while the
     /// agent stays registered.
     pub login_retry: Duration,
+    /// The dispositions agents may set on their calls (`sale`, `callback`, …); empty: any.
+    pub dispositions: Vec<String>,
+    /// Each call's wrap-up lasts until its agent sets a disposition (not `wrap_up` seconds).
+    pub mandatory_disposition: bool,
+}
+
+/// What an agent (or a supervisor for it) asks of the ACD, through the API or the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentAction {
+    /// Out of the rotation with a reason (`break`, `lunch`, …); during a call, once its
+    /// wrap-up ends.
+    Pause {
+        /// Shown in the agent's state and its `agent_state` event.
+        reason: String,
+    },
+    /// Back in the rotation.
+    Unpause,
+    /// The disposition of the agent's current or last call (during the call or its wrap-up).
+    Disposition {
+        /// One of the campaign's `acd.dispositions` (any text when that list is empty).
+        disposition: String,
+        /// Free text kept with it.
+        note: Option<String>,
+    },
 }
 
 impl Default for AcdConfig {
@@ -95,6 +119,8 @@ impl Default for AcdConfig {
             abandon_message: None,
             queue_not_sure: true,
             login_retry: Duration::from_secs(30),
+            dispositions: Vec::new(),
+            mandatory_disposition: false,
         }
     }
 }

@@ -183,6 +183,10 @@ pub struct CampaignConfig {
     /// Local SIP address to bind (`127.0.0.1:0`: any free port on loopback).
     #[serde(default = "default_bind")]
     pub local_address: String,
+    /// Address of the REST API while the campaign runs (`IP:port`; see docs/api.md); none
+    /// (default): no API.
+    #[serde(default)]
+    pub api_listen: Option<String>,
     /// Lowest RTP port offered.
     #[serde(default = "default_rtp_min")]
     pub rtp_port_min: u16,
@@ -236,7 +240,7 @@ pub struct AgentSettings {
     pub id: String,
     /// Its SIP password: turned into HA1 values at start-up and stored as those; never stored,
     /// serialised or logged itself. Without it (and without `uri`) the agent's HA1 must already
-    /// be in the database (`outdial agent-add`).
+    /// be in the database (`outdial agent add`).
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
     /// A static SIP URI reached through the trunk (an extension on the PBX beside us) instead
@@ -299,6 +303,14 @@ pub struct AcdSettings {
     /// How long a failing address is ignored, seconds (default 60).
     #[serde(default = "default_block_secs")]
     pub block_secs: u64,
+    /// The dispositions agents set on their calls through the API/CLI (`sale`, `callback`,
+    /// `not_interested`, …); empty (default): any text.
+    #[serde(default)]
+    pub dispositions: Vec<String>,
+    /// Each call's wrap-up lasts until the agent sets its disposition, instead of `wrap_up`
+    /// seconds (default false). Needs `dispositions`.
+    #[serde(default)]
+    pub mandatory_disposition: bool,
     /// The agents.
     #[serde(default)]
     pub agents: Vec<AgentSettings>,
@@ -361,6 +373,16 @@ impl AcdSettings {
         }
         if self.min_expires == 0 || self.min_expires > self.max_expires {
             bail!("acd.min_expires/max_expires: need 1 ≤ min ≤ max");
+        }
+        if self.mandatory_disposition && self.dispositions.is_empty() {
+            bail!(
+                "acd.mandatory_disposition: list the campaign's dispositions in acd.dispositions"
+            );
+        }
+        for d in &self.dispositions {
+            if d.trim().is_empty() || d.len() > 64 {
+                bail!("acd.dispositions: {d:?} must be 1 to 64 characters");
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for a in &self.agents {
@@ -546,6 +568,9 @@ pub struct Overrides {
     /// Local SIP address to bind, IP:port.
     #[arg(long)]
     pub local_address: Option<String>,
+    /// Serve the REST API on this address (IP:port) while the campaign runs.
+    #[arg(long = "api")]
+    pub api_listen: Option<String>,
     /// Lowest RTP port offered.
     #[arg(long)]
     pub rtp_port_min: Option<u16>,
@@ -641,6 +666,7 @@ impl CampaignConfig {
         set(&mut self.hold_time, &o.hold_time);
         set_opt(&mut self.default_region, &o.default_region);
         set(&mut self.local_address, &o.local_address);
+        set_opt(&mut self.api_listen, &o.api_listen);
         set(&mut self.rtp_port_min, &o.rtp_port_min);
         set(&mut self.rtp_port_max, &o.rtp_port_max);
         set(&mut self.user_agent, &o.user_agent);
@@ -659,6 +685,11 @@ impl CampaignConfig {
 
     /// Checks every setting. Errors name the field and the allowed range.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(a) = &self.api_listen
+            && a.parse::<std::net::SocketAddr>().is_err()
+        {
+            bail!("api_listen: {a:?} is not an IP:port address");
+        }
         if self.name.trim().is_empty() {
             bail!("name: must not be empty");
         }

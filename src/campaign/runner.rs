@@ -153,7 +153,7 @@ pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<O
         } else {
             Some(store.agent_ha1(&ag.id, &a.realm).await?.ok_or_else(|| {
                 anyhow::anyhow!(
-                    "acd.agents[{}]: no password given and none stored for realm {:?} (outdial agent-add)",
+                    "acd.agents[{}]: no password given and none stored for realm {:?} (outdial agent add)",
                     ag.id,
                     a.realm
                 )
@@ -192,7 +192,22 @@ pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<O
         abandon_message,
         queue_not_sure: a.queue_not_sure,
         login_retry: Duration::from_secs(30),
+        dispositions: a.dispositions.clone(),
+        mandatory_disposition: a.mandatory_disposition,
     }))
+}
+
+/// How long a finished campaign waits for agents' mandatory dispositions of its last calls.
+pub const DISPOSITION_GRACE: Duration = Duration::from_secs(120);
+
+/// Agents in wrap-up waiting to set a mandatory disposition.
+async fn dispositions_owed(engine: &tokio::sync::mpsc::UnboundedSender<shell::Command>) -> usize {
+    let (tx, rx) = oneshot::channel();
+    if engine.send(shell::Command::Agents(tx)).is_err() {
+        return 0;
+    }
+    rx.await
+        .map_or(0, |v| v.iter().filter(|a| a.awaiting_disposition).count())
 }
 
 /// Runs a campaign to completion. `leads_file` is imported first (rows already in the
@@ -260,6 +275,21 @@ pub async fn run(
     })
     .await
     .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;
+    let api = match &cfg.api_listen {
+        Some(addr) => {
+            let state = std::sync::Arc::new(crate::api::ApiState {
+                store: store.clone(),
+                engine: Some(engine.commands.clone()),
+            });
+            let (bound, task) = crate::api::bind(addr.parse()?, state).await?;
+            tracing::info!(%bound, "REST API listening");
+            if progress {
+                eprintln!("[{}] REST API on http://{bound}/v1", cfg.name);
+            }
+            Some(task)
+        }
+        None => None,
+    };
     let local_ip = engine.local_addr.ip().to_string();
     let from_host = cfg.from_host.clone().unwrap_or_else(|| local_ip.clone());
 
@@ -315,6 +345,8 @@ pub async fn run(
     // Agents: their state, and the wait for a first available one before dialling.
     let mut agent_states: HashMap<String, AgentState> = HashMap::new();
     let mut agent_batch: Vec<AgentEvent> = Vec::new();
+    let mandatory_disposition = cfg.acd.as_ref().is_some_and(|a| a.mandatory_disposition);
+    let mut dispositions_until: Option<Instant> = None;
     let mut agents_wait_until = cfg
         .acd
         .as_ref()
@@ -419,7 +451,29 @@ pub async fn run(
         }
 
         if in_flight.is_empty() && (due.is_empty() || stopping) {
-            break;
+            // Every lead is final; with mandatory dispositions, the agents still owe theirs
+            // for the last calls: wait for them (up to DISPOSITION_GRACE).
+            let owed = if stopping || !mandatory_disposition {
+                0
+            } else {
+                dispositions_owed(&engine.commands).await
+            };
+            if owed == 0 {
+                break;
+            }
+            let until = *dispositions_until.get_or_insert_with(|| {
+                if progress {
+                    eprintln!(
+                        "[{}] every lead is final; waiting for {owed} agent disposition(s)…",
+                        cfg.name
+                    );
+                }
+                Instant::now() + DISPOSITION_GRACE
+            });
+            if Instant::now() >= until {
+                tracing::warn!(owed, "agents did not set their last calls' dispositions");
+                break;
+            }
         }
         if last_rss.elapsed() >= Duration::from_secs(1) {
             last_rss = Instant::now();
@@ -594,8 +648,9 @@ pub async fn run(
             rx
         }
     };
-    // Events that follow `terminated` (media statistics) until the engine task ends.
-    let mut tail = Vec::new();
+    // Events not stored yet (an agent's disposition can be the last thing that happens), and
+    // those that follow `terminated` (media statistics) until the engine task ends.
+    let mut tail = std::mem::take(&mut batch);
     while let Some(ev) = engine.events.recv().await {
         tail.push(ev);
     }
@@ -614,6 +669,9 @@ pub async fn run(
     let peak_rss_kib = peak_rss_kib.max(resources_after.rss_kib);
     if !stopping {
         store.complete_campaign(campaign_id).await?;
+    }
+    if let Some(t) = api {
+        t.abort();
     }
     let report = report::build(store, campaign_id, &cfg.name).await?;
     Ok(RunOutcome {

@@ -13,7 +13,10 @@ use super::{
     latency_histogram, new_call_id,
 };
 use crate::acd::registrar::RegistrarStats;
-use crate::acd::{AcdConfig, AgentPool, AgentStats, ConnectMode, Registrar, Strategy};
+use crate::acd::{
+    AcdConfig, AgentAction, AgentControlError, AgentPool, AgentStats, AgentView, ConnectMode,
+    Registrar, Strategy,
+};
 use crate::call::actions::MediaPlan;
 use crate::call::leg::Hop;
 use crate::events::{AgentState, AttemptRef};
@@ -73,6 +76,9 @@ pub(crate) struct AcdState {
     agent_legs: HashMap<String, AgentLeg>,
     /// Persistent mode: each agent's standing call, and when to try it again.
     logins: Vec<(Option<String>, Option<Instant>)>,
+    /// Per agent: the attempt of the customer it was last connected to (for the events of
+    /// its disposition, which may come after that call ended).
+    last_attempt: Vec<Option<AttemptRef>>,
     wait: hdrhistogram::Histogram<u64>,
     answer_to_bridge: hdrhistogram::Histogram<u64>,
     summary: AcdSummary,
@@ -87,9 +93,11 @@ impl AcdState {
             }
         }
         let ids: Vec<String> = cfg.agents.iter().map(|a| a.id.clone()).collect();
-        let pool = AgentPool::new(now, &ids, cfg.strategy, cfg.wrap_up, cfg.max_misses);
+        let mut pool = AgentPool::new(now, &ids, cfg.strategy, cfg.wrap_up, cfg.max_misses);
+        pool.set_mandatory_disposition(cfg.mandatory_disposition);
         Self {
             logins: vec![(None, None); ids.len()],
+            last_attempt: vec![None; ids.len()],
             registrar,
             pool,
             cfg,
@@ -364,6 +372,7 @@ impl Engine {
         let Some(slot) = self.calls.get_mut(customer) else {
             return;
         };
+        acd.last_attempt[agent] = Some(slot.attempt.clone());
         let wait = slot
             .queued_at
             .map_or(Duration::ZERO, |q| now.saturating_duration_since(q));
@@ -757,6 +766,56 @@ impl Engine {
         s.registrar = acd.registrar.stats();
         s.agents = acd.pool.stats(now);
         Some(s)
+    }
+
+    /// An agent's own request (pause, unpause, disposition: API/CLI). A disposition becomes
+    /// an `agent_disposition` event on the agent's customer call; one set in wrap-up ends it.
+    /// Errors: see [`AgentControlError`]; nothing changes then.
+    pub fn agent_control(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        action: AgentAction,
+    ) -> Result<AgentView, AgentControlError> {
+        let acd = self.acd.as_mut().ok_or(AgentControlError::NoAcd)?;
+        let i = acd
+            .pool
+            .index(agent)
+            .ok_or_else(|| AgentControlError::UnknownAgent(agent.to_string()))?;
+        match action {
+            AgentAction::Pause { reason } => acd.pool.pause(now, i, &reason)?,
+            AgentAction::Unpause => acd.pool.unpause(now, i)?,
+            AgentAction::Disposition { disposition, note } => {
+                if !acd.cfg.dispositions.is_empty() && !acd.cfg.dispositions.contains(&disposition)
+                {
+                    return Err(AgentControlError::NotADisposition(disposition));
+                }
+                let call = acd.pool.set_disposition(now, i)?;
+                if let Some(attempt) = acd.last_attempt[i].clone() {
+                    self.out.push_back(Output::Event(crate::events::CallEvent {
+                        call_id: call,
+                        attempt,
+                        at: now,
+                        kind: CallEventKind::AgentDisposition {
+                            agent: agent.to_string(),
+                            disposition,
+                            note,
+                        },
+                    }));
+                }
+            }
+        }
+        self.drain_agent_events();
+        self.acd_dispatch(now);
+        let acd = self.acd.as_ref().ok_or(AgentControlError::NoAcd)?;
+        Ok(acd.pool.view(now, i))
+    }
+
+    /// Every agent's state (empty without agents).
+    pub fn agent_views(&self, now: Instant) -> Vec<AgentView> {
+        self.acd.as_ref().map_or_else(Vec::new, |a| {
+            (0..a.pool.len()).map(|i| a.pool.view(now, i)).collect()
+        })
     }
 
     /// Agents in state `s` (for tests and the summary).

@@ -35,6 +35,17 @@ pub enum Command {
         /// What to dial.
         spec: Box<CallSpec>,
     },
+    /// An agent's own request (pause, unpause, disposition); the reply is its new state.
+    Agent {
+        /// The agent's id.
+        agent: String,
+        /// What it asks.
+        action: crate::acd::AgentAction,
+        /// The agent's state after it, or why it was refused.
+        reply: oneshot::Sender<Result<crate::acd::AgentView, crate::acd::AgentControlError>>,
+    },
+    /// Every agent's state.
+    Agents(oneshot::Sender<Vec<crate::acd::AgentView>>),
     /// Hang up everything, wait for the calls to finish, then stop and report the counters.
     Shutdown(oneshot::Sender<EngineStats>),
 }
@@ -177,6 +188,12 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                             }
                         }
                         engine.start_call(Instant::now(), call_id, attempt, *spec);
+                    }
+                    Some(Command::Agent { agent, action, reply }) => {
+                        let _ = reply.send(engine.agent_control(Instant::now(), &agent, action));
+                    }
+                    Some(Command::Agents(reply)) => {
+                        let _ = reply.send(engine.agent_views(Instant::now()));
                     }
                     Some(Command::Shutdown(done)) => {
                         engine.hang_up_all(Instant::now());

@@ -370,6 +370,7 @@ impl Store {
         let mut ringing: Vec<(i64, &str)> = Vec::new();
         let mut answered: Vec<(i64, &str)> = Vec::new();
         let mut ended: Vec<(&Row<'_>, &CallEventKind)> = Vec::new();
+        let mut dispositions: Vec<(i64, &str)> = Vec::new();
         let mut seen_ringing = HashSet::new();
         let mut seen_answered = HashSet::new();
         for r in &rows {
@@ -384,6 +385,9 @@ impl Store {
                     answered.push((id, &r.at))
                 }
                 k @ CallEventKind::Terminated { .. } => ended.push((r, k)),
+                CallEventKind::AgentDisposition { disposition, .. } => {
+                    dispositions.push((id, disposition))
+                }
                 _ => {}
             }
         }
@@ -403,6 +407,13 @@ impl Store {
         )
         .await?;
         const BY_ATTEMPT: &str = ") AS v WHERE attempts.id = v.column1";
+        for (id, d) in dispositions {
+            sqlx::query("UPDATE attempts SET agent_disposition = ?1 WHERE id = ?2")
+                .bind(d)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         for (list, column) in [(&ringing, "ringing_at"), (&answered, "answered_at")] {
             let head =
                 format!("UPDATE attempts SET {column} = COALESCE({column}, v.column2) FROM (");
@@ -574,6 +585,43 @@ impl Store {
             .collect())
     }
 
+    /// Stores a new API token (its SHA-256 only) for `role` (and the agent an `agent` token
+    /// acts as). Errors: database failures.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: &str,
+        agent: Option<&str>,
+        token: &str,
+    ) -> anyhow::Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO api_tokens (name, role, agent_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(role)
+        .bind(agent)
+        .bind(token_hash(token))
+        .bind(rfc3339_ms(Utc::now()))
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    /// The role and agent of a live (not revoked) token. Errors: database failures.
+    pub async fn token_role(
+        &self,
+        token: &str,
+    ) -> anyhow::Result<Option<(String, Option<String>)>> {
+        let row = sqlx::query(
+            "SELECT role, agent_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// The id of a campaign by name.
     pub async fn campaign_id(&self, name: &str) -> anyhow::Result<Option<i64>> {
         Ok(sqlx::query("SELECT id FROM campaigns WHERE name = ?1")
@@ -592,6 +640,15 @@ impl Store {
             .map(|r| (r.get(0), r.get(1)))
             .collect())
     }
+}
+
+/// Hex SHA-256 of an API token (what the store keeps).
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,220 @@
+//! The REST API (axum): JSON under `/v1`, bearer tokens with roles, errors as RFC 9457
+//! problem details. See `docs/api.md`.
+//!
+//! So far it serves what a running campaign's agents need — their state, pause/unpause and
+//! the disposition of their calls — beside the SIP engine in the same process
+//! (`outdial run --api ADDR`). Every request goes to the engine task as a
+//! [`Command`](crate::engine::shell::Command) and is answered from its state, so the API never
+//! holds a lock the dialling path needs.
+
+pub mod auth;
+pub mod client;
+pub mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::acd::{AgentAction, AgentControlError, AgentView};
+use crate::engine::shell::Command;
+use crate::store::Store;
+
+pub use auth::{Caller, Role};
+pub use problem::{Json, Problem};
+
+/// What the handlers share.
+pub struct ApiState {
+    /// The database (tokens, and what the campaign stored).
+    pub store: Store,
+    /// The running engine's command channel (`None`: no engine in this process).
+    pub engine: Option<mpsc::UnboundedSender<Command>>,
+}
+
+/// The `/v1` routes over `state`.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/agents", get(list_agents))
+        .route("/v1/agents/{id}", get(get_agent))
+        .route("/v1/agents/{id}/state", put(set_agent_state))
+        .route("/v1/agents/{id}/disposition", put(set_disposition))
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until the task is aborted.
+pub fn spawn(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(state)).await {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    })
+}
+
+/// Binds `addr` and serves the API there; returns the bound address and the server task.
+/// Errors: the address cannot be bound.
+pub async fn bind(
+    addr: SocketAddr,
+    state: Arc<ApiState>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding the API address {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    Ok((local, spawn(listener, state)))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Sends a command to the engine and waits for its answer.
+async fn ask<T>(
+    state: &ApiState,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Problem> {
+    let unavailable = || {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no SIP engine is running in this process",
+        )
+    };
+    let engine = state.engine.as_ref().ok_or_else(unavailable)?;
+    let (tx, rx) = oneshot::channel();
+    engine.send(make(tx)).map_err(|_| unavailable())?;
+    rx.await.map_err(|_| unavailable())
+}
+
+async fn list_agents(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<Vec<AgentView>>, Problem> {
+    let mut all = ask(&state, Command::Agents).await?;
+    if caller.role == Role::Agent {
+        all.retain(|a| caller.may_act_as(&a.id));
+    }
+    Ok(Json(all))
+}
+
+async fn get_agent(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AgentView>, Problem> {
+    caller.require_agent(&id)?;
+    ask(&state, Command::Agents)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .map(Json)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no agent {id:?}")))
+}
+
+/// `PUT /v1/agents/{id}/state` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    /// `paused` or `available`.
+    state: String,
+    /// Why (`paused` only; default `break`).
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn set_agent_state(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<StateBody>,
+) -> Result<Json<AgentView>, Problem> {
+    caller.require_agent(&id)?;
+    let action = match body.state.as_str() {
+        "paused" => {
+            let reason = body.reason.unwrap_or_else(|| "break".into());
+            check_text("reason", &reason)?;
+            AgentAction::Pause { reason }
+        }
+        "available" => AgentAction::Unpause,
+        other => {
+            return Err(Problem::invalid(
+                "state",
+                format!("{other:?}: an agent sets itself \"paused\" or \"available\""),
+            ));
+        }
+    };
+    control(&state, id, action).await
+}
+
+/// `PUT /v1/agents/{id}/disposition` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DispositionBody {
+    /// One of the campaign's `acd.dispositions`.
+    disposition: String,
+    /// Free text.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn set_disposition(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<DispositionBody>,
+) -> Result<Json<AgentView>, Problem> {
+    caller.require_agent(&id)?;
+    check_text("disposition", &body.disposition)?;
+    if let Some(n) = &body.note
+        && n.len() > 1000
+    {
+        return Err(Problem::invalid("note", "at most 1000 characters"));
+    }
+    let action = AgentAction::Disposition {
+        disposition: body.disposition,
+        note: body.note,
+    };
+    control(&state, id, action).await
+}
+
+fn check_text(field: &str, v: &str) -> Result<(), Problem> {
+    if v.trim().is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
+        return Err(Problem::invalid(
+            field,
+            "1 to 64 characters, no control characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn control(
+    state: &ApiState,
+    agent: String,
+    action: AgentAction,
+) -> Result<Json<AgentView>, Problem> {
+    let r = ask(state, |reply| Command::Agent {
+        agent,
+        action,
+        reply,
+    })
+    .await?;
+    r.map(Json).map_err(|e| {
+        let status = match &e {
+            AgentControlError::UnknownAgent(_) => StatusCode::NOT_FOUND,
+            AgentControlError::NotADisposition(_) => {
+                return Problem::invalid("disposition", e.to_string());
+            }
+            AgentControlError::Offline(_) | AgentControlError::NoCall(_) => StatusCode::CONFLICT,
+            AgentControlError::NoAcd => StatusCode::NOT_FOUND,
+        };
+        Problem::new(status, e.to_string())
+    })
+}
