@@ -1129,3 +1129,42 @@ async fn persistent_agents_are_bridged_at_once_on_their_standing_call() {
         agent.dir().display()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_agent_is_reached_through_the_trunk() {
+    let dir = tempfile::tempdir().unwrap();
+    // The trunk's far end answers everything by number: the static agent's extension (last
+    // digit 0: answers, waits for our BYE) and two customers who hang up after 1 s (8).
+    let mut far = SippUas::start(OUTCOMES, Transport::Udp, &["-m", "3"]).unwrap();
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "acd-static",
+        &far.trunk_uri(),
+        port,
+        "max_concurrent = 1",
+        "wrap_up = 0\n[[acd.agents]]\nid = \"ext-200\"\nuri = \"sip:2000@127.0.0.1\"\n",
+    );
+    let (out, db) = run_campaign(dir.path(), &toml, &[number(8, 1), number(8, 2)]).await;
+    for l in &out.report.leads {
+        let a = only_attempt(l);
+        assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    }
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected.len(), 2, "{connected:?}");
+    for c in &connected {
+        assert_eq!(c["agent"], "ext-200");
+        assert_eq!(c["mode"], "persistent");
+        assert_eq!(c["agent_call_id"], connected[0]["agent_call_id"]);
+    }
+    let states = agent_states(&db, "ext-200").await;
+    assert_eq!(
+        states[0],
+        ("available".to_string(), "login_call_up".to_string())
+    );
+    assert_eq!(
+        far.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "the trunk's SIPp (login call and two customers): {}",
+        far.dir().display()
+    );
+}
