@@ -14,5 +14,6 @@ pub mod engine;
 pub mod events;
 pub mod media;
 pub mod report;
+pub mod service;
 pub mod sip;
 pub mod store;

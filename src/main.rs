@@ -54,6 +54,14 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run the dialer as a service: the REST API, campaigns and call lists created over it,
+    /// their runs (see docs/api.md). SIGTERM or Ctrl-C: stop dialling, let calls finish up to
+    /// `shutdown_grace` seconds, store their events, exit.
+    Serve {
+        /// Service settings (TOML: listen, db, shutdown_grace, [campaign_defaults]).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Print a campaign's summary from the store.
     Report {
         /// SQLite database file.
@@ -374,6 +382,50 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(130));
             }
+        }
+        Cmd::Serve { config } => {
+            let sc = outdial::service::ServiceConfig::load(&config)?;
+            let store = Store::open(&sc.db).await?;
+            let service =
+                outdial::service::Service::new(store.clone(), sc.campaign_defaults.clone());
+            service.resume().await?;
+            let state = std::sync::Arc::new(outdial::api::ApiState {
+                store,
+                engine: None,
+                service: Some(service.clone()),
+            });
+            let listener = tokio::net::TcpListener::bind(&sc.listen)
+                .await
+                .with_context(|| format!("binding the API address {}", sc.listen))?;
+            eprintln!(
+                "outdial serve: API on http://{}/v1, database {}",
+                listener.local_addr()?,
+                sc.db.display()
+            );
+            let grace = sc.shutdown_grace;
+            let stop = async move {
+                let term = async {
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(mut s) => {
+                            s.recv().await;
+                        }
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term => {}
+                }
+                eprintln!("outdial serve: stopping (calls in progress get up to {grace} s)…");
+            };
+            axum::serve(listener, outdial::api::router(state))
+                .with_graceful_shutdown(stop)
+                .await?;
+            service
+                .shutdown(std::time::Duration::from_secs(sc.shutdown_grace))
+                .await;
+            eprintln!("outdial serve: stopped");
         }
         Cmd::Report { db, campaign, json } => {
             if !db.exists() {

@@ -179,6 +179,162 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
     })
 }
 
+/// A campaign's statistics (`GET /v1/campaigns/{id}/stats`), from the store.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignStats {
+    /// Campaign name.
+    pub campaign: String,
+    /// Lifecycle state (filled in by the API).
+    pub state: String,
+    /// Leads, and leads with a final disposition.
+    pub leads: u64,
+    /// Leads final.
+    pub leads_final: u64,
+    /// Attempts made.
+    pub attempts: u64,
+    /// Attempts answered (2xx).
+    pub answered: u64,
+    /// answered / attempts ended (interrupted ones excluded), 0–1.
+    pub answer_rate: f64,
+    /// AMD results as shares of the AMD decisions: `human`, `machine`, `not_sure` → 0–1.
+    pub amd_shares: BTreeMap<String, f64>,
+    /// Answered calls that entered the ACD queue.
+    pub queued: u64,
+    /// Calls connected to an agent.
+    pub connected: u64,
+    /// Queued calls never connected (caller hung up or `max_wait`).
+    pub abandoned: u64,
+    /// abandoned / queued (answered by a human and queued), 0–1.
+    pub abandon_rate: f64,
+    /// Answered calls never connected to an agent / answered, 0–1 (0 without agents).
+    pub answered_not_connected_rate: f64,
+    /// Mean queue wait of connected calls, ms.
+    pub avg_wait_ms: f64,
+    /// Mean talk time (connected → end), ms.
+    pub avg_talk_ms: f64,
+    /// Post-dial delay (INVITE → first ringing/early media), ms: p50, p90, p99.
+    pub pdd_p50_ms: f64,
+    /// Post-dial delay p90, ms.
+    pub pdd_p90_ms: f64,
+    /// Post-dial delay p99, ms.
+    pub pdd_p99_ms: f64,
+    /// Attempts by disposition.
+    pub dispositions: BTreeMap<String, u64>,
+    /// Agents' dispositions of their calls.
+    pub agent_dispositions: BTreeMap<String, u64>,
+    /// Calls connected per agent.
+    pub agents: BTreeMap<String, u64>,
+}
+
+/// Statistics of one campaign. Errors: database errors.
+pub async fn campaign_stats(
+    store: &Store,
+    campaign_id: i64,
+    campaign: &str,
+) -> anyhow::Result<CampaignStats> {
+    let pool = store.pool();
+    let r = build(store, campaign_id, campaign).await?;
+    let s = r.summary;
+    let amd_total: u64 = s.amd.values().sum();
+    let amd_shares = s
+        .amd
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64 / amd_total.max(1) as f64))
+        .collect();
+    let count = |kind: &'static str| async move {
+        sqlx::query(
+            "SELECT COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+             WHERE a.campaign_id = ?1 AND e.kind = ?2",
+        )
+        .bind(campaign_id)
+        .bind(kind)
+        .fetch_one(pool)
+        .await
+        .map(|r| r.get::<i64, _>(0) as u64)
+    };
+    let queued = count("queued").await?;
+    let connected = count("connected").await?;
+    let abandoned = count("abandoned").await?;
+    let row = sqlx::query(
+        "SELECT AVG(json_extract(e.data, '$.wait_ms')), \
+         AVG((julianday(a.ended_at) - julianday(e.at)) * 86400000.0) \
+         FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+         WHERE a.campaign_id = ?1 AND e.kind = 'connected'",
+    )
+    .bind(campaign_id)
+    .fetch_one(pool)
+    .await?;
+    let avg_wait_ms = row.get::<Option<f64>, _>(0).unwrap_or(0.0);
+    let avg_talk_ms = row.get::<Option<f64>, _>(1).unwrap_or(0.0);
+    let mut pdd = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
+    for r in sqlx::query(
+        "SELECT (julianday(ringing_at) - julianday(started_at)) * 86400000.0 FROM attempts \
+         WHERE campaign_id = ?1 AND ringing_at IS NOT NULL",
+    )
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?
+    {
+        let ms = r.get::<Option<f64>, _>(0).unwrap_or(0.0).max(0.0);
+        let _ = pdd.record(ms.round() as u64);
+    }
+    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(p) as f64
+        }
+    };
+    let grouped = |sql: &'static str| async move {
+        let mut m = BTreeMap::new();
+        for r in sqlx::query(sql).bind(campaign_id).fetch_all(pool).await? {
+            if let Some(k) = r.get::<Option<String>, _>(0) {
+                m.insert(k, r.get::<i64, _>(1) as u64);
+            }
+        }
+        anyhow::Ok(m)
+    };
+    let agent_dispositions = grouped(
+        "SELECT agent_disposition, COUNT(*) FROM attempts WHERE campaign_id = ?1 \
+         AND agent_disposition IS NOT NULL GROUP BY 1",
+    )
+    .await?;
+    let agents = grouped(
+        "SELECT json_extract(e.data, '$.agent'), COUNT(*) FROM call_events e \
+         JOIN attempts a ON a.id = e.attempt_id \
+         WHERE a.campaign_id = ?1 AND e.kind = 'connected' GROUP BY 1",
+    )
+    .await?;
+    Ok(CampaignStats {
+        campaign: campaign.to_string(),
+        state: String::new(),
+        leads: s.leads,
+        leads_final: s.leads_final,
+        attempts: s.attempts,
+        answered: s.answered,
+        answer_rate: s.answer_rate,
+        amd_shares,
+        queued,
+        connected,
+        abandoned,
+        abandon_rate: abandoned as f64 / queued.max(1) as f64,
+        answered_not_connected_rate: if queued == 0 || s.answered == 0 {
+            0.0
+        } else {
+            s.answered.saturating_sub(connected) as f64 / s.answered as f64
+        },
+        avg_wait_ms,
+        avg_talk_ms,
+        pdd_p50_ms: q(&pdd, 0.5),
+        pdd_p90_ms: q(&pdd, 0.9),
+        pdd_p99_ms: q(&pdd, 0.99),
+        dispositions: s.attempt_dispositions,
+        agent_dispositions,
+        agents,
+    })
+}
+
 /// The summary as a plain-text table.
 pub fn render_table(s: &Summary) -> String {
     let mut out = String::new();

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod client;
 pub mod problem;
+pub mod service_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,8 +33,20 @@ pub use problem::{Json, Problem};
 pub struct ApiState {
     /// The database (tokens, and what the campaign stored).
     pub store: Store,
-    /// The running engine's command channel (`None`: no engine in this process).
+    /// The running engine's command channel (`outdial run`; `None` under `outdial serve`,
+    /// where the engine of the running campaign with agents is used).
     pub engine: Option<mpsc::UnboundedSender<Command>>,
+    /// The campaigns of `outdial serve` (`None` under `outdial run`).
+    pub service: Option<Arc<crate::service::Service>>,
+}
+
+impl ApiState {
+    /// The engine agent requests go to.
+    fn agent_engine(&self) -> Option<mpsc::UnboundedSender<Command>> {
+        self.engine
+            .clone()
+            .or_else(|| self.service.as_ref().and_then(|s| s.agent_engine()))
+    }
 }
 
 /// The `/v1` routes over `state`.
@@ -44,6 +57,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/agents/{id}", get(get_agent))
         .route("/v1/agents/{id}/state", put(set_agent_state))
         .route("/v1/agents/{id}/disposition", put(set_disposition))
+        .merge(service_routes::routes())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(state)
 }
@@ -88,7 +102,7 @@ async fn ask<T>(
             "no SIP engine is running in this process",
         )
     };
-    let engine = state.engine.as_ref().ok_or_else(unavailable)?;
+    let engine = state.agent_engine().ok_or_else(unavailable)?;
     let (tx, rx) = oneshot::channel();
     engine.send(make(tx)).map_err(|_| unavailable())?;
     rx.await.map_err(|_| unavailable())

@@ -210,6 +210,17 @@ async fn dispositions_owed(engine: &tokio::sync::mpsc::UnboundedSender<shell::Co
         .map_or(0, |v| v.iter().filter(|a| a.awaiting_disposition).count())
 }
 
+/// What the service asks of a running campaign ([`run_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunControl {
+    /// Dial.
+    Run,
+    /// No new calls; calls in progress go on (and the campaign waits).
+    Pause,
+    /// No new calls, hang up the calls in progress, stop (as Ctrl-C does).
+    Stop,
+}
+
 /// Runs a campaign to completion. `leads_file` is imported first (rows already in the
 /// campaign are left alone, so re-running with the same file resumes).
 /// Errors: bad settings, an unreadable call list, database or socket failures.
@@ -231,6 +242,32 @@ pub async fn run(
         .with_context(|| format!("opening call list {}", leads_file.display()))?;
     let import = leads::read_csv(file, region)
         .with_context(|| format!("reading call list {}", leads_file.display()))?;
+    run_with(cfg, import, store, timers, progress, RunHooks::default()).await
+}
+
+/// How a service drives [`run_with`] (all optional: `outdial run` uses none).
+#[derive(Debug, Default)]
+pub struct RunHooks {
+    /// Pause, resume or stop the run; while set, Ctrl-C is left to the service.
+    pub control: Option<tokio::sync::watch::Receiver<RunControl>>,
+    /// Receives the engine's command channel once it is up (agent requests).
+    pub engine: Option<oneshot::Sender<tokio::sync::mpsc::UnboundedSender<Command>>>,
+}
+
+/// Runs a campaign over leads already read (`import`: added to the campaign's leads, numbers
+/// already there left alone) until every lead is final — or, with `control`, until told to
+/// stop; `Pause` holds new calls. Without `control`, Ctrl-C stops it.
+/// Errors: bad settings, database or socket failures.
+pub async fn run_with(
+    cfg: &CampaignConfig,
+    import: leads::Import,
+    store: &Store,
+    timers: Timers,
+    progress: bool,
+    hooks: RunHooks,
+) -> anyhow::Result<RunOutcome> {
+    let mut control = hooks.control;
+    cfg.validate()?;
     for e in &import.errors {
         tracing::warn!(line = e.line, reason = %e.reason, "call list row rejected");
     }
@@ -275,11 +312,15 @@ pub async fn run(
     })
     .await
     .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;
+    if let Some(tx) = hooks.engine {
+        let _ = tx.send(engine.commands.clone());
+    }
     let api = match &cfg.api_listen {
         Some(addr) => {
             let state = std::sync::Arc::new(crate::api::ApiState {
                 store: store.clone(),
                 engine: Some(engine.commands.clone()),
+                service: None,
             });
             let (bound, task) = crate::api::bind(addr.parse()?, state).await?;
             tracing::info!(%bound, "REST API listening");
@@ -376,7 +417,16 @@ pub async fn run(
             }
             agents_wait_until = None;
         }
-        let held = hold_until.is_some_and(|t| t > Instant::now()) || agents_wait_until.is_some();
+        let ctl = control.as_ref().map_or(RunControl::Run, |c| *c.borrow());
+        if ctl == RunControl::Stop && !stopping {
+            stopping = true;
+            let (tx, rx) = oneshot::channel();
+            shutdown_rx = Some(rx);
+            let _ = engine.commands.send(Command::Shutdown(tx));
+        }
+        let held = hold_until.is_some_and(|t| t > Instant::now())
+            || agents_wait_until.is_some()
+            || ctl == RunControl::Pause;
         while !stopping
             && !held
             && in_flight.len() + picked.len() < cfg.max_concurrent as usize
@@ -517,7 +567,21 @@ pub async fn run(
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
-            _ = &mut ctrl_c => {
+            r = async {
+                match control.as_mut() {
+                    Some(c) => c.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => if r.is_err() {
+                // The service dropped its handle: nobody can resume us, so stop.
+                control = None;
+                if stopping { continue; }
+                stopping = true;
+                let (tx, rx) = oneshot::channel();
+                shutdown_rx = Some(rx);
+                let _ = engine.commands.send(Command::Shutdown(tx));
+            },
+            _ = &mut ctrl_c, if control.is_none() => {
                 if stopping {
                     // Second Ctrl-C: leave now. Attempts still in progress stay `dialing` and
                     // are marked `interrupted` by the next run.

@@ -5,6 +5,8 @@
 //! a batch of call events together with the attempt rows and lead rows they finish, so a
 //! process killed at any point leaves either all of a batch or none of it.
 
+pub mod service;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
@@ -148,13 +150,16 @@ impl Store {
     }
 
     /// Creates the campaign or, if one with this name exists, stores the new settings and
-    /// marks it active again. Returns its id.
+    /// marks it active again (a `paused` or `archived` one — the service's states — keeps its
+    /// state). Returns its id.
     pub async fn upsert_campaign(&self, name: &str, config_json: &str) -> anyhow::Result<i64> {
         let now = rfc3339_ms(Utc::now());
         let row = sqlx::query(
             "INSERT INTO campaigns (name, config, state, created_at, updated_at)
              VALUES (?1, ?2, 'active', ?3, ?3)
-             ON CONFLICT(name) DO UPDATE SET config = excluded.config, state = 'active',
+             ON CONFLICT(name) DO UPDATE SET config = excluded.config,
+                 state = CASE WHEN campaigns.state IN ('paused', 'archived')
+                              THEN campaigns.state ELSE 'active' END,
                  updated_at = excluded.updated_at
              RETURNING id",
         )

@@ -1,0 +1,651 @@
+//! The service's endpoints (`outdial serve`): call lists, campaigns and their lifecycle,
+//! calls with their event timelines, CDRs and statistics.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{ApiState, Caller, Json, Problem, Role};
+use crate::campaign::leads::{self, NewLead};
+use crate::service::convert::{self, snake_to_camel};
+use crate::service::{ControlError, Service};
+use crate::store::service::{CallListInfo, CampaignRow, CampaignWriteError};
+
+/// The routes, to merge into the API router.
+pub fn routes() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route(
+            "/v1/call-lists",
+            get(list_call_lists).post(create_call_list),
+        )
+        .route(
+            "/v1/call-lists/{id}",
+            get(get_call_list).delete(delete_call_list),
+        )
+        .route("/v1/campaigns", get(list_campaigns).post(create_campaign))
+        .route(
+            "/v1/campaigns/{id}",
+            get(get_campaign)
+                .put(update_campaign)
+                .delete(delete_campaign),
+        )
+        .route("/v1/campaigns/{id}/control", put(control_campaign))
+        .route("/v1/campaigns/{id}/stats", get(campaign_stats))
+        .route("/v1/campaigns/{id}/cdr", get(campaign_cdr))
+        .route("/v1/calls", get(list_calls))
+        .route("/v1/calls/{call_id}", get(get_call))
+}
+
+fn db_error(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "database error");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
+}
+
+fn service(state: &ApiState) -> Result<&Arc<Service>, Problem> {
+    state.service.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "campaign management needs `outdial serve`",
+        )
+    })
+}
+
+fn parse_id(s: &str, what: &str) -> Result<i64, Problem> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no {what} {s:?}")))
+}
+
+// ---------------------------------------------------------------- call lists
+
+/// `POST /v1/call-lists` JSON body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CallListBody {
+    name: String,
+    /// ISO 3166 region for national numbers (`US`, `GB`).
+    #[serde(default)]
+    default_region: Option<String>,
+    numbers: Vec<NumberBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberBody {
+    number: String,
+    #[serde(default)]
+    attributes: BTreeMap<String, Value>,
+}
+
+/// `?name=&defaultRegion=` of a CSV upload.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CsvQuery {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    default_region: Option<String>,
+}
+
+/// A created call list with the rows refused.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedList {
+    #[serde(flatten)]
+    info: CallListInfo,
+    /// Rows not imported: `line` (CSV, 1-based with the header as line 1) or `index`
+    /// (JSON, 0-based), and why.
+    errors: Vec<RowProblem>,
+}
+
+#[derive(Debug, Serialize)]
+struct RowProblem {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    reason: String,
+}
+
+fn region(r: Option<&str>) -> Result<Option<phonenumber::country::Id>, Problem> {
+    r.map(|r| {
+        r.parse::<phonenumber::country::Id>()
+            .map_err(|_| Problem::invalid("defaultRegion", format!("{r:?} is not a region code")))
+    })
+    .transpose()
+}
+
+async fn create_call_list(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(q): Query<CsvQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    caller.require(Role::Admin)?;
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (name, numbers, errors) = if ctype.starts_with("text/csv") {
+        let name = q
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| Problem::invalid("name", "give the list's name as ?name="))?;
+        let import = leads::read_csv(&body[..], region(q.default_region.as_deref())?)
+            .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let errors = import
+            .errors
+            .into_iter()
+            .map(|e| RowProblem {
+                line: Some(e.line),
+                index: None,
+                reason: e.reason,
+            })
+            .collect::<Vec<_>>();
+        (name, import.leads, errors)
+    } else if ctype.starts_with("application/json") {
+        let b: CallListBody = serde_json::from_slice(&body).map_err(|e| {
+            let status = if e.is_data() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            Problem::new(status, e.to_string())
+        })?;
+        if b.name.trim().is_empty() || b.name.len() > 100 {
+            return Err(Problem::invalid("name", "1 to 100 characters"));
+        }
+        let reg = region(b.default_region.as_deref())?;
+        let mut seen = std::collections::HashSet::new();
+        let (mut ok, mut errors) = (Vec::new(), Vec::new());
+        for (i, n) in b.numbers.into_iter().enumerate() {
+            let refuse = |reason: String| RowProblem {
+                line: None,
+                index: Some(i as u64),
+                reason,
+            };
+            match leads::normalise(&n.number, reg) {
+                Ok(num) if !seen.insert(num.clone()) => {
+                    errors.push(refuse(format!("duplicate number {num}")))
+                }
+                Ok(num) => ok.push(NewLead {
+                    number: num,
+                    raw_number: n.number,
+                    attributes: n
+                        .attributes
+                        .into_iter()
+                        .map(|(k, v)| match v {
+                            Value::String(s) => (k, s),
+                            other => (k, other.to_string()),
+                        })
+                        .collect(),
+                    line: i as u64,
+                }),
+                Err(e) => errors.push(refuse(e)),
+            }
+        }
+        (b.name, ok, errors)
+    } else {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send application/json or text/csv",
+        ));
+    };
+    if numbers.is_empty() {
+        let mut p = Problem::invalid("numbers", "no valid number: nothing stored");
+        p.detail = format!(
+            "no valid number: nothing stored ({} row(s) refused{})",
+            errors.len(),
+            errors
+                .first()
+                .map(|e| format!("; first: {}", e.reason))
+                .unwrap_or_default()
+        );
+        return Err(p);
+    }
+    let info = state
+        .store
+        .create_call_list(name.trim(), &numbers)
+        .await
+        .map_err(db_error)?;
+    Ok((StatusCode::CREATED, Json(CreatedList { info, errors })).into_response())
+}
+
+async fn list_call_lists(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<Vec<CallListInfo>>, Problem> {
+    caller.require(Role::Supervisor)?;
+    Ok(Json(state.store.call_lists().await.map_err(db_error)?))
+}
+
+async fn get_call_list(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CallListInfo>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let id = parse_id(&id, "call list")?;
+    state
+        .store
+        .call_list(id)
+        .await
+        .map_err(db_error)?
+        .map(Json)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no call list {id}")))
+}
+
+async fn delete_call_list(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Admin)?;
+    let id = parse_id(&id, "call list")?;
+    let users = state
+        .store
+        .campaigns_using_list(id)
+        .await
+        .map_err(db_error)?;
+    if let Some((c, s)) = users.iter().find(|(_, s)| s == "active" || s == "paused") {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!("campaign {c} ({s}) dials this list: remove it first"),
+        ));
+    }
+    if state.store.delete_call_list(id).await.map_err(db_error)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no call list {id}"),
+        ))
+    }
+}
+
+// ---------------------------------------------------------------- campaigns
+
+/// A campaign as the API shows it: its row and its settings in camelCase.
+fn campaign_view(row: &CampaignRow) -> Value {
+    let settings: Value = serde_json::from_str(&row.config).unwrap_or(Value::Null);
+    let mut v = convert::rename_keys(settings, &snake_to_camel);
+    if !v.is_object() {
+        v = Value::Object(Default::default());
+    }
+    let m = v.as_object_mut().expect("object");
+    m.insert("id".into(), row.id.into());
+    m.insert("name".into(), row.name.clone().into());
+    m.insert("state".into(), row.state.clone().into());
+    m.insert("callLists".into(), serde_json::json!(row.call_lists));
+    m.insert("createdAt".into(), row.created_at.clone().into());
+    m.insert("updatedAt".into(), row.updated_at.clone().into());
+    v
+}
+
+/// Validates a campaign body: (name, stored settings, call lists).
+async fn checked_body(
+    state: &ApiState,
+    svc: &Service,
+    body: Value,
+) -> Result<(String, Value, Vec<i64>), Problem> {
+    let (name, settings, lists) = convert::split_body(body)?;
+    convert::campaign_config(&svc.defaults, settings.clone())?;
+    for l in &lists {
+        if state.store.call_list(*l).await.map_err(db_error)?.is_none() {
+            return Err(Problem::invalid("callLists", format!("no call list {l}")));
+        }
+    }
+    Ok((name, settings, lists))
+}
+
+fn write_error(e: CampaignWriteError) -> Problem {
+    match e {
+        CampaignWriteError::NameTaken(n) => Problem {
+            field: Some("name".into()),
+            ..Problem::new(
+                StatusCode::CONFLICT,
+                format!("a campaign named {n:?} exists"),
+            )
+        },
+        CampaignWriteError::Db(e) => db_error(e),
+    }
+}
+
+async fn create_campaign(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> Result<Response, Problem> {
+    caller.require(Role::Admin)?;
+    let svc = service(&state)?;
+    let (name, settings, lists) = checked_body(&state, svc, body).await?;
+    let row = state
+        .store
+        .create_campaign(&name, &settings.to_string(), &lists)
+        .await
+        .map_err(write_error)?;
+    Ok((StatusCode::CREATED, Json(campaign_view(&row))).into_response())
+}
+
+async fn list_campaigns(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let rows = state.store.campaign_rows().await.map_err(db_error)?;
+    Ok(Json(rows.iter().map(campaign_view).collect()))
+}
+
+async fn load_campaign(state: &ApiState, id: &str) -> Result<CampaignRow, Problem> {
+    let id = parse_id(id, "campaign")?;
+    state
+        .store
+        .campaign(id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no campaign {id}")))
+}
+
+async fn get_campaign(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    Ok(Json(campaign_view(&load_campaign(&state, &id).await?)))
+}
+
+async fn update_campaign(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Admin)?;
+    let svc = service(&state)?;
+    let row = load_campaign(&state, &id).await?;
+    if row.state != "draft" {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a campaign that is {} cannot be edited (only drafts)",
+                row.state
+            ),
+        ));
+    }
+    let (name, settings, lists) = checked_body(&state, svc, body).await?;
+    state
+        .store
+        .update_campaign(row.id, &name, &settings.to_string(), &lists)
+        .await
+        .map_err(write_error)?;
+    Ok(Json(campaign_view(&load_campaign(&state, &id).await?)))
+}
+
+async fn delete_campaign(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Admin)?;
+    let row = load_campaign(&state, &id).await?;
+    if row.state == "active" || row.state == "paused" {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!("the campaign is {}: remove it first (control)", row.state),
+        ));
+    }
+    if state
+        .store
+        .delete_campaign_if_unused(row.id)
+        .await
+        .map_err(db_error)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(
+            StatusCode::CONFLICT,
+            "the campaign has calls on record and is kept; `remove` archives it",
+        ))
+    }
+}
+
+/// `PUT /v1/campaigns/{id}/control` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlBody {
+    command: String,
+}
+
+async fn control_campaign(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ControlBody>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let svc = service(&state)?;
+    let id = parse_id(&id, "campaign")?;
+    match svc.control(id, &body.command).await {
+        Ok(s) => Ok(Json(serde_json::json!({ "id": id, "state": s }))),
+        Err(ControlError::NotFound(_)) => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no campaign {id}"),
+        )),
+        Err(ControlError::Conflict(m)) => Err(Problem::new(StatusCode::CONFLICT, m)),
+        Err(ControlError::Invalid(m)) => Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, m)),
+        Err(ControlError::Db(e)) => Err(db_error(e)),
+    }
+}
+
+// ---------------------------------------------------------------- calls
+
+/// `GET /v1/calls` filters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallsQuery {
+    #[serde(default)]
+    campaign_id: Option<i64>,
+    /// `live` or `finished`.
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    disposition: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    offset: Option<i64>,
+}
+
+const CALL_COLUMNS: &str = "a.call_id, a.campaign_id, a.lead_id, l.number, a.attempt_no, a.state, \
+     a.sip_status, a.reason_phrase, a.disposition, a.q850_cause, a.hangup_by, a.detail, \
+     a.agent_disposition, a.started_at, a.ringing_at, a.answered_at, a.ended_at, a.id";
+
+fn call_view(r: &sqlx::sqlite::SqliteRow) -> Value {
+    serde_json::json!({
+        "callId": r.get::<Option<String>, _>(0),
+        "campaignId": r.get::<i64, _>(1),
+        "leadId": r.get::<i64, _>(2),
+        "number": r.get::<String, _>(3),
+        "attemptNo": r.get::<i64, _>(4),
+        "status": if r.get::<String, _>(5) == "ended" { "finished" } else { "live" },
+        "sipStatus": r.get::<Option<i64>, _>(6),
+        "reasonPhrase": r.get::<Option<String>, _>(7),
+        "disposition": r.get::<Option<String>, _>(8),
+        "q850Cause": r.get::<Option<i64>, _>(9),
+        "hangupBy": r.get::<Option<String>, _>(10),
+        "detail": r.get::<Option<String>, _>(11),
+        "agentDisposition": r.get::<Option<String>, _>(12),
+        "startedAt": r.get::<String, _>(13),
+        "ringingAt": r.get::<Option<String>, _>(14),
+        "answeredAt": r.get::<Option<String>, _>(15),
+        "endedAt": r.get::<Option<String>, _>(16),
+    })
+}
+
+async fn list_calls(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(q): Query<CallsQuery>,
+) -> Result<Json<Vec<Value>>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::invalid("limit", "1 to 1000"));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(Problem::invalid("offset", "0 or more"));
+    }
+    let state_filter = match q.status.as_deref() {
+        None => None,
+        Some("live") => Some("dialing"),
+        Some("finished") => Some("ended"),
+        Some(o) => {
+            return Err(Problem::invalid(
+                "status",
+                format!("{o:?}: live or finished"),
+            ));
+        }
+    };
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
+         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND (?2 IS NULL OR a.state = ?2) \
+         AND (?3 IS NULL OR a.disposition = ?3) ORDER BY a.id LIMIT ?4 OFFSET ?5"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(q.campaign_id)
+        .bind(state_filter)
+        .bind(q.disposition)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(state.store.pool())
+        .await
+        .map_err(db_error)?;
+    Ok(Json(rows.iter().map(call_view).collect()))
+}
+
+async fn get_call(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(call_id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
+         WHERE a.call_id = ?1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&call_id)
+        .fetch_optional(state.store.pool())
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no call {call_id:?}")))?;
+    let mut v = call_view(&row);
+    let events = sqlx::query("SELECT at, data FROM call_events WHERE attempt_id = ?1 ORDER BY id")
+        .bind(row.get::<i64, _>(17))
+        .fetch_all(state.store.pool())
+        .await
+        .map_err(db_error)?;
+    let timeline: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let mut d: Value = serde_json::from_str(e.get::<&str, _>(1)).unwrap_or(Value::Null);
+            if let Some(m) = d.as_object_mut() {
+                m.insert("at".into(), e.get::<String, _>(0).into());
+            }
+            d
+        })
+        .collect();
+    v["events"] = Value::Array(timeline);
+    Ok(Json(v))
+}
+
+async fn campaign_cdr(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    caller.require(Role::Supervisor)?;
+    let row = load_campaign(&state, &id).await?;
+    let sql = format!(
+        "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
+         WHERE a.campaign_id = ?1 ORDER BY a.id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(row.id)
+        .fetch_all(state.store.pool())
+        .await
+        .map_err(db_error)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let cols = [
+        "callId",
+        "campaignId",
+        "leadId",
+        "number",
+        "attemptNo",
+        "status",
+        "sipStatus",
+        "reasonPhrase",
+        "disposition",
+        "q850Cause",
+        "hangupBy",
+        "detail",
+        "agentDisposition",
+        "startedAt",
+        "ringingAt",
+        "answeredAt",
+        "endedAt",
+    ];
+    w.write_record(cols).map_err(db_error)?;
+    for r in &rows {
+        let v = call_view(r);
+        let rec: Vec<String> = cols
+            .iter()
+            .map(|c| match &v[*c] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                o => o.to_string(),
+            })
+            .collect();
+        w.write_record(&rec).map_err(db_error)?;
+    }
+    let body = w.into_inner().map_err(db_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"campaign-{}-cdr.csv\"", row.id),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn campaign_stats(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<crate::report::CampaignStats>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let row = load_campaign(&state, &id).await?;
+    let mut s = crate::report::campaign_stats(&state.store, row.id, &row.name)
+        .await
+        .map_err(db_error)?;
+    s.state = row.state;
+    Ok(Json(s))
+}

@@ -1,0 +1,214 @@
+//! Campaign settings between the API's JSON (camelCase members, as `callerId`) and the
+//! campaign file's fields ([`CampaignConfig`], snake_case, as `caller_id`).
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::api::Problem;
+use crate::campaign::config::CampaignConfig;
+
+/// `callerId` → `caller_id` (digits stay with their word: `rtpPortMin` → `rtp_port_min`).
+pub fn camel_to_snake(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `caller_id` → `callerId`.
+pub fn snake_to_camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut up = false;
+    for c in s.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.push(c.to_ascii_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Renames every object member of `v`, recursively.
+pub fn rename_keys(v: Value, f: &dyn Fn(&str) -> String) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (f(&k), rename_keys(v, f)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| rename_keys(v, f)).collect()),
+        other => other,
+    }
+}
+
+/// Lays `over` onto `base`: objects merge member by member, anything else replaces.
+pub fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// The campaign settings from `settings` (snake_case JSON, the stored form) laid over the
+/// service's defaults, validated. Errors: a 422 problem naming the field (camelCase).
+pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<CampaignConfig, Problem> {
+    let mut merged = serde_json::to_value(defaults).unwrap_or(Value::Object(Map::new()));
+    merge(&mut merged, settings);
+    let cfg: CampaignConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // The path names the member at fault (for an unknown one, itself); at the top level
+        // ("."), take the name from the message.
+        let field = match inner.split('`').nth(1) {
+            Some(f) if path == "." || path.is_empty() => f.to_string(),
+            _ => path,
+        };
+        let field = field
+            .split('.')
+            .map(snake_to_camel)
+            .collect::<Vec<_>>()
+            .join(".");
+        let inner = rename_in_message(&inner);
+        Problem::invalid(&field, inner)
+    })?;
+    cfg.validate().map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split_once(':')
+            .map(|(f, _)| f.trim().to_string())
+            .filter(|f| !f.contains(' '))
+            .unwrap_or_default();
+        let field = field
+            .split('.')
+            .map(|p| snake_to_camel(p.split('[').next().unwrap_or(p)))
+            .collect::<Vec<_>>()
+            .join(".");
+        let mut p = Problem::invalid(&field, rename_in_message(&msg));
+        if p.field.as_deref() == Some("") {
+            p.field = None;
+        }
+        p
+    })?;
+    Ok(cfg)
+}
+
+/// Field names in a message (`` `caller_id` ``, `caller_id:`) as the API spells them.
+fn rename_in_message(msg: &str) -> String {
+    msg.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                snake_to_camel(part)
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// The API's campaign body (camelCase, `callLists` and `name` included) → (name, stored
+/// settings as snake_case JSON, call list ids). Errors: 422 problems naming the member.
+pub fn split_body(body: Value) -> Result<(String, Value, Vec<i64>), Problem> {
+    let Value::Object(mut m) = body else {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object",
+        ));
+    };
+    for ro in ["id", "state", "createdAt", "updatedAt"] {
+        m.remove(ro);
+    }
+    let lists = match m.remove("callLists") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_i64().filter(|n| *n > 0))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| Problem::invalid("callLists", "an array of call list ids"))?,
+        Some(_) => return Err(Problem::invalid("callLists", "an array of call list ids")),
+    };
+    let name = match m.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => s.clone(),
+        _ => {
+            return Err(Problem::invalid(
+                "name",
+                "a name of 1 to 100 characters is required",
+            ));
+        }
+    };
+    let settings = rename_keys(Value::Object(m), &camel_to_snake);
+    Ok((name, settings, lists))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in [
+            "caller_id",
+            "rtp_port_min",
+            "max_concurrent",
+            "on_human",
+            "name",
+        ] {
+            assert_eq!(camel_to_snake(&snake_to_camel(s)), s);
+        }
+        assert_eq!(snake_to_camel("reschedule_rules"), "rescheduleRules");
+    }
+
+    #[test]
+    fn errors_name_the_api_field() {
+        let mut d = toml::Table::new();
+        d.insert("trunk".into(), "sip:127.0.0.1:5080".into());
+        let (_, v, _) = split_body(serde_json::json!({
+            "name": "x", "callerId": "+1415", "cps": "fast"
+        }))
+        .unwrap();
+        let p = campaign_config(&d, v).unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("cps"), "{p:?}");
+        let (_, v, _) =
+            split_body(serde_json::json!({"name": "x", "callerId": "+1", "bogusThing": 1}))
+                .unwrap();
+        let p = campaign_config(&d, v).unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("bogusThing"), "{p:?}");
+        let (_, v, _) =
+            split_body(serde_json::json!({"name": "x", "callerId": "+1", "maxConcurrent": 0}))
+                .unwrap();
+        let p = campaign_config(&d, v).unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("maxConcurrent"), "{p:?}");
+        let (_, v, _) = split_body(
+            serde_json::json!({"name": "x", "callerId": "+1", "amd": {"profile": "nope"}}),
+        )
+        .unwrap();
+        assert!(campaign_config(&d, v).is_err());
+        assert_eq!(
+            split_body(serde_json::json!({"callerId": "+1"}))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("name")
+        );
+    }
+}

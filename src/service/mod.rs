@@ -1,0 +1,303 @@
+//! `outdial serve`: one process with the HTTP API, the stored campaigns and their runs.
+//!
+//! Campaigns and call lists are created over the API (`src/api/`); `start` runs a campaign
+//! with the same run loop as `outdial run` ([`runner::run_with`]) in a task of its own, over
+//! the numbers of its call lists; `pause`/`unpause` hold and release its dialling; `remove`
+//! stops it (calls in progress are hung up) and archives it. Campaigns left `active` or
+//! `paused` by an earlier process are resumed at start. See `docs/api.md`.
+
+pub mod convert;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::campaign::config::CampaignConfig;
+use crate::campaign::leads::Import;
+use crate::campaign::runner::{self, RunControl, RunHooks};
+use crate::engine::shell::Command;
+use crate::sip::transaction::Timers;
+use crate::store::Store;
+
+/// The service's own settings (`outdial serve --config outdial.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// HTTP address of the API (default `127.0.0.1:8080`).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// SQLite database file (default `outdial.db`).
+    #[serde(default = "default_db")]
+    pub db: PathBuf,
+    /// Seconds calls in progress may take to finish after SIGTERM (default 30).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace: u64,
+    /// Campaign-file fields every API-created campaign starts from (trunk, local_address,
+    /// trunk credentials, …): the API's fields are laid over these.
+    #[serde(default)]
+    pub campaign_defaults: toml::Table,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_db() -> PathBuf {
+    "outdial.db".into()
+}
+fn default_grace() -> u64 {
+    30
+}
+
+impl ServiceConfig {
+    /// Reads the service file. Errors: unreadable, bad TOML, unknown field.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading service file {}", path.display()))?;
+        let c: ServiceConfig =
+            toml::from_str(&text).with_context(|| format!("service file {}", path.display()))?;
+        c.listen
+            .parse::<std::net::SocketAddr>()
+            .with_context(|| format!("listen: {:?} is not IP:port", c.listen))?;
+        Ok(c)
+    }
+}
+
+/// A campaign whose run loop is going.
+struct Running {
+    control: watch::Sender<RunControl>,
+    engine: Option<mpsc::UnboundedSender<Command>>,
+    has_agents: bool,
+}
+
+/// Why a lifecycle command was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No such campaign.
+    #[error("no campaign {0}")]
+    NotFound(i64),
+    /// Not allowed in the campaign's state (message says why).
+    #[error("{0}")]
+    Conflict(String),
+    /// The stored settings no longer make a valid campaign.
+    #[error("the campaign's settings are invalid: {0}")]
+    Invalid(String),
+    /// Database trouble.
+    #[error(transparent)]
+    Db(#[from] anyhow::Error),
+}
+
+/// The campaigns of this process.
+pub struct Service {
+    /// The database.
+    pub store: Store,
+    /// `campaign_defaults` of the service file.
+    pub defaults: toml::Table,
+    running: Mutex<HashMap<i64, Running>>,
+    /// Finished runs report here (id), so the API sees `completed` without polling tasks.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Service {
+    /// A service over `store`.
+    pub fn new(store: Store, defaults: toml::Table) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            defaults,
+            running: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The settings of a stored campaign (its stored JSON over the defaults, validated).
+    fn config_of(&self, config_json: &str) -> Result<CampaignConfig, ControlError> {
+        let v: serde_json::Value =
+            serde_json::from_str(config_json).map_err(|e| ControlError::Db(e.into()))?;
+        convert::campaign_config(&self.defaults, v).map_err(|p| ControlError::Invalid(p.detail))
+    }
+
+    /// The engine of a running campaign with agents (for the agent endpoints).
+    pub fn agent_engine(&self) -> Option<mpsc::UnboundedSender<Command>> {
+        let running = self.running.lock().expect("running lock");
+        let mut v: Vec<(&i64, &Running)> = running.iter().filter(|(_, r)| r.has_agents).collect();
+        v.sort_by_key(|(id, _)| **id);
+        v.first().and_then(|(_, r)| r.engine.clone())
+    }
+
+    /// True when campaign `id`'s run loop is going.
+    pub fn is_running(&self, id: i64) -> bool {
+        self.running.lock().expect("running lock").contains_key(&id)
+    }
+
+    /// Applies a lifecycle command (`start`, `pause`, `unpause`, `remove`) and returns the
+    /// new state. Errors: see [`ControlError`].
+    pub async fn control(self: &Arc<Self>, id: i64, command: &str) -> Result<String, ControlError> {
+        let row = self
+            .store
+            .campaign(id)
+            .await?
+            .ok_or(ControlError::NotFound(id))?;
+        let state = row.state.as_str();
+        let conflict = |what: &str| {
+            Err(ControlError::Conflict(format!(
+                "cannot {what} a campaign that is {state}"
+            )))
+        };
+        match command {
+            "start" => {
+                if state != "draft" {
+                    return conflict("start");
+                }
+                if row.call_lists.is_empty() {
+                    return Err(ControlError::Conflict(
+                        "the campaign has no call list: set callLists first".into(),
+                    ));
+                }
+                self.launch(id, &row.config, &row.call_lists, RunControl::Run)
+                    .await?;
+                self.store.set_campaign_state(id, "active").await?;
+                Ok("active".into())
+            }
+            "pause" => {
+                if state != "active" {
+                    return conflict("pause");
+                }
+                self.send(id, RunControl::Pause);
+                self.store.set_campaign_state(id, "paused").await?;
+                Ok("paused".into())
+            }
+            "unpause" => {
+                if state != "paused" {
+                    return conflict("unpause");
+                }
+                self.send(id, RunControl::Run);
+                self.store.set_campaign_state(id, "active").await?;
+                Ok("active".into())
+            }
+            "remove" => {
+                if state == "archived" {
+                    return conflict("remove");
+                }
+                self.send(id, RunControl::Stop);
+                self.running.lock().expect("running lock").remove(&id);
+                self.store.set_campaign_state(id, "archived").await?;
+                Ok("archived".into())
+            }
+            "reload" => Err(ControlError::Conflict(
+                "reload is not supported yet: pause, edit and start a new campaign".into(),
+            )),
+            other => Err(ControlError::Conflict(format!(
+                "{other:?}: commands are start, pause, unpause, reload, remove"
+            ))),
+        }
+    }
+
+    fn send(&self, id: i64, c: RunControl) {
+        if let Some(r) = self.running.lock().expect("running lock").get(&id) {
+            let _ = r.control.send(c);
+        }
+    }
+
+    /// Starts the run loop of campaign `id` over its call lists.
+    async fn launch(
+        self: &Arc<Self>,
+        id: i64,
+        config_json: &str,
+        lists: &[i64],
+        initial: RunControl,
+    ) -> Result<(), ControlError> {
+        let cfg = self.config_of(config_json)?;
+        let mut leads = Vec::new();
+        for l in lists {
+            leads.extend(self.store.call_list_numbers(*l).await?);
+        }
+        let (control, rx) = watch::channel(initial);
+        let (etx, erx) = oneshot::channel();
+        self.running.lock().expect("running lock").insert(
+            id,
+            Running {
+                control,
+                engine: None,
+                has_agents: cfg.acd.is_some(),
+            },
+        );
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            let hooks = RunHooks {
+                control: Some(rx),
+                engine: Some(etx),
+            };
+            let import = Import {
+                leads,
+                errors: Vec::new(),
+            };
+            let r =
+                runner::run_with(&cfg, import, &me.store, Timers::default(), false, hooks).await;
+            let stopped = match &r {
+                Ok(o) => o.stopped,
+                Err(e) => {
+                    tracing::error!(campaign = id, error = %e, "campaign run failed");
+                    true
+                }
+            };
+            me.running.lock().expect("running lock").remove(&id);
+            if stopped {
+                // Stopped by remove (archived) or shutdown (stays active/paused to resume);
+                // a failed run goes back to draft with the error logged.
+                if r.is_err() {
+                    let _ = me.store.set_campaign_state(id, "draft").await;
+                }
+            }
+        });
+        // The engine's command channel, once it is up (agent requests go there).
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Ok(tx) = erx.await
+                && let Some(r) = me.running.lock().expect("running lock").get_mut(&id)
+            {
+                r.engine = Some(tx);
+            }
+        });
+        self.tasks.lock().expect("tasks lock").push(task);
+        Ok(())
+    }
+
+    /// Resumes campaigns an earlier process left active or paused.
+    /// Errors: database failures (a campaign that cannot start is logged and skipped).
+    pub async fn resume(self: &Arc<Self>) -> anyhow::Result<()> {
+        for c in self.store.campaign_rows().await? {
+            let initial = match c.state.as_str() {
+                "active" => RunControl::Run,
+                "paused" => RunControl::Pause,
+                _ => continue,
+            };
+            if let Err(e) = self.launch(c.id, &c.config, &c.call_lists, initial).await {
+                tracing::warn!(campaign = c.id, error = %e, "could not resume campaign");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every run (calls in progress are hung up) and waits up to `grace` for them to
+    /// finish and store their events. The campaigns keep their state, to be resumed.
+    pub async fn shutdown(&self, grace: Duration) {
+        for r in self.running.lock().expect("running lock").values() {
+            let _ = r.control.send(RunControl::Stop);
+        }
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        let all = futures_join(tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("calls still in progress after the shutdown grace period");
+        }
+    }
+}
+
+async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let _ = t.await;
+    }
+}

@@ -1,0 +1,529 @@
+//! `outdial serve` through a real HTTP client: the real binary, a SIPp far end on 127.0.0.1,
+//! tokens made with `outdial token create`. Every endpoint, bad bodies (4xx, nothing stored),
+//! missing tokens and roles, and a campaign's whole lifecycle through its calls, events, CDRs
+//! and statistics.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::number;
+use outdial::demo::{SippUas, free_port};
+use outdial::sip::message::Transport;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const OUTCOMES: &str = include_str!("../sip-fixtures/scenarios/uas_outcomes.xml");
+const BIN: &str = env!("CARGO_BIN_EXE_outdial");
+
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(trunk: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port(Transport::Tcp).unwrap();
+        let db = dir.path().join("outdial.db");
+        std::fs::write(
+            dir.path().join("outdial.toml"),
+            format!(
+                "listen = \"127.0.0.1:{port}\"\ndb = \"{}\"\nshutdown_grace = 10\n\
+                 [campaign_defaults]\ntrunk = \"{trunk}\"\nlocal_address = \"127.0.0.1:0\"\n\
+                 hold_time = 0.3\nring_timeout = 5\n[campaign_defaults.amd]\nprofile = \"off\"\n",
+                db.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(dir.path().join("outdial.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("outdial serve starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "serve never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, base, dir }
+    }
+
+    fn token(&self, role: &str, agent: Option<&str>) -> String {
+        let mut c = Command::new(BIN);
+        c.args(["token", "create", "--role", role, "--db"])
+            .arg(self.dir.path().join("outdial.db"));
+        if let Some(a) = agent {
+            c.args(["--agent", a]);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut r = match method {
+            "GET" => self.http.get(url),
+            "POST" => self.http.post(url),
+            "PUT" => self.http.put(url),
+            "DELETE" => self.http.delete(url),
+            _ => unreachable!(),
+        };
+        if !self.token.is_empty() {
+            r = r.bearer_auth(&self.token);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn as_role(&self, token: &str) -> Api {
+        Api {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: token.to_string(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_api_end_to_end() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start(&far.trunk_uri());
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let supervisor = admin.as_role(&server.token("supervisor", None));
+    let agent = admin.as_role(&server.token("agent", Some("1001")));
+    let nobody = admin.as_role("");
+    let forged = admin.as_role("odt_0000");
+
+    // Health needs no token; everything else does, with the right role.
+    assert_eq!(
+        nobody.call("GET", "/v1/health", None).await.0,
+        StatusCode::OK
+    );
+    for api in [&nobody, &forged] {
+        let (s, p) = api.call("GET", "/v1/campaigns", None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{p}");
+        assert_eq!(p["status"], 401);
+    }
+    assert_eq!(
+        agent.call("GET", "/v1/campaigns", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _) = supervisor
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "x", "callerId": "+1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "creating needs admin");
+
+    // Call lists: JSON with a bad row, CSV; bad bodies store nothing.
+    let good = [number(0, 1), number(2, 1), number(0, 2)];
+    let (s, list) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "north", "numbers": [
+                {"number": good[0], "attributes": {"name": "Ann", "tier": 2}},
+                {"number": "12ab"},
+                {"number": good[1]},
+            ]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{list}");
+    assert_eq!(list["numbersCount"], 2);
+    assert_eq!(list["errors"][0]["index"], 1, "{list}");
+    let csv = format!("number,name\n{},Bob\nnot-a-number,Eve\n", good[2]);
+    let r = admin
+        .http
+        .post(format!("{}/v1/call-lists?name=south", admin.base))
+        .bearer_auth(&admin.token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let south: Value = r.json().await.unwrap();
+    assert_eq!(south["numbersCount"], 1);
+    assert_eq!(south["errors"][0]["line"], 3, "{south}");
+    let r = admin
+        .http
+        .post(format!("{}/v1/call-lists", admin.base))
+        .bearer_auth(&admin.token)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "errors are RFC 9457 problems"
+    );
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "bad", "numbers": [{"number": "x"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "bad", "numbers": [], "extra": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (_, lists) = supervisor.call("GET", "/v1/call-lists", None).await;
+    assert_eq!(
+        lists.as_array().unwrap().len(),
+        2,
+        "refused uploads stored nothing"
+    );
+    let (s, _) = supervisor.call("GET", "/v1/call-lists/999", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Campaigns: validation names the field; unknown lists and duplicate names refused.
+    let north = list["id"].as_i64().unwrap();
+    let south = south["id"].as_i64().unwrap();
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "c1", "callerId": "+14155550000", "cps": "fast"})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("cps")),
+        "{p}"
+    );
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "c1", "callerId": "+14155550000", "maxConcurrent": 0})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("maxConcurrent")),
+        "{p}"
+    );
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "c1", "callerId": "+14155550000", "callLists": [999]})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("callLists")),
+        "{p}"
+    );
+    let body = json!({
+        "name": "c1", "callerId": "+14155550000", "cps": 20, "maxConcurrent": 5,
+        "callLists": [north, south],
+        "rescheduleRules": [{"disposition": "busy", "retry_after": 1, "max_attempts": 1}]
+    });
+    let (s, c1) = admin
+        .call("POST", "/v1/campaigns", Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c1}");
+    assert_eq!(c1["state"], "draft");
+    assert_eq!(c1["callerId"], "+14155550000");
+    let (s, _) = admin.call("POST", "/v1/campaigns", Some(body)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "names are unique");
+    let id = c1["id"].as_i64().unwrap();
+    let (s, edited) = admin
+        .call(
+            "PUT",
+            &format!("/v1/campaigns/{id}"),
+            Some(json!({"name": "c1", "callerId": "+14155550001", "cps": 20, "maxConcurrent": 5, "callLists": [north, south]})),
+        )
+        .await;
+    assert_eq!(
+        (s, &edited["callerId"]),
+        (StatusCode::OK, &json!("+14155550001")),
+        "{edited}"
+    );
+    let (s, empty) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "empty", "callerId": "+1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let ctl = |id: i64| format!("/v1/campaigns/{id}/control");
+    let (s, p) = supervisor
+        .call(
+            "PUT",
+            &ctl(empty["id"].as_i64().unwrap()),
+            Some(json!({"command": "start"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "no call list: {p}");
+    let (s, _) = supervisor
+        .call("PUT", &ctl(id), Some(json!({"command": "pause"})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "a draft cannot be paused");
+    let (s, p) = supervisor
+        .call("PUT", &ctl(id), Some(json!({"command": "jump"})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+
+    // Start, run to completion against SIPp.
+    let (s, st) = supervisor
+        .call("PUT", &ctl(id), Some(json!({"command": "start"})))
+        .await;
+    assert_eq!(
+        (s, &st["state"]),
+        (StatusCode::OK, &json!("active")),
+        "{st}"
+    );
+    let (s, _) = admin
+        .call(
+            "PUT",
+            &format!("/v1/campaigns/{id}"),
+            Some(json!({"name": "c1", "callerId": "+1"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a running campaign cannot be edited"
+    );
+    let (s, _) = admin
+        .call("DELETE", &format!("/v1/call-lists/{north}"), None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a list being dialled cannot be deleted"
+    );
+    let t0 = Instant::now();
+    loop {
+        let (_, c) = supervisor
+            .call("GET", &format!("/v1/campaigns/{id}"), None)
+            .await;
+        if c["state"] == "completed" {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "never completed: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Calls, one call's timeline, CDRs, statistics.
+    let (s, calls) = supervisor
+        .call(
+            "GET",
+            &format!("/v1/calls?campaignId={id}&status=finished"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let calls = calls.as_array().unwrap().clone();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let answered: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["disposition"] == "answered")
+        .collect();
+    assert_eq!(answered.len(), 2);
+    let busy = calls.iter().find(|c| c["disposition"] == "busy").unwrap();
+    assert_eq!(
+        (busy["sipStatus"].as_i64(), busy["q850Cause"].as_i64()),
+        (Some(486), Some(17))
+    );
+    let cid = answered[0]["callId"].as_str().unwrap();
+    let (_, call) = supervisor
+        .call("GET", &format!("/v1/calls/{cid}"), None)
+        .await;
+    let kinds: Vec<&str> = call["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"initiated"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"answered") && kinds.contains(&"terminated"),
+        "{kinds:?}"
+    );
+    assert!(call["events"][0]["at"].is_string());
+    let (s, _) = supervisor.call("GET", "/v1/calls/nope", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, p) = supervisor
+        .call("GET", "/v1/calls?status=sideways", None)
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("status"))
+    );
+    let r = supervisor
+        .http
+        .get(format!("{}/v1/campaigns/{id}/cdr", supervisor.base))
+        .bearer_auth(&supervisor.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let cdr = r.text().await.unwrap();
+    let lines: Vec<&str> = cdr.lines().collect();
+    assert_eq!(lines.len(), 4, "{cdr}");
+    assert!(
+        lines[0].starts_with("callId,campaignId,leadId,number"),
+        "{cdr}"
+    );
+    let (_, stats) = supervisor
+        .call("GET", &format!("/v1/campaigns/{id}/stats"), None)
+        .await;
+    assert_eq!(stats["state"], "completed");
+    assert_eq!(
+        (stats["attempts"].as_u64(), stats["answered"].as_u64()),
+        (Some(3), Some(2)),
+        "{stats}"
+    );
+    assert!((stats["answerRate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(stats["dispositions"]["busy"], 1);
+    assert!(stats["pddP50Ms"].as_f64().unwrap() > 0.0, "{stats}");
+
+    // Completed: no control but remove, no edit, no delete (its calls are kept).
+    let (s, _) = supervisor
+        .call("PUT", &ctl(id), Some(json!({"command": "unpause"})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = admin
+        .call("DELETE", &format!("/v1/campaigns/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, st) = supervisor
+        .call("PUT", &ctl(id), Some(json!({"command": "remove"})))
+        .await;
+    assert_eq!((s, &st["state"]), (StatusCode::OK, &json!("archived")));
+    let (s, _) = admin
+        .call("DELETE", &format!("/v1/campaigns/{}", empty["id"]), None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::NO_CONTENT,
+        "a draft that never dialled is deleted"
+    );
+    let (s, _) = admin
+        .call("DELETE", &format!("/v1/call-lists/{south}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    // Pause holds dialling; unpause resumes; remove stops and archives.
+    let slow: Vec<Value> = (10..16).map(|i| json!({"number": number(0, i)})).collect();
+    let (_, l2) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "slow", "numbers": slow})),
+        )
+        .await;
+    let (_, c2) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(
+                json!({"name": "c2", "callerId": "+14155550000", "cps": 1, "maxConcurrent": 1,
+                        "callLists": [l2["id"]]}),
+            ),
+        )
+        .await;
+    let id2 = c2["id"].as_i64().unwrap();
+    for (cmd, state) in [
+        ("start", "active"),
+        ("pause", "paused"),
+        ("unpause", "active"),
+        ("pause", "paused"),
+    ] {
+        let (s, st) = supervisor
+            .call("PUT", &ctl(id2), Some(json!({"command": cmd})))
+            .await;
+        assert_eq!(
+            (s, &st["state"]),
+            (StatusCode::OK, &json!(state)),
+            "{cmd}: {st}"
+        );
+    }
+    let (s, st) = supervisor
+        .call("PUT", &ctl(id2), Some(json!({"command": "remove"})))
+        .await;
+    assert_eq!((s, &st["state"]), (StatusCode::OK, &json!("archived")));
+    let (_, calls2) = supervisor
+        .call("GET", &format!("/v1/calls?campaignId={id2}"), None)
+        .await;
+    assert!(
+        calls2.as_array().unwrap().len() < 6,
+        "paused at once, so not every lead was dialled: {calls2}"
+    );
+
+    assert_eq!(server.stop(), Some(0), "SIGTERM: a clean exit");
+    drop(far);
+}
