@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod media;
+pub mod notify;
 pub mod report;
 pub mod service;
 pub mod sip;

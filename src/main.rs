@@ -393,6 +393,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 store,
                 engine: None,
                 service: Some(service.clone()),
+                live: Some(service.live.clone()),
             });
             let listener = tokio::net::TcpListener::bind(&sc.listen)
                 .await

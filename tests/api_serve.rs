@@ -527,3 +527,280 @@ async fn the_service_api_end_to_end() {
     assert_eq!(server.stop(), Some(0), "SIGTERM: a clean exit");
     drop(far);
 }
+
+/// What the test's webhook receiver got: (delivery id, signature, body) of each accepted POST.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1 that answers 503 until `down_until`, then 200.
+async fn receiver(
+    down_until: Instant,
+) -> (
+    String,
+    Received,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+) {
+    use axum::http::{HeaderMap, StatusCode as S};
+    let got: Received = Default::default();
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (g, r) = (got.clone(), refused.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |h: HeaderMap, body: axum::body::Bytes| {
+            let (g, r) = (g.clone(), r.clone());
+            async move {
+                if Instant::now() < down_until {
+                    r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return S::SERVICE_UNAVAILABLE;
+                }
+                let hv = |n: &str| {
+                    h.get(n)
+                        .map(|v| v.to_str().unwrap().to_string())
+                        .unwrap_or_default()
+                };
+                g.lock().unwrap().push((
+                    hv("x-outdial-delivery"),
+                    hv("x-outdial-signature"),
+                    body.to_vec(),
+                ));
+                S::OK
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, got, refused)
+}
+
+/// Reads Server-Sent Events from `resp` until `done` says so (30 s at most): the `data:`
+/// payloads as JSON.
+async fn read_sse(mut resp: reqwest::Response, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    while !done(&out) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "stream ended early: {out:?}"
+        );
+        let chunk = tokio::time::timeout(Duration::from_secs(30), resp.chunk())
+            .await
+            .expect("an event within 30 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(i) = buf.find("\n\n") {
+            let block: String = buf.drain(..i + 2).collect();
+            for line in block.lines() {
+                if let Some(d) = line.strip_prefix("data:") {
+                    out.push(serde_json::from_str(d.trim()).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_the_live_stream_carry_every_call_event() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start(&far.trunk_uri());
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    // The receiver is down for the first 1.5 s: the calls are over by then, so their events
+    // wait in the webhook's queue and are retried until it comes back.
+    let (url, got, refused) = receiver(Instant::now() + Duration::from_millis(1500)).await;
+    let secret = "s3cret-0123456789";
+    let numbers: Vec<Value> = (0..3)
+        .map(|i| json!({"number": number(0, 20 + i)}))
+        .collect();
+    let (_, list) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "hooks", "numbers": numbers})),
+        )
+        .await;
+    let (s, c) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(
+                json!({"name": "hooked", "callerId": "+14155550000", "cps": 10,
+                "callLists": [list["id"]],
+                "webhook": {"url": url, "secret": secret,
+                            "events": ["initiated", "ringing", "answered", "completed"]}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert!(
+        c["webhook"].get("secret").is_none(),
+        "the secret is never shown: {c}"
+    );
+    let id = c["id"].as_i64().unwrap();
+    // A second campaign whose receiver is gone: its events end as dead letters.
+    let dead_port = free_port(Transport::Tcp).unwrap();
+    let (_, c2) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "deaf", "callerId": "+14155550000",
+                "callLists": [list["id"]],
+                "webhook": {"url": format!("http://127.0.0.1:{dead_port}/x"), "secret": secret,
+                            "events": ["completed"], "maxAttempts": 2}})),
+        )
+        .await;
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "bad-hook", "callerId": "+1",
+                "webhook": {"url": url, "secret": "short"}})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("webhook.secret")),
+        "{p}"
+    );
+
+    // Watch the stream from before the start.
+    let sse = admin
+        .http
+        .get(format!("{}/v1/events?campaignId={id}", admin.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    assert!(
+        sse.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let ctl = |id: i64| format!("/v1/campaigns/{id}/control");
+    for c in [id, c2["id"].as_i64().unwrap()] {
+        let (s, _) = admin
+            .call("PUT", &ctl(c), Some(json!({"command": "start"})))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let events = read_sse(sse, |evs| {
+        evs.iter()
+            .filter(|e| e["payload"]["status"] == "terminated")
+            .count()
+            == 3
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["type"] == "DIALER.CALL_STATUS" && e["payload"]["campaignId"] == id)
+    );
+    // Each call's whole timeline came live, in the order it is stored.
+    let call_ids: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| e["payload"]["callId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(call_ids.len(), 3);
+    for cid in &call_ids {
+        let live: Vec<&str> = events
+            .iter()
+            .filter(|e| e["payload"]["callId"] == cid.as_str())
+            .map(|e| e["payload"]["status"].as_str().unwrap())
+            .collect();
+        let (_, call) = admin.call("GET", &format!("/v1/calls/{cid}"), None).await;
+        let stored: Vec<&str> = call["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .take(live.len())
+            .collect();
+        assert_eq!(live, stored, "{cid}");
+        assert_eq!(live.first(), Some(&"initiated"));
+        // Only the RTP statistics follow `terminated`.
+        let end = live.iter().position(|s| *s == "terminated").unwrap();
+        assert!(
+            live[end + 1..].iter().all(|s| *s == "media_stats"),
+            "{live:?}"
+        );
+    }
+
+    // The webhook: every subscribed event once, in order per call, signed; after the
+    // receiver came back.
+    let t0 = Instant::now();
+    while got.lock().unwrap().len() < 12 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "webhook backlog never arrived: {}",
+            got.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(
+        got.len(),
+        12,
+        "3 calls × initiated, ringing, answered, terminated"
+    );
+    assert!(
+        refused.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the receiver was down at first"
+    );
+    let mut ids = std::collections::HashSet::new();
+    let mut per_call: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (delivery, sig, body) in &got {
+        assert!(ids.insert(delivery.clone()), "delivered once: {delivery}");
+        assert_eq!(
+            sig,
+            &outdial::notify::webhook::signature(secret, body),
+            "signed"
+        );
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["payload"]["campaignId"], id);
+        per_call
+            .entry(v["payload"]["callId"].as_str().unwrap().to_string())
+            .or_default()
+            .push(v["payload"]["status"].as_str().unwrap().to_string());
+    }
+    for (cid, statuses) in &per_call {
+        assert_eq!(
+            statuses,
+            &["initiated", "ringing", "answered", "terminated"],
+            "{cid}"
+        );
+    }
+
+    // The deaf campaign's events were dead-lettered with the reason, once it finished.
+    let t0 = Instant::now();
+    let db = server.dir.path().join("outdial.db");
+    let dead = loop {
+        let store = outdial::store::Store::open(&db).await.unwrap();
+        let d = store
+            .dead_letters(c2["id"].as_i64().unwrap())
+            .await
+            .unwrap();
+        if d.len() == 3 {
+            break d;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "dead letters: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        dead.iter()
+            .all(|(_, body, attempts, _)| *attempts == 2 && body.contains("terminated")),
+        "{dead:?}"
+    );
+    assert_eq!(server.stop(), Some(0));
+    drop(far);
+}

@@ -38,6 +38,8 @@ pub struct ApiState {
     pub engine: Option<mpsc::UnboundedSender<Command>>,
     /// The campaigns of `outdial serve` (`None` under `outdial run`).
     pub service: Option<Arc<crate::service::Service>>,
+    /// The live event stream (`GET /v1/events`).
+    pub live: Option<tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>>,
 }
 
 impl ApiState {
@@ -57,6 +59,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/agents/{id}", get(get_agent))
         .route("/v1/agents/{id}/state", put(set_agent_state))
         .route("/v1/agents/{id}/disposition", put(set_disposition))
+        .route("/v1/events", get(live_events))
         .merge(service_routes::routes())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(state)
@@ -231,4 +234,89 @@ async fn control(
         };
         Problem::new(status, e.to_string())
     })
+}
+
+/// `GET /v1/events` filters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    campaign_id: Option<i64>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+/// `GET /v1/events`: the live event stream as Server-Sent Events, one `data:` line per
+/// [`LiveEvent`](crate::notify::LiveEvent) envelope (`event:` is its type), filtered by
+/// `campaignId`, `callId` and `agent`. A client too slow for the stream gets a
+/// `STREAM.LAGGED` event with how many it missed. Supervisors and above see everything; an
+/// agent token sees its own agent's events only.
+async fn live_events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    axum::extract::Query(q): axum::extract::Query<EventsQuery>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    Problem,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let agent_only = match caller.role {
+        Role::Agent => Some(caller.agent.clone().unwrap_or_default()),
+        _ => None,
+    };
+    if let (Some(own), Some(asked)) = (&agent_only, &q.agent)
+        && own != asked
+    {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!("this token acts for agent {own:?} only"),
+        ));
+    }
+    let rx = state
+        .live
+        .as_ref()
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "no live events in this process"))?
+        .subscribe();
+    let keep = move |e: &crate::notify::LiveEvent| {
+        let p = &e.payload;
+        q.campaign_id.is_none_or(|c| c == p.campaign_id)
+            && q.call_id
+                .as_ref()
+                .is_none_or(|c| p.call_id.as_ref() == Some(c))
+            && q.agent.as_ref().is_none_or(|a| p.agent.as_ref() == Some(a))
+            && agent_only.as_ref().is_none_or(|a| {
+                e.kind == crate::notify::AVAILABILITY && p.agent.as_ref() == Some(a)
+            })
+    };
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let keep = keep.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if keep(&e) => {
+                        let data = serde_json::to_string(&*e).unwrap_or_default();
+                        return Some((Ok(Event::default().event(e.kind).data(data)), rx));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(n)) => {
+                        let data =
+                            serde_json::json!({"type": "STREAM.LAGGED", "payload": {"skipped": n}});
+                        return Some((
+                            Ok(Event::default()
+                                .event("STREAM.LAGGED")
+                                .data(data.to_string())),
+                            rx,
+                        ));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -285,6 +285,10 @@ fn campaign_view(row: &CampaignRow) -> Value {
         v = Value::Object(Default::default());
     }
     let m = v.as_object_mut().expect("object");
+    // The webhook's HMAC key is write-only.
+    if let Some(w) = m.get_mut("webhook").and_then(|w| w.as_object_mut()) {
+        w.remove("secret");
+    }
     m.insert("id".into(), row.id.into());
     m.insert("name".into(), row.name.clone().into());
     m.insert("state".into(), row.state.clone().into());

@@ -227,6 +227,9 @@ pub struct CampaignConfig {
     /// their AMD actions and the hold time.
     #[serde(default)]
     pub acd: Option<AcdSettings>,
+    /// Call-progress webhook (`[webhook]`: url, events, secret; see docs/api.md).
+    #[serde(default)]
+    pub webhook: Option<crate::notify::webhook::WebhookSettings>,
     /// An unknown `--amd-profile`, kept to be reported by `validate`.
     #[serde(skip)]
     pub amd_profile_error: Option<String>,
@@ -685,6 +688,9 @@ impl CampaignConfig {
 
     /// Checks every setting. Errors name the field and the allowed range.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(w) = &self.webhook {
+            w.validate()?;
+        }
         if let Some(a) = &self.api_listen
             && a.parse::<std::net::SocketAddr>().is_err()
         {

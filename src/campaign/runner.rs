@@ -32,6 +32,7 @@ use crate::engine::trunks::TrunkRoute;
 use crate::events::{AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, WallClock};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
+use crate::notify::LiveEvent;
 use crate::report::{self, Report};
 use crate::sip::transaction::Timers;
 use crate::store::{LeadUpdate, NewAttempt, Store};
@@ -252,7 +253,12 @@ pub struct RunHooks {
     pub control: Option<tokio::sync::watch::Receiver<RunControl>>,
     /// Receives the engine's command channel once it is up (agent requests).
     pub engine: Option<oneshot::Sender<tokio::sync::mpsc::UnboundedSender<Command>>>,
+    /// The live event stream every stored event is sent to.
+    pub live: Option<tokio::sync::broadcast::Sender<std::sync::Arc<crate::notify::LiveEvent>>>,
 }
+
+/// How long a finished run waits for its webhook backlog before dead-lettering the rest.
+pub const WEBHOOK_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs a campaign over leads already read (`import`: added to the campaign's leads, numbers
 /// already there left alone) until every lead is final — or, with `control`, until told to
@@ -315,12 +321,27 @@ pub async fn run_with(
     if let Some(tx) = hooks.engine {
         let _ = tx.send(engine.commands.clone());
     }
+    let live = match (&hooks.live, &cfg.api_listen) {
+        (Some(l), _) => Some(l.clone()),
+        (None, Some(_)) => Some(tokio::sync::broadcast::channel(4096).0),
+        (None, None) => None,
+    };
+    let fanout = crate::notify::Fanout {
+        live: live.clone(),
+        webhook: cfg
+            .webhook
+            .as_ref()
+            .map(|w| crate::notify::webhook::WebhookQueue::start(w, campaign_id, store.clone())),
+        campaign_id,
+        campaign: cfg.name.clone(),
+    };
     let api = match &cfg.api_listen {
         Some(addr) => {
             let state = std::sync::Arc::new(crate::api::ApiState {
                 store: store.clone(),
                 engine: Some(engine.commands.clone()),
                 service: None,
+                live: live.clone(),
             });
             let (bound, task) = crate::api::bind(addr.parse()?, state).await?;
             tracing::info!(%bound, "REST API listening");
@@ -680,8 +701,17 @@ pub async fn run_with(
                 }
             }
             store.record(&clock, &batch, &updates).await?;
-            batch.clear();
             store.record_agent_events(&clock, &agent_batch).await?;
+            if !fanout.is_idle() {
+                for ev in &batch {
+                    let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
+                    fanout.send(LiveEvent::call(campaign_id, &cfg.name, ev, number, &clock));
+                }
+                for ev in &agent_batch {
+                    fanout.send(LiveEvent::agent(campaign_id, &cfg.name, ev, &clock));
+                }
+            }
+            batch.clear();
             agent_batch.clear();
         }
 
@@ -725,6 +755,18 @@ pub async fn run_with(
         agent_batch.push(ev);
     }
     store.record_agent_events(&clock, &agent_batch).await?;
+    if !fanout.is_idle() {
+        for ev in &tail {
+            let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
+            fanout.send(LiveEvent::call(campaign_id, &cfg.name, ev, number, &clock));
+        }
+        for ev in &agent_batch {
+            fanout.send(LiveEvent::agent(campaign_id, &cfg.name, ev, &clock));
+        }
+    }
+    if let Some(w) = fanout.webhook {
+        w.finish(WEBHOOK_GRACE).await;
+    }
     let engine_stats = rx.await.unwrap_or_default();
     let _ = engine.task.await;
     // Media tasks send their last statistics and then return: let them finish.

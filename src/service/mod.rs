@@ -97,6 +97,8 @@ pub struct Service {
     pub store: Store,
     /// `campaign_defaults` of the service file.
     pub defaults: toml::Table,
+    /// The live event stream every run sends to (`GET /v1/events`).
+    pub live: tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>,
     running: Mutex<HashMap<i64, Running>>,
     /// Finished runs report here (id), so the API sees `completed` without polling tasks.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -108,6 +110,7 @@ impl Service {
         Arc::new(Self {
             store,
             defaults,
+            live: tokio::sync::broadcast::channel(4096).0,
             running: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         })
@@ -230,6 +233,7 @@ impl Service {
             let hooks = RunHooks {
                 control: Some(rx),
                 engine: Some(etx),
+                live: Some(me.live.clone()),
             };
             let import = Import {
                 leads,

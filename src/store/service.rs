@@ -316,4 +316,48 @@ impl Store {
             .map(|c| (c.id, c.state))
             .collect())
     }
+
+    /// Stores a webhook event that could not be delivered. Errors: database failures.
+    pub async fn dead_letter(
+        &self,
+        campaign_id: i64,
+        url: &str,
+        seq: u64,
+        body: &str,
+        attempts: u32,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_dead_letters (campaign_id, url, seq, body, attempts, reason, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(campaign_id)
+        .bind(url)
+        .bind(seq as i64)
+        .bind(body)
+        .bind(attempts as i64)
+        .bind(reason)
+        .bind(rfc3339_ms(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A campaign's dead-lettered webhook events: (sequence, body, attempts, reason).
+    /// Errors: database failures.
+    pub async fn dead_letters(
+        &self,
+        campaign_id: i64,
+    ) -> anyhow::Result<Vec<(i64, String, i64, String)>> {
+        Ok(sqlx::query(
+            "SELECT seq, body, attempts, reason FROM webhook_dead_letters \
+             WHERE campaign_id = ?1 ORDER BY id",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
+    }
 }

@@ -1,0 +1,144 @@
+//! Events out of the process: the live stream (`GET /v1/events`, Server-Sent Events) and
+//! webhooks. Both carry the one call-event vocabulary ([`CallEventKind`]) in an envelope; the
+//! run loop hands every event over once it is stored ([`Fanout`]), so a client that sees an
+//! event can read it back from the API.
+
+pub mod webhook;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::events::{AgentEvent, CallEvent, WallClock, rfc3339_ms};
+
+/// Envelope type of call events.
+pub const CALL_STATUS: &str = "DIALER.CALL_STATUS";
+/// Envelope type of agent state changes.
+pub const AVAILABILITY: &str = "USER.AVAILABILITY_CHANGED";
+
+/// One event as the live stream and webhooks send it:
+/// `{"type":"DIALER.CALL_STATUS","payload":{…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveEvent {
+    /// [`CALL_STATUS`] or [`AVAILABILITY`].
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The event.
+    pub payload: Payload,
+}
+
+/// What a [`LiveEvent`] carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload {
+    /// The campaign's id in the store.
+    pub campaign_id: i64,
+    /// The campaign's name.
+    pub campaign: String,
+    /// Our Call-ID of the customer call (agent events: the call involved, if any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// The lead (call events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<i64>,
+    /// The lead's number (call events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// Attempt number of the lead (call events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_no: Option<u32>,
+    /// The agent (agent events, and call events about an agent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The event's name: a call event's `type` (`ringing`, `terminated`, …) or an agent's
+    /// new state (`available`, `wrap_up`, …).
+    pub status: String,
+    /// When it happened, RFC 3339 UTC with milliseconds.
+    pub at: String,
+    /// The whole event (its `type` and fields, as stored).
+    pub event: Value,
+}
+
+impl LiveEvent {
+    /// A call event of campaign `campaign_id`.
+    pub fn call(
+        campaign_id: i64,
+        campaign: &str,
+        ev: &CallEvent,
+        number: Option<&str>,
+        clock: &WallClock,
+    ) -> Self {
+        let event = serde_json::to_value(&ev.kind).unwrap_or(Value::Null);
+        let agent = event
+            .get("agent")
+            .and_then(|a| a.as_str())
+            .map(str::to_string);
+        LiveEvent {
+            kind: CALL_STATUS,
+            payload: Payload {
+                campaign_id,
+                campaign: campaign.to_string(),
+                call_id: Some(ev.call_id.clone()),
+                lead_id: Some(ev.attempt.lead_id),
+                number: number.map(str::to_string),
+                attempt_no: Some(ev.attempt.attempt_no),
+                agent,
+                status: ev.kind.name().to_string(),
+                at: rfc3339_ms(clock.to_utc(ev.at)),
+                event,
+            },
+        }
+    }
+
+    /// An agent state change seen by campaign `campaign_id`'s engine.
+    pub fn agent(campaign_id: i64, campaign: &str, ev: &AgentEvent, clock: &WallClock) -> Self {
+        LiveEvent {
+            kind: AVAILABILITY,
+            payload: Payload {
+                campaign_id,
+                campaign: campaign.to_string(),
+                call_id: ev.call_id.clone(),
+                lead_id: None,
+                number: None,
+                attempt_no: None,
+                agent: Some(ev.agent.clone()),
+                status: ev.state.as_str().to_string(),
+                at: rfc3339_ms(clock.to_utc(ev.at)),
+                event: serde_json::to_value(ev).unwrap_or(Value::Null),
+            },
+        }
+    }
+}
+
+/// Where a run's stored events go next: the live stream, and the campaign's webhook.
+pub struct Fanout {
+    /// The live stream's channel (every subscriber gets every event; a slow one skips).
+    pub live: Option<broadcast::Sender<Arc<LiveEvent>>>,
+    /// The campaign's webhook queue.
+    pub webhook: Option<webhook::WebhookQueue>,
+    /// Campaign id and name.
+    pub campaign_id: i64,
+    /// Campaign name.
+    pub campaign: String,
+}
+
+impl Fanout {
+    /// True when nobody listens.
+    pub fn is_idle(&self) -> bool {
+        self.webhook.is_none() && self.live.as_ref().is_none_or(|l| l.receiver_count() == 0)
+    }
+
+    /// Hands one event on (never waits).
+    pub fn send(&self, ev: LiveEvent) {
+        if let Some(w) = &self.webhook {
+            w.offer(&ev);
+        }
+        if let Some(l) = &self.live
+            && l.receiver_count() > 0
+        {
+            let _ = l.send(Arc::new(ev));
+        }
+    }
+}
