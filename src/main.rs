@@ -385,6 +385,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Serve { config } => {
             let sc = outdial::service::ServiceConfig::load(&config)?;
+            outdial::notify::metrics::install();
             let store = Store::open(&sc.db).await?;
             let service =
                 outdial::service::Service::new(store.clone(), sc.campaign_defaults.clone());

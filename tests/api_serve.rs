@@ -451,6 +451,23 @@ async fn the_service_api_end_to_end() {
     assert_eq!(stats["dispositions"]["busy"], 1);
     assert!(stats["pddP50Ms"].as_f64().unwrap() > 0.0, "{stats}");
 
+    // Prometheus metrics (no token needed): the same counts.
+    let m = reqwest::get(format!("{}/metrics", admin.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "outdial_calls_started_total{campaign=\"c1\"} 3",
+        "outdial_calls_in_progress{campaign=\"c1\"} 0",
+        "outdial_sip_responses_total{campaign=\"c1\",code=\"486\"} 1",
+        "outdial_sip_responses_total{campaign=\"c1\",code=\"200\"} 2",
+        "outdial_calls_ended_total{campaign=\"c1\",disposition=\"answered\"} 2",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} in\n{m}");
+    }
+
     // Completed: no control but remove, no edit, no delete (its calls are kept).
     let (s, _) = supervisor
         .call("PUT", &ctl(id), Some(json!({"command": "unpause"})))

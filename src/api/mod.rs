@@ -55,6 +55,7 @@ impl ApiState {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/metrics", get(metrics_text))
         .route("/v1/agents", get(list_agents))
         .route("/v1/agents/{id}", get(get_agent))
         .route("/v1/agents/{id}/state", put(set_agent_state))
@@ -65,11 +66,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the task is aborted.
+/// Serves the API on `listener` until the task is aborted (installs the Prometheus recorder).
 pub fn spawn(
     listener: tokio::net::TcpListener,
     state: Arc<ApiState>,
 ) -> tokio::task::JoinHandle<()> {
+    crate::notify::metrics::install();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router(state)).await {
             tracing::error!(error = %e, "API server stopped");
@@ -88,6 +90,17 @@ pub async fn bind(
         .map_err(|e| anyhow::anyhow!("binding the API address {addr}: {e}"))?;
     let local = listener.local_addr()?;
     Ok((local, spawn(listener, state)))
+}
+
+/// `GET /metrics`: Prometheus text format (no token: scrapers rarely carry one; counts only).
+async fn metrics_text() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::notify::metrics::render(),
+    )
 }
 
 async fn health() -> Json<serde_json::Value> {

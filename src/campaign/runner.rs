@@ -257,6 +257,26 @@ pub struct RunHooks {
     pub live: Option<tokio::sync::broadcast::Sender<std::sync::Arc<crate::notify::LiveEvent>>>,
 }
 
+/// Counts stored events in the Prometheus metrics.
+fn count_metrics(
+    campaign: &str,
+    events: &[CallEvent],
+    agent_events: &[AgentEvent],
+    agents: &HashMap<String, AgentState>,
+    fanout: &crate::notify::Fanout,
+) {
+    use crate::notify::metrics;
+    for ev in events {
+        metrics::record_call_event(campaign, &ev.kind);
+    }
+    if !agent_events.is_empty() {
+        metrics::record_agents(campaign, agents);
+    }
+    if let Some(w) = &fanout.webhook {
+        metrics::record_webhook(campaign, &w.stats);
+    }
+}
+
 /// How long a finished run waits for its webhook backlog before dead-lettering the rest.
 pub const WEBHOOK_GRACE: Duration = Duration::from_secs(10);
 
@@ -702,6 +722,7 @@ pub async fn run_with(
             }
             store.record(&clock, &batch, &updates).await?;
             store.record_agent_events(&clock, &agent_batch).await?;
+            count_metrics(&cfg.name, &batch, &agent_batch, &agent_states, &fanout);
             if !fanout.is_idle() {
                 for ev in &batch {
                     let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
@@ -755,6 +776,10 @@ pub async fn run_with(
         agent_batch.push(ev);
     }
     store.record_agent_events(&clock, &agent_batch).await?;
+    for ev in &agent_batch {
+        agent_states.insert(ev.agent.clone(), ev.state);
+    }
+    count_metrics(&cfg.name, &tail, &agent_batch, &agent_states, &fanout);
     if !fanout.is_idle() {
         for ev in &tail {
             let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
