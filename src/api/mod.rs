@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod openapi;
 pub mod problem;
 pub mod service_routes;
 
@@ -56,6 +57,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics_text))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(openapi::document()) }),
+        )
         .route("/v1/agents", get(list_agents))
         .route("/v1/agents/{id}", get(get_agent))
         .route("/v1/agents/{id}/state", put(set_agent_state))
@@ -112,10 +117,11 @@ async fn ask<T>(
     state: &ApiState,
     make: impl FnOnce(oneshot::Sender<T>) -> Command,
 ) -> Result<T, Problem> {
+    // No engine with agents (no campaign running with [acd]): nothing to act on.
     let unavailable = || {
         Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no SIP engine is running in this process",
+            StatusCode::CONFLICT,
+            "no running campaign has agents (an [acd] table)",
         )
     };
     let engine = state.agent_engine().ok_or_else(unavailable)?;
@@ -128,6 +134,9 @@ async fn list_agents(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
 ) -> Result<Json<Vec<AgentView>>, Problem> {
+    if state.agent_engine().is_none() {
+        return Ok(Json(Vec::new()));
+    }
     let mut all = ask(&state, Command::Agents).await?;
     if caller.role == Role::Agent {
         all.retain(|a| caller.may_act_as(&a.id));
@@ -141,6 +150,12 @@ async fn get_agent(
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, Problem> {
     caller.require_agent(&id)?;
+    if state.agent_engine().is_none() {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no agent {id:?} (no running campaign has agents)"),
+        ));
+    }
     ask(&state, Command::Agents)
         .await?
         .into_iter()

@@ -42,7 +42,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/campaigns/{id}/stats", get(campaign_stats))
         .route("/v1/campaigns/{id}/cdr", get(campaign_cdr))
         .route("/v1/calls", get(list_calls))
-        .route("/v1/calls/{call_id}", get(get_call))
+        .route("/v1/calls/{callId}", get(get_call))
 }
 
 fn db_error(e: impl std::fmt::Display) -> Problem {

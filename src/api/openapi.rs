@@ -1,0 +1,293 @@
+//! The OpenAPI 3.1 document of the API (`GET /v1/openapi.json`), built here beside the routes
+//! it describes; `tests/api_serve.rs` checks that it lists exactly the routes the router
+//! serves, and the CI's property-based run (schemathesis) drives every operation from it.
+
+use serde_json::{Value, json};
+
+use crate::notify::webhook::EVENT_TYPES;
+
+fn problem_ref() -> Value {
+    json!({"$ref": "#/components/responses/Problem"})
+}
+
+/// An operation: `summary`, `role` (who may call it; `None`: no token), parameters, request
+/// body schema (JSON unless given), and its success response.
+fn op(
+    id: &str,
+    summary: &str,
+    role: Option<&str>,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: (&str, Value),
+    errors: &[&str],
+) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert(ok.0.to_string(), ok.1);
+    let mut codes: Vec<&str> = errors.to_vec();
+    if role.is_some() {
+        codes.extend(["401", "403"]);
+    }
+    for c in codes {
+        responses.insert(c.to_string(), problem_ref());
+    }
+    let mut o = json!({
+        "operationId": id,
+        "summary": summary,
+        "parameters": params,
+        "responses": responses,
+    });
+    match role {
+        Some(r) => {
+            o["security"] = json!([{"bearer": []}]);
+            o["description"] = json!(format!("Role: {r}."));
+        }
+        None => o["security"] = json!([]),
+    }
+    if let Some(b) = body {
+        o["requestBody"] = if b.get("content").is_some() {
+            b
+        } else {
+            json!({"required": true, "content": {"application/json": {"schema": b}}})
+        };
+    }
+    o
+}
+
+fn path_param(name: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": schema})
+}
+
+fn query(name: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": schema})
+}
+
+fn json_ok(code: &str, schema: Value) -> (&str, Value) {
+    (
+        code,
+        json!({"description": "OK", "content": {"application/json": {"schema": schema}}}),
+    )
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut d = paths_document();
+    // Links let a stateful client (schemathesis) follow a created id into the operations on it.
+    let link = |op: &str| json!({"operationId": op, "parameters": {"id": "$response.body#/id"}});
+    let created = |d: &mut Value, path: &str, ops: &[&str]| {
+        let links: serde_json::Map<String, Value> =
+            ops.iter().map(|o| (o.to_string(), link(o))).collect();
+        d["paths"][path]["post"]["responses"]["201"]["links"] = Value::Object(links);
+    };
+    created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);
+    created(
+        &mut d,
+        "/v1/campaigns",
+        &[
+            "getCampaign",
+            "updateCampaign",
+            "deleteCampaign",
+            "controlCampaign",
+            "campaignStats",
+            "campaignCdr",
+        ],
+    );
+    d
+}
+
+fn paths_document() -> Value {
+    let id = || json!({"type": "integer", "format": "int64", "minimum": 1});
+    let agent_id = path_param("id", json!({"type": "string"}));
+    let campaign_id = path_param("id", id());
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "outdial",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Outbound dialer: call lists, campaigns, calls, agents, live events. See docs/api.md."
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Problem": {
+                    "description": "RFC 9457 problem details",
+                    "content": {"application/problem+json": {"schema": r("Problem")}}
+                }
+            },
+            "schemas": schemas(),
+        },
+        "paths": {
+            "/v1/health": {"get": op("health", "Liveness", None, vec![], None,
+                json_ok("200", json!({"type": "object", "properties": {"status": {"type": "string"}}})), &[])},
+            "/v1/openapi.json": {"get": op("openapi", "This document", None, vec![], None,
+                json_ok("200", json!({"type": "object"})), &[])},
+            "/metrics": {"get": op("metrics", "Prometheus metrics (text format)", None, vec![], None,
+                ("200", json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}})), &[])},
+            "/v1/events": {"get": op("events", "Live events (Server-Sent Events)", Some("agent (own agent's events), supervisor+"),
+                vec![query("campaignId", id()), query("callId", json!({"type": "string"})), query("agent", json!({"type": "string"}))],
+                None,
+                ("200", json!({"description": "text/event-stream of LiveEvent envelopes", "content": {"text/event-stream": {"schema": {"type": "string"}}}})),
+                &["400", "404"])},
+            "/v1/agents": {"get": op("listAgents", "Agents and their states", Some("agent (itself), supervisor+"), vec![], None,
+                json_ok("200", json!({"type": "array", "items": r("Agent")})), &["409"])},
+            "/v1/agents/{id}": {"get": op("getAgent", "One agent", Some("its agent, supervisor+"), vec![agent_id.clone()], None,
+                json_ok("200", r("Agent")), &["404", "409"])},
+            "/v1/agents/{id}/state": {"put": op("setAgentState", "Pause or unpause an agent", Some("its agent, supervisor+"),
+                vec![agent_id.clone()], Some(r("AgentStateBody")), json_ok("200", r("Agent")), &["400", "404", "409", "415", "422"])},
+            "/v1/agents/{id}/disposition": {"put": op("setDisposition", "Set the disposition of the agent's call", Some("its agent, supervisor+"),
+                vec![agent_id], Some(r("DispositionBody")), json_ok("200", r("Agent")), &["400", "404", "409", "415", "422"])},
+            "/v1/call-lists": {
+                "get": op("listCallLists", "Call lists", Some("supervisor+"), vec![], None,
+                    json_ok("200", json!({"type": "array", "items": r("CallList")})), &[]),
+                "post": op("createCallList", "Create a call list (JSON, or CSV with ?name=)", Some("admin+"),
+                    vec![query("name", json!({"type": "string"})), query("defaultRegion", json!({"type": "string"}))],
+                    Some(json!({"required": true, "content": {
+                        "application/json": {"schema": r("CallListBody")},
+                        "text/csv": {"schema": {"type": "string"}}
+                    }})),
+                    json_ok("201", r("CreatedCallList")), &["400", "415", "422"]),
+            },
+            "/v1/call-lists/{id}": {
+                "get": op("getCallList", "One call list", Some("supervisor+"), vec![path_param("id", id())], None,
+                    json_ok("200", r("CallList")), &["404"]),
+                "delete": op("deleteCallList", "Delete a call list", Some("admin+"), vec![path_param("id", id())], None,
+                    ("204", json!({"description": "Deleted"})), &["404", "409"]),
+            },
+            "/v1/campaigns": {
+                "get": op("listCampaigns", "Campaigns", Some("supervisor+"), vec![], None,
+                    json_ok("200", json!({"type": "array", "items": r("Campaign")})), &[]),
+                "post": op("createCampaign", "Create a draft campaign", Some("admin+"), vec![], Some(r("CampaignBody")),
+                    json_ok("201", r("Campaign")), &["400", "409", "415", "422"]),
+            },
+            "/v1/campaigns/{id}": {
+                "get": op("getCampaign", "One campaign", Some("supervisor+"), vec![campaign_id.clone()], None,
+                    json_ok("200", r("Campaign")), &["404"]),
+                "put": op("updateCampaign", "Replace a draft's settings", Some("admin+"), vec![campaign_id.clone()], Some(r("CampaignBody")),
+                    json_ok("200", r("Campaign")), &["400", "404", "409", "415", "422"]),
+                "delete": op("deleteCampaign", "Delete a campaign that never dialled", Some("admin+"), vec![campaign_id.clone()], None,
+                    ("204", json!({"description": "Deleted"})), &["404", "409"]),
+            },
+            "/v1/campaigns/{id}/control": {"put": op("controlCampaign", "start, pause, unpause, reload, remove", Some("supervisor+"),
+                vec![campaign_id.clone()], Some(r("ControlBody")),
+                json_ok("200", json!({"type": "object", "properties": {"id": id(), "state": {"type": "string"}}})),
+                &["400", "404", "409", "415", "422"])},
+            "/v1/campaigns/{id}/stats": {"get": op("campaignStats", "Campaign statistics", Some("supervisor+"), vec![campaign_id.clone()], None,
+                json_ok("200", r("Stats")), &["404"])},
+            "/v1/campaigns/{id}/cdr": {"get": op("campaignCdr", "CDRs as CSV", Some("supervisor+"), vec![campaign_id], None,
+                ("200", json!({"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}})), &["404"])},
+            "/v1/calls": {"get": op("listCalls", "Calls, live and finished", Some("supervisor+"),
+                vec![query("campaignId", id()), query("status", json!({"type": "string", "enum": ["live", "finished"]})),
+                     query("disposition", json!({"type": "string"})),
+                     query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
+                     query("offset", json!({"type": "integer", "minimum": 0}))],
+                None, json_ok("200", json!({"type": "array", "items": r("Call")})), &["400", "422"])},
+            "/v1/calls/{callId}": {"get": op("getCall", "A call with its event timeline", Some("supervisor+"),
+                vec![path_param("callId", json!({"type": "string"}))], None, json_ok("200", r("Call")), &["404"])},
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let s = |t: &str| json!({"type": t});
+    let opt = |t: &str| json!({"type": [t, "null"]});
+    let mut call_props = serde_json::Map::new();
+    for (k, t) in [
+        ("callId", "string"),
+        ("number", "string"),
+        ("status", "string"),
+        ("startedAt", "string"),
+    ] {
+        call_props.insert(k.into(), s(t));
+    }
+    for k in ["campaignId", "leadId", "attemptNo"] {
+        call_props.insert(k.into(), s("integer"));
+    }
+    for (k, t) in [
+        ("sipStatus", "integer"),
+        ("q850Cause", "integer"),
+        ("reasonPhrase", "string"),
+        ("disposition", "string"),
+        ("hangupBy", "string"),
+        ("detail", "string"),
+        ("agentDisposition", "string"),
+        ("ringingAt", "string"),
+        ("answeredAt", "string"),
+        ("endedAt", "string"),
+    ] {
+        call_props.insert(k.into(), opt(t));
+    }
+    call_props.insert(
+        "events".into(),
+        json!({"type": "array", "items": {"type": "object", "properties": {"type": s("string"), "at": s("string")}}}),
+    );
+    json!({
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+            "type": s("string"), "title": s("string"), "status": s("integer"), "detail": s("string"), "field": s("string")}},
+        "Agent": {"type": "object", "required": ["id", "state"], "properties": {
+            "id": s("string"),
+            "state": {"type": "string", "enum": ["offline", "available", "reserved", "on_call", "wrap_up", "paused"]},
+            "reason": s("string"), "in_state_ms": s("integer"), "last_call": opt("string"),
+            "awaiting_disposition": s("boolean"), "pause_pending": opt("string"), "stats": s("object")}},
+        "AgentStateBody": {"type": "object", "required": ["state"], "additionalProperties": false, "properties": {
+            "state": {"type": "string", "enum": ["paused", "available"]},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 64}}},
+        "DispositionBody": {"type": "object", "required": ["disposition"], "additionalProperties": false, "properties": {
+            "disposition": {"type": "string", "minLength": 1, "maxLength": 64},
+            "note": {"type": "string", "maxLength": 1000}}},
+        "CallList": {"type": "object", "required": ["id", "name", "numbersCount", "createdAt"], "properties": {
+            "id": s("integer"), "name": s("string"), "numbersCount": s("integer"), "createdAt": s("string")}},
+        "CreatedCallList": {"allOf": [{"$ref": "#/components/schemas/CallList"}, {"type": "object", "properties": {
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "line": s("integer"), "index": s("integer"), "reason": s("string")}}}}}]},
+        "CallListBody": {"type": "object", "required": ["name", "numbers"], "additionalProperties": false,
+            "examples": [{"name": "north", "numbers": [{"number": "+14155550100", "attributes": {"name": "Ann"}}, {"number": "+14155550101"}]}],
+            "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "defaultRegion": {"type": "string", "minLength": 2, "maxLength": 2},
+            "numbers": {"type": "array", "items": {"type": "object", "required": ["number"], "additionalProperties": false,
+                "properties": {"number": s("string"), "attributes": s("object")}}}}},
+        "CampaignBody": {"type": "object", "required": ["name", "callerId"],
+            "examples": [{"name": "spring", "callerId": "+14155550000", "cps": 5, "maxConcurrent": 10, "ringTimeout": 20,
+                          "rescheduleRules": [{"disposition": "busy", "retry_after": 300, "max_attempts": 3}]}],
+            "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "callerId": s("string"),
+            "callLists": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+            "cps": {"type": "number", "exclusiveMinimum": 0},
+            "maxConcurrent": {"type": "integer", "minimum": 1},
+            "ringTimeout": {"type": "integer", "minimum": 1},
+            "holdTime": {"type": "number", "minimum": 0},
+            "rescheduleRules": {"type": "array", "items": {"type": "object"}},
+            "amd": s("object"), "acd": s("object"),
+            "onMachine": {"type": "string", "enum": ["hangup", "voicemail", "continue"]},
+            "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue"]},
+            "webhook": {"type": "object", "required": ["url", "secret"], "properties": {
+                "url": s("string"), "secret": {"type": "string", "minLength": 16},
+                "events": {"type": "array", "items": {"type": "string", "enum": event_names()}},
+                "maxAttempts": {"type": "integer", "minimum": 1}, "queue": {"type": "integer", "minimum": 1},
+                "timeout": {"type": "integer", "minimum": 1}}}},
+            "description": "The campaign file's settings in camelCase (docs/api.md), over the service's campaign_defaults."},
+        "Campaign": {"type": "object", "required": ["id", "name", "state", "callLists"], "properties": {
+            "id": s("integer"), "name": s("string"),
+            "state": {"type": "string", "enum": ["draft", "active", "paused", "completed", "archived"]},
+            "callLists": {"type": "array", "items": s("integer")}, "createdAt": s("string"), "updatedAt": s("string")}},
+        "ControlBody": {"type": "object", "required": ["command"], "additionalProperties": false, "properties": {
+            "command": {"type": "string", "enum": ["start", "pause", "unpause", "reload", "remove"]}}},
+        "Call": {"type": "object", "properties": call_props},
+        "Stats": {"type": "object", "properties": {
+            "campaign": s("string"), "state": s("string"), "attempts": s("integer"), "answered": s("integer"),
+            "answerRate": s("number"), "abandonRate": s("number"), "amdShares": s("object"),
+            "pddP50Ms": s("number"), "pddP90Ms": s("number"), "pddP99Ms": s("number"),
+            "dispositions": s("object")}},
+    })
+}
+
+fn event_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = EVENT_TYPES.to_vec();
+    v.extend(["completed", "agent_state"]);
+    v
+}
