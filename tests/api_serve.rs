@@ -25,7 +25,11 @@ struct Server {
 
 impl Server {
     fn start(trunk: &str) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), trunk)
+    }
+
+    /// `outdial serve` on the database in `dir` (a restart keeps it).
+    fn start_in(dir: tempfile::TempDir, trunk: &str) -> Server {
         let port = free_port(Transport::Tcp).unwrap();
         let db = dir.path().join("outdial.db");
         std::fs::write(
@@ -74,19 +78,24 @@ impl Server {
     }
 
     /// SIGTERM, and the exit status.
-    fn stop(mut self) -> Option<i32> {
+    fn stop(self) -> Option<i32> {
+        self.stop_keep().0
+    }
+
+    /// SIGTERM; the exit status and the directory (database) to start again in.
+    fn stop_keep(mut self) -> (Option<i32>, tempfile::TempDir) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
             if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code();
+                return (s.code(), self.dir);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        None
+        (None, self.dir)
     }
 }
 
@@ -817,6 +826,127 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
         dead.iter()
             .all(|(_, body, attempts, _)| *attempts == 2 && body.contains("terminated")),
         "{dead:?}"
+    );
+    assert_eq!(server.stop(), Some(0));
+    drop(far);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_calls_finish_and_a_restart_resumes_the_campaign() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start(&far.trunk_uri());
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    // Two calls at a time, each held 2 s, four leads: SIGTERM while the first two are up.
+    let numbers: Vec<Value> = (0..4)
+        .map(|i| json!({"number": number(0, 40 + i)}))
+        .collect();
+    let (_, list) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "l", "numbers": numbers})),
+        )
+        .await;
+    let (_, c) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(
+                json!({"name": "long", "callerId": "+14155550000", "maxConcurrent": 2,
+                        "holdTime": 2.0, "callLists": [list["id"]]}),
+            ),
+        )
+        .await;
+    let id = c["id"].as_i64().unwrap();
+    admin
+        .call(
+            "PUT",
+            &format!("/v1/campaigns/{id}/control"),
+            Some(json!({"command": "start"})),
+        )
+        .await;
+    let t0 = Instant::now();
+    loop {
+        let (_, live) = admin
+            .call(
+                "GET",
+                &format!("/v1/calls?campaignId={id}&status=live"),
+                None,
+            )
+            .await;
+        if live
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["answeredAt"].is_string())
+            .count()
+            == 2
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "calls never answered: {live}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, dir) = server.stop_keep();
+    assert_eq!(code, Some(0));
+    // The two calls ended normally (our BYE after the hold time), not cut off; the other two
+    // leads were not dialled; the campaign is still active.
+    let db = dir.path().join("outdial.db");
+    let store = outdial::store::Store::open(&db).await.unwrap();
+    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT disposition, detail FROM attempts WHERE campaign_id = ?1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![(Some("answered".to_string()), Some("hold_time".to_string())); 2],
+        "calls in progress finished by themselves"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM campaigns WHERE id = ?1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "active");
+    drop(store);
+
+    // Started again on the same database, the campaign resumes and completes.
+    let server = Server::start_in(dir, &far.trunk_uri());
+    let admin = Api {
+        base: server.base.clone(),
+        ..admin
+    };
+    let t0 = Instant::now();
+    loop {
+        let (_, c) = admin
+            .call("GET", &format!("/v1/campaigns/{id}"), None)
+            .await;
+        if c["state"] == "completed" {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "never completed after restart: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, calls) = admin
+        .call("GET", &format!("/v1/calls?campaignId={id}"), None)
+        .await;
+    assert_eq!(
+        calls.as_array().unwrap().len(),
+        4,
+        "each lead dialled once: {calls}"
     );
     assert_eq!(server.stop(), Some(0));
     drop(far);

@@ -255,6 +255,8 @@ pub struct RunHooks {
     pub engine: Option<oneshot::Sender<tokio::sync::mpsc::UnboundedSender<Command>>>,
     /// The live event stream every stored event is sent to.
     pub live: Option<tokio::sync::broadcast::Sender<std::sync::Arc<crate::notify::LiveEvent>>>,
+    /// Kept equal to the number of calls in progress (a graceful shutdown waits for 0).
+    pub in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 /// Counts stored events in the Prometheus metrics.
@@ -290,9 +292,9 @@ pub async fn run_with(
     store: &Store,
     timers: Timers,
     progress: bool,
-    hooks: RunHooks,
+    mut hooks: RunHooks,
 ) -> anyhow::Result<RunOutcome> {
-    let mut control = hooks.control;
+    let mut control = hooks.control.take();
     cfg.validate()?;
     for e in &import.errors {
         tracing::warn!(line = e.line, reason = %e.reason, "call list row rejected");
@@ -338,7 +340,7 @@ pub async fn run_with(
     })
     .await
     .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;
-    if let Some(tx) = hooks.engine {
+    if let Some(tx) = hooks.engine.take() {
         let _ = tx.send(engine.commands.clone());
     }
     let live = match (&hooks.live, &cfg.api_listen) {
@@ -507,6 +509,9 @@ pub async fn run_with(
             for ((lead_id, attempt_no, call_id, _), attempt_id) in picked.into_iter().zip(ids) {
                 let st = &states[&lead_id];
                 in_flight.insert(attempt_id, lead_id);
+                if let Some(n) = &hooks.in_flight {
+                    n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
+                }
                 counters.dialled += 1;
                 // The engine picks the trunks (weights, health) and fills the hops and To.
                 let spec = CallSpec {
@@ -670,6 +675,9 @@ pub async fn run_with(
                             }
                         }
                         in_flight.remove(&ev.attempt.attempt_id);
+                        if let Some(n) = &hooks.in_flight {
+                            n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
+                        }
                         let lead_id = ev.attempt.lead_id;
                         let st = states.get_mut(&lead_id).expect("lead of an attempt");
                         if *disposition == Disposition::Interrupted {

@@ -70,6 +70,7 @@ impl ServiceConfig {
 /// A campaign whose run loop is going.
 struct Running {
     control: watch::Sender<RunControl>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
     engine: Option<mpsc::UnboundedSender<Command>>,
     has_agents: bool,
 }
@@ -220,10 +221,12 @@ impl Service {
         }
         let (control, rx) = watch::channel(initial);
         let (etx, erx) = oneshot::channel();
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         self.running.lock().expect("running lock").insert(
             id,
             Running {
                 control,
+                in_flight: in_flight.clone(),
                 engine: None,
                 has_agents: cfg.acd.is_some(),
             },
@@ -234,6 +237,7 @@ impl Service {
                 control: Some(rx),
                 engine: Some(etx),
                 live: Some(me.live.clone()),
+                in_flight: Some(in_flight),
             };
             let import = Import {
                 leads,
@@ -286,16 +290,40 @@ impl Service {
         Ok(())
     }
 
-    /// Stops every run (calls in progress are hung up) and waits up to `grace` for them to
-    /// finish and store their events. The campaigns keep their state, to be resumed.
+    /// Graceful stop: no new calls; the calls in progress may finish by themselves for up
+    /// to `grace`; then the rest are hung up, every run stores its events and ends. The
+    /// campaigns keep their state (active/paused), to be resumed at the next start.
     pub async fn shutdown(&self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        for r in self.running.lock().expect("running lock").values() {
+            let _ = r.control.send(RunControl::Pause);
+        }
+        loop {
+            let busy: usize = self
+                .running
+                .lock()
+                .expect("running lock")
+                .values()
+                .map(|r| r.in_flight.load(std::sync::atomic::Ordering::Relaxed))
+                .sum();
+            if busy == 0 || tokio::time::Instant::now() >= deadline {
+                if busy > 0 {
+                    tracing::warn!(calls = busy, "shutdown grace over: hanging up");
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         for r in self.running.lock().expect("running lock").values() {
             let _ = r.control.send(RunControl::Stop);
         }
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
-        let all = futures_join(tasks);
-        if tokio::time::timeout(grace, all).await.is_err() {
-            tracing::warn!("calls still in progress after the shutdown grace period");
+        // Hang-ups and the last events take a few seconds at most (Timer F bounds a BYE).
+        if tokio::time::timeout(Duration::from_secs(40), futures_join(tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!("runs still stopping after 40 s; exiting");
         }
     }
 }
