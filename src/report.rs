@@ -227,25 +227,60 @@ pub struct CampaignStats {
     pub agents: BTreeMap<String, u64>,
 }
 
-/// Statistics of one campaign. Errors: database errors.
+/// Statistics of one campaign (`Some(id)`) or of every campaign (`None`).
+/// Errors: database errors.
 pub async fn campaign_stats(
     store: &Store,
-    campaign_id: i64,
+    campaign_id: Option<i64>,
     campaign: &str,
 ) -> anyhow::Result<CampaignStats> {
     let pool = store.pool();
-    let r = build(store, campaign_id, campaign).await?;
-    let s = r.summary;
-    let amd_total: u64 = s.amd.values().sum();
-    let amd_shares = s
-        .amd
+    let one = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .bind(campaign_id)
+            .fetch_one(pool)
+            .await
+            .map(|r| r.get::<i64, _>(0) as u64)
+    };
+    let leads = one("SELECT COUNT(*) FROM leads WHERE (?1 IS NULL OR campaign_id = ?1)").await?;
+    let leads_final = one(
+        "SELECT COUNT(*) FROM leads WHERE (?1 IS NULL OR campaign_id = ?1) AND status = 'final'",
+    )
+    .await?;
+    let attempts =
+        one("SELECT COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1)").await?;
+    let answered = one(
+        "SELECT COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
+         AND disposition = 'answered'",
+    )
+    .await?;
+    let ended = one(
+        "SELECT COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
+         AND disposition IS NOT NULL AND disposition != 'interrupted'",
+    )
+    .await?;
+    let mut amd = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT json_extract(e.data, '$.result'), COUNT(*) FROM call_events e \
+         JOIN attempts a ON a.id = e.attempt_id \
+         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'amd' GROUP BY 1",
+    )
+    .bind(campaign_id)
+    .fetch_all(pool)
+    .await?
+    {
+        let k: Option<String> = r.get(0);
+        amd.insert(k.unwrap_or_default(), r.get::<i64, _>(1) as u64);
+    }
+    let amd_total: u64 = amd.values().sum();
+    let amd_shares = amd
         .iter()
         .map(|(k, v)| (k.clone(), *v as f64 / amd_total.max(1) as f64))
         .collect();
     let count = |kind: &'static str| async move {
         sqlx::query(
             "SELECT COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-             WHERE a.campaign_id = ?1 AND e.kind = ?2",
+             WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = ?2",
         )
         .bind(campaign_id)
         .bind(kind)
@@ -260,7 +295,7 @@ pub async fn campaign_stats(
         "SELECT AVG(json_extract(e.data, '$.wait_ms')), \
          AVG((julianday(a.ended_at) - julianday(e.at)) * 86400000.0) \
          FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-         WHERE a.campaign_id = ?1 AND e.kind = 'connected'",
+         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'connected'",
     )
     .bind(campaign_id)
     .fetch_one(pool)
@@ -270,7 +305,7 @@ pub async fn campaign_stats(
     let mut pdd = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
     for r in sqlx::query(
         "SELECT (julianday(ringing_at) - julianday(started_at)) * 86400000.0 FROM attempts \
-         WHERE campaign_id = ?1 AND ringing_at IS NOT NULL",
+         WHERE (?1 IS NULL OR campaign_id = ?1) AND ringing_at IS NOT NULL",
     )
     .bind(campaign_id)
     .fetch_all(pool)
@@ -295,41 +330,50 @@ pub async fn campaign_stats(
         }
         anyhow::Ok(m)
     };
+    let dispositions = grouped(
+        "SELECT disposition, COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
+         AND disposition IS NOT NULL GROUP BY 1",
+    )
+    .await?;
     let agent_dispositions = grouped(
-        "SELECT agent_disposition, COUNT(*) FROM attempts WHERE campaign_id = ?1 \
+        "SELECT agent_disposition, COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
          AND agent_disposition IS NOT NULL GROUP BY 1",
     )
     .await?;
     let agents = grouped(
         "SELECT json_extract(e.data, '$.agent'), COUNT(*) FROM call_events e \
          JOIN attempts a ON a.id = e.attempt_id \
-         WHERE a.campaign_id = ?1 AND e.kind = 'connected' GROUP BY 1",
+         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'connected' GROUP BY 1",
     )
     .await?;
     Ok(CampaignStats {
         campaign: campaign.to_string(),
         state: String::new(),
-        leads: s.leads,
-        leads_final: s.leads_final,
-        attempts: s.attempts,
-        answered: s.answered,
-        answer_rate: s.answer_rate,
+        leads,
+        leads_final,
+        attempts,
+        answered,
+        answer_rate: if ended > 0 {
+            answered as f64 / ended as f64
+        } else {
+            0.0
+        },
         amd_shares,
         queued,
         connected,
         abandoned,
         abandon_rate: abandoned as f64 / queued.max(1) as f64,
-        answered_not_connected_rate: if queued == 0 || s.answered == 0 {
+        answered_not_connected_rate: if queued == 0 || answered == 0 {
             0.0
         } else {
-            s.answered.saturating_sub(connected) as f64 / s.answered as f64
+            answered.saturating_sub(connected) as f64 / answered as f64
         },
         avg_wait_ms,
         avg_talk_ms,
         pdd_p50_ms: q(&pdd, 0.5),
         pdd_p90_ms: q(&pdd, 0.9),
         pdd_p99_ms: q(&pdd, 0.99),
-        dispositions: s.attempt_dispositions,
+        dispositions,
         agent_dispositions,
         agents,
     })

@@ -45,8 +45,12 @@ impl Server {
         let child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(dir.path().join("outdial.toml"))
+            .env(
+                "OUTDIAL_LOG",
+                "outdial::service=debug,outdial::campaign=debug,outdial=info",
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
             .spawn()
             .expect("outdial serve starts");
         let base = format!("http://127.0.0.1:{port}");
@@ -95,6 +99,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
+        eprintln!(
+            "serve did not stop; its log:\n{}",
+            std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+        );
         (None, self.dir)
     }
 }
@@ -175,6 +183,117 @@ async fn the_service_api_end_to_end() {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "creating needs admin");
+
+    // Agents: created with a password (kept as HA1), listed offline until a campaign runs
+    // them; an agent changes its own password, not another's.
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(json!({"id": "bad id", "password": "long-enough"})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("id")),
+        "{p}"
+    );
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(json!({"id": "1001", "password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
+        "{p}"
+    );
+    let (s, _) = supervisor
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(json!({"id": "1001", "password": "long-enough"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, a) = admin
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(json!({"id": "1001", "password": "long-enough"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &a["realm"]),
+        (StatusCode::CREATED, &json!("outdial")),
+        "{a}"
+    );
+    let (s, _) = admin
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(json!({"id": "1001", "password": "other-one"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    admin
+        .call(
+            "POST",
+            "/v1/agents",
+            Some(json!({"id": "1002", "password": "long-enough"})),
+        )
+        .await;
+    let (_, mine) = agent.call("GET", "/v1/agents", None).await;
+    assert_eq!(
+        mine,
+        json!([{"id": "1001", "state": "offline", "reason": "not_in_a_running_campaign",
+        "in_state_ms": 0, "last_call": null, "awaiting_disposition": false, "pause_pending": null,
+        "stats": {"agent": "1001", "handled": 0, "missed": 0, "talk_ms": 0, "wrap_up_ms": 0,
+                  "logged_in_ms": 0, "occupancy": 0.0}}]),
+        "an agent sees itself only"
+    );
+    let (_, all) = supervisor.call("GET", "/v1/agents", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (s, _) = agent
+        .call(
+            "PUT",
+            "/v1/agents/1001/password",
+            Some(json!({"password": "new-password-1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = agent
+        .call(
+            "PUT",
+            "/v1/agents/1002/password",
+            Some(json!({"password": "new-password-1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = admin
+        .call(
+            "PUT",
+            "/v1/agents/9999/password",
+            Some(json!({"password": "new-password-1"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, p) = agent
+        .call(
+            "PUT",
+            "/v1/agents/1001/state",
+            Some(json!({"state": "paused"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "no running campaign has agents: {p}"
+    );
+    let (_, q) = supervisor.call("GET", "/v1/queues", None).await;
+    assert_eq!(q, json!([]));
 
     // Call lists: JSON with a bad row, CSV; bad bodies store nothing.
     let good = [number(0, 1), number(2, 1), number(0, 2)];
@@ -459,6 +578,8 @@ async fn the_service_api_end_to_end() {
     assert!((stats["answerRate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(stats["dispositions"]["busy"], 1);
     assert!(stats["pddP50Ms"].as_f64().unwrap() > 0.0, "{stats}");
+    let (_, overall) = supervisor.call("GET", "/v1/stats", None).await;
+    assert_eq!(overall["attempts"], 3, "{overall}");
 
     // Prometheus metrics (no token needed): the same counts.
     let m = reqwest::get(format!("{}/metrics", admin.base))
@@ -523,8 +644,33 @@ async fn the_service_api_end_to_end() {
         )
         .await;
     let id2 = c2["id"].as_i64().unwrap();
+    let (s, _) = supervisor
+        .call("PUT", &ctl(id2), Some(json!({"command": "start"})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Once its first call is up (a CANCEL crossing SIPp's 200 would leave SIPp deaf to our
+    // BYE, and the call would take Timer F's 32 s to end).
+    let t0 = Instant::now();
+    loop {
+        let (_, live) = supervisor
+            .call(
+                "GET",
+                &format!("/v1/calls?campaignId={id2}&status=live"),
+                None,
+            )
+            .await;
+        if live
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["answeredAt"].is_string())
+        {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{live}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for (cmd, state) in [
-        ("start", "active"),
         ("pause", "paused"),
         ("unpause", "active"),
         ("pause", "paused"),

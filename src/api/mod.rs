@@ -61,8 +61,11 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/openapi.json",
             get(|| async { Json(openapi::document()) }),
         )
-        .route("/v1/agents", get(list_agents))
+        .route("/v1/agents", get(list_agents).post(create_agent))
         .route("/v1/agents/{id}", get(get_agent))
+        .route("/v1/agents/{id}/password", put(set_password))
+        .route("/v1/queues", get(queues))
+        .route("/v1/stats", get(overall_stats))
         .route("/v1/agents/{id}/state", put(set_agent_state))
         .route("/v1/agents/{id}/disposition", put(set_disposition))
         .route("/v1/events", get(live_events))
@@ -134,14 +137,218 @@ async fn list_agents(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
 ) -> Result<Json<Vec<AgentView>>, Problem> {
-    if state.agent_engine().is_none() {
-        return Ok(Json(Vec::new()));
+    let mut all = if state.agent_engine().is_some() {
+        ask(&state, Command::Agents).await?
+    } else {
+        Vec::new()
+    };
+    // Agents in the store that no running engine has: offline.
+    let stored = state.store.agents().await.map_err(|e| {
+        tracing::error!(error = %e, "listing agents");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
+    })?;
+    for (id, _, _) in stored {
+        if !all.iter().any(|a| a.id == id) {
+            all.push(AgentView {
+                id: id.clone(),
+                state: crate::events::AgentState::Offline,
+                reason: "not_in_a_running_campaign".into(),
+                in_state_ms: 0,
+                last_call: None,
+                awaiting_disposition: false,
+                pause_pending: None,
+                stats: crate::acd::AgentStats {
+                    agent: id,
+                    ..Default::default()
+                },
+            });
+        }
     }
-    let mut all = ask(&state, Command::Agents).await?;
     if caller.role == Role::Agent {
         all.retain(|a| caller.may_act_as(&a.id));
     }
     Ok(Json(all))
+}
+
+/// `POST /v1/agents` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAgentBody {
+    /// The agent's id = its phone's SIP username.
+    id: String,
+    /// Its SIP password (kept only as digest HA1).
+    password: String,
+    /// Digest realm (the campaigns' `acd.realm`, default `outdial`).
+    #[serde(default)]
+    realm: Option<String>,
+}
+
+fn check_agent_id(id: &str) -> Result<(), Problem> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::invalid(
+            "id",
+            "a SIP user name: 1 to 64 letters, digits, - _ . +",
+        ))
+    }
+}
+
+fn check_password(p: &str) -> Result<(), Problem> {
+    if p.len() < 8 || p.len() > 128 || p.chars().any(char::is_control) {
+        return Err(Problem::invalid(
+            "password",
+            "8 to 128 characters, no control characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn create_agent(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Json(body): Json<NewAgentBody>,
+) -> Result<axum::response::Response, Problem> {
+    use axum::response::IntoResponse;
+    caller.require(Role::Admin)?;
+    check_agent_id(&body.id)?;
+    check_password(&body.password)?;
+    let realm = body.realm.unwrap_or_else(|| "outdial".into());
+    check_text("realm", &realm)?;
+    let db = |e: anyhow::Error| {
+        tracing::error!(error = %e, "storing an agent");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
+    };
+    if state
+        .store
+        .agents()
+        .await
+        .map_err(db)?
+        .iter()
+        .any(|(id, _, _)| *id == body.id)
+    {
+        return Err(Problem {
+            field: Some("id".into()),
+            ..Problem::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "agent {:?} exists (PUT /v1/agents/{{id}}/password changes its password)",
+                    body.id
+                ),
+            )
+        });
+    }
+    let ha1 = crate::acd::Ha1::from_password(&body.id, &realm, &body.password);
+    state
+        .store
+        .upsert_agent(&body.id, &realm, &ha1)
+        .await
+        .map_err(db)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"id": body.id, "realm": realm})),
+    )
+        .into_response())
+}
+
+/// `PUT /v1/agents/{id}/password` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn set_password(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<PasswordBody>,
+) -> Result<StatusCode, Problem> {
+    // Admins for anyone; an agent for itself.
+    if caller.role < Role::Admin && caller.agent.as_deref() != Some(id.as_str()) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "needs the admin role, or the agent's own token",
+        ));
+    }
+    check_password(&body.password)?;
+    let db = |e: anyhow::Error| {
+        tracing::error!(error = %e, "storing an agent's password");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
+    };
+    let Some((_, realm, _)) = state
+        .store
+        .agents()
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|(a, _, _)| *a == id)
+    else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no agent {id:?}"),
+        ));
+    };
+    let ha1 = crate::acd::Ha1::from_password(&id, &realm, &body.password);
+    state
+        .store
+        .upsert_agent(&id, &realm, &ha1)
+        .await
+        .map_err(db)?;
+    // A running engine takes it for the agent's next REGISTER.
+    if state.agent_engine().is_some() {
+        let password = crate::engine::shell::Password(body.password);
+        let _ = ask(&state, |reply| Command::AgentPassword {
+            agent: id,
+            password,
+            reply,
+        })
+        .await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/queues`: the ACD queue of the running campaign with agents.
+async fn queues(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    if state.agent_engine().is_none() {
+        return Ok(Json(serde_json::json!([])));
+    }
+    let waiting = ask(&state, Command::Queue).await?;
+    let agents = ask(&state, Command::Agents).await?;
+    let mut by_state = std::collections::BTreeMap::new();
+    for a in &agents {
+        *by_state.entry(a.state.as_str()).or_insert(0u32) += 1;
+    }
+    Ok(Json(serde_json::json!([{
+        "waiting": waiting.len(),
+        "longestWaitMs": waiting.iter().map(|w| w.1).max().unwrap_or(0),
+        "calls": waiting.iter().map(|(c, ms)| serde_json::json!({"callId": c, "waitMs": ms})).collect::<Vec<_>>(),
+        "agents": by_state,
+    }])))
+}
+
+/// `GET /v1/stats`: statistics over every campaign.
+async fn overall_stats(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<crate::report::CampaignStats>, Problem> {
+    caller.require(Role::Supervisor)?;
+    crate::report::campaign_stats(&state.store, None, "*")
+        .await
+        .map(Json)
+        .map_err(|e| {
+            tracing::error!(error = %e, "statistics");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
+        })
 }
 
 async fn get_agent(

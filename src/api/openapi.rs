@@ -132,8 +132,19 @@ fn paths_document() -> Value {
                 None,
                 ("200", json!({"description": "text/event-stream of LiveEvent envelopes", "content": {"text/event-stream": {"schema": {"type": "string"}}}})),
                 &["400", "404"])},
-            "/v1/agents": {"get": op("listAgents", "Agents and their states", Some("agent (itself), supervisor+"), vec![], None,
-                json_ok("200", json!({"type": "array", "items": r("Agent")})), &["409"])},
+            "/v1/agents": {
+                "get": op("listAgents", "Agents and their states (stored agents no running campaign has: offline)", Some("agent (itself), supervisor+"), vec![], None,
+                    json_ok("200", json!({"type": "array", "items": r("Agent")})), &["409"]),
+                "post": op("createAgent", "Create an agent (its password is kept as digest HA1)", Some("admin+"), vec![], Some(r("NewAgentBody")),
+                    json_ok("201", json!({"type": "object", "properties": {"id": {"type": "string"}, "realm": {"type": "string"}}})),
+                    &["400", "409", "415", "422"]),
+            },
+            "/v1/agents/{id}/password": {"put": op("setAgentPassword", "Change an agent's password", Some("admin+, or the agent itself"),
+                vec![agent_id.clone()], Some(r("PasswordBody")), ("204", json!({"description": "Changed"})), &["400", "404", "415", "422"])},
+            "/v1/queues": {"get": op("queues", "The ACD queue: waiting calls and agents by state", Some("supervisor+"), vec![], None,
+                json_ok("200", json!({"type": "array", "items": {"type": "object"}})), &["409"])},
+            "/v1/stats": {"get": op("stats", "Statistics over every campaign", Some("supervisor+"), vec![], None,
+                json_ok("200", r("Stats")), &[])},
             "/v1/agents/{id}": {"get": op("getAgent", "One agent", Some("its agent, supervisor+"), vec![agent_id.clone()], None,
                 json_ok("200", r("Agent")), &["404", "409"])},
             "/v1/agents/{id}/state": {"put": op("setAgentState", "Pause or unpause an agent", Some("its agent, supervisor+"),
@@ -235,6 +246,14 @@ fn schemas() -> Value {
         "AgentStateBody": {"type": "object", "required": ["state"], "additionalProperties": false, "properties": {
             "state": {"type": "string", "enum": ["paused", "available"]},
             "reason": {"type": "string", "minLength": 1, "maxLength": 64}}},
+        "NewAgentBody": {"type": "object", "required": ["id", "password"], "additionalProperties": false,
+            "examples": [{"id": "1001", "password": "s3cret-phone", "realm": "outdial"}],
+            "properties": {
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9._+-]{1,64}$"},
+            "password": {"type": "string", "minLength": 8, "maxLength": 128},
+            "realm": {"type": "string", "minLength": 1, "maxLength": 64}}},
+        "PasswordBody": {"type": "object", "required": ["password"], "additionalProperties": false, "properties": {
+            "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
         "DispositionBody": {"type": "object", "required": ["disposition"], "additionalProperties": false, "properties": {
             "disposition": {"type": "string", "minLength": 1, "maxLength": 64},
             "note": {"type": "string", "maxLength": 1000}}},

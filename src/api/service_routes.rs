@@ -647,7 +647,7 @@ async fn campaign_stats(
 ) -> Result<Json<crate::report::CampaignStats>, Problem> {
     caller.require(Role::Supervisor)?;
     let row = load_campaign(&state, &id).await?;
-    let mut s = crate::report::campaign_stats(&state.store, row.id, &row.name)
+    let mut s = crate::report::campaign_stats(&state.store, Some(row.id), &row.name)
         .await
         .map_err(db_error)?;
     s.state = row.state;

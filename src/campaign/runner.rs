@@ -763,6 +763,7 @@ pub async fn run_with(
         b.finish_and_clear();
     }
 
+    tracing::debug!(campaign = %cfg.name, stopping, "run loop ended; waiting for the engine");
     let rx = match shutdown_rx {
         Some(rx) => rx,
         None => {
@@ -800,6 +801,7 @@ pub async fn run_with(
     if let Some(w) = fanout.webhook {
         w.finish(WEBHOOK_GRACE).await;
     }
+    tracing::debug!(campaign = %cfg.name, "engine events drained");
     let engine_stats = rx.await.unwrap_or_default();
     let _ = engine.task.await;
     // Media tasks send their last statistics and then return: let them finish.

@@ -811,6 +811,38 @@ impl Engine {
         Ok(acd.pool.view(now, i))
     }
 
+    /// The customers waiting in the queue: (our Call-ID, ms waited), longest first.
+    pub fn queue_view(&self, now: Instant) -> Vec<(String, u64)> {
+        let Some(acd) = &self.acd else {
+            return Vec::new();
+        };
+        acd.waiting
+            .iter()
+            .map(|c| {
+                let waited = self
+                    .calls
+                    .get(c)
+                    .and_then(|s| s.queued_at)
+                    .map_or(0, |q| now.saturating_duration_since(q).as_millis() as u64);
+                (c.clone(), waited)
+            })
+            .collect()
+    }
+
+    /// A new password for agent `id` (kept as HA1 for the registrar's realm), effective for
+    /// its next REGISTER. Returns false when this engine has no such agent.
+    pub fn set_agent_password(&mut self, id: &str, password: &str) -> bool {
+        let Some(acd) = &mut self.acd else {
+            return false;
+        };
+        if acd.pool.index(id).is_none() {
+            return false;
+        }
+        let ha1 = crate::acd::Ha1::from_password(id, &acd.cfg.registrar.realm, password);
+        acd.registrar.set_account(id.to_string(), ha1);
+        true
+    }
+
     /// Every agent's state (empty without agents).
     pub fn agent_views(&self, now: Instant) -> Vec<AgentView> {
         self.acd.as_ref().map_or_else(Vec::new, |a| {

@@ -23,6 +23,15 @@ use crate::sip::transaction::Timers;
 use crate::sip::transport::{Accepted, Received, SipSocket, udp_socket};
 use anyhow::Context;
 
+/// A password in transit to the engine; its `Debug` shows nothing.
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
 /// What the campaign side asks of the engine.
 #[derive(Debug)]
 pub enum Command {
@@ -46,6 +55,18 @@ pub enum Command {
     },
     /// Every agent's state.
     Agents(oneshot::Sender<Vec<crate::acd::AgentView>>),
+    /// The ACD queue: (customer Call-ID, ms waited) in arrival order.
+    Queue(oneshot::Sender<Vec<(String, u64)>>),
+    /// A new password for an agent: replies false when the engine has no such agent. (The
+    /// engine keeps only its HA1; the password is never logged.)
+    AgentPassword {
+        /// The agent's id.
+        agent: String,
+        /// The new password.
+        password: Password,
+        /// Whether the engine knows the agent.
+        reply: oneshot::Sender<bool>,
+    },
     /// Hang up everything, wait for the calls to finish, then stop and report the counters.
     Shutdown(oneshot::Sender<EngineStats>),
 }
@@ -194,6 +215,12 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     }
                     Some(Command::Agents(reply)) => {
                         let _ = reply.send(engine.agent_views(Instant::now()));
+                    }
+                    Some(Command::Queue(reply)) => {
+                        let _ = reply.send(engine.queue_view(Instant::now()));
+                    }
+                    Some(Command::AgentPassword { agent, password, reply }) => {
+                        let _ = reply.send(engine.set_agent_password(&agent, &password.0));
                     }
                     Some(Command::Shutdown(done)) => {
                         engine.hang_up_all(Instant::now());

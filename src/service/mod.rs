@@ -306,6 +306,7 @@ impl Service {
                 .values()
                 .map(|r| r.in_flight.load(std::sync::atomic::Ordering::Relaxed))
                 .sum();
+            tracing::debug!(busy, "shutdown: calls still in progress");
             if busy == 0 || tokio::time::Instant::now() >= deadline {
                 if busy > 0 {
                     tracing::warn!(calls = busy, "shutdown grace over: hanging up");

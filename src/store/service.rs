@@ -360,4 +360,16 @@ impl Store {
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect())
     }
+
+    /// Agents in the store: (id, realm, updated_at), by id. Errors: database failures.
+    pub async fn agents(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        Ok(
+            sqlx::query("SELECT id, realm, updated_at FROM agents ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+        )
+    }
 }
