@@ -45,8 +45,8 @@ async fn the_document_lists_exactly_the_routes() {
                 path.replace("{id}", "1").replace("{callId}", "x")
             );
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            if path == "/v1/events" {
-                continue; // a stream: checked in tests/api_serve.rs
+            if path.starts_with("/v1/events") {
+                continue; // streams: checked in tests/api_serve.rs
             }
             let s = http.request(m, &url).send().await.unwrap().status();
             // Routed (a missing route is 404, a missing method 405): without a token the

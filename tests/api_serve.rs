@@ -855,6 +855,37 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
             .unwrap()
             .starts_with("text/event-stream")
     );
+    // And over a WebSocket.
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "{}/v1/events/ws?campaignId={id}",
+            admin.base.replace("http://", "ws://")
+        ))
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", admin.token).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let ws_reader = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut terminated = 0;
+        let mut n = 0;
+        while terminated < 3 {
+            let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .expect("a WebSocket message within 30 s")
+                .unwrap()
+                .unwrap();
+            let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            assert_eq!(v["type"], "DIALER.CALL_STATUS");
+            n += 1;
+            if v["payload"]["status"] == "terminated" {
+                terminated += 1;
+            }
+        }
+        n
+    });
     let ctl = |id: i64| format!("/v1/campaigns/{id}/control");
     for c in [id, c2["id"].as_i64().unwrap()] {
         let (s, _) = admin
@@ -873,6 +904,11 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
         events
             .iter()
             .all(|e| e["type"] == "DIALER.CALL_STATUS" && e["payload"]["campaignId"] == id)
+    );
+    let over_ws = ws_reader.await.unwrap();
+    assert!(
+        over_ws >= 12,
+        "the WebSocket carried the calls' events too: {over_ws}"
     );
     // Each call's whole timeline came live, in the order it is stored.
     let call_ids: std::collections::BTreeSet<String> = events

@@ -69,6 +69,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/agents/{id}/state", put(set_agent_state))
         .route("/v1/agents/{id}/disposition", put(set_disposition))
         .route("/v1/events", get(live_events))
+        .route("/v1/events/ws", get(live_events_ws))
         .merge(service_routes::routes())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .with_state(state)
@@ -500,6 +501,49 @@ async fn live_events(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
+    let (rx, keep) = subscribe(&state, &caller, q)?;
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let keep = keep.clone();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if keep(&e) => {
+                        let data = serde_json::to_string(&*e).unwrap_or_default();
+                        return Some((Ok(Event::default().event(e.kind).data(data)), rx));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(n)) => {
+                        let data =
+                            serde_json::json!({"type": "STREAM.LAGGED", "payload": {"skipped": n}});
+                        return Some((
+                            Ok(Event::default()
+                                .event("STREAM.LAGGED")
+                                .data(data.to_string())),
+                            rx,
+                        ));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+type LiveRx = tokio::sync::broadcast::Receiver<Arc<crate::notify::LiveEvent>>;
+
+/// A subscription to the live events with the caller's filter (shared by SSE and WebSocket).
+fn subscribe(
+    state: &ApiState,
+    caller: &Caller,
+    q: EventsQuery,
+) -> Result<
+    (
+        LiveRx,
+        impl Fn(&crate::notify::LiveEvent) -> bool + Clone + use<>,
+    ),
+    Problem,
+> {
     let agent_only = match caller.role {
         Role::Agent => Some(caller.agent.clone().unwrap_or_default()),
         _ => None,
@@ -528,30 +572,41 @@ async fn live_events(
                 e.kind == crate::notify::AVAILABILITY && p.agent.as_ref() == Some(a)
             })
     };
-    let stream = futures_util::stream::unfold(rx, move |mut rx| {
-        let keep = keep.clone();
-        async move {
-            loop {
-                match rx.recv().await {
-                    Ok(e) if keep(&e) => {
-                        let data = serde_json::to_string(&*e).unwrap_or_default();
-                        return Some((Ok(Event::default().event(e.kind).data(data)), rx));
+    Ok((rx, keep))
+}
+
+/// `GET /v1/events/ws`: the live events over a WebSocket, one text message per envelope
+/// (the same filters and roles as the SSE stream; `STREAM.LAGGED` when the client fell
+/// behind). Messages from the client are ignored; it closes when the client does.
+async fn live_events_ws(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    axum::extract::Query(q): axum::extract::Query<EventsQuery>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Result<axum::response::Response, Problem> {
+    use axum::extract::ws::Message;
+    use tokio::sync::broadcast::error::RecvError;
+    let (mut rx, keep) = subscribe(&state, &caller, q)?;
+    Ok(ws.on_upgrade(move |mut socket| async move {
+        loop {
+            tokio::select! {
+                ev = rx.recv() => {
+                    let text = match ev {
+                        Ok(e) if keep(&e) => serde_json::to_string(&*e).unwrap_or_default(),
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(n)) => serde_json::json!(
+                            {"type": "STREAM.LAGGED", "payload": {"skipped": n}}).to_string(),
+                        Err(RecvError::Closed) => break,
+                    };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
                     }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(n)) => {
-                        let data =
-                            serde_json::json!({"type": "STREAM.LAGGED", "payload": {"skipped": n}});
-                        return Some((
-                            Ok(Event::default()
-                                .event("STREAM.LAGGED")
-                                .data(data.to_string())),
-                            rx,
-                        ));
-                    }
-                    Err(RecvError::Closed) => return None,
                 }
+                m = socket.recv() => match m {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
             }
         }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    }))
 }

@@ -132,6 +132,9 @@ fn paths_document() -> Value {
                 None,
                 ("200", json!({"description": "text/event-stream of LiveEvent envelopes", "content": {"text/event-stream": {"schema": {"type": "string"}}}})),
                 &["400", "404"])},
+            "/v1/events/ws": {"get": op("eventsWs", "Live events over a WebSocket (one text message per envelope)", Some("agent (own agent's events), supervisor+"),
+                vec![query("campaignId", id()), query("callId", json!({"type": "string"})), query("agent", json!({"type": "string"}))],
+                None, ("101", json!({"description": "Switching Protocols (WebSocket)"})), &["400", "404"])},
             "/v1/agents": {
                 "get": op("listAgents", "Agents and their states (stored agents no running campaign has: offline)", Some("agent (itself), supervisor+"), vec![], None,
                     json_ok("200", json!({"type": "array", "items": r("Agent")})), &["409"]),
