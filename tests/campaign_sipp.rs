@@ -349,3 +349,40 @@ async fn far_end_reinvite_and_options_are_answered_in_dialog() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_on_every_interface_needs_and_uses_the_advertised_address() {
+    let mut uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &["-m", "1"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Without advertised_address, 0.0.0.0 in Via and SDP would reach nobody: refused.
+    let toml = campaign_toml("any-if", &uas.trunk_uri(), "local_address = \"0.0.0.0:0\"");
+    let cfg: outdial::campaign::config::CampaignConfig = toml::from_str(&toml).unwrap();
+    let leads = dir.path().join("l.csv");
+    write_leads(&leads, &[number(0, 1)]);
+    let store = outdial::store::Store::open(&dir.path().join("x.db"))
+        .await
+        .unwrap();
+    let err = outdial::campaign::runner::run(
+        &cfg,
+        &leads,
+        &store,
+        outdial::sip::transaction::Timers::default(),
+        false,
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(format!("{err:#}").contains("advertised_address"), "{err:#}");
+    // With it, the call goes through: SIPp answers to the advertised address.
+    let toml = campaign_toml(
+        "any-if",
+        &uas.trunk_uri(),
+        "local_address = \"0.0.0.0:0\"\nadvertised_address = \"127.0.0.1\"\nhold_time = 0.2",
+    );
+    let (out, db) = run_campaign(dir.path(), &toml, &[number(0, 1)]).await;
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    let kinds = event_kinds(&db, a.call_id.as_deref().unwrap()).await;
+    assert!(kinds.contains(&"terminated".to_string()), "{kinds:?}");
+    assert_eq!(uas.wait_exit(std::time::Duration::from_secs(10)), Some(0));
+}

@@ -183,6 +183,10 @@ pub struct CampaignConfig {
     /// Local SIP address to bind (`127.0.0.1:0`: any free port on loopback).
     #[serde(default = "default_bind")]
     pub local_address: String,
+    /// The IP peers reach us at, written in Via, Contact and SDP instead of the bound one
+    /// (NAT, containers; needed when `local_address` is `0.0.0.0:…`).
+    #[serde(default)]
+    pub advertised_address: Option<String>,
     /// Address of the REST API while the campaign runs (`IP:port`; see docs/api.md); none
     /// (default): no API.
     #[serde(default)]
@@ -690,6 +694,11 @@ impl CampaignConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if let Some(w) = &self.webhook {
             w.validate()?;
+        }
+        if let Some(a) = &self.advertised_address
+            && a.parse::<std::net::IpAddr>().is_err()
+        {
+            bail!("advertised_address: {a:?} is not an IP address");
         }
         if let Some(a) = &self.api_listen
             && a.parse::<std::net::SocketAddr>().is_err()

@@ -337,6 +337,11 @@ pub async fn run_with(
         timers,
         rtp_ports: (cfg.rtp_port_min, cfg.rtp_port_max),
         acd,
+        advertise: cfg
+            .advertised_address
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
     })
     .await
     .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;

@@ -92,6 +92,9 @@ pub struct ShellConfig {
     pub rtp_ports: (u16, u16),
     /// Agents and the ACD queue (agents REGISTER to `bind`).
     pub acd: Option<crate::acd::AcdConfig>,
+    /// The IP written in Via, Contact and SDP instead of the bound one (NAT, containers,
+    /// `0.0.0.0` binds). Errors at spawn: a bind to every interface without it.
+    pub advertise: Option<std::net::IpAddr>,
 }
 
 /// The handle the campaign side keeps.
@@ -119,7 +122,17 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             (s, Some(rx))
         }
     };
-    let local_addr = socket.local_addr()?;
+    let bound = socket.local_addr()?;
+    // The address peers reach us at (Via, Contact, SDP): the bound one, or the advertised IP
+    // (a container or NAT, a socket bound to all interfaces) with the bound port.
+    let public_ip = cfg.advertise.unwrap_or(bound.ip());
+    if public_ip.is_unspecified() {
+        anyhow::bail!(
+            "local_address {bound} binds every interface: set advertised_address to the IP the trunk and phones reach this host at"
+        );
+    }
+    let public = |a: SocketAddr| SocketAddr::new(public_ip, a.port());
+    let local_addr = public(bound);
     // Agents' phones register on one address over UDP and TCP: the SIP socket's (a TCP trunk
     // has no listening socket, so then a UDP socket of their own on `bind`), and a TCP
     // listener on the same port.
@@ -129,14 +142,14 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     let mut agents_sent_by = None;
     if cfg.acd.is_some() {
         let addr = match &socket {
-            SipSocket::Udp(_) => local_addr,
+            SipSocket::Udp(_) => bound,
             SipSocket::Tcp(_) => {
                 let u = udp_socket(cfg.bind)
                     .await
                     .with_context(|| format!("binding the agents' SIP address {}", cfg.bind))?;
                 let a = u.local_addr()?;
                 agent_udp = Some(u);
-                agents_sent_by = Some(a.to_string());
+                agents_sent_by = Some(public(a).to_string());
                 a
             }
         };
@@ -169,7 +182,8 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         acd: cfg.acd.clone(),
         agents_sent_by,
     };
-    let media_ip = local_addr.ip();
+    // RTP sockets bind where SIP does; the SDP offers `local_addr`'s IP.
+    let media_ip = bound.ip();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
     let (media_tx, mut media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
