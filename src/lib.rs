@@ -14,6 +14,7 @@ pub mod engine;
 pub mod events;
 pub mod media;
 pub mod notify;
+pub mod pacing;
 pub mod report;
 pub mod service;
 pub mod sip;

@@ -85,6 +85,41 @@ enum Cmd {
         #[command(subcommand)]
         command: TokenCmd,
     },
+    /// Simulate pacing on a virtual clock (seeded): progressive, Vicidial's adaptive level
+    /// and predictive on the same callees; prints occupancy, abandon rate, calls per
+    /// agent-hour and queue-wait percentiles for each (docs/pacing.md).
+    Simulate {
+        /// Agents logged in.
+        #[arg(long, default_value_t = 20)]
+        agents: u32,
+        /// Simulated hours.
+        #[arg(long, default_value_t = 4.0)]
+        hours: f64,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Share of calls answered (person or machine), 0–1.
+        #[arg(long, default_value_t = 0.35)]
+        answer_rate: f64,
+        /// Share of answers that are machines, 0–1.
+        #[arg(long, default_value_t = 0.25)]
+        machine_share: f64,
+        /// Mean talk time, seconds.
+        #[arg(long, default_value_t = 90.0)]
+        talk: f64,
+        /// Wrap-up, seconds.
+        #[arg(long, default_value_t = 10.0)]
+        wrap: f64,
+        /// Abandon-rate cap, 0–1.
+        #[arg(long, default_value_t = 0.03)]
+        cap: f64,
+        /// Share of people AMD takes for machines, 0–1 (counted as abandoned).
+        #[arg(long, default_value_t = 0.02)]
+        amd_fp: f64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Answering-machine detection tools.
     Amd {
         #[command(subcommand)]
@@ -428,6 +463,85 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .shutdown(std::time::Duration::from_secs(sc.shutdown_grace))
                 .await;
             eprintln!("outdial serve: stopped");
+        }
+        Cmd::Simulate {
+            agents,
+            hours,
+            seed,
+            answer_rate,
+            machine_share,
+            talk,
+            wrap,
+            cap,
+            amd_fp,
+            json,
+        } => {
+            use outdial::pacing::sim;
+            if [answer_rate, machine_share, cap]
+                .iter()
+                .any(|v| !(0.0..=1.0).contains(v))
+                || !(0.0..0.5).contains(&amd_fp)
+            {
+                anyhow::bail!(
+                    "--answer-rate, --machine-share and --cap are shares, 0 to 1; --amd-fp below 0.5"
+                );
+            }
+            if agents == 0 || !(hours > 0.0 && hours <= 24.0 * 31.0) {
+                anyhow::bail!("--agents ≥ 1 and 0 < --hours ≤ 744");
+            }
+            let base = sim::SimConfig {
+                agents,
+                duration: std::time::Duration::from_secs_f64(hours * 3600.0),
+                seed,
+                population: sim::Population {
+                    answer_rate,
+                    machine_share,
+                    talk_mean_s: talk,
+                    wrap_s: wrap,
+                    amd_false_positive: amd_fp,
+                    ..sim::Population::default()
+                },
+                pacer: outdial::pacing::PacerConfig {
+                    abandon_cap: cap,
+                    ..Default::default()
+                },
+                ..sim::SimConfig::default()
+            };
+            let reports = sim::compare(&base);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                println!(
+                    "{agents} agents, {hours} h, seed {seed}: answer {answer_rate}, machines {machine_share}, talk {talk} s, wrap-up {wrap} s, abandon cap {:.1} %",
+                    cap * 100.0
+                );
+                println!(
+                    "{:<12} {:>8} {:>9} {:>9} {:>9} {:>10} {:>11} {:>17}",
+                    "mode",
+                    "placed",
+                    "connected",
+                    "abandon%",
+                    "occupancy",
+                    "calls/ag·h",
+                    "dial ratio",
+                    "wait p50/p90/p99"
+                );
+                for r in &reports {
+                    println!(
+                        "{:<12} {:>8} {:>9} {:>8.2}% {:>8.1}% {:>10.1} {:>11.2} {:>7.0}/{:.0}/{:.0} ms",
+                        r.mode,
+                        r.placed,
+                        r.connected,
+                        r.abandon_rate * 100.0,
+                        r.occupancy * 100.0,
+                        r.calls_per_agent_hour,
+                        r.dial_ratio,
+                        r.wait_p50_ms,
+                        r.wait_p90_ms,
+                        r.wait_p99_ms
+                    );
+                }
+            }
         }
         Cmd::Report { db, campaign, json } => {
             if !db.exists() {
