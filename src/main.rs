@@ -286,6 +286,12 @@ fn print_outcome(o: &RunOutcome) {
         );
     }
     print!("{}", report::render_table(&o.report.summary));
+    if let Some((mode, abandon, ratio)) = &o.pacing {
+        println!(
+            "  pacing: {mode}, abandon rate {:.2} % over the window, dial ratio {ratio:.2}",
+            abandon * 100.0
+        );
+    }
     let s = &o.engine;
     println!(
         "  SIP: {} calls started, {} unparsable messages, {} stray messages",

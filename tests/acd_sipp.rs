@@ -1168,3 +1168,84 @@ async fn a_static_agent_is_reached_through_the_trunk() {
         far.dir().display()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_predictive_campaign_runs_to_completion_within_its_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    // The far end: people who talk 1 s and hang up (8), busy lines (2), no answer (3).
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    // Three agents on standing (persistent) calls.
+    let mut phones: Vec<SippUas> = (0..3).map(|_| phone(0, &agent_clip, None, 1)).collect();
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "predictive",
+        &far.trunk_uri(),
+        port,
+        "max_concurrent = 12\ncps = 20\n\
+         [endpoint]\ntype = \"predictive\"\nabandon_cap = 0.03\nmax_waiting_calls = 2\n",
+        "wrap_up = 0\nmax_wait = 5\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n\
+         [[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n\
+         [[acd.agents]]\nid = \"1003\"\npassword = \"pw-1003\"\n",
+    );
+    let mut numbers = Vec::new();
+    for i in 0..30 {
+        numbers.push(number([8, 8, 2, 8, 3][i % 5], i as u32));
+    }
+    let agents: Vec<(&'static str, &'static str, u16)> = vec![
+        ("1001", "pw-1001", phones[0].addr.port()),
+        ("1002", "pw-1002", phones[1].addr.port()),
+        ("1003", "pw-1003", phones[2].addr.port()),
+    ];
+    let (out, db) = run_with_agents(dir.path(), toml, numbers.clone(), port, agents).await;
+    // Completed: every lead final, each dialled once, the right outcome.
+    assert_eq!(out.report.summary.leads_final, 30);
+    assert!(!out.stopped);
+    let mut answered = 0;
+    for l in &out.report.leads {
+        let a = only_attempt(l);
+        let want = match l.number.chars().last() {
+            Some('8') => "answered",
+            Some('2') => "busy",
+            _ => "no_answer",
+        };
+        assert_eq!(a.disposition.as_deref(), Some(want), "{a:?}");
+        answered += usize::from(want == "answered");
+    }
+    // Within its caps: every person reached an agent (none abandoned), never more than
+    // max_concurrent calls at once.
+    let connected = events(&db, "connected").await;
+    let abandoned = events(&db, "abandoned").await;
+    assert_eq!((connected.len(), abandoned.len()), (answered, 0));
+    let (mode, abandon_rate, _) = out.pacing.clone().expect("paced");
+    assert_eq!(mode, "predictive");
+    assert!(abandon_rate <= 0.03, "{abandon_rate}");
+    let store = Store::open(&db).await.unwrap();
+    let spans: Vec<(String, String)> =
+        sqlx::query_as("SELECT started_at, ended_at FROM attempts ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let mut marks: Vec<(String, i32)> = Vec::new();
+    for (s, e) in spans {
+        marks.push((s, 1));
+        marks.push((e, -1));
+    }
+    marks.sort();
+    let (mut up, mut peak) = (0, 0);
+    for (_, d) in marks {
+        up += d;
+        peak = peak.max(up);
+    }
+    assert!(peak <= 12, "peak concurrency {peak}");
+    for p in &mut phones {
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{}",
+            p.dir().display()
+        );
+    }
+    drop(far);
+}

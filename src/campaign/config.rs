@@ -231,12 +231,105 @@ pub struct CampaignConfig {
     /// their AMD actions and the hold time.
     #[serde(default)]
     pub acd: Option<AcdSettings>,
+    /// Pacing (`[endpoint]`: type, boost_factor, max_waiting_calls, abandon_cap, …; see
+    /// docs/pacing.md). Needs `[acd]` except for `broadcast`.
+    #[serde(default)]
+    pub endpoint: Option<EndpointSettings>,
     /// Call-progress webhook (`[webhook]`: url, events, secret; see docs/api.md).
     #[serde(default)]
     pub webhook: Option<crate::notify::webhook::WebhookSettings>,
     /// An unknown `--amd-profile`, kept to be reported by `validate`.
     #[serde(skip)]
     pub amd_profile_error: Option<String>,
+}
+
+/// How the campaign paces its calls (`[endpoint]`, see docs/pacing.md). Without it calls
+/// go out at `cps` up to `max_concurrent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSettings {
+    /// `preview`, `progressive`, `predictive`, `adaptive` (Vicidial's level) or `broadcast`.
+    #[serde(rename = "type")]
+    pub kind: crate::pacing::DialMode,
+    /// Calls per available agent in `progressive` (default 1).
+    #[serde(default = "default_boost")]
+    pub boost_factor: f64,
+    /// No new call while this many answered calls wait for an agent (default 2).
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting_calls: u32,
+    /// Abandon-rate cap, 0–1 (default 0.03).
+    #[serde(default = "default_abandon_cap")]
+    pub abandon_cap: f64,
+    /// Hours the abandon rate is measured over (default 24: Ofcom; 720 for the US TSR).
+    #[serde(default = "default_abandon_window")]
+    pub abandon_window_hours: u64,
+    /// AMD's measured false-positive rate, 0–1, counted into the abandon rate (default 0).
+    #[serde(default)]
+    pub amd_false_positive: f64,
+    /// Auto-pause when more than this many calls wait for an agent… (none: never).
+    #[serde(default)]
+    pub auto_pause_waiting: Option<u32>,
+    /// …for this many seconds (default 10).
+    #[serde(default = "default_auto_pause_after")]
+    pub auto_pause_after: u64,
+}
+
+fn default_boost() -> f64 {
+    1.0
+}
+fn default_max_waiting() -> u32 {
+    2
+}
+fn default_abandon_cap() -> f64 {
+    0.03
+}
+fn default_abandon_window() -> u64 {
+    24
+}
+fn default_auto_pause_after() -> u64 {
+    10
+}
+
+impl EndpointSettings {
+    /// The pacer's settings.
+    pub fn pacer(&self) -> crate::pacing::PacerConfig {
+        crate::pacing::PacerConfig {
+            mode: self.kind,
+            boost_factor: self.boost_factor,
+            max_waiting_calls: self.max_waiting_calls,
+            abandon_cap: self.abandon_cap,
+            window: std::time::Duration::from_secs(self.abandon_window_hours * 3600),
+            amd_false_positive: self.amd_false_positive,
+            auto_pause: self.auto_pause_waiting.map(|w| crate::pacing::AutoPause {
+                waiting_above: w,
+                after: std::time::Duration::from_secs(self.auto_pause_after),
+            }),
+            ..crate::pacing::PacerConfig::default()
+        }
+    }
+
+    /// Errors: a value out of range, named.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(self.boost_factor >= 1.0 && self.boost_factor <= 10.0) {
+            bail!("endpoint.boost_factor: 1 to 10, got {}", self.boost_factor);
+        }
+        if self.max_waiting_calls == 0 {
+            bail!("endpoint.max_waiting_calls: at least 1");
+        }
+        if !(self.abandon_cap > 0.0 && self.abandon_cap < 1.0) {
+            bail!(
+                "endpoint.abandon_cap: a share between 0 and 1, got {}",
+                self.abandon_cap
+            );
+        }
+        if !(0.0..0.5).contains(&self.amd_false_positive) {
+            bail!("endpoint.amd_false_positive: 0 to 0.5");
+        }
+        if self.abandon_window_hours == 0 {
+            bail!("endpoint.abandon_window_hours: at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// One agent in `[[acd.agents]]`.
@@ -692,6 +785,16 @@ impl CampaignConfig {
 
     /// Checks every setting. Errors name the field and the allowed range.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(e) = &self.endpoint {
+            e.validate()?;
+            let needs_agents = !matches!(e.kind, crate::pacing::DialMode::Broadcast);
+            if needs_agents && self.acd.is_none() {
+                bail!(
+                    "endpoint.type: {} pacing needs agents (an [acd] table)",
+                    e.kind.as_str()
+                );
+            }
+        }
         if let Some(w) = &self.webhook {
             w.validate()?;
         }

@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod leads;
+pub mod pace;
 pub mod rate;
 pub mod runner;

@@ -56,6 +56,9 @@ pub struct RunOutcome {
     /// Highest RSS seen while calls were being placed, KiB (sampled once a second; the
     /// report built at the end, which holds every lead, is not included).
     pub peak_rss_kib: u64,
+    /// Pacing at the end (`[endpoint]` campaigns): mode, abandon rate over the window (0–1),
+    /// dial ratio.
+    pub pacing: Option<(String, f64, f64)>,
 }
 
 /// A snapshot of what the process holds: for leak checks across a run.
@@ -435,6 +438,11 @@ pub async fn run_with(
     let mut agent_states: HashMap<String, AgentState> = HashMap::new();
     let mut agent_batch: Vec<AgentEvent> = Vec::new();
     let mandatory_disposition = cfg.acd.as_ref().is_some_and(|a| a.mandatory_disposition);
+    // Pacing from the live floor ([endpoint]); without it, cps and max_concurrent only.
+    let mut pace = cfg
+        .endpoint
+        .as_ref()
+        .map(|e| super::pace::Pace::new(e.pacer()));
     let mut dispositions_until: Option<Instant> = None;
     let mut agents_wait_until = cfg
         .acd
@@ -475,9 +483,15 @@ pub async fn run_with(
         let held = hold_until.is_some_and(|t| t > Instant::now())
             || agents_wait_until.is_some()
             || ctl == RunControl::Pause;
+        let paced = match (&mut pace, stopping || held) {
+            (Some(p), false) => p.budget(Instant::now(), in_flight.len(), &agent_states),
+            (Some(_), true) => 0,
+            (None, _) => usize::MAX,
+        };
         while !stopping
             && !held
             && in_flight.len() + picked.len() < cfg.max_concurrent as usize
+            && picked.len() < paced
             && picked.len() < 512
         {
             let Some(Reverse((at, lead_id))) = due.peek().copied() else {
@@ -511,9 +525,13 @@ pub async fn run_with(
                 })
                 .collect();
             let ids = store.insert_attempts(campaign_id, &rows).await?;
-            for ((lead_id, attempt_no, call_id, _), attempt_id) in picked.into_iter().zip(ids) {
+            for ((lead_id, attempt_no, call_id, started), attempt_id) in picked.into_iter().zip(ids)
+            {
                 let st = &states[&lead_id];
                 in_flight.insert(attempt_id, lead_id);
+                if let Some(p) = &mut pace {
+                    p.placed(attempt_id, started);
+                }
                 if let Some(n) = &hooks.in_flight {
                     n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
                 }
@@ -597,8 +615,8 @@ pub async fn run_with(
         let tick = Instant::now() + Duration::from_millis(500);
         let wake = wake.map_or(tick, |w| w.min(tick));
         let wake = flush_at.map_or(wake, |f| wake.min(f));
-        // While waiting for agents, look again soon.
-        let wake = if agents_wait_until.is_some() {
+        // While waiting for agents, or pacing from the floor, look again soon.
+        let wake = if agents_wait_until.is_some() || pace.is_some() {
             wake.min(Instant::now() + Duration::from_millis(20))
         } else {
             wake
@@ -736,6 +754,14 @@ pub async fn run_with(
             store.record(&clock, &batch, &updates).await?;
             store.record_agent_events(&clock, &agent_batch).await?;
             count_metrics(&cfg.name, &batch, &agent_batch, &agent_states, &fanout);
+            if let Some(p) = &mut pace {
+                for ev in &batch {
+                    p.call_event(ev);
+                }
+                for ev in &agent_batch {
+                    p.agent_event(ev);
+                }
+            }
             if !fanout.is_idle() {
                 for ev in &batch {
                     let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
@@ -829,6 +855,14 @@ pub async fn run_with(
         resources_before,
         resources_after,
         peak_rss_kib,
+        pacing: pace.map(|p| {
+            let mode = cfg
+                .endpoint
+                .as_ref()
+                .map_or("", |e| e.kind.as_str())
+                .to_string();
+            (mode, p.abandon_rate(), p.dial_ratio())
+        }),
     })
 }
 
