@@ -386,3 +386,85 @@ async fn a_socket_on_every_interface_needs_and_uses_the_advertised_address() {
     assert!(kinds.contains(&"terminated".to_string()), "{kinds:?}");
     assert_eq!(uas.wait_exit(std::time::Duration::from_secs(10)), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_are_called_only_inside_their_own_calling_window() {
+    use chrono::Timelike;
+    use outdial::campaign::runner::{RunControl, RunHooks, run_with};
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A one-hour window around now, in UTC; a lead whose own zone is UTC+12 (no daylight
+    // saving: Etc/GMT-12) is twelve hours away from it.
+    let now = chrono::Utc::now();
+    let (start, end) = if now.hour() == 23 {
+        ("23:00".to_string(), "23:59".to_string())
+    } else {
+        (
+            format!("{:02}:00", now.hour()),
+            format!("{:02}:00", now.hour() + 1),
+        )
+    };
+    let toml = campaign_toml(
+        "windows",
+        &uas.trunk_uri(),
+        &format!(
+            "hold_time = 0.2\n[active_period]\nstart_time = \"{start}\"\nend_time = \"{end}\"\n\
+             week_days = [1, 2, 3, 4, 5, 6, 7]\ntime_zone = \"UTC\"\nlead_time_zone_attribute = \"tz\"\n"
+        ),
+    );
+    let cfg: outdial::campaign::config::CampaignConfig = toml::from_str(&toml).unwrap();
+    let leads = dir.path().join("leads.csv");
+    let (here, far_away, unknown) = (number(0, 1), number(0, 2), number(0, 3));
+    std::fs::write(
+        &leads,
+        format!("number,tz\n{here},UTC\n{far_away},Etc/GMT-12\n{unknown},Nowhere/Land\n"),
+    )
+    .unwrap();
+    let db = dir.path().join("w.db");
+    let store = outdial::store::Store::open(&db).await.unwrap();
+    let (ctl, rx) = tokio::sync::watch::channel(RunControl::Run);
+    let s2 = store.clone();
+    let watcher = tokio::spawn(async move {
+        // Stop once the two leads inside their window are final (the other waits for
+        // tomorrow's window: the run would go on until then).
+        let t0 = std::time::Instant::now();
+        loop {
+            let finals: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM leads WHERE status = 'final'")
+                    .fetch_one(s2.pool())
+                    .await
+                    .unwrap_or(0);
+            if finals >= 2 || t0.elapsed() > std::time::Duration::from_secs(20) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let _ = ctl.send(RunControl::Stop);
+    });
+    let import =
+        outdial::campaign::leads::read_csv(std::fs::File::open(&leads).unwrap(), None).unwrap();
+    let out = run_with(
+        &cfg,
+        import,
+        &store,
+        outdial::sip::transaction::Timers::default(),
+        false,
+        RunHooks {
+            control: Some(rx),
+            ..RunHooks::default()
+        },
+    )
+    .await
+    .unwrap();
+    watcher.await.unwrap();
+    assert!(out.stopped);
+    let l = lead(&out.report.leads, &here);
+    assert_eq!(only_attempt(l).disposition.as_deref(), Some("answered"));
+    // An unknown zone falls back to the campaign's: inside, called.
+    let l = lead(&out.report.leads, &unknown);
+    assert_eq!(only_attempt(l).disposition.as_deref(), Some("answered"));
+    let l = lead(&out.report.leads, &far_away);
+    assert!(l.attempts.is_empty(), "called outside its window: {l:?}");
+    assert_eq!(l.final_disposition, None);
+}

@@ -231,6 +231,10 @@ pub struct CampaignConfig {
     /// their AMD actions and the hold time.
     #[serde(default)]
     pub acd: Option<AcdSettings>,
+    /// Calling window (`[active_period]`: start_time, end_time, week_days, time_zone,
+    /// lead_time_zone_attribute; see docs/pacing.md). None: any time.
+    #[serde(default)]
+    pub active_period: Option<super::window::ActivePeriod>,
     /// Pacing (`[endpoint]`: type, boost_factor, max_waiting_calls, abandon_cap, …; see
     /// docs/pacing.md). Needs `[acd]` except for `broadcast`.
     #[serde(default)]
@@ -785,6 +789,9 @@ impl CampaignConfig {
 
     /// Checks every setting. Errors name the field and the allowed range.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(p) = &self.active_period {
+            super::window::CallingWindow::new(p)?;
+        }
         if let Some(e) = &self.endpoint {
             e.validate()?;
             let needs_agents = !matches!(e.kind, crate::pacing::DialMode::Broadcast);

@@ -5,3 +5,4 @@ pub mod leads;
 pub mod pace;
 pub mod rate;
 pub mod runner;
+pub mod window;

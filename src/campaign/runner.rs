@@ -103,6 +103,8 @@ impl Resources {
 #[derive(Debug, Clone)]
 struct LeadState {
     number: String,
+    /// The lead's own time zone for the calling window.
+    tz: Option<chrono_tz::Tz>,
     attempts: u32,
     last_attempt_no: u32,
 }
@@ -389,7 +391,17 @@ pub async fn run_with(
     let clock = WallClock::now();
     let mut states: HashMap<i64, LeadState> = HashMap::new();
     let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
-    for p in store.pending_leads(campaign_id).await? {
+    let window = cfg
+        .active_period
+        .as_ref()
+        .map(super::window::CallingWindow::new)
+        .transpose()?;
+    let tz_attribute = cfg
+        .active_period
+        .as_ref()
+        .and_then(|p| p.lead_time_zone_attribute.as_deref());
+    let mut bad_zones = 0u64;
+    for p in store.pending_leads(campaign_id, tz_attribute).await? {
         let at = p
             .next_attempt_at
             .map(|t| clock.to_instant(t))
@@ -399,9 +411,20 @@ pub async fn run_with(
             p.id,
             LeadState {
                 number: p.number,
+                tz: p.time_zone.as_deref().and_then(|z| {
+                    let t = super::window::zone(z).ok();
+                    bad_zones += u64::from(t.is_none());
+                    t
+                }),
                 attempts: p.attempts,
                 last_attempt_no: p.last_attempt_no,
             },
+        );
+    }
+    if bad_zones > 0 {
+        tracing::warn!(
+            leads = bad_zones,
+            "leads with an unknown time zone are called in the campaign's"
         );
     }
     let (total, already_final) = store.lead_counts(campaign_id).await?;
@@ -511,6 +534,16 @@ pub async fn run_with(
             }
             due.pop();
             let st = states.get_mut(&lead_id).expect("due lead has state");
+            // Outside the lead's calling window: back in the queue for its next opening (the
+            // rate slot is given back by the next pass's catch-up).
+            if let Some(w) = &window {
+                let utc = clock.to_utc(now);
+                if !w.contains(utc, st.tz) {
+                    let opens = w.next_open(utc, st.tz);
+                    due.push(Reverse((clock.to_instant(opens), lead_id)));
+                    continue;
+                }
+            }
             st.last_attempt_no += 1;
             picked.push((lead_id, st.last_attempt_no, new_call_id(), now));
         }

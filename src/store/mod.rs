@@ -70,6 +70,9 @@ pub struct PendingLead {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// Highest attempt number used so far (interrupted attempts included).
     pub last_attempt_no: u32,
+    /// The lead's own time zone (the attribute named by `active_period`'s
+    /// `lead_time_zone_attribute`), if any.
+    pub time_zone: Option<String>,
 }
 
 /// What to do with a lead once an attempt of it ended.
@@ -233,7 +236,11 @@ impl Store {
     }
 
     /// Every lead of the campaign still pending.
-    pub async fn pending_leads(&self, campaign_id: i64) -> anyhow::Result<Vec<PendingLead>> {
+    pub async fn pending_leads(
+        &self,
+        campaign_id: i64,
+        tz_attribute: Option<&str>,
+    ) -> anyhow::Result<Vec<PendingLead>> {
         // Read in pages by id: a whole list fetched at once held every row twice (SQLite's
         // copies and sqlx's) at the peak, about 1 KiB per lead, and the allocator kept that
         // memory for the rest of the run.
@@ -243,13 +250,15 @@ impl Store {
         loop {
             let rows = sqlx::query(
                 "SELECT l.id, l.number, l.attempts, l.next_attempt_at,
-                        COALESCE((SELECT MAX(a.attempt_no) FROM attempts a WHERE a.lead_id = l.id), 0)
+                        COALESCE((SELECT MAX(a.attempt_no) FROM attempts a WHERE a.lead_id = l.id), 0),
+                        CASE WHEN ?4 IS NULL THEN NULL ELSE json_extract(l.attributes, ?4) END
                  FROM leads l WHERE l.campaign_id = ?1 AND l.status = 'pending' AND l.id > ?2
                  ORDER BY l.id LIMIT ?3",
             )
             .bind(campaign_id)
             .bind(after)
             .bind(PAGE)
+            .bind(tz_attribute.map(|a| format!("$.\"{}\"", a.replace('"', ""))))
             .fetch_all(&self.pool)
             .await?;
             let n = rows.len() as i64;
@@ -263,6 +272,7 @@ impl Store {
                         .map(|s| DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)))
                         .transpose()?,
                     last_attempt_no: r.get::<i64, _>(4) as u32,
+                    time_zone: r.get(5),
                 };
                 after = lead.id;
                 out.push(lead);
@@ -685,7 +695,7 @@ mod tests {
         // Importing the same list again changes nothing.
         let c = store.import_leads(id, &leads[..700]).await.unwrap();
         assert_eq!((c.inserted, c.already_present), (0, 700));
-        let pending = store.pending_leads(id).await.unwrap();
+        let pending = store.pending_leads(id, None).await.unwrap();
         assert_eq!(pending.len(), 6_000);
         assert_eq!(pending[0].number, "+14155550000");
         assert_eq!(pending[5_999].number, "+14155555999");
