@@ -684,10 +684,63 @@ async fn the_service_api_end_to_end() {
             "{cmd}: {st}"
         );
     }
-    let (s, st) = supervisor
+    // Paused: edited (not renamed) and reloaded, still paused.
+    let edit = |name: &str| {
+        json!({"name": name, "callerId": "+14155550099", "cps": 1, "maxConcurrent": 1,
+               "callLists": [l2["id"]]})
+    };
+    let (s, p) = admin
+        .call(
+            "PUT",
+            &format!("/v1/campaigns/{id2}"),
+            Some(edit("c2-renamed")),
+        )
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("name"))
+    );
+    let (s, e) = admin
+        .call("PUT", &format!("/v1/campaigns/{id2}"), Some(edit("c2")))
+        .await;
+    assert_eq!(
+        (s, &e["callerId"]),
+        (StatusCode::OK, &json!("+14155550099")),
+        "{e}"
+    );
+    let t0 = Instant::now();
+    loop {
+        // Refused while the call answered before the pause is still up.
+        let (s, st) = supervisor
+            .call("PUT", &ctl(id2), Some(json!({"command": "reload"})))
+            .await;
+        if s == StatusCode::OK {
+            assert_eq!(st["state"], "paused");
+            break;
+        }
+        assert_eq!(s, StatusCode::CONFLICT, "{st}");
+        assert!(
+            st["detail"].as_str().unwrap().contains("in progress"),
+            "{st}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, c) = supervisor
+        .call("GET", &format!("/v1/campaigns/{id2}"), None)
+        .await;
+    assert_eq!(
+        (&c["state"], &c["callerId"]),
+        (&json!("paused"), &json!("+14155550099"))
+    );
+    let (s, _) = supervisor
         .call("PUT", &ctl(id2), Some(json!({"command": "remove"})))
         .await;
-    assert_eq!((s, &st["state"]), (StatusCode::OK, &json!("archived")));
+    assert_eq!(s, StatusCode::OK, "a paused campaign can be removed");
+    let (s, st) = supervisor
+        .call("PUT", &ctl(id2), Some(json!({"command": "reload"})))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "archived: {st}");
     let (_, calls2) = supervisor
         .call("GET", &format!("/v1/calls?campaignId={id2}"), None)
         .await;

@@ -380,16 +380,22 @@ async fn update_campaign(
     caller.require(Role::Admin)?;
     let svc = service(&state)?;
     let row = load_campaign(&state, &id).await?;
-    if row.state != "draft" {
+    if row.state != "draft" && row.state != "paused" {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             format!(
-                "a campaign that is {} cannot be edited (only drafts)",
+                "a campaign that is {} cannot be edited (drafts can; paused ones too, then reload)",
                 row.state
             ),
         ));
     }
     let (name, settings, lists) = checked_body(&state, svc, body).await?;
+    if row.state != "draft" && name != row.name {
+        return Err(Problem::invalid(
+            "name",
+            "a campaign's name cannot change once it has started",
+        ));
+    }
     state
         .store
         .update_campaign(row.id, &name, &settings.to_string(), &lists)

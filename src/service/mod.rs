@@ -146,16 +146,9 @@ impl Service {
             .await?
             .ok_or(ControlError::NotFound(id))?;
         let state = row.state.as_str();
-        let conflict = |what: &str| {
-            Err(ControlError::Conflict(format!(
-                "cannot {what} a campaign that is {state}"
-            )))
-        };
+        let next = transition(state, command).map_err(ControlError::Conflict)?;
         match command {
             "start" => {
-                if state != "draft" {
-                    return conflict("start");
-                }
                 if row.call_lists.is_empty() {
                     return Err(ControlError::Conflict(
                         "the campaign has no call list: set callLists first".into(),
@@ -163,41 +156,46 @@ impl Service {
                 }
                 self.launch(id, &row.config, &row.call_lists, RunControl::Run)
                     .await?;
-                self.store.set_campaign_state(id, "active").await?;
-                Ok("active".into())
             }
-            "pause" => {
-                if state != "active" {
-                    return conflict("pause");
+            "pause" => self.send(id, RunControl::Pause),
+            "unpause" => self.send(id, RunControl::Run),
+            "reload" => {
+                // Only a paused campaign with no call in progress: its run loop is replaced
+                // by one over the stored (edited) settings and call lists, still paused.
+                let busy = self
+                    .running
+                    .lock()
+                    .expect("running lock")
+                    .get(&id)
+                    .map(|r| r.in_flight.load(std::sync::atomic::Ordering::Relaxed))
+                    .unwrap_or(0);
+                if busy > 0 {
+                    return Err(ControlError::Conflict(format!(
+                        "{busy} call(s) still in progress: reload once they have ended"
+                    )));
                 }
-                self.send(id, RunControl::Pause);
-                self.store.set_campaign_state(id, "paused").await?;
-                Ok("paused".into())
-            }
-            "unpause" => {
-                if state != "paused" {
-                    return conflict("unpause");
+                self.config_of(&row.config)?;
+                self.send(id, RunControl::Stop);
+                let t0 = tokio::time::Instant::now();
+                while self.is_running(id) {
+                    if t0.elapsed() > Duration::from_secs(10) {
+                        return Err(ControlError::Conflict(
+                            "the campaign's run did not stop within 10 s; try again".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                self.send(id, RunControl::Run);
-                self.store.set_campaign_state(id, "active").await?;
-                Ok("active".into())
+                self.launch(id, &row.config, &row.call_lists, RunControl::Pause)
+                    .await?;
             }
             "remove" => {
-                if state == "archived" {
-                    return conflict("remove");
-                }
                 self.send(id, RunControl::Stop);
                 self.running.lock().expect("running lock").remove(&id);
-                self.store.set_campaign_state(id, "archived").await?;
-                Ok("archived".into())
             }
-            "reload" => Err(ControlError::Conflict(
-                "reload is not supported yet: pause, edit and start a new campaign".into(),
-            )),
-            other => Err(ControlError::Conflict(format!(
-                "{other:?}: commands are start, pause, unpause, reload, remove"
-            ))),
+            _ => unreachable!("transition() accepted it"),
         }
+        self.store.set_campaign_state(id, next).await?;
+        Ok(next.into())
     }
 
     fn send(&self, id: i64, c: RunControl) {
@@ -332,5 +330,76 @@ impl Service {
 async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         let _ = t.await;
+    }
+}
+
+/// The campaign lifecycle: the state `command` leads to from `state`, or why it is refused.
+///
+/// ```text
+/// draft ─start→ active ─pause→ paused ─unpause→ active … → completed (every lead final)
+/// paused ─reload→ paused (stored settings applied)     draft|paused|completed ─remove→ archived
+/// ```
+/// Errors: the reason, for a 409.
+pub fn transition(state: &str, command: &str) -> Result<&'static str, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "cannot {command} a campaign that is {state}: {why}"
+        ))
+    };
+    match (command, state) {
+        ("start", "draft") => Ok("active"),
+        ("start", _) => refuse("only drafts start"),
+        ("pause", "active") => Ok("paused"),
+        ("pause", _) => refuse("only active campaigns pause"),
+        ("unpause", "paused") => Ok("active"),
+        ("unpause", _) => refuse("only paused campaigns unpause"),
+        ("reload", "paused") => Ok("paused"),
+        ("reload", "active") => refuse("pause it first (calls in progress finish), then reload"),
+        ("reload", _) => refuse("only a paused campaign has settings to reload"),
+        ("remove", "draft" | "paused" | "completed") => Ok("archived"),
+        ("remove", "active") => refuse("pause it first"),
+        ("remove", _) => refuse("it is archived already"),
+        (other, _) => Err(format!(
+            "{other:?}: commands are start, pause, unpause, reload, remove"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::transition;
+
+    #[test]
+    fn every_legal_and_illegal_transition() {
+        let states = ["draft", "active", "paused", "completed", "archived"];
+        let legal = [
+            ("draft", "start", "active"),
+            ("active", "pause", "paused"),
+            ("paused", "unpause", "active"),
+            ("paused", "reload", "paused"),
+            ("draft", "remove", "archived"),
+            ("paused", "remove", "archived"),
+            ("completed", "remove", "archived"),
+        ];
+        for s in states {
+            for c in ["start", "pause", "unpause", "reload", "remove"] {
+                let want = legal.iter().find(|(ls, lc, _)| *ls == s && *lc == c);
+                match (transition(s, c), want) {
+                    (Ok(next), Some((_, _, w))) => assert_eq!(next, *w, "{s} {c}"),
+                    (Err(e), None) => {
+                        assert!(
+                            e.contains(&format!("cannot {c} a campaign that is {s}")),
+                            "{e}"
+                        )
+                    }
+                    (got, want) => panic!("{s} {c}: {got:?}, want {want:?}"),
+                }
+            }
+        }
+        assert!(
+            transition("draft", "launch")
+                .unwrap_err()
+                .contains("commands are")
+        );
     }
 }
