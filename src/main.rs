@@ -80,6 +80,11 @@ enum Cmd {
         #[command(subcommand)]
         command: AgentCmd,
     },
+    /// The do-not-call list.
+    Dnc {
+        #[command(subcommand)]
+        command: DncCmd,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -204,6 +209,22 @@ struct ApiArgs {
     /// Bearer token (`outdial token create`).
     #[arg(long, env = "OUTDIAL_TOKEN", hide_env_values = true)]
     token: String,
+}
+
+#[derive(Subcommand)]
+enum DncCmd {
+    /// Add the numbers of a CSV file (a `number` column) to the do-not-call list; every run
+    /// checks it before each attempt.
+    Import {
+        /// CSV file.
+        file: PathBuf,
+        /// ISO 3166 region for national numbers (as the campaigns' `default_region`).
+        #[arg(long)]
+        region: Option<String>,
+        /// SQLite database file.
+        #[arg(long, default_value = "outdial.db")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -617,6 +638,34 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .put(&format!("/v1/agents/{id}/disposition"), &body)
                 .await?;
             print_agents(&[a]);
+        }
+        Cmd::Dnc {
+            command: DncCmd::Import { file, region, db },
+        } => {
+            let region = region
+                .as_deref()
+                .map(|r| r.parse::<phonenumber::country::Id>())
+                .transpose()
+                .map_err(|_| anyhow::anyhow!("--region: not a region code"))?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let import = outdial::campaign::leads::read_csv(f, region)
+                .with_context(|| format!("reading {}", file.display()))?;
+            for e in &import.errors {
+                println!("  line {}: {}", e.line, e.reason);
+            }
+            let numbers: Vec<String> = import.leads.into_iter().map(|l| l.number).collect();
+            let store = Store::open(&db).await?;
+            let source = file
+                .file_name()
+                .map_or("cli".into(), |n| n.to_string_lossy().into_owned());
+            let added = store.import_dnc(&numbers, &source).await?;
+            println!(
+                "do-not-call: {added} number(s) added ({} already listed, {} row(s) refused); {} in all",
+                numbers.len() as u64 - added,
+                import.errors.len(),
+                store.dnc_count().await?
+            );
         }
         Cmd::Token {
             command:

@@ -42,7 +42,9 @@ async fn the_document_lists_exactly_the_routes() {
             assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
             let url = format!(
                 "{base}{}",
-                path.replace("{id}", "1").replace("{callId}", "x")
+                path.replace("{id}", "1")
+                    .replace("{callId}", "x")
+                    .replace("{number}", "+14155550100")
             );
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             if path.starts_with("/v1/events") {

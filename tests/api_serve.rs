@@ -294,6 +294,28 @@ async fn the_service_api_end_to_end() {
     );
     let (_, q) = supervisor.call("GET", "/v1/queues", None).await;
     assert_eq!(q, json!([]));
+    // The do-not-call list.
+    let (s, d) = admin
+        .call(
+            "POST",
+            "/v1/dnc",
+            Some(json!({"numbers": ["+14155559999", "nope"]})),
+        )
+        .await;
+    assert_eq!((s, &d["added"]), (StatusCode::OK, &json!(1)), "{d}");
+    assert_eq!(d["errors"][0]["index"], 1);
+    let (_, d) = supervisor.call("GET", "/v1/dnc/+14155559999", None).await;
+    assert_eq!(d["listed"], true);
+    let (_, d) = supervisor.call("GET", "/v1/dnc/+14155559998", None).await;
+    assert_eq!(d["listed"], false);
+    let (s, _) = supervisor
+        .call(
+            "POST",
+            "/v1/dnc",
+            Some(json!({"numbers": ["+14155559997"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
 
     // Call lists: JSON with a bad row, CSV; bad bodies store nothing.
     let good = [number(0, 1), number(2, 1), number(0, 2)];

@@ -468,3 +468,43 @@ async fn leads_are_called_only_inside_their_own_calling_window() {
     assert!(l.attempts.is_empty(), "called outside its window: {l:?}");
     assert_eq!(l.final_disposition, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_on_the_do_not_call_list_is_never_dialled() {
+    let mut uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &["-m", "2"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, blocked, c) = (number(0, 1), number(0, 2), number(0, 3));
+    let store = outdial::store::Store::open(&dir.path().join("outdial.db"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .import_dnc(std::slice::from_ref(&blocked), "test")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .import_dnc(std::slice::from_ref(&blocked), "test")
+            .await
+            .unwrap(),
+        0
+    );
+    drop(store);
+    let toml = campaign_toml("dnc", &uas.trunk_uri(), "hold_time = 0.2");
+    let (out, _) = run_campaign(dir.path(), &toml, &[a.clone(), blocked.clone(), c.clone()]).await;
+    let l = lead(&out.report.leads, &blocked);
+    assert!(l.attempts.is_empty(), "{l:?}");
+    assert_eq!(l.final_disposition.as_deref(), Some("dnc"));
+    for n in [&a, &c] {
+        let l = lead(&out.report.leads, n);
+        assert_eq!(only_attempt(l).disposition.as_deref(), Some("answered"));
+    }
+    assert_eq!(out.report.summary.final_dispositions.get("dnc"), Some(&1));
+    assert_eq!(
+        uas.wait_exit(std::time::Duration::from_secs(10)),
+        Some(0),
+        "SIPp saw exactly the two other calls"
+    );
+}

@@ -41,6 +41,8 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/campaigns/{id}/control", put(control_campaign))
         .route("/v1/campaigns/{id}/stats", get(campaign_stats))
         .route("/v1/campaigns/{id}/cdr", get(campaign_cdr))
+        .route("/v1/dnc", axum::routing::post(add_dnc))
+        .route("/v1/dnc/{number}", get(get_dnc))
         .route("/v1/calls", get(list_calls))
         .route("/v1/calls/{callId}", get(get_call))
 }
@@ -658,4 +660,55 @@ async fn campaign_stats(
         .map_err(db_error)?;
     s.state = row.state;
     Ok(Json(s))
+}
+
+/// `POST /v1/dnc` JSON body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DncBody {
+    numbers: Vec<String>,
+    #[serde(default)]
+    default_region: Option<String>,
+}
+
+/// `POST /v1/dnc`: numbers onto the do-not-call list (JSON `{"numbers": […]}`); runs check it
+/// before every attempt. Answers how many were added and the refused ones.
+async fn add_dnc(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Json(body): Json<DncBody>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Admin)?;
+    if body.numbers.len() > 100_000 {
+        return Err(Problem::invalid("numbers", "at most 100,000 per request"));
+    }
+    let reg = region(body.default_region.as_deref())?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, n) in body.numbers.iter().enumerate() {
+        match leads::normalise(n, reg) {
+            Ok(num) => ok.push(num),
+            Err(e) => errors.push(RowProblem {
+                line: None,
+                index: Some(i as u64),
+                reason: e,
+            }),
+        }
+    }
+    let added = state.store.import_dnc(&ok, "api").await.map_err(db_error)?;
+    Ok(Json(serde_json::json!({"added": added, "errors": errors})))
+}
+
+/// `GET /v1/dnc/{number}`: whether a number (normalised as E.164 when it starts with `+`) is
+/// on the list.
+async fn get_dnc(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let n = leads::normalise(&number, None)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let listed = state.store.is_dnc(&n).await.map_err(db_error)?;
+    Ok(Json(serde_json::json!({"number": n, "listed": listed})))
 }

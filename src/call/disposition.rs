@@ -34,11 +34,13 @@ pub enum Disposition {
     /// waited past `max_wait` (the information message played). The numerator of the
     /// abandon rate.
     Abandoned,
+    /// The number is on the do-not-call list: never dialled (checked before every attempt).
+    Dnc,
 }
 
 impl Disposition {
     /// Every disposition, in report order.
-    pub const ALL: [Disposition; 10] = [
+    pub const ALL: [Disposition; 11] = [
         Disposition::Answered,
         Disposition::Busy,
         Disposition::NoAnswer,
@@ -49,6 +51,7 @@ impl Disposition {
         Disposition::Failed,
         Disposition::Interrupted,
         Disposition::Abandoned,
+        Disposition::Dnc,
     ];
 
     /// The snake_case name used in the store, the config file and reports.
@@ -64,6 +67,7 @@ impl Disposition {
             Disposition::Failed => "failed",
             Disposition::Interrupted => "interrupted",
             Disposition::Abandoned => "abandoned",
+            Disposition::Dnc => "dnc",
         }
     }
 

@@ -442,6 +442,10 @@ pub async fn run_with(
     };
     let mut final_count = already_final;
     let mut last_plain = Instant::now();
+    // The do-not-call list, checked before every attempt; re-read when it grows.
+    let mut dnc = store.dnc_set().await?;
+    let mut dnc_len = dnc.len() as i64;
+    let mut dnc_checked = Instant::now();
 
     let mut rate = CallRate::new(cfg.cps, Instant::now());
 
@@ -484,6 +488,15 @@ pub async fn run_with(
         // one transaction, before any of their INVITEs is sent.
         let mut limiter_wait: Option<Duration> = None;
         let mut picked: Vec<(i64, u32, String, Instant)> = Vec::new();
+        let mut not_dialled: Vec<LeadUpdate> = Vec::new();
+        if dnc_checked.elapsed() >= DNC_REFRESH {
+            dnc_checked = Instant::now();
+            let n = store.dnc_count().await?;
+            if n != dnc_len {
+                dnc = store.dnc_set().await?;
+                dnc_len = n;
+            }
+        }
         while let Ok(ev) = engine.agent_events.try_recv() {
             agent_states.insert(ev.agent.clone(), ev.state);
             agent_batch.push(ev);
@@ -534,6 +547,14 @@ pub async fn run_with(
             }
             due.pop();
             let st = states.get_mut(&lead_id).expect("due lead has state");
+            if dnc.contains(&st.number) {
+                not_dialled.push(LeadUpdate::Final {
+                    lead_id,
+                    attempts: st.attempts,
+                    disposition: Disposition::Dnc,
+                });
+                continue;
+            }
             // Outside the lead's calling window: back in the queue for its next opening (the
             // rate slot is given back by the next pass's catch-up).
             if let Some(w) = &window {
@@ -546,6 +567,14 @@ pub async fn run_with(
             }
             st.last_attempt_no += 1;
             picked.push((lead_id, st.last_attempt_no, new_call_id(), now));
+        }
+        if !not_dialled.is_empty() {
+            tracing::info!(
+                leads = not_dialled.len(),
+                "on the do-not-call list: final as dnc, not dialled"
+            );
+            final_count += not_dialled.len() as u64;
+            store.record(&clock, &[], &not_dialled).await?;
         }
         if !picked.is_empty() {
             let rows: Vec<NewAttempt<'_>> = picked
@@ -901,6 +930,9 @@ pub async fn run_with(
 
 /// Shortest wait between two dialling passes when the rate limiter is what holds calls back.
 const DIAL_PASS: Duration = Duration::from_millis(2);
+
+/// How often a run looks whether the do-not-call list grew.
+const DNC_REFRESH: Duration = Duration::from_secs(5);
 
 /// Longest time call events wait in memory before they are stored (with their lead decisions).
 const EVENT_FLUSH: Duration = Duration::from_millis(10);

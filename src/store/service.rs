@@ -372,4 +372,53 @@ impl Store {
                 .collect(),
         )
     }
+
+    /// Adds numbers to the do-not-call list (already listed ones are left). Returns how
+    /// many were added. Errors: database failures (nothing is added then).
+    pub async fn import_dnc(&self, numbers: &[String], source: &str) -> anyhow::Result<u64> {
+        let now = rfc3339_ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for chunk in numbers.chunks(1000) {
+            added += execute_values(
+                &mut tx,
+                "INSERT INTO dnc (number, source, added_at) ",
+                " ON CONFLICT(number) DO NOTHING",
+                chunk,
+                |b, n| {
+                    b.push_bind(n.as_str())
+                        .push_bind(source)
+                        .push_bind(now.as_str());
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Every number on the do-not-call list. Errors: database failures.
+    pub async fn dnc_set(&self) -> anyhow::Result<std::collections::HashSet<String>> {
+        Ok(sqlx::query_scalar::<_, String>("SELECT number FROM dnc")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// How many numbers are on the do-not-call list. Errors: database failures.
+    pub async fn dnc_count(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM dnc")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// True when `number` is on the do-not-call list. Errors: database failures.
+    pub async fn is_dnc(&self, number: &str) -> anyhow::Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM dnc WHERE number = ?1")
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
 }
