@@ -307,6 +307,12 @@ fn print_outcome(o: &RunOutcome) {
         );
     }
     print!("{}", report::render_table(&o.report.summary));
+    if o.congestion_backoffs > 0 {
+        println!(
+            "  trunk congestion: the call rate was halved {} time(s)",
+            o.congestion_backoffs
+        );
+    }
     if let Some((mode, abandon, ratio)) = &o.pacing {
         println!(
             "  pacing: {mode}, abandon rate {:.2} % over the window, dial ratio {ratio:.2}",

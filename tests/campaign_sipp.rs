@@ -508,3 +508,22 @@ async fn a_number_on_the_do_not_call_list_is_never_dialled() {
         "SIPp saw exactly the two other calls"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_congestion_slows_the_campaign_down() {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A trunk that refuses every call (503, no Retry-After), one call at a time.
+    let toml = campaign_toml(
+        "congested",
+        &uas.trunk_uri(),
+        "cps = 50\nmax_concurrent = 1",
+    );
+    let numbers: Vec<String> = (0..12).map(|i| number(7, i)).collect();
+    let (out, _) = run_campaign(dir.path(), &toml, &numbers).await;
+    for l in &out.report.leads {
+        assert_eq!(only_attempt(l).disposition.as_deref(), Some("congestion"));
+    }
+    // Five in a row halve the rate: twice in twelve calls.
+    assert_eq!(out.congestion_backoffs, 2);
+}

@@ -73,6 +73,113 @@ impl CallRate {
     }
 }
 
+/// Back-off on trunk congestion: `threshold` congested attempts in a row (503, 500/502/504,
+/// no response — the `congestion` disposition) halve the campaign's call rate, down to 1/16
+/// of it; every `recover_every` without a new halving raises it by half again, up to the
+/// configured rate. Leads are not burnt against a trunk that is refusing calls; a trunk's
+/// Retry-After still holds new calls outright. Sans-IO: fed outcomes and the time.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    factor: f64,
+    consecutive: u32,
+    threshold: u32,
+    recover_every: Duration,
+    last_change: Option<Instant>,
+    lowered: u32,
+}
+
+impl Backoff {
+    /// Halve after `threshold` congested attempts in a row; recover every `recover_every`.
+    pub fn new(threshold: u32, recover_every: Duration) -> Self {
+        Self {
+            factor: 1.0,
+            consecutive: 0,
+            threshold: threshold.max(1),
+            recover_every,
+            last_change: None,
+            lowered: 0,
+        }
+    }
+
+    /// The share of the configured rate to use now, 1/16–1.
+    pub fn factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// How many times the rate was lowered.
+    pub fn times_lowered(&self) -> u32 {
+        self.lowered
+    }
+
+    /// An attempt ended; `congested` for the `congestion` disposition. Returns the new factor
+    /// when it changed.
+    pub fn outcome(&mut self, now: Instant, congested: bool) -> Option<f64> {
+        if !congested {
+            self.consecutive = 0;
+            return None;
+        }
+        self.consecutive += 1;
+        if self.consecutive < self.threshold {
+            return None;
+        }
+        self.consecutive = 0;
+        let f = (self.factor / 2.0).max(1.0 / 16.0);
+        self.last_change = Some(now);
+        if f < self.factor {
+            self.factor = f;
+            self.lowered += 1;
+            return Some(f);
+        }
+        None
+    }
+
+    /// Recovers towards the full rate once `recover_every` passed since the last change.
+    /// Returns the new factor when it changed.
+    pub fn tick(&mut self, now: Instant) -> Option<f64> {
+        if self.factor >= 1.0 {
+            return None;
+        }
+        let due = self
+            .last_change
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.recover_every);
+        if !due {
+            return None;
+        }
+        self.factor = (self.factor * 1.5).min(1.0);
+        self.last_change = Some(now);
+        Some(self.factor)
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn halves_after_a_run_of_congestion_and_recovers_in_steps() {
+        let t0 = Instant::now();
+        let mut b = Backoff::new(3, Duration::from_secs(10));
+        assert_eq!(b.outcome(t0, true), None);
+        assert_eq!(b.outcome(t0, false), None, "a success resets the run");
+        assert_eq!(b.outcome(t0, true), None);
+        assert_eq!(b.outcome(t0, true), None);
+        assert_eq!(b.outcome(t0, true), Some(0.5));
+        for _ in 0..12 {
+            b.outcome(t0, true);
+        }
+        assert_eq!(b.factor(), 1.0 / 16.0);
+        assert_eq!(b.tick(t0 + Duration::from_secs(9)), None);
+        assert_eq!(b.tick(t0 + Duration::from_secs(10)), Some(1.5 / 16.0));
+        let mut t = t0 + Duration::from_secs(10);
+        while b.factor() < 1.0 {
+            t += Duration::from_secs(10);
+            b.tick(t);
+        }
+        assert_eq!(b.factor(), 1.0);
+        assert_eq!(b.times_lowered(), 4);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,8 @@ pub struct RunOutcome {
     /// Pacing at the end (`[endpoint]` campaigns): mode, abandon rate over the window (0–1),
     /// dial ratio.
     pub pacing: Option<(String, f64, f64)>,
+    /// Times trunk congestion halved the call rate.
+    pub congestion_backoffs: u32,
 }
 
 /// A snapshot of what the process holds: for leak checks across a run.
@@ -448,6 +450,8 @@ pub async fn run_with(
     let mut dnc_checked = Instant::now();
 
     let mut rate = CallRate::new(cfg.cps, Instant::now());
+    // Repeated congestion slows the campaign instead of burning leads on a refusing trunk.
+    let mut backoff = super::rate::Backoff::new(BACKOFF_AFTER, BACKOFF_RECOVER);
 
     let mut in_flight: HashMap<i64, i64> = HashMap::new(); // attempt id → lead id
     let mut counters = Counters::default();
@@ -508,6 +512,10 @@ pub async fn run_with(
                 tracing::warn!("no agent available yet: dialling anyway");
             }
             agents_wait_until = None;
+        }
+        if let Some(f) = backoff.tick(Instant::now()) {
+            tracing::info!(cps = cfg.cps * f, "no more congestion: speeding up again");
+            rate = CallRate::new(cfg.cps * f, Instant::now());
         }
         let ctl = control.as_ref().map_or(RunControl::Run, |c| *c.borrow());
         if ctl == RunControl::Stop && !stopping {
@@ -748,6 +756,16 @@ pub async fn run_with(
                         retry_after,
                         ..
                     } => {
+                        if *disposition != Disposition::Interrupted
+                            && let Some(f) =
+                                backoff.outcome(ev.at, *disposition == Disposition::Congestion)
+                        {
+                            tracing::warn!(
+                                cps = cfg.cps * f,
+                                "trunk congestion: calls in a row ended `congestion`; slowing down"
+                            );
+                            rate = CallRate::new(cfg.cps * f, Instant::now());
+                        }
                         let trunk_wait = retry_after.map(|s| Duration::from_secs(u64::from(s)));
                         if let Some(w) = trunk_wait {
                             let until = Instant::now() + w;
@@ -917,6 +935,7 @@ pub async fn run_with(
         resources_before,
         resources_after,
         peak_rss_kib,
+        congestion_backoffs: backoff.times_lowered(),
         pacing: pace.map(|p| {
             let mode = cfg
                 .endpoint
@@ -930,6 +949,11 @@ pub async fn run_with(
 
 /// Shortest wait between two dialling passes when the rate limiter is what holds calls back.
 const DIAL_PASS: Duration = Duration::from_millis(2);
+
+/// Congested attempts in a row that halve the call rate (see [`super::rate::Backoff`]).
+const BACKOFF_AFTER: u32 = 5;
+/// How long without new congestion before the rate rises again by half.
+const BACKOFF_RECOVER: Duration = Duration::from_secs(10);
 
 /// How often a run looks whether the do-not-call list grew.
 const DNC_REFRESH: Duration = Duration::from_secs(5);
