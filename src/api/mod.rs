@@ -144,10 +144,11 @@ async fn list_agents(
         Vec::new()
     };
     // Agents in the store that no running engine has: offline.
-    let stored = state.store.agents().await.map_err(|e| {
-        tracing::error!(error = %e, "listing agents");
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
-    })?;
+    let stored = state
+        .store
+        .agents()
+        .await
+        .map_err(service_routes::db_error)?;
     for (id, _, _) in stored {
         if !all.iter().any(|a| a.id == id) {
             all.push(AgentView {
@@ -221,10 +222,7 @@ async fn create_agent(
     check_password(&body.password)?;
     let realm = body.realm.unwrap_or_else(|| "outdial".into());
     check_text("realm", &realm)?;
-    let db = |e: anyhow::Error| {
-        tracing::error!(error = %e, "storing an agent");
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
-    };
+    let db = service_routes::db_error;
     if state
         .store
         .agents()
@@ -278,10 +276,7 @@ async fn set_password(
         ));
     }
     check_password(&body.password)?;
-    let db = |e: anyhow::Error| {
-        tracing::error!(error = %e, "storing an agent's password");
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
-    };
+    let db = service_routes::db_error;
     let Some((_, realm, _)) = state
         .store
         .agents()
@@ -346,10 +341,7 @@ async fn overall_stats(
     crate::report::campaign_stats(&state.store, None, "*")
         .await
         .map(Json)
-        .map_err(|e| {
-            tracing::error!(error = %e, "statistics");
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
-        })
+        .map_err(service_routes::db_error)
 }
 
 async fn get_agent(

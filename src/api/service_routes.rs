@@ -47,7 +47,8 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/calls/{callId}", get(get_call))
 }
 
-fn db_error(e: impl std::fmt::Display) -> Problem {
+/// A database failure: logged, answered 500 without details.
+pub(super) fn db_error(e: impl std::fmt::Display) -> Problem {
     tracing::error!(error = %e, "database error");
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "database error")
 }
