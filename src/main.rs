@@ -455,8 +455,12 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let sc = outdial::service::ServiceConfig::load(&config)?;
             outdial::notify::metrics::install();
             let store = Store::open(&sc.db).await?;
-            let service =
-                outdial::service::Service::new(store.clone(), sc.campaign_defaults.clone());
+            let service = outdial::service::Service::with_limits(
+                store.clone(),
+                sc.campaign_defaults.clone(),
+                sc.max_concurrent,
+                sc.cps,
+            );
             service.resume().await?;
             let state = std::sync::Arc::new(outdial::api::ApiState {
                 store,

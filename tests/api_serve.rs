@@ -30,12 +30,17 @@ impl Server {
 
     /// `outdial serve` on the database in `dir` (a restart keeps it).
     fn start_in(dir: tempfile::TempDir, trunk: &str) -> Server {
+        Self::start_with(dir, trunk, "")
+    }
+
+    /// … with `extra` lines at the top of the service file.
+    fn start_with(dir: tempfile::TempDir, trunk: &str, extra: &str) -> Server {
         let port = free_port(Transport::Tcp).unwrap();
         let db = dir.path().join("outdial.db");
         std::fs::write(
             dir.path().join("outdial.toml"),
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndb = \"{}\"\nshutdown_grace = 10\n\
+                "{extra}\nlisten = \"127.0.0.1:{port}\"\ndb = \"{}\"\nshutdown_grace = 10\n\
                  [campaign_defaults]\ntrunk = \"{trunk}\"\nlocal_address = \"127.0.0.1:0\"\n\
                  hold_time = 0.3\nring_timeout = 5\n[campaign_defaults.amd]\nprofile = \"off\"\n",
                 db.display()
@@ -1206,5 +1211,92 @@ async fn sigterm_lets_calls_finish_and_a_restart_resumes_the_campaign() {
         "each lead dialled once: {calls}"
     );
     assert_eq!(server.stop(), Some(0));
+    drop(far);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_share_the_services_limits() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    // One call at a time across every campaign, though each allows five.
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &far.trunk_uri(),
+        "max_concurrent = 1",
+    );
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let mut ids = Vec::new();
+    for c in 0..2u32 {
+        let numbers: Vec<Value> = (0..4)
+            .map(|i| json!({"number": number(0, 60 + 10 * c + i)}))
+            .collect();
+        let (_, l) = admin
+            .call(
+                "POST",
+                "/v1/call-lists",
+                Some(json!({"name": format!("l{c}"), "numbers": numbers})),
+            )
+            .await;
+        let (_, camp) = admin
+            .call(
+                "POST",
+                "/v1/campaigns",
+                Some(
+                    json!({"name": format!("shared-{c}"), "callerId": "+14155550000",
+                            "cps": 20, "maxConcurrent": 5, "callLists": [l["id"]]}),
+                ),
+            )
+            .await;
+        ids.push(camp["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        let (s, _) = admin
+            .call(
+                "PUT",
+                &format!("/v1/campaigns/{id}/control"),
+                Some(json!({"command": "start"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let t0 = Instant::now();
+    for id in &ids {
+        loop {
+            let (_, c) = admin
+                .call("GET", &format!("/v1/campaigns/{id}"), None)
+                .await;
+            if c["state"] == "completed" {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "{c}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let (code, dir) = server.stop_keep();
+    assert_eq!(code, Some(0));
+    let store = outdial::store::Store::open(&dir.path().join("outdial.db"))
+        .await
+        .unwrap();
+    let spans: Vec<(String, String)> = sqlx::query_as("SELECT started_at, ended_at FROM attempts")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(spans.len(), 8);
+    // Ends sort before starts at the same millisecond (a slot freed, then taken).
+    let mut marks: Vec<(String, i32)> = Vec::new();
+    for (s, e) in spans {
+        marks.push((s, 1));
+        marks.push((e, -1));
+    }
+    marks.sort();
+    let (mut up, mut peak) = (0, 0);
+    for (_, d) in marks {
+        up += d;
+        peak = peak.max(up);
+    }
+    assert_eq!(peak, 1, "never two calls at once across the campaigns");
     drop(far);
 }

@@ -73,6 +73,52 @@ impl CallRate {
     }
 }
 
+/// Limits shared by every campaign of a process (`outdial serve`'s `max_concurrent` and
+/// `cps`): each run's own limits apply inside them.
+#[derive(Debug)]
+pub struct GlobalLimit {
+    /// Calls in progress across campaigns at most.
+    pub max_concurrent: usize,
+    /// Calls in progress now, across campaigns.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    /// The shared call rate.
+    pub rate: std::sync::Mutex<CallRate>,
+}
+
+impl GlobalLimit {
+    /// `cps` calls per second and `max_concurrent` calls at once across every campaign.
+    pub fn new(cps: f64, max_concurrent: usize) -> Self {
+        Self {
+            max_concurrent,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            rate: std::sync::Mutex::new(CallRate::new(cps, Instant::now())),
+        }
+    }
+
+    /// Takes a start slot for one more call now, if both limits allow.
+    pub fn try_start(&self, now: Instant) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.in_flight.load(Ordering::Acquire) >= self.max_concurrent {
+            return false;
+        }
+        if !self.rate.lock().expect("global rate lock").try_acquire(now) {
+            return false;
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    /// `n` calls ended.
+    pub fn ended(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
 /// Back-off on trunk congestion: `threshold` congested attempts in a row (503, 500/502/504,
 /// no response — the `congestion` disposition) halve the campaign's call rate, down to 1/16
 /// of it; every `recover_every` without a new halving raises it by half again, up to the

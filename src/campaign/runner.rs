@@ -264,6 +264,8 @@ pub struct RunHooks {
     pub live: Option<tokio::sync::broadcast::Sender<std::sync::Arc<crate::notify::LiveEvent>>>,
     /// Kept equal to the number of calls in progress (a graceful shutdown waits for 0).
     pub in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    /// Limits shared with the other campaigns of the process.
+    pub global: Option<std::sync::Arc<super::rate::GlobalLimit>>,
 }
 
 /// Counts stored events in the Prometheus metrics.
@@ -545,12 +547,24 @@ pub async fn run_with(
                 break;
             }
             let now = Instant::now();
+            if hooks.global.as_ref().is_some_and(|g| {
+                g.in_flight.load(std::sync::atomic::Ordering::Acquire) >= g.max_concurrent
+            }) {
+                break;
+            }
             if !rate.try_acquire(now) {
                 // At high rates, wake at most every DIAL_PASS and take the calls whose slots
                 // passed meanwhile (CallRate catches up): a few attempts per database
                 // transaction instead of one.
                 let slot = rate.next_at().saturating_duration_since(now);
                 limiter_wait = Some(slot.max(DIAL_PASS));
+                break;
+            }
+            // The process-wide limits, after the campaign's own (a slot taken here is a call).
+            if let Some(g) = &hooks.global
+                && !g.try_start(now)
+            {
+                limiter_wait = Some(DIAL_PASS.max(Duration::from_millis(20)));
                 break;
             }
             due.pop();
@@ -561,6 +575,9 @@ pub async fn run_with(
                     attempts: st.attempts,
                     disposition: Disposition::Dnc,
                 });
+                if let Some(g) = &hooks.global {
+                    g.ended(1);
+                }
                 continue;
             }
             // Outside the lead's calling window: back in the queue for its next opening (the
@@ -570,6 +587,9 @@ pub async fn run_with(
                 if !w.contains(utc, st.tz) {
                     let opens = w.next_open(utc, st.tz);
                     due.push(Reverse((clock.to_instant(opens), lead_id)));
+                    if let Some(g) = &hooks.global {
+                        g.ended(1);
+                    }
                     continue;
                 }
             }
@@ -777,7 +797,11 @@ pub async fn run_with(
                                 hold_until = Some(until);
                             }
                         }
-                        in_flight.remove(&ev.attempt.attempt_id);
+                        if in_flight.remove(&ev.attempt.attempt_id).is_some()
+                            && let Some(g) = &hooks.global
+                        {
+                            g.ended(1);
+                        }
                         if let Some(n) = &hooks.in_flight {
                             n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
                         }
@@ -875,6 +899,10 @@ pub async fn run_with(
     }
 
     tracing::debug!(campaign = %cfg.name, stopping, "run loop ended; waiting for the engine");
+    if let Some(g) = &hooks.global {
+        // Calls cut short by a stop end with the engine: their slots go back now.
+        g.ended(in_flight.len());
+    }
     let rx = match shutdown_rx {
         Some(rx) => rx,
         None => {

@@ -37,6 +37,13 @@ pub struct ServiceConfig {
     /// Seconds calls in progress may take to finish after SIGTERM (default 30).
     #[serde(default = "default_grace")]
     pub shutdown_grace: u64,
+    /// Calls in progress at once across every campaign (default: no limit beyond each
+    /// campaign's own `max_concurrent`).
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
+    /// New calls per second across every campaign (default: each campaign's own `cps`).
+    #[serde(default)]
+    pub cps: Option<f64>,
     /// Campaign-file fields every API-created campaign starts from (trunk, local_address,
     /// trunk credentials, …): the API's fields are laid over these.
     #[serde(default)]
@@ -63,6 +70,9 @@ impl ServiceConfig {
         c.listen
             .parse::<std::net::SocketAddr>()
             .with_context(|| format!("listen: {:?} is not IP:port", c.listen))?;
+        if c.max_concurrent == Some(0) || c.cps.is_some_and(|r| r.is_nan() || r <= 0.0) {
+            anyhow::bail!("max_concurrent and cps: above 0 when given");
+        }
         Ok(c)
     }
 }
@@ -100,17 +110,36 @@ pub struct Service {
     pub defaults: toml::Table,
     /// The live event stream every run sends to (`GET /v1/events`).
     pub live: tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>,
+    /// Limits shared by every campaign (`max_concurrent`, `cps` of the service file).
+    pub global: Option<Arc<crate::campaign::rate::GlobalLimit>>,
     running: Mutex<HashMap<i64, Running>>,
     /// Finished runs report here (id), so the API sees `completed` without polling tasks.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Service {
-    /// A service over `store`.
+    /// A service over `store` (no process-wide limits: see [`Service::with_limits`]).
     pub fn new(store: Store, defaults: toml::Table) -> Arc<Self> {
+        Self::with_limits(store, defaults, None, None)
+    }
+
+    /// A service whose campaigns share `max_concurrent` calls and `cps` calls per second.
+    pub fn with_limits(
+        store: Store,
+        defaults: toml::Table,
+        max_concurrent: Option<usize>,
+        cps: Option<f64>,
+    ) -> Arc<Self> {
+        let global = (max_concurrent.is_some() || cps.is_some()).then(|| {
+            Arc::new(crate::campaign::rate::GlobalLimit::new(
+                cps.unwrap_or(1e6),
+                max_concurrent.unwrap_or(usize::MAX),
+            ))
+        });
         Arc::new(Self {
             store,
             defaults,
+            global,
             live: tokio::sync::broadcast::channel(4096).0,
             running: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
@@ -236,6 +265,7 @@ impl Service {
                 engine: Some(etx),
                 live: Some(me.live.clone()),
                 in_flight: Some(in_flight),
+                global: me.global.clone(),
             };
             let import = Import {
                 leads,
