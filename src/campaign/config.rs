@@ -794,6 +794,11 @@ impl CampaignConfig {
         }
         if let Some(e) = &self.endpoint {
             e.validate()?;
+            if e.kind == crate::pacing::DialMode::Preview {
+                bail!(
+                    "endpoint.type: preview is not available yet (agents cannot ask for their next lead); use progressive"
+                );
+            }
             let needs_agents = !matches!(e.kind, crate::pacing::DialMode::Broadcast);
             if needs_agents && self.acd.is_none() {
                 bail!(
@@ -1075,6 +1080,31 @@ auth_username = "acme"
         });
         let e = c.validate().unwrap_err().to_string();
         assert!(e.starts_with("cps:"), "{e}");
+    }
+
+    #[test]
+    fn pacing_and_windows_are_checked() {
+        let base = "name = \"x\"\ntrunk = \"sip:127.0.0.1:5080\"\ncaller_id = \"+1415\"\n";
+        let err = |extra: &str| {
+            let c: CampaignConfig = toml::from_str(&format!("{base}{extra}")).unwrap();
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(err("[endpoint]\ntype = \"predictive\"\n").contains("needs agents"));
+        let acd = "[acd]\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw\"\n";
+        assert!(err(&format!("[endpoint]\ntype = \"preview\"\n{acd}")).contains("preview"));
+        assert!(
+            err(&format!(
+                "[endpoint]\ntype = \"progressive\"\nboost_factor = 0.5\n{acd}"
+            ))
+            .contains("boost_factor")
+        );
+        assert!(
+            err("[active_period]\nstart_time = \"09:00\"\nend_time = \"21:00\"\ntime_zone = \"Nowhere\"\n")
+                .contains("time_zone")
+        );
+        let ok: CampaignConfig =
+            toml::from_str(&format!("{base}[endpoint]\ntype = \"broadcast\"\n")).unwrap();
+        ok.validate().unwrap();
     }
 
     #[test]
