@@ -158,83 +158,176 @@ struct Call {
     done: bool,
 }
 
+/// The simulated floor: everything a run changes as it goes.
+struct Floor {
+    pop: Population,
+    rng: Xoshiro256PlusPlus,
+    pacer: Pacer,
+    /// Pending events by time (ties in the order they were scheduled).
+    events: BinaryHeap<Reverse<(Instant, u64, Ev)>>,
+    seq: u64,
+    calls: Vec<Call>,
+    /// Idle agents.
+    free: Vec<u32>,
+    /// People waiting for an agent, in arrival order.
+    queue: VecDeque<u64>,
+    /// Calls placed whose outcome is not known yet.
+    dialing: u32,
+    waits: hdrhistogram::Histogram<u64>,
+    /// Agents' busy time (talk + wrap-up), seconds.
+    busy_s: f64,
+    r: SimReport,
+}
+
+impl Floor {
+    fn push(&mut self, at: Instant, e: Ev) {
+        self.seq += 1;
+        self.events.push(Reverse((at, self.seq, e)));
+    }
+
+    /// Connects person `c` to agent `a` at `now`; the agent is free again after an
+    /// exponential talk time (at least 5 s) and the wrap-up.
+    fn connect(&mut self, now: Instant, c: u64, a: u32) {
+        let call = &mut self.calls[c as usize];
+        call.done = true;
+        let wait = now.saturating_duration_since(call.queued.unwrap_or(now));
+        let _ = self.waits.record(wait.as_millis() as u64);
+        self.pacer.record(now, Outcome::Connected { wait });
+        self.r.connected += 1;
+        let u: f64 = self.rng.random_range(0.0..1.0);
+        let talk = (-(1.0 - u).ln() * self.pop.talk_mean_s).max(5.0);
+        let busy_s = talk + self.pop.wrap_s;
+        self.busy_s += busy_s;
+        let busy = Duration::from_secs_f64(busy_s);
+        self.pacer.record(now, Outcome::AgentFree { busy });
+        self.push(now + busy, Ev::AgentFree(a));
+    }
+
+    /// Places one call at `now`: what answers (if anything) and when is drawn now.
+    fn place(&mut self, now: Instant) {
+        let pop = self.pop;
+        let answered = self.rng.random_bool(pop.answer_rate);
+        let machine = answered && self.rng.random_bool(pop.machine_share);
+        let kind = match (answered, machine) {
+            (false, _) => Kind::NoAnswer,
+            (true, true) => Kind::Machine,
+            (true, false) if self.rng.random_bool(pop.amd_false_positive) => {
+                Kind::PersonTakenForMachine
+            }
+            (true, false) => Kind::Person,
+        };
+        let ring = if kind == Kind::NoAnswer {
+            pop.no_answer_s
+        } else {
+            self.rng.random_range(pop.ring_s.0..=pop.ring_s.1)
+        };
+        let id = self.calls.len() as u64;
+        self.calls.push(Call {
+            kind,
+            placed: now,
+            queued: None,
+            done: false,
+        });
+        self.dialing += 1;
+        self.r.placed += 1;
+        self.push(now + Duration::from_secs_f64(ring), Ev::RingEnd(id));
+    }
+
+    fn handle(&mut self, now: Instant, ev: Ev, max_wait: Duration) {
+        match ev {
+            Ev::RingEnd(c) => {
+                let call = &self.calls[c as usize];
+                let ring = now.saturating_duration_since(call.placed);
+                if call.kind == Kind::NoAnswer {
+                    self.dialing -= 1;
+                    self.pacer.record(now, Outcome::NotReached { ring });
+                } else {
+                    let at = now + Duration::from_secs_f64(self.pop.amd_delay_s);
+                    self.push(at, Ev::Decided(c));
+                }
+            }
+            Ev::Decided(c) => {
+                self.dialing -= 1;
+                let ring = now.saturating_duration_since(self.calls[c as usize].placed);
+                match self.calls[c as usize].kind {
+                    Kind::Machine => self.pacer.record(now, Outcome::Machine { ring }),
+                    Kind::PersonTakenForMachine => {
+                        self.r.people += 1;
+                        self.r.amd_false_positives += 1;
+                        self.pacer.record(now, Outcome::Machine { ring });
+                    }
+                    Kind::Person => {
+                        self.r.people += 1;
+                        self.pacer.record(now, Outcome::Human { ring });
+                        self.calls[c as usize].queued = Some(now);
+                        if let Some(a) = self.free.pop() {
+                            self.connect(now, c, a);
+                        } else {
+                            self.queue.push_back(c);
+                            self.push(now + max_wait, Ev::Abandon(c));
+                        }
+                    }
+                    Kind::NoAnswer => {}
+                }
+            }
+            Ev::Abandon(c) => {
+                if !self.calls[c as usize].done {
+                    self.calls[c as usize].done = true;
+                    self.queue.retain(|q| *q != c);
+                    self.r.abandoned += 1;
+                    self.pacer.record(now, Outcome::Abandoned);
+                }
+            }
+            Ev::AgentFree(a) => match self.queue.pop_front() {
+                Some(c) => self.connect(now, c, a),
+                None => self.free.push(a),
+            },
+        }
+    }
+}
+
 /// Runs one simulation. Deterministic for a given configuration.
 pub fn simulate(cfg: &SimConfig) -> SimReport {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let t0 = Instant::now();
     let end = t0 + cfg.duration;
     let pop = cfg.population;
-    let mut pacer = Pacer::new(PacerConfig {
-        amd_false_positive: pop.amd_false_positive,
-        ..cfg.pacer.clone()
-    });
-    let mut events: BinaryHeap<Reverse<(Instant, u64, Ev)>> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |h: &mut BinaryHeap<Reverse<(Instant, u64, Ev)>>, at: Instant, e: Ev| {
-        seq += 1;
-        h.push(Reverse((at, seq, e)));
-    };
-    let mut calls: Vec<Call> = Vec::new();
-    let mut free: Vec<u32> = (0..cfg.agents).collect();
-    // Agent state: 0 idle, 1 talking, 2 wrap-up.
-    let mut agent_state = vec![0u8; cfg.agents as usize];
-    let mut busy_s = 0.0;
-    let mut queue: VecDeque<u64> = VecDeque::new();
-    let mut dialing = 0u32;
-    let mut waits = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
-    let mut r = SimReport {
-        mode: cfg.pacer.mode.as_str().to_string(),
-        placed: 0,
-        people: 0,
-        connected: 0,
-        abandoned: 0,
-        amd_false_positives: 0,
-        abandon_rate: 0.0,
-        abandon_rate_actual: 0.0,
-        occupancy: 0.0,
-        calls_per_agent_hour: 0.0,
-        wait_p50_ms: 0.0,
-        wait_p90_ms: 0.0,
-        wait_p99_ms: 0.0,
-        auto_pauses: 0,
-        dial_ratio: 0.0,
+    let mut f = Floor {
+        pop,
+        rng: Xoshiro256PlusPlus::seed_from_u64(cfg.seed),
+        pacer: Pacer::new(PacerConfig {
+            amd_false_positive: pop.amd_false_positive,
+            ..cfg.pacer.clone()
+        }),
+        events: BinaryHeap::new(),
+        seq: 0,
+        calls: Vec::new(),
+        free: (0..cfg.agents).collect(),
+        queue: VecDeque::new(),
+        dialing: 0,
+        waits: hdrhistogram::Histogram::<u64>::new(3).expect("histogram"),
+        busy_s: 0.0,
+        r: SimReport {
+            mode: cfg.pacer.mode.as_str().to_string(),
+            placed: 0,
+            people: 0,
+            connected: 0,
+            abandoned: 0,
+            amd_false_positives: 0,
+            abandon_rate: 0.0,
+            abandon_rate_actual: 0.0,
+            occupancy: 0.0,
+            calls_per_agent_hour: 0.0,
+            wait_p50_ms: 0.0,
+            wait_p90_ms: 0.0,
+            wait_p99_ms: 0.0,
+            auto_pauses: 0,
+            dial_ratio: 0.0,
+        },
     };
     let mut next_tick = t0;
     let mut credit = 0.0f64;
-    // Connects person `c` to agent `a` at `now`.
-    let connect = |now: Instant,
-                   c: u64,
-                   a: u32,
-                   calls: &mut Vec<Call>,
-                   agent_state: &mut Vec<u8>,
-                   pacer: &mut Pacer,
-                   waits: &mut hdrhistogram::Histogram<u64>,
-                   rng: &mut Xoshiro256PlusPlus,
-                   busy_s: &mut f64,
-                   r: &mut SimReport|
-     -> Instant {
-        let call = &mut calls[c as usize];
-        call.done = true;
-        let wait = now.saturating_duration_since(call.queued.unwrap_or(now));
-        let _ = waits.record(wait.as_millis() as u64);
-        pacer.record(now, Outcome::Connected { wait });
-        r.connected += 1;
-        agent_state[a as usize] = 1;
-        // Exponential talk time, at least 5 s.
-        let u: f64 = rng.random_range(0.0..1.0);
-        let talk = (-(1.0 - u).ln() * pop.talk_mean_s).max(5.0);
-        let busy = talk + pop.wrap_s;
-        *busy_s += busy;
-        pacer.record(
-            now,
-            Outcome::AgentFree {
-                busy: Duration::from_secs_f64(busy),
-            },
-        );
-        now + Duration::from_secs_f64(busy)
-    };
     loop {
-        let next_ev = events.peek().map(|Reverse((t, _, _))| *t);
+        let next_ev = f.events.peek().map(|Reverse((t, _, _))| *t);
         let now = match next_ev {
             Some(t) if t <= next_tick => t,
             _ => next_tick,
@@ -243,141 +336,33 @@ pub fn simulate(cfg: &SimConfig) -> SimReport {
             break;
         }
         if next_ev.is_some_and(|t| t <= next_tick) {
-            let Reverse((_, _, ev)) = events.pop().expect("peeked");
-            match ev {
-                Ev::RingEnd(c) => {
-                    let call = &calls[c as usize];
-                    let ring = now.saturating_duration_since(call.placed);
-                    match call.kind {
-                        Kind::NoAnswer => {
-                            dialing -= 1;
-                            pacer.record(now, Outcome::NotReached { ring });
-                        }
-                        _ => push(
-                            &mut events,
-                            now + Duration::from_secs_f64(pop.amd_delay_s),
-                            Ev::Decided(c),
-                        ),
-                    }
-                }
-                Ev::Decided(c) => {
-                    dialing -= 1;
-                    let ring = now.saturating_duration_since(calls[c as usize].placed);
-                    match calls[c as usize].kind {
-                        Kind::Machine => pacer.record(now, Outcome::Machine { ring }),
-                        Kind::PersonTakenForMachine => {
-                            r.people += 1;
-                            r.amd_false_positives += 1;
-                            pacer.record(now, Outcome::Machine { ring });
-                        }
-                        Kind::Person => {
-                            r.people += 1;
-                            pacer.record(now, Outcome::Human { ring });
-                            calls[c as usize].queued = Some(now);
-                            if let Some(a) = free.pop() {
-                                let at = connect(
-                                    now,
-                                    c,
-                                    a,
-                                    &mut calls,
-                                    &mut agent_state,
-                                    &mut pacer,
-                                    &mut waits,
-                                    &mut rng,
-                                    &mut busy_s,
-                                    &mut r,
-                                );
-                                push(&mut events, at, Ev::AgentFree(a));
-                            } else {
-                                queue.push_back(c);
-                                push(&mut events, now + cfg.max_wait, Ev::Abandon(c));
-                            }
-                        }
-                        Kind::NoAnswer => {}
-                    }
-                }
-                Ev::Abandon(c) => {
-                    if !calls[c as usize].done {
-                        calls[c as usize].done = true;
-                        queue.retain(|q| *q != c);
-                        r.abandoned += 1;
-                        pacer.record(now, Outcome::Abandoned);
-                    }
-                }
-                Ev::AgentFree(a) => {
-                    agent_state[a as usize] = 0;
-                    if let Some(c) = queue.pop_front() {
-                        let at = connect(
-                            now,
-                            c,
-                            a,
-                            &mut calls,
-                            &mut agent_state,
-                            &mut pacer,
-                            &mut waits,
-                            &mut rng,
-                            &mut busy_s,
-                            &mut r,
-                        );
-                        push(&mut events, at, Ev::AgentFree(a));
-                    } else {
-                        free.push(a);
-                    }
-                }
-            }
+            let Reverse((_, _, ev)) = f.events.pop().expect("peeked");
+            f.handle(now, ev, cfg.max_wait);
             continue;
         }
         // A tick: ask the pacer.
         next_tick = now + cfg.tick;
         credit = (credit + cfg.cps * cfg.tick.as_secs_f64()).min(cfg.cps.max(1.0));
         let snap = Snapshot {
-            agents_available: free.len() as u32,
-            agents_on_call: (cfg.agents - free.len() as u32),
+            agents_available: f.free.len() as u32,
+            agents_on_call: (cfg.agents - f.free.len() as u32),
             agents_wrap_up: 0,
-            calls_dialing: dialing,
-            calls_waiting: queue.len() as u32,
+            calls_dialing: f.dialing,
+            calls_waiting: f.queue.len() as u32,
         };
-        let want = pacer.calls_to_place(now, &snap);
-        while let Some(e) = pacer.poll_event() {
+        let want = f.pacer.calls_to_place(now, &snap);
+        while let Some(e) = f.pacer.poll_event() {
             if matches!(e, PacerEvent::AutoPaused { .. }) {
-                r.auto_pauses += 1;
+                f.r.auto_pauses += 1;
             }
         }
         let n = (want as f64).min(credit.floor()) as u32;
         credit -= f64::from(n);
         for _ in 0..n {
-            let answered = rng.random_bool(pop.answer_rate);
-            let machine = answered && rng.random_bool(pop.machine_share);
-            let kind = match (answered, machine) {
-                (false, _) => Kind::NoAnswer,
-                (true, true) => Kind::Machine,
-                (true, false) if rng.random_bool(pop.amd_false_positive) => {
-                    Kind::PersonTakenForMachine
-                }
-                (true, false) => Kind::Person,
-            };
-            let ring = if kind == Kind::NoAnswer {
-                pop.no_answer_s
-            } else {
-                rng.random_range(pop.ring_s.0..=pop.ring_s.1)
-            };
-            let id = calls.len() as u64;
-            calls.push(Call {
-                kind,
-                placed: now,
-                queued: None,
-                done: false,
-            });
-            dialing += 1;
-            r.placed += 1;
-            push(
-                &mut events,
-                now + Duration::from_secs_f64(ring),
-                Ev::RingEnd(id),
-            );
+            f.place(now);
         }
     }
-    let _ = agent_state;
+    let mut r = f.r;
     let secs = cfg.duration.as_secs_f64();
     r.abandon_rate_actual = if r.people > 0 {
         (r.abandoned + r.amd_false_positives) as f64 / r.people as f64
@@ -392,14 +377,14 @@ pub fn simulate(cfg: &SimConfig) -> SimReport {
     } else {
         0.0
     };
-    r.occupancy = (busy_s / (f64::from(cfg.agents) * secs)).min(1.0);
+    r.occupancy = (f.busy_s / (f64::from(cfg.agents) * secs)).min(1.0);
     r.calls_per_agent_hour = r.connected as f64 / (f64::from(cfg.agents) * secs / 3600.0);
-    if !waits.is_empty() {
-        r.wait_p50_ms = waits.value_at_quantile(0.5) as f64;
-        r.wait_p90_ms = waits.value_at_quantile(0.9) as f64;
-        r.wait_p99_ms = waits.value_at_quantile(0.99) as f64;
+    if !f.waits.is_empty() {
+        r.wait_p50_ms = f.waits.value_at_quantile(0.5) as f64;
+        r.wait_p90_ms = f.waits.value_at_quantile(0.9) as f64;
+        r.wait_p99_ms = f.waits.value_at_quantile(0.99) as f64;
     }
-    r.dial_ratio = pacer.dial_ratio();
+    r.dial_ratio = f.pacer.dial_ratio();
     r
 }
 
