@@ -724,25 +724,15 @@ impl Engine {
         let leg = CallLeg::start(now, call_id.clone(), spec, local, self.cfg.timers);
         self.calls.insert(
             call_id.clone(),
-            Slot {
+            Slot::new(
                 leg,
-                role: Role::Agent,
+                Role::Agent,
                 target,
-                answered_at: None,
-                codec: None,
-                queued_at: None,
-                queue_deadline: None,
-                bridged: None,
-                abandoned: false,
                 attempt,
-                scheduled: None,
-                port: Some(port),
-                plan: MediaPlan::default(),
-                media_open: true,
-                vm_deadline: None,
-                playing: None,
-                started: now,
-            },
+                port,
+                MediaPlan::default(),
+                now,
+            ),
         );
         self.after_touch(now, &call_id);
         Some(call_id)

@@ -279,6 +279,39 @@ struct Slot {
     started: Instant,
 }
 
+impl Slot {
+    /// A call just started (`now`) on RTP `port` with its media session open.
+    fn new(
+        leg: CallLeg,
+        role: Role,
+        target: Option<SocketAddr>,
+        attempt: AttemptRef,
+        port: u16,
+        plan: MediaPlan,
+        now: Instant,
+    ) -> Self {
+        Self {
+            leg,
+            role,
+            target,
+            answered_at: None,
+            codec: None,
+            queued_at: None,
+            queue_deadline: None,
+            bridged: None,
+            abandoned: false,
+            attempt,
+            scheduled: None,
+            port: Some(port),
+            plan,
+            media_open: true,
+            vm_deadline: None,
+            playing: None,
+            started: now,
+        }
+    }
+}
+
 /// The sans-IO engine core. See the module docs.
 pub struct Engine {
     cfg: EngineConfig,
@@ -486,25 +519,7 @@ impl Engine {
         );
         self.calls.insert(
             call_id.clone(),
-            Slot {
-                leg,
-                role: Role::Customer,
-                target: None,
-                answered_at: None,
-                codec: None,
-                queued_at: None,
-                queue_deadline: None,
-                bridged: None,
-                abandoned: false,
-                attempt,
-                scheduled: None,
-                port: Some(port),
-                plan,
-                media_open: true,
-                vm_deadline: None,
-                playing: None,
-                started: now,
-            },
+            Slot::new(leg, Role::Customer, None, attempt, port, plan, now),
         );
         self.after_touch(now, &call_id);
     }
