@@ -32,7 +32,6 @@ use crate::engine::trunks::TrunkRoute;
 use crate::events::{AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, WallClock};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
-use crate::notify::LiveEvent;
 use crate::report::{self, Report};
 use crate::sip::transaction::Timers;
 use crate::store::{LeadUpdate, NewAttempt, Store};
@@ -266,26 +265,6 @@ pub struct RunHooks {
     pub in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     /// Limits shared with the other campaigns of the process.
     pub global: Option<std::sync::Arc<super::rate::GlobalLimit>>,
-}
-
-/// Counts stored events in the Prometheus metrics.
-fn count_metrics(
-    campaign: &str,
-    events: &[CallEvent],
-    agent_events: &[AgentEvent],
-    agents: &HashMap<String, AgentState>,
-    fanout: &crate::notify::Fanout,
-) {
-    use crate::notify::metrics;
-    for ev in events {
-        metrics::record_call_event(campaign, &ev.kind);
-    }
-    if !agent_events.is_empty() {
-        metrics::record_agents(campaign, agents);
-    }
-    if let Some(w) = &fanout.webhook {
-        metrics::record_webhook(campaign, &w.stats);
-    }
 }
 
 /// How long a finished run waits for its webhook backlog before dead-lettering the rest.
@@ -857,7 +836,6 @@ pub async fn run_with(
             }
             store.record(&clock, &batch, &updates).await?;
             store.record_agent_events(&clock, &agent_batch).await?;
-            count_metrics(&cfg.name, &batch, &agent_batch, &agent_states, &fanout);
             if let Some(p) = &mut pace {
                 for ev in &batch {
                     p.call_event(ev);
@@ -866,15 +844,9 @@ pub async fn run_with(
                     p.agent_event(ev);
                 }
             }
-            if !fanout.is_idle() {
-                for ev in &batch {
-                    let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
-                    fanout.send(LiveEvent::call(campaign_id, &cfg.name, ev, number, &clock));
-                }
-                for ev in &agent_batch {
-                    fanout.send(LiveEvent::agent(campaign_id, &cfg.name, ev, &clock));
-                }
-            }
+            fanout.publish(&clock, &batch, &agent_batch, &agent_states, |lead| {
+                states.get(&lead).map(|s| s.number.as_str())
+            });
             batch.clear();
             agent_batch.clear();
         }
@@ -927,16 +899,9 @@ pub async fn run_with(
     for ev in &agent_batch {
         agent_states.insert(ev.agent.clone(), ev.state);
     }
-    count_metrics(&cfg.name, &tail, &agent_batch, &agent_states, &fanout);
-    if !fanout.is_idle() {
-        for ev in &tail {
-            let number = states.get(&ev.attempt.lead_id).map(|s| s.number.as_str());
-            fanout.send(LiveEvent::call(campaign_id, &cfg.name, ev, number, &clock));
-        }
-        for ev in &agent_batch {
-            fanout.send(LiveEvent::agent(campaign_id, &cfg.name, ev, &clock));
-        }
-    }
+    fanout.publish(&clock, &tail, &agent_batch, &agent_states, |lead| {
+        states.get(&lead).map(|s| s.number.as_str())
+    });
     if let Some(w) = fanout.webhook {
         w.finish(WEBHOOK_GRACE).await;
     }

@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::events::{AgentEvent, CallEvent, WallClock, rfc3339_ms};
+use std::collections::HashMap;
+
+use crate::events::{AgentEvent, AgentState, CallEvent, WallClock, rfc3339_ms};
 
 /// Envelope type of call events.
 pub const CALL_STATUS: &str = "DIALER.CALL_STATUS";
@@ -129,6 +131,49 @@ impl Fanout {
     /// True when nobody listens.
     pub fn is_idle(&self) -> bool {
         self.webhook.is_none() && self.live.as_ref().is_none_or(|l| l.receiver_count() == 0)
+    }
+
+    /// Everything that follows a batch being stored: the metrics count it, then each event
+    /// goes to the webhook and the live stream. `agents` is every agent's state after the
+    /// batch; `number` gives a lead's number by its id.
+    pub fn publish<'a>(
+        &self,
+        clock: &WallClock,
+        events: &[CallEvent],
+        agent_events: &[AgentEvent],
+        agents: &HashMap<String, AgentState>,
+        number: impl Fn(i64) -> Option<&'a str>,
+    ) {
+        for ev in events {
+            metrics::record_call_event(&self.campaign, &ev.kind);
+        }
+        if !agent_events.is_empty() {
+            metrics::record_agents(&self.campaign, agents);
+        }
+        if let Some(w) = &self.webhook {
+            metrics::record_webhook(&self.campaign, &w.stats);
+        }
+        if self.is_idle() {
+            return;
+        }
+        for ev in events {
+            let n = number(ev.attempt.lead_id);
+            self.send(LiveEvent::call(
+                self.campaign_id,
+                &self.campaign,
+                ev,
+                n,
+                clock,
+            ));
+        }
+        for ev in agent_events {
+            self.send(LiveEvent::agent(
+                self.campaign_id,
+                &self.campaign,
+                ev,
+                clock,
+            ));
+        }
     }
 
     /// Hands one event on (never waits).
