@@ -82,6 +82,37 @@ pub struct Report {
     pub leads: Vec<LeadReport>,
 }
 
+/// answered / attempts that ended (interrupted ones excluded), 0 when none ended.
+fn answer_rate(answered: u64, ended: u64) -> f64 {
+    if ended > 0 {
+        answered as f64 / ended as f64
+    } else {
+        0.0
+    }
+}
+
+/// AMD results of one campaign's calls (or every campaign's): `human` / `machine` /
+/// `not_sure` → count. Errors: database errors.
+async fn amd_counts(
+    store: &Store,
+    campaign_id: Option<i64>,
+) -> anyhow::Result<BTreeMap<String, u64>> {
+    let mut amd = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT json_extract(e.data, '$.result'), COUNT(*) FROM call_events e \
+         JOIN attempts a ON a.id = e.attempt_id \
+         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'amd' GROUP BY 1",
+    )
+    .bind(campaign_id)
+    .fetch_all(store.pool())
+    .await?
+    {
+        let result: Option<String> = r.get(0);
+        amd.insert(result.unwrap_or_default(), r.get::<i64, _>(1) as u64);
+    }
+    Ok(amd)
+}
+
 /// Builds the report of one campaign. Errors: database errors.
 pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::Result<Report> {
     let pool = store.pool();
@@ -128,19 +159,7 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
             ended_at: r.get(11),
         });
     }
-    let mut amd = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT json_extract(e.data, '$.result'), COUNT(*) FROM call_events e
-         JOIN attempts a ON a.id = e.attempt_id
-         WHERE a.campaign_id = ?1 AND e.kind = 'amd' GROUP BY 1",
-    )
-    .bind(campaign_id)
-    .fetch_all(pool)
-    .await?
-    {
-        let result: Option<String> = r.get(0);
-        amd.insert(result.unwrap_or_default(), r.get::<i64, _>(1) as u64);
-    }
+    let amd = amd_counts(store, Some(campaign_id)).await?;
     let mut final_dispositions = BTreeMap::new();
     let mut leads = Vec::with_capacity(lead_rows.len());
     let mut leads_final = 0;
@@ -166,11 +185,7 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
             leads_final,
             attempts,
             answered,
-            answer_rate: if ended > 0 {
-                answered as f64 / ended as f64
-            } else {
-                0.0
-            },
+            answer_rate: answer_rate(answered, ended),
             final_dispositions,
             attempt_dispositions,
             amd,
@@ -259,19 +274,7 @@ pub async fn campaign_stats(
          AND disposition IS NOT NULL AND disposition != 'interrupted'",
     )
     .await?;
-    let mut amd = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT json_extract(e.data, '$.result'), COUNT(*) FROM call_events e \
-         JOIN attempts a ON a.id = e.attempt_id \
-         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'amd' GROUP BY 1",
-    )
-    .bind(campaign_id)
-    .fetch_all(pool)
-    .await?
-    {
-        let k: Option<String> = r.get(0);
-        amd.insert(k.unwrap_or_default(), r.get::<i64, _>(1) as u64);
-    }
+    let amd = amd_counts(store, campaign_id).await?;
     let amd_total: u64 = amd.values().sum();
     let amd_shares = amd
         .iter()
@@ -353,11 +356,7 @@ pub async fn campaign_stats(
         leads_final,
         attempts,
         answered,
-        answer_rate: if ended > 0 {
-            answered as f64 / ended as f64
-        } else {
-            0.0
-        },
+        answer_rate: answer_rate(answered, ended),
         amd_shares,
         queued,
         connected,
