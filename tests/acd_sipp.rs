@@ -1221,23 +1221,7 @@ async fn a_predictive_campaign_runs_to_completion_within_its_caps() {
     let (mode, abandon_rate, _) = out.pacing.clone().expect("paced");
     assert_eq!(mode, "predictive");
     assert!(abandon_rate <= 0.03, "{abandon_rate}");
-    let store = Store::open(&db).await.unwrap();
-    let spans: Vec<(String, String)> =
-        sqlx::query_as("SELECT started_at, ended_at FROM attempts ORDER BY id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-    let mut marks: Vec<(String, i32)> = Vec::new();
-    for (s, e) in spans {
-        marks.push((s, 1));
-        marks.push((e, -1));
-    }
-    marks.sort();
-    let (mut up, mut peak) = (0, 0);
-    for (_, d) in marks {
-        up += d;
-        peak = peak.max(up);
-    }
+    let (_, peak) = peak_concurrency(&db).await;
     assert!(peak <= 12, "peak concurrency {peak}");
     for p in &mut phones {
         assert_eq!(

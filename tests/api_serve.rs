@@ -1277,26 +1277,8 @@ async fn campaigns_share_the_services_limits() {
     }
     let (code, dir) = server.stop_keep();
     assert_eq!(code, Some(0));
-    let store = outdial::store::Store::open(&dir.path().join("outdial.db"))
-        .await
-        .unwrap();
-    let spans: Vec<(String, String)> = sqlx::query_as("SELECT started_at, ended_at FROM attempts")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(spans.len(), 8);
-    // Ends sort before starts at the same millisecond (a slot freed, then taken).
-    let mut marks: Vec<(String, i32)> = Vec::new();
-    for (s, e) in spans {
-        marks.push((s, 1));
-        marks.push((e, -1));
-    }
-    marks.sort();
-    let (mut up, mut peak) = (0, 0);
-    for (_, d) in marks {
-        up += d;
-        peak = peak.max(up);
-    }
+    let (attempts, peak) = common::peak_concurrency(&dir.path().join("outdial.db")).await;
+    assert_eq!(attempts, 8);
     assert_eq!(peak, 1, "never two calls at once across the campaigns");
     drop(far);
 }

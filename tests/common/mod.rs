@@ -122,3 +122,25 @@ pub async fn one_call_against_scenario(name: &str, scenario: &str, extra: &str, 
         uas.dir().display()
     );
 }
+
+/// Attempts stored, and the most that were in progress at once (a sweep over their start and
+/// end times; an end sorts before a start at the same millisecond: a slot freed, then taken).
+pub async fn peak_concurrency(db: &Path) -> (usize, i32) {
+    let store = Store::open(db).await.unwrap();
+    let spans: Vec<(String, String)> = sqlx::query_as("SELECT started_at, ended_at FROM attempts")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let mut marks: Vec<(String, i32)> = Vec::new();
+    for (s, e) in &spans {
+        marks.push((s.clone(), 1));
+        marks.push((e.clone(), -1));
+    }
+    marks.sort();
+    let (mut up, mut peak) = (0, 0);
+    for (_, d) in marks {
+        up += d;
+        peak = peak.max(up);
+    }
+    (spans.len(), peak)
+}
