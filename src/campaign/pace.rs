@@ -141,9 +141,4 @@ impl Pace {
     pub fn dial_ratio(&self) -> f64 {
         self.pacer.dial_ratio()
     }
-
-    /// True while auto-paused.
-    pub fn is_paused(&self) -> bool {
-        self.pacer.is_paused()
-    }
 }

@@ -177,7 +177,7 @@ impl Fanout {
     }
 
     /// Hands one event on (never waits).
-    pub fn send(&self, ev: LiveEvent) {
+    fn send(&self, ev: LiveEvent) {
         if let Some(w) = &self.webhook {
             w.offer(&ev);
         }

@@ -278,11 +278,6 @@ impl Pacer {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &PacerConfig {
-        &self.cfg
-    }
-
     /// Records what happened to a call at `now`.
     pub fn record(&mut self, now: Instant, o: Outcome) {
         match o {

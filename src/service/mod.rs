@@ -113,7 +113,7 @@ pub struct Service {
     /// Limits shared by every campaign (`max_concurrent`, `cps` of the service file).
     pub global: Option<Arc<crate::campaign::rate::GlobalLimit>>,
     running: Mutex<HashMap<i64, Running>>,
-    /// Finished runs report here (id), so the API sees `completed` without polling tasks.
+    /// The run tasks not known to have finished (a graceful shutdown waits for them).
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -298,7 +298,10 @@ impl Service {
                 r.engine = Some(tx);
             }
         });
-        self.tasks.lock().expect("tasks lock").push(task);
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        // Finished runs have nothing left to wait for at shutdown.
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
         Ok(())
     }
 

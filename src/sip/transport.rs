@@ -268,18 +268,6 @@ impl Accepted {
         c.writer.send(bytes).map_err(|e| e.0)
     }
 
-    /// Open connections.
-    pub fn len(&self) -> usize {
-        let mut conns = self.conns.lock().expect("accepted connections lock");
-        conns.retain(|_, c| c.alive.load(Ordering::Acquire));
-        conns.len()
-    }
-
-    /// True when no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Accepts connections on `listener` until the task is aborted; each one's messages go to
     /// `inbound` with the phone's address as source.
     pub fn serve(
