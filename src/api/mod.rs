@@ -225,11 +225,10 @@ async fn create_agent(
     let db = service_routes::db_error;
     if state
         .store
-        .agents()
+        .agent_realm(&body.id)
         .await
         .map_err(db)?
-        .iter()
-        .any(|(id, _, _)| *id == body.id)
+        .is_some()
     {
         return Err(Problem {
             field: Some("id".into()),
@@ -277,14 +276,7 @@ async fn set_password(
     }
     check_password(&body.password)?;
     let db = service_routes::db_error;
-    let Some((_, realm, _)) = state
-        .store
-        .agents()
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|(a, _, _)| *a == id)
-    else {
+    let Some(realm) = state.store.agent_realm(&id).await.map_err(db)? else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             format!("no agent {id:?}"),

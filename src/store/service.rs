@@ -373,6 +373,15 @@ impl Store {
         )
     }
 
+    /// The digest realm an agent's HA1 is stored for; `None` when there is no such agent.
+    /// Errors: database failures.
+    pub async fn agent_realm(&self, id: &str) -> anyhow::Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT realm FROM agents WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Adds numbers to the do-not-call list (already listed ones are left). Returns how
     /// many were added. Errors: database failures (nothing is added then).
     pub async fn import_dnc(&self, numbers: &[String], source: &str) -> anyhow::Result<u64> {
