@@ -351,18 +351,15 @@ impl Service {
         }
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
         // Hang-ups and the last events take a few seconds at most (Timer F bounds a BYE).
-        if tokio::time::timeout(Duration::from_secs(40), futures_join(tasks))
-            .await
-            .is_err()
+        if tokio::time::timeout(
+            Duration::from_secs(40),
+            futures_util::future::join_all(tasks),
+        )
+        .await
+        .is_err()
         {
             tracing::warn!("runs still stopping after 40 s; exiting");
         }
-    }
-}
-
-async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
-    for t in tasks {
-        let _ = t.await;
     }
 }
 
