@@ -47,6 +47,18 @@ fn tone(dir: &Path, name: &str, law: &str, hz: u32, secs: u32) -> PathBuf {
     p
 }
 
+/// The trunk's far end for ACD tests: customers who answer and talk (a 440 Hz tone, µ-law)
+/// until our BYE; `calls` calls, then SIPp exits.
+fn customers(dir: &Path, transport: Transport, calls: u32) -> SippUas {
+    let clip = tone(dir, "customer.wav", "u-law", 440, 3);
+    SippUas::start(
+        &CUSTOMER.replace("@CLIP@", clip.to_str().unwrap()),
+        transport,
+        &["-m", &calls.to_string()],
+    )
+    .unwrap()
+}
+
 /// An agent phone: answers with `codec` (0/8), streams `clip`, and hangs up after `talk_ms`
 /// (`Some`) or waits for our BYE (`None`); `calls` calls, then SIPp exits.
 fn phone(codec: u8, clip: &Path, talk_ms: Option<u32>, calls: u32) -> SippUas {
@@ -296,15 +308,9 @@ async fn run_with_agents(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_call_bridges_audio_both_ways_with_transcoding() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let agent_clip = tone(dir.path(), "agent.wav", "a-law", 660, 3);
     // Two customers (PCMU) in turn, one agent answering in PCMA who hangs up after 1.5 s.
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Udp,
-        &["-m", "2"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Udp, 2);
     let mut agent = phone(8, &agent_clip, Some(1500), 2);
     let cap = Capture::start(&[customers.media_port, agent.media_port]);
     let port = free_port(Transport::Udp).unwrap();
@@ -399,14 +405,8 @@ const OUTCOMES: &str = include_str!("../sip-fixtures/scenarios/uas_outcomes.xml"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_who_does_not_answer_is_skipped_and_the_next_one_gets_the_call() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Udp,
-        &["-m", "1"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Udp, 1);
     // 1001 rings until the offer times out (CANCEL); 1002 answers and hangs up after 0.5 s.
     let mut ringing = phone_not_taking("RING", 1);
     let mut answering = phone(0, &agent_clip, Some(500), 1);
@@ -476,14 +476,8 @@ async fn an_agent_who_does_not_answer_is_skipped_and_the_next_one_gets_the_call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_all_rings_every_available_agent_and_withdraws_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Udp,
-        &["-m", "1"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Udp, 1);
     // Both phones ring at once: 1001 never answers, 1002 answers (and hangs up after 0.5 s);
     // 1001's ringing INVITE is CANCELled as soon as 1002 answers, long before offer_timeout.
     let mut ringing = phone_not_taking("RING", 1);
@@ -630,14 +624,8 @@ fn dump_dir(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_registered_over_tcp_takes_calls_on_its_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Udp,
-        &["-m", "1"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Udp, 1);
     let port = free_port(Transport::Udp).unwrap();
     let toml = acd_toml(
         "acd-tcp-agent",
@@ -698,14 +686,8 @@ async fn an_agent_registered_over_tcp_takes_calls_on_its_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_tcp_trunk_agents_register_over_udp() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Tcp,
-        &["-m", "1"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Tcp, 1);
     let mut answering = phone(0, &agent_clip, Some(500), 1);
     let port = free_port(Transport::Udp).unwrap();
     let toml = acd_toml(
@@ -770,14 +752,8 @@ async fn agent_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrap_up_lasts_until_the_agent_sets_the_disposition_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Udp,
-        &["-m", "2"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Udp, 2);
     // The agent takes both calls, hanging up each after 0.5 s.
     let mut answering = phone(0, &agent_clip, Some(500), 2);
     let port = free_port(Transport::Udp).unwrap();
@@ -955,14 +931,8 @@ async fn wrap_up_lasts_until_the_agent_sets_the_disposition_through_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
     let dir = tempfile::tempdir().unwrap();
-    let cust_clip = tone(dir.path(), "customer.wav", "u-law", 440, 3);
     let message = tone(dir.path(), "sorry.wav", "signed-integer", 500, 1);
-    let mut customers = SippUas::start(
-        &CUSTOMER.replace("@CLIP@", cust_clip.to_str().unwrap()),
-        Transport::Udp,
-        &["-m", "1"],
-    )
-    .unwrap();
+    let mut customers = customers(dir.path(), Transport::Udp, 1);
     let mut ringing = phone_not_taking("RING", 1);
     let cap = Capture::start(&[customers.media_port]);
     let port = free_port(Transport::Udp).unwrap();
