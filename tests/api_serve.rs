@@ -143,6 +143,19 @@ impl Api {
         )
     }
 
+    /// Polls campaign `id` until it is `completed` (panics after `within`).
+    async fn until_completed(&self, id: i64, within: Duration) {
+        let t0 = Instant::now();
+        loop {
+            let (_, c) = self.call("GET", &format!("/v1/campaigns/{id}"), None).await;
+            if c["state"] == "completed" {
+                return;
+            }
+            assert!(t0.elapsed() < within, "campaign {id} never completed: {c}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn as_role(&self, token: &str) -> Api {
         Api {
             http: self.http.clone(),
@@ -512,20 +525,9 @@ async fn the_service_api_end_to_end() {
         StatusCode::CONFLICT,
         "a list being dialled cannot be deleted"
     );
-    let t0 = Instant::now();
-    loop {
-        let (_, c) = supervisor
-            .call("GET", &format!("/v1/campaigns/{id}"), None)
-            .await;
-        if c["state"] == "completed" {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "never completed: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    supervisor
+        .until_completed(id, Duration::from_secs(30))
+        .await;
 
     // Calls, one call's timeline, CDRs, statistics.
     let (s, calls) = supervisor
@@ -1188,20 +1190,7 @@ async fn sigterm_lets_calls_finish_and_a_restart_resumes_the_campaign() {
         base: server.base.clone(),
         ..admin
     };
-    let t0 = Instant::now();
-    loop {
-        let (_, c) = admin
-            .call("GET", &format!("/v1/campaigns/{id}"), None)
-            .await;
-        if c["state"] == "completed" {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "never completed after restart: {c}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    admin.until_completed(id, Duration::from_secs(20)).await;
     let (_, calls) = admin
         .call("GET", &format!("/v1/calls?campaignId={id}"), None)
         .await;
@@ -1262,18 +1251,12 @@ async fn campaigns_share_the_services_limits() {
             .await;
         assert_eq!(s, StatusCode::OK);
     }
-    let t0 = Instant::now();
+    // Both within 30 s in all.
+    let deadline = Instant::now() + Duration::from_secs(30);
     for id in &ids {
-        loop {
-            let (_, c) = admin
-                .call("GET", &format!("/v1/campaigns/{id}"), None)
-                .await;
-            if c["state"] == "completed" {
-                break;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(30), "{c}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        admin
+            .until_completed(*id, deadline.saturating_duration_since(Instant::now()))
+            .await;
     }
     let (code, dir) = server.stop_keep();
     assert_eq!(code, Some(0));
