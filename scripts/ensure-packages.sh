@@ -2,7 +2,8 @@
 # Installs what the tests and the demo need from Debian when it is missing: SIPp (package
 # sip-tester), espeak-ng and sox (the labelled AMD clips), and Kamailio (the proxy in front
 # of the SIPp far end in tests/kamailio.rs), tshark (counts the RTP reaching each SIPp end in
-# tests/acd_sipp.rs; capturing on loopback needs root). Needs root or sudo.
+# tests/acd_sipp.rs; capturing on loopback needs root), and PostgreSQL's server (the tests on
+# PostgreSQL start a throwaway server of their own). Needs root or sudo.
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
@@ -11,6 +12,7 @@ command -v sox >/dev/null 2>&1 || need+=(sox)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -44,8 +44,9 @@ enum Cmd {
         leads: PathBuf,
         #[command(flatten)]
         overrides: Box<Overrides>,
-        /// SQLite database file.
-        #[arg(long, default_value = "outdial.db")]
+        /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
+        /// OUTDIAL_DB than on the command line, where other users can see the password).
+        #[arg(long, env = "OUTDIAL_DB", default_value = "outdial.db")]
         db: PathBuf,
         /// Also write the JSON report here.
         #[arg(long)]
@@ -64,8 +65,9 @@ enum Cmd {
     },
     /// Print a campaign's summary from the store.
     Report {
-        /// SQLite database file.
-        #[arg(long, default_value = "outdial.db")]
+        /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
+        /// OUTDIAL_DB than on the command line, where other users can see the password).
+        #[arg(long, env = "OUTDIAL_DB", default_value = "outdial.db")]
         db: PathBuf,
         /// Campaign name (default: every campaign).
         #[arg(long)]
@@ -155,8 +157,9 @@ enum AgentCmd {
         /// Digest realm (the campaign's `acd.realm`).
         #[arg(long, default_value = "outdial")]
         realm: String,
-        /// SQLite database file.
-        #[arg(long, default_value = "outdial.db")]
+        /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
+        /// OUTDIAL_DB than on the command line, where other users can see the password).
+        #[arg(long, env = "OUTDIAL_DB", default_value = "outdial.db")]
         db: PathBuf,
     },
     /// Every agent's state.
@@ -221,8 +224,9 @@ enum DncCmd {
         /// ISO 3166 region for national numbers (as the campaigns' `default_region`).
         #[arg(long)]
         region: Option<String>,
-        /// SQLite database file.
-        #[arg(long, default_value = "outdial.db")]
+        /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
+        /// OUTDIAL_DB than on the command line, where other users can see the password).
+        #[arg(long, env = "OUTDIAL_DB", default_value = "outdial.db")]
         db: PathBuf,
     },
 }
@@ -240,8 +244,9 @@ enum TokenCmd {
         /// A name to recognise it by.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// SQLite database file.
-        #[arg(long, default_value = "outdial.db")]
+        /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
+        /// OUTDIAL_DB than on the command line, where other users can see the password).
+        #[arg(long, env = "OUTDIAL_DB", default_value = "outdial.db")]
         db: PathBuf,
     },
 }
@@ -452,7 +457,11 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Serve { config } => {
-            let sc = outdial::service::ServiceConfig::load(&config)?;
+            let mut sc = outdial::service::ServiceConfig::load(&config)?;
+            // The environment wins over the file: a PostgreSQL password stays out of it.
+            if let Ok(db) = std::env::var("OUTDIAL_DB") {
+                sc.db = db.into();
+            }
             outdial::notify::metrics::install();
             let store = Store::open(&sc.db).await?;
             let service = outdial::service::Service::with_limits(
@@ -474,7 +483,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "outdial serve: API on http://{}/v1, database {}",
                 listener.local_addr()?,
-                sc.db.display()
+                outdial::store::redact_url(&sc.db.to_string_lossy())
             );
             let grace = sc.shutdown_grace;
             let stop = async move {
@@ -581,14 +590,17 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Report { db, campaign, json } => {
-            if !db.exists() {
+            if !outdial::store::is_url(&db.to_string_lossy()) && !db.exists() {
                 anyhow::bail!("no database at {}", db.display());
             }
             let store = Store::open(&db).await?;
             let list = match campaign {
                 Some(name) => {
                     let id = store.campaign_id(&name).await?.with_context(|| {
-                        format!("no campaign named {name:?} in {}", db.display())
+                        format!(
+                            "no campaign named {name:?} in {}",
+                            outdial::store::redact_url(&db.to_string_lossy())
+                        )
                     })?;
                     vec![(id, name)]
                 }
@@ -699,7 +711,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "token {name:?} ({}) stored in {}; it is shown only now:",
                 role.as_str(),
-                db.display()
+                outdial::store::redact_url(&db.to_string_lossy())
             );
             println!("{token}");
         }
@@ -724,7 +736,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             store.upsert_agent(&id, &realm, &ha1).await?;
             println!(
                 "agent {id}: HA1 stored for realm {realm:?} in {}",
-                db.display()
+                outdial::store::redact_url(&db.to_string_lossy())
             );
         }
         Cmd::Amd {

@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
+
+use crate::events::rfc3339_ms;
 
 use crate::call::disposition::Disposition;
 use crate::store::Store;
@@ -98,14 +101,15 @@ async fn amd_counts(
     campaign_id: Option<i64>,
 ) -> anyhow::Result<BTreeMap<String, u64>> {
     let mut amd = BTreeMap::new();
-    for r in sqlx::query(
-        "SELECT json_extract(e.data, '$.result'), COUNT(*) FROM call_events e \
-         JOIN attempts a ON a.id = e.attempt_id \
-         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'amd' GROUP BY 1",
-    )
-    .bind(campaign_id)
-    .fetch_all(store.pool())
-    .await?
+    let sql = format!(
+        "SELECT {}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+         WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'amd' GROUP BY 1",
+        store.backend().json_text("e.data", "result")
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(campaign_id)
+        .fetch_all(store.pool())
+        .await?
     {
         let result: Option<String> = r.get(0);
         amd.insert(result.unwrap_or_default(), r.get::<i64, _>(1) as u64);
@@ -117,7 +121,7 @@ async fn amd_counts(
 pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::Result<Report> {
     let pool = store.pool();
     let lead_rows = sqlx::query(
-        "SELECT id, number, attributes, final_disposition FROM leads WHERE campaign_id = ?1 ORDER BY id",
+        "SELECT id, number, attributes, final_disposition FROM leads WHERE campaign_id = $1 ORDER BY id",
     )
     .bind(campaign_id)
     .fetch_all(pool)
@@ -125,7 +129,7 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
     let attempt_rows = sqlx::query(
         "SELECT lead_id, attempt_no, call_id, sip_status, disposition, q850_cause, hangup_by, detail,
                 started_at, ringing_at, answered_at, ended_at
-         FROM attempts WHERE campaign_id = ?1 ORDER BY lead_id, attempt_no, id",
+         FROM attempts WHERE campaign_id = $1 ORDER BY lead_id, attempt_no, id",
     )
     .bind(campaign_id)
     .fetch_all(pool)
@@ -240,6 +244,72 @@ pub struct CampaignStats {
     pub agent_dispositions: BTreeMap<String, u64>,
     /// Calls connected per agent.
     pub agents: BTreeMap<String, u64>,
+    /// Per agent, time by state and occupancy over the campaign's span (first attempt
+    /// started → last attempt ended; every stored agent event for the overall statistics),
+    /// from the stored agent state changes.
+    pub agent_occupancy: BTreeMap<String, AgentOccupancy>,
+}
+
+/// An agent's time by state over a span, and its occupancy: the share of its staffed time
+/// (available, offered, on a call, in wrap-up; paused and offline left out) spent handling
+/// calls (offered, on a call, wrap-up) — the contact-centre definition (talk + after-call work
+/// over staffed time, where ringing an agent is handling time as the agent cannot take another).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentOccupancy {
+    /// Milliseconds available (idle, waiting for a call).
+    pub available_ms: u64,
+    /// Milliseconds handling: offered (phone ringing), on a call, or in wrap-up.
+    pub handling_ms: u64,
+    /// Milliseconds paused.
+    pub paused_ms: u64,
+    /// handling / (handling + available), 0–1 (0 when never staffed).
+    pub occupancy: f64,
+}
+
+/// Time by state per agent from its state changes `(agent, state, RFC 3339 time)` in order,
+/// counted inside `[from, to]` (each state lasts until the agent's next change, the last one
+/// until `to`). Unparseable times are skipped.
+pub fn agent_occupancy(
+    events: &[(String, String, String)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BTreeMap<String, AgentOccupancy> {
+    let parse = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
+    let mut last: BTreeMap<&str, (&str, DateTime<Utc>)> = BTreeMap::new();
+    let mut out: BTreeMap<String, AgentOccupancy> = BTreeMap::new();
+    let mut add = |agent: &str, state: &str, a: DateTime<Utc>, b: DateTime<Utc>| {
+        let (a, b) = (a.max(from), b.min(to));
+        if b <= a {
+            return;
+        }
+        let ms = (b - a).num_milliseconds() as u64;
+        let o = out.entry(agent.to_string()).or_default();
+        match state {
+            "available" => o.available_ms += ms,
+            "reserved" | "on_call" | "wrap_up" => o.handling_ms += ms,
+            "paused" => o.paused_ms += ms,
+            _ => {}
+        }
+    };
+    for (agent, state, at) in events {
+        let Ok(at) = parse(at) else { continue };
+        if let Some((prev, since)) = last.insert(agent, (state, at)) {
+            add(agent, prev, since, at);
+        }
+    }
+    for (agent, (state, since)) in last {
+        add(agent, state, since, to);
+    }
+    for o in out.values_mut() {
+        let staffed = o.handling_ms + o.available_ms;
+        o.occupancy = if staffed == 0 {
+            0.0
+        } else {
+            o.handling_ms as f64 / staffed as f64
+        };
+    }
+    out
 }
 
 /// Statistics of one campaign (`Some(id)`) or of every campaign (`None`).
@@ -257,20 +327,20 @@ pub async fn campaign_stats(
             .await
             .map(|r| r.get::<i64, _>(0) as u64)
     };
-    let leads = one("SELECT COUNT(*) FROM leads WHERE (?1 IS NULL OR campaign_id = ?1)").await?;
+    let leads = one("SELECT COUNT(*) FROM leads WHERE ($1 IS NULL OR campaign_id = $1)").await?;
     let leads_final = one(
-        "SELECT COUNT(*) FROM leads WHERE (?1 IS NULL OR campaign_id = ?1) AND status = 'final'",
+        "SELECT COUNT(*) FROM leads WHERE ($1 IS NULL OR campaign_id = $1) AND status = 'final'",
     )
     .await?;
     let attempts =
-        one("SELECT COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1)").await?;
+        one("SELECT COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1)").await?;
     let answered = one(
-        "SELECT COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
+        "SELECT COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
          AND disposition = 'answered'",
     )
     .await?;
     let ended = one(
-        "SELECT COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
+        "SELECT COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
          AND disposition IS NOT NULL AND disposition != 'interrupted'",
     )
     .await?;
@@ -283,7 +353,7 @@ pub async fn campaign_stats(
     let count = |kind: &'static str| async move {
         sqlx::query(
             "SELECT COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-             WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = ?2",
+             WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = $2",
         )
         .bind(campaign_id)
         .bind(kind)
@@ -294,25 +364,28 @@ pub async fn campaign_stats(
     let queued = count("queued").await?;
     let connected = count("connected").await?;
     let abandoned = count("abandoned").await?;
-    let row = sqlx::query(
-        "SELECT AVG(json_extract(e.data, '$.wait_ms')), \
-         AVG((julianday(a.ended_at) - julianday(e.at)) * 86400000.0) \
-         FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'connected'",
-    )
-    .bind(campaign_id)
-    .fetch_one(pool)
-    .await?;
+    let db = store.backend();
+    let sql = format!(
+        "SELECT AVG({}), AVG({}) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+         WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'connected'",
+        db.json_number("e.data", "wait_ms"),
+        db.ms_between("e.at", "a.ended_at")
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(campaign_id)
+        .fetch_one(pool)
+        .await?;
     let avg_wait_ms = row.get::<Option<f64>, _>(0).unwrap_or(0.0);
     let avg_talk_ms = row.get::<Option<f64>, _>(1).unwrap_or(0.0);
     let mut pdd = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
-    for r in sqlx::query(
-        "SELECT (julianday(ringing_at) - julianday(started_at)) * 86400000.0 FROM attempts \
-         WHERE (?1 IS NULL OR campaign_id = ?1) AND ringing_at IS NOT NULL",
-    )
-    .bind(campaign_id)
-    .fetch_all(pool)
-    .await?
+    let sql = format!(
+        "SELECT {} FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) AND ringing_at IS NOT NULL",
+        db.ms_between("started_at", "ringing_at")
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(campaign_id)
+        .fetch_all(pool)
+        .await?
     {
         let ms = r.get::<Option<f64>, _>(0).unwrap_or(0.0).max(0.0);
         let _ = pdd.record(ms.round() as u64);
@@ -324,9 +397,13 @@ pub async fn campaign_stats(
             h.value_at_quantile(p) as f64
         }
     };
-    let grouped = |sql: &'static str| async move {
+    let grouped = |sql: String| async move {
         let mut m = BTreeMap::new();
-        for r in sqlx::query(sql).bind(campaign_id).fetch_all(pool).await? {
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(campaign_id)
+            .fetch_all(pool)
+            .await?
+        {
             if let Some(k) = r.get::<Option<String>, _>(0) {
                 m.insert(k, r.get::<i64, _>(1) as u64);
             }
@@ -334,21 +411,53 @@ pub async fn campaign_stats(
         anyhow::Ok(m)
     };
     let dispositions = grouped(
-        "SELECT disposition, COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
-         AND disposition IS NOT NULL GROUP BY 1",
+        "SELECT disposition, COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
+         AND disposition IS NOT NULL GROUP BY 1"
+            .into(),
     )
     .await?;
     let agent_dispositions = grouped(
-        "SELECT agent_disposition, COUNT(*) FROM attempts WHERE (?1 IS NULL OR campaign_id = ?1) \
-         AND agent_disposition IS NOT NULL GROUP BY 1",
+        "SELECT agent_disposition, COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
+         AND agent_disposition IS NOT NULL GROUP BY 1"
+            .into(),
     )
     .await?;
-    let agents = grouped(
-        "SELECT json_extract(e.data, '$.agent'), COUNT(*) FROM call_events e \
-         JOIN attempts a ON a.id = e.attempt_id \
-         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND e.kind = 'connected' GROUP BY 1",
-    )
+    let agents = grouped(format!(
+        "SELECT {}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+         WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'connected' GROUP BY 1",
+        db.json_text("e.data", "agent")
+    ))
     .await?;
+    // The campaign's span; the agents' state changes up to its end (the state each agent was
+    // in when it began comes from the change before it).
+    let span = sqlx::query(
+        "SELECT MIN(started_at), MAX(COALESCE(ended_at, started_at)) FROM attempts \
+         WHERE ($1 IS NULL OR campaign_id = $1)",
+    )
+    .bind(campaign_id)
+    .fetch_one(pool)
+    .await?;
+    let parse = |s: Option<String>| {
+        s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let agent_occupancy = match (parse(span.get(0)), parse(span.get(1))) {
+        (Some(from), Some(to)) => {
+            let (from, to) = if campaign_id.is_some() {
+                (from, to)
+            } else {
+                (DateTime::<Utc>::MIN_UTC, to)
+            };
+            let events: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT agent, state, at FROM agent_events WHERE at <= $1 ORDER BY id",
+            )
+            .bind(rfc3339_ms(to))
+            .fetch_all(pool)
+            .await?;
+            agent_occupancy(&events, from, to)
+        }
+        _ => BTreeMap::new(),
+    };
     Ok(CampaignStats {
         campaign: campaign.to_string(),
         state: String::new(),
@@ -375,6 +484,7 @@ pub async fn campaign_stats(
         dispositions,
         agent_dispositions,
         agents,
+        agent_occupancy,
     })
 }
 
@@ -415,4 +525,45 @@ pub fn render_table(s: &Summary) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn occupancy_counts_handling_over_staffed_time_inside_the_span() {
+        let ev = |a: &str, s: &str, at: &str| (a.to_string(), s.to_string(), at.to_string());
+        let events = [
+            // 1001: available before the span starts (10:00), offered at 10:01, on a call
+            // 10:01:10–10:05, wrap-up to 10:06, paused to 10:08, available to the end (10:10).
+            ev("1001", "available", "2026-11-23T09:58:00.000Z"),
+            ev("1001", "reserved", "2026-11-23T10:01:00.000Z"),
+            ev("1001", "on_call", "2026-11-23T10:01:10.000Z"),
+            ev("1001", "wrap_up", "2026-11-23T10:05:00.000Z"),
+            ev("1001", "paused", "2026-11-23T10:06:00.000Z"),
+            ev("1001", "available", "2026-11-23T10:08:00.000Z"),
+            // 1002: registered at 10:09, gone offline at 10:09:30.
+            ev("1002", "available", "2026-11-23T10:09:00.000Z"),
+            ev("1002", "offline", "2026-11-23T10:09:30.000Z"),
+            ev("1003", "available", "not a time"),
+        ];
+        let o = agent_occupancy(
+            &events,
+            t("2026-11-23T10:00:00Z"),
+            t("2026-11-23T10:10:00Z"),
+        );
+        let a = &o["1001"];
+        assert_eq!(a.available_ms, 60_000 + 120_000);
+        assert_eq!(a.handling_ms, 300_000);
+        assert_eq!(a.paused_ms, 120_000);
+        assert!((a.occupancy - 300.0 / 480.0).abs() < 1e-9);
+        assert_eq!(o["1002"].available_ms, 30_000);
+        assert_eq!(o["1002"].occupancy, 0.0);
+        assert!(!o.contains_key("1003"));
+    }
 }

@@ -21,6 +21,8 @@ struct Server {
     child: Child,
     base: String,
     dir: tempfile::TempDir,
+    /// The store: a SQLite file in `dir`, or a PostgreSQL URL.
+    db: String,
 }
 
 impl Server {
@@ -35,15 +37,20 @@ impl Server {
 
     /// … with `extra` lines at the top of the service file.
     fn start_with(dir: tempfile::TempDir, trunk: &str, extra: &str) -> Server {
+        let db = dir.path().join("outdial.db").display().to_string();
+        Self::start_on(dir, trunk, extra, db)
+    }
+
+    /// … on the store at `db` (a file path or a `postgres://` URL).
+    fn start_on(dir: tempfile::TempDir, trunk: &str, extra: &str, db: String) -> Server {
         let port = free_port(Transport::Tcp).unwrap();
-        let db = dir.path().join("outdial.db");
         std::fs::write(
             dir.path().join("outdial.toml"),
             format!(
                 "{extra}\nlisten = \"127.0.0.1:{port}\"\ndb = \"{}\"\nshutdown_grace = 10\n\
                  [campaign_defaults]\ntrunk = \"{trunk}\"\nlocal_address = \"127.0.0.1:0\"\n\
                  hold_time = 0.3\nring_timeout = 5\n[campaign_defaults.amd]\nprofile = \"off\"\n",
-                db.display()
+                db
             ),
         )
         .unwrap();
@@ -67,13 +74,17 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Server { child, base, dir }
+        Server {
+            child,
+            base,
+            dir,
+            db,
+        }
     }
 
     fn token(&self, role: &str, agent: Option<&str>) -> String {
         let mut c = Command::new(BIN);
-        c.args(["token", "create", "--role", role, "--db"])
-            .arg(self.dir.path().join("outdial.db"));
+        c.args(["token", "create", "--role", role, "--db", &self.db]);
         if let Some(a) = agent {
             c.args(["--agent", a]);
         }
@@ -168,7 +179,31 @@ impl Api {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_api_end_to_end() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
-    let server = Server::start(&far.trunk_uri());
+    service_api_end_to_end(Server::start(&far.trunk_uri())).await;
+}
+
+/// The same on PostgreSQL: a server of its own, the service's store a URL to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_api_end_to_end_on_postgresql() {
+    let pg = common::pg::PgServer::start();
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start_on(tempfile::tempdir().unwrap(), &far.trunk_uri(), "", pg.url());
+    service_api_end_to_end(server).await;
+    // Everything went to the PostgreSQL server.
+    let store = outdial::store::Store::connect(&pg.url()).await.unwrap();
+    assert_eq!(store.backend(), outdial::store::Backend::Postgres);
+    let (campaigns, attempts): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM campaigns), (SELECT COUNT(*) FROM attempts)")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert!(
+        campaigns >= 2 && attempts >= 3,
+        "{campaigns} campaigns, {attempts} attempts"
+    );
+}
+
+async fn service_api_end_to_end(server: Server) {
     let admin = Api {
         http: reqwest::Client::new(),
         base: server.base.clone(),
@@ -779,7 +814,6 @@ async fn the_service_api_end_to_end() {
     );
 
     assert_eq!(server.stop(), Some(0), "SIGTERM: a clean exit");
-    drop(far);
 }
 
 /// What the test's webhook receiver got: (delivery id, signature, body) of each accepted POST.

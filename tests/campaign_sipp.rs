@@ -33,6 +33,16 @@ async fn every_outcome(
     sipp_extra: &[&str],
     per_outcome: u32,
 ) -> outdial::engine::core::EngineStats {
+    every_outcome_on(transport, sipp_extra, per_outcome, None).await
+}
+
+/// … on the store at `db` (default: a SQLite file in a temporary directory).
+async fn every_outcome_on(
+    transport: Transport,
+    sipp_extra: &[&str],
+    per_outcome: u32,
+    db: Option<String>,
+) -> outdial::engine::core::EngineStats {
     let uas = SippUas::start(OUTCOMES_SCENARIO, transport, sipp_extra).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let toml = campaign_toml(
@@ -46,7 +56,8 @@ async fn every_outcome(
             numbers.push(number(digit, serial));
         }
     }
-    let (out, db) = run_campaign(dir.path(), &toml, &numbers).await;
+    let db = db.map_or_else(|| dir.path().join("outdial.db"), Into::into);
+    let (out, db) = run_campaign_on(dir.path(), &toml, &numbers, db).await;
     let leads = &out.report.leads;
     assert_eq!(out.report.summary.leads_final, numbers.len() as u64);
     for serial in 0..per_outcome {
@@ -152,6 +163,19 @@ async fn every_outcome_over_tcp() {
 
 /// SIPp drops 10 % of the messages it sends and receives: our retransmissions (Timers A, E)
 /// and our re-ACKs of retransmitted finals must still end every call with the right outcome.
+/// The same campaign with its store on PostgreSQL (a server of the test's own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_on_postgresql() {
+    let pg = common::pg::PgServer::start();
+    every_outcome_on(Transport::Udp, &[], 1, Some(pg.url())).await;
+    let store = outdial::store::Store::connect(&pg.url()).await.unwrap();
+    let finals: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads WHERE status = 'final'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(finals, 10, "every lead final, in PostgreSQL");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_outcome_with_ten_percent_loss() {
     let stats = every_outcome(Transport::Udp, &["-lost", "10"], 3).await;

@@ -18,6 +18,9 @@
 #                 2 s ring timeout, 487), declined (603) and unavailable (480); `failed` counts
 #                 calls whose disposition is not the one their number asked for. No SIPp UAC
 #                 reference row (its default scenario counts every non-2xx as a failure).
+#        STORE=sqlite (default): the store is a SQLite file. STORE=postgres: a throwaway
+#                 PostgreSQL server on 127.0.0.1 (initdb in the work directory, fsync on, the
+#                 defaults otherwise); its CPU is not in outdial's CPU column.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/ensure-packages.sh
@@ -31,6 +34,20 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 SCENARIO="${SCENARIO:-short}"
+STORE="${STORE:-sqlite}"
+if [ "$STORE" = postgres ]; then
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  pgport=$(( 17000 + RANDOM % 1000 ))
+  as_pg=()
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres "$work"
+    as_pg=(setpriv --reuid postgres --regid postgres --init-groups --)
+  fi
+  "${as_pg[@]}" "$pgbin/initdb" -D "$work/pg" -U outdial --auth=trust -E UTF8 >/dev/null
+  "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+    -o "-h 127.0.0.1 -p $pgport -k $work" start >/dev/null
+  trap '"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -m fast stop >/dev/null 2>&1; rm -rf "$work"' EXIT
+fi
 uas() { # port [scenario]
   if [ "${2:-short}" = mixed ]; then
     set -- "$1" -sf sip-fixtures/scenarios/uas_outcomes.xml
@@ -77,8 +94,30 @@ profile = "off"
 $trunks
 TOML
   rm -f "$work"/load.db*
+  db="$work/load.db"
+  if [ "$STORE" = postgres ]; then
+    psql -q -h 127.0.0.1 -p "$pgport" -U outdial -d postgres -c "DROP DATABASE IF EXISTS load" \
+      -c "CREATE DATABASE load" >/dev/null
+    db="postgres://outdial@127.0.0.1:$pgport/load"
+  fi
   /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
-    "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$work/load.db" --quiet > "$work/out.txt"
+    "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$db" --quiet > "$work/out.txt"
+  if [ "$STORE" = postgres ]; then
+    # The figures below are read with Python's sqlite3: copy the columns they need.
+    psql -q -h 127.0.0.1 -p "$pgport" -U outdial -d load -c "\\copy (SELECT a.started_at, \
+      a.ended_at, a.disposition, l.number FROM attempts a JOIN leads l ON l.id = a.lead_id) \
+      TO '$work/attempts.csv' CSV"
+    python3 - "$work/attempts.csv" "$work/load.db" <<'PY'
+import csv, sqlite3, sys
+c = sqlite3.connect(sys.argv[2])
+c.execute("CREATE TABLE leads (id INTEGER PRIMARY KEY, number TEXT)")
+c.execute("CREATE TABLE attempts (lead_id INTEGER, started_at TEXT, ended_at TEXT, disposition TEXT)")
+for i, (s, e, d, n) in enumerate(csv.reader(open(sys.argv[1]))):
+    c.execute("INSERT INTO leads VALUES (?, ?)", (i, n))
+    c.execute("INSERT INTO attempts VALUES (?, ?, ?, ?)", (i, s, e or None, d or None))
+c.commit()
+PY
+  fi
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   read -r user sys rss_kb < <(tail -n 1 "$work/time.txt")
   python3 - "$work/load.db" "$work/out.txt" "$rate" "$user" "$sys" "$rss_kb" "$SCENARIO" <<'PY'

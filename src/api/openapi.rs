@@ -313,7 +313,10 @@ fn schemas() -> Value {
             "campaign": s("string"), "state": s("string"), "attempts": s("integer"), "answered": s("integer"),
             "answerRate": s("number"), "abandonRate": s("number"), "amdShares": s("object"),
             "pddP50Ms": s("number"), "pddP90Ms": s("number"), "pddP99Ms": s("number"),
-            "dispositions": s("object")}},
+            "dispositions": s("object"), "agents": s("object"),
+            "agentOccupancy": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                "availableMs": s("integer"), "handlingMs": s("integer"), "pausedMs": s("integer"),
+                "occupancy": s("number")}}}}},
     })
 }
 

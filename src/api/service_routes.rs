@@ -486,7 +486,7 @@ const CALL_COLUMNS: &str = "a.call_id, a.campaign_id, a.lead_id, l.number, a.att
      a.sip_status, a.reason_phrase, a.disposition, a.q850_cause, a.hangup_by, a.detail, \
      a.agent_disposition, a.started_at, a.ringing_at, a.answered_at, a.ended_at, a.id";
 
-fn call_view(r: &sqlx::sqlite::SqliteRow) -> Value {
+fn call_view(r: &sqlx::any::AnyRow) -> Value {
     serde_json::json!({
         "callId": r.get::<Option<String>, _>(0),
         "campaignId": r.get::<i64, _>(1),
@@ -535,8 +535,8 @@ async fn list_calls(
     };
     let sql = format!(
         "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
-         WHERE (?1 IS NULL OR a.campaign_id = ?1) AND (?2 IS NULL OR a.state = ?2) \
-         AND (?3 IS NULL OR a.disposition = ?3) ORDER BY a.id LIMIT ?4 OFFSET ?5"
+         WHERE ($1 IS NULL OR a.campaign_id = $1) AND ($2 IS NULL OR a.state = $2) \
+         AND ($3 IS NULL OR a.disposition = $3) ORDER BY a.id LIMIT $4 OFFSET $5"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(q.campaign_id)
@@ -558,7 +558,7 @@ async fn get_call(
     caller.require(Role::Supervisor)?;
     let sql = format!(
         "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
-         WHERE a.call_id = ?1"
+         WHERE a.call_id = $1"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&call_id)
@@ -567,7 +567,7 @@ async fn get_call(
         .map_err(db_error)?
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no call {call_id:?}")))?;
     let mut v = call_view(&row);
-    let events = sqlx::query("SELECT at, data FROM call_events WHERE attempt_id = ?1 ORDER BY id")
+    let events = sqlx::query("SELECT at, data FROM call_events WHERE attempt_id = $1 ORDER BY id")
         .bind(row.get::<i64, _>(17))
         .fetch_all(state.store.pool())
         .await
@@ -595,7 +595,7 @@ async fn campaign_cdr(
     let row = load_campaign(&state, &id).await?;
     let sql = format!(
         "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
-         WHERE a.campaign_id = ?1 ORDER BY a.id"
+         WHERE a.campaign_id = $1 ORDER BY a.id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(row.id)

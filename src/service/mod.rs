@@ -31,7 +31,8 @@ pub struct ServiceConfig {
     /// HTTP address of the API (default `127.0.0.1:8080`).
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// SQLite database file (default `outdial.db`).
+    /// The store: a SQLite file (default `outdial.db`) or a `postgres://` URL; the
+    /// `OUTDIAL_DB` environment variable, when set, replaces it.
     #[serde(default = "default_db")]
     pub db: PathBuf,
     /// Seconds calls in progress may take to finish after SIGTERM (default 30).

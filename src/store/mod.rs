@@ -1,48 +1,118 @@
-//! Durable state in SQLite through sqlx: campaigns, leads, attempts and call events.
+//! Durable state through sqlx: campaigns, leads, attempts and call events.
 //!
-//! The schema is in `migrations/` and applied with `sqlx::migrate!` on open. Timestamps are
-//! RFC 3339 UTC text with milliseconds. Writes that must agree are done in one transaction:
-//! a batch of call events together with the attempt rows and lead rows they finish, so a
-//! process killed at any point leaves either all of a batch or none of it.
+//! Two backends behind one [`Store`]: SQLite (a file, the embedded default) and PostgreSQL
+//! (a `postgres://` URL, for a server shared by several processes), both through sqlx's `Any`
+//! driver. The schema is in `migrations/sqlite/` and `migrations/postgres/` (the same versions,
+//! each in its own dialect) and applied with `sqlx::migrate!` on open. Statements are written
+//! once in the SQL both accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`,
+//! `UPDATE … FROM (VALUES …)`); the few functions that differ (JSON fields, time differences)
+//! come from [`Backend`]. Timestamps are RFC 3339 UTC text with milliseconds. Writes that must
+//! agree are done in one transaction: a batch of call events together with the attempt rows
+//! and lead rows they finish, so a process killed at any point leaves either all of a batch
+//! or none of it.
 
 pub mod service;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::query_builder::Separated;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::AnyConnection;
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Executor, Row, Type};
 
 use crate::call::disposition::Disposition;
 use crate::campaign::leads::NewLead;
 use crate::events::{CallEvent, CallEventKind, WallClock, rfc3339_ms};
 
 /// Rows per multi-row statement: 8 bound values per row at most, well under SQLite's 32,766
-/// variables per statement.
+/// variables per statement (and PostgreSQL's 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
-/// Runs `head VALUES (…), (…) tail` for `rows`, [`ROWS_PER_STATEMENT`] rows a statement,
-/// `bind` pushing one row's values; returns the rows affected. Every statement is a round
-/// trip to sqlx's SQLite worker thread, so batches go as multi-row statements; they are not
-/// cached as prepared statements (their text changes with the row count).
-async fn execute_values<'a, T>(
-    conn: &mut SqliteConnection,
+/// One multi-row statement being built: its SQL text with `$N` placeholders and the values
+/// bound to them (sqlx's `QueryBuilder<Any>` writes `?`, which PostgreSQL does not accept).
+pub(crate) struct RowBinds {
+    sql: String,
+    args: AnyArguments,
+    n: usize,
+    in_row: usize,
+}
+
+impl RowBinds {
+    fn new(head: &str) -> Self {
+        Self {
+            sql: format!("{head}VALUES "),
+            args: AnyArguments::default(),
+            n: 0,
+            in_row: 0,
+        }
+    }
+
+    fn start_row(&mut self, first: bool) {
+        self.sql.push_str(if first { "(" } else { "), (" });
+        self.in_row = 0;
+    }
+
+    /// Binds the next value of the current row.
+    pub(crate) fn push_bind<'t, T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'t, Any> + Type<Any>,
+    {
+        if self.in_row > 0 {
+            self.sql.push_str(", ");
+        }
+        self.n += 1;
+        self.in_row += 1;
+        let _ = write!(self.sql, "${}", self.n);
+        // Encoding into `AnyArguments` only moves the value into a list; it cannot fail for
+        // the integer and text types bound here.
+        self.args.add(value).expect("binding a value");
+        self
+    }
+
+    fn finish(mut self, tail: &str) -> (String, AnyArguments) {
+        self.sql.push(')');
+        self.sql.push_str(tail);
+        (self.sql, self.args)
+    }
+}
+
+/// Builds `head VALUES (…), (…) tail` for `rows`, [`ROWS_PER_STATEMENT`] rows a statement,
+/// `bind` pushing one row's values. Statements are not cached as prepared statements (their
+/// text changes with the row count).
+fn values_statements<'a, T>(
     head: &str,
     tail: &str,
     rows: &'a [T],
-    mut bind: impl FnMut(&mut Separated<'_, Sqlite, &'static str>, &'a T),
+    mut bind: impl FnMut(&mut RowBinds, &'a T),
+) -> Vec<(String, AnyArguments)> {
+    rows.chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let mut b = RowBinds::new(head);
+            for (i, row) in chunk.iter().enumerate() {
+                b.start_row(i == 0);
+                bind(&mut b, row);
+            }
+            b.finish(tail)
+        })
+        .collect()
+}
+
+/// Runs `head VALUES (…), (…) tail` for `rows` (see [`values_statements`]); returns the rows
+/// affected. Every statement is a round trip (to sqlx's SQLite worker thread or to the
+/// PostgreSQL server), so batches go as multi-row statements.
+async fn execute_values<'a, T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    rows: &'a [T],
+    bind: impl FnMut(&mut RowBinds, &'a T),
 ) -> sqlx::Result<u64> {
     let mut affected = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(head);
-        qb.push_values(chunk, |mut b, row| bind(&mut b, row));
-        qb.push(tail);
-        affected += qb
-            .build()
+    for (sql, args) in values_statements(head, tail, rows, bind) {
+        affected += sqlx::query_with(AssertSqlSafe(sql), args)
             .persistent(false)
             .execute(&mut *conn)
             .await?
@@ -51,10 +121,51 @@ async fn execute_values<'a, T>(
     Ok(affected)
 }
 
+/// Which database a [`Store`] is on; gives the SQL of the functions the two spell differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite 3 (a file).
+    Sqlite,
+    /// PostgreSQL (13 or later).
+    Postgres,
+}
+
+impl Backend {
+    /// SQL for the text value of `key` in the JSON object held (as text) by column `expr`;
+    /// NULL when absent. `key` must be a constant of this crate (it is written into the SQL).
+    pub fn json_text(self, expr: &str, key: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json_extract({expr}, '$.{key}')"),
+            Backend::Postgres => format!("(CAST({expr} AS jsonb) ->> '{key}')"),
+        }
+    }
+
+    /// SQL for the number at `key` in the JSON object of column `expr`, as a double.
+    pub fn json_number(self, expr: &str, key: &str) -> String {
+        format!("CAST({} AS DOUBLE PRECISION)", self.json_text(expr, key))
+    }
+
+    /// SQL for the milliseconds (a double) from RFC 3339 text column `from` to `to`.
+    pub fn ms_between(self, from: &str, to: &str) -> String {
+        match self {
+            // julianday() is a double of days: rounding gives back the whole milliseconds
+            // the timestamps hold (5999.97 otherwise).
+            Backend::Sqlite => {
+                format!("ROUND((julianday({to}) - julianday({from})) * 86400000.0)")
+            }
+            Backend::Postgres => format!(
+                "(CAST(EXTRACT(EPOCH FROM (CAST({to} AS timestamptz) - CAST({from} AS timestamptz))) \
+                 AS DOUBLE PRECISION) * 1000)"
+            ),
+        }
+    }
+}
+
 /// The store handle (cheap to clone).
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// A lead that still needs dialling.
@@ -121,35 +232,74 @@ pub struct ImportCounts {
 }
 
 impl Store {
-    /// Opens (creating if missing) the SQLite database at `path` and applies migrations.
-    /// Errors: the file cannot be created or opened, or a migration fails.
-    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+    /// Opens the store at `location`: a `postgres://` or `postgresql://` URL, or else a
+    /// SQLite file path (created with its directory when missing; a `sqlite://` prefix is
+    /// allowed), and applies the migrations.
+    /// Errors: the file cannot be created or opened, the server cannot be reached or refuses
+    /// the login, or a migration fails.
+    pub async fn open(location: &Path) -> anyhow::Result<Self> {
+        Self::connect(&location.to_string_lossy()).await
+    }
+
+    /// [`Store::open`] from a string.
+    pub async fn connect(location: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        if is_url(location) {
+            let pool = AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect(location)
+                .await
+                .with_context(|| format!("connecting to {}", redact_url(location)))?;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&pool)
+                .await
+                .context("applying database migrations")?;
+            return Ok(Self {
+                pool,
+                backend: Backend::Postgres,
+            });
+        }
+        let path = Path::new(location.strip_prefix("sqlite://").unwrap_or(location));
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
         }
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
-        sqlx::migrate!("./migrations")
+        sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
     }
 
     /// The pool, for reports.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Creates the campaign or, if one with this name exists, stores the new settings and
@@ -159,7 +309,7 @@ impl Store {
         let now = rfc3339_ms(Utc::now());
         let row = sqlx::query(
             "INSERT INTO campaigns (name, config, state, created_at, updated_at)
-             VALUES (?1, ?2, 'active', ?3, ?3)
+             VALUES ($1, $2, 'active', $3, $3)
              ON CONFLICT(name) DO UPDATE SET config = excluded.config,
                  state = CASE WHEN campaigns.state IN ('paused', 'archived')
                               THEN campaigns.state ELSE 'active' END,
@@ -176,7 +326,7 @@ impl Store {
 
     /// Marks a campaign completed.
     pub async fn complete_campaign(&self, id: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE campaigns SET state = 'completed', updated_at = ?2 WHERE id = ?1")
+        sqlx::query("UPDATE campaigns SET state = 'completed', updated_at = $2 WHERE id = $1")
             .bind(id)
             .bind(rfc3339_ms(Utc::now()))
             .execute(&self.pool)
@@ -225,8 +375,8 @@ impl Store {
         let now = rfc3339_ms(Utc::now());
         let r = sqlx::query(
             "UPDATE attempts SET state = 'ended', disposition = 'interrupted',
-                 detail = 'process_stopped', ended_at = ?2
-             WHERE campaign_id = ?1 AND state = 'dialing'",
+                 detail = 'process_stopped', ended_at = $2
+             WHERE campaign_id = $1 AND state = 'dialing'",
         )
         .bind(campaign_id)
         .bind(now)
@@ -248,19 +398,32 @@ impl Store {
         let mut out = Vec::new();
         let mut after = 0i64;
         loop {
-            let rows = sqlx::query(
+            // The lead's time zone attribute: a path for SQLite's json_extract, the key for
+            // PostgreSQL's ->> (bound, never written into the SQL).
+            let (tz_expr, tz_key) = match self.backend {
+                Backend::Sqlite => (
+                    "json_extract(l.attributes, $4)",
+                    tz_attribute.map(|a| format!("$.\"{}\"", a.replace('"', ""))),
+                ),
+                Backend::Postgres => (
+                    "(CAST(l.attributes AS jsonb) ->> $4)",
+                    tz_attribute.map(str::to_string),
+                ),
+            };
+            let sql = format!(
                 "SELECT l.id, l.number, l.attempts, l.next_attempt_at,
                         COALESCE((SELECT MAX(a.attempt_no) FROM attempts a WHERE a.lead_id = l.id), 0),
-                        CASE WHEN ?4 IS NULL THEN NULL ELSE json_extract(l.attributes, ?4) END
-                 FROM leads l WHERE l.campaign_id = ?1 AND l.status = 'pending' AND l.id > ?2
-                 ORDER BY l.id LIMIT ?3",
-            )
-            .bind(campaign_id)
-            .bind(after)
-            .bind(PAGE)
-            .bind(tz_attribute.map(|a| format!("$.\"{}\"", a.replace('"', ""))))
-            .fetch_all(&self.pool)
-            .await?;
+                        CASE WHEN $4 IS NULL THEN NULL ELSE {tz_expr} END
+                 FROM leads l WHERE l.campaign_id = $1 AND l.status = 'pending' AND l.id > $2
+                 ORDER BY l.id LIMIT $3"
+            );
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(campaign_id)
+                .bind(after)
+                .bind(PAGE)
+                .bind(tz_key)
+                .fetch_all(&self.pool)
+                .await?;
             let n = rows.len() as i64;
             for r in rows {
                 let next: Option<String> = r.get(3);
@@ -287,7 +450,7 @@ impl Store {
     pub async fn lead_counts(&self, campaign_id: i64) -> anyhow::Result<(u64, u64)> {
         let r = sqlx::query(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'final' THEN 1 ELSE 0 END), 0)
-             FROM leads WHERE campaign_id = ?1",
+             FROM leads WHERE campaign_id = $1",
         )
         .bind(campaign_id)
         .fetch_one(&self.pool)
@@ -306,20 +469,25 @@ impl Store {
     ) -> anyhow::Result<Vec<i64>> {
         let mut tx = self.pool.begin().await?;
         let mut by_call: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
+        let statements = values_statements(
+            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at) ",
+            " RETURNING id, call_id",
+            rows,
+            |b, r| {
                 b.push_bind(campaign_id)
                     .push_bind(r.lead_id)
                     .push_bind(r.attempt_no as i64)
                     .push_bind(r.call_id)
                     .push_bind("dialing")
                     .push_bind(rfc3339_ms(r.started_at));
-            });
-            qb.push(" RETURNING id, call_id");
-            for row in qb.build().persistent(false).fetch_all(&mut *tx).await? {
+            },
+        );
+        for (sql, args) in statements {
+            for row in sqlx::query_with(AssertSqlSafe(sql), args)
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await?
+            {
                 by_call.insert(row.get(1), row.get(0));
             }
         }
@@ -345,7 +513,7 @@ impl Store {
     ) -> anyhow::Result<i64> {
         let r = sqlx::query(
             "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at)
-             VALUES (?1, ?2, ?3, ?4, 'dialing', ?5) RETURNING id",
+             VALUES ($1, $2, $3, $4, 'dialing', $5) RETURNING id",
         )
         .bind(campaign_id)
         .bind(lead_id)
@@ -423,7 +591,7 @@ impl Store {
         .await?;
         const BY_ATTEMPT: &str = ") AS v WHERE attempts.id = v.column1";
         for (id, d) in dispositions {
-            sqlx::query("UPDATE attempts SET agent_disposition = ?1 WHERE id = ?2")
+            sqlx::query("UPDATE attempts SET agent_disposition = $1 WHERE id = $2")
                 .bind(d)
                 .bind(id)
                 .execute(&mut *tx)
@@ -524,7 +692,7 @@ impl Store {
         ha1: &crate::acd::Ha1,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO agents (id, realm, ha1_md5, ha1_sha256, updated_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO agents (id, realm, ha1_md5, ha1_sha256, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (id) DO UPDATE SET realm = excluded.realm, ha1_md5 = excluded.ha1_md5, \
              ha1_sha256 = excluded.ha1_sha256, updated_at = excluded.updated_at",
         )
@@ -545,11 +713,12 @@ impl Store {
         id: &str,
         realm: &str,
     ) -> anyhow::Result<Option<crate::acd::Ha1>> {
-        let row = sqlx::query("SELECT ha1_md5, ha1_sha256 FROM agents WHERE id = ? AND realm = ?")
-            .bind(id)
-            .bind(realm)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT ha1_md5, ha1_sha256 FROM agents WHERE id = $1 AND realm = $2")
+                .bind(id)
+                .bind(realm)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| crate::acd::Ha1 {
             md5: r.get(0),
             sha256: r.get(1),
@@ -610,16 +779,17 @@ impl Store {
         token: &str,
     ) -> anyhow::Result<i64> {
         let id = sqlx::query(
-            "INSERT INTO api_tokens (name, role, agent_id, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens (name, role, agent_id, token_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(name)
         .bind(role)
         .bind(agent)
         .bind(token_hash(token))
         .bind(rfc3339_ms(Utc::now()))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?
-        .last_insert_rowid();
+        .get(0);
         Ok(id)
     }
 
@@ -629,7 +799,7 @@ impl Store {
         token: &str,
     ) -> anyhow::Result<Option<(String, Option<String>)>> {
         let row = sqlx::query(
-            "SELECT role, agent_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT role, agent_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash(token))
         .fetch_optional(&self.pool)
@@ -639,7 +809,7 @@ impl Store {
 
     /// The id of a campaign by name.
     pub async fn campaign_id(&self, name: &str) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query("SELECT id FROM campaigns WHERE name = ?1")
+        Ok(sqlx::query("SELECT id FROM campaigns WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -654,6 +824,30 @@ impl Store {
             .into_iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+}
+
+/// True when `location` is a PostgreSQL URL (`postgres://` or `postgresql://`), not a file.
+pub fn is_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 

@@ -53,7 +53,7 @@ pub enum CampaignWriteError {
     Db(#[from] anyhow::Error),
 }
 
-fn campaign_row(r: &sqlx::sqlite::SqliteRow) -> CampaignRow {
+fn campaign_row(r: &sqlx::any::AnyRow) -> CampaignRow {
     CampaignRow {
         id: r.get("id"),
         name: r.get("name"),
@@ -76,7 +76,7 @@ impl Store {
         let now = rfc3339_ms(Utc::now());
         let mut tx = self.pool.begin().await?;
         let id: i64 =
-            sqlx::query("INSERT INTO call_lists (name, created_at) VALUES (?1, ?2) RETURNING id")
+            sqlx::query("INSERT INTO call_lists (name, created_at) VALUES ($1, $2) RETURNING id")
                 .bind(name)
                 .bind(&now)
                 .fetch_one(&mut *tx)
@@ -112,7 +112,7 @@ impl Store {
     /// One call list. Errors: database failures.
     pub async fn call_list(&self, id: i64) -> anyhow::Result<Option<CallListInfo>> {
         Ok(self
-            .call_lists_where("WHERE l.id = ?1", Some(id))
+            .call_lists_where("WHERE l.id = $1", Some(id))
             .await?
             .pop())
     }
@@ -153,7 +153,7 @@ impl Store {
     pub async fn call_list_numbers(&self, id: i64) -> anyhow::Result<Vec<NewLead>> {
         let rows = sqlx::query(
             "SELECT number, raw_number, attributes, line FROM call_list_numbers \
-             WHERE list_id = ?1 ORDER BY id",
+             WHERE list_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -174,11 +174,11 @@ impl Store {
     /// Errors: database failures.
     pub async fn delete_call_list(&self, id: i64) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM call_list_numbers WHERE list_id = ?1")
+        sqlx::query("DELETE FROM call_list_numbers WHERE list_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let n = sqlx::query("DELETE FROM call_lists WHERE id = ?1")
+        let n = sqlx::query("DELETE FROM call_lists WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -197,7 +197,7 @@ impl Store {
         let now = rfc3339_ms(Utc::now());
         let r = sqlx::query(
             "INSERT INTO campaigns (name, config, state, call_lists, created_at, updated_at) \
-             VALUES (?1, ?2, 'draft', ?3, ?4, ?4) \
+             VALUES ($1, $2, 'draft', $3, $4, $4) \
              RETURNING id, name, state, config, call_lists, created_at, updated_at",
         )
         .bind(name)
@@ -225,8 +225,8 @@ impl Store {
         call_lists: &[i64],
     ) -> Result<(), CampaignWriteError> {
         let r = sqlx::query(
-            "UPDATE campaigns SET name = ?2, config = ?3, call_lists = ?4, updated_at = ?5 \
-             WHERE id = ?1",
+            "UPDATE campaigns SET name = $2, config = $3, call_lists = $4, updated_at = $5 \
+             WHERE id = $1",
         )
         .bind(id)
         .bind(name)
@@ -246,7 +246,7 @@ impl Store {
 
     /// Sets a campaign's lifecycle state. Errors: database failures.
     pub async fn set_campaign_state(&self, id: i64, state: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE campaigns SET state = ?2, updated_at = ?3 WHERE id = ?1")
+        sqlx::query("UPDATE campaigns SET state = $2, updated_at = $3 WHERE id = $1")
             .bind(id)
             .bind(state)
             .bind(rfc3339_ms(Utc::now()))
@@ -259,7 +259,7 @@ impl Store {
     pub async fn campaign(&self, id: i64) -> anyhow::Result<Option<CampaignRow>> {
         Ok(sqlx::query(
             "SELECT id, name, state, config, call_lists, created_at, updated_at \
-                 FROM campaigns WHERE id = ?1",
+                 FROM campaigns WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -287,8 +287,8 @@ impl Store {
     pub async fn delete_campaign_if_unused(&self, id: i64) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await?;
         let used: i64 = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM attempts WHERE campaign_id = ?1) + \
-             (SELECT COUNT(*) FROM leads WHERE campaign_id = ?1)",
+            "SELECT (SELECT COUNT(*) FROM attempts WHERE campaign_id = $1) + \
+             (SELECT COUNT(*) FROM leads WHERE campaign_id = $1)",
         )
         .bind(id)
         .fetch_one(&mut *tx)
@@ -297,7 +297,7 @@ impl Store {
         if used > 0 {
             return Ok(false);
         }
-        let n = sqlx::query("DELETE FROM campaigns WHERE id = ?1")
+        let n = sqlx::query("DELETE FROM campaigns WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -329,7 +329,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO webhook_dead_letters (campaign_id, url, seq, body, attempts, reason, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(campaign_id)
         .bind(url)
@@ -351,7 +351,7 @@ impl Store {
     ) -> anyhow::Result<Vec<(i64, String, i64, String)>> {
         Ok(sqlx::query(
             "SELECT seq, body, attempts, reason FROM webhook_dead_letters \
-             WHERE campaign_id = ?1 ORDER BY id",
+             WHERE campaign_id = $1 ORDER BY id",
         )
         .bind(campaign_id)
         .fetch_all(&self.pool)
@@ -376,7 +376,7 @@ impl Store {
     /// The digest realm an agent's HA1 is stored for; `None` when there is no such agent.
     /// Errors: database failures.
     pub async fn agent_realm(&self, id: &str) -> anyhow::Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT realm FROM agents WHERE id = ?1")
+        Ok(sqlx::query_scalar("SELECT realm FROM agents WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
@@ -424,7 +424,7 @@ impl Store {
 
     /// True when `number` is on the do-not-call list. Errors: database failures.
     pub async fn is_dnc(&self, number: &str) -> anyhow::Result<bool> {
-        Ok(sqlx::query("SELECT 1 FROM dnc WHERE number = ?1")
+        Ok(sqlx::query("SELECT 1 FROM dnc WHERE number = $1")
             .bind(number)
             .fetch_optional(&self.pool)
             .await?

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: campaigns against a SIPp far end on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,11 +37,20 @@ pub fn number(outcome: u32, serial: u32) -> String {
 
 /// Runs a campaign through the library to completion and returns the outcome and db path.
 pub async fn run_campaign(dir: &Path, toml: &str, numbers: &[String]) -> (RunOutcome, PathBuf) {
+    run_campaign_on(dir, toml, numbers, dir.join("outdial.db")).await
+}
+
+/// … on the store at `db` (a SQLite file or a `postgres://` URL).
+pub async fn run_campaign_on(
+    dir: &Path,
+    toml: &str,
+    numbers: &[String],
+    db: PathBuf,
+) -> (RunOutcome, PathBuf) {
     let cfg: CampaignConfig = toml::from_str(toml).unwrap();
     cfg.validate().unwrap();
     let leads = dir.join("leads.csv");
     write_leads(&leads, numbers);
-    let db = dir.join("outdial.db");
     let store = Store::open(&db).await.unwrap();
     let out = runner::run(&cfg, &leads, &store, Timers::default(), false)
         .await
@@ -75,7 +86,7 @@ pub fn only_attempt(l: &LeadReport) -> &AttemptReport {
 /// Event kinds stored for a call, in order.
 pub async fn event_kinds(db: &Path, call_id: &str) -> Vec<String> {
     let store = Store::open(db).await.unwrap();
-    sqlx::query_scalar::<_, String>("SELECT kind FROM call_events WHERE call_id = ?1 ORDER BY id")
+    sqlx::query_scalar::<_, String>("SELECT kind FROM call_events WHERE call_id = $1 ORDER BY id")
         .bind(call_id)
         .fetch_all(store.pool())
         .await
