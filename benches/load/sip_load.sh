@@ -18,6 +18,7 @@
 #                 2 s ring timeout, 487), declined (603) and unavailable (480); `failed` counts
 #                 calls whose disposition is not the one their number asked for. No SIPp UAC
 #                 reference row (its default scenario counts every non-2xx as a failure).
+#        WRAP="perf record -g -o /tmp/perf.data": a command outdial runs under (profiling).
 #        STORE=sqlite (default): the store is a SQLite file. STORE=postgres: a throwaway
 #                 PostgreSQL server on 127.0.0.1 (initdb in the work directory, fsync on, the
 #                 defaults otherwise); its CPU is not in outdial's CPU column.
@@ -101,7 +102,7 @@ TOML
     db="postgres://outdial@127.0.0.1:$pgport/load"
   fi
   /usr/bin/time -f "%U %S %M" -o "$work/time.txt" \
-    "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$db" --quiet > "$work/out.txt"
+    ${WRAP:-} "$BIN" run "$work/c.toml" --leads "$work/leads.csv" --db "$db" --quiet > "$work/out.txt"
   if [ "$STORE" = postgres ]; then
     # The figures below are read with Python's sqlite3: copy the columns they need.
     psql -q -h 127.0.0.1 -p "$pgport" -U outdial -d load -c "\\copy (SELECT a.started_at, \

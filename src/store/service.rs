@@ -89,6 +89,7 @@ impl Store {
         let rows: Vec<(&NewLead, &String)> = numbers.iter().zip(&attributes).collect();
         for chunk in rows.chunks(1000) {
             execute_values(
+                self.backend,
                 &mut tx,
                 "INSERT INTO call_list_numbers (list_id, number, raw_number, attributes, line) ",
                 " ON CONFLICT(list_id, number) DO NOTHING",
@@ -390,6 +391,7 @@ impl Store {
         let mut added = 0;
         for chunk in numbers.chunks(1000) {
             added += execute_values(
+                self.backend,
                 &mut tx,
                 "INSERT INTO dnc (number, source, added_at) ",
                 " ON CONFLICT(number) DO NOTHING",
