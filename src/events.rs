@@ -376,3 +376,45 @@ pub struct AgentEvent {
     #[serde(skip)]
     pub at: Instant,
 }
+
+/// Something that happened to a whole campaign (not to one call): stored in
+/// `campaign_events`, sent on the live stream as `DIALER.CAMPAIGN_STATUS` and to webhooks
+/// subscribed to its `type`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignEvent {
+    /// When, on the run's monotonic clock.
+    pub at: Instant,
+    /// What happened.
+    pub kind: CampaignEventKind,
+}
+
+/// What happened to a campaign. Serialized with a `type` tag (`auto_paused`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CampaignEventKind {
+    /// Dialling stopped by the pacer's auto-pause rule (`[endpoint] auto_pause_waiting` calls
+    /// waited longer than `auto_pause_after` seconds).
+    AutoPaused {
+        /// Why: `calls_waiting`.
+        reason: String,
+        /// Answered calls waiting for an agent at that moment.
+        calls_waiting: u32,
+        /// The rule's threshold (more than this many waiting).
+        threshold: u32,
+    },
+    /// Dialling resumed after an auto-pause: the queue emptied and an agent was free.
+    AutoResumed {
+        /// Why: `agents_free`.
+        reason: String,
+    },
+}
+
+impl CampaignEventKind {
+    /// The event name used in the store and on the wire (`auto_paused`, `auto_resumed`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CampaignEventKind::AutoPaused { .. } => "auto_paused",
+            CampaignEventKind::AutoResumed { .. } => "auto_resumed",
+        }
+    }
+}

@@ -1203,3 +1203,83 @@ async fn a_predictive_campaign_runs_to_completion_within_its_caps() {
     }
     drop(far);
 }
+
+/// Auto-pause against real peers: one agent, progressive dialling boosted ×3, and the rule
+/// "more than 0 calls waiting, for 0 s": answered people pile up behind the one agent, the
+/// campaign auto-pauses (an `auto_paused` campaign event with its reason), places no call
+/// while paused, resumes (`auto_resumed`) once the queue is empty and the agent free, and
+/// still runs to completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    // People who talk 1 s and hang up (8).
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let mut phone1 = phone(0, &agent_clip, None, 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "autopause",
+        &far.trunk_uri(),
+        port,
+        "max_concurrent = 6\ncps = 20\n\
+         [endpoint]\ntype = \"progressive\"\nboost_factor = 3\nmax_waiting_calls = 3\n\
+         auto_pause_waiting = 0\nauto_pause_after = 0\n",
+        "wrap_up = 0\nmax_wait = 5\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let numbers: Vec<String> = (0..12).map(|i| number(8, i)).collect();
+    let agents = vec![("1001", "pw-1001", phone1.addr.port())];
+    let (out, db) = run_with_agents(dir.path(), toml, numbers, port, agents).await;
+    assert_eq!(out.report.summary.leads_final, 12);
+    assert!(!out.stopped);
+
+    let store = Store::open(&db).await.unwrap();
+    let id = store.campaign_id("autopause").await.unwrap().unwrap();
+    let events: Vec<(String, serde_json::Value)> = store
+        .campaign_events(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(at, data)| (at, serde_json::from_str(&data).unwrap()))
+        .collect();
+    assert!(
+        events.len() >= 2,
+        "an auto-pause and its release: {events:?}"
+    );
+    assert_eq!(events[0].1["type"], "auto_paused", "{events:?}");
+    assert_eq!(events[0].1["reason"], "calls_waiting");
+    assert_eq!(events[0].1["threshold"], 0);
+    assert!(events[0].1["calls_waiting"].as_u64().unwrap() >= 1);
+    assert_eq!(events[1].1["type"], "auto_resumed", "{events:?}");
+    // They alternate, and no call was placed while paused.
+    let starts: Vec<String> = sqlx::query_scalar("SELECT started_at FROM attempts")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    for (i, (at, ev)) in events.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            "auto_paused"
+        } else {
+            "auto_resumed"
+        };
+        assert_eq!(ev["type"], want, "{events:?}");
+        if want == "auto_paused" {
+            let until = events.get(i + 1).map(|e| e.0.as_str());
+            let inside: Vec<&String> = starts
+                .iter()
+                .filter(|s| s.as_str() > at.as_str() && until.is_none_or(|u| s.as_str() < u))
+                .collect();
+            assert!(
+                inside.is_empty(),
+                "calls placed while paused ({at} → {until:?}): {inside:?}"
+            );
+        }
+    }
+    assert_eq!(
+        phone1.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        phone1.dir().display()
+    );
+    drop(far);
+}

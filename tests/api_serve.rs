@@ -634,6 +634,22 @@ async fn service_api_end_to_end(server: Server) {
         .call("GET", &format!("/v1/campaigns/{id}/stats"), None)
         .await;
     assert_eq!(stats["state"], "completed");
+    // No pacing rule, so no campaign event (auto-pause: tests/acd_sipp.rs).
+    let (s, evs) = supervisor
+        .call("GET", &format!("/v1/campaigns/{id}/events"), None)
+        .await;
+    assert_eq!((s, evs), (StatusCode::OK, json!([])));
+    let (s, _) = supervisor
+        .call("GET", "/v1/campaigns/999999/events", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(
+        agent
+            .call("GET", &format!("/v1/campaigns/{id}/events"), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         (stats["attempts"].as_u64(), stats["answered"].as_u64()),
         (Some(3), Some(2)),

@@ -191,6 +191,10 @@ fn paths_document() -> Value {
                 &["400", "404", "409", "415", "422"])},
             "/v1/campaigns/{id}/stats": {"get": op("campaignStats", "Campaign statistics", Some("supervisor+"), vec![campaign_id.clone()], None,
                 json_ok("200", r("Stats")), &["404"])},
+            "/v1/campaigns/{id}/events": {"get": op("campaignEvents", "The campaign's own events (auto_paused, auto_resumed)", Some("supervisor+"), vec![campaign_id.clone()], None,
+                json_ok("200", json!({"type": "array", "items": {"type": "object", "properties": {
+                    "type": {"type": "string", "enum": ["auto_paused", "auto_resumed"]}, "at": {"type": "string"},
+                    "reason": {"type": "string"}, "calls_waiting": {"type": "integer"}, "threshold": {"type": "integer"}}}})), &["404"])},
             "/v1/campaigns/{id}/cdr": {"get": op("campaignCdr", "CDRs as CSV", Some("supervisor+"), vec![campaign_id], None,
                 ("200", json!({"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}})), &["404"])},
             "/v1/dnc": {"post": op("addDnc", "Add numbers to the do-not-call list", Some("admin+"), vec![],

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         )
         .route("/v1/campaigns/{id}/control", put(control_campaign))
         .route("/v1/campaigns/{id}/stats", get(campaign_stats))
+        .route("/v1/campaigns/{id}/events", get(campaign_events))
         .route("/v1/campaigns/{id}/cdr", get(campaign_cdr))
         .route("/v1/dnc", axum::routing::post(add_dnc))
         .route("/v1/dnc/{number}", get(get_dnc))
@@ -661,6 +662,34 @@ async fn campaign_stats(
         .map_err(db_error)?;
     s.state = row.state;
     Ok(Json(s))
+}
+
+/// `GET /v1/campaigns/{id}/events`: the campaign's own events in order (auto-pause and its
+/// release), each `{"type": …, "at": …, …}` as stored.
+async fn campaign_events(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Value>>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let row = load_campaign(&state, &id).await?;
+    let events = state
+        .store
+        .campaign_events(row.id)
+        .await
+        .map_err(db_error)?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|(at, data)| {
+                let mut v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("at".into(), at.into());
+                }
+                v
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /v1/dnc` JSON body.

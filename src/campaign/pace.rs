@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use crate::call::disposition::Disposition;
-use crate::events::{AgentEvent, AgentState, CallEvent, CallEventKind};
+use crate::events::{
+    AgentEvent, AgentState, CallEvent, CallEventKind, CampaignEvent, CampaignEventKind,
+};
 use crate::media::amd::AmdResult;
 use crate::pacing::{Outcome, Pacer, PacerConfig, PacerEvent, Snapshot};
 
@@ -20,12 +22,18 @@ pub struct Pace {
     waiting: HashSet<i64>,
     /// Agent → when its current call started (busy time = until it is available again).
     busy_since: HashMap<String, Instant>,
+    /// Auto-pause changes not yet taken by the run loop.
+    events: Vec<CampaignEvent>,
+    /// The auto-pause threshold (more than this many waiting), for the events.
+    threshold: u32,
 }
 
 impl Pace {
     /// Pacing with `cfg`.
     pub fn new(cfg: PacerConfig) -> Self {
         Self {
+            threshold: cfg.auto_pause.map_or(0, |a| a.waiting_above),
+            events: Vec::new(),
             pacer: Pacer::new(cfg),
             started: HashMap::new(),
             settled: HashSet::new(),
@@ -122,14 +130,30 @@ impl Pace {
         };
         let n = self.pacer.calls_to_place(now, &snap);
         while let Some(e) = self.pacer.poll_event() {
-            match e {
+            let kind = match e {
                 PacerEvent::AutoPaused { reason } => {
-                    tracing::warn!(%reason, waiting = snap.calls_waiting, "campaign auto-paused: too many calls wait for an agent")
+                    tracing::warn!(%reason, waiting = snap.calls_waiting, "campaign auto-paused: too many calls wait for an agent");
+                    CampaignEventKind::AutoPaused {
+                        reason,
+                        calls_waiting: snap.calls_waiting,
+                        threshold: self.threshold,
+                    }
                 }
-                PacerEvent::Resumed => tracing::info!("campaign resumed after an auto-pause"),
-            }
+                PacerEvent::Resumed => {
+                    tracing::info!("campaign resumed after an auto-pause");
+                    CampaignEventKind::AutoResumed {
+                        reason: "agents_free".into(),
+                    }
+                }
+            };
+            self.events.push(CampaignEvent { at: now, kind });
         }
         n as usize
+    }
+
+    /// The auto-pause changes since the last call (for the store and the live stream).
+    pub fn take_events(&mut self) -> Vec<CampaignEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// The abandon rate over the window, 0–1.

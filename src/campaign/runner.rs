@@ -513,6 +513,15 @@ pub async fn run_with(
             (Some(_), true) => 0,
             (None, _) => usize::MAX,
         };
+        if let Some(p) = &mut pace {
+            let events = p.take_events();
+            if !events.is_empty() {
+                store
+                    .record_campaign_events(&clock, campaign_id, &events)
+                    .await?;
+                fanout.publish_campaign(&clock, &events);
+            }
+        }
         while !stopping
             && !held
             && in_flight.len() + picked.len() < cfg.max_concurrent as usize

@@ -48,6 +48,18 @@ pub fn render() -> String {
         .unwrap_or_default()
 }
 
+/// Counts a campaign event (`outdial_campaign_events_total{event}`) and sets
+/// `outdial_campaign_auto_paused` (1 while auto-paused).
+pub fn record_campaign_event(campaign: &str, name: &'static str) {
+    counter!("outdial_campaign_events_total", "campaign" => campaign.to_string(), "event" => name)
+        .increment(1);
+    let paused = match name {
+        "auto_paused" => 1.0,
+        _ => 0.0,
+    };
+    gauge!("outdial_campaign_auto_paused", "campaign" => campaign.to_string()).set(paused);
+}
+
 /// Counts one stored call event of `campaign`.
 pub fn record_call_event(campaign: &str, kind: &CallEventKind) {
     let c = campaign.to_string();

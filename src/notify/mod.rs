@@ -14,18 +14,20 @@ use tokio::sync::broadcast;
 
 use std::collections::HashMap;
 
-use crate::events::{AgentEvent, AgentState, CallEvent, WallClock, rfc3339_ms};
+use crate::events::{AgentEvent, AgentState, CallEvent, CampaignEvent, WallClock, rfc3339_ms};
 
 /// Envelope type of call events.
 pub const CALL_STATUS: &str = "DIALER.CALL_STATUS";
 /// Envelope type of agent state changes.
 pub const AVAILABILITY: &str = "USER.AVAILABILITY_CHANGED";
+/// Envelope type of campaign events (auto-pause, its release).
+pub const CAMPAIGN_STATUS: &str = "DIALER.CAMPAIGN_STATUS";
 
 /// One event as the live stream and webhooks send it:
 /// `{"type":"DIALER.CALL_STATUS","payload":{…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveEvent {
-    /// [`CALL_STATUS`] or [`AVAILABILITY`].
+    /// [`CALL_STATUS`], [`AVAILABILITY`] or [`CAMPAIGN_STATUS`].
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// The event.
@@ -55,8 +57,8 @@ pub struct Payload {
     /// The agent (agent events, and call events about an agent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
-    /// The event's name: a call event's `type` (`ringing`, `terminated`, …) or an agent's
-    /// new state (`available`, `wrap_up`, …).
+    /// The event's name: a call event's `type` (`ringing`, `terminated`, …), an agent's
+    /// new state (`available`, `wrap_up`, …) or a campaign event's `type` (`auto_paused`, …).
     pub status: String,
     /// When it happened, RFC 3339 UTC with milliseconds.
     pub at: String,
@@ -110,6 +112,32 @@ impl LiveEvent {
                 status: ev.state.as_str().to_string(),
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event: serde_json::to_value(ev).unwrap_or(Value::Null),
+            },
+        }
+    }
+}
+
+impl LiveEvent {
+    /// An event of campaign `campaign_id` as a whole.
+    pub fn campaign(
+        campaign_id: i64,
+        campaign: &str,
+        ev: &CampaignEvent,
+        clock: &WallClock,
+    ) -> Self {
+        LiveEvent {
+            kind: CAMPAIGN_STATUS,
+            payload: Payload {
+                campaign_id,
+                campaign: campaign.to_string(),
+                call_id: None,
+                lead_id: None,
+                number: None,
+                attempt_no: None,
+                agent: None,
+                status: ev.kind.name().to_string(),
+                at: rfc3339_ms(clock.to_utc(ev.at)),
+                event: serde_json::to_value(&ev.kind).unwrap_or(Value::Null),
             },
         }
     }
@@ -173,6 +201,21 @@ impl Fanout {
                 ev,
                 clock,
             ));
+        }
+    }
+
+    /// Campaign events, once stored: to the webhook and the live stream.
+    pub fn publish_campaign(&self, clock: &WallClock, events: &[CampaignEvent]) {
+        for ev in events {
+            metrics::record_campaign_event(&self.campaign, ev.kind.name());
+            if !self.is_idle() {
+                self.send(LiveEvent::campaign(
+                    self.campaign_id,
+                    &self.campaign,
+                    ev,
+                    clock,
+                ));
+            }
         }
     }
 

@@ -58,7 +58,8 @@ fn default_timeout() -> u64 {
     5
 }
 
-/// Call event types a webhook may subscribe to, besides `agent_state` and `completed`.
+/// Call event types (and the campaign events `auto_paused`, `auto_resumed`) a webhook may
+/// subscribe to, besides `agent_state` and `completed`.
 pub const EVENT_TYPES: &[&str] = &[
     "initiated",
     "trying",
@@ -82,6 +83,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "agent_disposition",
     "terminated",
     "media_stats",
+    "auto_paused",
+    "auto_resumed",
 ];
 
 impl WebhookSettings {

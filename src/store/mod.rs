@@ -779,6 +779,57 @@ impl Store {
         Ok(())
     }
 
+    /// Stores events of campaign `campaign_id` (auto-pause and its release).
+    /// Errors: database failures.
+    pub async fn record_campaign_events(
+        &self,
+        clock: &WallClock,
+        campaign_id: i64,
+        events: &[crate::events::CampaignEvent],
+    ) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events
+            .iter()
+            .map(|e| {
+                Ok((
+                    e.kind.name(),
+                    rfc3339_ms(clock.to_utc(e.at)),
+                    serde_json::to_string(&e.kind)?,
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut tx = self.pool.begin().await?;
+        execute_values(
+            self.backend,
+            &mut tx,
+            "INSERT INTO campaign_events (campaign_id, kind, at, data) ",
+            "",
+            &rows,
+            |b, (kind, at, data)| {
+                b.push_bind(campaign_id)
+                    .push_bind(*kind)
+                    .push_bind(at.as_str())
+                    .push_bind(data.as_str());
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A campaign's events in order: (time, the event as JSON text).
+    /// Errors: database failures.
+    pub async fn campaign_events(&self, campaign_id: i64) -> anyhow::Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT at, data FROM campaign_events WHERE campaign_id = $1 ORDER BY id",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Agent state changes in order: (agent, state, reason, call id, time).
     /// Errors: database failures.
     pub async fn agent_events(
