@@ -469,6 +469,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 sc.campaign_defaults.clone(),
                 sc.max_concurrent,
                 sc.cps,
+                &sc.trunk_limits,
             );
             service.resume().await?;
             let state = std::sync::Arc::new(outdial::api::ApiState {

@@ -1315,3 +1315,74 @@ async fn campaigns_share_the_services_limits() {
     assert_eq!(peak, 1, "never two calls at once across the campaigns");
     drop(far);
 }
+
+/// `[[trunk_limits]]`: two campaigns on one trunk limited to one call at a time never overlap,
+/// while a third campaign on another trunk keeps its own concurrency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_on_one_trunk_share_its_limits() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let other = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &far.trunk_uri(),
+        &format!(
+            "trunk_limits = [{{ trunk = \"{}\", max_concurrent = 1, cps = 50 }}]",
+            far.trunk_uri()
+        ),
+    );
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let mut ids = Vec::new();
+    for c in 0..3u32 {
+        let numbers: Vec<Value> = (0..4)
+            .map(|i| json!({"number": number(0, 160 + 10 * c + i)}))
+            .collect();
+        let (_, l) = admin
+            .call(
+                "POST",
+                "/v1/call-lists",
+                Some(json!({"name": format!("t{c}"), "numbers": numbers})),
+            )
+            .await;
+        let mut body = json!({"name": format!("trunk-{c}"), "callerId": "+14155550000",
+                              "cps": 20, "maxConcurrent": 5, "callLists": [l["id"]]});
+        if c == 2 {
+            body["trunk"] = json!(other.trunk_uri());
+        }
+        let (s, camp) = admin.call("POST", "/v1/campaigns", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{camp}");
+        ids.push(camp["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        let (s, _) = admin
+            .call(
+                "PUT",
+                &format!("/v1/campaigns/{id}/control"),
+                Some(json!({"command": "start"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in &ids {
+        admin
+            .until_completed(*id, deadline.saturating_duration_since(Instant::now()))
+            .await;
+    }
+    let (code, dir) = server.stop_keep();
+    assert_eq!(code, Some(0));
+    let db = dir.path().join("outdial.db");
+    let (n, peak) = common::peak_concurrency_of(&db, Some(&ids[..2])).await;
+    assert_eq!(
+        (n, peak),
+        (8, 1),
+        "the limited trunk: one call at a time for both"
+    );
+    let (n, peak) = common::peak_concurrency_of(&db, Some(&ids[2..])).await;
+    assert_eq!(n, 4);
+    assert!(peak > 1, "the other trunk is not limited: peak {peak}");
+    drop((far, other));
+}

@@ -59,6 +59,21 @@ impl CallRate {
         true
     }
 
+    /// True when [`CallRate::try_acquire`] would take a slot at `now` (nothing is taken).
+    pub fn can_acquire(&mut self, now: Instant) -> bool {
+        if now < self.next {
+            return false;
+        }
+        while let Some(&t) = self.recent.front() {
+            if now.saturating_duration_since(t) >= Duration::from_secs(1) {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.recent.len() < self.window_cap
+    }
+
     /// The earliest time a slot can be free again.
     pub fn next_at(&self) -> Instant {
         let window = if self.recent.len() >= self.window_cap {
@@ -116,6 +131,66 @@ impl GlobalLimit {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                 Some(v.saturating_sub(n))
             });
+    }
+}
+
+/// The shared limits one campaign's calls count against: the process-wide one (`cps`,
+/// `max_concurrent` of the service file) and those of the trunks it dials through
+/// (`[[trunk_limits]]`). A call starts only when every one of them has a slot; then it takes a
+/// slot in each (all or none: the rate locks are taken in one fixed order, so two campaigns
+/// never deadlock and a refused call wastes no other limit's slot).
+#[derive(Debug, Default, Clone)]
+pub struct SharedLimits {
+    limits: Vec<std::sync::Arc<GlobalLimit>>,
+}
+
+impl SharedLimits {
+    /// Over `limits` (duplicates are counted once).
+    pub fn new(mut limits: Vec<std::sync::Arc<GlobalLimit>>) -> Self {
+        limits.sort_by_key(|l| std::sync::Arc::as_ptr(l) as usize);
+        limits.dedup_by(|a, b| std::sync::Arc::ptr_eq(a, b));
+        Self { limits }
+    }
+
+    /// No limit at all.
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty()
+    }
+
+    /// True when one of the limits has no room for another call in progress.
+    pub fn is_full(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.limits
+            .iter()
+            .any(|l| l.in_flight.load(Ordering::Acquire) >= l.max_concurrent)
+    }
+
+    /// Takes a start slot in every limit for one more call now, or in none.
+    pub fn try_start(&self, now: Instant) -> bool {
+        use std::sync::atomic::Ordering;
+        let mut rates: Vec<_> = self
+            .limits
+            .iter()
+            .map(|l| l.rate.lock().expect("shared rate lock"))
+            .collect();
+        let room = self.limits.iter().zip(rates.iter_mut()).all(|(l, r)| {
+            l.in_flight.load(Ordering::Acquire) < l.max_concurrent && r.can_acquire(now)
+        });
+        if !room {
+            return false;
+        }
+        for (l, r) in self.limits.iter().zip(rates.iter_mut()) {
+            r.try_acquire(now);
+            l.in_flight.fetch_add(1, Ordering::AcqRel);
+        }
+        true
+    }
+
+    /// `n` calls ended.
+    pub fn ended(&self, n: usize) {
+        for l in &self.limits {
+            l.ended(n);
+        }
     }
 }
 
@@ -229,6 +304,31 @@ mod backoff_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_limits_take_a_slot_in_every_limit_or_in_none() {
+        // A: one call at a time; B: five at once but one call per second.
+        let a = std::sync::Arc::new(GlobalLimit::new(1e6, 1));
+        let b = std::sync::Arc::new(GlobalLimit::new(1.0, 5));
+        // (Their rates start when they are made.)
+        let t0 = Instant::now() + Duration::from_millis(1);
+        let both = SharedLimits::new(vec![a.clone(), b.clone(), a.clone()]);
+        let only_b = SharedLimits::new(vec![b.clone()]);
+        assert!(both.try_start(t0));
+        let load = |l: &GlobalLimit| l.in_flight.load(std::sync::atomic::Ordering::Acquire);
+        assert_eq!((load(&a), load(&b)), (1, 1), "counted once per limit");
+        // A is full: refused, and B's rate slot is not spent on it.
+        assert!(both.is_full());
+        assert!(!both.try_start(t0 + Duration::from_secs(1)));
+        assert_eq!(load(&b), 1);
+        both.ended(1);
+        assert_eq!((load(&a), load(&b)), (0, 0));
+        assert!(both.try_start(t0 + Duration::from_secs(1)));
+        // B's rate: one per second, whoever asks.
+        assert!(!only_b.try_start(t0 + Duration::from_millis(1_500)));
+        assert!(only_b.try_start(t0 + Duration::from_secs(2)));
+        assert!(SharedLimits::default().is_empty());
+    }
 
     /// Simulates a caller that sleeps until `next_at` and wakes `late` after it, taking every
     /// slot it can at each wake-up; returns the start times of `n` calls.

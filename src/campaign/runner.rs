@@ -263,8 +263,8 @@ pub struct RunHooks {
     pub live: Option<tokio::sync::broadcast::Sender<std::sync::Arc<crate::notify::LiveEvent>>>,
     /// Kept equal to the number of calls in progress (a graceful shutdown waits for 0).
     pub in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
-    /// Limits shared with the other campaigns of the process.
-    pub global: Option<std::sync::Arc<super::rate::GlobalLimit>>,
+    /// Limits shared with the other campaigns of the process: process-wide and per trunk.
+    pub limits: super::rate::SharedLimits,
 }
 
 /// How long a finished run waits for its webhook backlog before dead-lettering the rest.
@@ -535,9 +535,7 @@ pub async fn run_with(
                 break;
             }
             let now = Instant::now();
-            if hooks.global.as_ref().is_some_and(|g| {
-                g.in_flight.load(std::sync::atomic::Ordering::Acquire) >= g.max_concurrent
-            }) {
+            if hooks.limits.is_full() {
                 break;
             }
             if !rate.try_acquire(now) {
@@ -548,10 +546,9 @@ pub async fn run_with(
                 limiter_wait = Some(slot.max(DIAL_PASS));
                 break;
             }
-            // The process-wide limits, after the campaign's own (a slot taken here is a call).
-            if let Some(g) = &hooks.global
-                && !g.try_start(now)
-            {
+            // The process-wide and trunk limits, after the campaign's own (a slot taken here
+            // is a call).
+            if !hooks.limits.is_empty() && !hooks.limits.try_start(now) {
                 limiter_wait = Some(DIAL_PASS.max(Duration::from_millis(20)));
                 break;
             }
@@ -563,9 +560,7 @@ pub async fn run_with(
                     attempts: st.attempts,
                     disposition: Disposition::Dnc,
                 });
-                if let Some(g) = &hooks.global {
-                    g.ended(1);
-                }
+                hooks.limits.ended(1);
                 continue;
             }
             // Outside the lead's calling window: back in the queue for its next opening (the
@@ -575,9 +570,7 @@ pub async fn run_with(
                 if !w.contains(utc, st.tz) {
                     let opens = w.next_open(utc, st.tz);
                     due.push(Reverse((clock.to_instant(opens), lead_id)));
-                    if let Some(g) = &hooks.global {
-                        g.ended(1);
-                    }
+                    hooks.limits.ended(1);
                     continue;
                 }
             }
@@ -785,10 +778,8 @@ pub async fn run_with(
                                 hold_until = Some(until);
                             }
                         }
-                        if in_flight.remove(&ev.attempt.attempt_id).is_some()
-                            && let Some(g) = &hooks.global
-                        {
-                            g.ended(1);
+                        if in_flight.remove(&ev.attempt.attempt_id).is_some() {
+                            hooks.limits.ended(1);
                         }
                         if let Some(n) = &hooks.in_flight {
                             n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
@@ -880,10 +871,8 @@ pub async fn run_with(
     }
 
     tracing::debug!(campaign = %cfg.name, stopping, "run loop ended; waiting for the engine");
-    if let Some(g) = &hooks.global {
-        // Calls cut short by a stop end with the engine: their slots go back now.
-        g.ended(in_flight.len());
-    }
+    // Calls cut short by a stop end with the engine: their slots go back now.
+    hooks.limits.ended(in_flight.len());
     let rx = match shutdown_rx {
         Some(rx) => rx,
         None => {

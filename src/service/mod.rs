@@ -17,8 +17,9 @@ use anyhow::Context;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::campaign::config::CampaignConfig;
+use crate::campaign::config::{CampaignConfig, TrunkTarget};
 use crate::campaign::leads::Import;
+use crate::campaign::rate::SharedLimits;
 use crate::campaign::runner::{self, RunControl, RunHooks};
 use crate::engine::shell::Command;
 use crate::sip::transaction::Timers;
@@ -45,10 +46,29 @@ pub struct ServiceConfig {
     /// New calls per second across every campaign (default: each campaign's own `cps`).
     #[serde(default)]
     pub cps: Option<f64>,
+    /// Limits of trunks shared by campaigns (`[[trunk_limits]]`): every campaign dialling
+    /// through `trunk` counts against them together, inside its own `cps`/`max_concurrent`.
+    #[serde(default)]
+    pub trunk_limits: Vec<TrunkLimit>,
     /// Campaign-file fields every API-created campaign starts from (trunk, local_address,
     /// trunk credentials, …): the API's fields are laid over these.
     #[serde(default)]
     pub campaign_defaults: toml::Table,
+}
+
+/// One `[[trunk_limits]]` entry of the service file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkLimit {
+    /// The trunk, as campaigns name it (`sip:host[:port][;transport=…]`); matched on host,
+    /// port and transport, so `sip:10.0.0.1` and `sip:10.0.0.1:5060;transport=udp` are one.
+    pub trunk: String,
+    /// New calls per second through it, across campaigns (default: no limit).
+    #[serde(default)]
+    pub cps: Option<f64>,
+    /// Calls in progress through it, across campaigns (default: no limit).
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
 }
 
 fn default_listen() -> String {
@@ -73,6 +93,15 @@ impl ServiceConfig {
             .with_context(|| format!("listen: {:?} is not IP:port", c.listen))?;
         if c.max_concurrent == Some(0) || c.cps.is_some_and(|r| r.is_nan() || r <= 0.0) {
             anyhow::bail!("max_concurrent and cps: above 0 when given");
+        }
+        for (i, t) in c.trunk_limits.iter().enumerate() {
+            TrunkTarget::parse(&t.trunk).with_context(|| format!("trunk_limits[{i}].trunk"))?;
+            if t.max_concurrent == Some(0) || t.cps.is_some_and(|r| r.is_nan() || r <= 0.0) {
+                anyhow::bail!("trunk_limits[{i}]: max_concurrent and cps above 0 when given");
+            }
+            if t.max_concurrent.is_none() && t.cps.is_none() {
+                anyhow::bail!("trunk_limits[{i}]: give cps, max_concurrent or both");
+            }
         }
         Ok(c)
     }
@@ -113,6 +142,8 @@ pub struct Service {
     pub live: tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>,
     /// Limits shared by every campaign (`max_concurrent`, `cps` of the service file).
     pub global: Option<Arc<crate::campaign::rate::GlobalLimit>>,
+    /// Limits shared by the campaigns dialling through a trunk (`[[trunk_limits]]`).
+    pub trunk_limits: Vec<(TrunkTarget, Arc<crate::campaign::rate::GlobalLimit>)>,
     running: Mutex<HashMap<i64, Running>>,
     /// The run tasks not known to have finished (a graceful shutdown waits for them).
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -121,26 +152,39 @@ pub struct Service {
 impl Service {
     /// A service over `store` (no process-wide limits: see [`Service::with_limits`]).
     pub fn new(store: Store, defaults: toml::Table) -> Arc<Self> {
-        Self::with_limits(store, defaults, None, None)
+        Self::with_limits(store, defaults, None, None, &[])
     }
 
-    /// A service whose campaigns share `max_concurrent` calls and `cps` calls per second.
+    /// A service whose campaigns share `max_concurrent` calls and `cps` calls per second,
+    /// and the limits of `trunks`. Errors: none (`trunks` come validated from
+    /// [`ServiceConfig::load`]; an entry whose URI does not parse is skipped).
     pub fn with_limits(
         store: Store,
         defaults: toml::Table,
         max_concurrent: Option<usize>,
         cps: Option<f64>,
+        trunks: &[TrunkLimit],
     ) -> Arc<Self> {
-        let global = (max_concurrent.is_some() || cps.is_some()).then(|| {
+        let limit = |cps: Option<f64>, max: Option<usize>| {
             Arc::new(crate::campaign::rate::GlobalLimit::new(
                 cps.unwrap_or(1e6),
-                max_concurrent.unwrap_or(usize::MAX),
+                max.unwrap_or(usize::MAX),
             ))
-        });
+        };
+        let global =
+            (max_concurrent.is_some() || cps.is_some()).then(|| limit(cps, max_concurrent));
+        let trunk_limits = trunks
+            .iter()
+            .filter_map(|t| {
+                let target = TrunkTarget::parse(&t.trunk).ok()?;
+                Some((target, limit(t.cps, t.max_concurrent)))
+            })
+            .collect();
         Arc::new(Self {
             store,
             defaults,
             global,
+            trunk_limits,
             live: tokio::sync::broadcast::channel(4096).0,
             running: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
@@ -228,6 +272,24 @@ impl Service {
         Ok(next.into())
     }
 
+    /// The shared limits a campaign's calls count against: the process-wide one and those of
+    /// the trunks of its group (a call of a group may go through any of them, so it counts
+    /// against each limited one).
+    fn limits_for(&self, cfg: &CampaignConfig) -> SharedLimits {
+        let same = |a: &TrunkTarget, b: &TrunkTarget| {
+            a.host.eq_ignore_ascii_case(&b.host) && a.port == b.port && a.transport == b.transport
+        };
+        let mut v: Vec<_> = self.global.iter().cloned().collect();
+        for t in cfg.trunk_group().unwrap_or_default() {
+            for (target, l) in &self.trunk_limits {
+                if same(&t.target, target) {
+                    v.push(l.clone());
+                }
+            }
+        }
+        SharedLimits::new(v)
+    }
+
     fn send(&self, id: i64, c: RunControl) {
         if let Some(r) = self.running.lock().expect("running lock").get(&id) {
             let _ = r.control.send(c);
@@ -266,7 +328,7 @@ impl Service {
                 engine: Some(etx),
                 live: Some(me.live.clone()),
                 in_flight: Some(in_flight),
-                global: me.global.clone(),
+                limits: me.limits_for(&cfg),
             };
             let import = Import {
                 leads,

@@ -137,11 +137,21 @@ pub async fn one_call_against_scenario(name: &str, scenario: &str, extra: &str, 
 /// Attempts stored, and the most that were in progress at once (a sweep over their start and
 /// end times; an end sorts before a start at the same millisecond: a slot freed, then taken).
 pub async fn peak_concurrency(db: &Path) -> (usize, i32) {
+    peak_concurrency_of(db, None).await
+}
+
+/// [`peak_concurrency`] over the attempts of these campaigns only (`None`: every one).
+pub async fn peak_concurrency_of(db: &Path, campaigns: Option<&[i64]>) -> (usize, i32) {
     let store = Store::open(db).await.unwrap();
-    let spans: Vec<(String, String)> = sqlx::query_as("SELECT started_at, ended_at FROM attempts")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    let spans: Vec<(String, String)> =
+        sqlx::query_as("SELECT started_at, ended_at, campaign_id FROM attempts")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, _, c): &(String, String, i64)| campaigns.is_none_or(|cs| cs.contains(c)))
+            .map(|(s, e, _)| (s, e))
+            .collect();
     let mut marks: Vec<(String, i32)> = Vec::new();
     for (s, e) in &spans {
         marks.push((s.clone(), 1));
