@@ -1283,3 +1283,146 @@ async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_
     );
     drop(far);
 }
+
+/// Preview dialling: nothing is dialled until the agent asks; each request places one call to
+/// the next lead, which (answered) goes to the agent who asked — not to the other available
+/// agent —; a request while the agent's call is on is refused; the campaign completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
+    use outdial::campaign::runner::{PreviewRefusal, PreviewRequest, RunHooks, run_with};
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    // People who talk 1 s and hang up (8), and a busy line (2).
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let mut phones: Vec<SippUas> = (0..2).map(|_| phone(0, &agent_clip, None, 1)).collect();
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "preview",
+        &far.trunk_uri(),
+        port,
+        "max_concurrent = 5\ncps = 20\n[endpoint]\ntype = \"preview\"\n",
+        "wrap_up = 0\nmax_wait = 5\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n\
+         [[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
+    );
+    let numbers = [number(8, 1), number(2, 2), number(8, 3)];
+    let leads_csv = dir.path().join("leads.csv");
+    write_leads(&leads_csv, &numbers);
+    let cfg: outdial::campaign::config::CampaignConfig = toml::from_str(&toml).unwrap();
+    cfg.validate().unwrap();
+    let db = dir.path().join("outdial.db");
+    let store = Store::open(&db).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<PreviewRequest>();
+    let run = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let import =
+                outdial::campaign::leads::read_csv(std::fs::File::open(&leads_csv).unwrap(), None)
+                    .unwrap();
+            let hooks = RunHooks {
+                preview: Some(rx),
+                ..RunHooks::default()
+            };
+            run_with(
+                &cfg,
+                import,
+                &store,
+                outdial::sip::transaction::Timers::default(),
+                false,
+                hooks,
+            )
+            .await
+            .unwrap()
+        })
+    };
+    let contacts = (phones[0].addr.port(), phones[1].addr.port());
+    tokio::task::spawn_blocking(move || {
+        wait_bound(port);
+        assert_eq!(register(port, "1001", "pw-1001", contacts.0, 300, 200), 0);
+        assert_eq!(register(port, "1002", "pw-1002", contacts.1, 300, 200), 0);
+    })
+    .await
+    .unwrap();
+    let ask = |agent: &str| {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send(PreviewRequest {
+            agent: agent.into(),
+            reply,
+        })
+        .ok()
+        .map(|_| answer)
+    };
+    let attempts = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attempts")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    // Until 1001 asks, nothing is dialled (1001 and 1002 are logged in and available).
+    let mut got = Vec::new();
+    let mut refused_busy = 0;
+    let t0 = Instant::now();
+    while got.len() < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "only {got:?} in 40 s"
+        );
+        let answer = ask("1001").expect("the run takes requests").await.unwrap();
+        match answer {
+            Ok(lead) => {
+                assert_eq!(
+                    attempts().await,
+                    got.len() as i64 + 1,
+                    "one call per request"
+                );
+                got.push(lead.number.clone());
+                // While that call is on, 1001 cannot ask again.
+                match ask("1001").unwrap().await.unwrap() {
+                    Err(PreviewRefusal::AgentNotAvailable(a, _)) => {
+                        assert_eq!(a, "1001");
+                        refused_busy += 1;
+                    }
+                    other => panic!("a second request during the agent's call: {other:?}"),
+                }
+            }
+            Err(PreviewRefusal::AgentNotAvailable(..)) => {
+                assert_eq!(
+                    attempts().await,
+                    got.len() as i64,
+                    "nothing dialled unasked"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("unexpected refusal: {e}"),
+        }
+    }
+    assert!(
+        refused_busy >= 1,
+        "a request during the agent's call is refused"
+    );
+    let mut sorted = got.clone();
+    sorted.sort();
+    let mut want = numbers.to_vec();
+    want.sort();
+    assert_eq!(sorted, want, "each lead once");
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the campaign completes")
+        .unwrap();
+    assert_eq!(out.report.summary.leads_final, 3);
+    let connected = events(&db, "connected").await;
+    assert_eq!(connected.len(), 2, "{connected:?}");
+    assert!(
+        connected.iter().all(|c| c["agent"] == "1001"),
+        "preview calls go to the agent who asked: {connected:?}"
+    );
+    for p in &mut phones {
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{}",
+            p.dir().display()
+        );
+    }
+    drop(far);
+}

@@ -634,6 +634,27 @@ async fn service_api_end_to_end(server: Server) {
         .call("GET", &format!("/v1/campaigns/{id}/stats"), None)
         .await;
     assert_eq!(stats["state"], "completed");
+    // Preview dialling needs a running preview campaign (the flow: tests/acd_sipp.rs); an
+    // agent asks for itself only, with a JSON body.
+    let (s, p) = agent
+        .call("POST", "/v1/agents/1001/next-lead", Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+    assert_eq!(
+        agent
+            .call("POST", "/v1/agents/1002/next-lead", Some(json!({})))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, p) = agent
+        .call(
+            "POST",
+            "/v1/agents/1001/next-lead",
+            Some(json!({"campaign": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
     // No pacing rule, so no campaign event (auto-pause: tests/acd_sipp.rs).
     let (s, evs) = supervisor
         .call("GET", &format!("/v1/campaigns/{id}/events"), None)

@@ -285,6 +285,26 @@ impl AgentPool {
         self.set(now, i, AgentState::Reserved, "offered", Some(call));
     }
 
+    /// Agent `i` asked for the next lead (preview dialling) and `call` is being placed for it:
+    /// reserved for that call only until it is connected or ends.
+    pub fn preview(&mut self, now: Instant, i: usize, call: &str) {
+        self.set(now, i, AgentState::Reserved, "preview", Some(call));
+    }
+
+    /// The preview call placed for agent `i` ended before it was connected (busy, no answer,
+    /// a machine…): the agent is available again (offline if it went away meanwhile).
+    pub fn preview_ended(&mut self, now: Instant, i: usize, call: &str) {
+        if self.agents[i].state != AgentState::Reserved {
+            return;
+        }
+        let next = if self.agents[i].reachable {
+            AgentState::Available
+        } else {
+            AgentState::Offline
+        };
+        self.set(now, i, next, "preview_not_reached", Some(call));
+    }
+
     /// Agent `i` answered: talking to `call`.
     pub fn connect(&mut self, now: Instant, i: usize, call: &str) {
         self.agents[i].misses = 0;

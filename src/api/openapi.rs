@@ -154,6 +154,13 @@ fn paths_document() -> Value {
                 vec![agent_id.clone()], Some(r("AgentStateBody")), json_ok("200", r("Agent")), &["400", "404", "409", "415", "422"])},
             "/v1/agents/{id}/disposition": {"put": op("setDisposition", "Set the disposition of the agent's call", Some("its agent, supervisor+"),
                 vec![agent_id], Some(r("DispositionBody")), json_ok("200", r("Agent")), &["400", "404", "409", "415", "422"])},
+            "/v1/agents/{id}/next-lead": {"post": op("nextLead", "Preview dialling: the agent's next lead, called at once", Some("its agent, supervisor+"),
+                vec![path_param("id", json!({"type": "string"}))],
+                Some(json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false,
+                    "properties": {"campaignId": {"type": "integer", "minimum": 1}}}}}})),
+                json_ok("200", json!({"type": "object", "properties": {"campaignId": {"type": "integer"}, "leadId": {"type": "integer"},
+                    "number": {"type": "string"}, "attributes": {"type": "object"}, "callId": {"type": "string"}, "attemptNo": {"type": "integer"}}})),
+                &["400", "404", "409", "415", "422"])},
             "/v1/call-lists": {
                 "get": op("listCallLists", "Call lists", Some("supervisor+"), vec![], None,
                     json_ok("200", json!({"type": "array", "items": r("CallList")})), &[]),

@@ -44,6 +44,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/campaigns/{id}/cdr", get(campaign_cdr))
         .route("/v1/dnc", axum::routing::post(add_dnc))
         .route("/v1/dnc/{number}", get(get_dnc))
+        .route("/v1/agents/{id}/next-lead", axum::routing::post(next_lead))
         .route("/v1/calls", get(list_calls))
         .route("/v1/calls/{callId}", get(get_call))
 }
@@ -690,6 +691,54 @@ async fn campaign_events(
             })
             .collect(),
     ))
+}
+
+/// `POST /v1/agents/{id}/next-lead` JSON body (`{}`: the only running preview campaign).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NextLeadBody {
+    #[serde(default)]
+    campaign_id: Option<i64>,
+}
+
+/// `POST /v1/agents/{id}/next-lead`: preview dialling. The agent (its own token, or a
+/// supervisor) asks a running preview campaign for its next lead; the call is placed at once
+/// and, answered, goes to this agent. Answers the lead (with its attributes) and the call.
+/// 404: no such running preview campaign; 409: the agent is not available, nothing is due,
+/// the campaign is paused, or several preview campaigns run and none was named.
+async fn next_lead(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<NextLeadBody>,
+) -> Result<Json<Value>, Problem> {
+    caller.require_agent(&id)?;
+    use crate::service::NextLeadError as E;
+    let (campaign, lead) = service(&state)?
+        .next_lead(&id, body.campaign_id)
+        .await
+        .map_err(|e| {
+            let status = match e {
+                E::NoCampaign(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::CONFLICT,
+            };
+            Problem::new(status, e.to_string())
+        })?;
+    let attributes = state
+        .store
+        .lead_attributes(lead.lead_id)
+        .await
+        .map_err(db_error)?
+        .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+        .unwrap_or(Value::Null);
+    Ok(Json(serde_json::json!({
+        "campaignId": campaign,
+        "leadId": lead.lead_id,
+        "number": lead.number,
+        "attributes": attributes,
+        "callId": lead.call_id,
+        "attemptNo": lead.attempt_no,
+    })))
 }
 
 /// `POST /v1/dnc` JSON body.

@@ -794,11 +794,6 @@ impl CampaignConfig {
         }
         if let Some(e) = &self.endpoint {
             e.validate()?;
-            if e.kind == crate::pacing::DialMode::Preview {
-                bail!(
-                    "endpoint.type: preview is not available yet (agents cannot ask for their next lead); use progressive"
-                );
-            }
             let needs_agents = !matches!(e.kind, crate::pacing::DialMode::Broadcast);
             if needs_agents && self.acd.is_none() {
                 bail!(
@@ -1091,7 +1086,7 @@ auth_username = "acme"
         };
         assert!(err("[endpoint]\ntype = \"predictive\"\n").contains("needs agents"));
         let acd = "[acd]\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw\"\n";
-        assert!(err(&format!("[endpoint]\ntype = \"preview\"\n{acd}")).contains("preview"));
+        assert!(err("[endpoint]\ntype = \"preview\"\n").contains("needs agents"));
         assert!(
             err(&format!(
                 "[endpoint]\ntype = \"progressive\"\nboost_factor = 0.5\n{acd}"

@@ -8,7 +8,7 @@
 //! already has a final disposition.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -265,6 +265,52 @@ pub struct RunHooks {
     pub in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     /// Limits shared with the other campaigns of the process: process-wide and per trunk.
     pub limits: super::rate::SharedLimits,
+    /// Agents' requests for their next lead (preview dialling).
+    pub preview: Option<tokio::sync::mpsc::UnboundedReceiver<PreviewRequest>>,
+}
+
+/// An agent's request for the next lead of a preview campaign (`POST
+/// /v1/agents/{id}/next-lead`): the run takes the next due lead (calling window, do-not-call
+/// list and limits as for any call), places the call at once and reserves the agent for it;
+/// answered, it goes to that agent only.
+#[derive(Debug)]
+pub struct PreviewRequest {
+    /// The agent asking.
+    pub agent: String,
+    /// The lead and call placed, or why not.
+    pub reply: oneshot::Sender<Result<PreviewLead, PreviewRefusal>>,
+}
+
+/// The lead a preview request got, and the call placed to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewLead {
+    /// The lead's id.
+    pub lead_id: i64,
+    /// The number dialled.
+    pub number: String,
+    /// Our Call-ID of the call placed.
+    pub call_id: String,
+    /// The lead's attempt number.
+    pub attempt_no: u32,
+}
+
+/// Why a preview request got no lead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreviewRefusal {
+    /// The campaign paces itself (`endpoint.type` is not `preview`).
+    #[error("the campaign does not dial in preview mode")]
+    NotPreview,
+    /// The agent is not available (its state).
+    #[error("agent {0} is not available (it is {1})")]
+    AgentNotAvailable(String, String),
+    /// Paused, waiting for agents, held by a trunk's Retry-After, or stopping.
+    #[error("the campaign is not dialling now (paused, held or stopping)")]
+    NotDialling,
+    /// No lead is due now (all final, in progress, waiting for a retry or outside their
+    /// calling window).
+    #[error("no lead is due now")]
+    NoLeadDue,
 }
 
 /// How long a finished run waits for its webhook backlog before dead-lettering the rest.
@@ -456,6 +502,16 @@ pub async fn run_with(
         .as_ref()
         .map(|e| super::pace::Pace::new(e.pacer()));
     let mut dispositions_until: Option<Instant> = None;
+    let is_preview = cfg
+        .endpoint
+        .as_ref()
+        .is_some_and(|e| e.kind == crate::pacing::DialMode::Preview);
+    let mut preview_rx = hooks.preview.take();
+    let mut pending_preview: VecDeque<PreviewRequest> = VecDeque::new();
+    // Agents with a preview call in progress (agent → attempt), until its `terminated`: the
+    // engine's agent events come on their own channel, so one about an earlier call can
+    // arrive after this call was placed and must not make the agent look free.
+    let mut preview_busy: HashMap<String, i64> = HashMap::new();
     let mut agents_wait_until = cfg
         .acd
         .as_ref()
@@ -473,6 +529,8 @@ pub async fn run_with(
         // one transaction, before any of their INVITEs is sent.
         let mut limiter_wait: Option<Duration> = None;
         let mut picked: Vec<(i64, u32, String, Instant)> = Vec::new();
+        // The preview request each picked lead answers (preview dialling).
+        let mut picked_for: Vec<Option<PreviewRequest>> = Vec::new();
         let mut not_dialled: Vec<LeadUpdate> = Vec::new();
         if dnc_checked.elapsed() >= DNC_REFRESH {
             dnc_checked = Instant::now();
@@ -512,6 +570,40 @@ pub async fn run_with(
             (Some(p), false) => p.budget(Instant::now(), in_flight.len(), &agent_states),
             (Some(_), true) => 0,
             (None, _) => usize::MAX,
+        };
+        // Preview: one call per agent who asked and is available, nothing else.
+        let paced = if is_preview {
+            let mut asking = HashSet::new();
+            for r in std::mem::take(&mut pending_preview) {
+                let state = agent_states
+                    .get(&r.agent)
+                    .copied()
+                    .unwrap_or(AgentState::Offline);
+                if stopping || held {
+                    let _ = r.reply.send(Err(PreviewRefusal::NotDialling));
+                } else if state != AgentState::Available
+                    || preview_busy.contains_key(&r.agent)
+                    || !asking.insert(r.agent.clone())
+                {
+                    let s = if state == AgentState::Available {
+                        "reserved"
+                    } else {
+                        state.as_str()
+                    };
+                    let _ = r.reply.send(Err(PreviewRefusal::AgentNotAvailable(
+                        r.agent.clone(),
+                        s.into(),
+                    )));
+                } else {
+                    pending_preview.push_back(r);
+                }
+            }
+            pending_preview.len()
+        } else {
+            for r in pending_preview.drain(..) {
+                let _ = r.reply.send(Err(PreviewRefusal::NotPreview));
+            }
+            paced
         };
         if let Some(p) = &mut pace {
             let events = p.take_events();
@@ -576,6 +668,18 @@ pub async fn run_with(
             }
             st.last_attempt_no += 1;
             picked.push((lead_id, st.last_attempt_no, new_call_id(), now));
+            picked_for.push(if is_preview {
+                pending_preview.pop_front()
+            } else {
+                None
+            });
+        }
+        // Requests no due lead answered this pass (a rate or shared limit may answer them on
+        // the next one).
+        if !pending_preview.is_empty() && limiter_wait.is_none() {
+            for r in pending_preview.drain(..) {
+                let _ = r.reply.send(Err(PreviewRefusal::NoLeadDue));
+            }
         }
         if !not_dialled.is_empty() {
             tracing::info!(
@@ -596,7 +700,8 @@ pub async fn run_with(
                 })
                 .collect();
             let ids = store.insert_attempts(campaign_id, &rows).await?;
-            for ((lead_id, attempt_no, call_id, started), attempt_id) in picked.into_iter().zip(ids)
+            for (((lead_id, attempt_no, call_id, started), attempt_id), request) in
+                picked.into_iter().zip(ids).zip(picked_for)
             {
                 let st = &states[&lead_id];
                 in_flight.insert(attempt_id, lead_id);
@@ -625,18 +730,32 @@ pub async fn run_with(
                     privacy: cfg.privacy.clone(),
                     session_expires: (cfg.session_expires > 0).then_some(cfg.session_expires),
                 };
+                let number = spec.number.clone();
                 engine
                     .commands
                     .send(Command::StartCall {
-                        call_id,
+                        call_id: call_id.clone(),
                         attempt: AttemptRef {
                             attempt_id,
                             lead_id,
                             attempt_no,
                         },
                         spec: Box::new(spec),
+                        preview_agent: request.as_ref().map(|r| r.agent.clone()),
                     })
                     .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
+                if let Some(r) = request {
+                    // Reserved from now on (the engine's own event confirms it later): a
+                    // second request before that event must not place a second call.
+                    agent_states.insert(r.agent.clone(), AgentState::Reserved);
+                    preview_busy.insert(r.agent.clone(), attempt_id);
+                    let _ = r.reply.send(Ok(PreviewLead {
+                        lead_id,
+                        number,
+                        call_id,
+                        attempt_no,
+                    }));
+                }
             }
         }
 
@@ -707,6 +826,15 @@ pub async fn run_with(
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
+            req = async {
+                match preview_rx.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match req {
+                Some(r) => pending_preview.push_back(r),
+                None => preview_rx = None,
+            },
             r = async {
                 match control.as_mut() {
                     Some(c) => c.changed().await,
@@ -781,6 +909,7 @@ pub async fn run_with(
                         if in_flight.remove(&ev.attempt.attempt_id).is_some() {
                             hooks.limits.ended(1);
                         }
+                        preview_busy.retain(|_, a| *a != ev.attempt.attempt_id);
                         if let Some(n) = &hooks.in_flight {
                             n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
                         }

@@ -73,6 +73,8 @@ pub(crate) struct AcdState {
     waiting: Vec<String>,
     /// Customer → agent legs ringing for it (per-call offers; several with ring-all).
     offers: HashMap<String, Vec<String>>,
+    /// Preview calls: customer → the agent who asked for it (reserved until connected).
+    previews: HashMap<String, usize>,
     agent_legs: HashMap<String, AgentLeg>,
     /// Persistent mode: each agent's standing call, and when to try it again.
     logins: Vec<(Option<String>, Option<Instant>)>,
@@ -103,6 +105,7 @@ impl AcdState {
             cfg,
             waiting: Vec::new(),
             offers: HashMap::new(),
+            previews: HashMap::new(),
             agent_legs: HashMap::new(),
             wait: latency_histogram(),
             answer_to_bridge: latency_histogram(),
@@ -270,8 +273,46 @@ impl Engine {
         self.after_touch(now, id);
     }
 
-    /// Offers waiting customers to available agents, in arrival order.
+    /// Preview dialling: `customer` was just placed for `agent`, who asked for the next lead.
+    /// An available agent is reserved for it (no other call is offered to it) and gets it as
+    /// soon as it is answered and queued; an agent no longer available leaves the call to the
+    /// queue like any other.
+    pub fn acd_preview(&mut self, now: Instant, customer: &str, agent: &str) {
+        let Some(acd) = &mut self.acd else { return };
+        let Some(i) = acd.pool.index(agent) else {
+            return;
+        };
+        if acd.pool.state(i) != AgentState::Available || !self.calls.contains_key(customer) {
+            return;
+        }
+        acd.pool.preview(now, i, customer);
+        acd.previews.insert(customer.to_string(), i);
+        self.drain_agent_events();
+    }
+
+    /// Offers waiting customers to available agents, in arrival order (a preview call only
+    /// to the agent it was placed for).
     fn acd_dispatch(&mut self, now: Instant) {
+        let previews: Vec<(String, usize)> = match &self.acd {
+            Some(acd) => acd
+                .waiting
+                .iter()
+                .filter(|c| !acd.offers.contains_key(*c))
+                .filter_map(|c| acd.previews.get(c).map(|i| (c.clone(), *i)))
+                .collect(),
+            None => return,
+        };
+        for (customer, agent) in previews {
+            let Some(acd) = &mut self.acd else { return };
+            match acd.cfg.mode {
+                ConnectMode::Persistent => {
+                    if let Some(login) = acd.logins[agent].0.clone() {
+                        self.acd_connect(now, &customer, agent, &login);
+                    }
+                }
+                ConnectMode::PerCall => self.offer(now, &customer, agent),
+            }
+        }
         loop {
             let Some(acd) = &mut self.acd else { return };
             // Ring-all (per-call): every available agent rings for the head of the queue, an
@@ -281,7 +322,9 @@ impl Engine {
             let Some(customer) = acd
                 .waiting
                 .iter()
-                .find(|c| ring_all || !acd.offers.contains_key(*c))
+                .find(|c| {
+                    !acd.previews.contains_key(*c) && (ring_all || !acd.offers.contains_key(*c))
+                })
                 .cloned()
             else {
                 break;
@@ -353,6 +396,7 @@ impl Engine {
     fn acd_connect(&mut self, now: Instant, customer: &str, agent: usize, leg: &str) {
         let Some(acd) = &mut self.acd else { return };
         acd.waiting.retain(|c| c != customer);
+        acd.previews.remove(customer);
         let others: Vec<String> = acd
             .offers
             .remove(customer)
@@ -472,8 +516,14 @@ impl Engine {
 
     /// The customer leg ended (its `terminated` is about to go out).
     pub(super) fn acd_customer_ended(&mut self, now: Instant, id: &str) {
-        if self.acd.is_none() {
-            return;
+        let Some(acd) = &mut self.acd else { return };
+        // A preview call never connected: its agent is free again (an offer still ringing
+        // for it is withdrawn below, and that leg's end frees the agent instead).
+        if let Some(i) = acd.previews.remove(id)
+            && !acd.offers.contains_key(id)
+        {
+            acd.pool.preview_ended(now, i, id);
+            self.drain_agent_events();
         }
         self.acd_abandon(now, id, "caller_hangup");
         let Some(slot) = self.calls.get_mut(id) else {

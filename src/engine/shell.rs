@@ -43,6 +43,9 @@ pub enum Command {
         attempt: AttemptRef,
         /// What to dial.
         spec: Box<CallSpec>,
+        /// Preview dialling: the agent who asked for this lead; it is reserved for the call
+        /// and gets it when answered (see `Engine::acd_preview`).
+        preview_agent: Option<String>,
     },
     /// An agent's own request (pause, unpause, disposition); the reply is its new state.
     Agent {
@@ -207,7 +210,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             let wake = engine.poll_timeout();
             tokio::select! {
                 cmd = cmd_rx.recv(), if shutdown.is_none() => match cmd {
-                    Some(Command::StartCall { call_id, attempt, mut spec }) => {
+                    Some(Command::StartCall { call_id, attempt, mut spec, preview_agent }) => {
                         // Bind the RTP port before it is offered in the SDP (a few tries: a
                         // port can be held by another socket).
                         for _ in 0..16 {
@@ -222,7 +225,12 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                                 Err(_) => engine.skip_rtp_port(port),
                             }
                         }
-                        engine.start_call(Instant::now(), call_id, attempt, *spec);
+                        let now = Instant::now();
+                        let preview = preview_agent.map(|a| (call_id.clone(), a));
+                        engine.start_call(now, call_id, attempt, *spec);
+                        if let Some((call, agent)) = preview {
+                            engine.acd_preview(now, &call, &agent);
+                        }
                     }
                     Some(Command::Agent { agent, action, reply }) => {
                         let _ = reply.send(engine.agent_control(Instant::now(), &agent, action));

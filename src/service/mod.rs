@@ -113,6 +113,25 @@ struct Running {
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     engine: Option<mpsc::UnboundedSender<Command>>,
     has_agents: bool,
+    /// A preview campaign's channel for its agents' next-lead requests.
+    preview: Option<mpsc::UnboundedSender<runner::PreviewRequest>>,
+}
+
+/// Why an agent's next-lead request got no lead.
+#[derive(Debug, thiserror::Error)]
+pub enum NextLeadError {
+    /// No running preview campaign (or not campaign `id`, when one was named).
+    #[error("no running preview campaign{}", .0.map(|i| format!(" with id {i}")).unwrap_or_default())]
+    NoCampaign(Option<i64>),
+    /// Several run in preview mode: the request must name one.
+    #[error("several preview campaigns are running: give campaignId")]
+    Ambiguous,
+    /// The campaign refused (the agent is busy, nothing is due, …).
+    #[error(transparent)]
+    Refused(#[from] runner::PreviewRefusal),
+    /// The run ended while the request waited.
+    #[error("the campaign's run ended")]
+    Ended,
 }
 
 /// Why a lifecycle command was refused.
@@ -204,6 +223,37 @@ impl Service {
         let mut v: Vec<(&i64, &Running)> = running.iter().filter(|(_, r)| r.has_agents).collect();
         v.sort_by_key(|(id, _)| **id);
         v.first().and_then(|(_, r)| r.engine.clone())
+    }
+
+    /// Preview dialling: agent `agent` asks running preview campaign `campaign` (or the only
+    /// one running) for its next lead; the call is placed at once. Returns the campaign's id
+    /// and the lead. Errors: see [`NextLeadError`].
+    pub async fn next_lead(
+        &self,
+        agent: &str,
+        campaign: Option<i64>,
+    ) -> Result<(i64, runner::PreviewLead), NextLeadError> {
+        let (id, tx) = {
+            let running = self.running.lock().expect("running lock");
+            let mut v: Vec<(i64, mpsc::UnboundedSender<runner::PreviewRequest>)> = running
+                .iter()
+                .filter(|(id, _)| campaign.is_none_or(|c| c == **id))
+                .filter_map(|(id, r)| r.preview.clone().map(|p| (*id, p)))
+                .collect();
+            match v.len() {
+                0 => return Err(NextLeadError::NoCampaign(campaign)),
+                1 => v.pop().expect("one"),
+                _ => return Err(NextLeadError::Ambiguous),
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        tx.send(runner::PreviewRequest {
+            agent: agent.to_string(),
+            reply,
+        })
+        .map_err(|_| NextLeadError::Ended)?;
+        let lead = rx.await.map_err(|_| NextLeadError::Ended)??;
+        Ok((id, lead))
     }
 
     /// True when campaign `id`'s run loop is going.
@@ -311,6 +361,11 @@ impl Service {
         }
         let (control, rx) = watch::channel(initial);
         let (etx, erx) = oneshot::channel();
+        let is_preview = cfg
+            .endpoint
+            .as_ref()
+            .is_some_and(|e| e.kind == crate::pacing::DialMode::Preview);
+        let (ptx, prx) = mpsc::unbounded_channel();
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         self.running.lock().expect("running lock").insert(
             id,
@@ -319,6 +374,7 @@ impl Service {
                 in_flight: in_flight.clone(),
                 engine: None,
                 has_agents: cfg.acd.is_some(),
+                preview: is_preview.then_some(ptx),
             },
         );
         let me = self.clone();
@@ -329,6 +385,7 @@ impl Service {
                 live: Some(me.live.clone()),
                 in_flight: Some(in_flight),
                 limits: me.limits_for(&cfg),
+                preview: is_preview.then_some(prx),
             };
             let import = Import {
                 leads,

@@ -374,6 +374,17 @@ impl Store {
         )
     }
 
+    /// A lead's attributes (JSON object text); `None` when there is no such lead.
+    /// Errors: database failures.
+    pub async fn lead_attributes(&self, lead_id: i64) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT attributes FROM leads WHERE id = $1")
+                .bind(lead_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The digest realm an agent's HA1 is stored for; `None` when there is no such agent.
     /// Errors: database failures.
     pub async fn agent_realm(&self, id: &str) -> anyhow::Result<Option<String>> {
