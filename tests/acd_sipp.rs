@@ -1426,3 +1426,127 @@ async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
     }
     drop(far);
 }
+
+/// Two campaigns of `outdial serve` with agents on one `local_address` run on one engine and
+/// share its agents: one SIPp phone registered once serves the customers of both; the
+/// higher-priority campaign paces against the free agent first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_campaigns_on_one_engine_share_the_agent() {
+    use outdial::service::Service;
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    // People who talk 1 s and hang up (8).
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let mut phone1 = phone(0, &agent_clip, None, 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let defaults: toml::Table = toml::from_str(&format!(
+        "trunk = \"{}\"\nlocal_address = \"127.0.0.1:{port}\"\nring_timeout = 10\n\
+         hold_time = 30\nmedia_timeout = 0\n[amd]\nprofile = \"off\"\n\
+         [acd]\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+        far.trunk_uri()
+    ))
+    .unwrap();
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let service = Service::new(store.clone(), defaults);
+    let mut ids = Vec::new();
+    for (name, priority, base) in [("low", 1, 40u32), ("high", 5, 50)] {
+        let leads: Vec<outdial::campaign::leads::NewLead> = (0..3)
+            .map(|i| {
+                let n = number(8, base + i);
+                outdial::campaign::leads::NewLead {
+                    number: n.clone(),
+                    raw_number: n,
+                    attributes: Default::default(),
+                    line: u64::from(i) + 2,
+                }
+            })
+            .collect();
+        let list = store.create_call_list(name, &leads).await.unwrap();
+        let settings = serde_json::json!({
+            "name": name, "caller_id": "+14155550000", "priority": priority, "cps": 20,
+            "max_concurrent": 3, "endpoint": {"type": "progressive"},
+        });
+        let row = store
+            .create_campaign(name, &settings.to_string(), &[list.id])
+            .await
+            .unwrap();
+        ids.push(row.id);
+    }
+    for id in &ids {
+        service.control(*id, "start").await.unwrap();
+    }
+    // A campaign on the same address with other agents cannot join that engine.
+    let list = store.create_call_list("other", &[]).await.unwrap();
+    let other = store
+        .create_campaign(
+            "other",
+            &serde_json::json!({"name": "other", "caller_id": "+14155550000",
+                "acd": {"agents": [{"id": "2001", "password": "pw-2001"}]}})
+            .to_string(),
+            &[list.id],
+        )
+        .await
+        .unwrap();
+    match service.control(other.id, "start").await {
+        Err(outdial::service::ControlError::Conflict(m)) => {
+            assert!(m.contains("local_address"), "{m}")
+        }
+        r => panic!("joined an engine with other agents: {r:?}"),
+    }
+    // One registration, on the one engine both run on.
+    let contact = phone1.addr.port();
+    tokio::task::spawn_blocking(move || {
+        wait_bound(port);
+        assert_eq!(register(port, "1001", "pw-1001", contact, 300, 200), 0);
+    })
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    loop {
+        let mut done = 0;
+        for id in &ids {
+            if store.campaign(*id).await.unwrap().unwrap().state == "completed" {
+                done += 1;
+            }
+        }
+        if done == ids.len() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "campaigns never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every customer of both campaigns was connected to the one agent.
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT a.campaign_id, e.data FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+         WHERE e.kind = 'connected'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut per_campaign: HashMap<i64, usize> = HashMap::new();
+    for (c, data) in &rows {
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["agent"], "1001");
+        *per_campaign.entry(*c).or_default() += 1;
+    }
+    assert_eq!(per_campaign.get(&ids[0]), Some(&3), "{rows:?}");
+    assert_eq!(per_campaign.get(&ids[1]), Some(&3), "{rows:?}");
+    let abandoned: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM call_events WHERE kind = 'abandoned'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(abandoned, 0);
+    service.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        phone1.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        phone1.dir().display()
+    );
+    drop(far);
+}

@@ -118,6 +118,11 @@ pub struct TrunkConfig {
 pub struct CampaignConfig {
     /// Unique campaign name; a second run with the same name and database resumes it.
     pub name: String,
+    /// Priority among campaigns sharing agents (`outdial serve`: campaigns with an `[acd]` on
+    /// the same `local_address` run on one engine): higher-priority campaigns' answered
+    /// calls are connected first, and they pace against the free agents first (default 0).
+    #[serde(default)]
+    pub priority: i32,
     /// Trunk URI: `sip:host[:port][;transport=udp|tcp]` (port 5060 and UDP by default).
     /// Give either this or `[[trunks]]`.
     #[serde(default)]

@@ -113,16 +113,19 @@ impl Pace {
         }
     }
 
-    /// How many calls to place now, with `in_flight` calls out and the agents' states.
+    /// How many calls to place now, with `in_flight` calls out, the agents' states, and
+    /// `ahead` calls of higher- or equal-priority campaigns sharing these agents that still
+    /// want one (those agents are theirs first).
     pub fn budget(
         &mut self,
         now: Instant,
         in_flight: usize,
         agents: &HashMap<String, AgentState>,
+        ahead: usize,
     ) -> usize {
         let count = |s: AgentState| agents.values().filter(|v| **v == s).count() as u32;
         let snap = Snapshot {
-            agents_available: count(AgentState::Available),
+            agents_available: count(AgentState::Available).saturating_sub(ahead as u32),
             agents_on_call: count(AgentState::OnCall) + count(AgentState::Reserved),
             agents_wrap_up: count(AgentState::WrapUp),
             calls_dialing: in_flight.saturating_sub(self.settled.len()) as u32,

@@ -267,6 +267,8 @@ pub struct RunHooks {
     pub limits: super::rate::SharedLimits,
     /// Agents' requests for their next lead (preview dialling).
     pub preview: Option<tokio::sync::mpsc::UnboundedReceiver<PreviewRequest>>,
+    /// An engine shared with other campaigns (their agents too) instead of one of its own.
+    pub shared_engine: Option<std::sync::Arc<crate::engine::shared::SharedEngine>>,
 }
 
 /// An agent's request for the next lead of a preview campaign (`POST
@@ -355,30 +357,12 @@ pub async fn run_with(
         "call list loaded"
     );
 
-    let acd = acd_config(cfg, store).await?;
     let resources_before = Resources::now();
-    let trunks = resolve_trunks(cfg).await?;
-    let transport = trunks[0].transport;
-    let trunk_addr = trunks[0].addr;
-    let mut engine = shell::spawn(ShellConfig {
-        bind: cfg.local_address.parse()?,
-        trunks,
-        keepalive: (cfg.keepalive_interval > 0)
-            .then(|| Duration::from_secs(cfg.keepalive_interval)),
-        trunk_down_after: cfg.trunk_down_after,
-        transport,
-        user_agent: cfg.user_agent.clone(),
-        timers,
-        rtp_ports: (cfg.rtp_port_min, cfg.rtp_port_max),
-        acd,
-        advertise: cfg
-            .advertised_address
-            .as_deref()
-            .map(str::parse)
-            .transpose()?,
-    })
-    .await
-    .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))?;
+    let shared = hooks.shared_engine.take();
+    let mut engine = match &shared {
+        Some(s) => s.attach(campaign_id, cfg.priority),
+        None => spawn_engine(cfg, store, timers).await?,
+    };
     if let Some(tx) = hooks.engine.take() {
         let _ = tx.send(engine.commands.clone());
     }
@@ -567,7 +551,13 @@ pub async fn run_with(
             || agents_wait_until.is_some()
             || ctl == RunControl::Pause;
         let paced = match (&mut pace, stopping || held) {
-            (Some(p), false) => p.budget(Instant::now(), in_flight.len(), &agent_states),
+            (Some(p), false) => {
+                // Agents wanted by campaigns at this priority or above on a shared engine.
+                let ahead = shared
+                    .as_ref()
+                    .map_or(0, |s| s.demand_ahead(campaign_id, cfg.priority));
+                p.budget(Instant::now(), in_flight.len(), &agent_states, ahead)
+            }
             (Some(_), true) => 0,
             (None, _) => usize::MAX,
         };
@@ -742,6 +732,7 @@ pub async fn run_with(
                         },
                         spec: Box::new(spec),
                         preview_agent: request.as_ref().map(|r| r.agent.clone()),
+                        priority: cfg.priority,
                     })
                     .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
                 if let Some(r) = request {
@@ -1083,6 +1074,48 @@ const EVENT_FLUSH: Duration = Duration::from_millis(10);
 
 /// Resolves every trunk of the campaign's group (and its outbound proxy) to an address.
 /// Errors: a host that does not resolve (named).
+/// The engine settings of a campaign: its socket, trunk group, RTP ports and ACD.
+/// Errors: an unparsable address, a trunk that does not resolve, agents' HA1 not readable.
+pub async fn engine_config(
+    cfg: &CampaignConfig,
+    store: &Store,
+    timers: Timers,
+) -> anyhow::Result<ShellConfig> {
+    let acd = acd_config(cfg, store).await?;
+    let trunks = resolve_trunks(cfg).await?;
+    let transport = trunks[0].transport;
+    Ok(ShellConfig {
+        bind: cfg.local_address.parse()?,
+        trunks,
+        keepalive: (cfg.keepalive_interval > 0)
+            .then(|| Duration::from_secs(cfg.keepalive_interval)),
+        trunk_down_after: cfg.trunk_down_after,
+        transport,
+        user_agent: cfg.user_agent.clone(),
+        timers,
+        rtp_ports: (cfg.rtp_port_min, cfg.rtp_port_max),
+        acd,
+        advertise: cfg
+            .advertised_address
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
+    })
+}
+
+/// Starts a campaign's own engine. Errors: see [`engine_config`]; binding or connecting.
+pub async fn spawn_engine(
+    cfg: &CampaignConfig,
+    store: &Store,
+    timers: Timers,
+) -> anyhow::Result<shell::EngineHandle> {
+    let sc = engine_config(cfg, store, timers).await?;
+    let (transport, trunk_addr) = (sc.transport, sc.trunks[0].addr);
+    shell::spawn(sc)
+        .await
+        .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))
+}
+
 async fn resolve_trunks(cfg: &CampaignConfig) -> anyhow::Result<Vec<TrunkRoute>> {
     let mut out = Vec::new();
     for t in cfg.trunk_group()? {

@@ -64,6 +64,20 @@ pub(super) struct AgentLeg {
     withdrawn: bool,
 }
 
+/// The next customer to offer: of the `waiting` ones (in arrival order) that are `eligible`,
+/// the highest `priority` (its campaign's), the earliest among equals.
+fn next_waiting(
+    waiting: &[String],
+    eligible: impl Fn(&str) -> bool,
+    priority: impl Fn(&str) -> i32,
+) -> Option<&String> {
+    waiting
+        .iter()
+        .filter(|c| eligible(c))
+        .rev()
+        .max_by_key(|c| priority(c))
+}
+
 /// The ACD's state inside the engine.
 pub(crate) struct AcdState {
     pub(super) cfg: AcdConfig,
@@ -75,6 +89,9 @@ pub(crate) struct AcdState {
     offers: HashMap<String, Vec<String>>,
     /// Preview calls: customer → the agent who asked for it (reserved until connected).
     previews: HashMap<String, usize>,
+    /// Customer → its campaign's queue priority (campaigns sharing this engine's agents;
+    /// absent: 0). Higher is connected first; equal ones in arrival order.
+    priorities: HashMap<String, i32>,
     agent_legs: HashMap<String, AgentLeg>,
     /// Persistent mode: each agent's standing call, and when to try it again.
     logins: Vec<(Option<String>, Option<Instant>)>,
@@ -106,6 +123,7 @@ impl AcdState {
             waiting: Vec::new(),
             offers: HashMap::new(),
             previews: HashMap::new(),
+            priorities: HashMap::new(),
             agent_legs: HashMap::new(),
             wait: latency_histogram(),
             answer_to_bridge: latency_histogram(),
@@ -273,6 +291,13 @@ impl Engine {
         self.after_touch(now, id);
     }
 
+    /// The queue priority of `customer`'s campaign (before its call starts).
+    pub fn acd_priority(&mut self, customer: &str, priority: i32) {
+        if let Some(acd) = &mut self.acd {
+            acd.priorities.insert(customer.to_string(), priority);
+        }
+    }
+
     /// Preview dialling: `customer` was just placed for `agent`, who asked for the next lead.
     /// An available agent is reserved for it (no other call is offered to it) and gets it as
     /// soon as it is answered and queued; an agent no longer available leaves the call to the
@@ -319,14 +344,12 @@ impl Engine {
             // agent who becomes available joins the ringing. Otherwise one offer per customer.
             let ring_all =
                 acd.cfg.strategy == Strategy::RingAll && acd.cfg.mode == ConnectMode::PerCall;
-            let Some(customer) = acd
-                .waiting
-                .iter()
-                .find(|c| {
-                    !acd.previews.contains_key(*c) && (ring_all || !acd.offers.contains_key(*c))
-                })
-                .cloned()
-            else {
+            let Some(customer) = next_waiting(
+                &acd.waiting,
+                |c| !acd.previews.contains_key(c) && (ring_all || !acd.offers.contains_key(c)),
+                |c| acd.priorities.get(c).copied().unwrap_or(0),
+            )
+            .cloned() else {
                 break;
             };
             let Some(agent) = acd.pool.pick() else { break };
@@ -517,6 +540,7 @@ impl Engine {
     /// The customer leg ended (its `terminated` is about to go out).
     pub(super) fn acd_customer_ended(&mut self, now: Instant, id: &str) {
         let Some(acd) = &mut self.acd else { return };
+        acd.priorities.remove(id);
         // A preview call never connected: its agent is free again (an offer still ringing
         // for it is withdrawn below, and that leg's end frees the agent instead).
         if let Some(i) = acd.previews.remove(id)
@@ -893,5 +917,29 @@ impl Engine {
     /// Agents in state `s` (for tests and the summary).
     pub fn agents_in(&self, s: AgentState) -> usize {
         self.acd.as_ref().map_or(0, |a| a.pool.count(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_waiting;
+
+    #[test]
+    fn higher_priority_campaigns_are_served_first_then_arrival_order() {
+        let waiting: Vec<String> = ["a1", "b1", "a2", "b2", "c1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let prio = |c: &str| match &c[..1] {
+            "b" => 5,
+            "c" => 9,
+            _ => 1,
+        };
+        let all = |_: &str| true;
+        assert_eq!(next_waiting(&waiting, all, prio).unwrap(), "c1");
+        let not_c = |c: &str| !c.starts_with('c');
+        assert_eq!(next_waiting(&waiting, not_c, prio).unwrap(), "b1");
+        assert_eq!(next_waiting(&waiting, not_c, |_| 0).unwrap(), "a1");
+        assert_eq!(next_waiting(&waiting, |_| false, prio), None);
     }
 }

@@ -524,6 +524,14 @@ impl Engine {
         self.after_touch(now, &call_id);
     }
 
+    /// Hangs up call `id` (CANCEL or BYE as fits its state); unknown ids are ignored.
+    pub fn hang_up_call(&mut self, now: Instant, id: &str) {
+        if let Some(s) = self.calls.get_mut(id) {
+            s.leg.hang_up(now);
+            self.after_touch(now, id);
+        }
+    }
+
     /// Hangs up every call (CANCEL or BYE as fits each one's state).
     pub fn hang_up_all(&mut self, now: Instant) {
         let ids: Vec<String> = self.calls.keys().cloned().collect();

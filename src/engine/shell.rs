@@ -46,7 +46,13 @@ pub enum Command {
         /// Preview dialling: the agent who asked for this lead; it is reserved for the call
         /// and gets it when answered (see `Engine::acd_preview`).
         preview_agent: Option<String>,
+        /// The campaign's priority in the ACD queue (higher first; campaigns sharing agents).
+        priority: i32,
     },
+    /// Hang up these calls (CANCEL or BYE as fits each): a campaign leaving a shared engine.
+    HangUp(Vec<String>),
+    /// The engine's counters now.
+    Stats(oneshot::Sender<EngineStats>),
     /// An agent's own request (pause, unpause, disposition); the reply is its new state.
     Agent {
         /// The agent's id.
@@ -210,7 +216,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             let wake = engine.poll_timeout();
             tokio::select! {
                 cmd = cmd_rx.recv(), if shutdown.is_none() => match cmd {
-                    Some(Command::StartCall { call_id, attempt, mut spec, preview_agent }) => {
+                    Some(Command::StartCall { call_id, attempt, mut spec, preview_agent, priority }) => {
                         // Bind the RTP port before it is offered in the SDP (a few tries: a
                         // port can be held by another socket).
                         for _ in 0..16 {
@@ -227,6 +233,9 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         }
                         let now = Instant::now();
                         let preview = preview_agent.map(|a| (call_id.clone(), a));
+                        if priority != 0 {
+                            engine.acd_priority(&call_id, priority);
+                        }
                         engine.start_call(now, call_id, attempt, *spec);
                         if let Some((call, agent)) = preview {
                             engine.acd_preview(now, &call, &agent);
@@ -243,6 +252,15 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     }
                     Some(Command::AgentPassword { agent, password, reply }) => {
                         let _ = reply.send(engine.set_agent_password(&agent, &password.0));
+                    }
+                    Some(Command::HangUp(ids)) => {
+                        let now = Instant::now();
+                        for id in ids {
+                            engine.hang_up_call(now, &id);
+                        }
+                    }
+                    Some(Command::Stats(reply)) => {
+                        let _ = reply.send(engine.stats());
                     }
                     Some(Command::Shutdown(done)) => {
                         engine.hang_up_all(Instant::now());

@@ -21,6 +21,7 @@ use crate::campaign::config::{CampaignConfig, TrunkTarget};
 use crate::campaign::leads::Import;
 use crate::campaign::rate::SharedLimits;
 use crate::campaign::runner::{self, RunControl, RunHooks};
+use crate::engine::shared::SharedEngine;
 use crate::engine::shell::Command;
 use crate::sip::transaction::Timers;
 use crate::store::Store;
@@ -117,6 +118,28 @@ struct Running {
     preview: Option<mpsc::UnboundedSender<runner::PreviewRequest>>,
 }
 
+/// An engine shared by campaigns on one address: the settings it was started with (a campaign
+/// joining must have the same) and how many runs use it.
+struct SharedSlot {
+    engine: Arc<SharedEngine>,
+    settings: serde_json::Value,
+    users: usize,
+}
+
+/// What campaigns sharing an engine must agree on: its agents and ACD, its trunk group, its
+/// RTP ports and transport settings.
+fn engine_settings(cfg: &CampaignConfig) -> serde_json::Value {
+    serde_json::json!({
+        "acd": cfg.acd,
+        "trunk": cfg.trunk,
+        "trunks": cfg.trunks,
+        "outbound_proxy": cfg.outbound_proxy,
+        "auth_username": cfg.auth_username,
+        "rtp": [cfg.rtp_port_min, cfg.rtp_port_max],
+        "advertised_address": cfg.advertised_address,
+    })
+}
+
 /// Why an agent's next-lead request got no lead.
 #[derive(Debug, thiserror::Error)]
 pub enum NextLeadError {
@@ -164,6 +187,8 @@ pub struct Service {
     /// Limits shared by the campaigns dialling through a trunk (`[[trunk_limits]]`).
     pub trunk_limits: Vec<(TrunkTarget, Arc<crate::campaign::rate::GlobalLimit>)>,
     running: Mutex<HashMap<i64, Running>>,
+    /// Engines shared by campaigns with agents on one `local_address` (key: that address).
+    engines: tokio::sync::Mutex<HashMap<String, SharedSlot>>,
     /// The run tasks not known to have finished (a graceful shutdown waits for them).
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -206,6 +231,7 @@ impl Service {
             trunk_limits,
             live: tokio::sync::broadcast::channel(4096).0,
             running: Mutex::new(HashMap::new()),
+            engines: tokio::sync::Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -254,6 +280,62 @@ impl Service {
         .map_err(|_| NextLeadError::Ended)?;
         let lead = rx.await.map_err(|_| NextLeadError::Ended)??;
         Ok((id, lead))
+    }
+
+    /// The engine a campaign with agents on a fixed `local_address` shares with the other
+    /// campaigns there (started by the first); `None` for the others (their own engine).
+    /// Errors: [`ControlError::Conflict`] when a running campaign on that address has other
+    /// agents, ACD or trunk settings; the engine cannot start.
+    async fn join_engine(
+        &self,
+        cfg: &CampaignConfig,
+    ) -> Result<Option<(String, Arc<SharedEngine>)>, ControlError> {
+        let Some(addr) = cfg
+            .acd
+            .as_ref()
+            .and_then(|_| cfg.local_address.parse::<std::net::SocketAddr>().ok())
+            .filter(|a| a.port() != 0)
+        else {
+            return Ok(None);
+        };
+        let key = addr.to_string();
+        let settings = engine_settings(cfg);
+        let mut engines = self.engines.lock().await;
+        if let Some(s) = engines.get_mut(&key) {
+            if s.settings != settings {
+                return Err(ControlError::Conflict(format!(
+                    "another running campaign uses local_address {key} with other agents, ACD or \
+                     trunk settings: campaigns sharing agents need the same"
+                )));
+            }
+            s.users += 1;
+            return Ok(Some((key, s.engine.clone())));
+        }
+        let handle = runner::spawn_engine(cfg, &self.store, Timers::default())
+            .await
+            .map_err(|e| ControlError::Invalid(format!("{e:#}")))?;
+        let engine = SharedEngine::new(handle);
+        engines.insert(
+            key.clone(),
+            SharedSlot {
+                engine: engine.clone(),
+                settings,
+                users: 1,
+            },
+        );
+        Ok(Some((key, engine)))
+    }
+
+    /// A run on shared engine `key` ended: the last one stops the engine.
+    async fn leave_engine(&self, key: &str) {
+        let mut engines = self.engines.lock().await;
+        let last = engines.get_mut(key).is_some_and(|s| {
+            s.users -= 1;
+            s.users == 0
+        });
+        if last && let Some(s) = engines.remove(key) {
+            s.engine.shutdown().await;
+        }
     }
 
     /// True when campaign `id`'s run loop is going.
@@ -366,6 +448,7 @@ impl Service {
             .as_ref()
             .is_some_and(|e| e.kind == crate::pacing::DialMode::Preview);
         let (ptx, prx) = mpsc::unbounded_channel();
+        let shared = self.join_engine(&cfg).await?;
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         self.running.lock().expect("running lock").insert(
             id,
@@ -386,6 +469,7 @@ impl Service {
                 in_flight: Some(in_flight),
                 limits: me.limits_for(&cfg),
                 preview: is_preview.then_some(prx),
+                shared_engine: shared.as_ref().map(|s| s.1.clone()),
             };
             let import = Import {
                 leads,
@@ -401,6 +485,9 @@ impl Service {
                 }
             };
             me.running.lock().expect("running lock").remove(&id);
+            if let Some((key, _)) = &shared {
+                me.leave_engine(key).await;
+            }
             if stopped {
                 // Stopped by remove (archived) or shutdown (stays active/paused to resume);
                 // a failed run goes back to draft with the error logged.
