@@ -496,6 +496,8 @@ pub async fn run_with(
     // engine's agent events come on their own channel, so one about an earlier call can
     // arrive after this call was placed and must not make the agent look free.
     let mut preview_busy: HashMap<String, i64> = HashMap::new();
+    // When the pacer's live figures last went to the metrics.
+    let mut pacing_shown = Instant::now() - Duration::from_secs(1);
     let mut agents_wait_until = cfg
         .acd
         .as_ref()
@@ -596,6 +598,10 @@ pub async fn run_with(
             paced
         };
         if let Some(p) = &mut pace {
+            if pacing_shown.elapsed() >= Duration::from_millis(500) {
+                pacing_shown = Instant::now();
+                crate::notify::metrics::record_pacing(&cfg.name, p.abandon_rate(), p.dial_ratio());
+            }
             let events = p.take_events();
             if !events.is_empty() {
                 store

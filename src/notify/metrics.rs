@@ -10,7 +10,9 @@
 //! `outdial_calls_abandoned_total`, `outdial_calls_connected_total`, `outdial_agents`
 //! (`state`), `outdial_rtp_packets_total`, `outdial_rtp_lost_total`,
 //! `outdial_webhook_queue_depth`, `outdial_webhook_failures_total`,
-//! `outdial_webhook_dead_letters_total`.
+//! `outdial_webhook_dead_letters_total`, `outdial_abandon_rate` and `outdial_dial_ratio`
+//! (paced campaigns, live), `outdial_campaign_events_total` (`event`: `auto_paused`,
+//! `auto_resumed`), `outdial_campaign_auto_paused` (1 while auto-paused).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -46,6 +48,14 @@ pub fn render() -> String {
             h.render()
         })
         .unwrap_or_default()
+}
+
+/// The pacer's live figures: `outdial_abandon_rate{campaign}` (abandoned / human-answered over
+/// the campaign's window, AMD false positives counted, 0–1) and `outdial_dial_ratio{campaign}`
+/// (calls placed per available agent).
+pub fn record_pacing(campaign: &str, abandon_rate: f64, dial_ratio: f64) {
+    gauge!("outdial_abandon_rate", "campaign" => campaign.to_string()).set(abandon_rate);
+    gauge!("outdial_dial_ratio", "campaign" => campaign.to_string()).set(dial_ratio);
 }
 
 /// Counts a campaign event (`outdial_campaign_events_total{event}`) and sets
@@ -145,4 +155,35 @@ pub fn record_webhook(campaign: &str, s: &super::webhook::WebhookStats) {
     counter!("outdial_webhook_failures_total", "campaign" => c.clone())
         .absolute(s.failures.load(Relaxed));
     counter!("outdial_webhook_dead_letters_total", "campaign" => c).absolute(s.dead.load(Relaxed));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacers_live_figures_and_auto_pauses_are_exported() {
+        install().expect("the only recorder of this test binary");
+        record_pacing("spring", 0.025, 1.5);
+        record_campaign_event("spring", "auto_paused");
+        let text = render();
+        assert!(
+            text.contains(r#"outdial_abandon_rate{campaign="spring"} 0.025"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"outdial_dial_ratio{campaign="spring"} 1.5"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"outdial_campaign_auto_paused{campaign="spring"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"outdial_campaign_events_total{campaign="spring",event="auto_paused"} 1"#
+            ),
+            "{text}"
+        );
+    }
 }
