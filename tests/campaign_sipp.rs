@@ -551,3 +551,85 @@ async fn repeated_congestion_slows_the_campaign_down() {
     // Five in a row halve the rate: twice in twelve calls.
     assert_eq!(out.congestion_backoffs, 2);
 }
+
+/// Two dialler nodes on one campaign through one PostgreSQL database: every lead is called
+/// exactly once, by one node or the other, both nodes call, and the campaign completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_campaign_through_postgresql() {
+    use outdial::campaign::runner::{RunHooks, run_with};
+    let pg = common::pg::PgServer::start();
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = campaign_toml(
+        "shared",
+        &uas.trunk_uri(),
+        "cps = 20\nmax_concurrent = 10\nring_timeout = 5\nhold_time = 0.3",
+    );
+    let numbers: Vec<String> = (0..40).map(|i| number(0, 300 + i)).collect();
+    let leads = dir.path().join("leads.csv");
+    write_leads(&leads, &numbers);
+    let mut runs = Vec::new();
+    for node in ["node-a", "node-b"] {
+        let cfg: outdial::campaign::config::CampaignConfig = toml::from_str(&toml).unwrap();
+        let leads = leads.clone();
+        let url = pg.url();
+        runs.push(tokio::spawn(async move {
+            let store = outdial::store::Store::connect(&url).await.unwrap();
+            let import =
+                outdial::campaign::leads::read_csv(std::fs::File::open(&leads).unwrap(), None)
+                    .unwrap();
+            let hooks = RunHooks {
+                node: Some(node.into()),
+                ..RunHooks::default()
+            };
+            run_with(
+                &cfg,
+                import,
+                &store,
+                outdial::sip::transaction::Timers::default(),
+                false,
+                hooks,
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    for r in runs {
+        tokio::time::timeout(std::time::Duration::from_secs(60), r)
+            .await
+            .expect("both nodes finish")
+            .unwrap();
+    }
+    let store = outdial::store::Store::connect(&pg.url()).await.unwrap();
+    let per_lead: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT l.number, COUNT(a.id) FROM leads l LEFT JOIN attempts a ON a.lead_id = l.id \
+         GROUP BY l.number",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(per_lead.len(), 40);
+    assert!(
+        per_lead.iter().all(|(_, n)| *n == 1),
+        "each lead called once: {per_lead:?}"
+    );
+    let by_node: Vec<(String, i64)> =
+        sqlx::query_as("SELECT node, COUNT(*) FROM attempts GROUP BY node ORDER BY node")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(by_node.len(), 2, "both nodes called: {by_node:?}");
+    assert_eq!(by_node.iter().map(|(_, n)| n).sum::<i64>(), 40);
+    let finals: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM leads WHERE status = 'final' AND final_disposition = 'answered'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(finals, 40);
+    let state: String = sqlx::query_scalar("SELECT state FROM campaigns WHERE name = 'shared'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(state, "completed");
+}

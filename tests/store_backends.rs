@@ -92,8 +92,25 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
             started_at: clock.to_utc(t0),
         })
         .collect();
-    let ids = store.insert_attempts(c, &new).await.unwrap();
+    let ids: Vec<i64> = store
+        .insert_attempts(c, "n1", &new)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
     assert_eq!(ids.len(), 5);
+    // Another node storing the same attempt of a lead gets nothing: that lead is being called;
+    // and leads being called are not pending for anyone starting now.
+    let dup = [NewAttempt {
+        call_id: "dup",
+        ..new[0].clone()
+    }];
+    assert_eq!(
+        store.insert_attempts(c, "n2", &dup).await.unwrap(),
+        vec![None]
+    );
+    assert_eq!(store.pending_leads(c, None).await.unwrap().len(), 1_195);
     let ev = |i: usize, ms: u64, kind: CallEventKind| CallEvent {
         call_id: call_ids[i].into(),
         attempt: AttemptRef {
@@ -198,7 +215,12 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
     ];
     store.record(clock, &second, &updates).await.unwrap();
     // c4 is still dialling when the process "stops".
-    assert_eq!(store.recover_interrupted(c).await.unwrap(), 1);
+    assert_eq!(
+        store.recover_interrupted(c, "n2").await.unwrap(),
+        0,
+        "another node's call"
+    );
+    assert_eq!(store.recover_interrupted(c, "n1").await.unwrap(), 1);
     assert_eq!(store.lead_counts(c).await.unwrap(), (1_200, 3));
     let pending = store.pending_leads(c, None).await.unwrap();
     assert_eq!(pending.len(), 1_197);

@@ -59,6 +59,14 @@ impl CallRate {
         true
     }
 
+    /// Returns the last slot taken (its call was not placed after all): the schedule steps
+    /// back one period and the one-second window forgets it.
+    pub fn give_back(&mut self) {
+        if self.recent.pop_back().is_some() {
+            self.next = self.next.checked_sub(self.period).unwrap_or(self.next);
+        }
+    }
+
     /// True when [`CallRate::try_acquire`] would take a slot at `now` (nothing is taken).
     pub fn can_acquire(&mut self, now: Instant) -> bool {
         if now < self.next {
@@ -304,6 +312,17 @@ mod backoff_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_given_back_can_be_taken_again() {
+        let t0 = Instant::now();
+        let mut r = CallRate::new(1.0, t0);
+        assert!(r.try_acquire(t0));
+        assert!(!r.try_acquire(t0 + Duration::from_millis(10)));
+        r.give_back();
+        assert!(r.try_acquire(t0 + Duration::from_millis(10)));
+        assert!(!r.try_acquire(t0 + Duration::from_millis(20)));
+    }
 
     #[test]
     fn shared_limits_take_a_slot_in_every_limit_or_in_none() {

@@ -269,6 +269,24 @@ pub struct RunHooks {
     pub preview: Option<tokio::sync::mpsc::UnboundedReceiver<PreviewRequest>>,
     /// An engine shared with other campaigns (their agents too) instead of one of its own.
     pub shared_engine: Option<std::sync::Arc<crate::engine::shared::SharedEngine>>,
+    /// This process's node name when several share a campaign through one PostgreSQL store
+    /// (default: [`default_node`]).
+    pub node: Option<String>,
+}
+
+/// The node name of this process: `OUTDIAL_NODE`, else the host name. Attempts record it; a
+/// restarted node recovers its own interrupted attempts and leaves other nodes' calls alone.
+pub fn default_node() -> String {
+    std::env::var("OUTDIAL_NODE")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "outdial".into())
 }
 
 /// An agent's request for the next lead of a preview campaign (`POST
@@ -347,7 +365,8 @@ pub async fn run_with(
     // The leads are in the store now; only the rejected rows are reported at the end (a
     // list of a million leads with their attributes would otherwise stay in memory).
     drop(imported);
-    let recovered = store.recover_interrupted(campaign_id).await?;
+    let node = hooks.node.take().unwrap_or_else(default_node);
+    let recovered = store.recover_interrupted(campaign_id, &node).await?;
     tracing::info!(
         campaign = %cfg.name,
         imported = counts.inserted,
@@ -496,6 +515,8 @@ pub async fn run_with(
     // engine's agent events come on their own channel, so one about an earlier call can
     // arrive after this call was placed and must not make the agent look free.
     let mut preview_busy: HashMap<String, i64> = HashMap::new();
+    // Leads another node took first (several nodes on one campaign).
+    let mut taken_elsewhere = 0u64;
     // When the pacer's live figures last went to the metrics.
     let mut pacing_shown = Instant::now() - Duration::from_secs(1);
     let mut agents_wait_until = cfg
@@ -695,10 +716,23 @@ pub async fn run_with(
                     started_at: clock.to_utc(*started),
                 })
                 .collect();
-            let ids = store.insert_attempts(campaign_id, &rows).await?;
+            let ids = store.insert_attempts(campaign_id, &node, &rows).await?;
             for (((lead_id, attempt_no, call_id, started), attempt_id), request) in
                 picked.into_iter().zip(ids).zip(picked_for)
             {
+                let Some(attempt_id) = attempt_id else {
+                    // Another node stored this attempt of the lead first: it is calling it
+                    // (or already did). Ours is dropped, the lead left to that node, and the
+                    // rate slot given back; a preview request waits for the next lead.
+                    states.remove(&lead_id);
+                    rate.give_back();
+                    hooks.limits.ended(1);
+                    taken_elsewhere += 1;
+                    if let Some(r) = request {
+                        pending_preview.push_front(r);
+                    }
+                    continue;
+                };
                 let st = &states[&lead_id];
                 in_flight.insert(attempt_id, lead_id);
                 if let Some(p) = &mut pace {
@@ -1037,7 +1071,17 @@ pub async fn run_with(
     let resources_after = Resources::now();
     let peak_rss_kib = peak_rss_kib.max(resources_after.rss_kib);
     if !stopping {
-        store.complete_campaign(campaign_id).await?;
+        // Completed when every lead is final — other nodes may still be calling theirs.
+        let (total, finals) = store.lead_counts(campaign_id).await?;
+        if finals == total {
+            store.complete_campaign(campaign_id).await?;
+        } else {
+            tracing::info!(
+                pending = total - finals,
+                taken_elsewhere,
+                "this node is done; other nodes are still calling the campaign's other leads"
+            );
+        }
     }
     if let Some(t) = api {
         t.abort();

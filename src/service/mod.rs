@@ -470,6 +470,7 @@ impl Service {
                 limits: me.limits_for(&cfg),
                 preview: is_preview.then_some(prx),
                 shared_engine: shared.as_ref().map(|s| s.1.clone()),
+                node: None,
             };
             let import = Import {
                 leads,

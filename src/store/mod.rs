@@ -381,23 +381,27 @@ impl Store {
         })
     }
 
-    /// Closes attempts left `dialing` by a process that stopped: they become `interrupted`
-    /// (not counted towards `max_attempts`) and their leads stay pending. Returns how many.
-    pub async fn recover_interrupted(&self, campaign_id: i64) -> anyhow::Result<u64> {
+    /// Closes attempts left `dialing` by an earlier process of node `node` (or by a process
+    /// that recorded no node): they become `interrupted` (not counted towards `max_attempts`)
+    /// and their leads stay pending. Attempts other nodes are placing are left alone.
+    /// Returns how many.
+    pub async fn recover_interrupted(&self, campaign_id: i64, node: &str) -> anyhow::Result<u64> {
         let now = rfc3339_ms(Utc::now());
         let r = sqlx::query(
             "UPDATE attempts SET state = 'ended', disposition = 'interrupted',
                  detail = 'process_stopped', ended_at = $2
-             WHERE campaign_id = $1 AND state = 'dialing'",
+             WHERE campaign_id = $1 AND state = 'dialing' AND (node = $3 OR node IS NULL)",
         )
         .bind(campaign_id)
         .bind(now)
+        .bind(node)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
     }
 
-    /// Every lead of the campaign still pending.
+    /// Every lead of the campaign still pending, but those another node is calling now (an
+    /// attempt still `dialing`: call this after [`Store::recover_interrupted`]).
     pub async fn pending_leads(
         &self,
         campaign_id: i64,
@@ -427,6 +431,7 @@ impl Store {
                         COALESCE((SELECT MAX(a.attempt_no) FROM attempts a WHERE a.lead_id = l.id), 0),
                         CASE WHEN $4 IS NULL THEN NULL ELSE {tz_expr} END
                  FROM leads l WHERE l.campaign_id = $1 AND l.status = 'pending' AND l.id > $2
+                   AND NOT EXISTS (SELECT 1 FROM attempts d WHERE d.lead_id = l.id AND d.state = 'dialing')
                  ORDER BY l.id LIMIT $3"
             );
             let rows = sqlx::query(AssertSqlSafe(sql))
@@ -470,21 +475,24 @@ impl Store {
         Ok((r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
     }
 
-    /// Writes several attempts in one transaction before their INVITEs are sent. Returns their
-    /// ids in order. One multi-row INSERT per [`ROWS_PER_STATEMENT`] attempts: every
-    /// statement is a round trip to sqlx's SQLite worker thread, and at thousands of calls
-    /// per second those hand-offs, not SQLite, were the cost (docs/benchmarks.md).
+    /// Writes several attempts of node `node` in one transaction before their INVITEs are
+    /// sent. Returns their ids in order, `None` for an attempt another node stored first (the
+    /// same attempt number of the lead: that node is calling it; skip the lead). One
+    /// multi-row INSERT per [`ROWS_PER_STATEMENT`] attempts: every statement is a round trip
+    /// to sqlx's SQLite worker thread, and at thousands of calls per second those hand-offs,
+    /// not SQLite, were the cost (docs/benchmarks.md).
     pub async fn insert_attempts(
         &self,
         campaign_id: i64,
+        node: &str,
         rows: &[NewAttempt<'_>],
-    ) -> anyhow::Result<Vec<i64>> {
+    ) -> anyhow::Result<Vec<Option<i64>>> {
         let mut tx = self.pool.begin().await?;
         let mut by_call: HashMap<String, i64> = HashMap::with_capacity(rows.len());
         let statements = values_statements(
             self.backend,
-            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at) ",
-            " RETURNING id, call_id",
+            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at, node) ",
+            " ON CONFLICT DO NOTHING RETURNING id, call_id",
             rows,
             |b, r| {
                 b.push_bind(campaign_id)
@@ -492,7 +500,8 @@ impl Store {
                     .push_bind(r.attempt_no as i64)
                     .push_bind(r.call_id)
                     .push_bind("dialing")
-                    .push_bind(rfc3339_ms(r.started_at));
+                    .push_bind(rfc3339_ms(r.started_at))
+                    .push_bind(node);
             },
         );
         for (sql, args) in statements {
@@ -505,37 +514,10 @@ impl Store {
             }
         }
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                by_call
-                    .get(r.call_id)
-                    .copied()
-                    .ok_or_else(|| anyhow::anyhow!("attempt {} was not stored", r.call_id))
-            })
-            .collect()
-    }
-
-    /// Writes an attempt before its INVITE is sent. Returns its id.
-    pub async fn insert_attempt(
-        &self,
-        campaign_id: i64,
-        lead_id: i64,
-        attempt_no: u32,
-        call_id: &str,
-        started_at: DateTime<Utc>,
-    ) -> anyhow::Result<i64> {
-        let r = sqlx::query(
-            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at)
-             VALUES ($1, $2, $3, $4, 'dialing', $5) RETURNING id",
-        )
-        .bind(campaign_id)
-        .bind(lead_id)
-        .bind(attempt_no as i64)
-        .bind(call_id)
-        .bind(rfc3339_ms(started_at))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(r.get(0))
+        Ok(rows
+            .iter()
+            .map(|r| by_call.get(r.call_id).copied())
+            .collect())
     }
 
     /// Stores a batch of call events, updates their attempts, and applies the lead decisions
