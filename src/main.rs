@@ -184,6 +184,17 @@ enum AgentCmd {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Preview dialling: the agent's next lead, called at once and connected to the agent
+    /// when answered (prints the lead and the call).
+    NextLead {
+        /// Agent id.
+        id: String,
+        /// The preview campaign (needed when several run).
+        #[arg(long)]
+        campaign: Option<i64>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Set the disposition of the agent's current or last call (during the call or its
     /// wrap-up; ends the wrap-up).
     Disposition {
@@ -645,6 +656,29 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let body = serde_json::json!({ "state": "available" });
             let a: serde_json::Value = c.put(&format!("/v1/agents/{id}/state"), &body).await?;
             print_agents(&[a]);
+        }
+        Cmd::Agent {
+            command: AgentCmd::NextLead { id, campaign, api },
+        } => {
+            let c = ApiClient::new(&api.url, &api.token);
+            let body = match campaign {
+                Some(n) => serde_json::json!({ "campaignId": n }),
+                None => serde_json::json!({}),
+            };
+            let l: serde_json::Value = c.post(&format!("/v1/agents/{id}/next-lead"), &body).await?;
+            println!(
+                "calling {} (lead {}, campaign {}, attempt {}), call {}",
+                l["number"].as_str().unwrap_or("?"),
+                l["leadId"],
+                l["campaignId"],
+                l["attemptNo"],
+                l["callId"].as_str().unwrap_or("?")
+            );
+            if let Some(a) = l["attributes"].as_object() {
+                for (k, v) in a {
+                    println!("  {k}: {}", v.as_str().unwrap_or_default());
+                }
+            }
         }
         Cmd::Agent {
             command:

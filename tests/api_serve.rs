@@ -655,6 +655,17 @@ async fn service_api_end_to_end(server: Server) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    // The same from the command line: the problem's detail, a failing exit.
+    let out = Command::new(BIN)
+        .args(["agent", "next-lead", "1001", "--api-url", &agent.base])
+        .args(["--token", &agent.token])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("404") && err.contains("preview"),
+        "{err}"
+    );
     // No pacing rule, so no campaign event (auto-pause: tests/acd_sipp.rs).
     let (s, evs) = supervisor
         .call("GET", &format!("/v1/campaigns/{id}/events"), None)

@@ -35,6 +35,23 @@ impl ApiClient {
         Self::read(r).await
     }
 
+    /// `POST path` with a JSON body. Errors: as [`ApiClient::get`].
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {}{path}", self.base))?;
+        Self::read(r).await
+    }
+
     /// `PUT path` with a JSON body. Errors: as [`ApiClient::get`].
     pub async fn put<B: Serialize, T: DeserializeOwned>(
         &self,
