@@ -85,6 +85,18 @@ fn phone_not_taking(block: &str, calls: u32) -> SippUas {
     SippUas::start(&s, Transport::Udp, &["-m", &calls.to_string()]).unwrap()
 }
 
+/// Every phone's SIPp scenario completed (exit 0 within 10 s).
+fn assert_phones_done(phones: &mut [SippUas]) {
+    for p in phones {
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{}",
+            p.dir().display()
+        );
+    }
+}
+
 /// Registers `agent` (Contact: the phone's port) with the engine at `engine_port`; returns
 /// SIPp's exit status (0: the final response was `final_status`).
 fn register(
@@ -1193,14 +1205,7 @@ async fn a_predictive_campaign_runs_to_completion_within_its_caps() {
     assert!(abandon_rate <= 0.03, "{abandon_rate}");
     let (_, peak) = peak_concurrency(&db).await;
     assert!(peak <= 12, "peak concurrency {peak}");
-    for p in &mut phones {
-        assert_eq!(
-            p.wait_exit(Duration::from_secs(10)),
-            Some(0),
-            "{}",
-            p.dir().display()
-        );
-    }
+    assert_phones_done(&mut phones);
     drop(far);
 }
 
@@ -1275,12 +1280,7 @@ async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_
             );
         }
     }
-    assert_eq!(
-        phone1.wait_exit(Duration::from_secs(10)),
-        Some(0),
-        "{}",
-        phone1.dir().display()
-    );
+    assert_phones_done(std::slice::from_mut(&mut phone1));
     drop(far);
 }
 
@@ -1289,7 +1289,7 @@ async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_
 /// agent —; a request while the agent's call is on is refused; the campaign completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
-    use outdial::campaign::runner::{PreviewRefusal, PreviewRequest, RunHooks, run_with};
+    use outdial::campaign::runner::{PreviewRefusal, PreviewRequest, RunHooks};
     let dir = tempfile::tempdir().unwrap();
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
     // People who talk 1 s and hang up (8), and a busy line (2).
@@ -1316,23 +1316,11 @@ async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
     let run = {
         let store = store.clone();
         tokio::spawn(async move {
-            let import =
-                outdial::campaign::leads::read_csv(std::fs::File::open(&leads_csv).unwrap(), None)
-                    .unwrap();
             let hooks = RunHooks {
                 preview: Some(rx),
                 ..RunHooks::default()
             };
-            run_with(
-                &cfg,
-                import,
-                &store,
-                outdial::sip::transaction::Timers::default(),
-                false,
-                hooks,
-            )
-            .await
-            .unwrap()
+            run_csv_with(&cfg, &leads_csv, &store, hooks).await
         })
     };
     let contacts = (phones[0].addr.port(), phones[1].addr.port());
@@ -1416,14 +1404,7 @@ async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
         connected.iter().all(|c| c["agent"] == "1001"),
         "preview calls go to the agent who asked: {connected:?}"
     );
-    for p in &mut phones {
-        assert_eq!(
-            p.wait_exit(Duration::from_secs(10)),
-            Some(0),
-            "{}",
-            p.dir().display()
-        );
-    }
+    assert_phones_done(&mut phones);
     drop(far);
 }
 
@@ -1542,11 +1523,6 @@ async fn two_campaigns_on_one_engine_share_the_agent() {
             .unwrap();
     assert_eq!(abandoned, 0);
     service.shutdown(Duration::from_secs(5)).await;
-    assert_eq!(
-        phone1.wait_exit(Duration::from_secs(10)),
-        Some(0),
-        "{}",
-        phone1.dir().display()
-    );
+    assert_phones_done(std::slice::from_mut(&mut phone1));
     drop(far);
 }

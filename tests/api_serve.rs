@@ -1285,6 +1285,50 @@ async fn sigterm_lets_calls_finish_and_a_restart_resumes_the_campaign() {
     drop(far);
 }
 
+/// Creates one campaign per body (each with a call list of four answered numbers from
+/// `serial`, ten apart), starts them all, and waits (30 s in all) until every one completed.
+async fn run_campaigns(admin: &Api, serial: u32, bodies: Vec<Value>) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for (c, mut body) in bodies.into_iter().enumerate() {
+        let numbers: Vec<Value> = (0..4)
+            .map(|i| json!({"number": number(0, serial + 10 * c as u32 + i)}))
+            .collect();
+        let (_, l) = admin
+            .call(
+                "POST",
+                "/v1/call-lists",
+                Some(json!({"name": format!("l{serial}-{c}"), "numbers": numbers})),
+            )
+            .await;
+        body["callLists"] = json!([l["id"]]);
+        let (s, camp) = admin.call("POST", "/v1/campaigns", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{camp}");
+        ids.push(camp["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        let (s, _) = admin
+            .call(
+                "PUT",
+                &format!("/v1/campaigns/{id}/control"),
+                Some(json!({"command": "start"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in &ids {
+        admin
+            .until_completed(*id, deadline.saturating_duration_since(Instant::now()))
+            .await;
+    }
+    ids
+}
+
+/// A campaign body allowing five calls at once at 20 calls/s.
+fn five_at_once(name: &str) -> Value {
+    json!({"name": name, "callerId": "+14155550000", "cps": 20, "maxConcurrent": 5})
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_share_the_services_limits() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
@@ -1299,47 +1343,12 @@ async fn campaigns_share_the_services_limits() {
         base: server.base.clone(),
         token: server.token("admin", None),
     };
-    let mut ids = Vec::new();
-    for c in 0..2u32 {
-        let numbers: Vec<Value> = (0..4)
-            .map(|i| json!({"number": number(0, 60 + 10 * c + i)}))
-            .collect();
-        let (_, l) = admin
-            .call(
-                "POST",
-                "/v1/call-lists",
-                Some(json!({"name": format!("l{c}"), "numbers": numbers})),
-            )
-            .await;
-        let (_, camp) = admin
-            .call(
-                "POST",
-                "/v1/campaigns",
-                Some(
-                    json!({"name": format!("shared-{c}"), "callerId": "+14155550000",
-                            "cps": 20, "maxConcurrent": 5, "callLists": [l["id"]]}),
-                ),
-            )
-            .await;
-        ids.push(camp["id"].as_i64().unwrap());
-    }
-    for id in &ids {
-        let (s, _) = admin
-            .call(
-                "PUT",
-                &format!("/v1/campaigns/{id}/control"),
-                Some(json!({"command": "start"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-    }
-    // Both within 30 s in all.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for id in &ids {
-        admin
-            .until_completed(*id, deadline.saturating_duration_since(Instant::now()))
-            .await;
-    }
+    run_campaigns(
+        &admin,
+        60,
+        vec![five_at_once("shared-0"), five_at_once("shared-1")],
+    )
+    .await;
     let (code, dir) = server.stop_keep();
     assert_eq!(code, Some(0));
     let (attempts, peak) = common::peak_concurrency(&dir.path().join("outdial.db")).await;
@@ -1367,43 +1376,14 @@ async fn campaigns_on_one_trunk_share_its_limits() {
         base: server.base.clone(),
         token: server.token("admin", None),
     };
-    let mut ids = Vec::new();
-    for c in 0..3u32 {
-        let numbers: Vec<Value> = (0..4)
-            .map(|i| json!({"number": number(0, 160 + 10 * c + i)}))
-            .collect();
-        let (_, l) = admin
-            .call(
-                "POST",
-                "/v1/call-lists",
-                Some(json!({"name": format!("t{c}"), "numbers": numbers})),
-            )
-            .await;
-        let mut body = json!({"name": format!("trunk-{c}"), "callerId": "+14155550000",
-                              "cps": 20, "maxConcurrent": 5, "callLists": [l["id"]]});
-        if c == 2 {
-            body["trunk"] = json!(other.trunk_uri());
-        }
-        let (s, camp) = admin.call("POST", "/v1/campaigns", Some(body)).await;
-        assert_eq!(s, StatusCode::CREATED, "{camp}");
-        ids.push(camp["id"].as_i64().unwrap());
-    }
-    for id in &ids {
-        let (s, _) = admin
-            .call(
-                "PUT",
-                &format!("/v1/campaigns/{id}/control"),
-                Some(json!({"command": "start"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for id in &ids {
-        admin
-            .until_completed(*id, deadline.saturating_duration_since(Instant::now()))
-            .await;
-    }
+    let mut elsewhere = five_at_once("trunk-2");
+    elsewhere["trunk"] = json!(other.trunk_uri());
+    let ids = run_campaigns(
+        &admin,
+        160,
+        vec![five_at_once("trunk-0"), five_at_once("trunk-1"), elsewhere],
+    )
+    .await;
     let (code, dir) = server.stop_keep();
     assert_eq!(code, Some(0));
     let db = dir.path().join("outdial.db");

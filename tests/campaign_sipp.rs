@@ -556,7 +556,7 @@ async fn repeated_congestion_slows_the_campaign_down() {
 /// exactly once, by one node or the other, both nodes call, and the campaign completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_one_campaign_through_postgresql() {
-    use outdial::campaign::runner::{RunHooks, run_with};
+    use outdial::campaign::runner::RunHooks;
     let pg = common::pg::PgServer::start();
     let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -575,23 +575,11 @@ async fn two_nodes_share_one_campaign_through_postgresql() {
         let url = pg.url();
         runs.push(tokio::spawn(async move {
             let store = outdial::store::Store::connect(&url).await.unwrap();
-            let import =
-                outdial::campaign::leads::read_csv(std::fs::File::open(&leads).unwrap(), None)
-                    .unwrap();
             let hooks = RunHooks {
                 node: Some(node.into()),
                 ..RunHooks::default()
             };
-            run_with(
-                &cfg,
-                import,
-                &store,
-                outdial::sip::transaction::Timers::default(),
-                false,
-                hooks,
-            )
-            .await
-            .unwrap()
+            run_csv_with(&cfg, &leads, &store, hooks).await
         }));
     }
     for r in runs {

@@ -41,15 +41,7 @@ impl ApiClient {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("POST {}{path}", self.base))?;
-        Self::read(r).await
+        self.send(reqwest::Method::POST, path, body).await
     }
 
     /// `PUT path` with a JSON body. Errors: as [`ApiClient::get`].
@@ -58,14 +50,23 @@ impl ApiClient {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let r = self
             .http
-            .put(format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .json(body)
             .send()
             .await
-            .with_context(|| format!("PUT {}{path}", self.base))?;
+            .with_context(|| format!("{method} {}{path}", self.base))?;
         Self::read(r).await
     }
 

@@ -41,13 +41,7 @@ impl CallRate {
         if now < self.next {
             return false;
         }
-        while let Some(&t) = self.recent.front() {
-            if now.saturating_duration_since(t) >= Duration::from_secs(1) {
-                self.recent.pop_front();
-            } else {
-                break;
-            }
-        }
+        self.forget_before(now);
         if self.recent.len() >= self.window_cap {
             return false;
         }
@@ -57,6 +51,17 @@ impl CallRate {
         let floor = now.checked_sub(self.max_lag).unwrap_or(now);
         self.next = (self.next + self.period).max(floor);
         true
+    }
+
+    /// Forgets the starts more than a second before `now` (the window cap counts the rest).
+    fn forget_before(&mut self, now: Instant) {
+        while let Some(&t) = self.recent.front() {
+            if now.saturating_duration_since(t) >= Duration::from_secs(1) {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
     }
 
     /// Returns the last slot taken (its call was not placed after all): the schedule steps
@@ -72,13 +77,7 @@ impl CallRate {
         if now < self.next {
             return false;
         }
-        while let Some(&t) = self.recent.front() {
-            if now.saturating_duration_since(t) >= Duration::from_secs(1) {
-                self.recent.pop_front();
-            } else {
-                break;
-            }
-        }
+        self.forget_before(now);
         self.recent.len() < self.window_cap
     }
 

@@ -58,6 +58,21 @@ pub async fn run_campaign_on(
     (out, db)
 }
 
+/// Runs `cfg` over the call list at `leads` with `hooks` (a service's or a test's
+/// channels) until it ends.
+pub async fn run_csv_with(
+    cfg: &CampaignConfig,
+    leads: &Path,
+    store: &Store,
+    hooks: runner::RunHooks,
+) -> RunOutcome {
+    let import =
+        outdial::campaign::leads::read_csv(std::fs::File::open(leads).unwrap(), None).unwrap();
+    runner::run_with(cfg, import, store, Timers::default(), false, hooks)
+        .await
+        .unwrap()
+}
+
 /// Parses a stored RFC 3339 timestamp.
 pub fn ts(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
