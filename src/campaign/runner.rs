@@ -566,9 +566,7 @@ pub async fn run_with(
         let ctl = control.as_ref().map_or(RunControl::Run, |c| *c.borrow());
         if ctl == RunControl::Stop && !stopping {
             stopping = true;
-            let (tx, rx) = oneshot::channel();
-            shutdown_rx = Some(rx);
-            let _ = engine.commands.send(Command::Shutdown(tx));
+            shutdown_rx = Some(request_shutdown(&engine.commands));
         }
         let held = hold_until.is_some_and(|t| t > Instant::now())
             || agents_wait_until.is_some()
@@ -776,9 +774,8 @@ pub async fn run_with(
                     })
                     .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
                 if let Some(r) = request {
-                    // Reserved from now on (the engine's own event confirms it later): a
-                    // second request before that event must not place a second call.
-                    agent_states.insert(r.agent.clone(), AgentState::Reserved);
+                    // Busy until this call's `terminated`, whatever agent events arrive
+                    // meanwhile: a second request must not place a second call.
                     preview_busy.insert(r.agent.clone(), attempt_id);
                     let _ = r.reply.send(Ok(PreviewLead {
                         lead_id,
@@ -876,9 +873,7 @@ pub async fn run_with(
                 control = None;
                 if stopping { continue; }
                 stopping = true;
-                let (tx, rx) = oneshot::channel();
-                shutdown_rx = Some(rx);
-                let _ = engine.commands.send(Command::Shutdown(tx));
+                shutdown_rx = Some(request_shutdown(&engine.commands));
             },
             _ = &mut ctrl_c, if control.is_none() => {
                 if stopping {
@@ -889,9 +884,7 @@ pub async fn run_with(
                 eprintln!("Stopping: hanging up {} call(s) in progress (Ctrl-C again to quit at once); run again to resume.", in_flight.len());
                 stopping = true;
                 ctrl_c = Box::pin(tokio::signal::ctrl_c());
-                let (tx, rx) = oneshot::channel();
-                shutdown_rx = Some(rx);
-                let _ = engine.commands.send(Command::Shutdown(tx));
+                shutdown_rx = Some(request_shutdown(&engine.commands));
             }
         }
 
@@ -1033,14 +1026,7 @@ pub async fn run_with(
     tracing::debug!(campaign = %cfg.name, stopping, "run loop ended; waiting for the engine");
     // Calls cut short by a stop end with the engine: their slots go back now.
     hooks.limits.ended(in_flight.len());
-    let rx = match shutdown_rx {
-        Some(rx) => rx,
-        None => {
-            let (tx, rx) = oneshot::channel();
-            let _ = engine.commands.send(Command::Shutdown(tx));
-            rx
-        }
-    };
+    let rx = shutdown_rx.unwrap_or_else(|| request_shutdown(&engine.commands));
     // Events not stored yet (an agent's disposition can be the last thing that happens), and
     // those that follow `terminated` (media statistics) until the engine task ends.
     let mut tail = std::mem::take(&mut batch);
@@ -1108,6 +1094,15 @@ pub async fn run_with(
     })
 }
 
+/// Asks the engine to hang up every call and stop; the receiver gets its counters.
+fn request_shutdown(
+    commands: &tokio::sync::mpsc::UnboundedSender<Command>,
+) -> oneshot::Receiver<EngineStats> {
+    let (tx, rx) = oneshot::channel();
+    let _ = commands.send(Command::Shutdown(tx));
+    rx
+}
+
 /// Shortest wait between two dialling passes when the rate limiter is what holds calls back.
 const DIAL_PASS: Duration = Duration::from_millis(2);
 
@@ -1122,11 +1117,9 @@ const DNC_REFRESH: Duration = Duration::from_secs(5);
 /// Longest time call events wait in memory before they are stored (with their lead decisions).
 const EVENT_FLUSH: Duration = Duration::from_millis(10);
 
-/// Resolves every trunk of the campaign's group (and its outbound proxy) to an address.
-/// Errors: a host that does not resolve (named).
 /// The engine settings of a campaign: its socket, trunk group, RTP ports and ACD.
 /// Errors: an unparsable address, a trunk that does not resolve, agents' HA1 not readable.
-pub async fn engine_config(
+async fn engine_config(
     cfg: &CampaignConfig,
     store: &Store,
     timers: Timers,
@@ -1166,6 +1159,8 @@ pub async fn spawn_engine(
         .with_context(|| format!("starting SIP engine towards {trunk_addr} ({transport})"))
 }
 
+/// Resolves every trunk of the campaign's group (and its outbound proxy) to an address.
+/// Errors: a host that does not resolve (named).
 async fn resolve_trunks(cfg: &CampaignConfig) -> anyhow::Result<Vec<TrunkRoute>> {
     let mut out = Vec::new();
     for t in cfg.trunk_group()? {

@@ -118,11 +118,6 @@ impl SharedEngine {
         }
     }
 
-    /// The engine's own command channel (agent requests of the API).
-    pub fn commands(&self) -> mpsc::UnboundedSender<Command> {
-        self.commands.clone()
-    }
-
     /// Calls of the other campaigns with priority ≥ `priority` still wanting an agent: the
     /// agents a campaign of that priority should leave to them.
     pub fn demand_ahead(&self, campaign: i64, priority: i32) -> usize {
