@@ -329,6 +329,12 @@ pub fn rfc3339_ms(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Reads a stored timestamp back ([`rfc3339_ms`]'s form, or any RFC 3339 time) as UTC.
+/// Errors: not RFC 3339.
+pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc))
+}
+
 /// An agent's state (the ACD's view; see `docs/acd.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

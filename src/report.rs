@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::events::rfc3339_ms;
+use crate::events::{parse_rfc3339, rfc3339_ms};
 
 use crate::call::disposition::Disposition;
 use crate::store::Store;
@@ -275,7 +275,6 @@ pub fn agent_occupancy(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> BTreeMap<String, AgentOccupancy> {
-    let parse = |s: &str| DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc));
     let mut last: BTreeMap<&str, (&str, DateTime<Utc>)> = BTreeMap::new();
     let mut out: BTreeMap<String, AgentOccupancy> = BTreeMap::new();
     let mut add = |agent: &str, state: &str, a: DateTime<Utc>, b: DateTime<Utc>| {
@@ -293,7 +292,7 @@ pub fn agent_occupancy(
         }
     };
     for (agent, state, at) in events {
-        let Ok(at) = parse(at) else { continue };
+        let Ok(at) = parse_rfc3339(at) else { continue };
         if let Some((prev, since)) = last.insert(agent, (state, at)) {
             add(agent, prev, since, at);
         }
@@ -437,10 +436,7 @@ pub async fn campaign_stats(
     .bind(campaign_id)
     .fetch_one(pool)
     .await?;
-    let parse = |s: Option<String>| {
-        s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
+    let parse = |s: Option<String>| s.and_then(|s| parse_rfc3339(&s).ok());
     let agent_occupancy = match (parse(span.get(0)), parse(span.get(1))) {
         (Some(from), Some(to)) => {
             let (from, to) = if campaign_id.is_some() {

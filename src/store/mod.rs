@@ -25,7 +25,7 @@ use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Executor, Row, Type};
 
 use crate::call::disposition::Disposition;
 use crate::campaign::leads::NewLead;
-use crate::events::{CallEvent, CallEventKind, WallClock, rfc3339_ms};
+use crate::events::{CallEvent, CallEventKind, WallClock, parse_rfc3339, rfc3339_ms};
 
 /// Rows per multi-row statement: 8 bound values per row at most, well under SQLite's 32,766
 /// variables per statement (and PostgreSQL's 65,535).
@@ -337,12 +337,7 @@ impl Store {
 
     /// Marks a campaign completed.
     pub async fn complete_campaign(&self, id: i64) -> anyhow::Result<()> {
-        sqlx::query("UPDATE campaigns SET state = 'completed', updated_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(rfc3339_ms(Utc::now()))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.set_campaign_state(id, "completed").await
     }
 
     /// Adds leads to a campaign in one transaction; numbers already present are skipped.
@@ -448,9 +443,7 @@ impl Store {
                     id: r.get(0),
                     number: r.get(1),
                     attempts: r.get::<i64, _>(2) as u32,
-                    next_attempt_at: next
-                        .map(|s| DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)))
-                        .transpose()?,
+                    next_attempt_at: next.as_deref().map(parse_rfc3339).transpose()?,
                     last_attempt_no: r.get::<i64, _>(4) as u32,
                     time_zone: r.get(5),
                 };
