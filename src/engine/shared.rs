@@ -212,9 +212,9 @@ async fn hub(
                 };
                 let Some(p) = ports.get_mut(&id) else { continue };
                 let ended = matches!(ev.kind, CallEventKind::Terminated { .. });
-                if ended || matches!(ev.kind, CallEventKind::Connected { .. }) {
-                    p.wanting.remove(&ev.call_id);
-                }
+                // Only a connect or an end changes the demand (most events do not).
+                let settled = (ended || matches!(ev.kind, CallEventKind::Connected { .. }))
+                    && p.wanting.remove(&ev.call_id);
                 if ended {
                     p.live.remove(&ev.call_id);
                 }
@@ -222,7 +222,9 @@ async fn hub(
                 if ended {
                     detach_if_done(&mut ports, &mut owner, &engine.commands, id).await;
                 }
-                publish(&ports, id);
+                if settled || !ports.contains_key(&id) {
+                    publish(&ports, id);
+                }
             }
             ev = engine.agent_events.recv() => {
                 let Some(ev) = ev else { break };
