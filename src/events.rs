@@ -65,7 +65,7 @@ pub enum CallEventKind {
     Amd {
         /// `human`, `machine` or `not_sure`.
         result: crate::media::amd::AmdResult,
-        /// Asterisk-format cause (`HUMAN-500-500`, `LONGGREETING-2400-2400`, `BEEP-1000-120`…).
+        /// Asterisk-format cause (`HUMAN-860-850`, `LONGGREETING-2000-2000`, `BEEP-700-160`…).
         cause: String,
         /// Milliseconds from the answer to the decision.
         decision_ms: u32,

@@ -289,15 +289,53 @@ fn print_agents(list: &[serde_json::Value]) {
 enum AmdCmd {
     /// Run a detector profile over labelled clips and print the confusion matrix and rates.
     Eval {
-        /// CSV with `file,label` columns (labels: human, machine, silence); files relative to it.
+        /// CSV with `file,label` columns (labels: human, machine, silence) and optionally
+        /// `source`; files relative to it. Without it, the real-voice corpus is built in
+        /// memory from the Asterisk prompt packages (see `outdial amd corpus`).
         #[arg(long)]
-        labels: PathBuf,
+        labels: Option<PathBuf>,
         /// `default` or `asterisk`.
         #[arg(long, default_value = "default")]
         profile: String,
+        /// Figures per source as well.
+        #[arg(long)]
+        by_source: bool,
+        /// Leave-one-source-out: for each source, tune the default profile's decision on the
+        /// other sources and report it on the one held out.
+        #[arg(long)]
+        loso: bool,
+        /// Where the Asterisk prompt packages are (for the built-in corpus).
+        #[arg(long, default_value = outdial::media::amd::corpus::DEFAULT_SOUNDS_DIR)]
+        sounds: PathBuf,
         /// Print the full report (every clip) as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Build the labelled real-voice corpus (WAV clips and labels.csv) from Debian's Asterisk
+    /// prompt packages: machine greetings, human answers and dead air, per source.
+    Corpus {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where the prompt packages are installed.
+        #[arg(long, default_value = outdial::media::amd::corpus::DEFAULT_SOUNDS_DIR)]
+        sounds: PathBuf,
+        /// Only these sources (repeatable): es-allison, fr-june, it-carlo, ru-ivrvoice, es-co,
+        /// fr-armelle, it-menardi.
+        #[arg(long)]
+        source: Vec<String>,
+        /// Human answers per source.
+        #[arg(long, default_value_t = 60)]
+        humans: usize,
+        /// Machine greetings per source.
+        #[arg(long, default_value_t = 60)]
+        machines: usize,
+        /// Dead-air and noise-only lines per source.
+        #[arg(long, default_value_t = 8)]
+        silences: usize,
+        /// Generator seed (the same seed writes the same clips).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
     },
 }
 
@@ -779,17 +817,40 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 AmdCmd::Eval {
                     labels,
                     profile,
+                    by_source,
+                    loso,
+                    sounds,
                     json,
                 },
+        } => amd_eval(labels, &profile, by_source, loso, sounds, json)?,
+        Cmd::Amd {
+            command:
+                AmdCmd::Corpus {
+                    out,
+                    sounds,
+                    source,
+                    humans,
+                    machines,
+                    silences,
+                    seed,
+                },
         } => {
-            let cfg = outdial::media::amd::AmdConfig::named(&profile)
-                .with_context(|| format!("unknown AMD profile {profile:?} (default, asterisk)"))?;
-            let r = outdial::media::amd::eval::evaluate(&labels, &cfg)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                print!("{}", outdial::media::amd::eval::render(&r));
-            }
+            use outdial::media::amd::corpus;
+            let opts = corpus::CorpusOptions {
+                sounds_dir: sounds,
+                humans,
+                machines,
+                silences,
+                seed,
+                ..Default::default()
+            };
+            let clips = corpus::build(&opts, &source)?;
+            corpus::write(&out, &clips)?;
+            println!(
+                "{} clips written to {} (labels.csv)",
+                clips.len(),
+                out.display()
+            );
         }
         Cmd::Demo {
             transport,
@@ -868,4 +929,65 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `outdial amd eval`: one profile over a labelled set (a labels file, or the real-voice
+/// corpus built in memory), optionally per source and leave-one-source-out.
+fn amd_eval(
+    labels: Option<PathBuf>,
+    profile: &str,
+    by_source: bool,
+    loso: bool,
+    sounds: PathBuf,
+    json: bool,
+) -> anyhow::Result<()> {
+    use outdial::media::amd::{AmdConfig, DefaultParams, corpus, eval};
+    let cfg = AmdConfig::named(profile)
+        .with_context(|| format!("unknown AMD profile {profile:?} (default, asterisk)"))?;
+    let clips: Vec<eval::LabelledClip> = match &labels {
+        Some(l) => eval::load_labelled(l)?,
+        None => {
+            eprintln!("Building the real-voice corpus from {} …", sounds.display());
+            let opts = corpus::CorpusOptions {
+                sounds_dir: sounds,
+                ..Default::default()
+            };
+            corpus::build(&opts, &[])?
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        }
+    };
+    let r = eval::evaluate_clips(&clips, &cfg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    print!("{}", eval::render(&r));
+    if by_source {
+        let per = eval::by_source(&r)?;
+        let rows: Vec<(String, &eval::EvalReport)> =
+            per.iter().map(|(k, v)| (k.clone(), v)).collect();
+        println!("\nPer source, profile `{profile}`:");
+        print!("{}", eval::render_table(&rows));
+    }
+    if loso {
+        let grid = DefaultParams::tuning_grid();
+        let (folds, all) = eval::leave_one_source_out(&clips, &grid)?;
+        println!(
+            "\nLeave-one-source-out, default profile ({} candidate parameter sets; each source \
+             scored with the set chosen on the others):",
+            grid.len()
+        );
+        let rows: Vec<(String, &eval::EvalReport)> = folds
+            .iter()
+            .map(|f| (format!("{} (set {})", f.held_out, f.chosen), &f.report))
+            .collect();
+        print!("{}", eval::render_table(&rows));
+        println!(
+            "Chosen on all sources: set {all}: {}",
+            grid[all].describe_decision()
+        );
+    }
+    Ok(())
 }

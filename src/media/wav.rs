@@ -117,8 +117,13 @@ fn g711_wav_bytes(law: Law, data: &[u8]) -> Vec<u8> {
 
 /// Writes 8 kHz mono G.711 µ-law, the form SIPp's `rtp_stream` plays.
 pub fn write_ulaw(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
-    let data: Vec<u8> = samples.iter().map(|s| Law::Pcmu.encode(*s)).collect();
-    std::fs::write(path, g711_wav_bytes(Law::Pcmu, &data))
+    write_g711(path, Law::Pcmu, samples)
+}
+
+/// Writes 8 kHz mono G.711 in either law (WAVE format tag 7 for µ-law, 6 for A-law).
+pub fn write_g711(path: &Path, law: Law, samples: &[i16]) -> anyhow::Result<()> {
+    let data: Vec<u8> = samples.iter().map(|s| law.encode(*s)).collect();
+    std::fs::write(path, g711_wav_bytes(law, &data))
         .with_context(|| format!("writing {}", path.display()))
 }
 

@@ -8,6 +8,7 @@
 
 pub mod asterisk;
 pub mod beep;
+pub mod corpus;
 pub mod default;
 pub mod eval;
 
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use asterisk::{AsteriskAmd, AsteriskParams};
 pub use beep::{Beep, BeepDetector, BeepParams};
-pub use default::{DefaultAmd, DefaultParams};
+pub use default::{Decider, DefaultAmd, DefaultParams, FrameAnalyzer, FrameFeatures};
 
 /// The three outcomes of Asterisk's `AMDSTATUS` (`HANGUP` is a call event here, not a result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
