@@ -62,19 +62,8 @@ const HIGH_HZ: f32 = 2100.0;
 /// Probe spacing, Hz (half the 50 Hz resolution of a 160-sample frame).
 const PROBE_HZ: f32 = 25.0;
 
-/// Goertzel power of `samples` at `hz` (8 kHz): ≈ N²·A²/4 for a tone of amplitude A.
-fn goertzel(samples: &[i16], hz: f32) -> f32 {
-    let c = 2.0 * (2.0 * std::f32::consts::PI * hz / 8000.0).cos();
-    let (mut s1, mut s2) = (0f32, 0f32);
-    for x in samples {
-        let s0 = *x as f32 + c * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - c * s1 * s2).max(0.0)
-}
-
-/// Goertzel powers of `samples` at several frequencies in one pass: the filters' recursions
+/// Goertzel powers of `samples` (8 kHz) at several frequencies in one pass, each ≈ N²·A²/4
+/// for a tone of amplitude A at that frequency. The filters' recursions
 /// are independent, so running them side by side per sample lets the CPU overlap them
 /// (one filter at a time is a chain of dependent multiply-adds).
 fn goertzel_bank<const N: usize>(samples: &[i16], hz: [f32; N]) -> [f32; N] {
@@ -180,7 +169,8 @@ impl BeepDetector {
                 harmonic: 1.0,
             });
         }
-        let harmonic = goertzel(samples, 2.0 * hz) / peak.max(1e-9);
+        let [harmonic] = goertzel_bank(samples, [2.0 * hz]);
+        let harmonic = harmonic / peak.max(1e-9);
         Some(Tone {
             hz,
             share,

@@ -337,8 +337,8 @@ impl Pool {
     }
 }
 
-/// A clip being laid out: speech placed on a timeline (ms), and the spans that are speech
-/// (for the SNR).
+/// A clip being laid out: prompts placed one after another on a timeline of samples, with
+/// pauses between them; what runs past the clip's end is cut.
 struct Timeline {
     x: Vec<f32>,
     at: usize,

@@ -229,26 +229,17 @@ impl FrameAnalyzer {
     pub fn analyze(&mut self, samples: &[i16]) -> FrameFeatures {
         let beep = self.beeps.feed(samples);
         let digital_silence = samples.iter().all(|s| s.unsigned_abs() <= 8);
-        let level_dbov = if digital_silence {
-            // Keep the filter's state in step, but report the frame as what it is.
-            for s in samples {
-                self.hp.run(*s as f32);
-            }
-            -96.0
-        } else if self.highpass_hz <= 0.0 {
-            level_dbov(samples)
+        let energy = if self.highpass_hz <= 0.0 {
+            sum_of_squares(samples.iter().map(|s| *s as f32))
         } else {
-            let mut energy = 0f64;
-            for s in samples {
-                let y = self.hp.run(*s as f32);
-                energy += (y as f64) * (y as f64);
-            }
-            let rms = (energy / samples.len().max(1) as f64).sqrt();
-            if rms < 1.0 {
-                -96.0
-            } else {
-                (20.0 * (rms / 32768.0).log10()) as f32
-            }
+            // The filter runs on every frame, digital silence too, to keep its state in step.
+            let hp = &mut self.hp;
+            sum_of_squares(samples.iter().map(|s| hp.run(*s as f32)))
+        };
+        let level_dbov = if digital_silence {
+            -96.0
+        } else {
+            energy_dbov(energy, samples.len())
         };
         FrameFeatures {
             frame_ms: (samples.len() / 8) as u32,
@@ -483,11 +474,20 @@ pub struct DefaultAmd {
 
 /// RMS level of a frame in dBov (full scale = 32768); -96 for digital silence.
 pub fn level_dbov(samples: &[i16]) -> f32 {
-    if samples.is_empty() {
-        return -96.0;
-    }
-    let energy: f64 = samples.iter().map(|s| (*s as f64) * (*s as f64)).sum();
-    let rms = (energy / samples.len() as f64).sqrt();
+    energy_dbov(
+        sum_of_squares(samples.iter().map(|s| *s as f32)),
+        samples.len(),
+    )
+}
+
+fn sum_of_squares(xs: impl Iterator<Item = f32>) -> f64 {
+    xs.map(|x| (x as f64) * (x as f64)).sum()
+}
+
+/// The RMS level in dBov of `n` samples whose squares sum to `energy`; -96 under 1 LSB RMS
+/// (or for no samples).
+fn energy_dbov(energy: f64, n: usize) -> f32 {
+    let rms = (energy / n.max(1) as f64).sqrt();
     if rms < 1.0 {
         -96.0
     } else {

@@ -102,18 +102,34 @@ pub fn classify_samples(cfg: &AmdConfig, samples: &[i16]) -> (AmdResult, String,
     let Some(mut det) = cfg.detector(t0) else {
         return (AmdResult::NotSure, "OFF".into(), 0);
     };
-    for (k, frame) in samples.chunks(160).enumerate() {
-        if frame.len() < 160 {
-            break;
-        }
-        let now = t0 + Duration::from_millis(20 * (k as u64 + 1));
-        if let Some(d) = det.feed(now, frame) {
-            return (d.result, d.cause, d.decision_ms);
-        }
-    }
-    // Audio ended first: the wall-clock guard decides, as it would on a live call.
-    let t = det.poll_timeout().unwrap_or(t0);
-    match det.handle_timeout(t) {
+    replay(
+        &mut det,
+        t0,
+        samples.chunks_exact(160),
+        |d, now, frame| d.feed(now, frame),
+        |d| {
+            let t = d.poll_timeout().unwrap_or(t0);
+            d.handle_timeout(t)
+        },
+    )
+}
+
+/// Feeds `frames` to `det` at 20 ms intervals of a virtual clock from `t0` (the first at
+/// `t0` + 20 ms, as RTP frames arrive on a live call). When the frames run out before a
+/// decision, `guard` (the detector's wall-clock guard) decides, as it would on a live call.
+fn replay<D, F>(
+    det: &mut D,
+    t0: Instant,
+    frames: impl IntoIterator<Item = F>,
+    mut feed: impl FnMut(&mut D, Instant, F) -> Option<super::AmdDecision>,
+    guard: impl FnOnce(&mut D) -> Option<super::AmdDecision>,
+) -> (AmdResult, String, u32) {
+    let decision = frames
+        .into_iter()
+        .enumerate()
+        .find_map(|(k, f)| feed(det, t0 + Duration::from_millis(20 * (k as u64 + 1)), f))
+        .or_else(|| guard(det));
+    match decision {
         Some(d) => (d.result, d.cause, d.decision_ms),
         None => (AmdResult::NotSure, "NOTSURE".into(), 0),
     }
@@ -312,18 +328,16 @@ pub fn default_features(p: &DefaultParams, samples: &[i16]) -> Vec<FrameFeatures
 /// of a virtual clock from the answer (as [`classify_samples`] feeds them).
 pub fn classify_features(p: &DefaultParams, feats: &[FrameFeatures]) -> (AmdResult, String, u32) {
     let t0 = Instant::now();
-    let mut d = Decider::new(*p, t0);
-    for (k, f) in feats.iter().enumerate() {
-        let now = t0 + Duration::from_millis(20 * (k as u64 + 1));
-        if let Some(x) = d.step(now, f) {
-            return (x.result, x.cause, x.decision_ms);
-        }
-    }
-    let t = d.poll_timeout().unwrap_or(t0);
-    match d.handle_timeout(t) {
-        Some(x) => (x.result, x.cause, x.decision_ms),
-        None => (AmdResult::NotSure, "NOTSURE".into(), 0),
-    }
+    replay(
+        &mut Decider::new(*p, t0),
+        t0,
+        feats,
+        |d, now, f| d.step(now, f),
+        |d| {
+            let t = d.poll_timeout().unwrap_or(t0);
+            d.handle_timeout(t)
+        },
+    )
 }
 
 /// What tuning minimises over the training clips: each human called a machine costs 5 (a
