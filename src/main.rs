@@ -491,6 +491,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let cfg = CampaignConfig::load(&campaign, &o)?;
             let store = Store::open(&db).await?;
+            store.lock_process()?;
             let out = runner::run(&cfg, &leads, &store, Timers::default(), !quiet).await?;
             print_outcome(&out);
             if let Some(p) = report_path {
@@ -513,6 +514,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             outdial::notify::metrics::install();
             let store = Store::open(&sc.db).await?;
+            store.lock_process()?;
             let service = outdial::service::Service::with_limits(
                 store.clone(),
                 sc.campaign_defaults.clone(),
@@ -886,6 +888,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let cfg = CampaignConfig::load(&campaign_path, &Overrides::default())?;
             let store = Store::open(&dir.join("outdial.db")).await?;
+            store.lock_process()?;
             let out = runner::run(&cfg, &leads_path, &store, Timers::default(), true).await?;
             drop(uas);
             print_outcome(&out);
@@ -907,6 +910,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // A panic in any task ends the process with the panic's message (exit code 101), instead
+    // of leaving a service half-working with one campaign silently dead.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        eprintln!("error: internal failure (a bug, please report it): {info}; stopping");
+        std::process::exit(101);
+    }));
     // One UDP socket per call: lift the open-file limit to the hard limit.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!(error = %e, "could not raise the open-file limit");

@@ -176,6 +176,39 @@ impl Api {
     }
 }
 
+/// Two `outdial serve` on one SQLite file: the second refuses to start, naming the first
+/// (its pid), and the first keeps serving.
+#[test]
+fn a_second_serve_on_the_same_sqlite_file_refuses_to_start() {
+    let first = Server::start("sip:127.0.0.1:9");
+    let port = free_port(Transport::Tcp).unwrap();
+    let cfg = first.dir.path().join("second.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndb = \"{}\"\n[campaign_defaults]\n\
+             trunk = \"sip:127.0.0.1:9\"\nlocal_address = \"127.0.0.1:0\"\n",
+            first.db
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is in use by another outdial process")
+            && err.contains(&format!("pid {}", first.child.id())),
+        "{err}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(std::net::TcpStream::connect(first.base.trim_start_matches("http://")).is_ok());
+    assert_eq!(first.stop(), Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_api_end_to_end() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();

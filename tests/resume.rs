@@ -53,8 +53,10 @@ async fn killed_run_resumes_without_redialling_final_leads() {
             .arg("--db")
             .arg(&db)
             .arg("--quiet")
+            // A short lease, so that the run after the kill need not wait long.
+            .env("OUTDIAL_LEASE_TTL", "3")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
     };
 
     let mut first = outdial();
@@ -87,6 +89,21 @@ async fn killed_run_resumes_without_redialling_final_leads() {
             "first run ended before it was killed"
         );
     }
+    // A second run while the first is alive is refused at once (the SQLite file is
+    // locked), and dials nothing.
+    let mut again = outdial();
+    args(&mut again);
+    let out = tokio::task::spawn_blocking(move || again.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is in use by another outdial process")
+            && err.contains(&format!("pid {}", child.id())),
+        "{err}"
+    );
     child.kill().unwrap(); // SIGKILL: no clean-up at all
     child.wait().unwrap();
 
@@ -106,13 +123,28 @@ async fn killed_run_resumes_without_redialling_final_leads() {
     .unwrap();
     store.pool().close().await;
 
-    let mut second = outdial();
-    args(&mut second);
-    let status = tokio::task::spawn_blocking(move || second.status())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "second run failed: {status}");
+    // The killed owner's lease is still live for up to 3 s: a run started meanwhile is
+    // refused, naming it; once it expired, the next run takes the campaign over.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let mut second = outdial();
+        args(&mut second);
+        let out = tokio::task::spawn_blocking(move || second.output())
+            .await
+            .unwrap()
+            .unwrap();
+        if out.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("already being dialled by") && tries < 20,
+            "second run failed ({}): {err}",
+            out.status
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 
     let store = Store::open(&db).await.unwrap();
     assert_eq!(
@@ -135,6 +167,16 @@ async fn killed_run_resumes_without_redialling_final_leads() {
         )
         .await,
         dialing
+    );
+    // Nobody answered twice: no lead has two answered attempts.
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM (SELECT lead_id FROM attempts WHERE disposition = 'answered'
+             GROUP BY lead_id HAVING COUNT(*) > 1) AS twice"
+        )
+        .await,
+        0
     );
     // Leads final before the kill got no attempt afterwards.
     for (lead_id, attempts) in final_before {

@@ -92,8 +92,20 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
             started_at: clock.to_utc(t0),
         })
         .collect();
+    // Two nodes on the campaign, each with its run lease; a second process of node n1 is
+    // refused while n1's lease is live, naming the owner.
+    let ttl = std::time::Duration::from_secs(600);
+    let n1 = store.acquire_lease(c, "n1", ttl).await.unwrap();
+    let n2 = store.acquire_lease(c, "n2", ttl).await.unwrap();
+    let refused = store.acquire_lease(c, "n1", ttl).await.unwrap_err();
+    let held = refused
+        .downcast_ref::<outdial::store::LeaseHeld>()
+        .expect("a LeaseHeld error");
+    assert_eq!(held.owner, n1.owner);
+    assert!(refused.to_string().contains("already being dialled by n1/"));
+    assert!(store.renew_lease(&n1, ttl).await.unwrap());
     let ids: Vec<i64> = store
-        .insert_attempts(c, "n1", &new)
+        .insert_attempts(&n1, &new)
         .await
         .unwrap()
         .into_iter()
@@ -106,10 +118,7 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
         call_id: "dup",
         ..new[0].clone()
     }];
-    assert_eq!(
-        store.insert_attempts(c, "n2", &dup).await.unwrap(),
-        vec![None]
-    );
+    assert_eq!(store.insert_attempts(&n2, &dup).await.unwrap(), vec![None]);
     assert_eq!(store.pending_leads(c, None).await.unwrap().len(), 1_195);
     let ev = |i: usize, ms: u64, kind: CallEventKind| CallEvent {
         call_id: call_ids[i].into(),
@@ -218,9 +227,27 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
     assert_eq!(
         store.recover_interrupted(c, "n2").await.unwrap(),
         0,
-        "another node's call"
+        "another node's call, its lease live"
+    );
+    assert_eq!(
+        store.recover_interrupted(c, "n1").await.unwrap(),
+        0,
+        "our own node's live owner (a second process must not take its calls)"
+    );
+    // n1's process dies: its lease runs out (here: a successor takes it once expired).
+    sqlx::query("UPDATE run_leases SET expires_at = '2000-01-01T00:00:00.000Z' WHERE node = 'n1'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let successor = store.acquire_lease(c, "n1", ttl).await.unwrap();
+    assert_ne!(successor.owner, n1.owner);
+    assert!(
+        !store.renew_lease(&n1, ttl).await.unwrap(),
+        "the old owner lost it"
     );
     assert_eq!(store.recover_interrupted(c, "n1").await.unwrap(), 1);
+    store.release_lease(&successor).await.unwrap();
+    store.release_lease(&n2).await.unwrap();
     assert_eq!(store.lead_counts(c).await.unwrap(), (1_200, 3));
     let pending = store.pending_leads(c, None).await.unwrap();
     assert_eq!(pending.len(), 1_197);

@@ -274,6 +274,18 @@ pub struct RunHooks {
     pub node: Option<String>,
 }
 
+/// How long a run lease lasts without renewal: `OUTDIAL_LEASE_TTL` seconds (2 to 600,
+/// default 15). The lease is renewed every third of it; a process killed without clean-up
+/// holds its campaign that long at most.
+pub fn lease_ttl() -> Duration {
+    let secs = std::env::var("OUTDIAL_LEASE_TTL")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(15)
+        .clamp(2, 600);
+    Duration::from_secs(secs)
+}
+
 /// The node name of this process: `OUTDIAL_NODE`, else the host name. Attempts record it; a
 /// restarted node recovers its own interrupted attempts and leaves other nodes' calls alone.
 pub fn default_node() -> String {
@@ -366,6 +378,14 @@ pub async fn run_with(
     // list of a million leads with their attributes would otherwise stay in memory).
     drop(imported);
     let node = hooks.node.take().unwrap_or_else(default_node);
+    // One owner per campaign run (per node), checked, not assumed: a second process on this
+    // campaign is refused while our lease is renewed; a dead owner's lease expires.
+    let ttl = lease_ttl();
+    let lease = store
+        .acquire_lease(campaign_id, &node, ttl)
+        .await
+        .with_context(|| format!("campaign {}", cfg.name))?;
+    let mut lease_renewed = Instant::now();
     let recovered = store.recover_interrupted(campaign_id, &node).await?;
     tracing::info!(
         campaign = %cfg.name,
@@ -523,7 +543,7 @@ pub async fn run_with(
         .acd
         .as_ref()
         .filter(|a| a.wait_for_agents > 0)
-        .map(|a| Instant::now() + Duration::from_secs(a.wait_for_agents));
+        .map(|a| super::rate::later(Instant::now(), Duration::from_secs(a.wait_for_agents)));
     if agents_wait_until.is_some() && progress {
         eprintln!(
             "[{}] waiting for an agent to become available before dialling…",
@@ -714,7 +734,7 @@ pub async fn run_with(
                     started_at: clock.to_utc(*started),
                 })
                 .collect();
-            let ids = store.insert_attempts(campaign_id, &node, &rows).await?;
+            let ids = store.insert_attempts(&lease, &rows).await?;
             for (((lead_id, attempt_no, call_id, started), attempt_id), request) in
                 picked.into_iter().zip(ids).zip(picked_for)
             {
@@ -810,6 +830,16 @@ pub async fn run_with(
             if Instant::now() >= until {
                 tracing::warn!(owed, "agents did not set their last calls' dispositions");
                 break;
+            }
+        }
+        if lease_renewed.elapsed() >= ttl / 3 {
+            lease_renewed = Instant::now();
+            if !store.renew_lease(&lease, ttl).await? {
+                anyhow::bail!(
+                    "campaign {}: our run lease expired and another process took the campaign \
+                     over; stopping without dialling more",
+                    cfg.name
+                );
             }
         }
         if last_rss.elapsed() >= Duration::from_secs(1) {
@@ -921,7 +951,7 @@ pub async fn run_with(
                         }
                         let trunk_wait = retry_after.map(|s| Duration::from_secs(u64::from(s)));
                         if let Some(w) = trunk_wait {
-                            let until = Instant::now() + w;
+                            let until = super::rate::later(Instant::now(), w);
                             if hold_until.is_none_or(|h| h < until) {
                                 tracing::warn!(
                                     seconds = w.as_secs(),
@@ -962,7 +992,7 @@ pub async fn run_with(
                             Some(r) => {
                                 let wait = Duration::from_secs(r.retry_after)
                                     .max(trunk_wait.unwrap_or_default());
-                                let at = Instant::now() + wait;
+                                let at = super::rate::later(Instant::now(), wait);
                                 // While stopping, the retry time is only kept in the store,
                                 // for the next run.
                                 if !stopping {
@@ -1072,6 +1102,7 @@ pub async fn run_with(
     if let Some(t) = api {
         t.abort();
     }
+    store.release_lease(&lease).await?;
     let report = report::build(store, campaign_id, &cfg.name).await?;
     Ok(RunOutcome {
         report,

@@ -177,6 +177,10 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file (None for PostgreSQL).
+    file: Option<std::path::PathBuf>,
+    /// The process lock on the SQLite file, once taken ([`Store::lock_process`]).
+    lock: std::sync::Arc<std::sync::OnceLock<std::fs::File>>,
 }
 
 /// A lead that still needs dialling.
@@ -233,6 +237,33 @@ pub struct NewAttempt<'a> {
     pub started_at: DateTime<Utc>,
 }
 
+/// The run lease a process holds on a campaign (per node): see [`Store::acquire_lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLease {
+    /// The campaign.
+    pub campaign_id: i64,
+    /// The node name ([`crate::campaign::runner::default_node`]).
+    pub node: String,
+    /// This process: `node/pid/start time` (RFC 3339, ms).
+    pub owner: String,
+}
+
+/// A live lease of another process on the campaign: the run is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the campaign is already being dialled by {owner} (since {since}); its lease expires at \
+     {expires_at} unless renewed — stop that process first, or if it died, start again after \
+     that time"
+)]
+pub struct LeaseHeld {
+    /// The owner id (`node/pid/start time`).
+    pub owner: String,
+    /// When it took the lease (RFC 3339).
+    pub since: String,
+    /// When the lease runs out without a renewal (RFC 3339).
+    pub expires_at: String,
+}
+
 /// Outcome of importing a call list into a campaign.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportCounts {
@@ -269,6 +300,8 @@ impl Store {
             return Ok(Self {
                 pool,
                 backend: Backend::Postgres,
+                file: None,
+                lock: Default::default(),
             });
         }
         let path = Path::new(location.strip_prefix("sqlite://").unwrap_or(location));
@@ -300,7 +333,63 @@ impl Store {
         Ok(Self {
             pool,
             backend: Backend::Sqlite,
+            file: Some(path.to_path_buf()),
+            lock: Default::default(),
         })
+    }
+
+    /// Claims the SQLite file for this process alone, for as long as the store lives: an
+    /// exclusive advisory lock (`flock`) on `<file>.lock`, which holds this process's id and
+    /// start time. `outdial run` and `outdial serve` take it before dialling, so two
+    /// processes never dial from one SQLite file; readers (`report`, `stats`) do not need it.
+    /// A no-op on PostgreSQL (several nodes share one server, each with its own run leases).
+    /// Errors: another live process holds the lock (its id and start time are named), or the
+    /// lock file cannot be created.
+    pub fn lock_process(&self) -> anyhow::Result<()> {
+        let Some(db) = &self.file else {
+            return Ok(());
+        };
+        if self.lock.get().is_some() {
+            return Ok(());
+        }
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("creating lock file {}", path.display()))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                anyhow::bail!(
+                    "database {} is in use by another outdial process ({}): two processes must \
+                     not dial from one SQLite file — stop it first, or use PostgreSQL for \
+                     several dialler nodes",
+                    db.display(),
+                    holder.trim()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        use std::io::Write as _;
+        f.set_len(0)?;
+        write!(
+            f,
+            "pid {} on {}, started {}",
+            std::process::id(),
+            crate::campaign::runner::default_node(),
+            rfc3339_ms(Utc::now())
+        )?;
+        f.flush()?;
+        let _ = self.lock.set(f);
+        Ok(())
     }
 
     /// The pool, for reports.
@@ -376,16 +465,107 @@ impl Store {
         })
     }
 
-    /// Closes attempts left `dialing` by an earlier process of node `node` (or by a process
-    /// that recorded no node): they become `interrupted` (not counted towards `max_attempts`)
-    /// and their leads stay pending. Attempts other nodes are placing are left alone.
-    /// Returns how many.
+    /// Takes the run lease of campaign `campaign_id` for node `node`, valid `ttl` from now: a
+    /// new lease, or the old one of an owner that stopped renewing it (expired). The caller
+    /// renews it with [`Store::renew_lease`] well within `ttl` and gives it back with
+    /// [`Store::release_lease`]. Errors: [`LeaseHeld`] (inside the `anyhow::Error`) when a
+    /// live lease belongs to another owner; database failures.
+    pub async fn acquire_lease(
+        &self,
+        campaign_id: i64,
+        node: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<RunLease> {
+        let now = Utc::now();
+        let owner = format!("{node}/{}/{}", std::process::id(), rfc3339_ms(now));
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        sqlx::query(
+            "INSERT INTO run_leases (campaign_id, node, owner, started_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (campaign_id, node) DO UPDATE
+               SET owner = excluded.owner, started_at = excluded.started_at,
+                   expires_at = excluded.expires_at
+               WHERE run_leases.expires_at <= $4",
+        )
+        .bind(campaign_id)
+        .bind(node)
+        .bind(&owner)
+        .bind(rfc3339_ms(now))
+        .bind(rfc3339_ms(expires))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(
+            "SELECT owner, started_at, expires_at FROM run_leases
+             WHERE campaign_id = $1 AND node = $2",
+        )
+        .bind(campaign_id)
+        .bind(node)
+        .fetch_one(&self.pool)
+        .await?;
+        let (held_by, since, until): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        if held_by != owner {
+            return Err(LeaseHeld {
+                owner: held_by,
+                since,
+                expires_at: until,
+            }
+            .into());
+        }
+        Ok(RunLease {
+            campaign_id,
+            node: node.to_string(),
+            owner,
+        })
+    }
+
+    /// Extends our lease to `ttl` from now. Returns false when the lease is no longer ours
+    /// (it expired and another process took it over): the caller must stop dialling.
+    pub async fn renew_lease(
+        &self,
+        lease: &RunLease,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool> {
+        let expires = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let r = sqlx::query(
+            "UPDATE run_leases SET expires_at = $4
+             WHERE campaign_id = $1 AND node = $2 AND owner = $3",
+        )
+        .bind(lease.campaign_id)
+        .bind(&lease.node)
+        .bind(&lease.owner)
+        .bind(rfc3339_ms(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Gives the lease back (at the end of a run): the next run need not wait for it.
+    pub async fn release_lease(&self, lease: &RunLease) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM run_leases WHERE campaign_id = $1 AND node = $2 AND owner = $3")
+            .bind(lease.campaign_id)
+            .bind(&lease.node)
+            .bind(&lease.owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Closes attempts left `dialing` by owners that are gone — whose run lease expired or
+    /// was taken over (and, from before leases, those of node `node` or of no node): they
+    /// become `interrupted` (not counted towards `max_attempts`) and their leads stay
+    /// pending. Attempts of an owner whose lease is live — another process dialling now —
+    /// are left alone. Returns how many.
     pub async fn recover_interrupted(&self, campaign_id: i64, node: &str) -> anyhow::Result<u64> {
         let now = rfc3339_ms(Utc::now());
         let r = sqlx::query(
             "UPDATE attempts SET state = 'ended', disposition = 'interrupted',
                  detail = 'process_stopped', ended_at = $2
-             WHERE campaign_id = $1 AND state = 'dialing' AND (node = $3 OR node IS NULL)",
+             WHERE campaign_id = $1 AND state = 'dialing'
+               AND (owner IS NOT NULL OR node = $3 OR node IS NULL)
+               AND NOT EXISTS (SELECT 1 FROM run_leases r
+                               WHERE r.campaign_id = $1 AND r.owner = attempts.owner
+                                 AND r.expires_at > $2)",
         )
         .bind(campaign_id)
         .bind(now)
@@ -468,7 +648,7 @@ impl Store {
         Ok((r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
     }
 
-    /// Writes several attempts of node `node` in one transaction before their INVITEs are
+    /// Writes several attempts of the lease's owner in one transaction before their INVITEs are
     /// sent. Returns their ids in order, `None` for an attempt another node stored first (the
     /// same attempt number of the lead: that node is calling it; skip the lead). One
     /// multi-row INSERT per [`ROWS_PER_STATEMENT`] attempts: every statement is a round trip
@@ -476,15 +656,15 @@ impl Store {
     /// not SQLite, were the cost (docs/benchmarks.md).
     pub async fn insert_attempts(
         &self,
-        campaign_id: i64,
-        node: &str,
+        lease: &RunLease,
         rows: &[NewAttempt<'_>],
     ) -> anyhow::Result<Vec<Option<i64>>> {
+        let (campaign_id, node, owner) = (lease.campaign_id, &lease.node, &lease.owner);
         let mut tx = self.pool.begin().await?;
         let mut by_call: HashMap<String, i64> = HashMap::with_capacity(rows.len());
         let statements = values_statements(
             self.backend,
-            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at, node) ",
+            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at, node, owner) ",
             " ON CONFLICT DO NOTHING RETURNING id, call_id",
             rows,
             |b, r| {
@@ -494,7 +674,8 @@ impl Store {
                     .push_bind(r.call_id)
                     .push_bind("dialing")
                     .push_bind(rfc3339_ms(r.started_at))
-                    .push_bind(node);
+                    .push_bind(node.as_str())
+                    .push_bind(owner.as_str());
             },
         );
         for (sql, args) in statements {
