@@ -12,6 +12,7 @@ pub mod campaign;
 pub mod demo;
 pub mod engine;
 pub mod events;
+pub mod fuzzing;
 pub mod media;
 pub mod notify;
 pub mod pacing;

@@ -72,8 +72,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/events/ws", get(live_events_ws))
         .merge(service_routes::routes())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(
+            problem::every_error_a_problem,
+        ))
         .with_state(state)
 }
+
+/// Largest request body, bytes (1 MiB), but for call-list uploads: larger is refused 413.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Largest call-list upload (`POST /v1/call-lists`), bytes (64 MiB, about a million leads).
+pub const MAX_CALL_LIST_BODY: usize = 64 * 1024 * 1024;
 
 /// Serves the API on `listener` until the task is aborted (installs the Prometheus recorder).
 pub fn spawn(

@@ -87,7 +87,8 @@ where
                 let status = match &e {
                     JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
                     JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    _ => StatusCode::BAD_REQUEST,
+                    // 413 over the body limit, 400 for syntax.
+                    _ => e.status(),
                 };
                 Err(Problem::new(status, e.body_text()))
             }
@@ -99,4 +100,43 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+/// Response middleware: an error (4xx/5xx) that is not already a problem — axum's own
+/// rejections (405 with an empty body, 413 over the body limit, a bad query string or path
+/// segment in plain text, …) — is rewritten as `application/problem+json`, its text kept as
+/// the `detail`; headers such as `Allow` stay.
+pub async fn every_error_a_problem(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        match status {
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this endpoint".to_string(),
+            s => s.canonical_reason().unwrap_or("error").to_string(),
+        }
+    } else {
+        text
+    };
+    let p = Problem::new(status, detail);
+    let body = serde_json::to_vec(&p).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

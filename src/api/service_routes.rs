@@ -25,7 +25,9 @@ pub fn routes() -> Router<Arc<ApiState>> {
     Router::new()
         .route(
             "/v1/call-lists",
-            get(list_call_lists).post(create_call_list),
+            get(list_call_lists).post(create_call_list).layer(
+                axum::extract::DefaultBodyLimit::max(super::MAX_CALL_LIST_BODY),
+            ),
         )
         .route(
             "/v1/call-lists/{id}",

@@ -794,6 +794,7 @@ impl CampaignConfig {
 
     /// Checks every setting. Errors name the field and the allowed range.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.check_ranges()?;
         if let Some(p) = &self.active_period {
             super::window::CallingWindow::new(p)?;
         }
@@ -900,9 +901,16 @@ impl CampaignConfig {
                 anyhow::anyhow!("default_region: {r:?} is not an ISO 3166 region code")
             })?;
         }
-        self.local_address
+        let local = self
+            .local_address
             .parse::<SocketAddr>()
             .with_context(|| format!("local_address: {:?} is not IP:port", self.local_address))?;
+        if local.ip().is_unspecified() && self.advertised_address.is_none() {
+            bail!(
+                "local_address: {local} binds every interface: set `advertised_address` to the IP \
+                 the trunk and phones reach this host at"
+            );
+        }
         if self.rtp_port_min >= self.rtp_port_max || self.rtp_port_min < 1024 {
             bail!(
                 "rtp_port_min/rtp_port_max: need 1024 ≤ min < max, got {}..{}",
@@ -913,7 +921,8 @@ impl CampaignConfig {
         let ports = (u32::from(self.rtp_port_max) - u32::from(self.rtp_port_min)) / 2 + 1;
         if ports < self.max_concurrent {
             bail!(
-                "rtp_port_min..rtp_port_max holds {ports} even ports, fewer than max_concurrent {}",
+                "max_concurrent: {} calls need as many RTP ports, and rtp_port_min..rtp_port_max \
+                 holds {ports} even ports",
                 self.max_concurrent
             );
         }
@@ -957,6 +966,219 @@ impl CampaignConfig {
             }
         }
         Ok(())
+    }
+
+    /// Every numeric setting against its range (see [`RANGES`](Self::RANGES)): one table,
+    /// checked once for the CLI and the API alike, so that no accepted value can overflow a
+    /// timer or a queue later. Errors: `field: must be LO..=HI UNIT, got V`.
+    fn check_ranges(&self) -> anyhow::Result<()> {
+        let int = |field: &str, v: u64| -> anyhow::Result<()> {
+            let (lo, hi, unit) = Self::range_of(field);
+            if (v as f64) < lo || (v as f64) > hi {
+                bail!("{field}: must be {lo}..={hi} {unit}, got {v}");
+            }
+            Ok(())
+        };
+        let real = |field: &str, v: f64| -> anyhow::Result<()> {
+            let (lo, hi, unit) = Self::range_of(field);
+            if !(v.is_finite() && v >= lo && v <= hi) {
+                bail!("{field}: must be {lo}..={hi} {unit}, got {v}");
+            }
+            Ok(())
+        };
+        real("cps", self.cps)?;
+        int("max_concurrent", self.max_concurrent.into())?;
+        int("ring_timeout", self.ring_timeout)?;
+        real("hold_time", self.hold_time)?;
+        real("failover_timeout", self.failover_timeout)?;
+        int("session_expires", self.session_expires.into())?;
+        int("keepalive_interval", self.keepalive_interval)?;
+        int("trunk_down_after", self.trunk_down_after.into())?;
+        int("media_timeout", self.media_timeout)?;
+        int("voicemail_wait", self.voicemail_wait)?;
+        for r in &self.reschedule_rules {
+            int("reschedule_rules.retry_after", r.retry_after)?;
+            int("reschedule_rules.max_attempts", r.max_attempts.into())?;
+        }
+        if let Some(a) = &self.acd {
+            real("acd.max_wait", a.max_wait)?;
+            int("acd.offer_timeout", a.offer_timeout)?;
+            int("acd.wrap_up", a.wrap_up)?;
+            int("acd.max_misses", a.max_misses.into())?;
+            int("acd.wait_for_agents", a.wait_for_agents)?;
+            int("acd.min_expires", a.min_expires.into())?;
+            int("acd.max_expires", a.max_expires.into())?;
+            int("acd.max_auth_failures", a.max_auth_failures.into())?;
+            int("acd.block_secs", a.block_secs)?;
+            int("acd.agents", a.agents.len() as u64)?;
+        }
+        if let Some(e) = &self.endpoint {
+            real("endpoint.boost_factor", e.boost_factor)?;
+            int("endpoint.max_waiting_calls", e.max_waiting_calls.into())?;
+            int("endpoint.abandon_window_hours", e.abandon_window_hours)?;
+            int("endpoint.auto_pause_after", e.auto_pause_after)?;
+            if let Some(w) = e.auto_pause_waiting {
+                int("endpoint.auto_pause_waiting", w.into())?;
+            }
+        }
+        if let Some(w) = &self.webhook {
+            int("webhook.max_attempts", w.max_attempts.into())?;
+            int("webhook.queue", w.queue as u64)?;
+            int("webhook.timeout", w.timeout)?;
+        }
+        Ok(())
+    }
+
+    /// The range of every numeric setting: `(name, lowest, highest, unit)`. Durations are
+    /// capped at a day (a week for retries), rates kept above a floor, queues bounded.
+    pub const RANGES: &'static [(&'static str, f64, f64, &'static str)] = &[
+        ("cps", 0.001, 100_000.0, "calls per second"),
+        ("max_concurrent", 1.0, 100_000.0, "calls"),
+        ("ring_timeout", 1.0, 600.0, "seconds"),
+        ("hold_time", 0.0, 86_400.0, "seconds"),
+        ("failover_timeout", 0.1, 64.0, "seconds"),
+        ("session_expires", 0.0, 86_400.0, "seconds"),
+        ("keepalive_interval", 0.0, 3_600.0, "seconds"),
+        ("trunk_down_after", 1.0, 1_000.0, "failures"),
+        ("media_timeout", 0.0, 86_400.0, "seconds"),
+        ("voicemail_wait", 0.0, 600.0, "seconds"),
+        ("reschedule_rules.retry_after", 0.0, 604_800.0, "seconds"),
+        ("reschedule_rules.max_attempts", 1.0, 100.0, "attempts"),
+        ("acd.max_wait", 0.001, 600.0, "seconds"),
+        ("acd.offer_timeout", 1.0, 600.0, "seconds"),
+        ("acd.wrap_up", 0.0, 86_400.0, "seconds"),
+        ("acd.max_misses", 0.0, 1_000.0, "offers"),
+        ("acd.wait_for_agents", 0.0, 86_400.0, "seconds"),
+        ("acd.min_expires", 1.0, 86_400.0, "seconds"),
+        ("acd.max_expires", 1.0, 86_400.0, "seconds"),
+        ("acd.max_auth_failures", 0.0, 1_000.0, "failures"),
+        ("acd.block_secs", 0.0, 86_400.0, "seconds"),
+        ("acd.agents", 1.0, 10_000.0, "agents"),
+        ("endpoint.boost_factor", 1.0, 10.0, ""),
+        ("endpoint.max_waiting_calls", 1.0, 10_000.0, "calls"),
+        ("endpoint.abandon_window_hours", 1.0, 720.0, "hours"),
+        ("endpoint.auto_pause_after", 0.0, 86_400.0, "seconds"),
+        ("endpoint.auto_pause_waiting", 0.0, 10_000.0, "calls"),
+        ("webhook.max_attempts", 1.0, 100.0, "attempts"),
+        (
+            "webhook.queue",
+            1.0,
+            crate::notify::webhook::MAX_QUEUE as f64,
+            "events",
+        ),
+        ("webhook.timeout", 1.0, 600.0, "seconds"),
+    ];
+
+    fn range_of(field: &str) -> (f64, f64, &'static str) {
+        Self::RANGES
+            .iter()
+            .find(|r| r.0 == field)
+            .map(|r| (r.1, r.2, r.3))
+            .expect("every checked field is in RANGES")
+    }
+
+    /// Builds every runtime value the engine derives from the settings at `now` — timer
+    /// deadlines, the call rate, the pacer, trunk pings, a media session's timers, the
+    /// webhook queue's permits, the calling window — as the runner and the engine do. For
+    /// fuzzing and property tests: on a validated configuration it must not panic.
+    #[doc(hidden)]
+    pub fn exercise_runtime(&self, now: std::time::Instant) {
+        use crate::media::session::{MediaSession, MediaSettings};
+        let later = |d: Duration| crate::campaign::rate::later(now, d);
+        let mut rate = super::rate::CallRate::new(self.cps, now);
+        let _ = rate.try_acquire(now);
+        let _ = rate.next_at();
+        for d in [
+            self.ring_timeout(),
+            self.hold_time(),
+            self.failover_timeout(),
+            Duration::from_secs(self.voicemail_wait),
+            Duration::from_secs(u64::from(self.session_expires)),
+        ] {
+            let _ = later(d);
+        }
+        for r in &self.reschedule_rules {
+            let _ = later(Duration::from_secs(r.retry_after));
+        }
+        if let Ok(group) = self.trunk_group() {
+            let routes: Vec<_> = group
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    crate::engine::trunks::TrunkRoute::direct(
+                        &t.name,
+                        SocketAddr::from(([127, 0, 0, 1], 5060 + i as u16)),
+                        t.target.transport,
+                    )
+                })
+                .collect();
+            let mut trunks = crate::engine::trunks::TrunkSet::new(
+                routes,
+                (self.keepalive_interval > 0).then(|| Duration::from_secs(self.keepalive_interval)),
+                self.trunk_down_after,
+                crate::sip::transaction::Timers::default(),
+            );
+            let local = crate::sip::dialog::LocalParty {
+                sent_by: "127.0.0.1:5070".into(),
+                transport: crate::sip::message::Transport::Udp,
+                user_agent: "outdial".into(),
+            };
+            trunks.start_keepalive(now);
+            trunks.handle_timeout(now, &local);
+            if let Some(t) = trunks.poll_timeout() {
+                trunks.handle_timeout(t, &local);
+            }
+        }
+        let mut media = MediaSession::new(
+            now,
+            MediaSettings {
+                amd: Some(self.amd.clone()),
+                media_timeout: (self.media_timeout > 0)
+                    .then(|| Duration::from_secs(self.media_timeout)),
+                watch_beep: true,
+            },
+        );
+        media.answered(
+            now,
+            crate::media::sdp::AudioAnswer {
+                remote: SocketAddr::from(([127, 0, 0, 1], 4000)),
+                law: crate::media::g711::Law::Pcmu,
+                telephone_event: Some(101),
+                ptime_ms: 20,
+            },
+        );
+        if let Some(t) = media.poll_timeout() {
+            media.handle_timeout(t);
+        }
+        if let Some(a) = &self.acd {
+            for d in [
+                a.max_wait(),
+                Duration::from_secs(a.offer_timeout),
+                Duration::from_secs(a.wrap_up),
+                Duration::from_secs(a.wait_for_agents),
+                Duration::from_secs(a.block_secs),
+                Duration::from_secs(u64::from(a.max_expires)),
+            ] {
+                let _ = later(d);
+            }
+        }
+        if let Some(e) = &self.endpoint {
+            let p = crate::pacing::Pacer::new(e.pacer());
+            let _ = p.poll_timeout();
+        }
+        if let Some(w) = &self.webhook {
+            let _ = tokio::sync::mpsc::channel::<()>(
+                w.queue.clamp(1, crate::notify::webhook::MAX_QUEUE),
+            );
+            let _ = later(Duration::from_secs(w.timeout));
+        }
+        if let Some(p) = &self.active_period
+            && let Ok(w) = super::window::CallingWindow::new(p)
+        {
+            let t = chrono::Utc::now();
+            let _ = w.contains(t, None);
+            let _ = w.next_open(t, None);
+        }
     }
 
     /// The rule for a disposition, if any.

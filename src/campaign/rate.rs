@@ -10,6 +10,19 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// `now + d`, saturating: an `Instant` that far ahead cannot be represented, so a huge `d`
+/// (a setting at its maximum, a `Retry-After` of years) gives a deadline ~100 years out
+/// instead of the panic of `Instant + Duration`. Every core computes deadlines with it.
+pub fn later(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
+/// The lowest call rate a limiter runs at: one call per 1,000 s (the `cps` setting's floor).
+pub const MIN_CPS: f64 = 0.001;
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct CallRate {
@@ -21,8 +34,15 @@ pub struct CallRate {
 }
 
 impl CallRate {
-    /// A limiter for `cps` calls per second (> 0), whose first call may start at `start`.
+    /// A limiter for `cps` calls per second, whose first call may start at `start`. A rate
+    /// below [`MIN_CPS`] (or not a number) is taken as `MIN_CPS`; settings are checked against
+    /// that floor, this only keeps the limiter itself from panicking.
     pub fn new(cps: f64, start: Instant) -> Self {
+        let cps = if cps.is_finite() {
+            cps.clamp(MIN_CPS, 1e9)
+        } else {
+            MIN_CPS
+        };
         let period = Duration::from_secs_f64(1.0 / cps);
         Self {
             period,
@@ -49,7 +69,7 @@ impl CallRate {
         // The ideal schedule advances by one period; if we are far behind it, forget the
         // excess so a pause is not followed by a burst.
         let floor = now.checked_sub(self.max_lag).unwrap_or(now);
-        self.next = (self.next + self.period).max(floor);
+        self.next = later(self.next, self.period).max(floor);
         true
     }
 

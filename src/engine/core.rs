@@ -939,10 +939,11 @@ impl Engine {
                             .voicemail
                             .as_ref()
                             .map_or(0, |v| v.len() as u64 / 8);
-                        slot.vm_deadline = Some(now + wait);
-                        slot.leg.extend_hold(Some(
-                            now + wait + Duration::from_millis(audio) + Duration::from_secs(5),
-                        ));
+                        slot.vm_deadline = Some(crate::campaign::rate::later(now, wait));
+                        slot.leg.extend_hold(Some(crate::campaign::rate::later(
+                            now,
+                            wait + Duration::from_millis(audio) + Duration::from_secs(5),
+                        )));
                     }
                     (AmdResult::Machine, MachineAction::Continue, _) => {}
                     (AmdResult::NotSure, _, HumanAction::Queue)

@@ -388,8 +388,8 @@ impl TrunkSet {
                 }
             }
             if e.ping.is_none() && e.next_ping.is_some_and(|t| t <= now) {
-                e.next_ping = Some(now + interval);
-                let deadline = now + interval.min(self.timers.t1x64());
+                e.next_ping = Some(crate::campaign::rate::later(now, interval));
+                let deadline = crate::campaign::rate::later(now, interval.min(self.timers.t1x64()));
                 let (call_id, bytes, branch) = options_request(&e.route, local);
                 let mut tx = NonInviteClientTx::new(
                     now,

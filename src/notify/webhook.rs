@@ -113,6 +113,10 @@ impl WebhookSettings {
     }
 }
 
+/// The largest webhook queue, events (the `webhook.queue` setting's maximum; a channel
+/// cannot hold more than tokio's semaphore permits anyway).
+pub const MAX_QUEUE: usize = 1_000_000;
+
 /// `sha256=<hex>`: the signature header's value for `body`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
@@ -158,7 +162,7 @@ pub struct WebhookQueue {
 impl WebhookQueue {
     /// Starts the delivery task of campaign `campaign_id`'s webhook.
     pub fn start(s: &WebhookSettings, campaign_id: i64, store: Store) -> Self {
-        let (tx, rx) = mpsc::channel(s.queue);
+        let (tx, rx) = mpsc::channel(s.queue.clamp(1, MAX_QUEUE));
         let mut events: HashSet<String> = s.events.iter().cloned().collect();
         if events.remove("completed") {
             events.insert("terminated".into());

@@ -20,6 +20,7 @@
 //! are handled by rsipstack's parser; the fixtures in `sip-fixtures/messages/` cover each.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use rsipstack::sip::headers::untyped::ToTypedHeader;
 pub use rsipstack::sip::{
@@ -311,6 +312,44 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Inbound, ParseError> {
         Some(n) => n,
     };
     parse_framed(buf, f.body_start, body_len)
+}
+
+/// Where a response to `req` goes over UDP (RFC 3261 §18.2.2, RFC 3581 §4): to the address
+/// the request came from (`src`, which is the top Via's `received` address) at the source
+/// port when the top Via carries `rport`, else at the Via's sent-by port (5060 when it names
+/// none). Over TCP the caller answers on the connection instead. A request without a usable
+/// top Via is answered to `src`.
+pub fn response_reply_addr(req: &Inbound, src: SocketAddr) -> SocketAddr {
+    let Some(via) = req.msg.headers().iter().find_map(|h| match h {
+        Header::Via(v) => Some(v.value().to_string()),
+        _ => None,
+    }) else {
+        return src;
+    };
+    // The first Via value of the header (a header can carry several, comma-separated).
+    let first = via.split(',').next().unwrap_or("");
+    let mut parts = first.split(';');
+    let sent = parts.next().unwrap_or("").trim();
+    if parts.any(|p| {
+        let name = p.split('=').next().unwrap_or("").trim();
+        name.eq_ignore_ascii_case("rport")
+    }) {
+        return src;
+    }
+    // `SIP/2.0/UDP host[:port]`: the sent-by is after the protocol.
+    let Some(sent_by) = sent.split_whitespace().nth(1) else {
+        return src;
+    };
+    let port = match sent_by.rsplit_once(']') {
+        // `[v6]` or `[v6]:port`
+        Some((_, rest)) => rest.strip_prefix(':').map(str::parse::<u16>),
+        None => sent_by.rsplit_once(':').map(|(_, p)| p.parse::<u16>()),
+    };
+    match port {
+        None => SocketAddr::new(src.ip(), 5060),
+        Some(Ok(p)) if p != 0 => SocketAddr::new(src.ip(), p),
+        Some(_) => src,
+    }
 }
 
 /// Parses one message already cut out of a stream by [`StreamFramer`].
