@@ -1,0 +1,3 @@
+#![no_main]
+// See outdial::fuzzing::sip_datagram.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| outdial::fuzzing::sip_datagram(data));
