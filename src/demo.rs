@@ -98,10 +98,26 @@ impl SippUas {
         let mut last_err = None;
         // A port can be taken between probing and SIPp binding it: try fresh ports a few times.
         for _ in 0..5 {
+            match Self::start_at(scenario_xml, transport, free_port(transport)?, extra) {
+                Ok(uas) => return Ok(uas),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("sipp did not start")))
+    }
+
+    /// [`SippUas::start`] on a given SIP `port` (a trunk address that was dead until now).
+    /// Errors: as `start`, or the port is taken.
+    pub fn start_at(
+        scenario_xml: &str,
+        transport: Transport,
+        port: u16,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        {
             let dir = tempfile::tempdir().context("creating a temporary directory for SIPp")?;
             let scenario = dir.path().join("uas.xml");
             std::fs::write(&scenario, scenario_xml)?;
-            let port = free_port(transport)?;
             let media = free_port(Transport::Udp)?;
             let err_path = dir.path().join("sipp.stderr");
             let mut cmd = Command::new("sipp");
@@ -137,12 +153,9 @@ impl SippUas {
                 media_port: media,
                 dir,
             };
-            match uas.wait_ready() {
-                Ok(()) => return Ok(uas),
-                Err(e) => last_err = Some(e),
-            }
+            uas.wait_ready()?;
+            Ok(uas)
         }
-        Err(last_err.unwrap_or_else(|| anyhow::anyhow!("sipp did not start")))
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {

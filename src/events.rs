@@ -400,19 +400,37 @@ pub struct CampaignEvent {
 pub enum CampaignEventKind {
     /// Dialling stopped by the pacer's auto-pause rule (`[endpoint] auto_pause_waiting` calls
     /// waited longer than `auto_pause_after` seconds).
+    /// Or: no trunk is up (`reason` = `trunk_down`), every trunk having failed
+    /// `trunk_down_after` calls or pings in a row.
     AutoPaused {
-        /// Why: `calls_waiting`.
+        /// Why: `calls_waiting` or `trunk_down`.
         reason: String,
-        /// Answered calls waiting for an agent at that moment.
+        /// Answered calls waiting for an agent at that moment (`calls_waiting`; 0 otherwise).
+        #[serde(default)]
         calls_waiting: u32,
-        /// The rule's threshold (more than this many waiting).
+        /// The rule's threshold (more than this many waiting; 0 for `trunk_down`).
+        #[serde(default)]
         threshold: u32,
+        /// `trunk_down`: the trunks, each with what put it down (`network_error`,
+        /// `invite_failed`, `ping_failed`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        trunks: Vec<TrunkDown>,
     },
-    /// Dialling resumed after an auto-pause: the queue emptied and an agent was free.
+    /// Dialling resumed after an auto-pause: the queue emptied and an agent was free
+    /// (`agents_free`), or a trunk answered again (`trunk_up`).
     AutoResumed {
-        /// Why: `agents_free`.
+        /// Why: `agents_free` or `trunk_up`.
         reason: String,
     },
+}
+
+/// A trunk that is down, in an `auto_paused` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrunkDown {
+    /// The trunk's name.
+    pub trunk: String,
+    /// What put it down: `network_error`, `invite_failed` or `ping_failed`.
+    pub reason: String,
 }
 
 impl CampaignEventKind {

@@ -367,6 +367,19 @@ fn print_outcome(o: &RunOutcome) {
             o.congestion_backoffs
         );
     }
+    if o.trunk_failures > 0 {
+        println!(
+            "  trunk failures: {} attempt(s) ended network_error or trunk_unreachable; their leads were dialled again without using an attempt",
+            o.trunk_failures
+        );
+    }
+    if o.trunk_pauses.0 > 0 {
+        println!(
+            "  auto-paused {} time(s) for {:.1} s in all: no trunk was up",
+            o.trunk_pauses.0,
+            o.trunk_pauses.1.as_secs_f64()
+        );
+    }
     if let Some((mode, abandon, ratio)) = &o.pacing {
         println!(
             "  pacing: {mode}, abandon rate {:.2} % over the window, dial ratio {ratio:.2}",

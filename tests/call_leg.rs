@@ -725,3 +725,56 @@ fn hold_and_resume_by_re_invite_are_answered_and_reported() {
         h.events.clear();
     }
 }
+
+/// An in-dialog request from another address than the trunk is answered where its top Via
+/// says (RFC 3261 §18.2.2: the source address, at the sent-by port; with `rport`, at the
+/// source port — RFC 3581), and so are the timer retransmissions of a 2xx to a re-INVITE.
+#[test]
+fn responses_go_where_the_request_via_says_not_to_the_trunk() {
+    let mut h = Harness::start(30, 60);
+    h.answer_quietly("z");
+    let body = "v=0\r\no=far 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=sendrecv\r\n";
+    let reinv = h.fill(
+        "reinvite-hold.tmpl",
+        &[
+            ("$TO_TAG", "z"),
+            ("$CSEQ", "2"),
+            ("$LEN", &body.len().to_string()),
+            ("$SDP", body),
+        ],
+    );
+    // From 198.51.100.7:40000, Via sent-by port 5060, no rport: to 198.51.100.7:5060.
+    let other: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    h.engine.handle_datagram(h.now, &reinv, other);
+    h.drain();
+    let sent = h.take_sent();
+    let ok: Vec<_> = sent
+        .iter()
+        .filter(|(_, m)| m.status == Some(200) && m.cseq_method == "INVITE")
+        .collect();
+    assert_eq!(ok.len(), 1, "{sent:?}");
+    assert_eq!(ok[0].0.to_string(), "198.51.100.7:5060");
+    // No ACK: the 2xx is retransmitted by Timer G to the same address, never the trunk.
+    h.advance(Duration::from_millis(1600));
+    let again = h.take_sent();
+    assert!(!again.is_empty());
+    for (dest, m) in &again {
+        if m.status == Some(200) {
+            assert_eq!(dest.to_string(), "198.51.100.7:5060");
+        }
+    }
+    // With rport: the source port.
+    let with_rport = String::from_utf8(reinv.clone())
+        .unwrap()
+        .replace("z9hG4bKfarreinv2", "z9hG4bKfarreinv3;rport")
+        .replace("CSeq: 2 INVITE", "CSeq: 3 INVITE");
+    h.engine
+        .handle_datagram(h.now, with_rport.as_bytes(), other);
+    h.drain();
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|(_, m)| m.status.is_some() && m.cseq == 3)
+        .unwrap_or_else(|| panic!("{sent:?}"));
+    assert_eq!(ok.0, other);
+}

@@ -342,7 +342,11 @@ fn the_api_property_reaches_accepted_bodies() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        .. ProptestConfig::default()
+    })]
 
     /// API bodies: accepted ones build every runtime value without a panic; refused ones
     /// name a field (and, for a range, the range and the value).

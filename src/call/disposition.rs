@@ -22,9 +22,17 @@ pub enum Disposition {
     InvalidNumber,
     /// 480 Temporarily Unavailable with no provisional response before it (Q.850 18/20).
     Unavailable,
-    /// 500, 502, 503, 504, 408 before any provisional, or no response at all (Timer B)
-    /// (Q.850 34/38/41/42 network congestion and failures).
+    /// 500, 502, 503, 504, or 408 before any provisional (Q.850 34/38/41/42 network
+    /// congestion and failures).
     Congestion,
+    /// The network refused the INVITE before the trunk could see it: ICMP port or host
+    /// unreachable for the trunk's address (Q.850 38 network out of order). The trunk's
+    /// fault, not the lead's: never final, the lead is dialled again without using an attempt.
+    NetworkError,
+    /// No response at all from the trunk (Timer B, RFC 3261 §17.1.1.2, with no provisional
+    /// response; Q.850 102 recovery on timer expiry). The trunk's fault, not the lead's:
+    /// never final, the lead is dialled again without using an attempt.
+    TrunkUnreachable,
     /// Anything else.
     Failed,
     /// The process stopped while the attempt was in progress; the lead is dialled again on
@@ -40,7 +48,7 @@ pub enum Disposition {
 
 impl Disposition {
     /// Every disposition, in report order.
-    pub const ALL: [Disposition; 11] = [
+    pub const ALL: [Disposition; 13] = [
         Disposition::Answered,
         Disposition::Busy,
         Disposition::NoAnswer,
@@ -48,6 +56,8 @@ impl Disposition {
         Disposition::InvalidNumber,
         Disposition::Unavailable,
         Disposition::Congestion,
+        Disposition::NetworkError,
+        Disposition::TrunkUnreachable,
         Disposition::Failed,
         Disposition::Interrupted,
         Disposition::Abandoned,
@@ -64,11 +74,25 @@ impl Disposition {
             Disposition::InvalidNumber => "invalid_number",
             Disposition::Unavailable => "unavailable",
             Disposition::Congestion => "congestion",
+            Disposition::NetworkError => "network_error",
+            Disposition::TrunkUnreachable => "trunk_unreachable",
             Disposition::Failed => "failed",
             Disposition::Interrupted => "interrupted",
             Disposition::Abandoned => "abandoned",
             Disposition::Dnc => "dnc",
         }
+    }
+
+    /// True for the outcomes that say nothing about the lead — our own stop
+    /// ([`Interrupted`](Self::Interrupted)) or a trunk that could not be reached
+    /// ([`NetworkError`](Self::NetworkError), [`TrunkUnreachable`](Self::TrunkUnreachable)):
+    /// the attempt is recorded, the lead goes back to the queue without using one of its
+    /// `max_attempts`, and no retry rule applies.
+    pub fn spares_the_lead(self) -> bool {
+        matches!(
+            self,
+            Disposition::Interrupted | Disposition::NetworkError | Disposition::TrunkUnreachable
+        )
     }
 
     /// Parses the snake_case name. Errors: `None` for an unknown name.
@@ -102,15 +126,19 @@ pub struct InviteHistory {
 /// let rang = InviteHistory { alerted: true, provisional: true, cancelled_on_ring_timeout: false };
 /// assert_eq!(classify(Some(480), rang), Disposition::NoAnswer);
 /// assert_eq!(classify(Some(480), InviteHistory::default()), Disposition::Unavailable);
-/// assert_eq!(classify(None, InviteHistory::default()), Disposition::Congestion);
+/// assert_eq!(classify(None, InviteHistory::default()), Disposition::TrunkUnreachable);
 /// ```
 pub fn classify(status: Option<u16>, h: InviteHistory) -> Disposition {
     let Some(code) = status else {
-        // No final response at all. After our CANCEL that is still an unanswered ring.
+        // No final response at all. After our CANCEL that is still an unanswered ring; after
+        // a provisional the trunk was there (the far end went quiet); without a word from the
+        // trunk, it is the trunk that is unreachable.
         return if h.cancelled_on_ring_timeout {
             Disposition::NoAnswer
-        } else {
+        } else if h.provisional {
             Disposition::Congestion
+        } else {
+            Disposition::TrunkUnreachable
         };
     };
     match code {
@@ -167,7 +195,8 @@ mod tests {
         for c in [500, 502, 503, 504] {
             assert_eq!(classify(Some(c), none), Disposition::Congestion, "{c}");
         }
-        assert_eq!(classify(None, none), Disposition::Congestion);
+        assert_eq!(classify(None, none), Disposition::TrunkUnreachable);
+        assert_eq!(classify(None, rang), Disposition::Congestion);
         assert_eq!(classify(None, cancelled), Disposition::NoAnswer);
         assert_eq!(classify(Some(415), none), Disposition::Failed);
         assert_eq!(classify(Some(699), none), Disposition::Failed);

@@ -314,6 +314,8 @@ pub struct CallLeg {
     hop: usize,
     /// The current hop's trunk answered something (its health was noted).
     hop_noted: bool,
+    /// The network refused the INVITE on the last trunk (ICMP unreachable).
+    network_error: bool,
     /// Try the next hop if the current one has not answered at all by then.
     failover_deadline: Option<Instant>,
     /// Trunk outcomes for the engine.
@@ -433,6 +435,7 @@ impl CallLeg {
             retired: Vec::new(),
             hop: 0,
             hop_noted: false,
+            network_error: false,
             failover_deadline,
             notes: vec![TrunkNote::Sent(first.trunk)],
             se_request: spec_se,
@@ -474,10 +477,18 @@ impl CallLeg {
     /// Sends the INVITE to the next hop (RFC 3261 §8.1.3.5: a new transaction with the same
     /// Call-ID, From and To, CSeq + 1, our same SDP offer) and emits `trunk_failover`.
     fn fail_over(&mut self, now: Instant, status: Option<u16>, detail: &str) {
+        self.fail_over_noted(now, status, detail, true)
+    }
+
+    /// [`fail_over`](Self::fail_over), noting the old trunk's failure or not (the engine
+    /// notes an ICMP unreachable itself).
+    fn fail_over_noted(&mut self, now: Instant, status: Option<u16>, detail: &str, note: bool) {
         // Whatever the old transaction still has to send (its ACK) goes to its own trunk.
         self.drain_txs();
         let from = self.current_hop();
-        self.notes.push(TrunkNote::Failed(from.trunk));
+        if note {
+            self.notes.push(TrunkNote::Failed(from.trunk));
+        }
         self.hop += 1;
         let to = self.current_hop();
         self.events.push_back((
@@ -1048,6 +1059,14 @@ impl CallLeg {
     fn handle_request(&mut self, now: Instant, msg: &Inbound, src: SocketAddr) {
         let method = msg.method.as_deref().unwrap_or("");
         let reliable = self.local.transport.is_reliable();
+        // Responses go where the request's top Via says (RFC 3261 §18.2.2, RFC 3581): over
+        // UDP the source address at the `rport` or sent-by port; over TCP the connection it
+        // came on. Never to the dialog's next hop: the request may come from elsewhere.
+        let src = if reliable {
+            src
+        } else {
+            crate::sip::message::response_reply_addr(msg, src)
+        };
         // Retransmissions first (§17.2.3).
         if let Some(tx) = self
             .server_txs
@@ -1088,6 +1107,7 @@ impl CallLeg {
         let branch = msg.branch.clone().unwrap_or_default();
         if method == "INVITE" {
             let mut tx = InviteServerTx::new(branch, msg.cseq, self.timers);
+            tx.set_reply_to(src);
             if in_dialog && self.phase == Phase::Confirmed {
                 let ok = self
                     .dialog
@@ -1393,6 +1413,35 @@ impl CallLeg {
         }
     }
 
+    /// The trunk this leg's INVITE is on now, while the INVITE waits for its first word
+    /// from it (no response at all yet): `None` otherwise. The engine matches an ICMP
+    /// unreachable for a trunk's address against it.
+    pub fn awaiting_trunk(&self) -> Option<usize> {
+        (self.phase == Phase::Inviting && self.invite.is_pending() && !self.hop_noted)
+            .then(|| self.trunk())
+    }
+
+    /// The network refused our INVITE to the current trunk (ICMP port or host unreachable):
+    /// fail over to the next trunk at once, or, on the last one, end the call as
+    /// `network_error` (Q.850 38) — the trunk's fault, not the lead's. No effect unless
+    /// [`awaiting_trunk`](Self::awaiting_trunk) is `Some`. The engine counts the trunk's
+    /// failure itself.
+    pub fn network_unreachable(&mut self, now: Instant) {
+        if self.awaiting_trunk().is_none() {
+            return;
+        }
+        self.invite.abandon();
+        // The engine counts this failure (as `network_error`): no TrunkNote here.
+        self.hop_noted = true;
+        if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
+            self.fail_over_noted(now, None, "network_error", false);
+        } else {
+            self.network_error = true;
+            self.q850 = Some(38);
+            self.end(now, HangupBy::Local, "network_error");
+        }
+    }
+
     /// Fires whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(d) = self.failover_deadline
@@ -1479,15 +1528,16 @@ impl CallLeg {
     }
 
     fn drain_server_pending(&mut self) {
-        // Server retransmissions from timers go back to the dialog's next hop.
-        let dest = self.dialog_destination();
+        // Server retransmissions from timers go where the first response went (§18.2.2).
+        let fallback = self.dialog_destination();
         let mut msgs = Vec::new();
         for t in &mut self.invite_server_txs {
+            let dest = t.reply_to().map_or(fallback, Destination::Addr);
             while let Some(b) = t.poll_transmit() {
-                msgs.push(b);
+                msgs.push((dest, b));
             }
         }
-        for b in msgs {
+        for (dest, b) in msgs {
             self.push_out(dest, b);
         }
     }
@@ -1581,6 +1631,8 @@ impl CallLeg {
             (Disposition::Answered, detail)
         } else if self.shutdown {
             (Disposition::Interrupted, "shutdown")
+        } else if self.network_error {
+            (Disposition::NetworkError, detail)
         } else {
             (classify(self.final_status, self.history), detail)
         };

@@ -955,10 +955,7 @@ impl CampaignConfig {
                     r.disposition
                 );
             }
-            if matches!(
-                r.disposition,
-                Disposition::Answered | Disposition::Interrupted
-            ) {
+            if r.disposition == Disposition::Answered || r.disposition.spares_the_lead() {
                 bail!(
                     "reschedule_rules: {} cannot be retried by a rule",
                     r.disposition

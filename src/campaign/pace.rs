@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use crate::call::disposition::Disposition;
 use crate::events::{
     AgentEvent, AgentState, CallEvent, CallEventKind, CampaignEvent, CampaignEventKind,
 };
@@ -81,7 +80,7 @@ impl Pace {
                 self.pacer.record(ev.at, Outcome::Abandoned);
             }
             CallEventKind::Terminated { disposition, .. } => {
-                if !self.settled.contains(&id) && *disposition != Disposition::Interrupted {
+                if !self.settled.contains(&id) && !disposition.spares_the_lead() {
                     let r = ring(self);
                     self.pacer.record(ev.at, Outcome::NotReached { ring: r });
                 }
@@ -140,6 +139,7 @@ impl Pace {
                         reason,
                         calls_waiting: snap.calls_waiting,
                         threshold: self.threshold,
+                        trunks: Vec::new(),
                     }
                 }
                 PacerEvent::Resumed => {

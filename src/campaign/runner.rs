@@ -29,7 +29,10 @@ use crate::campaign::rate::CallRate;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
 use crate::engine::trunks::TrunkRoute;
-use crate::events::{AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, WallClock};
+use crate::events::{
+    AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, CampaignEvent, CampaignEventKind,
+    WallClock,
+};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
 use crate::report::{self, Report};
@@ -60,6 +63,11 @@ pub struct RunOutcome {
     pub pacing: Option<(String, f64, f64)>,
     /// Times trunk congestion halved the call rate.
     pub congestion_backoffs: u32,
+    /// Attempts the trunk failed (`network_error`, `trunk_unreachable`): their leads were
+    /// dialled again without using an attempt.
+    pub trunk_failures: u64,
+    /// Times the campaign paused itself because no trunk was up, and for how long in all.
+    pub trunk_pauses: (u32, Duration),
 }
 
 /// A snapshot of what the process holds: for leak checks across a run.
@@ -115,6 +123,8 @@ struct Counters {
     dialled: u64,
     answered: u64,
     failed: u64,
+    /// Attempts that ended `network_error` or `trunk_unreachable`.
+    trunk_failures: u64,
 }
 
 /// The media side of every call of the campaign; loads the voicemail and prompt WAVs.
@@ -539,6 +549,9 @@ pub async fn run_with(
     let mut taken_elsewhere = 0u64;
     // When the pacer's live figures last went to the metrics.
     let mut pacing_shown = Instant::now() - Duration::from_secs(1);
+    // Paused since then because no trunk is up; pauses so far and their total length.
+    let mut trunk_paused_at: Option<Instant> = None;
+    let mut trunk_pauses: (u32, Duration) = (0, Duration::ZERO);
     let mut agents_wait_until = cfg
         .acd
         .as_ref()
@@ -588,8 +601,69 @@ pub async fn run_with(
             stopping = true;
             shutdown_rx = Some(request_shutdown(&engine.commands));
         }
+        // No trunk up: pause until one answers again (its pings go on meanwhile).
+        let health = engine.trunks.borrow().clone();
+        match (health.all_down(), trunk_paused_at) {
+            (true, None) => {
+                trunk_paused_at = Some(Instant::now());
+                trunk_pauses.0 += 1;
+                let names: Vec<String> = health
+                    .down
+                    .iter()
+                    .map(|(t, r)| format!("{t} ({r})"))
+                    .collect();
+                tracing::warn!(trunks = %names.join(", "), "no trunk is up: campaign auto-paused until one answers");
+                if progress {
+                    eprintln!(
+                        "[{}] no trunk is up ({}): paused until one answers our OPTIONS",
+                        cfg.name,
+                        names.join(", ")
+                    );
+                }
+                let ev = CampaignEvent {
+                    at: Instant::now(),
+                    kind: CampaignEventKind::AutoPaused {
+                        reason: "trunk_down".into(),
+                        calls_waiting: 0,
+                        threshold: 0,
+                        trunks: health
+                            .down
+                            .iter()
+                            .map(|(t, r)| crate::events::TrunkDown {
+                                trunk: t.clone(),
+                                reason: (*r).to_string(),
+                            })
+                            .collect(),
+                    },
+                };
+                store
+                    .record_campaign_events(&clock, campaign_id, std::slice::from_ref(&ev))
+                    .await?;
+                fanout.publish_campaign(&clock, std::slice::from_ref(&ev));
+            }
+            (false, Some(since)) => {
+                trunk_paused_at = None;
+                trunk_pauses.1 += since.elapsed();
+                tracing::info!("a trunk answers again: campaign resumed");
+                if progress {
+                    eprintln!("[{}] a trunk answers again: dialling resumed", cfg.name);
+                }
+                let ev = CampaignEvent {
+                    at: Instant::now(),
+                    kind: CampaignEventKind::AutoResumed {
+                        reason: "trunk_up".into(),
+                    },
+                };
+                store
+                    .record_campaign_events(&clock, campaign_id, std::slice::from_ref(&ev))
+                    .await?;
+                fanout.publish_campaign(&clock, std::slice::from_ref(&ev));
+            }
+            _ => {}
+        }
         let held = hold_until.is_some_and(|t| t > Instant::now())
             || agents_wait_until.is_some()
+            || trunk_paused_at.is_some()
             || ctl == RunControl::Pause;
         let paced = match (&mut pace, stopping || held) {
             (Some(p), false) => {
@@ -849,7 +923,10 @@ pub async fn run_with(
 
         // 2. Wait for an event, the next due lead, the rate limiter, or Ctrl-C.
         let next_due = due.peek().map(|Reverse((t, _))| *t);
-        let can_dial = !stopping && in_flight.len() < cfg.max_concurrent as usize;
+        // Held (paused, waiting for agents or a trunk): due leads in the past must not wake
+        // the loop at once, again and again; the tick (or the hold's end) does.
+        let paused = trunk_paused_at.is_some() || ctl == RunControl::Pause;
+        let can_dial = !stopping && !paused && in_flight.len() < cfg.max_concurrent as usize;
         let wake = match (can_dial, next_due, limiter_wait) {
             (false, _, _) => None,
             (true, Some(t), Some(w)) => Some(t.max(Instant::now() + w)),
@@ -939,7 +1016,7 @@ pub async fn run_with(
                         retry_after,
                         ..
                     } => {
-                        if *disposition != Disposition::Interrupted
+                        if !disposition.spares_the_lead()
                             && let Some(f) =
                                 backoff.outcome(ev.at, *disposition == Disposition::Congestion)
                         {
@@ -969,15 +1046,25 @@ pub async fn run_with(
                         }
                         let lead_id = ev.attempt.lead_id;
                         let st = states.get_mut(&lead_id).expect("lead of an attempt");
-                        if *disposition == Disposition::Interrupted {
-                            // Cut short by our own shutdown: not an outcome, not counted.
+                        if disposition.spares_the_lead() {
+                            // Cut short by our own shutdown, or the trunk could not be
+                            // reached: not the lead's outcome, not counted. After a trunk
+                            // failure the lead waits a little (the trunk's health decides
+                            // meanwhile whether the campaign pauses).
+                            let wait = if *disposition == Disposition::Interrupted {
+                                Duration::ZERO
+                            } else {
+                                counters.trunk_failures += 1;
+                                TRUNK_FAILURE_RETRY
+                            };
+                            let at = Instant::now() + wait;
                             updates.push(LeadUpdate::Retry {
                                 lead_id,
                                 attempts: st.attempts,
-                                at: clock.to_utc(Instant::now()),
+                                at: clock.to_utc(at),
                             });
                             if !stopping {
-                                due.push(Reverse((Instant::now(), lead_id)));
+                                due.push(Reverse((at, lead_id)));
                             }
                             continue;
                         }
@@ -1114,6 +1201,11 @@ pub async fn run_with(
         resources_after,
         peak_rss_kib,
         congestion_backoffs: backoff.times_lowered(),
+        trunk_failures: counters.trunk_failures,
+        trunk_pauses: (
+            trunk_pauses.0,
+            trunk_pauses.1 + trunk_paused_at.map_or(Duration::ZERO, |t| t.elapsed()),
+        ),
         pacing: pace.map(|p| {
             let mode = cfg
                 .endpoint
@@ -1133,6 +1225,10 @@ fn request_shutdown(
     let _ = commands.send(Command::Shutdown(tx));
     rx
 }
+
+/// How long a lead waits after its attempt failed for the trunk's sake (`network_error`,
+/// `trunk_unreachable`) before it is dialled again.
+const TRUNK_FAILURE_RETRY: Duration = Duration::from_secs(1);
 
 /// Shortest wait between two dialling passes when the rate limiter is what holds calls back.
 const DIAL_PASS: Duration = Duration::from_millis(2);

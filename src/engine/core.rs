@@ -532,6 +532,39 @@ impl Engine {
         }
     }
 
+    /// The network refused a datagram we sent to `addr` (ICMP port or host unreachable,
+    /// read from the socket's error queue by the shell): a trunk ping to it fails, and every
+    /// customer INVITE waiting for its first response from a trunk at that address fails
+    /// over at once or ends `network_error` — nothing listens there, so waiting 32 s for
+    /// Timer B would only hold the lead. The trunk's failures count once per call.
+    pub fn handle_unreachable(&mut self, now: Instant, addr: SocketAddr) {
+        let trunks = self.trunks.on_unreachable(now, addr);
+        if !trunks.is_empty() {
+            let hit: Vec<(String, usize)> = self
+                .calls
+                .iter()
+                .filter(|(_, s)| s.role == Role::Customer && s.target.is_none())
+                .filter_map(|(id, s)| {
+                    let t = s.leg.awaiting_trunk()?;
+                    trunks.contains(&t).then(|| (id.clone(), t))
+                })
+                .collect();
+            for (id, t) in hit {
+                self.trunks.on_failure(now, t, "network_error");
+                if let Some(s) = self.calls.get_mut(&id) {
+                    s.leg.network_unreachable(now);
+                }
+                self.after_touch(now, &id);
+            }
+        }
+        self.drain_trunks();
+    }
+
+    /// The trunk group's health (the runner pauses the campaign while every trunk is down).
+    pub fn trunk_health(&self) -> crate::engine::trunks::TrunkHealth {
+        self.trunks.health()
+    }
+
     /// Hangs up every call (CANCEL or BYE as fits each one's state).
     pub fn hang_up_all(&mut self, now: Instant) {
         let ids: Vec<String> = self.calls.keys().cloned().collect();
@@ -701,8 +734,8 @@ impl Engine {
             for n in notes {
                 match n {
                     TrunkNote::Sent(i) => self.trunks.on_invite_sent(i),
-                    TrunkNote::Responded(i) => self.trunks.on_invite_outcome(i, true),
-                    TrunkNote::Failed(i) => self.trunks.on_invite_outcome(i, false),
+                    TrunkNote::Responded(i) => self.trunks.on_invite_outcome(now, i, true),
+                    TrunkNote::Failed(i) => self.trunks.on_invite_outcome(now, i, false),
                     TrunkNote::RetryAfter(i, secs) => self
                         .trunks
                         .hold(i, now + Duration::from_secs(u64::from(secs))),

@@ -54,6 +54,8 @@ pub struct SharedEngine {
     demand: Demand,
     /// Our SIP address as advertised.
     pub local_addr: SocketAddr,
+    /// The trunk group's health, for every attached campaign.
+    trunks: tokio::sync::watch::Receiver<crate::engine::trunks::TrunkHealth>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -73,6 +75,7 @@ impl SharedEngine {
         let demand: Demand = Arc::default();
         let commands = engine.commands.clone();
         let local_addr = engine.local_addr;
+        let trunks = engine.trunks.clone();
         let task = tokio::spawn(hub(engine, attach_rx, tagged_rx, demand.clone()));
         Arc::new(Self {
             commands,
@@ -80,6 +83,7 @@ impl SharedEngine {
             tagged: tagged_tx,
             demand,
             local_addr,
+            trunks,
             task: Mutex::new(Some(task)),
         })
     }
@@ -111,6 +115,7 @@ impl SharedEngine {
             events: events_rx,
             agent_events: agents_rx,
             local_addr: self.local_addr,
+            trunks: self.trunks.clone(),
             // The "engine task" a run loop waits for: its detaching.
             task: tokio::spawn(async move {
                 let _ = detached_rx.await;
@@ -353,6 +358,7 @@ mod tests {
             events: ev_rx,
             agent_events: ag_rx,
             local_addr: "127.0.0.1:5060".parse().unwrap(),
+            trunks: tokio::sync::watch::channel(Default::default()).1,
             task: tokio::spawn(async {}),
         });
         let mut low = shared.attach(1, 1);

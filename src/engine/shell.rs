@@ -116,6 +116,8 @@ pub struct EngineHandle {
     pub agent_events: mpsc::UnboundedReceiver<crate::events::AgentEvent>,
     /// Our SIP address as advertised (Via sent-by).
     pub local_addr: SocketAddr,
+    /// The trunk group's health, updated on every trunk going down or up.
+    pub trunks: tokio::sync::watch::Receiver<crate::engine::trunks::TrunkHealth>,
     /// The engine task.
     pub task: JoinHandle<()>,
 }
@@ -197,8 +199,10 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     let (media_tx, mut media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
     let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
+    let (health_tx, health_rx) = tokio::sync::watch::channel(Default::default());
     let task = tokio::spawn(async move {
         let mut engine = Engine::new(engine_cfg);
+        health_tx.send_replace(engine.trunk_health());
         let mut reserved: HashMap<u16, tokio::net::UdpSocket> = HashMap::new();
         top_up_bound_ports(&mut engine, &mut reserved, media_ip).await;
         engine.start_keepalive(Instant::now());
@@ -283,8 +287,23 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         received_at = Some(now);
                         engine.handle_datagram(now, &rx.bytes, rx.src)
                     }
-                    // ICMP port unreachable and friends surface here on Linux; timers recover.
+                    // An ICMP error for an earlier datagram surfaces here once (ECONNREFUSED);
+                    // its details are in the error queue, read below.
                     Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+                },
+                // ICMP port or host unreachable (IP_RECVERR): the destinations refused.
+                r = async {
+                    match &udp {
+                        Some(s) => s.ready(tokio::io::Interest::ERROR).await,
+                        None => std::future::pending().await,
+                    }
+                } => if r.is_ok() && let Some(s) = &udp {
+                    let now = Instant::now();
+                    let refused = crate::sip::transport::take_unreachable(s);
+                    for dest in dedup(refused) {
+                        tracing::debug!(%dest, "ICMP unreachable");
+                        engine.handle_unreachable(now, dest);
+                    }
                 },
                 m = async {
                     match &mut stream_rx {
@@ -351,11 +370,13 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         tracing::debug!(agent = %ev.agent, state = ev.state.as_str(), reason = %ev.reason, "agent state");
                         let _ = agent_tx.send(ev);
                     }
-                    Output::Trunk(c) if c.up => {
-                        tracing::info!(trunk = %c.trunk, reason = c.reason, "trunk up")
-                    }
                     Output::Trunk(c) => {
-                        tracing::warn!(trunk = %c.trunk, reason = c.reason, "trunk down")
+                        if c.up {
+                            tracing::info!(trunk = %c.trunk, reason = c.reason, "trunk up");
+                        } else {
+                            tracing::warn!(trunk = %c.trunk, reason = c.reason, "trunk down");
+                        }
+                        health_tx.send_replace(engine.trunk_health());
                     }
                 }
             }
@@ -385,8 +406,20 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         events: ev_rx,
         agent_events: agent_rx,
         local_addr,
+        trunks: health_rx,
         task,
     })
+}
+
+/// The addresses in `v`, each once, in first-seen order.
+fn dedup(v: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::with_capacity(v.len());
+    for a in v {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// A command for one call's media task.

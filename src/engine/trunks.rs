@@ -9,14 +9,20 @@
 //!   it for that long (RFC 3261 §21.5.4); a weight-0 trunk is a backup that takes the calls
 //!   when no weighted trunk is available.
 //! * **Health**: a trunk is marked down after `down_after` consecutive failures (an INVITE
-//!   answered 408/500/502/503/504 or not at all, or a failed OPTIONS ping) and up again on its
-//!   first good answer (any response to an INVITE or ping but those codes). A lone trunk
-//!   without keep-alive is never marked down (there is nothing to route around it); its
-//!   failures are still counted.
+//!   answered 408/500/502/503/504 or not at all, refused by the network with an ICMP
+//!   unreachable, or a failed OPTIONS ping) and up again on its first good answer (any
+//!   response to an INVITE or ping but those codes). With every trunk down the campaign
+//!   pauses itself ([`TrunkSet::health`]).
 //! * **Keep-alive** (the PBX "qualify" idea): with an interval set, every trunk gets an
 //!   OPTIONS request (RFC 3261 §11) that often; any final response but 408/5xx means the trunk
 //!   is alive (404 or 405 included), no final response within the interval (or Timer F,
-//!   whichever is first) counts as a failure.
+//!   whichever is first) counts as a failure. Without an interval, a trunk that is down is
+//!   pinged every [`DOWN_PING`] anyway (that is how it comes back).
+//! * **Startup check**: with keep-alive, the first OPTIONS goes out at start. Without it, each
+//!   UDP trunk gets a CRLF keep-alive (RFC 5626 §4.4.1) instead: nothing answers it, but an
+//!   ICMP unreachable for it reveals a closed port or an unreachable host, and is logged as a
+//!   warning before the first call. (An OPTIONS to a far end that does not expect one can
+//!   count as a failed call there: SIPp without `-aa` counts it towards `-m` and exits.)
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -119,12 +125,38 @@ struct Ping {
     deadline: Instant,
 }
 
+/// How often a trunk that is down is pinged when no keep-alive interval is set.
+pub const DOWN_PING: Duration = Duration::from_secs(2);
+
+/// The health of the trunk group, for the campaign's auto-pause: see [`TrunkSet::health`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkHealth {
+    /// Trunks in the group.
+    pub total: usize,
+    /// Trunks up.
+    pub up: usize,
+    /// The trunks down, with what put them down (`invite_failed`, `network_error`,
+    /// `ping_failed`).
+    pub down: Vec<(String, &'static str)>,
+}
+
+impl TrunkHealth {
+    /// True when the group has trunks and none of them is up: nothing can be dialled.
+    pub fn all_down(&self) -> bool {
+        self.total > 0 && self.up == 0
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     route: TrunkRoute,
     /// Smooth weighted round-robin state.
     current: i64,
     up: bool,
+    /// What put it down.
+    down_reason: &'static str,
+    /// The startup CRLF probe went out and no ICMP refusal was seen yet.
+    probed: bool,
     failures: u32,
     stats: TrunkStats,
     next_ping: Option<Instant>,
@@ -165,6 +197,8 @@ impl TrunkSet {
                 route,
                 current: 0,
                 up: true,
+                down_reason: "",
+                probed: false,
                 failures: 0,
                 next_ping: None,
                 ping: None,
@@ -181,13 +215,54 @@ impl TrunkSet {
         }
     }
 
-    /// Sends the first pings at `now` (no effect without a keep-alive interval).
+    /// The startup check at `now`: the first keep-alive pings, or without a keep-alive
+    /// interval a CRLF keep-alive (`\r\n\r\n`, RFC 5626 §4.4.1) to each UDP trunk, whose
+    /// ICMP refusal [`on_unreachable`](Self::on_unreachable) reports as a warning.
     pub fn start_keepalive(&mut self, now: Instant) {
-        if self.keepalive.is_some() {
-            for e in &mut self.entries {
+        for e in &mut self.entries {
+            if self.keepalive.is_some() {
                 e.next_ping = Some(now);
+            } else if e.route.transport == Transport::Udp {
+                e.probed = true;
+                self.pings_out
+                    .push_back((e.route.addr, b"\r\n\r\n".to_vec()));
             }
         }
+    }
+
+    /// The group's health now: how many trunks are up, which are down and why.
+    pub fn health(&self) -> TrunkHealth {
+        TrunkHealth {
+            total: self.entries.len(),
+            up: self.entries.iter().filter(|e| e.up).count(),
+            down: self
+                .entries
+                .iter()
+                .filter(|e| !e.up)
+                .map(|e| (e.route.name.clone(), e.down_reason))
+                .collect(),
+        }
+    }
+
+    /// The network refused a message to `addr` (ICMP port or host unreachable): a ping in
+    /// progress to it fails now. Returns the trunks at that address.
+    pub fn on_unreachable(&mut self, now: Instant, addr: SocketAddr) -> Vec<usize> {
+        let hit: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].route.addr == addr)
+            .collect();
+        for &i in &hit {
+            let e = &mut self.entries[i];
+            if std::mem::take(&mut e.probed) {
+                tracing::warn!(
+                    trunk = %e.route.name, %addr,
+                    "startup check: the trunk's address refuses datagrams (ICMP unreachable): nothing listens there; calls will fail as network_error until it does"
+                );
+            }
+            if e.ping.take().is_some() {
+                self.on_failure(now, i, "ping_failed");
+            }
+        }
+        hit
     }
 
     /// Where a leg's message goes: trunk `i`'s address (or its outbound proxy's), or the
@@ -305,10 +380,16 @@ impl TrunkSet {
 
     /// Trunk `i` answered something (an INVITE or a ping).
     pub fn on_success(&mut self, i: usize, reason: &'static str) {
+        let keepalive = self.keepalive;
         let Some(e) = self.entries.get_mut(i) else {
             return;
         };
         e.failures = 0;
+        e.probed = false;
+        if keepalive.is_none() {
+            // Pinged only while down.
+            e.next_ping = None;
+        }
         if !e.up {
             e.up = true;
             self.changes.push_back(TrunkStateChange {
@@ -319,11 +400,12 @@ impl TrunkSet {
         }
     }
 
-    /// Trunk `i` failed an INVITE or a ping.
-    pub fn on_failure(&mut self, i: usize, reason: &'static str) {
+    /// Trunk `i` failed an INVITE or a ping at `now` (`reason`: `invite_failed`,
+    /// `network_error`, `ping_failed`). After `down_after` failures in a row it is down, and
+    /// pinged (every keep-alive interval, or [`DOWN_PING`]) until it answers.
+    pub fn on_failure(&mut self, now: Instant, i: usize, reason: &'static str) {
         let down_after = self.down_after;
-        // A lone trunk without pings has nothing to be routed around it: count, don't mark.
-        let tracked = self.keepalive.is_some() || self.entries.len() > 1;
+        let keepalive = self.keepalive;
         let Some(e) = self.entries.get_mut(i) else {
             return;
         };
@@ -333,9 +415,15 @@ impl TrunkSet {
             e.stats.failures += 1;
         }
         e.failures += 1;
-        if tracked && e.up && e.failures >= down_after {
+        if e.up && e.failures >= down_after {
             e.up = false;
+            e.down_reason = reason;
             e.stats.went_down += 1;
+            if e.ping.is_none() {
+                let every = keepalive.unwrap_or(DOWN_PING);
+                let at = crate::campaign::rate::later(now, every);
+                e.next_ping = Some(e.next_ping.map_or(at, |t| t.min(at)));
+            }
             self.changes.push_back(TrunkStateChange {
                 trunk: e.route.name.clone(),
                 up: false,
@@ -371,9 +459,6 @@ impl TrunkSet {
 
     /// Sends due pings, retransmits pending ones, and fails those past their deadline.
     pub fn handle_timeout(&mut self, now: Instant, local: &LocalParty) {
-        let Some(interval) = self.keepalive else {
-            return;
-        };
         let mut failed = Vec::new();
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
@@ -387,6 +472,16 @@ impl TrunkSet {
                     failed.push(i);
                 }
             }
+            // The keep-alive interval; without one, DOWN_PING while down.
+            let interval = match (self.keepalive, e.up) {
+                (Some(k), _) => Some(k),
+                (None, false) => Some(DOWN_PING),
+                (None, true) => None,
+            };
+            let Some(interval) = interval else {
+                e.next_ping = None;
+                continue;
+            };
             if e.ping.is_none() && e.next_ping.is_some_and(|t| t <= now) {
                 e.next_ping = Some(crate::campaign::rate::later(now, interval));
                 let deadline = crate::campaign::rate::later(now, interval.min(self.timers.t1x64()));
@@ -411,7 +506,7 @@ impl TrunkSet {
             }
         }
         for i in failed {
-            self.on_failure(i, "ping_failed");
+            self.on_failure(now, i, "ping_failed");
         }
     }
 
@@ -436,7 +531,7 @@ impl TrunkSet {
             ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) => {
                 e.ping = None;
                 if status == 408 || status >= 500 {
-                    self.on_failure(i, "ping_failed");
+                    self.on_failure(now, i, "ping_failed");
                 } else {
                     self.on_success(i, "ping_answered");
                 }
@@ -446,12 +541,13 @@ impl TrunkSet {
         true
     }
 
-    /// Applies an INVITE outcome: `responded` false for a failover code or no answer.
-    pub fn on_invite_outcome(&mut self, i: usize, responded: bool) {
+    /// Applies an INVITE outcome at `now`: `responded` false for a failover code or no
+    /// answer.
+    pub fn on_invite_outcome(&mut self, now: Instant, i: usize, responded: bool) {
         if responded {
             self.on_success(i, "invite_answered");
         } else {
-            self.on_failure(i, "invite_failed");
+            self.on_failure(now, i, "invite_failed");
         }
     }
 }
@@ -541,9 +637,9 @@ mod tests {
             2,
             Timers::default(),
         );
-        s.on_invite_outcome(0, false);
+        s.on_invite_outcome(t0(), 0, false);
         assert!(s.poll_change().is_none());
-        s.on_invite_outcome(0, false);
+        s.on_invite_outcome(t0(), 0, false);
         let c = s.poll_change().unwrap();
         assert_eq!((c.trunk.as_str(), c.up), ("a", false));
         for _ in 0..4 {
@@ -551,7 +647,7 @@ mod tests {
             assert_eq!(h[0].name, "b", "a down trunk is never picked first");
             assert_eq!(h[1].name, "a", "but stays a failover hop");
         }
-        s.on_invite_outcome(0, true);
+        s.on_invite_outcome(t0(), 0, true);
         assert!(s.poll_change().unwrap().up);
     }
 
@@ -570,7 +666,7 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(s.hops(t0(), "1")[0].name, "primary");
         }
-        s.on_invite_outcome(0, false);
+        s.on_invite_outcome(t0(), 0, false);
         // The weighted trunk is down: the backup takes the calls, the primary is the
         // failover hop.
         let h = s.hops(t0(), "1");
@@ -579,7 +675,7 @@ mod tests {
             ("backup", "primary")
         );
         // Every trunk down: the weighted one is tried first again.
-        s.on_invite_outcome(1, false);
+        s.on_invite_outcome(t0(), 1, false);
         assert_eq!(s.hops(t0(), "1")[0].name, "primary");
     }
 
@@ -602,6 +698,45 @@ mod tests {
             .collect();
         assert!(firsts.contains(&"a".to_string()), "{firsts:?}");
         assert_eq!(s.stats()[0].holds, 1);
+    }
+
+    #[test]
+    fn a_lone_trunk_goes_down_is_pinged_while_down_and_comes_back() {
+        let t0 = Instant::now();
+        let mut s = TrunkSet::new(vec![route("a", 5060, 1)], None, 2, Timers::default());
+        // The startup check without keep-alive: a CRLF keep-alive, no OPTIONS.
+        s.start_keepalive(t0);
+        let (dest, probe) = s.poll_transmit().unwrap();
+        assert_eq!((dest.port(), probe.as_slice()), (5060, &b"\r\n\r\n"[..]));
+        assert!(s.poll_transmit().is_none());
+        assert_eq!(s.poll_timeout(), None, "no pings while the trunk is up");
+        // ICMP refuses it: a warning only (the trunk stays up, nothing counted).
+        assert_eq!(s.on_unreachable(t0, dest), vec![0]);
+        assert!(s.is_up(0));
+        // Two failed INVITEs: down, and pinged every DOWN_PING from then on.
+        s.on_invite_outcome(t0, 0, false);
+        assert!(!s.health().all_down());
+        s.on_failure(t0, 0, "network_error");
+        let h = s.health();
+        assert!(h.all_down());
+        assert_eq!(h.down, vec![("a".to_string(), "network_error")]);
+        assert_eq!(s.poll_timeout(), Some(t0 + DOWN_PING));
+        s.handle_timeout(t0 + DOWN_PING, &local());
+        let (_, ping) = s.poll_transmit().unwrap();
+        let req = crate::sip::message::parse_datagram(&ping).unwrap();
+        assert_eq!(req.method.as_deref(), Some("OPTIONS"));
+        // The far end is still closed: the ping fails at once on ICMP, the next one follows.
+        s.on_unreachable(t0 + DOWN_PING, dest);
+        assert!(s.health().all_down());
+        s.handle_timeout(t0 + DOWN_PING * 2, &local());
+        let (_, ping) = s.poll_transmit().unwrap();
+        let req = crate::sip::message::parse_datagram(&ping).unwrap();
+        // Now it answers: up.
+        let resp = crate::sip::message::response_to(&req, 200, Some("x"), vec![], vec![]);
+        let resp = crate::sip::message::parse_datagram(&resp).unwrap();
+        assert!(s.handle_response(t0 + DOWN_PING * 2, &resp));
+        assert!(!s.health().all_down());
+        assert_eq!(s.poll_timeout(), None, "no pings once it is up again");
     }
 
     #[test]

@@ -83,6 +83,19 @@ fn uri_of(value: &str) -> &str {
     }
 }
 
+/// Most Record-Route entries accepted in a 2xx (RFC 3261 sets no limit; real paths have a
+/// handful of proxies).
+pub const MAX_ROUTE_SET: usize = 16;
+
+/// A `sip:` or `sips:` URI that parses. Errors: anything else (`a`, `tel:`, `http:`).
+fn check_sip_uri(uri: &str) -> Result<(), String> {
+    let lower = uri.get(..5).unwrap_or(uri).to_ascii_lowercase();
+    if !(lower.starts_with("sip:") || lower.starts_with("sips:")) {
+        return Err(format!("{uri:?} is not a SIP URI"));
+    }
+    parse_uri(uri).map(|_| ())
+}
+
 /// A header value with its `;tag=` parameter removed.
 fn without_tag(value: &str) -> String {
     let close = value.find('>').map(|i| i + 1).unwrap_or(0);
@@ -130,11 +143,18 @@ impl Dialog {
             .next()
             .ok_or_else(|| "empty Contact".to_string())?;
         let remote_target = uri_of(&first).to_string();
-        parse_uri(&remote_target).map_err(|e| format!("Contact: {e}"))?;
+        check_sip_uri(&remote_target).map_err(|e| format!("Contact: {e}"))?;
+        // The route set decides where every later request of the dialog goes: each entry
+        // must be a SIP URI, and there are at most MAX_ROUTE_SET of them (a forged 2xx with
+        // thousands of `Record-Route: a` must not make us send requests built on them).
         let mut route_set = Vec::new();
         for rr in resp.msg.record_route_headers() {
             for v in split_list(rr.value()) {
+                check_sip_uri(uri_of(&v)).map_err(|e| format!("Record-Route: {e}"))?;
                 route_set.push(v);
+                if route_set.len() > MAX_ROUTE_SET {
+                    return Err(format!("Record-Route: more than {MAX_ROUTE_SET} entries"));
+                }
             }
         }
         route_set.reverse();
@@ -366,6 +386,37 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(ack.cseq, 1);
         assert_eq!(ack.cseq_method, "ACK");
         assert_eq!(ack.msg.route_headers().len(), 3);
+    }
+
+    #[test]
+    fn a_route_set_that_is_not_sip_uris_or_too_long_is_refused() {
+        let bad = ok_with("Record-Route: a\r\n");
+        assert!(
+            Dialog::from_response("<sip:me@h>;tag=1", 1, &bad)
+                .unwrap_err()
+                .contains("not a SIP URI")
+        );
+        let many = format!(
+            "Record-Route: {}\r\n",
+            vec!["<sip:p.example;lr>"; 17].join(",")
+        );
+        let resp = ok_with(&many);
+        assert!(
+            Dialog::from_response("<sip:me@h>;tag=1", 1, &resp)
+                .unwrap_err()
+                .contains("more than 16")
+        );
+        let ok = ok_with(&format!(
+            "Record-Route: {}\r\n",
+            vec!["<sip:p.example;lr>"; 16].join(",")
+        ));
+        assert_eq!(
+            Dialog::from_response("<sip:me@h>;tag=1", 1, &ok)
+                .unwrap()
+                .route_set
+                .len(),
+            16
+        );
     }
 
     #[test]

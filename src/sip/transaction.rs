@@ -541,6 +541,9 @@ impl ServerTx {
 /// requires of the UAS core on any transport.
 #[derive(Debug)]
 pub struct InviteServerTx {
+    /// Where its responses go (RFC 3261 §18.2.2), kept so that retransmissions fired by
+    /// timers go where the first response went.
+    reply_to: Option<std::net::SocketAddr>,
     branch: String,
     cseq: u32,
     response: Option<Vec<u8>>,
@@ -554,9 +557,21 @@ pub struct InviteServerTx {
 }
 
 impl InviteServerTx {
+    /// Sets where the responses go (the caller computes it from the request's top Via,
+    /// RFC 3261 §18.2.2).
+    pub fn set_reply_to(&mut self, addr: std::net::SocketAddr) {
+        self.reply_to = Some(addr);
+    }
+
+    /// Where the responses go, if set.
+    pub fn reply_to(&self) -> Option<std::net::SocketAddr> {
+        self.reply_to
+    }
+
     /// A new transaction for the re-INVITE with this branch and CSeq number.
     pub fn new(branch: String, cseq: u32, timers: Timers) -> Self {
         Self {
+            reply_to: None,
             branch,
             cseq,
             response: None,

@@ -309,7 +309,63 @@ pub async fn udp_socket(bind: SocketAddr) -> io::Result<Arc<UdpSocket>> {
     if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER) {
         tracing::debug!(error = %e, "could not enlarge the SIP send buffer");
     }
+    if let Err(e) = enable_recv_err(&sock, bind.is_ipv6()) {
+        tracing::debug!(error = %e, "could not ask for ICMP errors on the SIP socket");
+    }
     sock.set_nonblocking(true)?;
     sock.bind(&bind.into())?;
     Ok(Arc::new(UdpSocket::from_std(sock.into())?))
+}
+
+/// Asks the kernel to report ICMP errors (port or host unreachable) for datagrams sent from
+/// this unconnected socket: `IP_RECVERR` / `IPV6_RECVERR` (ip(7), ipv6(7)). They are queued
+/// on the socket's error queue, read by [`take_unreachable`]. Errors: the `setsockopt`'s.
+fn enable_recv_err(sock: &socket2::Socket, v6: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVERR)
+    };
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Drains the UDP socket's error queue (`MSG_ERRQUEUE`, filled because of
+/// `IP_RECVERR`): the original destinations of the datagrams the network refused, in order,
+/// at most 1,024 per call. Clears the socket's error readiness once the queue is empty.
+pub fn take_unreachable(sock: &UdpSocket) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
+    let raw = socket2::SockRef::from(sock);
+    while out.len() < 1024 {
+        match raw.recv_from_with_flags(&mut buf, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) {
+            Ok((_, from)) => {
+                if let Some(a) = from.as_socket() {
+                    out.push(a);
+                }
+            }
+            // Empty (EAGAIN), or an error of the socket itself: nothing more to read.
+            Err(_) => break,
+        }
+    }
+    // The queue is drained: clear the error readiness, or the next wait returns at once.
+    let _ = sock.try_io(tokio::io::Interest::ERROR, || {
+        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+    });
+    out
 }
