@@ -40,13 +40,25 @@ seed() {
 }
 
 run() {
-  local t=$1 secs=$2
+  local t=$1 secs=$2 log=/tmp/outdial-fuzz-$1.log
   seed "$t"
-  echo "fuzz: $t for ${secs} s…" >&2
+  echo "fuzz: $t for ${secs} s (log: $log)…" >&2
   cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=4096 \
-    -max_len=65536 -print_final_stats=1 2>&1 | tee "/tmp/outdial-fuzz-$t.log" \
-    | grep -E '^(#[0-9]+ +(DONE|pulse)|==[0-9]+==|SUMMARY|stat::number_of_executed_units|artifact_prefix)' || true
-  return "${PIPESTATUS[0]}"
+    -max_len=65536 -print_final_stats=1 >"$log" 2>&1 &
+  local pid=$! waited=0
+  # Progress: the fuzzer's latest status line every minute.
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    waited=$((waited + 5))
+    if [ $((waited % 60)) -eq 0 ]; then
+      echo "  $t, ${waited} s: $(grep -E '^#[0-9]+' "$log" | tail -n 1 | cut -c1-110)" >&2
+    fi
+  done
+  local rc=0
+  wait "$pid" || rc=$?
+  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+== ?ERROR|SUMMARY|artifact_prefix|Test unit written)' "$log" \
+    | sed "s/^/  $t: /" >&2 || true
+  return "$rc"
 }
 
 case "${1:-}" in

@@ -243,9 +243,22 @@ fn run_stream(
 /// address. Requests and responses to that address go back on its connection (RFC 3261
 /// §18.2.2; the connection reuse of RFC 5626 §5), since a phone behind NAT or a firewall
 /// cannot be connected to.
-#[derive(Clone, Default)]
+///
+/// Bounded: at most [`Accepted::MAX_TOTAL`] open connections, and [`Accepted::MAX_PER_IP`]
+/// from one IP address (a contact centre's phones may share one NAT address); a connection
+/// beyond either is closed at once. Each connection's header section and body are bounded by
+/// [`StreamFramer`].
+#[derive(Clone)]
 pub struct Accepted {
     conns: Arc<std::sync::Mutex<std::collections::HashMap<SocketAddr, Conn>>>,
+    max_total: usize,
+    max_per_ip: usize,
+}
+
+impl Default for Accepted {
+    fn default() -> Self {
+        Self::with_limits(Self::MAX_TOTAL, Self::MAX_PER_IP)
+    }
 }
 
 struct Conn {
@@ -254,6 +267,27 @@ struct Conn {
 }
 
 impl Accepted {
+    /// Most accepted connections open at once.
+    pub const MAX_TOTAL: usize = 4096;
+    /// Most accepted connections open at once from one IP address.
+    pub const MAX_PER_IP: usize = 512;
+
+    /// An empty set with these bounds (total, per IP address).
+    pub fn with_limits(max_total: usize, max_per_ip: usize) -> Self {
+        Self {
+            conns: Arc::default(),
+            max_total,
+            max_per_ip,
+        }
+    }
+
+    /// Live connections now.
+    pub fn open(&self) -> usize {
+        let mut conns = self.conns.lock().expect("accepted connections lock");
+        conns.retain(|_, c| c.alive.load(Ordering::Acquire));
+        conns.len()
+    }
+
     /// Queues `bytes` on the open connection from `dest`. Gives them back when there is no
     /// (live) connection from `dest`, for the caller to send another way.
     pub fn send(&self, dest: SocketAddr, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
@@ -279,15 +313,29 @@ impl Accepted {
         tokio::spawn(async move {
             loop {
                 match listener.accept().await {
-                    Ok((stream, peer)) => match run_stream(stream, inbound.clone(), "phone") {
-                        Ok((writer, alive)) => {
-                            tracing::debug!(%peer, "SIP TCP connection accepted");
+                    Ok((stream, peer)) => {
+                        let (total, from_ip) = {
                             let mut conns = me.conns.lock().expect("accepted connections lock");
                             conns.retain(|_, c| c.alive.load(Ordering::Acquire));
-                            conns.insert(peer, Conn { writer, alive });
+                            let from_ip = conns.keys().filter(|a| a.ip() == peer.ip()).count();
+                            (conns.len(), from_ip)
+                        };
+                        if total >= me.max_total || from_ip >= me.max_per_ip {
+                            tracing::warn!(%peer, total, from_ip, "SIP TCP connection refused: too many open");
+                            drop(stream);
+                            continue;
                         }
-                        Err(e) => tracing::warn!(%peer, error = %e, "SIP TCP connection failed"),
-                    },
+                        match run_stream(stream, inbound.clone(), "phone") {
+                            Ok((writer, alive)) => {
+                                tracing::debug!(%peer, "SIP TCP connection accepted");
+                                let mut conns = me.conns.lock().expect("accepted connections lock");
+                                conns.insert(peer, Conn { writer, alive });
+                            }
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "SIP TCP connection failed")
+                            }
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "SIP TCP accept failed");
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -368,4 +416,43 @@ pub fn take_unreachable(sock: &UdpSocket) -> Vec<SocketAddr> {
         Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections beyond the per-IP bound are closed at once; the ones inside stay open.
+    #[tokio::test]
+    async fn accepted_connections_are_bounded() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Accepted::with_limits(100, 3);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let task = accepted.serve(listener, tx);
+        let mut streams = Vec::new();
+        for _ in 0..5 {
+            streams.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // Every connection has been accepted (or refused) once `open` reports them.
+        let t0 = std::time::Instant::now();
+        while accepted.open() < 3 && t0.elapsed() < std::time::Duration::from_secs(5) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // The two beyond the bound (accepted last) see their connection closed: EOF.
+        for s in &mut streams[3..] {
+            let mut b = [0u8; 1];
+            let r = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut b)).await;
+            assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "{r:?}");
+        }
+        // The first three stay open.
+        for s in &mut streams[..3] {
+            let mut b = [0u8; 1];
+            let r =
+                tokio::time::timeout(std::time::Duration::from_millis(100), s.read(&mut b)).await;
+            assert!(r.is_err(), "closed: {r:?}");
+        }
+        assert_eq!(accepted.open(), 3);
+        task.abort();
+    }
 }
