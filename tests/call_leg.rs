@@ -424,7 +424,7 @@ fn cancel_waits_for_a_provisional_response() {
 }
 
 #[test]
-fn no_response_at_all_is_timer_b_congestion() {
+fn no_response_at_all_is_timer_b_trunk_unreachable() {
     let mut h = Harness::start(60, 5);
     h.advance(Duration::from_secs(40));
     let invites = h.take_sent();
@@ -436,7 +436,12 @@ fn no_response_at_all_is_timer_b_congestion() {
     let (status, d, by, detail, _) = terminated(h.events.last().unwrap());
     assert_eq!(
         (status, d, by, detail.as_str()),
-        (None, Disposition::Congestion, HangupBy::Local, "timer_b")
+        (
+            None,
+            Disposition::TrunkUnreachable,
+            HangupBy::Local,
+            "timer_b"
+        )
     );
     assert_eq!(h.engine.active_calls(), 0);
 }

@@ -16,8 +16,9 @@
 //! * **Keep-alive** (the PBX "qualify" idea): with an interval set, every trunk gets an
 //!   OPTIONS request (RFC 3261 §11) that often; any final response but 408/5xx means the trunk
 //!   is alive (404 or 405 included), no final response within the interval (or Timer F,
-//!   whichever is first) counts as a failure. Without an interval, a trunk that is down is
-//!   pinged every [`DOWN_PING`] anyway (that is how it comes back).
+//!   whichever is first) counts as a failure. Without an interval, while every trunk is down
+//!   each is pinged every [`DOWN_PING`] anyway (that is how they come back; with one up, a
+//!   down trunk comes back through the calls it still gets as the last failover hop).
 //! * **Startup check**: with keep-alive, the first OPTIONS goes out at start. Without it, each
 //!   UDP trunk gets a CRLF keep-alive (RFC 5626 §4.4.1) instead: nothing answers it, but an
 //!   ICMP unreachable for it reveals a closed port or an unreachable host, and is logged as a
@@ -386,10 +387,6 @@ impl TrunkSet {
         };
         e.failures = 0;
         e.probed = false;
-        if keepalive.is_none() {
-            // Pinged only while down.
-            e.next_ping = None;
-        }
         if !e.up {
             e.up = true;
             self.changes.push_back(TrunkStateChange {
@@ -398,11 +395,18 @@ impl TrunkSet {
                 reason,
             });
         }
+        if keepalive.is_none() {
+            // Without keep-alive, pings only while every trunk is down: one is up now.
+            for e in &mut self.entries {
+                e.next_ping = None;
+            }
+        }
     }
 
     /// Trunk `i` failed an INVITE or a ping at `now` (`reason`: `invite_failed`,
-    /// `network_error`, `ping_failed`). After `down_after` failures in a row it is down, and
-    /// pinged (every keep-alive interval, or [`DOWN_PING`]) until it answers.
+    /// `network_error`, `ping_failed`). After `down_after` failures in a row it is down; with
+    /// every trunk down (and no keep-alive), each is pinged every [`DOWN_PING`] until one
+    /// answers.
     pub fn on_failure(&mut self, now: Instant, i: usize, reason: &'static str) {
         let down_after = self.down_after;
         let keepalive = self.keepalive;
@@ -419,16 +423,22 @@ impl TrunkSet {
             e.up = false;
             e.down_reason = reason;
             e.stats.went_down += 1;
-            if e.ping.is_none() {
-                let every = keepalive.unwrap_or(DOWN_PING);
-                let at = crate::campaign::rate::later(now, every);
-                e.next_ping = Some(e.next_ping.map_or(at, |t| t.min(at)));
-            }
             self.changes.push_back(TrunkStateChange {
                 trunk: e.route.name.clone(),
                 up: false,
                 reason,
             });
+            // Without keep-alive, a down trunk beside an up one comes back through the calls
+            // it still gets as a last failover hop; with none up, nothing reaches them: ping
+            // them all until one answers.
+            if keepalive.is_none() && self.entries.iter().all(|e| !e.up) {
+                let at = crate::campaign::rate::later(now, DOWN_PING);
+                for e in &mut self.entries {
+                    if e.ping.is_none() {
+                        e.next_ping = Some(e.next_ping.map_or(at, |t| t.min(at)));
+                    }
+                }
+            }
         }
     }
 
@@ -460,6 +470,7 @@ impl TrunkSet {
     /// Sends due pings, retransmits pending ones, and fails those past their deadline.
     pub fn handle_timeout(&mut self, now: Instant, local: &LocalParty) {
         let mut failed = Vec::new();
+        let all_down = self.entries.iter().all(|e| !e.up);
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
             if let Some(p) = &mut e.ping {
@@ -472,11 +483,11 @@ impl TrunkSet {
                     failed.push(i);
                 }
             }
-            // The keep-alive interval; without one, DOWN_PING while down.
-            let interval = match (self.keepalive, e.up) {
+            // The keep-alive interval; without one, DOWN_PING while every trunk is down.
+            let interval = match (self.keepalive, all_down) {
                 (Some(k), _) => Some(k),
-                (None, false) => Some(DOWN_PING),
-                (None, true) => None,
+                (None, true) => Some(DOWN_PING),
+                (None, false) => None,
             };
             let Some(interval) = interval else {
                 e.next_ping = None;

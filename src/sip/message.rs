@@ -918,6 +918,70 @@ From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: q\r\nCSeq: 3 NEWMETHOD\r\nCon
     }
 
     #[test]
+    fn stream_framer_bounds_headers_and_bodies() {
+        // A header section that never ends: a framing error past MAX_HEADER, not a buffer
+        // that grows for ever.
+        let mut f = StreamFramer::new();
+        f.push(b"INVITE sip:a@b SIP/2.0\r\n");
+        let line = b"X-Filler: 0123456789012345678901234567890123456789\r\n";
+        while f.buf.len() <= StreamFramer::MAX_HEADER {
+            assert!(f.next_message().unwrap().is_none());
+            f.push(line);
+        }
+        assert!(matches!(f.next_message(), Err(ParseError::NoHeaderEnd)));
+        // A Content-Length beyond MAX_BODY: refused before the body is read.
+        let mut f = StreamFramer::new();
+        let big = OK.replace(
+            "Content-Length: 4",
+            &format!("Content-Length: {}", StreamFramer::MAX_BODY + 1),
+        );
+        assert_ne!(big, OK, "the fixture has a Content-Length: 4");
+        f.push(big.as_bytes());
+        assert!(matches!(
+            f.next_message(),
+            Err(ParseError::BadContentLength(_))
+        ));
+    }
+
+    #[test]
+    fn response_reply_addr_follows_the_top_via() {
+        let src: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+        let req = |via: &str| {
+            parse_datagram(
+                format!(
+                    "BYE sip:a@b SIP/2.0\r\nVia: {via}\r\nFrom: <sip:x@y>;tag=1\r\n\
+                     To: <sip:a@b>;tag=2\r\nCall-ID: q\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let at = |via: &str| response_reply_addr(&req(via), src).to_string();
+        // RFC 3581: rport → the source port.
+        assert_eq!(
+            at("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK1;rport"),
+            "198.51.100.7:40000"
+        );
+        // §18.2.2: the source address (`received`) at the sent-by port, 5060 by default.
+        assert_eq!(
+            at("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK1"),
+            "198.51.100.7:5062"
+        );
+        assert_eq!(
+            at("SIP/2.0/UDP proxy.example;branch=z9hG4bK1"),
+            "198.51.100.7:5060"
+        );
+        assert_eq!(
+            at("SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bK1"),
+            "198.51.100.7:5070"
+        );
+        assert_eq!(
+            at("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK1, SIP/2.0/UDP 10.0.0.2:5064"),
+            "198.51.100.7:5062"
+        );
+    }
+
+    #[test]
     fn bad_request_copies_routing_headers() {
         let raw = "OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n\
 f: <sip:x@y>;tag=1\r\nt: <sip:a@b>\r\ni: q\r\nCSeq: x OPTIONS\r\n\r\n";
