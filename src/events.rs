@@ -412,7 +412,7 @@ pub enum CampaignEventKind {
         #[serde(default)]
         threshold: u32,
         /// `trunk_down`: the trunks, each with what put it down (`network_error`,
-        /// `invite_failed`, `ping_failed`).
+        /// `invite_failed`, `no_response`, `ping_failed`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         trunks: Vec<TrunkDown>,
     },
@@ -429,7 +429,7 @@ pub enum CampaignEventKind {
 pub struct TrunkDown {
     /// The trunk's name.
     pub trunk: String,
-    /// What put it down: `network_error`, `invite_failed` or `ping_failed`.
+    /// What put it down: `network_error`, `no_response`, `invite_failed` or `ping_failed`.
     pub reason: String,
 }
 

@@ -164,7 +164,7 @@ async fn a_silent_trunk_is_down_after_trunk_down_after_calls_not_after_the_list(
         &store,
         30,
         "auto_paused (trunk_down)",
-        "SELECT COUNT(*) FROM campaign_events WHERE kind = 'auto_paused' AND data LIKE '%invite_failed%'",
+        "SELECT COUNT(*) FROM campaign_events WHERE kind = 'auto_paused' AND data LIKE '%no_response%'",
         1,
     )
     .await;

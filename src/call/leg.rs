@@ -184,8 +184,10 @@ pub enum TrunkNote {
     Sent(usize),
     /// The trunk answered the INVITE (any response but a failover code).
     Responded(usize),
-    /// The trunk failed the INVITE: a failover code, Timer B or the failover timeout.
+    /// The trunk answered the INVITE with a failover code (408, 5xx).
     Failed(usize),
+    /// Not a word from the trunk: Timer B or the failover timeout.
+    Silent(usize),
     /// The trunk's final response carried `Retry-After` (seconds): no new calls there
     /// before then.
     RetryAfter(usize, u32),
@@ -487,7 +489,11 @@ impl CallLeg {
         self.drain_txs();
         let from = self.current_hop();
         if note {
-            self.notes.push(TrunkNote::Failed(from.trunk));
+            self.notes.push(if status.is_some() {
+                TrunkNote::Failed(from.trunk)
+            } else {
+                TrunkNote::Silent(from.trunk)
+            });
         }
         self.hop += 1;
         let to = self.current_hop();
@@ -1460,7 +1466,7 @@ impl CallLeg {
                 self.fail_over(now, None, "timer_b");
             } else {
                 if !self.hop_noted {
-                    self.notes.push(TrunkNote::Failed(self.trunk()));
+                    self.notes.push(TrunkNote::Silent(self.trunk()));
                 }
                 let detail = if self.history.cancelled_on_ring_timeout {
                     "ring_timeout"

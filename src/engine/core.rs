@@ -734,8 +734,9 @@ impl Engine {
             for n in notes {
                 match n {
                     TrunkNote::Sent(i) => self.trunks.on_invite_sent(i),
-                    TrunkNote::Responded(i) => self.trunks.on_invite_outcome(now, i, true),
-                    TrunkNote::Failed(i) => self.trunks.on_invite_outcome(now, i, false),
+                    TrunkNote::Responded(i) => self.trunks.on_success(i, "invite_answered"),
+                    TrunkNote::Failed(i) => self.trunks.on_invite_refused(now, i),
+                    TrunkNote::Silent(i) => self.trunks.on_failure(now, i, "no_response"),
                     TrunkNote::RetryAfter(i, secs) => self
                         .trunks
                         .hold(i, now + Duration::from_secs(u64::from(secs))),

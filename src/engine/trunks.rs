@@ -136,8 +136,8 @@ pub struct TrunkHealth {
     pub total: usize,
     /// Trunks up.
     pub up: usize,
-    /// The trunks down, with what put them down (`invite_failed`, `network_error`,
-    /// `ping_failed`).
+    /// The trunks down, with what put them down (`invite_failed`, `no_response`,
+    /// `network_error`, `ping_failed`).
     pub down: Vec<(String, &'static str)>,
 }
 
@@ -404,7 +404,7 @@ impl TrunkSet {
     }
 
     /// Trunk `i` failed an INVITE or a ping at `now` (`reason`: `invite_failed`,
-    /// `network_error`, `ping_failed`). After `down_after` failures in a row it is down; with
+    /// `no_response`, `network_error`, `ping_failed`). After `down_after` failures in a row it is down; with
     /// every trunk down (and no keep-alive), each is pinged every [`DOWN_PING`] until one
     /// answers.
     pub fn on_failure(&mut self, now: Instant, i: usize, reason: &'static str) {
@@ -552,13 +552,27 @@ impl TrunkSet {
         true
     }
 
-    /// Applies an INVITE outcome at `now`: `responded` false for a failover code or no
-    /// answer.
+    /// Applies an INVITE outcome at `now`: `responded` false for a failover code (408, 5xx)
+    /// — see [`on_invite_refused`](Self::on_invite_refused).
     pub fn on_invite_outcome(&mut self, now: Instant, i: usize, responded: bool) {
         if responded {
             self.on_success(i, "invite_answered");
         } else {
+            self.on_invite_refused(now, i);
+        }
+    }
+
+    /// Trunk `i` answered an INVITE with a failover code (408, 500, 502, 503, 504) at `now`.
+    /// It is alive: this counts towards `down_after` only where there is somewhere else to
+    /// route (another trunk) or a keep-alive to bring it back; a lone trunk's refusals are
+    /// counted, and the call rate's congestion back-off deals with them. A trunk that does not
+    /// answer at all ([`on_failure`](Self::on_failure) with `no_response` or `network_error`)
+    /// goes down whatever the group.
+    pub fn on_invite_refused(&mut self, now: Instant, i: usize) {
+        if self.keepalive.is_some() || self.entries.len() > 1 {
             self.on_failure(now, i, "invite_failed");
+        } else if let Some(e) = self.entries.get_mut(i) {
+            e.stats.failures += 1;
         }
     }
 }
@@ -724,8 +738,12 @@ mod tests {
         // ICMP refuses it: a warning only (the trunk stays up, nothing counted).
         assert_eq!(s.on_unreachable(t0, dest), vec![0]);
         assert!(s.is_up(0));
-        // Two failed INVITEs: down, and pinged every DOWN_PING from then on.
+        // A lone trunk's 503s do not put it down (it answers; the back-off slows the calls).
         s.on_invite_outcome(t0, 0, false);
+        s.on_invite_outcome(t0, 0, false);
+        assert!(!s.health().all_down());
+        // Two INVITEs without a word: down, and pinged every DOWN_PING from then on.
+        s.on_failure(t0, 0, "no_response");
         assert!(!s.health().all_down());
         s.on_failure(t0, 0, "network_error");
         let h = s.health();
