@@ -338,7 +338,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         };
                         let sent = match &agent_udp {
                             Some(u) if !trunk_addrs.contains(&t.dest) => {
-                                u.send_to(&bytes, t.dest).await.map(|_| ())
+                                crate::sip::transport::send_udp(u, t.dest, &bytes).await
                             }
                             _ => socket.send(t.dest, bytes).await,
                         };

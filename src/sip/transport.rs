@@ -112,7 +112,7 @@ impl SipSocket {
     /// them; SIP timers recover).
     pub async fn send(&mut self, dest: SocketAddr, bytes: Vec<u8>) -> io::Result<()> {
         match self {
-            SipSocket::Udp(s) => s.send_to(&bytes, dest).await.map(|_| ()),
+            SipSocket::Udp(s) => send_udp(s, dest, &bytes).await,
             SipSocket::Tcp(l) => {
                 let (bind, inbound) = (l.bind, &l.inbound);
                 let link = l
@@ -363,6 +363,27 @@ pub async fn udp_socket(bind: SocketAddr) -> io::Result<Arc<UdpSocket>> {
     sock.set_nonblocking(true)?;
     sock.bind(&bind.into())?;
     Ok(Arc::new(UdpSocket::from_std(sock.into())?))
+}
+
+/// Sends one datagram on a socket with `IP_RECVERR`: the kernel reports a pending ICMP error
+/// of an *earlier* datagram (to any destination) by failing the next send with it, and that
+/// datagram is not sent. Such an error (connection refused, host or network unreachable) is
+/// consumed by the failed call, so the send is tried once more; the refused destination
+/// itself is read from the error queue ([`take_unreachable`]).
+pub async fn send_udp(sock: &UdpSocket, dest: SocketAddr, bytes: &[u8]) -> io::Result<()> {
+    match sock.send_to(bytes, dest).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_icmp_error(&e) => sock.send_to(bytes, dest).await.map(|_| ()),
+        Err(e) => Err(e),
+    }
+}
+
+/// True for the errors an ICMP report turns into on a UDP socket.
+fn is_icmp_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
 }
 
 /// Asks the kernel to report ICMP errors (port or host unreachable) for datagrams sent from
