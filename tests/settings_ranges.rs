@@ -433,3 +433,23 @@ async fn settings_at_their_maxima_run_a_campaign() {
 }
 
 mod common;
+
+/// The service file's own numbers have ranges too.
+#[test]
+fn service_settings_out_of_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (line, field) in [
+        ("shutdown_grace = 18446744073709551615", "shutdown_grace"),
+        ("cps = 1e-300", "cps"),
+        ("max_concurrent = 0", "max_concurrent"),
+    ] {
+        let p = dir.path().join("s.toml");
+        std::fs::write(
+            &p,
+            format!("listen = \"127.0.0.1:0\"\ndb = \"x.db\"\n{line}\n[campaign_defaults]\n"),
+        )
+        .unwrap();
+        let e = format!("{:#}", outdial::service::ServiceConfig::load(&p).unwrap_err());
+        assert!(e.contains(field), "{line}: {e}");
+    }
+}

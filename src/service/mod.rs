@@ -92,13 +92,24 @@ impl ServiceConfig {
         c.listen
             .parse::<std::net::SocketAddr>()
             .with_context(|| format!("listen: {:?} is not IP:port", c.listen))?;
-        if c.max_concurrent == Some(0) || c.cps.is_some_and(|r| r.is_nan() || r <= 0.0) {
-            anyhow::bail!("max_concurrent and cps: above 0 when given");
+        // The same ranges as the campaign settings (CampaignConfig::RANGES).
+        let bad_cps = |r: f64| !(r.is_finite() && (0.001..=100_000.0).contains(&r));
+        let bad_max = |m: usize| !(1..=100_000).contains(&m);
+        if c.max_concurrent.is_some_and(bad_max) || c.cps.is_some_and(bad_cps) {
+            anyhow::bail!("max_concurrent: 1..=100000 and cps: 0.001..=100000 when given");
+        }
+        if c.shutdown_grace > 3_600 {
+            anyhow::bail!(
+                "shutdown_grace: must be 0..=3600 seconds, got {}",
+                c.shutdown_grace
+            );
         }
         for (i, t) in c.trunk_limits.iter().enumerate() {
             TrunkTarget::parse(&t.trunk).with_context(|| format!("trunk_limits[{i}].trunk"))?;
-            if t.max_concurrent == Some(0) || t.cps.is_some_and(|r| r.is_nan() || r <= 0.0) {
-                anyhow::bail!("trunk_limits[{i}]: max_concurrent and cps above 0 when given");
+            if t.max_concurrent.is_some_and(bad_max) || t.cps.is_some_and(bad_cps) {
+                anyhow::bail!(
+                    "trunk_limits[{i}]: max_concurrent 1..=100000 and cps 0.001..=100000 when given"
+                );
             }
             if t.max_concurrent.is_none() && t.cps.is_none() {
                 anyhow::bail!("trunk_limits[{i}]: give cps, max_concurrent or both");
