@@ -449,7 +449,10 @@ fn service_settings_out_of_range_are_refused() {
             format!("listen = \"127.0.0.1:0\"\ndb = \"x.db\"\n{line}\n[campaign_defaults]\n"),
         )
         .unwrap();
-        let e = format!("{:#}", outdial::service::ServiceConfig::load(&p).unwrap_err());
+        let e = format!(
+            "{:#}",
+            outdial::service::ServiceConfig::load(&p).unwrap_err()
+        );
         assert!(e.contains(field), "{line}: {e}");
     }
 }

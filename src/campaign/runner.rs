@@ -284,6 +284,48 @@ pub struct RunHooks {
     pub node: Option<String>,
 }
 
+/// Takes the campaign's run lease. Held by another owner: waits until that lease's expiry
+/// (a process that died — a restart on the same node — lets it run out) and tries once
+/// more; still held means its owner is alive and renewing: refused, naming it.
+/// Errors: [`crate::store::LeaseHeld`] (with the campaign's name as context), database
+/// failures.
+async fn acquire_lease(
+    store: &Store,
+    campaign_id: i64,
+    node: &str,
+    ttl: Duration,
+    name: &str,
+    progress: bool,
+) -> anyhow::Result<crate::store::RunLease> {
+    let first = match store.acquire_lease(campaign_id, node, ttl).await {
+        Ok(l) => return Ok(l),
+        Err(e) => e,
+    };
+    let Some(held) = first.downcast_ref::<crate::store::LeaseHeld>() else {
+        return Err(first);
+    };
+    let wait = crate::events::parse_rfc3339(&held.expires_at)
+        .ok()
+        .and_then(|t| (t - chrono::Utc::now()).to_std().ok())
+        .unwrap_or_default()
+        .min(Duration::from_secs(600))
+        + Duration::from_millis(500);
+    tracing::warn!(campaign = name, owner = %held.owner, "the campaign's run lease is held: waiting {:.1} s for it to expire", wait.as_secs_f64());
+    if progress {
+        eprintln!(
+            "[{name}] dialled by {} since {}: waiting {:.0} s for its lease to expire…",
+            held.owner,
+            held.since,
+            wait.as_secs_f64()
+        );
+    }
+    tokio::time::sleep(wait).await;
+    store
+        .acquire_lease(campaign_id, node, ttl)
+        .await
+        .with_context(|| format!("campaign {name}"))
+}
+
 /// How long a run lease lasts without renewal: `OUTDIAL_LEASE_TTL` seconds (2 to 600,
 /// default 15). The lease is renewed every third of it; a process killed without clean-up
 /// holds its campaign that long at most.
@@ -376,9 +418,22 @@ pub async fn run_with(
         tracing::warn!(line = e.line, reason = %e.reason, "call list row rejected");
     }
 
-    let campaign_id = store
-        .upsert_campaign(&cfg.name, &serde_json::to_string(cfg)?)
-        .await?;
+    let node = hooks.node.take().unwrap_or_else(default_node);
+    // One owner per campaign run (per node), checked, not assumed: a second process on this
+    // campaign is refused while our lease is renewed; a dead owner's lease expires. The lease
+    // comes before anything is written to an existing campaign (its settings, its leads).
+    let settings = serde_json::to_string(cfg)?;
+    let existing = store.campaign_id(&cfg.name).await?;
+    let campaign_id = match existing {
+        Some(id) => id,
+        None => store.upsert_campaign(&cfg.name, &settings).await?,
+    };
+    let ttl = lease_ttl();
+    let lease = acquire_lease(store, campaign_id, &node, ttl, &cfg.name, progress).await?;
+    let mut lease_renewed = Instant::now();
+    if existing.is_some() {
+        store.upsert_campaign(&cfg.name, &settings).await?;
+    }
     let leads::Import {
         leads: imported,
         errors: rejected_rows,
@@ -387,15 +442,6 @@ pub async fn run_with(
     // The leads are in the store now; only the rejected rows are reported at the end (a
     // list of a million leads with their attributes would otherwise stay in memory).
     drop(imported);
-    let node = hooks.node.take().unwrap_or_else(default_node);
-    // One owner per campaign run (per node), checked, not assumed: a second process on this
-    // campaign is refused while our lease is renewed; a dead owner's lease expires.
-    let ttl = lease_ttl();
-    let lease = store
-        .acquire_lease(campaign_id, &node, ttl)
-        .await
-        .with_context(|| format!("campaign {}", cfg.name))?;
-    let mut lease_renewed = Instant::now();
     let recovered = store.recover_interrupted(campaign_id, &node).await?;
     tracing::info!(
         campaign = %cfg.name,

@@ -502,8 +502,13 @@ impl Service {
             }
             if stopped {
                 // Stopped by remove (archived) or shutdown (stays active/paused to resume);
-                // a failed run goes back to draft with the error logged.
-                if r.is_err() {
+                // a failed run goes back to draft with the error logged — but for a campaign
+                // another live process dials (its run lease): that one keeps it.
+                let held = r.as_ref().err().is_some_and(|e| {
+                    e.chain()
+                        .any(|c| c.downcast_ref::<crate::store::LeaseHeld>().is_some())
+                });
+                if r.is_err() && !held {
                     let _ = me.store.set_campaign_state(id, "draft").await;
                 }
             }

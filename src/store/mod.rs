@@ -466,7 +466,9 @@ impl Store {
     }
 
     /// Takes the run lease of campaign `campaign_id` for node `node`, valid `ttl` from now: a
-    /// new lease, or the old one of an owner that stopped renewing it (expired). The caller
+    /// new lease, or the old one of an owner that stopped renewing it (expired) — or, when
+    /// this process holds the SQLite file's lock ([`Store::lock_process`]), whatever lease is
+    /// there (its owner cannot be alive). The caller
     /// renews it with [`Store::renew_lease`] well within `ttl` and gives it back with
     /// [`Store::release_lease`]. Errors: [`LeaseHeld`] (inside the `anyhow::Error`) when a
     /// live lease belongs to another owner; database failures.
@@ -479,21 +481,30 @@ impl Store {
         let now = Utc::now();
         let owner = format!("{node}/{}/{}", std::process::id(), rfc3339_ms(now));
         let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        sqlx::query(
+        // Holding the SQLite file's process lock proves no other process dials from this
+        // store: a lease left by another owner is a dead process's, taken over at once.
+        let sql = if self.lock.get().is_some() {
+            "INSERT INTO run_leases (campaign_id, node, owner, started_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (campaign_id, node) DO UPDATE
+               SET owner = excluded.owner, started_at = excluded.started_at,
+                   expires_at = excluded.expires_at"
+        } else {
             "INSERT INTO run_leases (campaign_id, node, owner, started_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (campaign_id, node) DO UPDATE
                SET owner = excluded.owner, started_at = excluded.started_at,
                    expires_at = excluded.expires_at
-               WHERE run_leases.expires_at <= $4",
-        )
-        .bind(campaign_id)
-        .bind(node)
-        .bind(&owner)
-        .bind(rfc3339_ms(now))
-        .bind(rfc3339_ms(expires))
-        .execute(&self.pool)
-        .await?;
+               WHERE run_leases.expires_at <= $4"
+        };
+        sqlx::query(sql)
+            .bind(campaign_id)
+            .bind(node)
+            .bind(&owner)
+            .bind(rfc3339_ms(now))
+            .bind(rfc3339_ms(expires))
+            .execute(&self.pool)
+            .await?;
         let row = sqlx::query(
             "SELECT owner, started_at, expires_at FROM run_leases
              WHERE campaign_id = $1 AND node = $2",
