@@ -783,3 +783,50 @@ fn responses_go_where_the_request_via_says_not_to_the_trunk() {
         .unwrap_or_else(|| panic!("{sent:?}"));
     assert_eq!(ok.0, other);
 }
+
+/// A forged 2xx with a new To-tag and a Record-Route that is not SIP URIs (`a, a, …`), or one
+/// with thousands of entries, makes no forked dialog: nothing is sent on that route set (no
+/// `ACK a SIP/2.0` with thousands of `Route: a`). A well-formed fork is still ACKed and BYEd.
+#[test]
+fn a_forged_2xx_with_a_bad_route_set_sends_nothing() {
+    let mut h = Harness::start(30, 60);
+    h.answer_quietly("z");
+    let br = h.invite_branch.clone();
+    let forged = |h: &Harness, tag: &str, rr: &str| {
+        let ok = h.fill(
+            "200-sdp-no-content-length.tmpl",
+            &[("$TO_TAG", tag), ("$BRANCH", &br), ("$CSEQ", "1")],
+        );
+        String::from_utf8(ok)
+            .unwrap()
+            .replace("Record-Route: <sip:192.0.2.20:5060;lr>", rr)
+            .into_bytes()
+    };
+    let many = format!(
+        "Record-Route: {}",
+        vec!["<sip:p.example;lr>"; 3000].join(",")
+    );
+    for rr in ["Record-Route: a,a,a,a", many.as_str()] {
+        let bytes = forged(&h, "evil", rr);
+        h.feed(&bytes);
+        let sent = h.take_sent();
+        assert!(
+            sent.iter()
+                .all(|(_, m)| m.header_values("Route").is_empty()),
+            "sent on a forged route set: {sent:?}"
+        );
+        assert!(
+            sent.iter().all(|(_, m)| m.method.as_deref() != Some("ACK")),
+            "{sent:?}"
+        );
+    }
+    // A proper fork (new To-tag, a sound route set): ACKed, then BYEd (RFC 3261 §13.2.2.4).
+    let fork = forged(&h, "fork2", "Record-Route: <sip:192.0.2.20:5060;lr>");
+    h.feed(&fork);
+    let sent = h.take_sent();
+    let methods: Vec<&str> = sent
+        .iter()
+        .filter_map(|(_, m)| m.method.as_deref())
+        .collect();
+    assert!(methods.contains(&"ACK"), "{methods:?}");
+}
