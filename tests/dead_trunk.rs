@@ -185,3 +185,44 @@ async fn a_silent_trunk_is_down_after_trunk_down_after_calls_not_after_the_list(
     assert_eq!(out.report.summary.leads_final, 0);
     assert!(out.engine.trunks[0].went_down >= 1);
 }
+
+/// A trunk that answers every number but one: that lead's calls end `trunk_unreachable`
+/// without using its attempts — up to `FREE_TRUNK_FAULTS` in a row; then its attempts count
+/// and, with no retry rule for them, it is final, so the campaign ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_the_trunk_never_answers_does_not_keep_the_campaign_from_ending() {
+    let scenario = include_str!("../sip-fixtures/scenarios/uas_silent_for_9.xml");
+    let uas = SippUas::start(scenario, Transport::Udp, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // trunk_down_after high: this is about the lead, not the trunk's health.
+    let mut cfg = config("silent-9", uas.addr.port(), "");
+    cfg.trunk_down_after = 1000;
+    let numbers = vec![number(0, 1), "+14155550009".to_string(), number(0, 2)];
+    let leads = dir.path().join("leads.csv");
+    write_leads(&leads, &numbers);
+    let store = Store::open(&dir.path().join("o.db")).await.unwrap();
+    // Timer B after 64·T1: T1 = 20 ms makes it 1.28 s.
+    let timers = Timers {
+        t1: Duration::from_millis(20),
+        ..Timers::default()
+    };
+    let import =
+        outdial::campaign::leads::read_csv(std::fs::File::open(&leads).unwrap(), None).unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        run_with(&cfg, import, &store, timers, false, RunHooks::default()),
+    )
+    .await
+    .expect("the campaign ended")
+    .unwrap();
+    let l = lead(&out.report.leads, "+14155550009");
+    let free = outdial::campaign::runner::FREE_TRUNK_FAULTS as usize;
+    assert_eq!(l.attempts.len(), free + 1, "{l:?}");
+    assert!(
+        l.attempts
+            .iter()
+            .all(|a| a.disposition.as_deref() == Some("trunk_unreachable"))
+    );
+    assert_eq!(l.final_disposition.as_deref(), Some("trunk_unreachable"));
+    assert_eq!(out.report.summary.answered, 2);
+}

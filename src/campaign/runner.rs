@@ -116,6 +116,9 @@ struct LeadState {
     tz: Option<chrono_tz::Tz>,
     attempts: u32,
     last_attempt_no: u32,
+    /// Attempts in a row this run that the trunk failed (`network_error`,
+    /// `trunk_unreachable`), not charged to the lead up to [`FREE_TRUNK_FAULTS`].
+    trunk_faults: u32,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -526,6 +529,7 @@ pub async fn run_with(
                 }),
                 attempts: p.attempts,
                 last_attempt_no: p.last_attempt_no,
+                trunk_faults: 0,
             },
         );
     }
@@ -1092,7 +1096,21 @@ pub async fn run_with(
                         }
                         let lead_id = ev.attempt.lead_id;
                         let st = states.get_mut(&lead_id).expect("lead of an attempt");
-                        if disposition.spares_the_lead() {
+                        let trunk_fault = disposition.spares_the_lead()
+                            && *disposition != Disposition::Interrupted;
+                        if trunk_fault {
+                            st.trunk_faults += 1;
+                        } else {
+                            st.trunk_faults = 0;
+                        }
+                        // A number the trunk never answers while it answers the others (it
+                        // went up again in between) must not keep the campaign from ending:
+                        // past FREE_TRUNK_FAULTS in a row, the attempt is the lead's.
+                        let charged = trunk_fault && st.trunk_faults > FREE_TRUNK_FAULTS;
+                        if charged && st.trunk_faults == FREE_TRUNK_FAULTS + 1 {
+                            tracing::warn!(lead = lead_id, number = %st.number, "the trunk failed this lead's calls {} times in a row while answering others: its attempts count from now", FREE_TRUNK_FAULTS);
+                        }
+                        if disposition.spares_the_lead() && !charged {
                             // Cut short by our own shutdown, or the trunk could not be
                             // reached: not the lead's outcome, not counted. After a trunk
                             // failure the lead waits a little (the trunk's health decides
@@ -1271,6 +1289,11 @@ fn request_shutdown(
     let _ = commands.send(Command::Shutdown(tx));
     rx
 }
+
+/// Attempts in a row of one lead the trunk may fail (`network_error`, `trunk_unreachable`)
+/// without using the lead's attempts. A trunk that is down pauses the campaign long before;
+/// this bounds the case of a trunk that answers pings and other calls but never this number.
+pub const FREE_TRUNK_FAULTS: u32 = 10;
 
 /// How long a lead waits after its attempt failed for the trunk's sake (`network_error`,
 /// `trunk_unreachable`) before it is dialled again.
