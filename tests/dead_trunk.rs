@@ -216,7 +216,7 @@ async fn a_number_the_trunk_never_answers_does_not_keep_the_campaign_from_ending
     .expect("the campaign ended")
     .unwrap();
     let l = lead(&out.report.leads, "+14155550009");
-    let free = outdial::campaign::runner::FREE_TRUNK_FAULTS as usize;
+    let free = outdial::campaign::decide::FREE_TRUNK_FAULTS as usize;
     assert_eq!(l.attempts.len(), free + 1, "{l:?}");
     assert!(
         l.attempts

@@ -114,11 +114,9 @@ struct LeadState {
     number: String,
     /// The lead's own time zone for the calling window.
     tz: Option<chrono_tz::Tz>,
-    attempts: u32,
+    /// Attempts counted and trunk failures in a row (see [`super::decide`]).
+    tally: super::decide::LeadTally,
     last_attempt_no: u32,
-    /// Attempts in a row this run that the trunk failed (`network_error`,
-    /// `trunk_unreachable`), not charged to the lead up to [`FREE_TRUNK_FAULTS`].
-    trunk_faults: u32,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -527,9 +525,11 @@ pub async fn run_with(
                     bad_zones += u64::from(t.is_none());
                     t
                 }),
-                attempts: p.attempts,
+                tally: super::decide::LeadTally {
+                    attempts: p.attempts,
+                    trunk_faults: 0,
+                },
                 last_attempt_no: p.last_attempt_no,
-                trunk_faults: 0,
             },
         );
     }
@@ -808,7 +808,7 @@ pub async fn run_with(
             if dnc.contains(&st.number) {
                 not_dialled.push(LeadUpdate::Final {
                     lead_id,
-                    attempts: st.attempts,
+                    attempts: st.tally.attempts,
                     disposition: Disposition::Dnc,
                 });
                 hooks.limits.ended(1);
@@ -1096,54 +1096,31 @@ pub async fn run_with(
                         }
                         let lead_id = ev.attempt.lead_id;
                         let st = states.get_mut(&lead_id).expect("lead of an attempt");
-                        let trunk_fault = disposition.spares_the_lead()
-                            && *disposition != Disposition::Interrupted;
-                        if trunk_fault {
-                            st.trunk_faults += 1;
-                        } else {
-                            st.trunk_faults = 0;
+                        let decision = super::decide::decide(
+                            Instant::now(),
+                            &mut st.tally,
+                            *disposition,
+                            trunk_wait,
+                            cfg.rule_for(*disposition),
+                        );
+                        let attempts = st.tally.attempts;
+                        if st.tally.trunk_faults == super::decide::FREE_TRUNK_FAULTS + 1 {
+                            tracing::warn!(lead = lead_id, number = %st.number, "the trunk failed this lead's calls {} times in a row while answering others: its attempts count from now", super::decide::FREE_TRUNK_FAULTS);
                         }
-                        // A number the trunk never answers while it answers the others (it
-                        // went up again in between) must not keep the campaign from ending:
-                        // past FREE_TRUNK_FAULTS in a row, the attempt is the lead's.
-                        let charged = trunk_fault && st.trunk_faults > FREE_TRUNK_FAULTS;
-                        if charged && st.trunk_faults == FREE_TRUNK_FAULTS + 1 {
-                            tracing::warn!(lead = lead_id, number = %st.number, "the trunk failed this lead's calls {} times in a row while answering others: its attempts count from now", FREE_TRUNK_FAULTS);
-                        }
-                        if disposition.spares_the_lead() && !charged {
-                            // Cut short by our own shutdown, or the trunk could not be
-                            // reached: not the lead's outcome, not counted. After a trunk
-                            // failure the lead waits a little (the trunk's health decides
-                            // meanwhile whether the campaign pauses).
-                            let wait = if *disposition == Disposition::Interrupted {
-                                Duration::ZERO
-                            } else {
-                                counters.trunk_failures += 1;
-                                TRUNK_FAILURE_RETRY
-                            };
-                            let at = Instant::now() + wait;
-                            updates.push(LeadUpdate::Retry {
-                                lead_id,
-                                attempts: st.attempts,
-                                at: clock.to_utc(at),
-                            });
-                            if !stopping {
-                                due.push(Reverse((at, lead_id)));
+                        match decision {
+                            super::decide::LeadDecision::Again { at, trunk_fault } => {
+                                counters.trunk_failures += u64::from(trunk_fault);
+                                updates.push(LeadUpdate::Retry {
+                                    lead_id,
+                                    attempts,
+                                    at: clock.to_utc(at),
+                                });
+                                if !stopping {
+                                    due.push(Reverse((at, lead_id)));
+                                }
                             }
-                            continue;
-                        }
-                        if *disposition != Disposition::Answered {
-                            counters.failed += 1;
-                        }
-                        st.attempts += 1;
-                        let retry = cfg
-                            .rule_for(*disposition)
-                            .filter(|r| st.attempts < r.max_attempts);
-                        match retry {
-                            Some(r) => {
-                                let wait = Duration::from_secs(r.retry_after)
-                                    .max(trunk_wait.unwrap_or_default());
-                                let at = super::rate::later(Instant::now(), wait);
+                            super::decide::LeadDecision::Retry { at } => {
+                                counters.failed += u64::from(*disposition != Disposition::Answered);
                                 // While stopping, the retry time is only kept in the store,
                                 // for the next run.
                                 if !stopping {
@@ -1151,16 +1128,17 @@ pub async fn run_with(
                                 }
                                 updates.push(LeadUpdate::Retry {
                                     lead_id,
-                                    attempts: st.attempts,
+                                    attempts,
                                     at: clock.to_utc(at),
                                 });
                             }
-                            None => {
+                            super::decide::LeadDecision::Final { disposition } => {
+                                counters.failed += u64::from(disposition != Disposition::Answered);
                                 final_count += 1;
                                 updates.push(LeadUpdate::Final {
                                     lead_id,
-                                    attempts: st.attempts,
-                                    disposition: *disposition,
+                                    attempts,
+                                    disposition,
                                 });
                             }
                         }
@@ -1289,15 +1267,6 @@ fn request_shutdown(
     let _ = commands.send(Command::Shutdown(tx));
     rx
 }
-
-/// Attempts in a row of one lead the trunk may fail (`network_error`, `trunk_unreachable`)
-/// without using the lead's attempts. A trunk that is down pauses the campaign long before;
-/// this bounds the case of a trunk that answers pings and other calls but never this number.
-pub const FREE_TRUNK_FAULTS: u32 = 10;
-
-/// How long a lead waits after its attempt failed for the trunk's sake (`network_error`,
-/// `trunk_unreachable`) before it is dialled again.
-const TRUNK_FAILURE_RETRY: Duration = Duration::from_secs(1);
 
 /// Shortest wait between two dialling passes when the rate limiter is what holds calls back.
 const DIAL_PASS: Duration = Duration::from_millis(2);
