@@ -226,3 +226,36 @@ async fn a_number_the_trunk_never_answers_does_not_keep_the_campaign_from_ending
     assert_eq!(l.final_disposition.as_deref(), Some("trunk_unreachable"));
     assert_eq!(out.report.summary.answered, 2);
 }
+
+/// Over TCP, a trunk that refuses the connection (nothing listens) fails its INVITEs at once
+/// as well: each call moves to the next trunk with a `trunk_failover` whose detail is
+/// `network_error` (not the failover timeout, not Timer B), and every lead is answered there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_trunk_that_refuses_connections_fails_over_at_once() {
+    let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Tcp, &[]).unwrap();
+    let closed = free_port(Transport::Tcp).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "name = \"tcp-refused\"\ncaller_id = \"+14155550000\"\ncps = 10\nmax_concurrent = 2\n\
+         ring_timeout = 2\nhold_time = 0.2\nfailover_timeout = 30\ntrunk_down_after = 100\n\
+         [amd]\nprofile = \"off\"\n\
+         [[trunks]]\nname = \"dead\"\nuri = \"sip:127.0.0.1:{closed};transport=tcp\"\n\
+         [[trunks]]\nname = \"live\"\nuri = \"{}\"\n",
+        uas.trunk_uri()
+    );
+    let numbers: Vec<String> = (0..4).map(|i| number(0, i)).collect();
+    let (out, db) = run_campaign(dir.path(), &toml, &numbers).await;
+    assert_eq!(out.report.summary.answered, 4);
+    let store = Store::open(&db).await.unwrap();
+    let details: Vec<String> = sqlx::query_scalar(
+        "SELECT json_extract(data, '$.detail') FROM call_events WHERE kind = 'trunk_failover'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        !details.is_empty(),
+        "no call was routed to the dead trunk first"
+    );
+    assert!(details.iter().all(|d| d == "network_error"), "{details:?}");
+}

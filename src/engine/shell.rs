@@ -344,6 +344,21 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         };
                         if let Err(e) = sent {
                             tracing::warn!(dest = %t.dest, error = %e, "SIP send failed");
+                            // A TCP trunk that refuses the connection is as dead as a UDP
+                            // port that answers ICMP unreachable: its INVITEs fail now.
+                            use std::io::ErrorKind as K;
+                            if matches!(socket, SipSocket::Tcp(_))
+                                && trunk_addrs.contains(&t.dest)
+                                && matches!(
+                                    e.kind(),
+                                    K::ConnectionRefused
+                                        | K::ConnectionReset
+                                        | K::HostUnreachable
+                                        | K::NetworkUnreachable
+                                )
+                            {
+                                engine.handle_unreachable(Instant::now(), t.dest);
+                            }
                         }
                     }
                     Output::Event(ev) => {
