@@ -14,6 +14,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::campaign::config::CampaignConfig;
+
 /// A fuzz entry point: any bytes in, never a panic.
 pub type Target = fn(&[u8]);
 
@@ -185,7 +187,7 @@ pub fn campaign_toml(data: &[u8]) {
         return;
     };
     if cfg.validate().is_ok() {
-        cfg.exercise_runtime(Instant::now());
+        exercise_runtime(&cfg, Instant::now());
     }
 }
 
@@ -199,6 +201,107 @@ pub fn campaign_json(data: &[u8]) {
         return;
     };
     if let Ok(cfg) = crate::service::convert::campaign_config(&toml::Table::new(), settings) {
-        cfg.exercise_runtime(Instant::now());
+        exercise_runtime(&cfg, Instant::now());
+    }
+}
+
+/// Builds every runtime value the engine derives from the settings at `now` — timer
+/// deadlines, the call rate, the pacer, trunk pings, a media session's timers, the
+/// webhook queue's permits, the calling window — as the runner and the engine do. For
+/// fuzzing and property tests: on a validated configuration it must not panic.
+pub fn exercise_runtime(cfg: &CampaignConfig, now: Instant) {
+    use crate::media::session::{MediaSession, MediaSettings};
+    let later = |d: Duration| crate::campaign::rate::later(now, d);
+    let mut rate = crate::campaign::rate::CallRate::new(cfg.cps, now);
+    let _ = rate.try_acquire(now);
+    let _ = rate.next_at();
+    for d in [
+        cfg.ring_timeout(),
+        cfg.hold_time(),
+        cfg.failover_timeout(),
+        Duration::from_secs(cfg.voicemail_wait),
+        Duration::from_secs(u64::from(cfg.session_expires)),
+    ] {
+        let _ = later(d);
+    }
+    for r in &cfg.reschedule_rules {
+        let _ = later(Duration::from_secs(r.retry_after));
+    }
+    if let Ok(group) = cfg.trunk_group() {
+        let routes: Vec<_> = group
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                crate::engine::trunks::TrunkRoute::direct(
+                    &t.name,
+                    SocketAddr::from(([127, 0, 0, 1], 5060 + i as u16)),
+                    t.target.transport,
+                )
+            })
+            .collect();
+        let mut trunks = crate::engine::trunks::TrunkSet::new(
+            routes,
+            (cfg.keepalive_interval > 0).then(|| Duration::from_secs(cfg.keepalive_interval)),
+            cfg.trunk_down_after,
+            crate::sip::transaction::Timers::default(),
+        );
+        let local = crate::sip::dialog::LocalParty {
+            sent_by: "127.0.0.1:5070".into(),
+            transport: crate::sip::message::Transport::Udp,
+            user_agent: "outdial".into(),
+        };
+        trunks.start_keepalive(now);
+        trunks.handle_timeout(now, &local);
+        if let Some(t) = trunks.poll_timeout() {
+            trunks.handle_timeout(t, &local);
+        }
+    }
+    let mut media = MediaSession::new(
+        now,
+        MediaSettings {
+            amd: Some(cfg.amd.clone()),
+            media_timeout: (cfg.media_timeout > 0).then(|| Duration::from_secs(cfg.media_timeout)),
+            watch_beep: true,
+        },
+    );
+    media.answered(
+        now,
+        crate::media::sdp::AudioAnswer {
+            remote: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            law: crate::media::g711::Law::Pcmu,
+            telephone_event: Some(101),
+            ptime_ms: 20,
+        },
+    );
+    if let Some(t) = media.poll_timeout() {
+        media.handle_timeout(t);
+    }
+    if let Some(a) = &cfg.acd {
+        for d in [
+            a.max_wait(),
+            Duration::from_secs(a.offer_timeout),
+            Duration::from_secs(a.wrap_up),
+            Duration::from_secs(a.wait_for_agents),
+            Duration::from_secs(a.block_secs),
+            Duration::from_secs(u64::from(a.max_expires)),
+        ] {
+            let _ = later(d);
+        }
+    }
+    if let Some(e) = &cfg.endpoint {
+        let p = crate::pacing::Pacer::new(e.pacer());
+        let _ = p.poll_timeout();
+    }
+    if let Some(w) = &cfg.webhook {
+        let _ =
+            tokio::sync::mpsc::channel::<()>(w.queue.clamp(1, crate::notify::webhook::MAX_QUEUE));
+        let _ = later(Duration::from_secs(w.timeout));
+    }
+    if let Some(p) = &cfg.active_period
+        && let Ok(w) = crate::campaign::window::CallingWindow::new(p)
+    {
+        let t = chrono::Utc::now();
+        let _ = w.contains(t, None);
+        let _ = w.next_open(t, None);
     }
 }

@@ -325,7 +325,7 @@ fn api_body() -> impl Strategy<Value = Value> {
 fn check_api_body(b: &Value) -> Result<(), outdial::api::problem::Problem> {
     let (_, settings, _) = outdial::service::convert::split_body(b.clone()).unwrap();
     let cfg = outdial::service::convert::campaign_config(&toml::Table::new(), settings)?;
-    cfg.exercise_runtime(std::time::Instant::now());
+    outdial::fuzzing::exercise_runtime(&cfg, std::time::Instant::now());
     Ok(())
 }
 
@@ -376,7 +376,7 @@ proptest! {
         if let Ok(cfg) = toml::from_str::<CampaignConfig>(&toml)
             && cfg.validate().is_ok()
         {
-            cfg.exercise_runtime(std::time::Instant::now());
+            outdial::fuzzing::exercise_runtime(&cfg, std::time::Instant::now());
         }
     }
 }

@@ -317,14 +317,9 @@ impl EndpointSettings {
         }
     }
 
-    /// Errors: a value out of range, named.
+    /// The checks beyond the numeric ranges, which [`CampaignConfig::validate`] checks first
+    /// ([`CampaignConfig::RANGES`]). Errors: a value out of range, named.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if !(self.boost_factor >= 1.0 && self.boost_factor <= 10.0) {
-            bail!("endpoint.boost_factor: 1 to 10, got {}", self.boost_factor);
-        }
-        if self.max_waiting_calls == 0 {
-            bail!("endpoint.max_waiting_calls: at least 1");
-        }
         if !(self.abandon_cap > 0.0 && self.abandon_cap < 1.0) {
             bail!(
                 "endpoint.abandon_cap: a share between 0 and 1, got {}",
@@ -333,9 +328,6 @@ impl EndpointSettings {
         }
         if !(0.0..0.5).contains(&self.amd_false_positive) {
             bail!("endpoint.amd_false_positive: 0 to 0.5");
-        }
-        if self.abandon_window_hours == 0 {
-            bail!("endpoint.abandon_window_hours: at least 1");
         }
         Ok(())
     }
@@ -463,24 +455,14 @@ fn default_block_secs() -> u64 {
 }
 
 impl AcdSettings {
-    /// Checks the table. Errors name the field.
+    /// Checks the table beyond the numeric ranges, which [`CampaignConfig::validate`] checks
+    /// first ([`CampaignConfig::RANGES`]: `max_wait`, `offer_timeout`, the number of agents,
+    /// …). Errors name the field.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if !(self.max_wait > 0.0 && self.max_wait <= 600.0) {
-            bail!(
-                "acd.max_wait: must be > 0 and ≤ 600 seconds, got {}",
-                self.max_wait
-            );
-        }
-        if self.offer_timeout == 0 {
-            bail!("acd.offer_timeout: must be ≥ 1 second");
-        }
-        if self.agents.is_empty() {
-            bail!("acd.agents: give at least one agent");
-        }
         if self.digest_algorithms.is_empty() {
             bail!("acd.digest_algorithms: give at least one of \"MD5\", \"SHA-256\"");
         }
-        if self.min_expires == 0 || self.min_expires > self.max_expires {
+        if self.min_expires > self.max_expires {
             bail!("acd.min_expires/max_expires: need 1 ≤ min ≤ max");
         }
         if self.mandatory_disposition && self.dispositions.is_empty() {
@@ -848,24 +830,12 @@ impl CampaignConfig {
         if group.iter().all(|t| t.weight == 0) {
             bail!("trunks: at least one trunk needs a weight > 0");
         }
-        if !(self.failover_timeout.is_finite()
-            && self.failover_timeout >= 0.1
-            && self.failover_timeout <= 64.0)
-        {
-            bail!(
-                "failover_timeout: must be 0.1..=64 seconds, got {}",
-                self.failover_timeout
-            );
-        }
         if self.session_expires != 0 && self.session_expires < crate::call::leg::MIN_SE {
             bail!(
                 "session_expires: must be 0 (off) or ≥ {} seconds (RFC 4028 Min-SE), got {}",
                 crate::call::leg::MIN_SE,
                 self.session_expires
             );
-        }
-        if self.trunk_down_after == 0 {
-            bail!("trunk_down_after: must be ≥ 1");
         }
         if self.caller_id.is_empty()
             || !self
@@ -876,24 +846,6 @@ impl CampaignConfig {
             bail!(
                 "caller_id: {:?} is not a valid SIP user part",
                 self.caller_id
-            );
-        }
-        if !(self.cps.is_finite() && self.cps > 0.0 && self.cps <= 100_000.0) {
-            bail!("cps: must be > 0 and ≤ 100000, got {}", self.cps);
-        }
-        if self.max_concurrent == 0 {
-            bail!("max_concurrent: must be ≥ 1");
-        }
-        if self.ring_timeout == 0 || self.ring_timeout > 600 {
-            bail!(
-                "ring_timeout: must be 1..=600 seconds, got {}",
-                self.ring_timeout
-            );
-        }
-        if !(self.hold_time.is_finite() && self.hold_time >= 0.0 && self.hold_time <= 86_400.0) {
-            bail!(
-                "hold_time: must be 0..=86400 seconds, got {}",
-                self.hold_time
             );
         }
         if let Some(r) = &self.default_region {
@@ -969,20 +921,16 @@ impl CampaignConfig {
     /// checked once for the CLI and the API alike, so that no accepted value can overflow a
     /// timer or a queue later. Errors: `field: must be LO..=HI UNIT, got V`.
     fn check_ranges(&self) -> anyhow::Result<()> {
-        let int = |field: &str, v: u64| -> anyhow::Result<()> {
-            let (lo, hi, unit) = Self::range_of(field);
-            if (v as f64) < lo || (v as f64) > hi {
-                bail!("{field}: must be {lo}..={hi} {unit}, got {v}");
-            }
-            Ok(())
-        };
-        let real = |field: &str, v: f64| -> anyhow::Result<()> {
+        // `shown`: the value as given (a u64 printed exactly, not as its f64).
+        let check = |field: &str, v: f64, shown: &dyn std::fmt::Display| -> anyhow::Result<()> {
             let (lo, hi, unit) = Self::range_of(field);
             if !(v.is_finite() && v >= lo && v <= hi) {
-                bail!("{field}: must be {lo}..={hi} {unit}, got {v}");
+                bail!("{field}: must be {lo}..={hi} {unit}, got {shown}");
             }
             Ok(())
         };
+        let int = |field: &str, v: u64| check(field, v as f64, &v);
+        let real = |field: &str, v: f64| check(field, v, &v);
         real("cps", self.cps)?;
         int("max_concurrent", self.max_concurrent.into())?;
         int("ring_timeout", self.ring_timeout)?;
@@ -1072,110 +1020,6 @@ impl CampaignConfig {
             .find(|r| r.0 == field)
             .map(|r| (r.1, r.2, r.3))
             .expect("every checked field is in RANGES")
-    }
-
-    /// Builds every runtime value the engine derives from the settings at `now` — timer
-    /// deadlines, the call rate, the pacer, trunk pings, a media session's timers, the
-    /// webhook queue's permits, the calling window — as the runner and the engine do. For
-    /// fuzzing and property tests: on a validated configuration it must not panic.
-    #[doc(hidden)]
-    pub fn exercise_runtime(&self, now: std::time::Instant) {
-        use crate::media::session::{MediaSession, MediaSettings};
-        let later = |d: Duration| crate::campaign::rate::later(now, d);
-        let mut rate = super::rate::CallRate::new(self.cps, now);
-        let _ = rate.try_acquire(now);
-        let _ = rate.next_at();
-        for d in [
-            self.ring_timeout(),
-            self.hold_time(),
-            self.failover_timeout(),
-            Duration::from_secs(self.voicemail_wait),
-            Duration::from_secs(u64::from(self.session_expires)),
-        ] {
-            let _ = later(d);
-        }
-        for r in &self.reschedule_rules {
-            let _ = later(Duration::from_secs(r.retry_after));
-        }
-        if let Ok(group) = self.trunk_group() {
-            let routes: Vec<_> = group
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    crate::engine::trunks::TrunkRoute::direct(
-                        &t.name,
-                        SocketAddr::from(([127, 0, 0, 1], 5060 + i as u16)),
-                        t.target.transport,
-                    )
-                })
-                .collect();
-            let mut trunks = crate::engine::trunks::TrunkSet::new(
-                routes,
-                (self.keepalive_interval > 0).then(|| Duration::from_secs(self.keepalive_interval)),
-                self.trunk_down_after,
-                crate::sip::transaction::Timers::default(),
-            );
-            let local = crate::sip::dialog::LocalParty {
-                sent_by: "127.0.0.1:5070".into(),
-                transport: crate::sip::message::Transport::Udp,
-                user_agent: "outdial".into(),
-            };
-            trunks.start_keepalive(now);
-            trunks.handle_timeout(now, &local);
-            if let Some(t) = trunks.poll_timeout() {
-                trunks.handle_timeout(t, &local);
-            }
-        }
-        let mut media = MediaSession::new(
-            now,
-            MediaSettings {
-                amd: Some(self.amd.clone()),
-                media_timeout: (self.media_timeout > 0)
-                    .then(|| Duration::from_secs(self.media_timeout)),
-                watch_beep: true,
-            },
-        );
-        media.answered(
-            now,
-            crate::media::sdp::AudioAnswer {
-                remote: SocketAddr::from(([127, 0, 0, 1], 4000)),
-                law: crate::media::g711::Law::Pcmu,
-                telephone_event: Some(101),
-                ptime_ms: 20,
-            },
-        );
-        if let Some(t) = media.poll_timeout() {
-            media.handle_timeout(t);
-        }
-        if let Some(a) = &self.acd {
-            for d in [
-                a.max_wait(),
-                Duration::from_secs(a.offer_timeout),
-                Duration::from_secs(a.wrap_up),
-                Duration::from_secs(a.wait_for_agents),
-                Duration::from_secs(a.block_secs),
-                Duration::from_secs(u64::from(a.max_expires)),
-            ] {
-                let _ = later(d);
-            }
-        }
-        if let Some(e) = &self.endpoint {
-            let p = crate::pacing::Pacer::new(e.pacer());
-            let _ = p.poll_timeout();
-        }
-        if let Some(w) = &self.webhook {
-            let _ = tokio::sync::mpsc::channel::<()>(
-                w.queue.clamp(1, crate::notify::webhook::MAX_QUEUE),
-            );
-            let _ = later(Duration::from_secs(w.timeout));
-        }
-        if let Some(p) = &self.active_period
-            && let Ok(w) = super::window::CallingWindow::new(p)
-        {
-            let t = chrono::Utc::now();
-            let _ = w.contains(t, None);
-            let _ = w.next_open(t, None);
-        }
     }
 
     /// The rule for a disposition, if any.

@@ -89,6 +89,8 @@ pub const EVENT_TYPES: &[&str] = &[
 
 impl WebhookSettings {
     /// Errors: a URL that is not `http://host[:port]/…`, an unknown event type, a short secret.
+    /// (`max_attempts`, `queue` and `timeout` are checked against their ranges by
+    /// [`CampaignConfig::validate`](crate::campaign::config::CampaignConfig::validate).)
     pub fn validate(&self) -> anyhow::Result<()> {
         let u = reqwest::Url::parse(&self.url)
             .map_err(|e| anyhow::anyhow!("webhook.url: {:?}: {e}", self.url))?;
@@ -105,9 +107,6 @@ impl WebhookSettings {
         }
         if self.secret.len() < 16 {
             anyhow::bail!("webhook.secret: at least 16 characters");
-        }
-        if self.max_attempts == 0 || self.queue == 0 || self.timeout == 0 {
-            anyhow::bail!("webhook.max_attempts/queue/timeout: must be at least 1");
         }
         Ok(())
     }
