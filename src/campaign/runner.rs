@@ -651,28 +651,28 @@ pub async fn run_with(
             stopping = true;
             shutdown_rx = Some(request_shutdown(&engine.commands));
         }
-        // No trunk up: pause until one answers again (its pings go on meanwhile).
-        let health = engine.trunks.borrow().clone();
-        match (health.all_down(), trunk_paused_at) {
-            (true, None) => {
-                trunk_paused_at = Some(Instant::now());
-                trunk_pauses.0 += 1;
-                let names: Vec<String> = health
-                    .down
-                    .iter()
-                    .map(|(t, r)| format!("{t} ({r})"))
-                    .collect();
-                tracing::warn!(trunks = %names.join(", "), "no trunk is up: campaign auto-paused until one answers");
-                if progress {
-                    eprintln!(
-                        "[{}] no trunk is up ({}): paused until one answers our OPTIONS",
-                        cfg.name,
-                        names.join(", ")
-                    );
-                }
-                let ev = CampaignEvent {
-                    at: Instant::now(),
-                    kind: CampaignEventKind::AutoPaused {
+        // No trunk up: pause until one answers again (its pings go on meanwhile). The health
+        // is read only when the engine published a change.
+        if engine.trunks.has_changed().unwrap_or(false) {
+            let health = engine.trunks.borrow_and_update().clone();
+            let kind = match (health.all_down(), trunk_paused_at) {
+                (true, None) => {
+                    trunk_paused_at = Some(Instant::now());
+                    trunk_pauses.0 += 1;
+                    let names: Vec<String> = health
+                        .down
+                        .iter()
+                        .map(|(t, r)| format!("{t} ({r})"))
+                        .collect();
+                    tracing::warn!(trunks = %names.join(", "), "no trunk is up: campaign auto-paused until one answers");
+                    if progress {
+                        eprintln!(
+                            "[{}] no trunk is up ({}): paused until one answers our OPTIONS",
+                            cfg.name,
+                            names.join(", ")
+                        );
+                    }
+                    Some(CampaignEventKind::AutoPaused {
                         reason: "trunk_down".into(),
                         calls_waiting: 0,
                         threshold: 0,
@@ -684,32 +684,31 @@ pub async fn run_with(
                                 reason: (*r).to_string(),
                             })
                             .collect(),
-                    },
-                };
-                store
-                    .record_campaign_events(&clock, campaign_id, std::slice::from_ref(&ev))
-                    .await?;
-                fanout.publish_campaign(&clock, std::slice::from_ref(&ev));
-            }
-            (false, Some(since)) => {
-                trunk_paused_at = None;
-                trunk_pauses.1 += since.elapsed();
-                tracing::info!("a trunk answers again: campaign resumed");
-                if progress {
-                    eprintln!("[{}] a trunk answers again: dialling resumed", cfg.name);
+                    })
                 }
-                let ev = CampaignEvent {
-                    at: Instant::now(),
-                    kind: CampaignEventKind::AutoResumed {
+                (false, Some(since)) => {
+                    trunk_paused_at = None;
+                    trunk_pauses.1 += since.elapsed();
+                    tracing::info!("a trunk answers again: campaign resumed");
+                    if progress {
+                        eprintln!("[{}] a trunk answers again: dialling resumed", cfg.name);
+                    }
+                    Some(CampaignEventKind::AutoResumed {
                         reason: "trunk_up".into(),
-                    },
-                };
+                    })
+                }
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let ev = [CampaignEvent {
+                    at: Instant::now(),
+                    kind,
+                }];
                 store
-                    .record_campaign_events(&clock, campaign_id, std::slice::from_ref(&ev))
+                    .record_campaign_events(&clock, campaign_id, &ev)
                     .await?;
-                fanout.publish_campaign(&clock, std::slice::from_ref(&ev));
+                fanout.publish_campaign(&clock, &ev);
             }
-            _ => {}
         }
         let held = hold_until.is_some_and(|t| t > Instant::now())
             || agents_wait_until.is_some()
@@ -1107,40 +1106,37 @@ pub async fn run_with(
                         if st.tally.trunk_faults == super::decide::FREE_TRUNK_FAULTS + 1 {
                             tracing::warn!(lead = lead_id, number = %st.number, "the trunk failed this lead's calls {} times in a row while answering others: its attempts count from now", super::decide::FREE_TRUNK_FAULTS);
                         }
-                        match decision {
-                            super::decide::LeadDecision::Again { at, trunk_fault } => {
+                        use super::decide::LeadDecision;
+                        if !matches!(decision, LeadDecision::Again { .. }) {
+                            counters.failed += u64::from(*disposition != Disposition::Answered);
+                        }
+                        let again_at = match decision {
+                            LeadDecision::Again { at, trunk_fault } => {
                                 counters.trunk_failures += u64::from(trunk_fault);
-                                updates.push(LeadUpdate::Retry {
-                                    lead_id,
-                                    attempts,
-                                    at: clock.to_utc(at),
-                                });
-                                if !stopping {
-                                    due.push(Reverse((at, lead_id)));
-                                }
+                                Some(at)
                             }
-                            super::decide::LeadDecision::Retry { at } => {
-                                counters.failed += u64::from(*disposition != Disposition::Answered);
-                                // While stopping, the retry time is only kept in the store,
-                                // for the next run.
-                                if !stopping {
-                                    due.push(Reverse((at, lead_id)));
-                                }
-                                updates.push(LeadUpdate::Retry {
-                                    lead_id,
-                                    attempts,
-                                    at: clock.to_utc(at),
-                                });
-                            }
-                            super::decide::LeadDecision::Final { disposition } => {
-                                counters.failed += u64::from(disposition != Disposition::Answered);
+                            LeadDecision::Retry { at } => Some(at),
+                            LeadDecision::Final { disposition } => {
                                 final_count += 1;
                                 updates.push(LeadUpdate::Final {
                                     lead_id,
                                     attempts,
                                     disposition,
                                 });
+                                None
                             }
+                        };
+                        if let Some(at) = again_at {
+                            // While stopping, the time is only kept in the store, for the
+                            // next run.
+                            if !stopping {
+                                due.push(Reverse((at, lead_id)));
+                            }
+                            updates.push(LeadUpdate::Retry {
+                                lead_id,
+                                attempts,
+                                at: clock.to_utc(at),
+                            });
                         }
                     }
                     _ => {}
