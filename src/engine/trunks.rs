@@ -134,8 +134,6 @@ pub const DOWN_PING: Duration = Duration::from_secs(2);
 pub struct TrunkHealth {
     /// Trunks in the group.
     pub total: usize,
-    /// Trunks up.
-    pub up: usize,
     /// The trunks down, with what put them down (`invite_failed`, `no_response`,
     /// `network_error`, `ping_failed`).
     pub down: Vec<(String, &'static str)>,
@@ -144,7 +142,7 @@ pub struct TrunkHealth {
 impl TrunkHealth {
     /// True when the group has trunks and none of them is up: nothing can be dialled.
     pub fn all_down(&self) -> bool {
-        self.total > 0 && self.up == 0
+        self.total > 0 && self.down.len() == self.total
     }
 }
 
@@ -235,7 +233,6 @@ impl TrunkSet {
     pub fn health(&self) -> TrunkHealth {
         TrunkHealth {
             total: self.entries.len(),
-            up: self.entries.iter().filter(|e| e.up).count(),
             down: self
                 .entries
                 .iter()
@@ -404,9 +401,9 @@ impl TrunkSet {
     }
 
     /// Trunk `i` failed an INVITE or a ping at `now` (`reason`: `invite_failed`,
-    /// `no_response`, `network_error`, `ping_failed`). After `down_after` failures in a row it is down; with
-    /// every trunk down (and no keep-alive), each is pinged every [`DOWN_PING`] until one
-    /// answers.
+    /// `no_response`, `network_error`, `ping_failed`). After `down_after` failures in a row
+    /// it is down; with every trunk down (and no keep-alive), each is pinged every
+    /// [`DOWN_PING`] until one answers.
     pub fn on_failure(&mut self, now: Instant, i: usize, reason: &'static str) {
         let down_after = self.down_after;
         let keepalive = self.keepalive;
