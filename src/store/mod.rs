@@ -237,6 +237,14 @@ pub struct NewAttempt<'a> {
     pub started_at: DateTime<Utc>,
 }
 
+/// When a lease taken or renewed at `now` for `ttl` runs out, as stored (RFC 3339, ms);
+/// a `ttl` too large to add saturates at a year.
+fn lease_expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> String {
+    let ttl = chrono::Duration::from_std(ttl.min(std::time::Duration::from_secs(365 * 86_400)))
+        .unwrap_or(chrono::Duration::days(365));
+    rfc3339_ms(now + ttl)
+}
+
 /// The run lease a process holds on a campaign (per node): see [`Store::acquire_lease`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunLease {
@@ -480,31 +488,30 @@ impl Store {
     ) -> anyhow::Result<RunLease> {
         let now = Utc::now();
         let owner = format!("{node}/{}/{}", std::process::id(), rfc3339_ms(now));
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
-        // Holding the SQLite file's process lock proves no other process dials from this
-        // store: a lease left by another owner is a dead process's, taken over at once.
-        let sql = if self.lock.get().is_some() {
-            "INSERT INTO run_leases (campaign_id, node, owner, started_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (campaign_id, node) DO UPDATE
-               SET owner = excluded.owner, started_at = excluded.started_at,
-                   expires_at = excluded.expires_at"
+        // A lease that expired by then is taken over. Holding the SQLite file's process lock
+        // proves no other process dials from this store: any lease left there is a dead
+        // process's, taken over whatever its expiry.
+        let take_over_until = if self.lock.get().is_some() {
+            "9999-12-31T23:59:59.999Z".to_string()
         } else {
+            rfc3339_ms(now)
+        };
+        sqlx::query(
             "INSERT INTO run_leases (campaign_id, node, owner, started_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (campaign_id, node) DO UPDATE
                SET owner = excluded.owner, started_at = excluded.started_at,
                    expires_at = excluded.expires_at
-               WHERE run_leases.expires_at <= $4"
-        };
-        sqlx::query(sql)
-            .bind(campaign_id)
-            .bind(node)
-            .bind(&owner)
-            .bind(rfc3339_ms(now))
-            .bind(rfc3339_ms(expires))
-            .execute(&self.pool)
-            .await?;
+               WHERE run_leases.expires_at <= $6",
+        )
+        .bind(campaign_id)
+        .bind(node)
+        .bind(&owner)
+        .bind(rfc3339_ms(now))
+        .bind(lease_expiry(now, ttl))
+        .bind(take_over_until)
+        .execute(&self.pool)
+        .await?;
         let row = sqlx::query(
             "SELECT owner, started_at, expires_at FROM run_leases
              WHERE campaign_id = $1 AND node = $2",
@@ -537,7 +544,6 @@ impl Store {
         lease: &RunLease,
         ttl: std::time::Duration,
     ) -> anyhow::Result<bool> {
-        let expires = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
         let r = sqlx::query(
             "UPDATE run_leases SET expires_at = $4
              WHERE campaign_id = $1 AND node = $2 AND owner = $3",
@@ -545,7 +551,7 @@ impl Store {
         .bind(lease.campaign_id)
         .bind(&lease.node)
         .bind(&lease.owner)
-        .bind(rfc3339_ms(expires))
+        .bind(lease_expiry(Utc::now(), ttl))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
