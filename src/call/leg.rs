@@ -188,6 +188,9 @@ pub enum TrunkNote {
     Failed(usize),
     /// Not a word from the trunk: Timer B or the failover timeout.
     Silent(usize),
+    /// The network refused the INVITE to the trunk (ICMP port or host unreachable, or a TCP
+    /// connection refused).
+    Refused(usize),
     /// The trunk's final response carried `Retry-After` (seconds): no new calls there
     /// before then.
     RetryAfter(usize, u32),
@@ -477,24 +480,19 @@ impl CallLeg {
     }
 
     /// Sends the INVITE to the next hop (RFC 3261 §8.1.3.5: a new transaction with the same
-    /// Call-ID, From and To, CSeq + 1, our same SDP offer) and emits `trunk_failover`.
-    fn fail_over(&mut self, now: Instant, status: Option<u16>, detail: &str) {
-        self.fail_over_noted(now, status, detail, true)
-    }
-
-    /// [`fail_over`](Self::fail_over), noting the old trunk's failure or not (the engine
-    /// notes an ICMP unreachable itself).
-    fn fail_over_noted(&mut self, now: Instant, status: Option<u16>, detail: &str, note: bool) {
+    /// Call-ID, From and To, CSeq + 1, our same SDP offer) and emits `trunk_failover`;
+    /// `note` records the old trunk's failure (`Failed`, `Silent` or `Refused`).
+    fn fail_over(
+        &mut self,
+        now: Instant,
+        status: Option<u16>,
+        detail: &str,
+        note: fn(usize) -> TrunkNote,
+    ) {
         // Whatever the old transaction still has to send (its ACK) goes to its own trunk.
         self.drain_txs();
         let from = self.current_hop();
-        if note {
-            self.notes.push(if status.is_some() {
-                TrunkNote::Failed(from.trunk)
-            } else {
-                TrunkNote::Silent(from.trunk)
-            });
-        }
+        self.notes.push(note(from.trunk));
         self.hop += 1;
         let to = self.current_hop();
         self.events.push_back((
@@ -905,7 +903,7 @@ impl CallLeg {
                     && !self.history.cancelled_on_ring_timeout
                     && self.can_fail_over() =>
             {
-                self.fail_over(now, Some(code), "final_response");
+                self.fail_over(now, Some(code), "final_response", TrunkNote::Failed);
             }
             ClientTxEvent::Failure(code) => {
                 if FAILOVER_CODES.contains(&code) {
@@ -1430,18 +1428,16 @@ impl CallLeg {
     /// The network refused our INVITE to the current trunk (ICMP port or host unreachable):
     /// fail over to the next trunk at once, or, on the last one, end the call as
     /// `network_error` (Q.850 38) — the trunk's fault, not the lead's. No effect unless
-    /// [`awaiting_trunk`](Self::awaiting_trunk) is `Some`. The engine counts the trunk's
-    /// failure itself.
+    /// [`awaiting_trunk`](Self::awaiting_trunk) is `Some`.
     pub fn network_unreachable(&mut self, now: Instant) {
         if self.awaiting_trunk().is_none() {
             return;
         }
         self.invite.abandon();
-        // The engine counts this failure (as `network_error`): no TrunkNote here.
-        self.hop_noted = true;
         if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
-            self.fail_over_noted(now, None, "network_error", false);
+            self.fail_over(now, None, "network_error", TrunkNote::Refused);
         } else {
+            self.notes.push(TrunkNote::Refused(self.trunk()));
             self.network_error = true;
             self.q850 = Some(38);
             self.end(now, HangupBy::Local, "network_error");
@@ -1457,13 +1453,13 @@ impl CallLeg {
             if self.can_fail_over() && self.invite.is_pending() && !self.hop_noted {
                 // Not a word from this trunk: stop retransmitting to it and move on.
                 self.invite.abandon();
-                self.fail_over(now, None, "failover_timeout");
+                self.fail_over(now, None, "failover_timeout", TrunkNote::Silent);
             }
         }
         if let Some(ClientTxEvent::Timeout) = self.invite.handle_timeout(now) {
             // Timer B: no response at all (§17.1.1.2).
             if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
-                self.fail_over(now, None, "timer_b");
+                self.fail_over(now, None, "timer_b", TrunkNote::Silent);
             } else {
                 if !self.hop_noted {
                     self.notes.push(TrunkNote::Silent(self.trunk()));

@@ -536,21 +536,19 @@ impl Engine {
     /// read from the socket's error queue by the shell): a trunk ping to it fails, and every
     /// customer INVITE waiting for its first response from a trunk at that address fails
     /// over at once or ends `network_error` — nothing listens there, so waiting 32 s for
-    /// Timer B would only hold the lead. The trunk's failures count once per call.
+    /// Timer B would only hold the lead. The trunk's failures count once per call (the
+    /// leg's [`TrunkNote::Refused`]).
     pub fn handle_unreachable(&mut self, now: Instant, addr: SocketAddr) {
         let trunks = self.trunks.on_unreachable(now, addr);
         if !trunks.is_empty() {
-            let hit: Vec<(String, usize)> = self
+            let hit: Vec<String> = self
                 .calls
                 .iter()
                 .filter(|(_, s)| s.role == Role::Customer && s.target.is_none())
-                .filter_map(|(id, s)| {
-                    let t = s.leg.awaiting_trunk()?;
-                    trunks.contains(&t).then(|| (id.clone(), t))
-                })
+                .filter(|(_, s)| s.leg.awaiting_trunk().is_some_and(|t| trunks.contains(&t)))
+                .map(|(id, _)| id.clone())
                 .collect();
-            for (id, t) in hit {
-                self.trunks.on_failure(now, t, "network_error");
+            for id in hit {
                 if let Some(s) = self.calls.get_mut(&id) {
                     s.leg.network_unreachable(now);
                 }
@@ -737,6 +735,7 @@ impl Engine {
                     TrunkNote::Responded(i) => self.trunks.on_success(i, "invite_answered"),
                     TrunkNote::Failed(i) => self.trunks.on_invite_refused(now, i),
                     TrunkNote::Silent(i) => self.trunks.on_failure(now, i, "no_response"),
+                    TrunkNote::Refused(i) => self.trunks.on_failure(now, i, "network_error"),
                     TrunkNote::RetryAfter(i, secs) => self
                         .trunks
                         .hold(i, now + Duration::from_secs(u64::from(secs))),
