@@ -320,35 +320,17 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Inbound, ParseError> {
 /// none). Over TCP the caller answers on the connection instead. A request without a usable
 /// top Via is answered to `src`.
 pub fn response_reply_addr(req: &Inbound, src: SocketAddr) -> SocketAddr {
-    let Some(via) = req.msg.headers().iter().find_map(|h| match h {
-        Header::Via(v) => Some(v.value().to_string()),
-        _ => None,
-    }) else {
+    // The top Via was parsed (typed) and checked when the message was: rsipstack's reading.
+    let Ok(via) = req.msg.top_via_header().and_then(|v| v.typed()) else {
         return src;
     };
-    // The first Via value of the header (a header can carry several, comma-separated).
-    let first = via.split(',').next().unwrap_or("");
-    let mut parts = first.split(';');
-    let sent = parts.next().unwrap_or("").trim();
-    if parts.any(|p| {
-        let name = p.split('=').next().unwrap_or("").trim();
-        name.eq_ignore_ascii_case("rport")
-    }) {
+    if via.rport().is_some() {
         return src;
     }
-    // `SIP/2.0/UDP host[:port]`: the sent-by is after the protocol.
-    let Some(sent_by) = sent.split_whitespace().nth(1) else {
-        return src;
-    };
-    let port = match sent_by.rsplit_once(']') {
-        // `[v6]` or `[v6]:port`
-        Some((_, rest)) => rest.strip_prefix(':').map(str::parse::<u16>),
-        None => sent_by.rsplit_once(':').map(|(_, p)| p.parse::<u16>()),
-    };
-    match port {
+    match via.sent_by().port.as_ref().map(|p| p.value().to_owned()) {
         None => SocketAddr::new(src.ip(), 5060),
-        Some(Ok(p)) if p != 0 => SocketAddr::new(src.ip(), p),
-        Some(_) => src,
+        Some(0) => src,
+        Some(p) => SocketAddr::new(src.ip(), p),
     }
 }
 
