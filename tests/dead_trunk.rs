@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use outdial::campaign::config::CampaignConfig;
-use outdial::campaign::runner::{RunControl, RunHooks, run_with};
+use outdial::campaign::runner::{RunControl, RunHooks};
 use outdial::demo::{OUTCOMES_SCENARIO, SippUas, free_port};
 use outdial::sip::message::Transport;
 use outdial::sip::transaction::Timers;
@@ -142,22 +142,11 @@ async fn a_silent_trunk_is_down_after_trunk_down_after_calls_not_after_the_list(
     let run = {
         let (cfg, store) = (cfg.clone(), store.clone());
         tokio::spawn(async move {
-            let import =
-                outdial::campaign::leads::read_csv(std::fs::File::open(&leads).unwrap(), None)
-                    .unwrap();
-            run_with(
-                &cfg,
-                import,
-                &store,
-                timers,
-                false,
-                RunHooks {
-                    control: Some(rx),
-                    ..RunHooks::default()
-                },
-            )
-            .await
-            .unwrap()
+            let hooks = RunHooks {
+                control: Some(rx),
+                ..RunHooks::default()
+            };
+            run_csv_with_timers(&cfg, &leads, &store, timers, hooks).await
         })
     };
     wait_for(
@@ -206,15 +195,12 @@ async fn a_number_the_trunk_never_answers_does_not_keep_the_campaign_from_ending
         t1: Duration::from_millis(20),
         ..Timers::default()
     };
-    let import =
-        outdial::campaign::leads::read_csv(std::fs::File::open(&leads).unwrap(), None).unwrap();
     let out = tokio::time::timeout(
         Duration::from_secs(120),
-        run_with(&cfg, import, &store, timers, false, RunHooks::default()),
+        run_csv_with_timers(&cfg, &leads, &store, timers, RunHooks::default()),
     )
     .await
-    .expect("the campaign ended")
-    .unwrap();
+    .expect("the campaign ended");
     let l = lead(&out.report.leads, "+14155550009");
     let free = outdial::campaign::decide::FREE_TRUNK_FAULTS as usize;
     assert_eq!(l.attempts.len(), free + 1, "{l:?}");
@@ -246,13 +232,7 @@ async fn a_tcp_trunk_that_refuses_connections_fails_over_at_once() {
     let numbers: Vec<String> = (0..4).map(|i| number(0, i)).collect();
     let (out, db) = run_campaign(dir.path(), &toml, &numbers).await;
     assert_eq!(out.report.summary.answered, 4);
-    let store = Store::open(&db).await.unwrap();
-    let details: Vec<String> = sqlx::query_scalar(
-        "SELECT json_extract(data, '$.detail') FROM call_events WHERE kind = 'trunk_failover'",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
+    let details = failover_details(&db).await;
     assert!(
         !details.is_empty(),
         "no call was routed to the dead trunk first"

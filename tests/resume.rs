@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,65 @@ async fn count(store: &Store, sql: &'static str) -> i64 {
         .fetch_one(store.pool())
         .await
         .unwrap()
+}
+
+/// Leads with two answered attempts: a person called twice.
+const ANSWERED_TWICE: &str = "SELECT COUNT(*) FROM (SELECT lead_id FROM attempts
+     WHERE disposition = 'answered' GROUP BY lead_id HAVING COUNT(*) > 1) AS twice";
+
+/// `outdial run CAMPAIGN --leads LEADS --db DB --quiet` with `env`, stderr kept.
+fn run_cmd(campaign: &Path, leads: &Path, db: &str, env: &[(&str, &str)]) -> Command {
+    let mut c = outdial();
+    c.arg("run")
+        .arg(campaign)
+        .arg("--leads")
+        .arg(leads)
+        .arg("--db")
+        .arg(db)
+        .arg("--quiet")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Runs `c` to its end off the async runtime.
+async fn output(mut c: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || c.output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Waits until the run `child` writing to the store at `db` has ended `ended` attempts and
+/// has calls in progress: the moment to kill it.
+async fn wait_for_calls_up(db: &str, ended: i64, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if outdial::store::is_url(db) || Path::new(db).exists() {
+            let store = Store::connect(db).await.unwrap();
+            let done = count(
+                &store,
+                "SELECT COUNT(*) FROM attempts WHERE state = 'ended'",
+            )
+            .await;
+            let dialing = count(
+                &store,
+                "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'",
+            )
+            .await;
+            store.pool().close().await;
+            if done >= ended && dialing > 0 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "first run made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "first run ended before it was killed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,56 +105,15 @@ async fn killed_run_resumes_without_redialling_final_leads() {
     let leads = dir.path().join("leads.csv");
     write_leads(&leads, &numbers);
     let db = dir.path().join("run.db");
-    let args = |c: &mut Command| {
-        c.arg("run")
-            .arg(&campaign)
-            .arg("--leads")
-            .arg(&leads)
-            .arg("--db")
-            .arg(&db)
-            .arg("--quiet")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-    };
+    let db = db.to_str().unwrap();
+    let run = || run_cmd(&campaign, &leads, db, &[]);
 
-    let mut first = outdial();
-    args(&mut first);
-    let mut child = first.spawn().unwrap();
+    let mut child = run().spawn().unwrap();
     // Wait until a few attempts have ended, then kill it while calls are up.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if db.exists() {
-            let store = Store::open(&db).await.unwrap();
-            let ended = count(
-                &store,
-                "SELECT COUNT(*) FROM attempts WHERE state = 'ended'",
-            )
-            .await;
-            let dialing = count(
-                &store,
-                "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'",
-            )
-            .await;
-            store.pool().close().await;
-            if ended >= 8 && dialing > 0 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "first run made no progress");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "first run ended before it was killed"
-        );
-    }
+    wait_for_calls_up(db, 8, &mut child).await;
     // A second run while the first is alive is refused at once (the SQLite file is
     // locked), and dials nothing.
-    let mut again = outdial();
-    args(&mut again);
-    let out = tokio::task::spawn_blocking(move || again.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = output(run()).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -105,7 +124,7 @@ async fn killed_run_resumes_without_redialling_final_leads() {
     child.kill().unwrap(); // SIGKILL: no clean-up at all
     child.wait().unwrap();
 
-    let store = Store::open(&db).await.unwrap();
+    let store = Store::open(Path::new(db)).await.unwrap();
     let dialing = count(
         &store,
         "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'",
@@ -124,19 +143,14 @@ async fn killed_run_resumes_without_redialling_final_leads() {
     // The killed owner's file lock died with it: the next run holds the lock, which proves
     // the lease's owner is gone, and takes the campaign over at once (no wait for its expiry;
     // a lease of a live owner is refused — tests/store_backends.rs).
-    let mut second = outdial();
-    args(&mut second);
-    let out = tokio::task::spawn_blocking(move || second.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = output(run()).await;
     assert!(
         out.status.success(),
         "second run failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let store = Store::open(&db).await.unwrap();
+    let store = Store::open(Path::new(db)).await.unwrap();
     assert_eq!(
         count(&store, "SELECT COUNT(*) FROM leads WHERE status != 'final'").await,
         0
@@ -159,15 +173,7 @@ async fn killed_run_resumes_without_redialling_final_leads() {
         dialing
     );
     // Nobody answered twice: no lead has two answered attempts.
-    assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM (SELECT lead_id FROM attempts WHERE disposition = 'answered'
-             GROUP BY lead_id HAVING COUNT(*) > 1) AS twice"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&store, ANSWERED_TWICE).await, 0);
     // Leads final before the kill got no attempt afterwards.
     for (lead_id, attempts) in final_before {
         let now: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE lead_id = ?1")
@@ -240,51 +246,13 @@ async fn on_postgresql_the_lease_keeps_one_owner_and_expires_after_a_kill() {
     let leads = dir.path().join("leads.csv");
     write_leads(&leads, &numbers);
     let url = pg.url();
-    let args = |c: &mut Command| {
-        c.arg("run")
-            .arg(&campaign)
-            .arg("--leads")
-            .arg(&leads)
-            .arg("--db")
-            .arg(&url)
-            .arg("--quiet")
-            .env("OUTDIAL_NODE", "node-a")
-            .env("OUTDIAL_LEASE_TTL", "3")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-    };
-    let mut first = outdial();
-    args(&mut first);
-    let mut child = first.spawn().unwrap();
+    let env = [("OUTDIAL_NODE", "node-a"), ("OUTDIAL_LEASE_TTL", "3")];
+    let run = || run_cmd(&campaign, &leads, &url, &env);
+    let mut child = run().spawn().unwrap();
+    wait_for_calls_up(&url, 4, &mut child).await;
     let store = Store::connect(&url).await.unwrap();
-    let t0 = Instant::now();
-    loop {
-        let ended = count(
-            &store,
-            "SELECT COUNT(*) FROM attempts WHERE state = 'ended'",
-        )
-        .await;
-        let dialing = count(
-            &store,
-            "SELECT COUNT(*) FROM attempts WHERE state = 'dialing'",
-        )
-        .await;
-        if ended >= 4 && dialing > 0 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "first run made no progress"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     // Same node, first alive: refused (after waiting once for the lease, which was renewed).
-    let mut again = outdial();
-    args(&mut again);
-    let out = tokio::task::spawn_blocking(move || again.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = output(run()).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -300,12 +268,7 @@ async fn on_postgresql_the_lease_keeps_one_owner_and_expires_after_a_kill() {
     )
     .await;
     // The dead owner's lease runs out (3 s): the next run waits for it, then finishes.
-    let mut third = outdial();
-    args(&mut third);
-    let out = tokio::task::spawn_blocking(move || third.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = output(run()).await;
     assert!(
         out.status.success(),
         "{}",
@@ -323,14 +286,6 @@ async fn on_postgresql_the_lease_keeps_one_owner_and_expires_after_a_kill() {
         .await,
         dialing
     );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM (SELECT lead_id FROM attempts WHERE disposition = 'answered'
-             GROUP BY lead_id HAVING COUNT(*) > 1) AS twice"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&store, ANSWERED_TWICE).await, 0);
     store.pool().close().await;
 }

@@ -186,13 +186,7 @@ async fn silent_trunk_times_out_goes_down_on_pings_and_comes_back() {
     assert_eq!(tb.ping_failures, 0, "{tb:?}");
     assert_eq!(tb.went_down, 0);
     // The first call went to `a` (first in the rotation) and moved on after the timeout.
-    let store = outdial::store::Store::open(&db).await.unwrap();
-    let details: Vec<String> = sqlx::query_scalar(
-        "SELECT json_extract(data, '$.detail') FROM call_events WHERE kind = 'trunk_failover'",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
+    let details = failover_details(&db).await;
     assert!(
         details.iter().any(|d| d == "failover_timeout"),
         "{details:?}"

@@ -66,9 +66,21 @@ pub async fn run_csv_with(
     store: &Store,
     hooks: runner::RunHooks,
 ) -> RunOutcome {
+    run_csv_with_timers(cfg, leads, store, Timers::default(), hooks).await
+}
+
+/// [`run_csv_with`] with SIP timers of the test's choice (a short T1 makes Timer B, 64·T1,
+/// come early).
+pub async fn run_csv_with_timers(
+    cfg: &CampaignConfig,
+    leads: &Path,
+    store: &Store,
+    timers: Timers,
+    hooks: runner::RunHooks,
+) -> RunOutcome {
     let import =
         outdial::campaign::leads::read_csv(std::fs::File::open(leads).unwrap(), None).unwrap();
-    runner::run_with(cfg, import, store, Timers::default(), false, hooks)
+    runner::run_with(cfg, import, store, timers, false, hooks)
         .await
         .unwrap()
 }
@@ -106,6 +118,17 @@ pub async fn event_kinds(db: &Path, call_id: &str) -> Vec<String> {
         .fetch_all(store.pool())
         .await
         .unwrap()
+}
+
+/// The `detail` of every `trunk_failover` event stored in the database at `db`.
+pub async fn failover_details(db: &Path) -> Vec<String> {
+    let store = Store::open(db).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT json_extract(data, '$.detail') FROM call_events WHERE kind = 'trunk_failover'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
 }
 
 /// Generates the labelled AMD clip set into `dir` (needs python3, espeak-ng and sox).
