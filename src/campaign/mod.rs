@@ -1,6 +1,7 @@
 //! Campaigns: settings, call lists, and the run that dials them.
 
 pub mod config;
+pub mod core;
 pub mod decide;
 pub mod leads;
 pub mod pace;

@@ -7,37 +7,32 @@
 //! database marks them `interrupted` and dials those leads again, and never dials a lead that
 //! already has a final disposition.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::oneshot;
 
-use std::sync::Arc;
-
+use super::core::{Campaign, Lead, MAX_BATCH, StoreBatch};
+pub use super::core::{PreviewRefusal, RunControl};
 use crate::acd::{AcdConfig, AgentAccount, Ha1, RegistrarConfig};
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
-use crate::call::disposition::Disposition;
 use crate::call::leg::CallSpec;
 use crate::campaign::config::CampaignConfig;
 use crate::campaign::leads;
-use crate::campaign::rate::CallRate;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
 use crate::engine::trunks::TrunkRoute;
-use crate::events::{
-    AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, CampaignEvent, CampaignEventKind,
-    WallClock,
-};
+use crate::events::{CampaignEventKind, WallClock};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
 use crate::report::{self, Report};
 use crate::sip::transaction::Timers;
-use crate::store::{LeadUpdate, NewAttempt, Store};
+use crate::store::{NewAttempt, Store};
 
 /// What a finished run returns.
 pub struct RunOutcome {
@@ -107,25 +102,6 @@ impl Resources {
             rss_kib,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-struct LeadState {
-    number: String,
-    /// The lead's own time zone for the calling window.
-    tz: Option<chrono_tz::Tz>,
-    /// Attempts counted and trunk failures in a row (see [`super::decide`]).
-    tally: super::decide::LeadTally,
-    last_attempt_no: u32,
-}
-
-#[derive(Default, Debug, Clone, Copy)]
-struct Counters {
-    dialled: u64,
-    answered: u64,
-    failed: u64,
-    /// Attempts that ended `network_error` or `trunk_unreachable`.
-    trunk_failures: u64,
 }
 
 /// The media side of every call of the campaign; loads the voicemail and prompt WAVs.
@@ -226,17 +202,6 @@ async fn dispositions_owed(engine: &tokio::sync::mpsc::UnboundedSender<shell::Co
     }
     rx.await
         .map_or(0, |v| v.iter().filter(|a| a.awaiting_disposition).count())
-}
-
-/// What the service asks of a running campaign ([`run_with`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunControl {
-    /// Dial.
-    Run,
-    /// No new calls; calls in progress go on (and the campaign waits).
-    Pause,
-    /// No new calls, hang up the calls in progress, stop (as Ctrl-C does).
-    Stop,
 }
 
 /// Runs a campaign to completion. `leads_file` is imported first (rows already in the
@@ -380,30 +345,15 @@ pub struct PreviewLead {
     pub attempt_no: u32,
 }
 
-/// Why a preview request got no lead.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PreviewRefusal {
-    /// The campaign paces itself (`endpoint.type` is not `preview`).
-    #[error("the campaign does not dial in preview mode")]
-    NotPreview,
-    /// The agent is not available (its state).
-    #[error("agent {0} is not available (it is {1})")]
-    AgentNotAvailable(String, String),
-    /// Paused, waiting for agents, held by a trunk's Retry-After, or stopping.
-    #[error("the campaign is not dialling now (paused, held or stopping)")]
-    NotDialling,
-    /// No lead is due now (all final, in progress, waiting for a retry or outside their
-    /// calling window).
-    #[error("no lead is due now")]
-    NoLeadDue,
-}
-
 /// How long a finished run waits for its webhook backlog before dead-lettering the rest.
 pub const WEBHOOK_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs a campaign over leads already read (`import`: added to the campaign's leads, numbers
 /// already there left alone) until every lead is final — or, with `control`, until told to
 /// stop; `Pause` holds new calls. Without `control`, Ctrl-C stops it.
+///
+/// The decisions are [`Campaign`]'s (sans-IO); this function sets up the I/O around it (the
+/// store, the engine, the API, the live stream) and [`RunLoop`] carries out what it returns.
 /// Errors: bad settings, database or socket failures.
 pub async fn run_with(
     cfg: &CampaignConfig,
@@ -413,49 +363,16 @@ pub async fn run_with(
     progress: bool,
     mut hooks: RunHooks,
 ) -> anyhow::Result<RunOutcome> {
-    let mut control = hooks.control.take();
     cfg.validate()?;
     for e in &import.errors {
         tracing::warn!(line = e.line, reason = %e.reason, "call list row rejected");
     }
-
     let node = hooks.node.take().unwrap_or_else(default_node);
-    // One owner per campaign run (per node), checked, not assumed: a second process on this
-    // campaign is refused while our lease is renewed; a dead owner's lease expires. The lease
-    // comes before anything is written to an existing campaign (its settings, its leads).
-    let settings = serde_json::to_string(cfg)?;
-    let existing = store.campaign_id(&cfg.name).await?;
-    let campaign_id = match existing {
-        Some(id) => id,
-        None => store.upsert_campaign(&cfg.name, &settings).await?,
-    };
-    let ttl = lease_ttl();
-    let lease = acquire_lease(store, campaign_id, &node, ttl, &cfg.name, progress).await?;
-    let mut lease_renewed = Instant::now();
-    if existing.is_some() {
-        store.upsert_campaign(&cfg.name, &settings).await?;
-    }
-    let leads::Import {
-        leads: imported,
-        errors: rejected_rows,
-    } = import;
-    let counts = store.import_leads(campaign_id, &imported).await?;
-    // The leads are in the store now; only the rejected rows are reported at the end (a
-    // list of a million leads with their attributes would otherwise stay in memory).
-    drop(imported);
-    let recovered = store.recover_interrupted(campaign_id, &node).await?;
-    tracing::info!(
-        campaign = %cfg.name,
-        imported = counts.inserted,
-        already_present = counts.already_present,
-        rejected = rejected_rows.len(),
-        recovered,
-        "call list loaded"
-    );
-
+    let opened = open_campaign(cfg, import, store, &node, progress).await?;
+    let campaign_id = opened.campaign_id;
     let resources_before = Resources::now();
     let shared = hooks.shared_engine.take();
-    let mut engine = match &shared {
+    let engine = match &shared {
         Some(s) => s.attach(campaign_id, cfg.priority),
         None => spawn_engine(cfg, store, timers).await?,
     };
@@ -476,742 +393,39 @@ pub async fn run_with(
         campaign_id,
         campaign: cfg.name.clone(),
     };
-    let api = match &cfg.api_listen {
-        Some(addr) => {
-            let state = std::sync::Arc::new(crate::api::ApiState {
-                store: store.clone(),
-                engine: Some(engine.commands.clone()),
-                service: None,
-                live: live.clone(),
-            });
-            let (bound, task) = crate::api::bind(addr.parse()?, state).await?;
-            tracing::info!(%bound, "REST API listening");
-            if progress {
-                eprintln!("[{}] REST API on http://{bound}/v1", cfg.name);
-            }
-            Some(task)
-        }
-        None => None,
-    };
-    let local_ip = engine.local_addr.ip().to_string();
-    let from_host = cfg.from_host.clone().unwrap_or_else(|| local_ip.clone());
-
-    let plan = media_plan(cfg)?;
+    let api = start_api(cfg, store, &engine, live, progress).await?;
     let clock = WallClock::now();
-    let mut states: HashMap<i64, LeadState> = HashMap::new();
-    let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
-    let window = cfg
-        .active_period
-        .as_ref()
-        .map(super::window::CallingWindow::new)
-        .transpose()?;
-    let tz_attribute = cfg
-        .active_period
-        .as_ref()
-        .and_then(|p| p.lead_time_zone_attribute.as_deref());
-    let mut bad_zones = 0u64;
-    for p in store.pending_leads(campaign_id, tz_attribute).await? {
-        let at = p
-            .next_attempt_at
-            .map(|t| clock.to_instant(t))
-            .unwrap_or_else(Instant::now);
-        due.push(Reverse((at, p.id)));
-        states.insert(
-            p.id,
-            LeadState {
-                number: p.number,
-                tz: p.time_zone.as_deref().and_then(|z| {
-                    let t = super::window::zone(z).ok();
-                    bad_zones += u64::from(t.is_none());
-                    t
-                }),
-                tally: super::decide::LeadTally {
-                    attempts: p.attempts,
-                    trunk_faults: 0,
-                },
-                last_attempt_no: p.last_attempt_no,
-            },
-        );
-    }
-    if bad_zones > 0 {
-        tracing::warn!(
-            leads = bad_zones,
-            "leads with an unknown time zone are called in the campaign's"
-        );
-    }
-    let (total, already_final) = store.lead_counts(campaign_id).await?;
-
-    let bar = if progress && std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(total);
-        b.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} leads final  {msg}")
-                .expect("static template"),
-        );
-        b.set_position(already_final);
-        Some(b)
-    } else {
-        None
+    let (core, total) = load_core(cfg, store, campaign_id, clock, hooks.limits.clone()).await?;
+    let spec = call_template(cfg, &engine)?;
+    let mut run = RunLoop {
+        cfg,
+        store,
+        clock,
+        campaign_id,
+        lease: opened.lease,
+        ttl: lease_ttl(),
+        engine,
+        shared,
+        fanout,
+        control: hooks.control.take(),
+        preview_rx: hooks.preview.take(),
+        replies: HashMap::new(),
+        next_token: 0,
+        gauge: hooks.in_flight.take(),
+        shutdown_rx: None,
+        ctrl_c: Box::pin(tokio::signal::ctrl_c()),
+        spec,
+        progress: Progress::new(progress, total, core.counters().final_leads),
+        chores: Chores::new(),
     };
-    let mut final_count = already_final;
-    let mut last_plain = Instant::now();
-    // The do-not-call list, checked before every attempt; re-read when it grows.
-    let mut dnc = store.dnc_set().await?;
-    let mut dnc_len = dnc.len() as i64;
-    let mut dnc_checked = Instant::now();
-
-    let mut rate = CallRate::new(cfg.cps, Instant::now());
-    // Repeated congestion slows the campaign instead of burning leads on a refusing trunk.
-    let mut backoff = super::rate::Backoff::new(BACKOFF_AFTER, BACKOFF_RECOVER);
-
-    let mut in_flight: HashMap<i64, i64> = HashMap::new(); // attempt id → lead id
-    let mut counters = Counters::default();
-    let mut batch: Vec<CallEvent> = Vec::new();
-    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
-    let mut stopping = false;
-    // A trunk's `Retry-After` (on a 503, say) holds new calls until then.
-    let mut hold_until: Option<Instant> = None;
-    let mut shutdown_rx: Option<oneshot::Receiver<EngineStats>> = None;
-    // When the events gathered so far must be stored.
-    let mut flush_at: Option<Instant> = None;
-    let mut peak_rss_kib = 0u64;
-    let mut last_rss = Instant::now();
-    // Agents: their state, and the wait for a first available one before dialling.
-    let mut agent_states: HashMap<String, AgentState> = HashMap::new();
-    let mut agent_batch: Vec<AgentEvent> = Vec::new();
-    let mandatory_disposition = cfg.acd.as_ref().is_some_and(|a| a.mandatory_disposition);
-    // Pacing from the live floor ([endpoint]); without it, cps and max_concurrent only.
-    let mut pace = cfg
-        .endpoint
-        .as_ref()
-        .map(|e| super::pace::Pace::new(e.pacer()));
-    let mut dispositions_until: Option<Instant> = None;
-    let is_preview = cfg
-        .endpoint
-        .as_ref()
-        .is_some_and(|e| e.kind == crate::pacing::DialMode::Preview);
-    let mut preview_rx = hooks.preview.take();
-    let mut pending_preview: VecDeque<PreviewRequest> = VecDeque::new();
-    // Agents with a preview call in progress (agent → attempt), until its `terminated`: the
-    // engine's agent events come on their own channel, so one about an earlier call can
-    // arrive after this call was placed and must not make the agent look free.
-    let mut preview_busy: HashMap<String, i64> = HashMap::new();
-    // Leads another node took first (several nodes on one campaign).
-    let mut taken_elsewhere = 0u64;
-    // When the pacer's live figures last went to the metrics.
-    let mut pacing_shown = Instant::now() - Duration::from_secs(1);
-    // Paused since then because no trunk is up; pauses so far and their total length.
-    let mut trunk_paused_at: Option<Instant> = None;
-    let mut trunk_pauses: (u32, Duration) = (0, Duration::ZERO);
-    let mut agents_wait_until = cfg
-        .acd
-        .as_ref()
-        .filter(|a| a.wait_for_agents > 0)
-        .map(|a| super::rate::later(Instant::now(), Duration::from_secs(a.wait_for_agents)));
-    if agents_wait_until.is_some() && progress {
-        eprintln!(
-            "[{}] waiting for an agent to become available before dialling…",
-            cfg.name
-        );
+    let mut core = core;
+    run.run(&mut core).await?;
+    let (engine_stats, peak_rss_kib, resources_after) = run.finish(&mut core).await?;
+    if let Some(t) = api {
+        t.abort();
     }
-
-    loop {
-        // 1. Dial whatever is due, inside the limits. The attempts of one pass are stored in
-        // one transaction, before any of their INVITEs is sent.
-        let mut limiter_wait: Option<Duration> = None;
-        let mut picked: Vec<(i64, u32, String, Instant)> = Vec::new();
-        // The preview request each picked lead answers (preview dialling).
-        let mut picked_for: Vec<Option<PreviewRequest>> = Vec::new();
-        let mut not_dialled: Vec<LeadUpdate> = Vec::new();
-        if dnc_checked.elapsed() >= DNC_REFRESH {
-            dnc_checked = Instant::now();
-            let n = store.dnc_count().await?;
-            if n != dnc_len {
-                dnc = store.dnc_set().await?;
-                dnc_len = n;
-            }
-        }
-        while let Ok(ev) = engine.agent_events.try_recv() {
-            agent_states.insert(ev.agent.clone(), ev.state);
-            agent_batch.push(ev);
-        }
-        if agents_wait_until.is_some_and(|t| {
-            t <= Instant::now() || agent_states.values().any(|s| *s == AgentState::Available)
-        }) {
-            if agents_wait_until.is_some_and(|t| t <= Instant::now()) {
-                tracing::warn!("no agent available yet: dialling anyway");
-            }
-            agents_wait_until = None;
-        }
-        if let Some(f) = backoff.tick(Instant::now()) {
-            tracing::info!(cps = cfg.cps * f, "no more congestion: speeding up again");
-            rate = CallRate::new(cfg.cps * f, Instant::now());
-        }
-        let ctl = control.as_ref().map_or(RunControl::Run, |c| *c.borrow());
-        if ctl == RunControl::Stop && !stopping {
-            stopping = true;
-            shutdown_rx = Some(request_shutdown(&engine.commands));
-        }
-        // No trunk up: pause until one answers again (its pings go on meanwhile). The health
-        // is read only when the engine published a change.
-        if engine.trunks.has_changed().unwrap_or(false) {
-            let health = engine.trunks.borrow_and_update().clone();
-            let kind = match (health.all_down(), trunk_paused_at) {
-                (true, None) => {
-                    trunk_paused_at = Some(Instant::now());
-                    trunk_pauses.0 += 1;
-                    let names: Vec<String> = health
-                        .down
-                        .iter()
-                        .map(|(t, r)| format!("{t} ({r})"))
-                        .collect();
-                    tracing::warn!(trunks = %names.join(", "), "no trunk is up: campaign auto-paused until one answers");
-                    if progress {
-                        eprintln!(
-                            "[{}] no trunk is up ({}): paused until one answers our OPTIONS",
-                            cfg.name,
-                            names.join(", ")
-                        );
-                    }
-                    Some(CampaignEventKind::AutoPaused {
-                        reason: "trunk_down".into(),
-                        calls_waiting: 0,
-                        threshold: 0,
-                        trunks: health
-                            .down
-                            .iter()
-                            .map(|(t, r)| crate::events::TrunkDown {
-                                trunk: t.clone(),
-                                reason: (*r).to_string(),
-                            })
-                            .collect(),
-                    })
-                }
-                (false, Some(since)) => {
-                    trunk_paused_at = None;
-                    trunk_pauses.1 += since.elapsed();
-                    tracing::info!("a trunk answers again: campaign resumed");
-                    if progress {
-                        eprintln!("[{}] a trunk answers again: dialling resumed", cfg.name);
-                    }
-                    Some(CampaignEventKind::AutoResumed {
-                        reason: "trunk_up".into(),
-                    })
-                }
-                _ => None,
-            };
-            if let Some(kind) = kind {
-                let ev = [CampaignEvent {
-                    at: Instant::now(),
-                    kind,
-                }];
-                store
-                    .record_campaign_events(&clock, campaign_id, &ev)
-                    .await?;
-                fanout.publish_campaign(&clock, &ev);
-            }
-        }
-        let held = hold_until.is_some_and(|t| t > Instant::now())
-            || agents_wait_until.is_some()
-            || trunk_paused_at.is_some()
-            || ctl == RunControl::Pause;
-        let paced = match (&mut pace, stopping || held) {
-            (Some(p), false) => {
-                // Agents wanted by campaigns at this priority or above on a shared engine.
-                let ahead = shared
-                    .as_ref()
-                    .map_or(0, |s| s.demand_ahead(campaign_id, cfg.priority));
-                p.budget(Instant::now(), in_flight.len(), &agent_states, ahead)
-            }
-            (Some(_), true) => 0,
-            (None, _) => usize::MAX,
-        };
-        // Preview: one call per agent who asked and is available, nothing else.
-        let paced = if is_preview {
-            let mut asking = HashSet::new();
-            for r in std::mem::take(&mut pending_preview) {
-                let state = agent_states
-                    .get(&r.agent)
-                    .copied()
-                    .unwrap_or(AgentState::Offline);
-                if stopping || held {
-                    let _ = r.reply.send(Err(PreviewRefusal::NotDialling));
-                } else if state != AgentState::Available
-                    || preview_busy.contains_key(&r.agent)
-                    || !asking.insert(r.agent.clone())
-                {
-                    let s = if state == AgentState::Available {
-                        "reserved"
-                    } else {
-                        state.as_str()
-                    };
-                    let _ = r.reply.send(Err(PreviewRefusal::AgentNotAvailable(
-                        r.agent.clone(),
-                        s.into(),
-                    )));
-                } else {
-                    pending_preview.push_back(r);
-                }
-            }
-            pending_preview.len()
-        } else {
-            for r in pending_preview.drain(..) {
-                let _ = r.reply.send(Err(PreviewRefusal::NotPreview));
-            }
-            paced
-        };
-        if let Some(p) = &mut pace {
-            if pacing_shown.elapsed() >= Duration::from_millis(500) {
-                pacing_shown = Instant::now();
-                crate::notify::metrics::record_pacing(&cfg.name, p.abandon_rate(), p.dial_ratio());
-            }
-            let events = p.take_events();
-            if !events.is_empty() {
-                store
-                    .record_campaign_events(&clock, campaign_id, &events)
-                    .await?;
-                fanout.publish_campaign(&clock, &events);
-            }
-        }
-        while !stopping
-            && !held
-            && in_flight.len() + picked.len() < cfg.max_concurrent as usize
-            && picked.len() < paced
-            && picked.len() < 512
-        {
-            let Some(Reverse((at, lead_id))) = due.peek().copied() else {
-                break;
-            };
-            if at > Instant::now() {
-                break;
-            }
-            let now = Instant::now();
-            if hooks.limits.is_full() {
-                break;
-            }
-            if !rate.try_acquire(now) {
-                // At high rates, wake at most every DIAL_PASS and take the calls whose slots
-                // passed meanwhile (CallRate catches up): a few attempts per database
-                // transaction instead of one.
-                let slot = rate.next_at().saturating_duration_since(now);
-                limiter_wait = Some(slot.max(DIAL_PASS));
-                break;
-            }
-            // The process-wide and trunk limits, after the campaign's own (a slot taken here
-            // is a call).
-            if !hooks.limits.is_empty() && !hooks.limits.try_start(now) {
-                limiter_wait = Some(DIAL_PASS.max(Duration::from_millis(20)));
-                break;
-            }
-            due.pop();
-            let st = states.get_mut(&lead_id).expect("due lead has state");
-            if dnc.contains(&st.number) {
-                not_dialled.push(LeadUpdate::Final {
-                    lead_id,
-                    attempts: st.tally.attempts,
-                    disposition: Disposition::Dnc,
-                });
-                hooks.limits.ended(1);
-                continue;
-            }
-            // Outside the lead's calling window: back in the queue for its next opening (the
-            // rate slot is given back by the next pass's catch-up).
-            if let Some(w) = &window {
-                let utc = clock.to_utc(now);
-                if !w.contains(utc, st.tz) {
-                    let opens = w.next_open(utc, st.tz);
-                    due.push(Reverse((clock.to_instant(opens), lead_id)));
-                    hooks.limits.ended(1);
-                    continue;
-                }
-            }
-            st.last_attempt_no += 1;
-            picked.push((lead_id, st.last_attempt_no, new_call_id(), now));
-            picked_for.push(if is_preview {
-                pending_preview.pop_front()
-            } else {
-                None
-            });
-        }
-        // Requests no due lead answered this pass (a rate or shared limit may answer them on
-        // the next one).
-        if !pending_preview.is_empty() && limiter_wait.is_none() {
-            for r in pending_preview.drain(..) {
-                let _ = r.reply.send(Err(PreviewRefusal::NoLeadDue));
-            }
-        }
-        if !not_dialled.is_empty() {
-            tracing::info!(
-                leads = not_dialled.len(),
-                "on the do-not-call list: final as dnc, not dialled"
-            );
-            final_count += not_dialled.len() as u64;
-            store.record(&clock, &[], &not_dialled).await?;
-        }
-        if !picked.is_empty() {
-            let rows: Vec<NewAttempt<'_>> = picked
-                .iter()
-                .map(|(lead_id, attempt_no, call_id, started)| NewAttempt {
-                    lead_id: *lead_id,
-                    attempt_no: *attempt_no,
-                    call_id,
-                    started_at: clock.to_utc(*started),
-                })
-                .collect();
-            let ids = store.insert_attempts(&lease, &rows).await?;
-            for (((lead_id, attempt_no, call_id, started), attempt_id), request) in
-                picked.into_iter().zip(ids).zip(picked_for)
-            {
-                let Some(attempt_id) = attempt_id else {
-                    // Another node stored this attempt of the lead first: it is calling it
-                    // (or already did). Ours is dropped, the lead left to that node, and the
-                    // rate slot given back; a preview request waits for the next lead.
-                    states.remove(&lead_id);
-                    rate.give_back();
-                    hooks.limits.ended(1);
-                    taken_elsewhere += 1;
-                    if let Some(r) = request {
-                        pending_preview.push_front(r);
-                    }
-                    continue;
-                };
-                let st = &states[&lead_id];
-                in_flight.insert(attempt_id, lead_id);
-                if let Some(p) = &mut pace {
-                    p.placed(attempt_id, started);
-                }
-                if let Some(n) = &hooks.in_flight {
-                    n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
-                }
-                counters.dialled += 1;
-                // The engine picks the trunks (weights, health) and fills the hops and To.
-                let spec = CallSpec {
-                    number: st.number.clone(),
-                    hops: Vec::new(),
-                    failover_timeout: cfg.failover_timeout(),
-                    to_uri: String::new(),
-                    caller_id: cfg.caller_id.clone(),
-                    caller_name: cfg.caller_name.clone(),
-                    from_host: from_host.clone(),
-                    p_asserted_identity: cfg.p_asserted_identity.clone(),
-                    ring_timeout: cfg.ring_timeout(),
-                    hold_time: cfg.hold_time(),
-                    rtp_port: 0,
-                    media_ip: local_ip.clone(),
-                    media: plan.clone(),
-                    privacy: cfg.privacy.clone(),
-                    session_expires: (cfg.session_expires > 0).then_some(cfg.session_expires),
-                };
-                let number = spec.number.clone();
-                engine
-                    .commands
-                    .send(Command::StartCall {
-                        call_id: call_id.clone(),
-                        attempt: AttemptRef {
-                            attempt_id,
-                            lead_id,
-                            attempt_no,
-                        },
-                        spec: Box::new(spec),
-                        preview_agent: request.as_ref().map(|r| r.agent.clone()),
-                        priority: cfg.priority,
-                    })
-                    .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
-                if let Some(r) = request {
-                    // Busy until this call's `terminated`, whatever agent events arrive
-                    // meanwhile: a second request must not place a second call.
-                    preview_busy.insert(r.agent.clone(), attempt_id);
-                    let _ = r.reply.send(Ok(PreviewLead {
-                        lead_id,
-                        number,
-                        call_id,
-                        attempt_no,
-                    }));
-                }
-            }
-        }
-
-        if in_flight.is_empty() && (due.is_empty() || stopping) {
-            // Every lead is final; with mandatory dispositions, the agents still owe theirs
-            // for the last calls: wait for them (up to DISPOSITION_GRACE).
-            let owed = if stopping || !mandatory_disposition {
-                0
-            } else {
-                dispositions_owed(&engine.commands).await
-            };
-            if owed == 0 {
-                break;
-            }
-            let until = *dispositions_until.get_or_insert_with(|| {
-                if progress {
-                    eprintln!(
-                        "[{}] every lead is final; waiting for {owed} agent disposition(s)…",
-                        cfg.name
-                    );
-                }
-                Instant::now() + DISPOSITION_GRACE
-            });
-            if Instant::now() >= until {
-                tracing::warn!(owed, "agents did not set their last calls' dispositions");
-                break;
-            }
-        }
-        if lease_renewed.elapsed() >= ttl / 3 {
-            lease_renewed = Instant::now();
-            if !store.renew_lease(&lease, ttl).await? {
-                anyhow::bail!(
-                    "campaign {}: our run lease expired and another process took the campaign \
-                     over; stopping without dialling more",
-                    cfg.name
-                );
-            }
-        }
-        if last_rss.elapsed() >= Duration::from_secs(1) {
-            last_rss = Instant::now();
-            peak_rss_kib = peak_rss_kib.max(Resources::rss_kib());
-        }
-
-        // 2. Wait for an event, the next due lead, the rate limiter, or Ctrl-C.
-        let next_due = due.peek().map(|Reverse((t, _))| *t);
-        // Held (paused, waiting for agents or a trunk): due leads in the past must not wake
-        // the loop at once, again and again; the tick (or the hold's end) does.
-        let paused = trunk_paused_at.is_some() || ctl == RunControl::Pause;
-        let can_dial = !stopping && !paused && in_flight.len() < cfg.max_concurrent as usize;
-        let wake = match (can_dial, next_due, limiter_wait) {
-            (false, _, _) => None,
-            (true, Some(t), Some(w)) => Some(t.max(Instant::now() + w)),
-            (true, Some(t), None) => Some(t),
-            (true, None, _) => None,
-        };
-        let wake = match (wake, hold_until) {
-            (Some(w), Some(h)) if h > Instant::now() => Some(w.max(h)),
-            (w, _) => w,
-        };
-        let tick = Instant::now() + Duration::from_millis(500);
-        let wake = wake.map_or(tick, |w| w.min(tick));
-        let wake = flush_at.map_or(wake, |f| wake.min(f));
-        // While waiting for agents, or pacing from the floor, look again soon.
-        let wake = if agents_wait_until.is_some() || pace.is_some() {
-            wake.min(Instant::now() + Duration::from_millis(20))
-        } else {
-            wake
-        };
-        tokio::select! {
-            // While a batch is gathering, events wait in the channel until it is due: one
-            // wake-up per batch instead of one per event.
-            ev = engine.events.recv(), if flush_at.is_none() => {
-                let Some(ev) = ev else { anyhow::bail!("SIP engine stopped unexpectedly") };
-                if batch.is_empty() {
-                    flush_at = Some(Instant::now() + EVENT_FLUSH);
-                }
-                batch.push(ev);
-                while let Ok(ev) = engine.events.try_recv() {
-                    batch.push(ev);
-                    if batch.len() >= 512 { break; }
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => {}
-            req = async {
-                match preview_rx.as_mut() {
-                    Some(r) => r.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => match req {
-                Some(r) => pending_preview.push_back(r),
-                None => preview_rx = None,
-            },
-            r = async {
-                match control.as_mut() {
-                    Some(c) => c.changed().await,
-                    None => std::future::pending().await,
-                }
-            } => if r.is_err() {
-                // The service dropped its handle: nobody can resume us, so stop.
-                control = None;
-                if stopping { continue; }
-                stopping = true;
-                shutdown_rx = Some(request_shutdown(&engine.commands));
-            },
-            _ = &mut ctrl_c, if control.is_none() => {
-                if stopping {
-                    // Second Ctrl-C: leave now. Attempts still in progress stay `dialing` and
-                    // are marked `interrupted` by the next run.
-                    anyhow::bail!("stopped at once by a second Ctrl-C; run again to resume");
-                }
-                eprintln!("Stopping: hanging up {} call(s) in progress (Ctrl-C again to quit at once); run again to resume.", in_flight.len());
-                stopping = true;
-                ctrl_c = Box::pin(tokio::signal::ctrl_c());
-                shutdown_rx = Some(request_shutdown(&engine.commands));
-            }
-        }
-
-        // 3. Apply events: store them with the lead decisions they imply, in one transaction.
-        // Events gather for up to EVENT_FLUSH (or 512 of them) first: each transaction costs
-        // round trips to the SQLite worker thread, so one per event would cap the call rate.
-        let flush_due =
-            flush_at.is_some_and(|f| Instant::now() >= f) || batch.len() >= 512 || stopping;
-        if flush_due {
-            while let Ok(ev) = engine.events.try_recv() {
-                batch.push(ev);
-            }
-        }
-        if !batch.is_empty() && flush_due {
-            flush_at = None;
-            let mut updates = Vec::new();
-            for ev in &batch {
-                match &ev.kind {
-                    CallEventKind::Answered { .. } => counters.answered += 1,
-                    CallEventKind::Terminated {
-                        disposition,
-                        retry_after,
-                        ..
-                    } => {
-                        if !disposition.spares_the_lead()
-                            && let Some(f) =
-                                backoff.outcome(ev.at, *disposition == Disposition::Congestion)
-                        {
-                            tracing::warn!(
-                                cps = cfg.cps * f,
-                                "trunk congestion: calls in a row ended `congestion`; slowing down"
-                            );
-                            rate = CallRate::new(cfg.cps * f, Instant::now());
-                        }
-                        let trunk_wait = retry_after.map(|s| Duration::from_secs(u64::from(s)));
-                        if let Some(w) = trunk_wait {
-                            let until = super::rate::later(Instant::now(), w);
-                            if hold_until.is_none_or(|h| h < until) {
-                                tracing::warn!(
-                                    seconds = w.as_secs(),
-                                    "trunk asked to retry later (Retry-After): holding new calls"
-                                );
-                                hold_until = Some(until);
-                            }
-                        }
-                        if in_flight.remove(&ev.attempt.attempt_id).is_some() {
-                            hooks.limits.ended(1);
-                        }
-                        preview_busy.retain(|_, a| *a != ev.attempt.attempt_id);
-                        if let Some(n) = &hooks.in_flight {
-                            n.store(in_flight.len(), std::sync::atomic::Ordering::Relaxed);
-                        }
-                        let lead_id = ev.attempt.lead_id;
-                        let st = states.get_mut(&lead_id).expect("lead of an attempt");
-                        let decision = super::decide::decide(
-                            Instant::now(),
-                            &mut st.tally,
-                            *disposition,
-                            trunk_wait,
-                            cfg.rule_for(*disposition),
-                        );
-                        let attempts = st.tally.attempts;
-                        if st.tally.trunk_faults == super::decide::FREE_TRUNK_FAULTS + 1 {
-                            tracing::warn!(lead = lead_id, number = %st.number, "the trunk failed this lead's calls {} times in a row while answering others: its attempts count from now", super::decide::FREE_TRUNK_FAULTS);
-                        }
-                        use super::decide::LeadDecision;
-                        if !matches!(decision, LeadDecision::Again { .. }) {
-                            counters.failed += u64::from(*disposition != Disposition::Answered);
-                        }
-                        let again_at = match decision {
-                            LeadDecision::Again { at, trunk_fault } => {
-                                counters.trunk_failures += u64::from(trunk_fault);
-                                Some(at)
-                            }
-                            LeadDecision::Retry { at } => Some(at),
-                            LeadDecision::Final { disposition } => {
-                                final_count += 1;
-                                updates.push(LeadUpdate::Final {
-                                    lead_id,
-                                    attempts,
-                                    disposition,
-                                });
-                                None
-                            }
-                        };
-                        if let Some(at) = again_at {
-                            // While stopping, the time is only kept in the store, for the
-                            // next run.
-                            if !stopping {
-                                due.push(Reverse((at, lead_id)));
-                            }
-                            updates.push(LeadUpdate::Retry {
-                                lead_id,
-                                attempts,
-                                at: clock.to_utc(at),
-                            });
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            store.record(&clock, &batch, &updates).await?;
-            store.record_agent_events(&clock, &agent_batch).await?;
-            if let Some(p) = &mut pace {
-                for ev in &batch {
-                    p.call_event(ev);
-                }
-                for ev in &agent_batch {
-                    p.agent_event(ev);
-                }
-            }
-            fanout.publish(&clock, &batch, &agent_batch, &agent_states, |lead| {
-                states.get(&lead).map(|s| s.number.as_str())
-            });
-            batch.clear();
-            agent_batch.clear();
-        }
-
-        let msg = format!(
-            "dialled {} | in progress {} | answered {} | not answered {}",
-            counters.dialled,
-            in_flight.len(),
-            counters.answered,
-            counters.failed
-        );
-        if let Some(b) = &bar {
-            b.set_position(final_count);
-            b.set_message(msg);
-        } else if progress && last_plain.elapsed() >= Duration::from_secs(5) {
-            last_plain = Instant::now();
-            eprintln!("[{}] {final_count}/{total} leads final  {msg}", cfg.name);
-        }
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-
-    tracing::debug!(campaign = %cfg.name, stopping, "run loop ended; waiting for the engine");
-    // Calls cut short by a stop end with the engine: their slots go back now.
-    hooks.limits.ended(in_flight.len());
-    let rx = shutdown_rx.unwrap_or_else(|| request_shutdown(&engine.commands));
-    // Events not stored yet (an agent's disposition can be the last thing that happens), and
-    // those that follow `terminated` (media statistics) until the engine task ends.
-    let mut tail = std::mem::take(&mut batch);
-    while let Some(ev) = engine.events.recv().await {
-        tail.push(ev);
-    }
-    if !tail.is_empty() {
-        store.record(&clock, &tail, &[]).await?;
-    }
-    while let Some(ev) = engine.agent_events.recv().await {
-        agent_batch.push(ev);
-    }
-    store.record_agent_events(&clock, &agent_batch).await?;
-    for ev in &agent_batch {
-        agent_states.insert(ev.agent.clone(), ev.state);
-    }
-    fanout.publish(&clock, &tail, &agent_batch, &agent_states, |lead| {
-        states.get(&lead).map(|s| s.number.as_str())
-    });
-    if let Some(w) = fanout.webhook {
-        w.finish(WEBHOOK_GRACE).await;
-    }
-    tracing::debug!(campaign = %cfg.name, "engine events drained");
-    let engine_stats = rx.await.unwrap_or_default();
-    let _ = engine.task.await;
-    // Media tasks send their last statistics and then return: let them finish.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let resources_after = Resources::now();
-    let peak_rss_kib = peak_rss_kib.max(resources_after.rss_kib);
-    if !stopping {
+    let stopped = core.stopping();
+    if !stopped {
         // Completed when every lead is final — other nodes may still be calling theirs.
         let (total, finals) = store.lead_counts(campaign_id).await?;
         if finals == total {
@@ -1219,40 +433,661 @@ pub async fn run_with(
         } else {
             tracing::info!(
                 pending = total - finals,
-                taken_elsewhere,
+                taken_elsewhere = core.counters().taken_elsewhere,
                 "this node is done; other nodes are still calling the campaign's other leads"
             );
         }
     }
-    if let Some(t) = api {
-        t.abort();
-    }
-    store.release_lease(&lease).await?;
+    store.release_lease(&run.lease).await?;
     let report = report::build(store, campaign_id, &cfg.name).await?;
     Ok(RunOutcome {
         report,
         engine: engine_stats,
-        rejected_rows,
-        recovered,
-        stopped: stopping,
+        rejected_rows: opened.rejected_rows,
+        recovered: opened.recovered,
+        stopped,
         resources_before,
         resources_after,
         peak_rss_kib,
-        congestion_backoffs: backoff.times_lowered(),
-        trunk_failures: counters.trunk_failures,
-        trunk_pauses: (
-            trunk_pauses.0,
-            trunk_pauses.1 + trunk_paused_at.map_or(Duration::ZERO, |t| t.elapsed()),
-        ),
-        pacing: pace.map(|p| {
-            let mode = cfg
-                .endpoint
-                .as_ref()
-                .map_or("", |e| e.kind.as_str())
-                .to_string();
-            (mode, p.abandon_rate(), p.dial_ratio())
+        congestion_backoffs: core.congestion_backoffs(),
+        trunk_failures: core.counters().trunk_failures,
+        trunk_pauses: core.trunk_pauses(Instant::now()),
+        pacing: core.pacing().map(|(abandon, ratio)| {
+            let mode = cfg.endpoint.as_ref().map_or("", |e| e.kind.as_str());
+            (mode.to_string(), abandon, ratio)
         }),
     })
+}
+
+/// A campaign taken for this run: its id and lease, the call list imported.
+struct Opened {
+    campaign_id: i64,
+    lease: crate::store::RunLease,
+    rejected_rows: Vec<leads::RowError>,
+    recovered: u64,
+}
+
+/// Takes the campaign's lease (creating the campaign if new), then stores its settings and
+/// imports the call list, and recovers attempts a dead owner left. One owner per campaign run
+/// (per node), checked, not assumed: the lease comes before anything is written to an
+/// existing campaign. Errors: the lease is held by a live owner; database failures.
+async fn open_campaign(
+    cfg: &CampaignConfig,
+    import: leads::Import,
+    store: &Store,
+    node: &str,
+    progress: bool,
+) -> anyhow::Result<Opened> {
+    let settings = serde_json::to_string(cfg)?;
+    let existing = store.campaign_id(&cfg.name).await?;
+    let campaign_id = match existing {
+        Some(id) => id,
+        None => store.upsert_campaign(&cfg.name, &settings).await?,
+    };
+    let lease = acquire_lease(store, campaign_id, node, lease_ttl(), &cfg.name, progress).await?;
+    if existing.is_some() {
+        store.upsert_campaign(&cfg.name, &settings).await?;
+    }
+    let leads::Import {
+        leads: imported,
+        errors: rejected_rows,
+    } = import;
+    let counts = store.import_leads(campaign_id, &imported).await?;
+    // The leads are in the store now; only the rejected rows are reported at the end (a
+    // list of a million leads with their attributes would otherwise stay in memory).
+    drop(imported);
+    let recovered = store.recover_interrupted(campaign_id, node).await?;
+    tracing::info!(
+        campaign = %cfg.name,
+        imported = counts.inserted,
+        already_present = counts.already_present,
+        rejected = rejected_rows.len(),
+        recovered,
+        "call list loaded"
+    );
+    Ok(Opened {
+        campaign_id,
+        lease,
+        rejected_rows,
+        recovered,
+    })
+}
+
+/// Starts the campaign's own REST API (`api_listen`), if set.
+/// Errors: an address that does not parse or cannot be bound.
+async fn start_api(
+    cfg: &CampaignConfig,
+    store: &Store,
+    engine: &shell::EngineHandle,
+    live: Option<tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>>,
+    progress: bool,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(addr) = &cfg.api_listen else {
+        return Ok(None);
+    };
+    let state = Arc::new(crate::api::ApiState {
+        store: store.clone(),
+        engine: Some(engine.commands.clone()),
+        service: None,
+        live,
+    });
+    let (bound, task) = crate::api::bind(addr.parse()?, state).await?;
+    tracing::info!(%bound, "REST API listening");
+    if progress {
+        eprintln!("[{}] REST API on http://{bound}/v1", cfg.name);
+    }
+    Ok(Some(task))
+}
+
+/// The campaign core over the leads still to dial, and the number of leads in all.
+/// Errors: database failures, a calling window that does not parse.
+async fn load_core(
+    cfg: &CampaignConfig,
+    store: &Store,
+    campaign_id: i64,
+    clock: WallClock,
+    limits: super::rate::SharedLimits,
+) -> anyhow::Result<(Campaign, u64)> {
+    let tz_attribute = cfg
+        .active_period
+        .as_ref()
+        .and_then(|p| p.lead_time_zone_attribute.as_deref());
+    let mut bad_zones = 0u64;
+    let pending: Vec<Lead> = store
+        .pending_leads(campaign_id, tz_attribute)
+        .await?
+        .into_iter()
+        .map(|p| Lead {
+            id: p.id,
+            time_zone: p.time_zone.as_deref().and_then(|z| {
+                let t = super::window::zone(z).ok();
+                bad_zones += u64::from(t.is_none());
+                t
+            }),
+            number: p.number,
+            attempts: p.attempts,
+            last_attempt_no: p.last_attempt_no,
+            next_attempt_at: p.next_attempt_at,
+        })
+        .collect();
+    if bad_zones > 0 {
+        tracing::warn!(
+            leads = bad_zones,
+            "leads with an unknown time zone are called in the campaign's"
+        );
+    }
+    let (total, already_final) = store.lead_counts(campaign_id).await?;
+    let dnc = store.dnc_set().await?;
+    let core = Campaign::new(
+        cfg.clone(),
+        Instant::now(),
+        clock,
+        pending,
+        already_final,
+        dnc,
+        limits,
+    )?;
+    Ok((core, total))
+}
+
+/// Every call's settings but the number (the engine picks the trunks and fills hops and To).
+/// Errors: a WAV of the media plan that cannot be read.
+fn call_template(cfg: &CampaignConfig, engine: &shell::EngineHandle) -> anyhow::Result<CallSpec> {
+    let local_ip = engine.local_addr.ip().to_string();
+    Ok(CallSpec {
+        number: String::new(),
+        hops: Vec::new(),
+        failover_timeout: cfg.failover_timeout(),
+        to_uri: String::new(),
+        caller_id: cfg.caller_id.clone(),
+        caller_name: cfg.caller_name.clone(),
+        from_host: cfg.from_host.clone().unwrap_or_else(|| local_ip.clone()),
+        p_asserted_identity: cfg.p_asserted_identity.clone(),
+        ring_timeout: cfg.ring_timeout(),
+        hold_time: cfg.hold_time(),
+        rtp_port: 0,
+        media_ip: local_ip,
+        media: media_plan(cfg)?,
+        privacy: cfg.privacy.clone(),
+        session_expires: (cfg.session_expires > 0).then_some(cfg.session_expires),
+    })
+}
+
+/// The progress display: a bar on a terminal, a line every 5 s otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    enabled: bool,
+    total: u64,
+    last_plain: Instant,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: u64, already_final: u64) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} leads final  {msg}")
+                    .expect("static template"),
+            );
+            b.set_position(already_final);
+            b
+        });
+        Self {
+            bar,
+            enabled,
+            total,
+            last_plain: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, name: &str, core: &Campaign) {
+        let c = core.counters();
+        let msg = format!(
+            "dialled {} | in progress {} | answered {} | not answered {}",
+            c.dialled,
+            core.in_flight(),
+            c.answered,
+            c.failed
+        );
+        if let Some(b) = &self.bar {
+            b.set_position(c.final_leads);
+            b.set_message(msg);
+        } else if self.enabled && self.last_plain.elapsed() >= Duration::from_secs(5) {
+            self.last_plain = Instant::now();
+            eprintln!(
+                "[{name}] {}/{}  leads final  {msg}",
+                c.final_leads, self.total
+            );
+        }
+    }
+}
+
+/// The run loop's periodic chores and their last times.
+struct Chores {
+    lease_renewed: Instant,
+    rss_sampled: Instant,
+    peak_rss_kib: u64,
+    dnc_checked: Instant,
+    dnc_len: Option<i64>,
+    pacing_shown: Instant,
+    /// With mandatory dispositions: how long the end waits for agents' last ones.
+    dispositions_until: Option<Instant>,
+}
+
+impl Chores {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            lease_renewed: now,
+            rss_sampled: now,
+            peak_rss_kib: 0,
+            dnc_checked: now,
+            dnc_len: None,
+            pacing_shown: now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
+            dispositions_until: None,
+        }
+    }
+}
+
+type PreviewReply = oneshot::Sender<Result<PreviewLead, PreviewRefusal>>;
+
+/// The I/O side of one run: carries out what [`Campaign`] returns (stores attempts and
+/// events, starts calls, answers preview requests) and feeds it what happens.
+struct RunLoop<'a> {
+    cfg: &'a CampaignConfig,
+    store: &'a Store,
+    clock: WallClock,
+    campaign_id: i64,
+    lease: crate::store::RunLease,
+    ttl: Duration,
+    engine: shell::EngineHandle,
+    shared: Option<Arc<crate::engine::shared::SharedEngine>>,
+    fanout: crate::notify::Fanout,
+    control: Option<tokio::sync::watch::Receiver<RunControl>>,
+    preview_rx: Option<tokio::sync::mpsc::UnboundedReceiver<PreviewRequest>>,
+    replies: HashMap<u64, PreviewReply>,
+    next_token: u64,
+    gauge: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    shutdown_rx: Option<oneshot::Receiver<EngineStats>>,
+    ctrl_c: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>,
+    spec: CallSpec,
+    progress: Progress,
+    chores: Chores,
+}
+
+impl RunLoop<'_> {
+    /// Dials until every lead is final or the run is stopped.
+    async fn run(&mut self, core: &mut Campaign) -> anyhow::Result<()> {
+        if core.waiting_for_agents() && self.progress.enabled {
+            eprintln!(
+                "[{}] waiting for an agent to become available before dialling…",
+                self.cfg.name
+            );
+        }
+        loop {
+            let now = Instant::now();
+            self.refresh_dnc(core, now).await?;
+            self.take_inputs(core, now);
+            self.dial(core, now).await?;
+            if core.is_done() && self.dispositions_settled().await {
+                return Ok(());
+            }
+            self.chores(core).await?;
+            self.wait(core).await?;
+            self.store_due(core).await?;
+            if let Some(g) = &self.gauge {
+                g.store(core.in_flight(), std::sync::atomic::Ordering::Relaxed);
+            }
+            self.progress.show(&self.cfg.name, core);
+        }
+    }
+
+    /// Re-reads the do-not-call list when it grew (looked at every [`DNC_REFRESH`]).
+    async fn refresh_dnc(&mut self, core: &mut Campaign, now: Instant) -> anyhow::Result<()> {
+        if self.chores.dnc_len.is_some() && now < self.chores.dnc_checked + DNC_REFRESH {
+            return Ok(());
+        }
+        self.chores.dnc_checked = now;
+        let n = self.store.dnc_count().await?;
+        if self.chores.dnc_len.is_some_and(|l| l != n) {
+            core.set_dnc(self.store.dnc_set().await?);
+        }
+        self.chores.dnc_len = Some(n);
+        Ok(())
+    }
+
+    /// Agent events, the operator's control, and trunk health changes into the core.
+    fn take_inputs(&mut self, core: &mut Campaign, now: Instant) {
+        while let Ok(ev) = self.engine.agent_events.try_recv() {
+            core.handle_agent_event(now, ev);
+        }
+        let ctl = self
+            .control
+            .as_ref()
+            .map_or(RunControl::Run, |c| *c.borrow());
+        if core.handle_control(ctl) {
+            self.shutdown();
+        }
+        // The health is read only when the engine published a change.
+        if self.engine.trunks.has_changed().unwrap_or(false) {
+            let health = self.engine.trunks.borrow_and_update().clone();
+            let name = &self.cfg.name;
+            match core.handle_trunk_health(now, &health) {
+                Some(CampaignEventKind::AutoPaused { trunks, .. }) => {
+                    let names: Vec<String> = trunks
+                        .iter()
+                        .map(|t| format!("{} ({})", t.trunk, t.reason))
+                        .collect();
+                    tracing::warn!(trunks = %names.join(", "), "no trunk is up: campaign auto-paused until one answers");
+                    if self.progress.enabled {
+                        eprintln!(
+                            "[{name}] no trunk is up ({}): paused until one answers",
+                            names.join(", ")
+                        );
+                    }
+                }
+                Some(_) => {
+                    tracing::info!("a trunk answers again: campaign resumed");
+                    if self.progress.enabled {
+                        eprintln!("[{name}] a trunk answers again: dialling resumed");
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// One dial pass: leads made final without a call are stored, then the attempts (one
+    /// transaction, before any INVITE), then the calls start.
+    async fn dial(&mut self, core: &mut Campaign, now: Instant) -> anyhow::Result<()> {
+        let (shared, id, priority) = (&self.shared, self.campaign_id, self.cfg.priority);
+        let pass = core.poll_dial(now, || {
+            shared.as_ref().map_or(0, |s| s.demand_ahead(id, priority))
+        });
+        while let Some((token, refusal)) = core.poll_preview_refusal() {
+            if let Some(r) = self.replies.remove(&token) {
+                let _ = r.send(Err(refusal));
+            }
+        }
+        if !pass.not_dialled.is_empty() {
+            self.store
+                .record(&self.clock, &[], &pass.not_dialled)
+                .await?;
+        }
+        if pass.picks.is_empty() {
+            return Ok(());
+        }
+        let call_ids: Vec<String> = pass.picks.iter().map(|_| new_call_id()).collect();
+        let rows: Vec<NewAttempt<'_>> = pass
+            .picks
+            .iter()
+            .zip(&call_ids)
+            .map(|(p, call_id)| NewAttempt {
+                lead_id: p.lead_id,
+                attempt_no: p.attempt_no,
+                call_id,
+                started_at: self.clock.to_utc(p.started),
+            })
+            .collect();
+        let ids = self.store.insert_attempts(&self.lease, &rows).await?;
+        drop(rows);
+        for placed in core.placed(pass.picks, ids) {
+            let call_id = call_ids[placed.index].clone();
+            let attempt = placed.attempt;
+            let mut spec = self.spec.clone();
+            spec.number = placed.number.clone();
+            self.engine
+                .commands
+                .send(Command::StartCall {
+                    call_id: call_id.clone(),
+                    attempt: attempt.clone(),
+                    spec: Box::new(spec),
+                    preview_agent: placed.preview.as_ref().map(|(_, a)| a.clone()),
+                    priority: self.cfg.priority,
+                })
+                .map_err(|_| anyhow::anyhow!("SIP engine stopped unexpectedly"))?;
+            if let Some(r) = placed.preview.and_then(|(t, _)| self.replies.remove(&t)) {
+                let _ = r.send(Ok(PreviewLead {
+                    lead_id: attempt.lead_id,
+                    number: placed.number,
+                    call_id,
+                    attempt_no: attempt.attempt_no,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every lead is final; with mandatory dispositions, the agents may still owe theirs for
+    /// the last calls: true once none is owed (or after [`DISPOSITION_GRACE`]).
+    async fn dispositions_settled(&mut self) -> bool {
+        let mandatory = self
+            .cfg
+            .acd
+            .as_ref()
+            .is_some_and(|a| a.mandatory_disposition);
+        if self.shutdown_rx.is_some() || !mandatory {
+            return true;
+        }
+        let owed = dispositions_owed(&self.engine.commands).await;
+        if owed == 0 {
+            return true;
+        }
+        let until = *self.chores.dispositions_until.get_or_insert_with(|| {
+            if self.progress.enabled {
+                eprintln!(
+                    "[{}] every lead is final; waiting for {owed} agent disposition(s)…",
+                    self.cfg.name
+                );
+            }
+            Instant::now() + DISPOSITION_GRACE
+        });
+        if Instant::now() >= until {
+            tracing::warn!(owed, "agents did not set their last calls' dispositions");
+            return true;
+        }
+        false
+    }
+
+    /// Renews the lease, samples the RSS, publishes the pacing figures.
+    /// Errors: the lease was lost to another process; database failures.
+    async fn chores(&mut self, core: &Campaign) -> anyhow::Result<()> {
+        let c = &mut self.chores;
+        if c.lease_renewed.elapsed() >= self.ttl / 3 {
+            c.lease_renewed = Instant::now();
+            if !self.store.renew_lease(&self.lease, self.ttl).await? {
+                anyhow::bail!(
+                    "campaign {}: our run lease expired and another process took the campaign \
+                     over; stopping without dialling more",
+                    self.cfg.name
+                );
+            }
+        }
+        if c.rss_sampled.elapsed() >= Duration::from_secs(1) {
+            c.rss_sampled = Instant::now();
+            c.peak_rss_kib = c.peak_rss_kib.max(Resources::rss_kib());
+        }
+        if let Some((abandon, ratio)) = core.pacing()
+            && c.pacing_shown.elapsed() >= Duration::from_millis(500)
+        {
+            c.pacing_shown = Instant::now();
+            crate::notify::metrics::record_pacing(&self.cfg.name, abandon, ratio);
+        }
+        Ok(())
+    }
+
+    /// Waits for an event, the core's timeout, a preview request, a control change or
+    /// Ctrl-C. While a batch gathers, call events wait in their channel until it is due.
+    async fn wait(&mut self, core: &mut Campaign) -> anyhow::Result<()> {
+        let wake = core.poll_timeout(Instant::now());
+        let gathering = core.gathering();
+        tokio::select! {
+            ev = self.engine.events.recv(), if !gathering => {
+                let Some(ev) = ev else { anyhow::bail!("SIP engine stopped unexpectedly") };
+                let mut evs = vec![ev];
+                while evs.len() < MAX_BATCH {
+                    let Ok(ev) = self.engine.events.try_recv() else { break };
+                    evs.push(ev);
+                }
+                core.handle_call_events(Instant::now(), evs);
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            req = async {
+                match self.preview_rx.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match req {
+                Some(r) => {
+                    self.next_token += 1;
+                    self.replies.insert(self.next_token, r.reply);
+                    core.handle_preview(self.next_token, r.agent);
+                }
+                None => self.preview_rx = None,
+            },
+            r = async {
+                match self.control.as_mut() {
+                    Some(c) => c.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => if r.is_err() {
+                // The service dropped its handle: nobody can resume us, so stop.
+                self.control = None;
+                if core.handle_control(RunControl::Stop) {
+                    self.shutdown();
+                }
+            },
+            _ = &mut self.ctrl_c, if self.control.is_none() => {
+                if core.stopping() {
+                    // Second Ctrl-C: leave now. Attempts still in progress stay `dialing` and
+                    // are marked `interrupted` by the next run.
+                    anyhow::bail!("stopped at once by a second Ctrl-C; run again to resume");
+                }
+                eprintln!("Stopping: hanging up {} call(s) in progress (Ctrl-C again to quit at once); run again to resume.", core.in_flight());
+                self.ctrl_c = Box::pin(tokio::signal::ctrl_c());
+                if core.handle_control(RunControl::Stop) {
+                    self.shutdown();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores (and publishes) what the core has due: call events with their lead decisions
+    /// in one transaction, agent and campaign events.
+    async fn store_due(&mut self, core: &mut Campaign) -> anyhow::Result<()> {
+        let now = Instant::now();
+        if core.flush_due(now) {
+            let mut evs = Vec::new();
+            while let Ok(ev) = self.engine.events.try_recv() {
+                evs.push(ev);
+            }
+            core.handle_call_events(now, evs);
+        }
+        if let Some(batch) = core.poll_store(now) {
+            self.store_batch(core, &batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn store_batch(&mut self, core: &Campaign, b: &StoreBatch) -> anyhow::Result<()> {
+        if !b.call_events.is_empty() || !b.lead_updates.is_empty() {
+            self.store
+                .record(&self.clock, &b.call_events, &b.lead_updates)
+                .await?;
+        }
+        if !b.agent_events.is_empty() {
+            self.store
+                .record_agent_events(&self.clock, &b.agent_events)
+                .await?;
+        }
+        if !b.campaign_events.is_empty() {
+            self.store
+                .record_campaign_events(&self.clock, self.campaign_id, &b.campaign_events)
+                .await?;
+            self.fanout
+                .publish_campaign(&self.clock, &b.campaign_events);
+        }
+        self.fanout.publish(
+            &self.clock,
+            &b.call_events,
+            &b.agent_events,
+            core.agents(),
+            |lead| core.number(lead),
+        );
+        Ok(())
+    }
+
+    /// Asks the engine to hang up every call and stop (once).
+    fn shutdown(&mut self) {
+        if self.shutdown_rx.is_none() {
+            self.shutdown_rx = Some(request_shutdown(&self.engine.commands));
+        }
+    }
+
+    /// After the loop: stops the engine and stores what it still sends (an agent's
+    /// disposition can be the last thing that happens, media statistics follow `terminated`).
+    /// Returns the engine's counters, the peak RSS (KiB) and the resources after.
+    async fn finish(
+        &mut self,
+        core: &mut Campaign,
+    ) -> anyhow::Result<(EngineStats, u64, Resources)> {
+        if let Some(b) = &self.progress.bar {
+            b.finish_and_clear();
+        }
+        tracing::debug!(campaign = %self.cfg.name, stopping = core.stopping(), "run loop ended; waiting for the engine");
+        // Calls cut short by a stop end with the engine: their slots go back now.
+        core.release_in_flight();
+        self.shutdown();
+        let mut tail = core.take_unapplied();
+        while let Some(ev) = self.engine.events.recv().await {
+            tail.call_events.push(ev);
+        }
+        while let Some(ev) = self.engine.agent_events.recv().await {
+            tail.agent_events.push(ev);
+        }
+        let mut agents = core.agents().clone();
+        for ev in &tail.agent_events {
+            agents.insert(ev.agent.clone(), ev.state);
+        }
+        if !tail.call_events.is_empty() {
+            self.store
+                .record(&self.clock, &tail.call_events, &[])
+                .await?;
+        }
+        self.store
+            .record_agent_events(&self.clock, &tail.agent_events)
+            .await?;
+        if !tail.campaign_events.is_empty() {
+            self.store
+                .record_campaign_events(&self.clock, self.campaign_id, &tail.campaign_events)
+                .await?;
+            self.fanout
+                .publish_campaign(&self.clock, &tail.campaign_events);
+        }
+        self.fanout.publish(
+            &self.clock,
+            &tail.call_events,
+            &tail.agent_events,
+            &agents,
+            |lead| core.number(lead),
+        );
+        if let Some(w) = self.fanout.webhook.take() {
+            w.finish(WEBHOOK_GRACE).await;
+        }
+        tracing::debug!(campaign = %self.cfg.name, "engine events drained");
+        let rx = self.shutdown_rx.take().expect("shutdown requested above");
+        let engine_stats = rx.await.unwrap_or_default();
+        let _ = (&mut self.engine.task).await;
+        // Media tasks send their last statistics and then return: let them finish.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = Resources::now();
+        Ok((
+            engine_stats,
+            self.chores.peak_rss_kib.max(after.rss_kib),
+            after,
+        ))
+    }
 }
 
 /// Asks the engine to hang up every call and stop; the receiver gets its counters.
@@ -1264,19 +1099,8 @@ fn request_shutdown(
     rx
 }
 
-/// Shortest wait between two dialling passes when the rate limiter is what holds calls back.
-const DIAL_PASS: Duration = Duration::from_millis(2);
-
-/// Congested attempts in a row that halve the call rate (see [`super::rate::Backoff`]).
-const BACKOFF_AFTER: u32 = 5;
-/// How long without new congestion before the rate rises again by half.
-const BACKOFF_RECOVER: Duration = Duration::from_secs(10);
-
 /// How often a run looks whether the do-not-call list grew.
 const DNC_REFRESH: Duration = Duration::from_secs(5);
-
-/// Longest time call events wait in memory before they are stored (with their lead decisions).
-const EVENT_FLUSH: Duration = Duration::from_millis(10);
 
 /// The engine settings of a campaign: its socket, trunk group, RTP ports and ACD.
 /// Errors: an unparsable address, a trunk that does not resolve, agents' HA1 not readable.

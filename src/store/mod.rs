@@ -23,7 +23,6 @@ use sqlx::AnyConnection;
 use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Executor, Row, Type};
 
-use crate::call::disposition::Disposition;
 use crate::campaign::leads::NewLead;
 use crate::events::{CallEvent, CallEventKind, WallClock, parse_rfc3339, rfc3339_ms};
 
@@ -201,28 +200,7 @@ pub struct PendingLead {
     pub time_zone: Option<String>,
 }
 
-/// What to do with a lead once an attempt of it ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LeadUpdate {
-    /// Dial again, not before `at`; `attempts` is the new count.
-    Retry {
-        /// Lead id.
-        lead_id: i64,
-        /// Counting attempts made so far.
-        attempts: u32,
-        /// Earliest next dial.
-        at: DateTime<Utc>,
-    },
-    /// The lead is done.
-    Final {
-        /// Lead id.
-        lead_id: i64,
-        /// Counting attempts made.
-        attempts: u32,
-        /// Its final disposition.
-        disposition: Disposition,
-    },
-}
+pub use crate::campaign::core::LeadUpdate;
 
 /// An attempt to store before its INVITE is sent.
 #[derive(Debug, Clone)]
