@@ -301,6 +301,15 @@ impl WallClock {
         }
     }
 
+    /// A clock that reads `utc` at the monotonic instant `at` (tests drive cores with a
+    /// virtual clock anchored so).
+    pub fn anchored(at: Instant, utc: DateTime<Utc>) -> Self {
+        Self {
+            base_instant: at,
+            base_utc: utc,
+        }
+    }
+
     /// The UTC time of a monotonic instant (instants before the anchor map before it too).
     pub fn to_utc(&self, at: Instant) -> DateTime<Utc> {
         if at >= self.base_instant {
