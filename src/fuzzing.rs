@@ -211,7 +211,7 @@ pub fn campaign_json(data: &[u8]) {
 /// fuzzing and property tests: on a validated configuration it must not panic.
 pub fn exercise_runtime(cfg: &CampaignConfig, now: Instant) {
     use crate::media::session::{MediaSession, MediaSettings};
-    let later = |d: Duration| crate::campaign::rate::later(now, d);
+    let later = |d: Duration| crate::time::later(now, d);
     let mut rate = crate::campaign::rate::CallRate::new(cfg.cps, now);
     let _ = rate.try_acquire(now);
     let _ = rate.next_at();

@@ -2,7 +2,7 @@
 //!
 //! Layers (see `docs/architecture.md`): sans-IO protocol cores ([`sip::transaction`],
 //! [`sip::dialog`], [`call::leg`], [`engine::core`]) driven by input and the current time,
-//! and thin tokio shells ([`sip::transport`], [`engine::shell`], [`campaign::runner`]) that do
+//! and thin tokio shells ([`sip::transport`], [`engine::shell`], [`runner`]) that do
 //! the sockets, the timers and the database. Every call comes out as [`events::CallEvent`]s.
 
 pub mod acd;
@@ -17,6 +17,8 @@ pub mod media;
 pub mod notify;
 pub mod pacing;
 pub mod report;
+pub mod runner;
 pub mod service;
 pub mod sip;
 pub mod store;
+pub mod time;

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::events::{parse_rfc3339, rfc3339_ms};
 
-use crate::call::disposition::Disposition;
+use crate::events::disposition::Disposition;
 use crate::store::Store;
 
 /// One attempt in the JSON report.

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use outdial::campaign::runner::RunOutcome;
 use outdial::demo::{SippUas, free_port};
+use outdial::runner::RunOutcome;
 use outdial::sip::message::Transport;
 use outdial::store::Store;
 
@@ -1289,7 +1289,7 @@ async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_
 /// agent —; a request while the agent's call is on is refused; the campaign completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
-    use outdial::campaign::runner::{PreviewRefusal, PreviewRequest, RunHooks};
+    use outdial::runner::{PreviewRefusal, PreviewRequest, RunHooks};
     let dir = tempfile::tempdir().unwrap();
     let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
     // People who talk 1 s and hang up (8), and a busy line (2).

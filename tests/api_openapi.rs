@@ -16,7 +16,7 @@ async fn the_document_lists_exactly_the_routes() {
     let service = Service::new(store.clone(), toml::Table::new());
     let state = Arc::new(ApiState {
         store,
-        engine: None,
+        engine: std::sync::OnceLock::new(),
         live: Some(service.live.clone()),
         service: Some(service),
     });

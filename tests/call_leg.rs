@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use outdial::call::disposition::Disposition;
 use outdial::call::leg::CallSpec;
 use outdial::engine::core::{Engine, EngineConfig, Output, new_call_id};
+use outdial::events::disposition::Disposition;
 use outdial::events::{AttemptRef, CallEventKind, HangupBy};
 use outdial::sip::dialog::LocalParty;
 use outdial::sip::message::{Inbound, Transport, parse_datagram};

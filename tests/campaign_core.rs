@@ -6,13 +6,13 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use outdial::call::disposition::Disposition;
 use outdial::campaign::config::CampaignConfig;
 use outdial::campaign::core::{
     Campaign, DialPass, Lead, LeadUpdate, Pick, PreviewRefusal, RunControl,
 };
 use outdial::campaign::rate::SharedLimits;
 use outdial::engine::trunks::TrunkHealth;
+use outdial::events::disposition::Disposition;
 use outdial::events::{
     AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, CampaignEventKind, HangupBy,
     WallClock,

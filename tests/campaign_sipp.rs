@@ -251,7 +251,7 @@ max_attempts = 2
 }
 
 /// Start times of the attempts, sorted.
-fn starts(out: &outdial::campaign::runner::RunOutcome) -> Vec<chrono::DateTime<chrono::Utc>> {
+fn starts(out: &outdial::runner::RunOutcome) -> Vec<chrono::DateTime<chrono::Utc>> {
     let mut v: Vec<_> = out
         .report
         .leads
@@ -386,7 +386,7 @@ async fn a_socket_on_every_interface_needs_and_uses_the_advertised_address() {
     let store = outdial::store::Store::open(&dir.path().join("x.db"))
         .await
         .unwrap();
-    let err = outdial::campaign::runner::run(
+    let err = outdial::runner::run(
         &cfg,
         &leads,
         &store,
@@ -414,7 +414,7 @@ async fn a_socket_on_every_interface_needs_and_uses_the_advertised_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leads_are_called_only_inside_their_own_calling_window() {
     use chrono::Timelike;
-    use outdial::campaign::runner::{RunControl, RunHooks, run_with};
+    use outdial::runner::{RunControl, RunHooks, run_with};
     let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A one-hour window around now, in UTC; a lead whose own zone is UTC+12 (no daylight
@@ -556,7 +556,7 @@ async fn repeated_congestion_slows_the_campaign_down() {
 /// exactly once, by one node or the other, both nodes call, and the campaign completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_one_campaign_through_postgresql() {
-    use outdial::campaign::runner::RunHooks;
+    use outdial::runner::RunHooks;
     let pg = common::pg::PgServer::start();
     let uas = SippUas::start(OUTCOMES_SCENARIO, Transport::Udp, &[]).unwrap();
     let dir = tempfile::tempdir().unwrap();

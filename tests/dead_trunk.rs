@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use outdial::campaign::config::CampaignConfig;
-use outdial::campaign::runner::{RunControl, RunHooks};
 use outdial::demo::{OUTCOMES_SCENARIO, SippUas, free_port};
+use outdial::runner::{RunControl, RunHooks};
 use outdial::sip::message::Transport;
 use outdial::sip::transaction::Timers;
 use outdial::store::Store;

@@ -24,7 +24,7 @@ async fn serve() -> (String, String) {
     let service = Service::new(store.clone(), toml::Table::new());
     let state = Arc::new(ApiState {
         store,
-        engine: None,
+        engine: std::sync::OnceLock::new(),
         live: Some(service.live.clone()),
         service: Some(service),
     });

@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use outdial::acd::Ha1;
-use outdial::call::disposition::Disposition;
 use outdial::campaign::leads::NewLead;
+use outdial::events::disposition::Disposition;
 use outdial::events::{
     AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, HangupBy, WallClock,
 };

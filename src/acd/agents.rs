@@ -348,7 +348,7 @@ impl AgentPool {
             self.end_wrap_up(now, i, "call_ended");
         } else {
             self.set(now, i, AgentState::WrapUp, "call_ended", Some(call));
-            self.agents[i].wrap_until = Some(crate::campaign::rate::later(now, self.wrap_up));
+            self.agents[i].wrap_until = Some(crate::time::later(now, self.wrap_up));
         }
     }
 

@@ -34,9 +34,10 @@ pub use problem::{Json, Problem};
 pub struct ApiState {
     /// The database (tokens, and what the campaign stored).
     pub store: Store,
-    /// The running engine's command channel (`outdial run`; `None` under `outdial serve`,
-    /// where the engine of the running campaign with agents is used).
-    pub engine: Option<mpsc::UnboundedSender<Command>>,
+    /// The running engine's command channel (`outdial run`: set once its engine is up;
+    /// empty under `outdial serve`, where the engine of the running campaign with agents is
+    /// used).
+    pub engine: std::sync::OnceLock<mpsc::UnboundedSender<Command>>,
     /// The campaigns of `outdial serve` (`None` under `outdial run`).
     pub service: Option<Arc<crate::service::Service>>,
     /// The live event stream (`GET /v1/events`).
@@ -47,7 +48,8 @@ impl ApiState {
     /// The engine agent requests go to.
     fn agent_engine(&self) -> Option<mpsc::UnboundedSender<Command>> {
         self.engine
-            .clone()
+            .get()
+            .cloned()
             .or_else(|| self.service.as_ref().and_then(|s| s.agent_engine()))
     }
 }
@@ -109,6 +111,31 @@ pub async fn bind(
         .map_err(|e| anyhow::anyhow!("binding the API address {addr}: {e}"))?;
     let local = listener.local_addr()?;
     Ok((local, spawn(listener, state)))
+}
+
+/// The API of one `outdial run` (`api_listen`): binds `addr` at once (a taken address fails
+/// the run before it dials), serves the store and the `live` stream, and takes agent requests
+/// to the engine as soon as `engine` delivers its command channel. Returns the bound address
+/// and the server task. Errors: the address cannot be bound.
+pub async fn serve_run(
+    addr: SocketAddr,
+    store: Store,
+    engine: tokio::sync::oneshot::Receiver<mpsc::UnboundedSender<Command>>,
+    live: tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let state = Arc::new(ApiState {
+        store,
+        engine: std::sync::OnceLock::new(),
+        service: None,
+        live: Some(live),
+    });
+    let (bound, server) = bind(addr, state.clone()).await?;
+    tokio::spawn(async move {
+        if let Ok(tx) = engine.await {
+            let _ = state.engine.set(tx);
+        }
+    });
+    Ok((bound, server))
 }
 
 /// `GET /metrics`: Prometheus text format (no token: scrapers rarely carry one; counts only).

@@ -50,6 +50,15 @@ impl Problem {
     }
 }
 
+impl From<crate::service::convert::Invalid> for Problem {
+    /// Invalid settings are a 422 naming the member at fault.
+    fn from(e: crate::service::convert::Invalid) -> Self {
+        let mut p = Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.detail);
+        p.field = e.field;
+        p
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

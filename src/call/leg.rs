@@ -24,7 +24,7 @@ use rsipstack::sip::{
     PAssertedIdentity, Reason, To, Uri, UserAgent, Via,
 };
 
-use crate::call::disposition::{Disposition, InviteHistory, classify};
+use crate::events::disposition::{Disposition, InviteHistory, classify};
 use crate::events::{CallEventKind, HangupBy};
 use crate::sip::dialog::{Dialog, LocalParty};
 use crate::sip::digest::{Challenge, Credentials};

@@ -1,5 +1,4 @@
 //! One outbound call, end to end, and what its outcome means to a contact centre.
 
 pub mod actions;
-pub mod disposition;
 pub mod leg;

@@ -33,7 +33,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::call::actions::{HumanAction, MachineAction};
-use crate::call::disposition::Disposition;
+use crate::events::disposition::Disposition;
 use crate::media::amd::AmdConfig;
 use crate::sip::message::{Transport, host_port, parse_uri};
 
@@ -246,7 +246,7 @@ pub struct CampaignConfig {
     pub endpoint: Option<EndpointSettings>,
     /// Call-progress webhook (`[webhook]`: url, events, secret; see docs/api.md).
     #[serde(default)]
-    pub webhook: Option<crate::notify::webhook::WebhookSettings>,
+    pub webhook: Option<super::webhook::WebhookSettings>,
     /// An unknown `--amd-profile`, kept to be reported by `validate`.
     #[serde(skip)]
     pub amd_profile_error: Option<String>,
@@ -579,16 +579,6 @@ impl TrunkTarget {
             port,
             transport,
         })
-    }
-
-    /// Resolves the host to a socket address (DNS A/AAAA through the system resolver).
-    pub async fn resolve(&self) -> anyhow::Result<SocketAddr> {
-        let host = self.host.trim_matches(['[', ']']);
-        let mut it = tokio::net::lookup_host((host, self.port))
-            .await
-            .with_context(|| format!("resolving trunk host {}", self.host))?;
-        it.next()
-            .with_context(|| format!("trunk host {} has no address", self.host))
     }
 
     /// The Request-URI for a number on this trunk.
@@ -1008,7 +998,7 @@ impl CampaignConfig {
         (
             "webhook.queue",
             1.0,
-            crate::notify::webhook::MAX_QUEUE as f64,
+            super::webhook::MAX_QUEUE as f64,
             "events",
         ),
         ("webhook.timeout", 1.0, 600.0, "seconds"),

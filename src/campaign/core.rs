@@ -29,11 +29,10 @@ use super::decide::{self, LeadDecision, LeadTally};
 use super::pace::Pace;
 use super::rate::{Backoff, CallRate, SharedLimits, later};
 use super::window::CallingWindow;
-use crate::call::disposition::Disposition;
-use crate::engine::trunks::TrunkHealth;
+use crate::events::disposition::Disposition;
 use crate::events::{
     AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, CampaignEvent, CampaignEventKind,
-    WallClock,
+    TrunkHealth, WallClock,
 };
 
 /// At high rates the dial pass wakes at most this often and takes the calls whose rate slots

@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use super::config::RescheduleRule;
-use crate::call::disposition::Disposition;
+use crate::events::disposition::Disposition;
 
 /// Attempts in a row of one lead the trunk may fail (`network_error`, `trunk_unreachable`)
 /// without using the lead's attempts. A trunk that is down pauses the campaign long before;

@@ -6,5 +6,5 @@ pub mod decide;
 pub mod leads;
 pub mod pace;
 pub mod rate;
-pub mod runner;
+pub mod webhook;
 pub mod window;

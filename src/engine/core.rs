@@ -22,10 +22,10 @@ use std::sync::Arc;
 
 use crate::acd::AcdConfig;
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
-use crate::call::disposition::Disposition;
 use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote};
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::AgentEvent;
+use crate::events::disposition::Disposition;
 use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
 use crate::media::amd::AmdResult;
 use crate::media::relay::LegCodec;
@@ -972,8 +972,8 @@ impl Engine {
                             .voicemail
                             .as_ref()
                             .map_or(0, |v| v.len() as u64 / 8);
-                        slot.vm_deadline = Some(crate::campaign::rate::later(now, wait));
-                        slot.leg.extend_hold(Some(crate::campaign::rate::later(
+                        slot.vm_deadline = Some(crate::time::later(now, wait));
+                        slot.leg.extend_hold(Some(crate::time::later(
                             now,
                             wait + Duration::from_millis(audio) + Duration::from_secs(5),
                         )));

@@ -330,7 +330,7 @@ mod tests {
             reason_phrase: None,
             q850_cause: None,
             hangup_by: HangupBy::Local,
-            disposition: crate::call::disposition::Disposition::Answered,
+            disposition: crate::events::disposition::Disposition::Answered,
             detail: "test".into(),
             retry_after: None,
         }

@@ -129,22 +129,7 @@ struct Ping {
 /// How often a trunk that is down is pinged when no keep-alive interval is set.
 pub const DOWN_PING: Duration = Duration::from_secs(2);
 
-/// The health of the trunk group, for the campaign's auto-pause: see [`TrunkSet::health`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrunkHealth {
-    /// Trunks in the group.
-    pub total: usize,
-    /// The trunks down, with what put them down (`invite_failed`, `no_response`,
-    /// `network_error`, `ping_failed`).
-    pub down: Vec<(String, &'static str)>,
-}
-
-impl TrunkHealth {
-    /// True when the group has trunks and none of them is up: nothing can be dialled.
-    pub fn all_down(&self) -> bool {
-        self.total > 0 && self.down.len() == self.total
-    }
-}
+pub use crate::events::TrunkHealth;
 
 #[derive(Debug)]
 struct Entry {
@@ -429,7 +414,7 @@ impl TrunkSet {
             // it still gets as a last failover hop; with none up, nothing reaches them: ping
             // them all until one answers.
             if keepalive.is_none() && self.entries.iter().all(|e| !e.up) {
-                let at = crate::campaign::rate::later(now, DOWN_PING);
+                let at = crate::time::later(now, DOWN_PING);
                 for e in &mut self.entries {
                     if e.ping.is_none() {
                         e.next_ping = Some(e.next_ping.map_or(at, |t| t.min(at)));
@@ -491,8 +476,8 @@ impl TrunkSet {
                 continue;
             };
             if e.ping.is_none() && e.next_ping.is_some_and(|t| t <= now) {
-                e.next_ping = Some(crate::campaign::rate::later(now, interval));
-                let deadline = crate::campaign::rate::later(now, interval.min(self.timers.t1x64()));
+                e.next_ping = Some(crate::time::later(now, interval));
+                let deadline = crate::time::later(now, interval.min(self.timers.t1x64()));
                 let (call_id, bytes, branch) = options_request(&e.route, local);
                 let mut tx = NonInviteClientTx::new(
                     now,

@@ -391,7 +391,7 @@ impl MediaSession {
             (Some(a), None) => a,
             (None, _) => return None,
         };
-        Some(crate::campaign::rate::later(since, t))
+        Some(crate::time::later(since, t))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.

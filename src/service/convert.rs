@@ -1,11 +1,30 @@
 //! Campaign settings between the API's JSON (camelCase members, as `callerId`) and the
 //! campaign file's fields ([`CampaignConfig`], snake_case, as `caller_id`).
 
-use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::api::Problem;
 use crate::campaign::config::CampaignConfig;
+
+/// Campaign settings that do not hold: the member at fault (camelCase, as the API names it)
+/// and why. The API answers it as a 422 problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct Invalid {
+    /// The member at fault (`cps`, `amd.profile`), if one is.
+    pub field: Option<String>,
+    /// What is wrong, for a person.
+    pub detail: String,
+}
+
+impl Invalid {
+    /// `field` is wrong: `detail`.
+    pub fn new(field: &str, detail: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.to_string()),
+            detail: detail.into(),
+        }
+    }
+}
 
 /// `callerId` → `caller_id` (digits stay with their word: `rtpPortMin` → `rtp_port_min`).
 pub fn camel_to_snake(s: &str) -> String {
@@ -69,8 +88,8 @@ pub fn merge(base: &mut Value, over: Value) {
 }
 
 /// The campaign settings from `settings` (snake_case JSON, the stored form) laid over the
-/// service's defaults, validated. Errors: a 422 problem naming the field (camelCase).
-pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<CampaignConfig, Problem> {
+/// service's defaults, validated. Errors: [`Invalid`] naming the field (camelCase).
+pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<CampaignConfig, Invalid> {
     let mut merged = serde_json::to_value(defaults).unwrap_or(Value::Object(Map::new()));
     merge(&mut merged, settings);
     let cfg: CampaignConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
@@ -88,7 +107,7 @@ pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<Campai
             .collect::<Vec<_>>()
             .join(".");
         let inner = rename_in_message(&inner);
-        Problem::invalid(&field, inner)
+        Invalid::new(&field, inner)
     })?;
     cfg.validate().map_err(|e| {
         let msg = e.to_string();
@@ -102,7 +121,7 @@ pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<Campai
             .map(|p| snake_to_camel(p.split('[').next().unwrap_or(p)))
             .collect::<Vec<_>>()
             .join(".");
-        let mut p = Problem::invalid(&field, rename_in_message(&msg));
+        let mut p = Invalid::new(&field, rename_in_message(&msg));
         if p.field.as_deref() == Some("") {
             p.field = None;
         }
@@ -127,13 +146,13 @@ fn rename_in_message(msg: &str) -> String {
 }
 
 /// The API's campaign body (camelCase, `callLists` and `name` included) → (name, stored
-/// settings as snake_case JSON, call list ids). Errors: 422 problems naming the member.
-pub fn split_body(body: Value) -> Result<(String, Value, Vec<i64>), Problem> {
+/// settings as snake_case JSON, call list ids). Errors: [`Invalid`] naming the member.
+pub fn split_body(body: Value) -> Result<(String, Value, Vec<i64>), Invalid> {
     let Value::Object(mut m) = body else {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the body must be a JSON object",
-        ));
+        return Err(Invalid {
+            field: None,
+            detail: "the body must be a JSON object".into(),
+        });
     };
     for ro in ["id", "state", "createdAt", "updatedAt"] {
         m.remove(ro);
@@ -144,13 +163,13 @@ pub fn split_body(body: Value) -> Result<(String, Value, Vec<i64>), Problem> {
             .iter()
             .map(|v| v.as_i64().filter(|n| *n > 0))
             .collect::<Option<Vec<i64>>>()
-            .ok_or_else(|| Problem::invalid("callLists", "an array of call list ids"))?,
-        Some(_) => return Err(Problem::invalid("callLists", "an array of call list ids")),
+            .ok_or_else(|| Invalid::new("callLists", "an array of call list ids"))?,
+        Some(_) => return Err(Invalid::new("callLists", "an array of call list ids")),
     };
     let name = match m.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => s.clone(),
         _ => {
-            return Err(Problem::invalid(
+            return Err(Invalid::new(
                 "name",
                 "a name of 1 to 100 characters is required",
             ));

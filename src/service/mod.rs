@@ -20,9 +20,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::campaign::config::{CampaignConfig, TrunkTarget};
 use crate::campaign::leads::Import;
 use crate::campaign::rate::SharedLimits;
-use crate::campaign::runner::{self, RunControl, RunHooks};
 use crate::engine::shared::SharedEngine;
 use crate::engine::shell::Command;
+use crate::runner::{self, RunControl, RunHooks};
 use crate::sip::transaction::Timers;
 use crate::store::Store;
 

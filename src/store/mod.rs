@@ -202,6 +202,21 @@ pub struct PendingLead {
 
 pub use crate::campaign::core::LeadUpdate;
 
+/// The node name of this process: `OUTDIAL_NODE`, else the host name. Attempts record it; a
+/// restarted node recovers its own interrupted attempts and leaves other nodes' calls alone.
+pub fn default_node() -> String {
+    std::env::var("OUTDIAL_NODE")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "outdial".into())
+}
+
 /// An attempt to store before its INVITE is sent.
 #[derive(Debug, Clone)]
 pub struct NewAttempt<'a> {
@@ -228,7 +243,7 @@ fn lease_expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> String {
 pub struct RunLease {
     /// The campaign.
     pub campaign_id: i64,
-    /// The node name ([`crate::campaign::runner::default_node`]).
+    /// The node name ([`default_node`]).
     pub node: String,
     /// This process: `node/pid/start time` (RFC 3339, ms).
     pub owner: String,
@@ -370,7 +385,7 @@ impl Store {
             f,
             "pid {} on {}, started {}",
             std::process::id(),
-            crate::campaign::runner::default_node(),
+            default_node(),
             rfc3339_ms(Utc::now())
         )?;
         f.flush()?;

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use outdial::campaign::config::CampaignConfig;
-use outdial::campaign::runner::{self, RunOutcome};
 use outdial::report::{AttemptReport, LeadReport};
+use outdial::runner::{self, RunOutcome};
 use outdial::sip::transaction::Timers;
 use outdial::store::Store;
 

@@ -17,12 +17,12 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::oneshot;
 
-use super::core::{Campaign, Lead, MAX_BATCH, StoreBatch};
-pub use super::core::{PreviewRefusal, RunControl};
 use crate::acd::{AcdConfig, AgentAccount, Ha1, RegistrarConfig};
 use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
 use crate::call::leg::CallSpec;
 use crate::campaign::config::CampaignConfig;
+use crate::campaign::core::{Campaign, Lead, MAX_BATCH, StoreBatch};
+pub use crate::campaign::core::{PreviewRefusal, RunControl};
 use crate::campaign::leads;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
@@ -214,6 +214,13 @@ pub async fn run(
     timers: Timers,
     progress: bool,
 ) -> anyhow::Result<RunOutcome> {
+    let import = read_call_list(cfg, leads_file)?;
+    run_with(cfg, import, store, timers, progress, RunHooks::default()).await
+}
+
+/// Reads a call list file (CSV) with the campaign's `default_region` for national numbers.
+/// Errors: bad settings, an unreadable file or header (rejected rows are in the import).
+pub fn read_call_list(cfg: &CampaignConfig, leads_file: &Path) -> anyhow::Result<leads::Import> {
     cfg.validate()?;
     let region = cfg
         .default_region
@@ -223,9 +230,8 @@ pub async fn run(
         .map_err(|_| anyhow::anyhow!("default_region is not a region code"))?;
     let file = std::fs::File::open(leads_file)
         .with_context(|| format!("opening call list {}", leads_file.display()))?;
-    let import = leads::read_csv(file, region)
-        .with_context(|| format!("reading call list {}", leads_file.display()))?;
-    run_with(cfg, import, store, timers, progress, RunHooks::default()).await
+    leads::read_csv(file, region)
+        .with_context(|| format!("reading call list {}", leads_file.display()))
 }
 
 /// How a service drives [`run_with`] (all optional: `outdial run` uses none).
@@ -240,7 +246,7 @@ pub struct RunHooks {
     /// Kept equal to the number of calls in progress (a graceful shutdown waits for 0).
     pub in_flight: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
     /// Limits shared with the other campaigns of the process: process-wide and per trunk.
-    pub limits: super::rate::SharedLimits,
+    pub limits: crate::campaign::rate::SharedLimits,
     /// Agents' requests for their next lead (preview dialling).
     pub preview: Option<tokio::sync::mpsc::UnboundedReceiver<PreviewRequest>>,
     /// An engine shared with other campaigns (their agents too) instead of one of its own.
@@ -304,20 +310,7 @@ pub fn lease_ttl() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// The node name of this process: `OUTDIAL_NODE`, else the host name. Attempts record it; a
-/// restarted node recovers its own interrupted attempts and leaves other nodes' calls alone.
-pub fn default_node() -> String {
-    std::env::var("OUTDIAL_NODE")
-        .ok()
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| "outdial".into())
-}
+pub use crate::store::default_node;
 
 /// An agent's request for the next lead of a preview campaign (`POST
 /// /v1/agents/{id}/next-lead`): the run takes the next due lead (calling window, do-not-call
@@ -353,7 +346,7 @@ pub const WEBHOOK_GRACE: Duration = Duration::from_secs(10);
 /// stop; `Pause` holds new calls. Without `control`, Ctrl-C stops it.
 ///
 /// The decisions are [`Campaign`]'s (sans-IO); this function sets up the I/O around it (the
-/// store, the engine, the API, the live stream) and [`RunLoop`] carries out what it returns.
+/// store, the engine, webhooks and the live stream of `hooks`) and [`RunLoop`] carries out what it returns.
 /// Errors: bad settings, database or socket failures.
 pub async fn run_with(
     cfg: &CampaignConfig,
@@ -379,13 +372,8 @@ pub async fn run_with(
     if let Some(tx) = hooks.engine.take() {
         let _ = tx.send(engine.commands.clone());
     }
-    let live = match (&hooks.live, &cfg.api_listen) {
-        (Some(l), _) => Some(l.clone()),
-        (None, Some(_)) => Some(tokio::sync::broadcast::channel(4096).0),
-        (None, None) => None,
-    };
     let fanout = crate::notify::Fanout {
-        live: live.clone(),
+        live: hooks.live.clone(),
         webhook: cfg
             .webhook
             .as_ref()
@@ -393,7 +381,6 @@ pub async fn run_with(
         campaign_id,
         campaign: cfg.name.clone(),
     };
-    let api = start_api(cfg, store, &engine, live, progress).await?;
     let clock = WallClock::now();
     let (core, total) = load_core(cfg, store, campaign_id, clock, hooks.limits.clone()).await?;
     let spec = call_template(cfg, &engine)?;
@@ -421,9 +408,6 @@ pub async fn run_with(
     let mut core = core;
     run.run(&mut core).await?;
     let (engine_stats, peak_rss_kib, resources_after) = run.finish(&mut core).await?;
-    if let Some(t) = api {
-        t.abort();
-    }
     let stopped = core.stopping();
     if !stopped {
         // Completed when every lead is final — other nodes may still be calling theirs.
@@ -513,32 +497,6 @@ async fn open_campaign(
     })
 }
 
-/// Starts the campaign's own REST API (`api_listen`), if set.
-/// Errors: an address that does not parse or cannot be bound.
-async fn start_api(
-    cfg: &CampaignConfig,
-    store: &Store,
-    engine: &shell::EngineHandle,
-    live: Option<tokio::sync::broadcast::Sender<Arc<crate::notify::LiveEvent>>>,
-    progress: bool,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(addr) = &cfg.api_listen else {
-        return Ok(None);
-    };
-    let state = Arc::new(crate::api::ApiState {
-        store: store.clone(),
-        engine: Some(engine.commands.clone()),
-        service: None,
-        live,
-    });
-    let (bound, task) = crate::api::bind(addr.parse()?, state).await?;
-    tracing::info!(%bound, "REST API listening");
-    if progress {
-        eprintln!("[{}] REST API on http://{bound}/v1", cfg.name);
-    }
-    Ok(Some(task))
-}
-
 /// The campaign core over the leads still to dial, and the number of leads in all.
 /// Errors: database failures, a calling window that does not parse.
 async fn load_core(
@@ -546,7 +504,7 @@ async fn load_core(
     store: &Store,
     campaign_id: i64,
     clock: WallClock,
-    limits: super::rate::SharedLimits,
+    limits: crate::campaign::rate::SharedLimits,
 ) -> anyhow::Result<(Campaign, u64)> {
     let tz_attribute = cfg
         .active_period
@@ -560,7 +518,7 @@ async fn load_core(
         .map(|p| Lead {
             id: p.id,
             time_zone: p.time_zone.as_deref().and_then(|z| {
-                let t = super::window::zone(z).ok();
+                let t = crate::campaign::window::zone(z).ok();
                 bad_zones += u64::from(t.is_none());
                 t
             }),
@@ -1152,15 +1110,13 @@ async fn resolve_trunks(cfg: &CampaignConfig) -> anyhow::Result<Vec<TrunkRoute>>
         let (addr, route) = match &t.outbound_proxy {
             Some(p) => {
                 let proxy = t.outbound_proxy_target()?;
-                let addr = proxy
-                    .resolve()
+                let addr = resolve(&proxy)
                     .await
                     .with_context(|| format!("outbound proxy of trunk {}", t.name))?;
                 (addr, Some(format!("<{}>", p.trim())))
             }
             None => (
-                t.target
-                    .resolve()
+                resolve(&t.target)
                     .await
                     .with_context(|| format!("trunk {}", t.name))?,
                 None,
@@ -1180,4 +1136,15 @@ async fn resolve_trunks(cfg: &CampaignConfig) -> anyhow::Result<Vec<TrunkRoute>>
         });
     }
     Ok(out)
+}
+
+/// Resolves a trunk's host to a socket address (DNS A/AAAA through the system resolver).
+/// Errors: the name does not resolve or has no address.
+async fn resolve(t: &crate::campaign::config::TrunkTarget) -> anyhow::Result<std::net::SocketAddr> {
+    let host = t.host.trim_matches(['[', ']']);
+    let mut it = tokio::net::lookup_host((host, t.port))
+        .await
+        .with_context(|| format!("resolving trunk host {}", t.host))?;
+    it.next()
+        .with_context(|| format!("trunk host {} has no address", t.host))
 }

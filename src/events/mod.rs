@@ -11,7 +11,9 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::call::disposition::Disposition;
+pub mod disposition;
+
+use disposition::Disposition;
 
 /// Which side ended the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -449,5 +451,22 @@ impl CampaignEventKind {
             CampaignEventKind::AutoPaused { .. } => "auto_paused",
             CampaignEventKind::AutoResumed { .. } => "auto_resumed",
         }
+    }
+}
+
+/// The health of the trunk group, for the campaign's auto-pause: published by the engine's trunk set (`engine::trunks::TrunkSet::health`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkHealth {
+    /// Trunks in the group.
+    pub total: usize,
+    /// The trunks down, with what put them down (`invite_failed`, `no_response`,
+    /// `network_error`, `ping_failed`).
+    pub down: Vec<(String, &'static str)>,
+}
+
+impl TrunkHealth {
+    /// True when the group has trunks and none of them is up: nothing can be dialled.
+    pub fn all_down(&self) -> bool {
+        self.total > 0 && self.down.len() == self.total
     }
 }
