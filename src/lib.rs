@@ -7,6 +7,7 @@
 
 pub mod acd;
 pub mod api;
+pub mod app;
 pub mod call;
 pub mod campaign;
 pub mod demo;

@@ -11,7 +11,7 @@ use outdial::api::client::ApiClient;
 use outdial::campaign::config::{CampaignConfig, Overrides};
 use outdial::demo;
 use outdial::report;
-use outdial::runner::{self, RunOutcome};
+use outdial::runner::RunOutcome;
 use outdial::sip::message::Transport;
 use outdial::sip::transaction::Timers;
 use outdial::store::Store;
@@ -492,40 +492,6 @@ async fn write_report(path: &PathBuf, r: &report::Report) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `outdial run` (and the demo): the campaign's run, with its REST API and live stream when
-/// `api_listen` is set. Errors: see [`runner::run`]; the API address cannot be bound.
-/// The API is bound first: a taken address fails the run before anything is dialled.
-async fn run_campaign(
-    cfg: &CampaignConfig,
-    leads: &std::path::Path,
-    store: &Store,
-    progress: bool,
-) -> anyhow::Result<RunOutcome> {
-    let mut hooks = runner::RunHooks::default();
-    let api = match &cfg.api_listen {
-        Some(addr) => {
-            let live = tokio::sync::broadcast::channel(4096).0;
-            let (etx, erx) = tokio::sync::oneshot::channel();
-            hooks.engine = Some(etx);
-            hooks.live = Some(live.clone());
-            let addr = addr.parse().context("api_listen")?;
-            let (bound, task) = outdial::api::serve_run(addr, store.clone(), erx, live).await?;
-            tracing::info!(%bound, "REST API listening");
-            if progress {
-                eprintln!("[{}] REST API on http://{bound}/v1", cfg.name);
-            }
-            Some(task)
-        }
-        None => None,
-    };
-    let import = runner::read_call_list(cfg, leads)?;
-    let out = runner::run_with(cfg, import, store, Timers::default(), progress, hooks).await;
-    if let Some(t) = api {
-        t.abort();
-    }
-    out
-}
-
 async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run {
@@ -539,7 +505,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = CampaignConfig::load(&campaign, &o)?;
             let store = Store::open(&db).await?;
             store.lock_process()?;
-            let out = run_campaign(&cfg, &leads, &store, !quiet).await?;
+            let out = outdial::app::run(&cfg, &leads, &store, Timers::default(), !quiet).await?;
             print_outcome(&out);
             if let Some(p) = report_path {
                 write_report(&p, &out.report).await?;
@@ -936,7 +902,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = CampaignConfig::load(&campaign_path, &Overrides::default())?;
             let store = Store::open(&dir.join("outdial.db")).await?;
             store.lock_process()?;
-            let out = run_campaign(&cfg, &leads_path, &store, true).await?;
+            let out = outdial::app::run(&cfg, &leads_path, &store, Timers::default(), true).await?;
             drop(uas);
             print_outcome(&out);
             write_report(&dir.join("report.json"), &out.report).await?;

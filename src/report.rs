@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::events::{parse_rfc3339, rfc3339_ms};
 
@@ -94,53 +93,15 @@ fn answer_rate(answered: u64, ended: u64) -> f64 {
     }
 }
 
-/// AMD results of one campaign's calls (or every campaign's): `human` / `machine` /
-/// `not_sure` → count. Errors: database errors.
-async fn amd_counts(
-    store: &Store,
-    campaign_id: Option<i64>,
-) -> anyhow::Result<BTreeMap<String, u64>> {
-    let mut amd = BTreeMap::new();
-    let sql = format!(
-        "SELECT {}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-         WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'amd' GROUP BY 1",
-        store.backend().json_text("e.data", "result")
-    );
-    for r in sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(campaign_id)
-        .fetch_all(store.pool())
-        .await?
-    {
-        let result: Option<String> = r.get(0);
-        amd.insert(result.unwrap_or_default(), r.get::<i64, _>(1) as u64);
-    }
-    Ok(amd)
-}
-
 /// Builds the report of one campaign. Errors: database errors.
 pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::Result<Report> {
-    let pool = store.pool();
-    let lead_rows = sqlx::query(
-        "SELECT id, number, attributes, final_disposition FROM leads WHERE campaign_id = $1 ORDER BY id",
-    )
-    .bind(campaign_id)
-    .fetch_all(pool)
-    .await?;
-    let attempt_rows = sqlx::query(
-        "SELECT lead_id, attempt_no, call_id, sip_status, disposition, q850_cause, hangup_by, detail,
-                started_at, ringing_at, answered_at, ended_at
-         FROM attempts WHERE campaign_id = $1 ORDER BY lead_id, attempt_no, id",
-    )
-    .bind(campaign_id)
-    .fetch_all(pool)
-    .await?;
+    let (lead_rows, attempt_rows) = store.report_rows(campaign_id).await?;
     let mut by_lead: BTreeMap<i64, Vec<AttemptReport>> = BTreeMap::new();
     let mut attempt_dispositions = BTreeMap::new();
     let (mut attempts, mut answered, mut ended) = (0u64, 0u64, 0u64);
     for r in attempt_rows {
-        let disposition: Option<String> = r.get(4);
         attempts += 1;
-        if let Some(d) = &disposition {
+        if let Some(d) = &r.disposition {
             *attempt_dispositions.entry(d.clone()).or_insert(0) += 1;
             if d != Disposition::Interrupted.as_str() {
                 ended += 1;
@@ -149,37 +110,34 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
                 answered += 1;
             }
         }
-        by_lead.entry(r.get(0)).or_default().push(AttemptReport {
-            attempt_no: r.get::<i64, _>(1) as u32,
-            call_id: r.get(2),
-            sip_status: r.get::<Option<i64>, _>(3).map(|v| v as u16),
-            disposition,
-            q850_cause: r.get::<Option<i64>, _>(5).map(|v| v as u16),
-            hangup_by: r.get(6),
-            detail: r.get(7),
-            started_at: r.get(8),
-            ringing_at: r.get(9),
-            answered_at: r.get(10),
-            ended_at: r.get(11),
+        by_lead.entry(r.lead_id).or_default().push(AttemptReport {
+            attempt_no: r.attempt_no,
+            call_id: r.call_id,
+            sip_status: r.sip_status,
+            disposition: r.disposition,
+            q850_cause: r.q850_cause,
+            hangup_by: r.hangup_by,
+            detail: r.detail,
+            started_at: r.started_at,
+            ringing_at: r.ringing_at,
+            answered_at: r.answered_at,
+            ended_at: r.ended_at,
         });
     }
-    let amd = amd_counts(store, Some(campaign_id)).await?;
+    let amd = store.grouped_counts(Some(campaign_id)).await?.amd;
     let mut final_dispositions = BTreeMap::new();
     let mut leads = Vec::with_capacity(lead_rows.len());
     let mut leads_final = 0;
     for r in lead_rows {
-        let id: i64 = r.get(0);
-        let fd: Option<String> = r.get(3);
-        if let Some(d) = &fd {
+        if let Some(d) = &r.final_disposition {
             leads_final += 1;
             *final_dispositions.entry(d.clone()).or_insert(0) += 1;
         }
-        let attrs: String = r.get(2);
         leads.push(LeadReport {
-            number: r.get(1),
-            attributes: serde_json::from_str(&attrs).unwrap_or_default(),
-            final_disposition: fd,
-            attempts: by_lead.remove(&id).unwrap_or_default(),
+            number: r.number,
+            attributes: serde_json::from_str(&r.attributes).unwrap_or_default(),
+            final_disposition: r.final_disposition,
+            attempts: by_lead.remove(&r.id).unwrap_or_default(),
         });
     }
     Ok(Report {
@@ -311,177 +269,82 @@ pub fn agent_occupancy(
     out
 }
 
-/// Statistics of one campaign (`Some(id)`) or of every campaign (`None`).
-/// Errors: database errors.
+/// Statistics of one campaign (`Some(id)`) or of every campaign (`None`): four reads
+/// ([`Store::stats_counts`], [`Store::grouped_counts`], the post-dial delays, the agents'
+/// state changes over the campaign's span). Errors: database errors.
 pub async fn campaign_stats(
     store: &Store,
     campaign_id: Option<i64>,
     campaign: &str,
 ) -> anyhow::Result<CampaignStats> {
-    let pool = store.pool();
-    let one = |sql: &'static str| async move {
-        sqlx::query(sql)
-            .bind(campaign_id)
-            .fetch_one(pool)
-            .await
-            .map(|r| r.get::<i64, _>(0) as u64)
-    };
-    let leads = one("SELECT COUNT(*) FROM leads WHERE ($1 IS NULL OR campaign_id = $1)").await?;
-    let leads_final = one(
-        "SELECT COUNT(*) FROM leads WHERE ($1 IS NULL OR campaign_id = $1) AND status = 'final'",
-    )
-    .await?;
-    let attempts =
-        one("SELECT COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1)").await?;
-    let answered = one(
-        "SELECT COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
-         AND disposition = 'answered'",
-    )
-    .await?;
-    let ended = one(
-        "SELECT COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
-         AND disposition IS NOT NULL AND disposition != 'interrupted'",
-    )
-    .await?;
-    let amd = amd_counts(store, campaign_id).await?;
-    let amd_total: u64 = amd.values().sum();
-    let amd_shares = amd
+    let c = store.stats_counts(campaign_id).await?;
+    let g = store.grouped_counts(campaign_id).await?;
+    let amd_total: u64 = g.amd.values().sum();
+    let amd_shares = g
+        .amd
         .iter()
         .map(|(k, v)| (k.clone(), *v as f64 / amd_total.max(1) as f64))
         .collect();
-    let count = |kind: &'static str| async move {
-        sqlx::query(
-            "SELECT COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-             WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = $2",
-        )
-        .bind(campaign_id)
-        .bind(kind)
-        .fetch_one(pool)
-        .await
-        .map(|r| r.get::<i64, _>(0) as u64)
-    };
-    let queued = count("queued").await?;
-    let connected = count("connected").await?;
-    let abandoned = count("abandoned").await?;
-    let db = store.backend();
-    let sql = format!(
-        "SELECT AVG({}), AVG({}) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-         WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'connected'",
-        db.json_number("e.data", "wait_ms"),
-        db.ms_between("e.at", "a.ended_at")
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(campaign_id)
-        .fetch_one(pool)
-        .await?;
-    let avg_wait_ms = row.get::<Option<f64>, _>(0).unwrap_or(0.0);
-    let avg_talk_ms = row.get::<Option<f64>, _>(1).unwrap_or(0.0);
     let mut pdd = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
-    let sql = format!(
-        "SELECT {} FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) AND ringing_at IS NOT NULL",
-        db.ms_between("started_at", "ringing_at")
-    );
-    for r in sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(campaign_id)
-        .fetch_all(pool)
-        .await?
-    {
-        let ms = r.get::<Option<f64>, _>(0).unwrap_or(0.0).max(0.0);
-        let _ = pdd.record(ms.round() as u64);
+    for ms in store.post_dial_delays(campaign_id).await? {
+        let _ = pdd.record(ms.max(0.0).round() as u64);
     }
-    let q = |h: &hdrhistogram::Histogram<u64>, p: f64| {
-        if h.is_empty() {
+    let q = |p: f64| {
+        if pdd.is_empty() {
             0.0
         } else {
-            h.value_at_quantile(p) as f64
+            pdd.value_at_quantile(p) as f64
         }
-    };
-    let grouped = |sql: String| async move {
-        let mut m = BTreeMap::new();
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(campaign_id)
-            .fetch_all(pool)
-            .await?
-        {
-            if let Some(k) = r.get::<Option<String>, _>(0) {
-                m.insert(k, r.get::<i64, _>(1) as u64);
-            }
-        }
-        anyhow::Ok(m)
-    };
-    let dispositions = grouped(
-        "SELECT disposition, COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
-         AND disposition IS NOT NULL GROUP BY 1"
-            .into(),
-    )
-    .await?;
-    let agent_dispositions = grouped(
-        "SELECT agent_disposition, COUNT(*) FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) \
-         AND agent_disposition IS NOT NULL GROUP BY 1"
-            .into(),
-    )
-    .await?;
-    let agents = grouped(format!(
-        "SELECT {}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-         WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'connected' GROUP BY 1",
-        db.json_text("e.data", "agent")
-    ))
-    .await?;
-    // The campaign's span; the agents' state changes up to its end (the state each agent was
-    // in when it began comes from the change before it).
-    let span = sqlx::query(
-        "SELECT MIN(started_at), MAX(COALESCE(ended_at, started_at)) FROM attempts \
-         WHERE ($1 IS NULL OR campaign_id = $1)",
-    )
-    .bind(campaign_id)
-    .fetch_one(pool)
-    .await?;
-    let parse = |s: Option<String>| s.and_then(|s| parse_rfc3339(&s).ok());
-    let agent_occupancy = match (parse(span.get(0)), parse(span.get(1))) {
-        (Some(from), Some(to)) => {
-            let (from, to) = if campaign_id.is_some() {
-                (from, to)
-            } else {
-                (DateTime::<Utc>::MIN_UTC, to)
-            };
-            let events: Vec<(String, String, String)> = sqlx::query_as(
-                "SELECT agent, state, at FROM agent_events WHERE at <= $1 ORDER BY id",
-            )
-            .bind(rfc3339_ms(to))
-            .fetch_all(pool)
-            .await?;
-            agent_occupancy(&events, from, to)
-        }
-        _ => BTreeMap::new(),
     };
     Ok(CampaignStats {
         campaign: campaign.to_string(),
         state: String::new(),
-        leads,
-        leads_final,
-        attempts,
-        answered,
-        answer_rate: answer_rate(answered, ended),
+        leads: c.leads,
+        leads_final: c.leads_final,
+        attempts: c.attempts,
+        answered: c.answered,
+        answer_rate: answer_rate(c.answered, c.ended),
         amd_shares,
-        queued,
-        connected,
-        abandoned,
-        abandon_rate: abandoned as f64 / queued.max(1) as f64,
-        answered_not_connected_rate: if queued == 0 || answered == 0 {
+        queued: c.queued,
+        connected: c.connected,
+        abandoned: c.abandoned,
+        abandon_rate: c.abandoned as f64 / c.queued.max(1) as f64,
+        answered_not_connected_rate: if c.queued == 0 || c.answered == 0 {
             0.0
         } else {
-            answered.saturating_sub(connected) as f64 / answered as f64
+            c.answered.saturating_sub(c.connected) as f64 / c.answered as f64
         },
-        avg_wait_ms,
-        avg_talk_ms,
-        pdd_p50_ms: q(&pdd, 0.5),
-        pdd_p90_ms: q(&pdd, 0.9),
-        pdd_p99_ms: q(&pdd, 0.99),
-        dispositions,
-        agent_dispositions,
-        agents,
-        agent_occupancy,
+        avg_wait_ms: c.avg_wait_ms,
+        avg_talk_ms: c.avg_talk_ms,
+        pdd_p50_ms: q(0.5),
+        pdd_p90_ms: q(0.9),
+        pdd_p99_ms: q(0.99),
+        dispositions: g.dispositions,
+        agent_dispositions: g.agent_dispositions,
+        agents: g.agents,
+        agent_occupancy: occupancy_over_span(store, campaign_id).await?,
     })
+}
+
+/// Agents' occupancy over the campaign's span (first attempt started → last ended; for all
+/// campaigns, every stored change up to the last end). The state each agent was in when the
+/// span began comes from the change before it. Errors: database errors.
+async fn occupancy_over_span(
+    store: &Store,
+    campaign_id: Option<i64>,
+) -> anyhow::Result<BTreeMap<String, AgentOccupancy>> {
+    let parse = |s: Option<String>| s.and_then(|s| parse_rfc3339(&s).ok());
+    let (from, to) = store.attempts_span(campaign_id).await?;
+    let (Some(from), Some(to)) = (parse(from), parse(to)) else {
+        return Ok(BTreeMap::new());
+    };
+    let from = if campaign_id.is_some() {
+        from
+    } else {
+        DateTime::<Utc>::MIN_UTC
+    };
+    let events = store.agent_changes_until(&rfc3339_ms(to)).await?;
+    Ok(agent_occupancy(&events, from, to))
 }
 
 /// The summary as a plain-text table.

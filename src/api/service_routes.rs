@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::Row;
 
 use super::{ApiState, Caller, Json, Problem, Role};
 use crate::campaign::leads::{self, NewLead};
@@ -486,30 +485,8 @@ struct CallsQuery {
     offset: Option<i64>,
 }
 
-const CALL_COLUMNS: &str = "a.call_id, a.campaign_id, a.lead_id, l.number, a.attempt_no, a.state, \
-     a.sip_status, a.reason_phrase, a.disposition, a.q850_cause, a.hangup_by, a.detail, \
-     a.agent_disposition, a.started_at, a.ringing_at, a.answered_at, a.ended_at, a.id";
-
-fn call_view(r: &sqlx::any::AnyRow) -> Value {
-    serde_json::json!({
-        "callId": r.get::<Option<String>, _>(0),
-        "campaignId": r.get::<i64, _>(1),
-        "leadId": r.get::<i64, _>(2),
-        "number": r.get::<String, _>(3),
-        "attemptNo": r.get::<i64, _>(4),
-        "status": if r.get::<String, _>(5) == "ended" { "finished" } else { "live" },
-        "sipStatus": r.get::<Option<i64>, _>(6),
-        "reasonPhrase": r.get::<Option<String>, _>(7),
-        "disposition": r.get::<Option<String>, _>(8),
-        "q850Cause": r.get::<Option<i64>, _>(9),
-        "hangupBy": r.get::<Option<String>, _>(10),
-        "detail": r.get::<Option<String>, _>(11),
-        "agentDisposition": r.get::<Option<String>, _>(12),
-        "startedAt": r.get::<String, _>(13),
-        "ringingAt": r.get::<Option<String>, _>(14),
-        "answeredAt": r.get::<Option<String>, _>(15),
-        "endedAt": r.get::<Option<String>, _>(16),
-    })
+fn call_view(r: &crate::store::reads::CallRecord) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
 async fn list_calls(
@@ -526,10 +503,10 @@ async fn list_calls(
     if offset < 0 {
         return Err(Problem::invalid("offset", "0 or more"));
     }
-    let state_filter = match q.status.as_deref() {
+    let live = match q.status.as_deref() {
         None => None,
-        Some("live") => Some("dialing"),
-        Some("finished") => Some("ended"),
+        Some("live") => Some(true),
+        Some("finished") => Some(false),
         Some(o) => {
             return Err(Problem::invalid(
                 "status",
@@ -537,18 +514,15 @@ async fn list_calls(
             ));
         }
     };
-    let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
-         WHERE ($1 IS NULL OR a.campaign_id = $1) AND ($2 IS NULL OR a.state = $2) \
-         AND ($3 IS NULL OR a.disposition = $3) ORDER BY a.id LIMIT $4 OFFSET $5"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(q.campaign_id)
-        .bind(state_filter)
-        .bind(q.disposition)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(state.store.pool())
+    let rows = state
+        .store
+        .calls(&crate::store::reads::CallFilter {
+            campaign_id: q.campaign_id,
+            live,
+            disposition: q.disposition,
+            limit,
+            offset,
+        })
         .await
         .map_err(db_error)?;
     Ok(Json(rows.iter().map(call_view).collect()))
@@ -560,28 +534,24 @@ async fn get_call(
     Path(call_id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     caller.require(Role::Supervisor)?;
-    let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
-         WHERE a.call_id = $1"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&call_id)
-        .fetch_optional(state.store.pool())
+    let row = state
+        .store
+        .call(&call_id)
         .await
         .map_err(db_error)?
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no call {call_id:?}")))?;
     let mut v = call_view(&row);
-    let events = sqlx::query("SELECT at, data FROM call_events WHERE attempt_id = $1 ORDER BY id")
-        .bind(row.get::<i64, _>(17))
-        .fetch_all(state.store.pool())
+    let events = state
+        .store
+        .attempt_events(row.attempt_id)
         .await
         .map_err(db_error)?;
     let timeline: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            let mut d: Value = serde_json::from_str(e.get::<&str, _>(1)).unwrap_or(Value::Null);
+        .into_iter()
+        .map(|(at, data)| {
+            let mut d: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
             if let Some(m) = d.as_object_mut() {
-                m.insert("at".into(), e.get::<String, _>(0).into());
+                m.insert("at".into(), at.into());
             }
             d
         })
@@ -597,15 +567,7 @@ async fn campaign_cdr(
 ) -> Result<Response, Problem> {
     caller.require(Role::Supervisor)?;
     let row = load_campaign(&state, &id).await?;
-    let sql = format!(
-        "SELECT {CALL_COLUMNS} FROM attempts a JOIN leads l ON l.id = a.lead_id \
-         WHERE a.campaign_id = $1 ORDER BY a.id"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(row.id)
-        .fetch_all(state.store.pool())
-        .await
-        .map_err(db_error)?;
+    let rows = state.store.campaign_calls(row.id).await.map_err(db_error)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let cols = [
         "callId",

@@ -11,6 +11,7 @@
 //! and lead rows they finish, so a process killed at any point leaves either all of a batch
 //! or none of it.
 
+pub mod reads;
 pub mod service;
 
 use std::collections::{HashMap, HashSet};

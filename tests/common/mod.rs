@@ -52,7 +52,7 @@ pub async fn run_campaign_on(
     let leads = dir.join("leads.csv");
     write_leads(&leads, numbers);
     let store = Store::open(&db).await.unwrap();
-    let out = runner::run(&cfg, &leads, &store, Timers::default(), false)
+    let out = outdial::app::run(&cfg, &leads, &store, Timers::default(), false)
         .await
         .unwrap();
     (out, db)
