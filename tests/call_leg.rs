@@ -227,7 +227,7 @@ fn terminated(ev: &CallEventKind) -> (Option<u16>, Disposition, HangupBy, String
             *sip_status,
             *disposition,
             *hangup_by,
-            detail.clone(),
+            detail.as_str().to_string(),
             *q850_cause,
         ),
         other => panic!("expected terminated, got {other:?}"),

@@ -93,7 +93,7 @@ fn ended(at: Instant, lead: i64, no: u32, d: Disposition, retry_after: Option<u3
             q850_cause: None,
             hangup_by: HangupBy::Remote,
             disposition: d,
-            detail: String::new(),
+            detail: outdial::events::EndReason::FinalResponse,
             retry_after,
         },
     }

@@ -12,7 +12,7 @@ use outdial::acd::Ha1;
 use outdial::campaign::leads::NewLead;
 use outdial::events::disposition::Disposition;
 use outdial::events::{
-    AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, HangupBy, WallClock,
+    AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, EndReason, HangupBy, WallClock,
 };
 use outdial::media::amd::AmdResult;
 use outdial::report;
@@ -33,7 +33,7 @@ fn lead(i: usize) -> NewLead {
     }
 }
 
-fn terminated(sip: Option<u16>, disposition: Disposition, detail: &str) -> CallEventKind {
+fn terminated(sip: Option<u16>, disposition: Disposition, detail: EndReason) -> CallEventKind {
     CallEventKind::Terminated {
         sip_status: sip,
         reason_phrase: sip.map(|s| format!("S{s}")),
@@ -44,7 +44,7 @@ fn terminated(sip: Option<u16>, disposition: Disposition, detail: &str) -> CallE
             HangupBy::Remote
         },
         disposition,
-        detail: detail.into(),
+        detail,
         retry_after: None,
     }
 }
@@ -161,13 +161,17 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
                 transcoding: false,
             },
         ),
-        ev(1, 900, terminated(Some(486), Disposition::Busy, "busy")),
+        ev(
+            1,
+            900,
+            terminated(Some(486), Disposition::Busy, EndReason::FinalResponse),
+        ),
         ev(2, 1_000, CallEventKind::Answered { code: 200 }),
         ev(2, 1_700, amd(AmdResult::Machine)),
         ev(
             2,
             2_000,
-            terminated(Some(200), Disposition::Answered, "amd"),
+            terminated(Some(200), Disposition::Answered, EndReason::AmdMachine),
         ),
         ev(3, 1_400, CallEventKind::Answered { code: 200 }),
         ev(3, 1_900, amd(AmdResult::NotSure)),
@@ -183,12 +187,12 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
         ev(
             3,
             5_200,
-            terminated(Some(200), Disposition::Abandoned, "max_wait"),
+            terminated(Some(200), Disposition::Abandoned, EndReason::Abandoned),
         ),
         ev(
             0,
             10_100,
-            terminated(Some(200), Disposition::Answered, "remote_bye"),
+            terminated(Some(200), Disposition::Answered, EndReason::RemoteBye),
         ),
         ev(
             0,

@@ -25,7 +25,7 @@ use rsipstack::sip::{
 };
 
 use crate::events::disposition::{Disposition, InviteHistory, classify};
-use crate::events::{CallEventKind, HangupBy};
+use crate::events::{CallEventKind, EndReason, FailoverReason, HangupBy};
 use crate::sip::dialog::{Dialog, LocalParty};
 use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::message::{
@@ -298,7 +298,7 @@ pub struct CallLeg {
     duplicates: u32,
     shutdown: bool,
     /// Why we sent our BYE (the `detail` of `terminated` when its answer comes).
-    bye_reason: &'static str,
+    bye_reason: EndReason,
     /// The ring timer fired (a CANCEL is sent or waits for a provisional).
     ring_timed_out: bool,
     /// The SDP of the 2xx, until the engine takes it to start the media session.
@@ -430,7 +430,7 @@ impl CallLeg {
             events,
             duplicates: 0,
             shutdown: false,
-            bye_reason: "hold_time",
+            bye_reason: EndReason::HoldTime,
             ring_timed_out: false,
             answer_sdp: None,
             offer: sdp,
@@ -486,7 +486,7 @@ impl CallLeg {
         &mut self,
         now: Instant,
         status: Option<u16>,
-        detail: &str,
+        detail: FailoverReason,
         note: fn(usize) -> TrunkNote,
     ) {
         // Whatever the old transaction still has to send (its ACK) goes to its own trunk.
@@ -501,7 +501,7 @@ impl CallLeg {
                 from_trunk: from.name,
                 to_trunk: to.name.clone(),
                 sip_status: status,
-                detail: detail.to_string(),
+                detail,
             },
         ));
         self.notes.push(TrunkNote::Sent(to.trunk));
@@ -615,7 +615,7 @@ impl CallLeg {
                 self.request_cancel(now)
             }
             Phase::Confirmed => {
-                self.bye_reason = "shutdown";
+                self.bye_reason = EndReason::Shutdown;
                 self.send_bye(now)
             }
             Phase::Terminating | Phase::Ended => {}
@@ -624,7 +624,7 @@ impl CallLeg {
 
     /// Ends an answered call now with BYE; `reason` becomes the `detail` of `terminated`
     /// (`amd_machine`, `voicemail_left`, …). No effect unless the call is up.
-    pub fn hang_up_answered(&mut self, now: Instant, reason: &'static str) {
+    pub fn hang_up_answered(&mut self, now: Instant, reason: EndReason) {
         if self.phase == Phase::Confirmed {
             self.bye_reason = reason;
             self.send_bye(now);
@@ -903,7 +903,12 @@ impl CallLeg {
                     && !self.history.cancelled_on_ring_timeout
                     && self.can_fail_over() =>
             {
-                self.fail_over(now, Some(code), "final_response", TrunkNote::Failed);
+                self.fail_over(
+                    now,
+                    Some(code),
+                    FailoverReason::FinalResponse,
+                    TrunkNote::Failed,
+                );
             }
             ClientTxEvent::Failure(code) => {
                 if FAILOVER_CODES.contains(&code) {
@@ -920,9 +925,9 @@ impl CallLeg {
                     HangupBy::Remote
                 };
                 let detail = if self.history.cancelled_on_ring_timeout {
-                    "ring_timeout"
+                    EndReason::RingTimeout
                 } else {
-                    "final_response"
+                    EndReason::FinalResponse
                 };
                 self.end(now, by, detail);
             }
@@ -1036,7 +1041,7 @@ impl CallLeg {
                     .push_back((now, CallEventKind::Answered { code }));
                 if self.cancel.is_some() {
                     // The answer crossed our CANCEL: the call is up, so end it with BYE.
-                    self.bye_reason = "answered_after_cancel";
+                    self.bye_reason = EndReason::AnsweredAfterCancel;
                     self.send_bye(now);
                 } else {
                     self.hold_deadline = Some(now + self.spec.hold_time);
@@ -1055,7 +1060,7 @@ impl CallLeg {
                 tracing::warn!(call_id = %self.call_id, %why, "unusable 2xx");
                 self.events
                     .push_back((now, CallEventKind::Answered { code }));
-                self.end(now, HangupBy::Local, "bad_2xx");
+                self.end(now, HangupBy::Local, EndReason::Bad2xx);
             }
         }
     }
@@ -1207,7 +1212,7 @@ impl CallLeg {
             if self.q850.is_none() {
                 self.q850 = msg.q850_cause();
             }
-            self.end(now, HangupBy::Remote, "remote_bye");
+            self.end(now, HangupBy::Remote, EndReason::RemoteBye);
         }
     }
 
@@ -1306,7 +1311,7 @@ impl CallLeg {
         };
         match code {
             None | Some(408 | 481) => {
-                self.bye_reason = "session_refresh_failed";
+                self.bye_reason = EndReason::SessionRefreshFailed;
                 self.send_bye(now);
             }
             Some(405 | 501) if self.peer_update => {
@@ -1369,13 +1374,13 @@ impl CallLeg {
         };
         if timed_out {
             self.refresh = None;
-            self.bye_reason = "session_refresh_failed";
+            self.bye_reason = EndReason::SessionRefreshFailed;
             self.send_bye(now);
             return;
         }
         let Some(st) = self.session else { return };
         if now >= st.expire_at {
-            self.bye_reason = "session_expired";
+            self.bye_reason = EndReason::SessionExpired;
             self.send_bye(now);
         } else if st.refresh_at.is_some_and(|t| now >= t) {
             if let Some(s) = self.session.as_mut() {
@@ -1435,12 +1440,12 @@ impl CallLeg {
         }
         self.invite.abandon();
         if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
-            self.fail_over(now, None, "network_error", TrunkNote::Refused);
+            self.fail_over(now, None, FailoverReason::NetworkError, TrunkNote::Refused);
         } else {
             self.notes.push(TrunkNote::Refused(self.trunk()));
             self.network_error = true;
             self.q850 = Some(38);
-            self.end(now, HangupBy::Local, "network_error");
+            self.end(now, HangupBy::Local, EndReason::NetworkError);
         }
     }
 
@@ -1453,21 +1458,26 @@ impl CallLeg {
             if self.can_fail_over() && self.invite.is_pending() && !self.hop_noted {
                 // Not a word from this trunk: stop retransmitting to it and move on.
                 self.invite.abandon();
-                self.fail_over(now, None, "failover_timeout", TrunkNote::Silent);
+                self.fail_over(
+                    now,
+                    None,
+                    FailoverReason::FailoverTimeout,
+                    TrunkNote::Silent,
+                );
             }
         }
         if let Some(ClientTxEvent::Timeout) = self.invite.handle_timeout(now) {
             // Timer B: no response at all (§17.1.1.2).
             if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
-                self.fail_over(now, None, "timer_b", TrunkNote::Silent);
+                self.fail_over(now, None, FailoverReason::TimerB, TrunkNote::Silent);
             } else {
                 if !self.hop_noted {
                     self.notes.push(TrunkNote::Silent(self.trunk()));
                 }
                 let detail = if self.history.cancelled_on_ring_timeout {
-                    "ring_timeout"
+                    EndReason::RingTimeout
                 } else {
-                    "timer_b"
+                    EndReason::TimerB
                 };
                 self.end(now, HangupBy::Local, detail);
             }
@@ -1484,7 +1494,7 @@ impl CallLeg {
         {
             // §9.1: no final response 64·T1 after CANCEL: consider the INVITE over.
             self.cancel_guard = None;
-            self.end(now, HangupBy::Local, "ring_timeout");
+            self.end(now, HangupBy::Local, EndReason::RingTimeout);
         }
         if let Some(h) = self.hold_deadline
             && now >= h
@@ -1503,7 +1513,7 @@ impl CallLeg {
             && let Some(ClientTxEvent::Timeout) = b.handle_timeout(now)
         {
             // Timer F on our BYE: the far end is gone; the call is over anyway (§15.1.1).
-            self.end(now, HangupBy::Local, "bye_timeout");
+            self.end(now, HangupBy::Local, EndReason::ByeTimeout);
         }
         for f in &mut self.forks {
             f.bye.handle_timeout(now);
@@ -1521,7 +1531,7 @@ impl CallLeg {
         if ack_lost {
             self.invite_server_txs.retain(|t| !t.ack_timed_out());
             // §13.3.1.4: no ACK for our 2xx to a re-INVITE: end the dialog.
-            self.bye_reason = "reinvite_ack_timeout";
+            self.bye_reason = EndReason::ReinviteAckTimeout;
             self.send_bye(now);
         }
         self.server_txs.retain(|t| !t.is_terminated());
@@ -1624,7 +1634,7 @@ impl CallLeg {
     }
 
     /// Emits `terminated` once and stops the call timers.
-    fn end(&mut self, now: Instant, by: HangupBy, detail: &str) {
+    fn end(&mut self, now: Instant, by: HangupBy, detail: EndReason) {
         if self.phase == Phase::Ended {
             return;
         }
@@ -1632,7 +1642,7 @@ impl CallLeg {
         let (disposition, detail) = if answered {
             (Disposition::Answered, detail)
         } else if self.shutdown {
-            (Disposition::Interrupted, "shutdown")
+            (Disposition::Interrupted, EndReason::Shutdown)
         } else if self.network_error {
             (Disposition::NetworkError, detail)
         } else {
@@ -1653,7 +1663,7 @@ impl CallLeg {
                 q850_cause: self.q850,
                 hangup_by: by,
                 disposition,
-                detail: detail.to_string(),
+                detail,
                 retry_after: self.retry_after,
             },
         ));

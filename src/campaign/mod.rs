@@ -4,6 +4,7 @@ pub mod config;
 pub mod core;
 pub mod decide;
 pub mod leads;
+pub mod lifecycle;
 pub mod pace;
 pub mod rate;
 pub mod webhook;

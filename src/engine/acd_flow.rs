@@ -531,9 +531,10 @@ impl Engine {
             .as_ref()
             .is_some_and(|a| a.cfg.abandon_message.is_some());
         if has_message {
-            self.start_playback(now, id, "abandon");
+            self.start_playback(now, id, super::Playback::Abandon);
         } else if let Some(slot) = self.calls.get_mut(id) {
-            slot.leg.hang_up_answered(now, "abandoned");
+            slot.leg
+                .hang_up_answered(now, crate::events::EndReason::Abandoned);
         }
     }
 
@@ -574,7 +575,8 @@ impl Engine {
                 }
             }
         } else if let Some(s) = self.calls.get_mut(&leg) {
-            s.leg.hang_up_answered(now, "customer_hangup");
+            s.leg
+                .hang_up_answered(now, crate::events::EndReason::CustomerHangup);
         }
         self.after_touch(now, &leg);
         self.drain_agent_events();
@@ -611,7 +613,10 @@ impl Engine {
                             _ => {
                                 info.customer = None;
                                 if let Some(s) = self.calls.get_mut(id) {
-                                    s.leg.hang_up_answered(now, "offer_withdrawn");
+                                    s.leg.hang_up_answered(
+                                        now,
+                                        crate::events::EndReason::OfferWithdrawn,
+                                    );
                                 }
                             }
                         }
@@ -702,7 +707,8 @@ impl Engine {
     fn agent_hung_up(&mut self, now: Instant, customer: &str) {
         if let Some(s) = self.calls.get_mut(customer) {
             s.bridged = None;
-            s.leg.hang_up_answered(now, "agent_hangup");
+            s.leg
+                .hang_up_answered(now, crate::events::EndReason::AgentHangup);
             self.after_touch(now, customer);
         }
     }

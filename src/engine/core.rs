@@ -26,7 +26,7 @@ use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote}
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::AgentEvent;
 use crate::events::disposition::Disposition;
-use crate::events::{AttemptRef, CallEvent, CallEventKind, HangupBy};
+use crate::events::{AttemptRef, CallEvent, CallEventKind, EndReason, HangupBy};
 use crate::media::amd::AmdResult;
 use crate::media::relay::LegCodec;
 use crate::media::sdp::{AudioAnswer, parse_answer};
@@ -245,6 +245,37 @@ enum Role {
     Agent,
 }
 
+/// What a call plays (the media policy's audio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Playback {
+    /// The campaign's prompt to a person.
+    Prompt,
+    /// The voicemail message after the beep.
+    Voicemail,
+    /// The ACD's abandon message to a customer who waited past `max_wait`.
+    Abandon,
+}
+
+impl Playback {
+    /// Its name in `playback_started` (`prompt`, `voicemail`, `abandon`).
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Prompt => "prompt",
+            Self::Voicemail => "voicemail",
+            Self::Abandon => "abandon",
+        }
+    }
+
+    /// Why the call ends once it has played.
+    fn end_reason(self) -> EndReason {
+        match self {
+            Self::Prompt => EndReason::PromptPlayed,
+            Self::Voicemail => EndReason::VoicemailLeft,
+            Self::Abandon => EndReason::Abandoned,
+        }
+    }
+}
+
 struct Slot {
     leg: CallLeg,
     role: Role,
@@ -273,8 +304,8 @@ struct Slot {
     media_open: bool,
     /// Waiting for the beep to leave the voicemail message, at most until then.
     vm_deadline: Option<Instant>,
-    /// What is playing: `prompt` or `voicemail`.
-    playing: Option<&'static str>,
+    /// What is playing.
+    playing: Option<Playback>,
     /// When the INVITE was sent.
     started: Instant,
 }
@@ -487,7 +518,7 @@ impl Engine {
                     q850_cause: None,
                     hangup_by: HangupBy::Local,
                     disposition: Disposition::Failed,
-                    detail: "no_rtp_port".into(),
+                    detail: EndReason::NoRtpPort,
                     retry_after: None,
                 },
             ] {
@@ -696,7 +727,7 @@ impl Engine {
             slot.leg.handle_timeout(now);
             let queue_due = slot.queue_deadline.is_some_and(|t| t <= now);
             if slot.vm_deadline.is_some_and(|t| t <= now) {
-                self.start_playback(now, &id, "voicemail");
+                self.start_playback(now, &id, Playback::Voicemail);
             }
             if queue_due {
                 self.acd_max_wait(now, &id);
@@ -905,18 +936,18 @@ impl Engine {
         }
     }
 
-    fn start_playback(&mut self, now: Instant, id: &str, what: &'static str) {
+    fn start_playback(&mut self, now: Instant, id: &str, what: Playback) {
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };
         slot.vm_deadline = None;
         let samples = match what {
-            "voicemail" => slot.plan.voicemail.clone(),
-            "abandon" => self
+            Playback::Voicemail => slot.plan.voicemail.clone(),
+            Playback::Abandon => self
                 .acd
                 .as_ref()
                 .and_then(|a| a.cfg.abandon_message.clone()),
-            _ => slot.plan.prompt.clone(),
+            Playback::Prompt => slot.plan.prompt.clone(),
         };
         let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.playing.is_none()) else {
             return;
@@ -934,7 +965,7 @@ impl Engine {
             id,
             now,
             CallEventKind::PlaybackStarted {
-                what: what.to_string(),
+                what: what.as_str().to_string(),
             },
         );
     }
@@ -963,7 +994,7 @@ impl Engine {
                 }
                 match (d.result, slot.plan.on_machine, slot.plan.on_human) {
                     (AmdResult::Machine, MachineAction::Hangup, _) => {
-                        slot.leg.hang_up_answered(now, "amd_machine")
+                        slot.leg.hang_up_answered(now, EndReason::AmdMachine)
                     }
                     (AmdResult::Machine, MachineAction::Voicemail, _) => {
                         let wait = slot.plan.voicemail_wait;
@@ -982,11 +1013,13 @@ impl Engine {
                     (AmdResult::NotSure, _, HumanAction::Queue)
                         if !self.acd.as_ref().is_some_and(|a| a.cfg.queue_not_sure) =>
                     {
-                        slot.leg.hang_up_answered(now, "amd_not_sure")
+                        slot.leg.hang_up_answered(now, EndReason::AmdNotSure)
                     }
                     (_, _, HumanAction::Queue) => self.acd_enqueue(now, id),
-                    (_, _, HumanAction::Hangup) => slot.leg.hang_up_answered(now, "amd_human"),
-                    (_, _, HumanAction::Prompt) => self.start_playback(now, id, "prompt"),
+                    (_, _, HumanAction::Hangup) => {
+                        slot.leg.hang_up_answered(now, EndReason::AmdHuman)
+                    }
+                    (_, _, HumanAction::Prompt) => self.start_playback(now, id, Playback::Prompt),
                     (_, _, HumanAction::Continue) => {}
                 }
             }
@@ -1003,7 +1036,7 @@ impl Engine {
                     },
                 );
                 if self.calls.get(id).is_some_and(|s| s.vm_deadline.is_some()) {
-                    self.start_playback(now, id, "voicemail");
+                    self.start_playback(now, id, Playback::Voicemail);
                 }
             }
             MediaEvent::Dtmf { digit, duration_ms } => self.emit(
@@ -1019,11 +1052,8 @@ impl Engine {
             }
             MediaEvent::PlaybackDone => {
                 let slot = self.calls.get_mut(id).expect("checked above");
-                match slot.playing.take() {
-                    Some("voicemail") => slot.leg.hang_up_answered(now, "voicemail_left"),
-                    Some("abandon") => slot.leg.hang_up_answered(now, "abandoned"),
-                    Some(_) => slot.leg.hang_up_answered(now, "prompt_played"),
-                    None => {}
+                if let Some(p) = slot.playing.take() {
+                    slot.leg.hang_up_answered(now, p.end_reason());
                 }
             }
         }

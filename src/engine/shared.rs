@@ -331,7 +331,7 @@ mod tests {
             q850_cause: None,
             hangup_by: HangupBy::Local,
             disposition: crate::events::disposition::Disposition::Answered,
-            detail: "test".into(),
+            detail: crate::events::EndReason::HoldTime,
             retry_after: None,
         }
     }

@@ -125,7 +125,7 @@ pub enum CallEventKind {
         /// Its final status, `None` when it sent nothing.
         sip_status: Option<u16>,
         /// `final_response`, `timer_b` or `failover_timeout`.
-        detail: String,
+        detail: FailoverReason,
     },
     /// An answered call (human or not-sure by AMD, or any answer without AMD) entered the
     /// campaign's ACD queue to wait for an agent.
@@ -220,9 +220,9 @@ pub enum CallEventKind {
         hangup_by: HangupBy,
         /// The contact-centre outcome of the attempt (see `docs/dispositions.md`).
         disposition: Disposition,
-        /// A short machine-readable detail: `ring_timeout`, `timer_b`, `hold_time`, `remote_bye`,
+        /// What ended the call (see [`EndReason`]): `ring_timeout`, `timer_b`, `hold_time`, `remote_bye`,
         /// `transport_error`, `no_rtp_port`…
-        detail: String,
+        detail: EndReason,
         /// Seconds from a `Retry-After` header on the final response (RFC 3261 §20.33), e.g.
         /// on a trunk's 503: the campaign holds new calls that long.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -469,4 +469,114 @@ impl TrunkHealth {
     pub fn all_down(&self) -> bool {
         self.total > 0 && self.down.len() == self.total
     }
+}
+
+/// What ended a call: the `detail` of `terminated`, stored and sent as its snake_case name
+/// (docs/dispositions.md lists them). A closed vocabulary: every place that ends a call names
+/// one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Our BYE after the campaign's `hold_time`.
+    HoldTime,
+    /// The far end's BYE.
+    RemoteBye,
+    /// Our CANCEL after `ring_timeout`.
+    RingTimeout,
+    /// A final error response to the INVITE.
+    FinalResponse,
+    /// No response at all to the INVITE (Timer B, RFC 3261 §17.1.1.2).
+    TimerB,
+    /// The trunk's address refused the INVITE (ICMP) or the TCP connection failed.
+    NetworkError,
+    /// Our BYE got no final response.
+    ByeTimeout,
+    /// A 2xx crossed our CANCEL: acknowledged and hung up at once.
+    AnsweredAfterCancel,
+    /// Our 2xx to a far end's re-INVITE got no ACK (§13.3.1.4).
+    ReinviteAckTimeout,
+    /// A 2xx without a usable Contact or To-tag: acknowledged and hung up.
+    #[serde(rename = "bad_2xx")]
+    Bad2xx,
+    /// No RTP port was free for the call.
+    NoRtpPort,
+    /// The run stopped (Ctrl-C, `stop`): cancelled or hung up.
+    Shutdown,
+    /// Found still `dialing` by the next run after a kill (set by the store).
+    ProcessStopped,
+    /// Our session refresh (RFC 4028) failed.
+    SessionRefreshFailed,
+    /// The session timer ran out without a refresh (RFC 4028).
+    SessionExpired,
+    /// A customer waiting for an agent past `max_wait` (after the abandon message).
+    Abandoned,
+    /// The customer hung up while connected to an agent.
+    CustomerHangup,
+    /// The offer to an agent was withdrawn (another agent took the call).
+    OfferWithdrawn,
+    /// The agent hung up.
+    AgentHangup,
+    /// AMD said machine and the campaign hangs up on machines.
+    AmdMachine,
+    /// AMD was not sure and the campaign hangs up then.
+    AmdNotSure,
+    /// AMD said human and the campaign hangs up on humans.
+    AmdHuman,
+    /// The voicemail message was played after the beep.
+    VoicemailLeft,
+    /// The prompt was played to the person who answered.
+    PromptPlayed,
+}
+
+impl EndReason {
+    /// Its stored name (`ring_timeout`, `bad_2xx`, …).
+    pub fn as_str(self) -> &'static str {
+        use EndReason::*;
+        match self {
+            HoldTime => "hold_time",
+            RemoteBye => "remote_bye",
+            RingTimeout => "ring_timeout",
+            FinalResponse => "final_response",
+            TimerB => "timer_b",
+            NetworkError => "network_error",
+            ByeTimeout => "bye_timeout",
+            AnsweredAfterCancel => "answered_after_cancel",
+            ReinviteAckTimeout => "reinvite_ack_timeout",
+            Bad2xx => "bad_2xx",
+            NoRtpPort => "no_rtp_port",
+            Shutdown => "shutdown",
+            ProcessStopped => "process_stopped",
+            SessionRefreshFailed => "session_refresh_failed",
+            SessionExpired => "session_expired",
+            Abandoned => "abandoned",
+            CustomerHangup => "customer_hangup",
+            OfferWithdrawn => "offer_withdrawn",
+            AgentHangup => "agent_hangup",
+            AmdMachine => "amd_machine",
+            AmdNotSure => "amd_not_sure",
+            AmdHuman => "amd_human",
+            VoicemailLeft => "voicemail_left",
+            PromptPlayed => "prompt_played",
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a call moved to the next trunk of its group (the `detail` of `trunk_failover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverReason {
+    /// The trunk answered a 408/500/502/503/504.
+    FinalResponse,
+    /// No response at all (Timer B).
+    TimerB,
+    /// No response within `failover_timeout`.
+    FailoverTimeout,
+    /// The trunk's address refused the INVITE, or its TCP connection failed.
+    NetworkError,
 }

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::campaign::config::{CampaignConfig, TrunkTarget};
 use crate::campaign::leads::Import;
+use crate::campaign::lifecycle::{CampaignState, LifecycleCommand};
 use crate::campaign::rate::SharedLimits;
 use crate::engine::shared::SharedEngine;
 use crate::engine::shell::Command;
@@ -362,10 +363,11 @@ impl Service {
             .campaign(id)
             .await?
             .ok_or(ControlError::NotFound(id))?;
-        let state = row.state.as_str();
-        let next = transition(state, command).map_err(ControlError::Conflict)?;
+        let state: CampaignState = row.state.parse().map_err(ControlError::Conflict)?;
+        let command: LifecycleCommand = command.parse().map_err(ControlError::Conflict)?;
+        let next = state.apply(command).map_err(ControlError::Conflict)?;
         match command {
-            "start" => {
+            LifecycleCommand::Start => {
                 if row.call_lists.is_empty() {
                     return Err(ControlError::Conflict(
                         "the campaign has no call list: set callLists first".into(),
@@ -374,9 +376,9 @@ impl Service {
                 self.launch(id, &row.config, &row.call_lists, RunControl::Run)
                     .await?;
             }
-            "pause" => self.send(id, RunControl::Pause),
-            "unpause" => self.send(id, RunControl::Run),
-            "reload" => {
+            LifecycleCommand::Pause => self.send(id, RunControl::Pause),
+            LifecycleCommand::Unpause => self.send(id, RunControl::Run),
+            LifecycleCommand::Reload => {
                 // Only a paused campaign with no call in progress: its run loop is replaced
                 // by one over the stored (edited) settings and call lists, still paused.
                 let busy = self
@@ -405,14 +407,13 @@ impl Service {
                 self.launch(id, &row.config, &row.call_lists, RunControl::Pause)
                     .await?;
             }
-            "remove" => {
+            LifecycleCommand::Remove => {
                 self.send(id, RunControl::Stop);
                 self.running.lock().expect("running lock").remove(&id);
             }
-            _ => unreachable!("transition() accepted it"),
         }
-        self.store.set_campaign_state(id, next).await?;
-        Ok(next.into())
+        self.store.set_campaign_state(id, next.as_str()).await?;
+        Ok(next.as_str().into())
     }
 
     /// The shared limits a campaign's calls count against: the process-wide one and those of
@@ -584,76 +585,5 @@ impl Service {
         {
             tracing::warn!("runs still stopping after 40 s; exiting");
         }
-    }
-}
-
-/// The campaign lifecycle: the state `command` leads to from `state`, or why it is refused.
-///
-/// ```text
-/// draft ─start→ active ─pause→ paused ─unpause→ active … → completed (every lead final)
-/// paused ─reload→ paused (stored settings applied)     draft|paused|completed ─remove→ archived
-/// ```
-/// Errors: the reason, for a 409.
-pub fn transition(state: &str, command: &str) -> Result<&'static str, String> {
-    let refuse = |why: &str| {
-        Err(format!(
-            "cannot {command} a campaign that is {state}: {why}"
-        ))
-    };
-    match (command, state) {
-        ("start", "draft") => Ok("active"),
-        ("start", _) => refuse("only drafts start"),
-        ("pause", "active") => Ok("paused"),
-        ("pause", _) => refuse("only active campaigns pause"),
-        ("unpause", "paused") => Ok("active"),
-        ("unpause", _) => refuse("only paused campaigns unpause"),
-        ("reload", "paused") => Ok("paused"),
-        ("reload", "active") => refuse("pause it first (calls in progress finish), then reload"),
-        ("reload", _) => refuse("only a paused campaign has settings to reload"),
-        ("remove", "draft" | "paused" | "completed") => Ok("archived"),
-        ("remove", "active") => refuse("pause it first"),
-        ("remove", _) => refuse("it is archived already"),
-        (other, _) => Err(format!(
-            "{other:?}: commands are start, pause, unpause, reload, remove"
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::transition;
-
-    #[test]
-    fn every_legal_and_illegal_transition() {
-        let states = ["draft", "active", "paused", "completed", "archived"];
-        let legal = [
-            ("draft", "start", "active"),
-            ("active", "pause", "paused"),
-            ("paused", "unpause", "active"),
-            ("paused", "reload", "paused"),
-            ("draft", "remove", "archived"),
-            ("paused", "remove", "archived"),
-            ("completed", "remove", "archived"),
-        ];
-        for s in states {
-            for c in ["start", "pause", "unpause", "reload", "remove"] {
-                let want = legal.iter().find(|(ls, lc, _)| *ls == s && *lc == c);
-                match (transition(s, c), want) {
-                    (Ok(next), Some((_, _, w))) => assert_eq!(next, *w, "{s} {c}"),
-                    (Err(e), None) => {
-                        assert!(
-                            e.contains(&format!("cannot {c} a campaign that is {s}")),
-                            "{e}"
-                        )
-                    }
-                    (got, want) => panic!("{s} {c}: {got:?}, want {want:?}"),
-                }
-            }
-        }
-        assert!(
-            transition("draft", "launch")
-                .unwrap_err()
-                .contains("commands are")
-        );
     }
 }

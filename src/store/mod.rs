@@ -818,7 +818,7 @@ impl Store {
                         .push_bind(q850_cause.map(i64::from))
                         .push_bind(hangup_by.as_str())
                         .push_bind(disposition.as_str())
-                        .push_bind(detail.clone())
+                        .push_bind(detail.as_str())
                         .push_bind(r.at.clone());
                 }
             },

@@ -1,0 +1,185 @@
+//! The campaign lifecycle as a closed vocabulary:
+//!
+//! ```text
+//! draft ─start→ active ─pause→ paused ─unpause→ active … → completed (every lead final)
+//! paused ─reload→ paused (stored settings applied)     draft|paused|completed ─remove→ archived
+//! ```
+//! States and commands parse from and print as their lowercase names (the stored form and the
+//! API's).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A campaign's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CampaignState {
+    /// Created, never started.
+    Draft,
+    /// Dialling.
+    Active,
+    /// Holding new calls (calls in progress go on).
+    Paused,
+    /// Every lead final.
+    Completed,
+    /// Removed (kept for its records).
+    Archived,
+}
+
+/// A command of the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LifecycleCommand {
+    /// Draft → active.
+    Start,
+    /// Active → paused.
+    Pause,
+    /// Paused → active.
+    Unpause,
+    /// Paused → paused, with the stored settings and call lists applied.
+    Reload,
+    /// Draft, paused or completed → archived.
+    Remove,
+}
+
+impl CampaignState {
+    /// Every state.
+    pub const ALL: [Self; 5] = [
+        Self::Draft,
+        Self::Active,
+        Self::Paused,
+        Self::Completed,
+        Self::Archived,
+    ];
+
+    /// Its name (`draft`, `active`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Completed => "completed",
+            Self::Archived => "archived",
+        }
+    }
+
+    /// The state `command` leads to from this one. Errors: why it is refused, for a 409
+    /// (`cannot pause a campaign that is draft: only active campaigns pause`).
+    pub fn apply(self, command: LifecycleCommand) -> Result<Self, String> {
+        use CampaignState::*;
+        use LifecycleCommand::*;
+        let refuse = |why: &str| Err(format!("cannot {command} a campaign that is {self}: {why}"));
+        match (command, self) {
+            (Start, Draft) => Ok(Active),
+            (Start, _) => refuse("only drafts start"),
+            (Pause, Active) => Ok(Paused),
+            (Pause, _) => refuse("only active campaigns pause"),
+            (Unpause, Paused) => Ok(Active),
+            (Unpause, _) => refuse("only paused campaigns unpause"),
+            (Reload, Paused) => Ok(Paused),
+            (Reload, Active) => refuse("pause it first (calls in progress finish), then reload"),
+            (Reload, _) => refuse("only a paused campaign has settings to reload"),
+            (Remove, Draft | Paused | Completed) => Ok(Archived),
+            (Remove, Active) => refuse("pause it first"),
+            (Remove, Archived) => refuse("it is archived already"),
+        }
+    }
+}
+
+impl LifecycleCommand {
+    /// Every command.
+    pub const ALL: [Self; 5] = [
+        Self::Start,
+        Self::Pause,
+        Self::Unpause,
+        Self::Reload,
+        Self::Remove,
+    ];
+
+    /// Its name (`start`, `pause`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Reload => "reload",
+            Self::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for CampaignState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for LifecycleCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CampaignState {
+    type Err = String;
+    /// Errors: not a state's name.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("{s:?}: states are draft, active, paused, completed, archived"))
+    }
+}
+
+impl FromStr for LifecycleCommand {
+    type Err = String;
+    /// Errors: not a command's name.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("{s:?}: commands are start, pause, unpause, reload, remove"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_legal_and_illegal_transition() {
+        use CampaignState::*;
+        use LifecycleCommand::*;
+        let legal = [
+            (Draft, Start, Active),
+            (Active, Pause, Paused),
+            (Paused, Unpause, Active),
+            (Paused, Reload, Paused),
+            (Draft, Remove, Archived),
+            (Paused, Remove, Archived),
+            (Completed, Remove, Archived),
+        ];
+        for s in CampaignState::ALL {
+            for c in LifecycleCommand::ALL {
+                let want = legal.iter().find(|(ls, lc, _)| *ls == s && *lc == c);
+                match (s.apply(c), want) {
+                    (Ok(next), Some((_, _, w))) => assert_eq!(next, *w, "{s} {c}"),
+                    (Err(e), None) => {
+                        assert!(
+                            e.contains(&format!("cannot {c} a campaign that is {s}")),
+                            "{e}"
+                        )
+                    }
+                    (got, want) => panic!("{s} {c}: {got:?}, want {want:?}"),
+                }
+            }
+        }
+        assert!(
+            "launch"
+                .parse::<LifecycleCommand>()
+                .unwrap_err()
+                .contains("commands are")
+        );
+        for s in CampaignState::ALL {
+            assert_eq!(s.as_str().parse::<CampaignState>(), Ok(s));
+        }
+    }
+}
