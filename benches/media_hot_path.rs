@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
             ptime_ms: 20,
         };
         let src = "127.0.0.1:40000".parse().unwrap();
-        let mut session = MediaSession::new(t0, settings.clone());
+        let mut session = MediaSession::new(t0, settings.clone(), 0x5eed);
         session.answered(t0, answer);
         let mut seq = 0u16;
         let mut n = 0u64;
@@ -74,7 +74,7 @@ fn benches(c: &mut Criterion) {
             n += 1;
             seq = seq.wrapping_add(1);
             if n.is_multiple_of(200) {
-                session = MediaSession::new(t0, settings.clone());
+                session = MediaSession::new(t0, settings.clone(), 0x5eed);
                 session.answered(t0 + Duration::from_millis(20 * n), answer);
             }
             let p = rtp_packet(0, seq, seq as u32 * 160, 7, false, &payload);

@@ -92,23 +92,27 @@ fn transaction(c: &mut Criterion) {
 }
 
 fn response_path(c: &mut Criterion) {
-    let mut engine = Engine::new(EngineConfig::single_trunk(
-        LocalParty {
-            sent_by: "192.0.2.1:5070".into(),
-            transport: Transport::Udp,
-            user_agent: "outdial-bench".into(),
-        },
-        "192.0.2.10:5060".parse().unwrap(),
-        Timers::default(),
-        (20000, 40000),
-    ));
+    let mut engine = Engine::new(
+        EngineConfig::single_trunk(
+            LocalParty {
+                sent_by: "192.0.2.1:5070".into(),
+                transport: Transport::Udp,
+                user_agent: "outdial-bench".into(),
+            },
+            "192.0.2.10:5060".parse().unwrap(),
+            Timers::default(),
+            (20000, 40000),
+        ),
+        std::time::Instant::now(),
+        outdial::sip::message::Tokens::seeded(42),
+    );
     let now = Instant::now();
     // 1,000 calls in progress, so the lookup is not into an empty map.
     let mut invite = None;
     for i in 0..1000 {
         engine.start_call(
             now,
-            new_call_id(),
+            new_call_id(&mut outdial::sip::message::Tokens::from_seed(rand::random())),
             AttemptRef {
                 attempt_id: i,
                 lead_id: i,

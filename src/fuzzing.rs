@@ -96,7 +96,7 @@ pub fn registrar(data: &[u8]) {
         algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
         ..RegistrarConfig::default()
     };
-    let mut reg = Registrar::new(cfg, now);
+    let mut reg = Registrar::new(cfg, now, crate::sip::message::Tokens::seeded(7));
     reg.set_account("1001", Ha1::from_password("1001", "outdial", "secret"));
     if let Ok(msg) = crate::sip::message::parse_datagram(data) {
         for t in [now, now + Duration::from_secs(61)] {
@@ -113,6 +113,7 @@ pub fn registrar(data: &[u8]) {
             vec![DigestAlgorithm::Md5],
             Duration::from_secs(300),
             now,
+            crate::sip::message::Tokens::seeded(7),
         );
         let _ = server.verify(now, header, "REGISTER", |u| {
             (u == "1001").then(|| Ha1::from_password("1001", "outdial", "secret"))
@@ -136,6 +137,7 @@ pub fn rtp(data: &[u8]) {
             media_timeout: Some(Duration::from_secs(5)),
             watch_beep: true,
         },
+        0x5eed,
     );
     s.answered(
         now,
@@ -251,9 +253,9 @@ pub fn exercise_runtime(cfg: &CampaignConfig, now: Instant) {
             user_agent: "outdial".into(),
         };
         trunks.start_keepalive(now);
-        trunks.handle_timeout(now, &local);
+        trunks.handle_timeout(now, &local, &mut crate::sip::message::Tokens::seeded(7));
         if let Some(t) = trunks.poll_timeout() {
-            trunks.handle_timeout(t, &local);
+            trunks.handle_timeout(t, &local, &mut crate::sip::message::Tokens::seeded(7));
         }
     }
     let mut media = MediaSession::new(
@@ -263,6 +265,7 @@ pub fn exercise_runtime(cfg: &CampaignConfig, now: Instant) {
             media_timeout: (cfg.media_timeout > 0).then(|| Duration::from_secs(cfg.media_timeout)),
             watch_beep: true,
         },
+        0x5eed,
     );
     media.answered(
         now,

@@ -381,7 +381,7 @@ pub async fn run_with(
         campaign_id,
         campaign: cfg.name.clone(),
     };
-    let clock = WallClock::now();
+    let clock = WallClock::anchored(Instant::now(), chrono::Utc::now());
     let (core, total) = load_core(cfg, store, campaign_id, clock, hooks.limits.clone()).await?;
     let spec = call_template(cfg, &engine)?;
     let mut run = RunLoop {
@@ -404,6 +404,7 @@ pub async fn run_with(
         spec,
         progress: Progress::new(progress, total, core.counters().final_leads),
         chores: Chores::new(),
+        tokens: shell::os_tokens(),
     };
     let mut core = core;
     run.run(&mut core).await?;
@@ -671,6 +672,8 @@ struct RunLoop<'a> {
     spec: CallSpec,
     progress: Progress,
     chores: Chores,
+    /// Call-IDs of the attempts.
+    tokens: crate::sip::message::Tokens,
 }
 
 impl RunLoop<'_> {
@@ -775,7 +778,11 @@ impl RunLoop<'_> {
         if pass.picks.is_empty() {
             return Ok(());
         }
-        let call_ids: Vec<String> = pass.picks.iter().map(|_| new_call_id()).collect();
+        let call_ids: Vec<String> = pass
+            .picks
+            .iter()
+            .map(|_| new_call_id(&mut self.tokens))
+            .collect();
         let rows: Vec<NewAttempt<'_>> = pass
             .picks
             .iter()

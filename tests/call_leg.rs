@@ -43,18 +43,22 @@ impl Harness {
         hold: u64,
         auth: Option<std::sync::Arc<outdial::sip::digest::Credentials>>,
     ) -> Self {
-        let mut engine = Engine::new(EngineConfig::single_trunk(
-            LocalParty {
-                sent_by: "192.0.2.1:5070".into(),
-                transport: Transport::Udp,
-                user_agent: "outdial-test".into(),
-            },
-            TRUNK.parse().unwrap(),
-            Timers::default(),
-            (20000, 20010),
-        ));
+        let mut engine = Engine::new(
+            EngineConfig::single_trunk(
+                LocalParty {
+                    sent_by: "192.0.2.1:5070".into(),
+                    transport: Transport::Udp,
+                    user_agent: "outdial-test".into(),
+                },
+                TRUNK.parse().unwrap(),
+                Timers::default(),
+                (20000, 20010),
+            ),
+            std::time::Instant::now(),
+            outdial::sip::message::Tokens::seeded(42),
+        );
         let now = Instant::now();
-        let call_id = new_call_id();
+        let call_id = new_call_id(&mut outdial::sip::message::Tokens::from_seed(rand::random()));
         engine.start_call(
             now,
             call_id.clone(),
@@ -325,7 +329,7 @@ fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
             "hold_time"
         )
     );
-    assert!(h.engine.stats().parse_errors >= 1);
+    assert!(h.engine.stats(Instant::now()).parse_errors >= 1);
 }
 
 #[test]
@@ -716,7 +720,7 @@ fn hold_and_resume_by_re_invite_are_answered_and_reported() {
             .unwrap_or_else(|| {
                 panic!(
                     "no 200 to the re-INVITE {cseq}: {sent:?} {:?}",
-                    h.engine.stats()
+                    h.engine.stats(Instant::now())
                 )
             });
         let text = String::from_utf8_lossy(resp.1.body()).to_string();

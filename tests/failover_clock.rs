@@ -25,16 +25,20 @@ fn engine() -> Engine {
     a.weight = 1;
     let mut b = TrunkRoute::direct("b", B.parse().unwrap(), Transport::Udp);
     b.weight = 0; // failover only: every call starts on `a`
-    Engine::new(EngineConfig {
-        local,
-        trunks: vec![a, b],
-        keepalive: None,
-        trunk_down_after: 5,
-        timers: Timers::default(),
-        rtp_ports: (20000, 20010),
-        acd: None,
-        agents_sent_by: None,
-    })
+    Engine::new(
+        EngineConfig {
+            local,
+            trunks: vec![a, b],
+            keepalive: None,
+            trunk_down_after: 5,
+            timers: Timers::default(),
+            rtp_ports: (20000, 20010),
+            acd: None,
+            agents_sent_by: None,
+        },
+        std::time::Instant::now(),
+        outdial::sip::message::Tokens::seeded(42),
+    )
 }
 
 fn spec(session_expires: Option<u32>) -> CallSpec {
@@ -70,7 +74,7 @@ fn drain(e: &mut Engine) -> (Vec<(SocketAddr, Inbound)>, Vec<CallEventKind>) {
 }
 
 fn start(e: &mut Engine, now: Instant, se: Option<u32>) -> String {
-    let id = new_call_id();
+    let id = new_call_id(&mut outdial::sip::message::Tokens::from_seed(rand::random()));
     let attempt = AttemptRef {
         attempt_id: 1,
         lead_id: 1,
@@ -214,5 +218,5 @@ fn retry_after_holds_the_trunk_and_the_backup_takes_new_calls() {
         .rfind(|(_, m)| m.method.as_deref() == Some("INVITE"))
         .unwrap();
     assert_eq!(inv.0.to_string(), A);
-    assert_eq!(e.stats().trunks[0].holds, 1);
+    assert_eq!(e.stats(std::time::Instant::now()).trunks[0].holds, 1);
 }

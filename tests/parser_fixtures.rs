@@ -285,16 +285,20 @@ fn every_invalid_fixture_is_rejected_with_a_reason() {
 }
 
 fn engine() -> Engine {
-    Engine::new(EngineConfig::single_trunk(
-        LocalParty {
-            sent_by: "192.0.2.1:5070".into(),
-            transport: Transport::Udp,
-            user_agent: "outdial-test".into(),
-        },
-        "192.0.2.10:5060".parse().unwrap(),
-        Timers::default(),
-        (20000, 20100),
-    ))
+    Engine::new(
+        EngineConfig::single_trunk(
+            LocalParty {
+                sent_by: "192.0.2.1:5070".into(),
+                transport: Transport::Udp,
+                user_agent: "outdial-test".into(),
+            },
+            "192.0.2.10:5060".parse().unwrap(),
+            Timers::default(),
+            (20000, 20100),
+        ),
+        std::time::Instant::now(),
+        outdial::sip::message::Tokens::seeded(42),
+    )
 }
 
 fn responses(e: &mut Engine) -> Vec<(SocketAddr, String)> {
@@ -333,7 +337,7 @@ fn engine_answers_malformed_requests_with_400_and_keeps_going() {
             assert!(out.is_empty(), "{file} got an answer: {out:?}");
         }
     }
-    let s = e.stats();
+    let s = e.stats(std::time::Instant::now());
     assert_eq!(s.parse_errors, INVALID.len() as u64);
     assert_eq!(s.bad_requests_answered, answered);
 

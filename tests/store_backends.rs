@@ -393,7 +393,7 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgresql_store_and_read_the_same() {
-    let clock = WallClock::now();
+    let clock = WallClock::anchored(std::time::Instant::now(), chrono::Utc::now());
     // The script's times lie in the past, so the interrupted attempt (ended when recovered,
     // now) closes the campaign's span after all of them.
     let t0 = Instant::now() - Duration::from_secs(60);

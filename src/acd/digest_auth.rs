@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use hmac::{KeyInit, Mac};
 use md5::Digest as _;
 
+use crate::sip::message::Tokens;
+
 /// A digest hash algorithm (RFC 7616 §3.3; `-sess` variants are not offered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DigestAlgorithm {
@@ -130,6 +132,8 @@ pub struct DigestServer {
     realm: String,
     algorithms: Vec<DigestAlgorithm>,
     key: [u8; 32],
+    /// Nonce salts.
+    tokens: Tokens,
     epoch: Instant,
     nonce_ttl: Duration,
     /// Highest `nc` seen per nonce, with the nonce's expiry.
@@ -145,11 +149,17 @@ impl DigestServer {
         algorithms: Vec<DigestAlgorithm>,
         nonce_ttl: Duration,
         epoch: Instant,
+        mut tokens: Tokens,
     ) -> Self {
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&tokens.u64().to_le_bytes());
+        }
         Self {
             realm: realm.into(),
             algorithms,
-            key: rand::random(),
+            key,
+            tokens,
             epoch,
             nonce_ttl,
             counts: HashMap::new(),
@@ -168,14 +178,14 @@ impl DigestServer {
     }
 
     /// A fresh nonce.
-    pub fn nonce(&self, now: Instant) -> String {
+    pub fn nonce(&mut self, now: Instant) -> String {
         let issued = now.saturating_duration_since(self.epoch).as_secs();
-        let salt = crate::sip::message::random_token(8);
+        let salt = self.tokens.token(8);
         format!("{issued:x}.{salt}.{}", self.tag(issued, &salt))
     }
 
     /// The `WWW-Authenticate` values of a challenge, one per algorithm, with a new nonce.
-    pub fn challenges(&self, now: Instant, stale: bool) -> Vec<String> {
+    pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now);
         self.algorithms
             .iter()
@@ -341,6 +351,7 @@ mod tests {
             vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             Duration::from_secs(300),
             t0,
+            crate::sip::message::Tokens::seeded(7),
         );
         let ha1 = Ha1::from_password("1001", "outdial", "pw");
         let lookup = |u: &str| (u == "1001").then(|| ha1.clone());
@@ -431,6 +442,7 @@ mod tests {
             vec![DigestAlgorithm::Md5],
             Duration::from_secs(300),
             t0,
+            crate::sip::message::Tokens::seeded(7),
         );
         let ha1 = Ha1::from_password("1001", "outdial", "pw");
         let lookup = |_: &str| Some(ha1.clone());

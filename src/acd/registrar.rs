@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rsipstack::sip::{Contact, Header};
 
 use super::digest_auth::{DigestAlgorithm, DigestServer, Ha1, Verdict};
-use crate::sip::message::{Inbound, Transport, host_port, parse_uri, random_token, response_to};
+use crate::sip::message::{Inbound, Tokens, Transport, host_port, parse_uri, response_to};
 
 /// Registrar settings (the `[acd.registrar]` table of a campaign).
 #[derive(Debug, Clone)]
@@ -133,6 +133,8 @@ struct Failures {
 pub struct Registrar {
     cfg: RegistrarConfig,
     digest: DigestServer,
+    /// Response To-tags.
+    tokens: Tokens,
     accounts: HashMap<String, Ha1>,
     bindings: HashMap<String, Vec<Binding>>,
     failures: HashMap<IpAddr, Failures>,
@@ -140,15 +142,18 @@ pub struct Registrar {
 }
 
 impl Registrar {
-    /// A registrar with no accounts; `now` anchors nonce times.
-    pub fn new(cfg: RegistrarConfig, now: Instant) -> Self {
+    /// A registrar with no accounts; `now` anchors nonce times; tags, nonces and the nonce
+    /// key are drawn from `tokens`.
+    pub fn new(cfg: RegistrarConfig, now: Instant, mut tokens: Tokens) -> Self {
         Self {
             digest: DigestServer::new(
                 cfg.realm.clone(),
                 cfg.algorithms.clone(),
                 cfg.nonce_ttl,
                 now,
+                tokens.fork(),
             ),
+            tokens,
             cfg,
             accounts: HashMap::new(),
             bindings: HashMap::new(),
@@ -214,7 +219,7 @@ impl Registrar {
             self.stats.blocked += 1;
             return RegisterOutcome::default();
         }
-        let tag = random_token(12);
+        let tag = self.tokens.token(12);
         let reply =
             |code: u16, extra: Vec<Header>| Some(response_to(msg, code, Some(&tag), extra, vec![]));
         // A response that changes no binding (challenge, refusal, error).
@@ -495,6 +500,7 @@ Contact: {contact}\r\n"
                 ..RegistrarConfig::default()
             },
             now,
+            crate::sip::message::Tokens::seeded(7),
         );
         r.set_account("1001", Ha1::from_password("1001", "outdial", "secret"));
         r

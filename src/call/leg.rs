@@ -29,8 +29,8 @@ use crate::events::{CallEventKind, EndReason, FailoverReason, HangupBy};
 use crate::sip::dialog::{Dialog, LocalParty};
 use crate::sip::digest::{Challenge, Credentials};
 use crate::sip::message::{
-    HasHeaders, Header, Inbound, host_port, parse_uri, parse_uri_or_invalid, random_token,
-    request_bytes, response_to,
+    HasHeaders, Header, Inbound, Tokens, host_port, parse_uri, parse_uri_or_invalid, request_bytes,
+    response_to,
 };
 use crate::sip::sdp::{answer_direction, audio_offer, audio_sdp, direction_of};
 use crate::sip::transaction::{
@@ -268,6 +268,8 @@ struct Fork {
 pub struct CallLeg {
     call_id: String,
     local: LocalParty,
+    /// This leg's random stream (tags, branches, cnonces).
+    tokens: Tokens,
     timers: Timers,
     spec: CallSpec,
     phase: Phase,
@@ -345,8 +347,9 @@ impl CallLeg {
         spec: CallSpec,
         local: LocalParty,
         timers: Timers,
+        mut tokens: Tokens,
     ) -> Self {
-        let local_tag = random_token(16);
+        let local_tag = tokens.token(16);
         let from_value = match &spec.caller_name {
             Some(name) => format!(
                 "\"{}\" <sip:{}@{}>;tag={local_tag}",
@@ -360,8 +363,8 @@ impl CallLeg {
             ),
         };
         let to_value = format!("<{}>", spec.to_uri);
-        let (invite_via, branch) = local.via();
-        let session_id = rand::random::<u64>() >> 2;
+        let (invite_via, branch) = local.via(&mut tokens);
+        let session_id = tokens.u64() >> 2;
         let sdp = audio_offer(&spec.media_ip, spec.rtp_port, session_id, 1).into_bytes();
         let first = spec
             .hops
@@ -402,6 +405,7 @@ impl CallLeg {
             call_id,
             ring_deadline: Some(now + spec.ring_timeout),
             local,
+            tokens,
             timers,
             spec,
             phase: Phase::Inviting,
@@ -518,7 +522,7 @@ impl CallLeg {
     /// Builds and sends a new INVITE transaction on the current hop (CSeq + 1, new branch),
     /// retiring the current one on `old_trunk`.
     fn send_invite(&mut self, now: Instant, auth: Option<Header>, old_trunk: usize) {
-        let (via, branch) = self.local.via();
+        let (via, branch) = self.local.via(&mut self.tokens);
         self.invite_cseq += 1;
         self.invite_via = via;
         let route = self.spec.hops.get(self.hop).and_then(|h| h.route.clone());
@@ -956,7 +960,13 @@ impl CallLeg {
             return false;
         }
         self.auth_tries += 1;
-        let answer = challenge.answer(&creds, &Method::Invite, &self.request_uri, 1);
+        let answer = challenge.answer(
+            &creds,
+            &Method::Invite,
+            &self.request_uri,
+            1,
+            &mut self.tokens,
+        );
         let header = if code == 401 {
             Header::Authorization(rsipstack::sip::Authorization::new(answer))
         } else {
@@ -995,11 +1005,12 @@ impl CallLeg {
                 return;
             }
             if let Ok(mut fd) = Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
-                let ack = fd.ack(self.invite_cseq, &self.local);
+                let ack = fd.ack(self.invite_cseq, &self.local, &mut self.tokens);
                 let dest =
                     destination_for(&fd, self.local.transport, Destination::Trunk(self.trunk()));
                 self.push_out(dest, ack.clone());
-                let (branch, bye) = fd.request(Method::Bye, &self.local, vec![], vec![]);
+                let (branch, bye) =
+                    fd.request(Method::Bye, &self.local, vec![], vec![], &mut self.tokens);
                 let bye = NonInviteClientTx::new(
                     now,
                     branch,
@@ -1025,7 +1036,7 @@ impl CallLeg {
         self.history.provisional = true;
         match Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
             Ok(d) => {
-                let ack = d.ack(self.invite_cseq, &self.local);
+                let ack = d.ack(self.invite_cseq, &self.local, &mut self.tokens);
                 let dest =
                     destination_for(&d, self.local.transport, Destination::Trunk(self.trunk()));
                 self.dialog = Some(d);
@@ -1263,7 +1274,8 @@ impl CallLeg {
         let mut extra = vec![Header::Contact(Contact::new(self.local.contact()))];
         extra.extend(session_headers(st.interval, "uac"));
         if self.peer_update {
-            let (branch, bytes) = d.request(Method::Update, &self.local, extra, vec![]);
+            let (branch, bytes) =
+                d.request(Method::Update, &self.local, extra, vec![], &mut self.tokens);
             self.refresh = Some(Refresh::Update(NonInviteClientTx::new(
                 now,
                 branch,
@@ -1282,7 +1294,8 @@ impl CallLeg {
                 self.sdp_version,
             )
             .into_bytes();
-            let (branch, bytes) = d.request(Method::Invite, &self.local, extra, sdp);
+            let (branch, bytes) =
+                d.request(Method::Invite, &self.local, extra, sdp, &mut self.tokens);
             let via = self.local.via_with_branch(&branch);
             let cseq = d.local_cseq;
             self.refresh = Some(Refresh::Invite {
@@ -1344,7 +1357,7 @@ impl CallLeg {
                 return;
             }
             tx.on_response(now, status, Vec::new);
-            let a = d.ack(*cseq, &self.local);
+            let a = d.ack(*cseq, &self.local, &mut self.tokens);
             *ack = Some(a.clone());
             let dest = self.dialog_destination();
             self.push_out(dest, a);
@@ -1619,6 +1632,7 @@ impl CallLeg {
                 "Q.850;cause=16;text=\"Normal call clearing\"",
             ))],
             vec![],
+            &mut self.tokens,
         );
         self.bye = Some(NonInviteClientTx::new(
             now,

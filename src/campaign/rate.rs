@@ -120,12 +120,13 @@ pub struct GlobalLimit {
 }
 
 impl GlobalLimit {
-    /// `cps` calls per second and `max_concurrent` calls at once across every campaign.
-    pub fn new(cps: f64, max_concurrent: usize) -> Self {
+    /// `cps` calls per second and `max_concurrent` calls at once across every campaign, the
+    /// first call allowed at `start`.
+    pub fn new(cps: f64, max_concurrent: usize, start: Instant) -> Self {
         Self {
             max_concurrent,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
-            rate: std::sync::Mutex::new(CallRate::new(cps, Instant::now())),
+            rate: std::sync::Mutex::new(CallRate::new(cps, start)),
         }
     }
 
@@ -338,8 +339,8 @@ mod tests {
     #[test]
     fn shared_limits_take_a_slot_in_every_limit_or_in_none() {
         // A: one call at a time; B: five at once but one call per second.
-        let a = std::sync::Arc::new(GlobalLimit::new(1e6, 1));
-        let b = std::sync::Arc::new(GlobalLimit::new(1.0, 5));
+        let a = std::sync::Arc::new(GlobalLimit::new(1e6, 1, Instant::now()));
+        let b = std::sync::Arc::new(GlobalLimit::new(1.0, 5, Instant::now()));
         // (Their rates start when they are made.)
         let t0 = Instant::now() + Duration::from_millis(1);
         let both = SharedLimits::new(vec![a.clone(), b.clone(), a.clone()]);

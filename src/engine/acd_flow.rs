@@ -20,6 +20,7 @@ use crate::acd::{
 use crate::call::actions::MediaPlan;
 use crate::call::leg::Hop;
 use crate::events::{AgentState, AttemptRef};
+use crate::sip::message::Tokens;
 use crate::sip::message::{Inbound, Transport};
 
 /// Longest a customer or agent leg stays up under the ACD (the hold timer's cap).
@@ -104,8 +105,8 @@ pub(crate) struct AcdState {
 }
 
 impl AcdState {
-    pub(super) fn new(cfg: AcdConfig, now: Instant) -> Self {
-        let mut registrar = Registrar::new(cfg.registrar.clone(), now);
+    pub(super) fn new(cfg: AcdConfig, now: Instant, tokens: Tokens) -> Self {
+        let mut registrar = Registrar::new(cfg.registrar.clone(), now, tokens);
         for a in &cfg.agents {
             if let Some(h) = &a.ha1 {
                 registrar.set_account(a.id.clone(), h.clone());
@@ -727,7 +728,7 @@ impl Engine {
         // A port the shell has already bound (see `Engine::give_bound_port`): the INVITE offers
         // it before the media task exists, so it must not fail to bind later.
         let port = self.bound_ports.pop_front()?;
-        let call_id = new_call_id();
+        let call_id = new_call_id(&mut self.tokens);
         // A registered phone is reached on the transport it registered with, from the address
         // it registered to; a static agent through the trunk, as a customer.
         let (local, target) = match target {
@@ -801,7 +802,14 @@ impl Engine {
             call_id: call_id.clone(),
             port,
         }));
-        let leg = CallLeg::start(now, call_id.clone(), spec, local, self.cfg.timers);
+        let leg = CallLeg::start(
+            now,
+            call_id.clone(),
+            spec,
+            local,
+            self.cfg.timers,
+            self.tokens.fork(),
+        );
         self.calls.insert(
             call_id.clone(),
             Slot::new(

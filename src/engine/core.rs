@@ -33,8 +33,8 @@ use crate::media::sdp::{AudioAnswer, parse_answer};
 use crate::media::session::{MediaEvent, RtpStats};
 use crate::sip::dialog::LocalParty;
 use crate::sip::message::{
-    Header, Transport, bad_request_response, looks_like_request, parse_datagram,
-    parse_stream_message, random_token, response_to,
+    Header, Tokens, Transport, bad_request_response, looks_like_request, parse_datagram,
+    parse_stream_message, response_to,
 };
 use crate::sip::transaction::Timers;
 
@@ -210,9 +210,9 @@ pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
 /// Bound RTP ports the shell keeps ready for agent legs.
 pub const BOUND_PORT_RESERVE: usize = 8;
 
-/// A new random Call-ID (`<24 hex>@outdial`).
-pub fn new_call_id() -> String {
-    format!("{}@outdial", random_token(24))
+/// A new random Call-ID (`<24 hex>@outdial`) from `tokens`.
+pub fn new_call_id(tokens: &mut Tokens) -> String {
+    format!("{}@outdial", tokens.token(24))
 }
 
 /// Even RTP ports from a range, handed out and taken back.
@@ -370,17 +370,21 @@ pub struct Engine {
     /// Legs to look at again after the one being looked at (a bridge touches both).
     touch_queue: VecDeque<String>,
     touching: bool,
+    /// The random stream (Call-IDs, tags; each leg gets a fork of it).
+    tokens: Tokens,
 }
 
 impl Engine {
-    /// A new engine with no calls.
-    pub fn new(cfg: EngineConfig) -> Self {
+    /// A new engine with no calls, started at `now`, drawing every random value (Call-IDs,
+    /// tags, branches, nonces) from `tokens` (the shell seeds it from the operating system).
+    pub fn new(cfg: EngineConfig, now: Instant, mut tokens: Tokens) -> Self {
         let ports = RtpPortPool::new(cfg.rtp_ports);
         let acd = cfg
             .acd
             .clone()
-            .map(|a| acd_flow::AcdState::new(a, Instant::now()));
+            .map(|a| acd_flow::AcdState::new(a, now, tokens.fork()));
         Self {
+            tokens,
             acd,
             bound_ports: VecDeque::new(),
             touch_queue: VecDeque::new(),
@@ -413,8 +417,8 @@ impl Engine {
         self.acd_start(now);
     }
 
-    /// Counters so far (calls still held included).
-    pub fn stats(&self) -> EngineStats {
+    /// Counters so far at `now` (calls still held included).
+    pub fn stats(&self, now: Instant) -> EngineStats {
         let mut s = self.stats.clone();
         s.trunks = self.trunks.stats();
         s.rtp_ports_free = self.ports.free.len() as u64;
@@ -428,7 +432,7 @@ impl Engine {
             s.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             s.duplicates_received += u64::from(slot.leg.duplicates_received());
         }
-        s.acd = self.acd_summary(Instant::now());
+        s.acd = self.acd_summary(now);
         s
     }
 
@@ -547,6 +551,7 @@ impl Engine {
             spec,
             self.cfg.local.clone(),
             self.cfg.timers,
+            self.tokens.fork(),
         );
         self.calls.insert(
             call_id.clone(),
@@ -690,7 +695,7 @@ impl Engine {
             "BYE" | "CANCEL" => (481, vec![]),
             _ => (405, vec![Header::Allow(rsipstack::sip::Allow::new(ALLOW))]),
         };
-        let tag = random_token(12);
+        let tag = self.tokens.token(12);
         let resp = response_to(&msg, code, Some(&tag), extra, vec![]);
         self.out.push_back(Output::Transmit(Transmit {
             dest: src,
@@ -701,7 +706,8 @@ impl Engine {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.trunks.poll_timeout().is_some_and(|t| t <= now) {
-            self.trunks.handle_timeout(now, &self.cfg.local);
+            self.trunks
+                .handle_timeout(now, &self.cfg.local, &mut self.tokens);
             self.drain_trunks();
         }
         if self.acd_poll_timeout().is_some_and(|t| t <= now) {

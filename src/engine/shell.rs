@@ -201,7 +201,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
     let (health_tx, health_rx) = tokio::sync::watch::channel(Default::default());
     let task = tokio::spawn(async move {
-        let mut engine = Engine::new(engine_cfg);
+        let mut engine = Engine::new(engine_cfg, Instant::now(), os_tokens());
         health_tx.send_replace(engine.trunk_health());
         let mut reserved: HashMap<u16, tokio::net::UdpSocket> = HashMap::new();
         top_up_bound_ports(&mut engine, &mut reserved, media_ip).await;
@@ -264,7 +264,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                         }
                     }
                     Some(Command::Stats(reply)) => {
-                        let _ = reply.send(engine.stats());
+                        let _ = reply.send(engine.stats(Instant::now()));
                     }
                     Some(Command::Shutdown(done)) => {
                         engine.hang_up_all(Instant::now());
@@ -407,7 +407,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         }
         engine.return_bound_ports();
         if let Some(done) = shutdown {
-            let mut stats = engine.stats();
+            let mut stats = engine.stats(Instant::now());
             stats.media_tasks_open = media.len() as u64;
             if !event_latency.is_empty() {
                 stats.event_p50_us = event_latency.value_at_quantile(0.5);
@@ -474,7 +474,7 @@ fn open_media(
 ) -> MediaHandle {
     let sock = Arc::new(sock);
     let (tx, rx) = mpsc::unbounded_channel();
-    let session = MediaSession::new(Instant::now(), settings);
+    let session = MediaSession::new(Instant::now(), settings, rand::random());
     tokio::spawn(media_task(
         call_id.to_string(),
         sock.clone(),
@@ -642,4 +642,9 @@ async fn sleep_until(wake: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// A random stream for a core, seeded from the operating system's generator.
+pub fn os_tokens() -> crate::sip::message::Tokens {
+    crate::sip::message::Tokens::from_seed(rand::random())
 }

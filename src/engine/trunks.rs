@@ -35,7 +35,7 @@ use rsipstack::sip::{CSeq, CallId, ContentLength, From, MaxForwards, Method, To,
 use crate::call::leg::{Destination, Hop};
 use crate::sip::dialog::LocalParty;
 use crate::sip::digest::Credentials;
-use crate::sip::message::{Header, Inbound, Transport, parse_uri_or_invalid, random_token};
+use crate::sip::message::{Header, Inbound, Tokens, Transport, parse_uri_or_invalid};
 use crate::sip::transaction::{ClientTxEvent, NonInviteClientTx, Timers};
 
 /// One trunk as the engine uses it.
@@ -450,7 +450,7 @@ impl TrunkSet {
     }
 
     /// Sends due pings, retransmits pending ones, and fails those past their deadline.
-    pub fn handle_timeout(&mut self, now: Instant, local: &LocalParty) {
+    pub fn handle_timeout(&mut self, now: Instant, local: &LocalParty, tokens: &mut Tokens) {
         let mut failed = Vec::new();
         let all_down = self.entries.iter().all(|e| !e.up);
         for i in 0..self.entries.len() {
@@ -478,7 +478,7 @@ impl TrunkSet {
             if e.ping.is_none() && e.next_ping.is_some_and(|t| t <= now) {
                 e.next_ping = Some(crate::time::later(now, interval));
                 let deadline = crate::time::later(now, interval.min(self.timers.t1x64()));
-                let (call_id, bytes, branch) = options_request(&e.route, local);
+                let (call_id, bytes, branch) = options_request(&e.route, local, tokens);
                 let mut tx = NonInviteClientTx::new(
                     now,
                     branch,
@@ -560,9 +560,13 @@ impl TrunkSet {
 }
 
 /// An out-of-dialog OPTIONS to a trunk (RFC 3261 §11.1): returns (Call-ID, bytes, branch).
-fn options_request(t: &TrunkRoute, local: &LocalParty) -> (String, Vec<u8>, String) {
-    let call_id = format!("ping-{}@outdial", random_token(16));
-    let (via, branch) = local.via();
+fn options_request(
+    t: &TrunkRoute,
+    local: &LocalParty,
+    tokens: &mut Tokens,
+) -> (String, Vec<u8>, String) {
+    let call_id = format!("ping-{}@outdial", tokens.token(16));
+    let (via, branch) = local.via(tokens);
     let uri = t.ping_uri();
     let mut h = vec![
         Header::Via(Via::new(via)),
@@ -575,7 +579,7 @@ fn options_request(t: &TrunkRoute, local: &LocalParty) -> (String, Vec<u8>, Stri
         Header::From(From::new(format!(
             "<sip:outdial@{}>;tag={}",
             local.sent_by,
-            random_token(12)
+            tokens.token(12)
         ))),
         Header::To(To::new(format!("<{uri}>"))),
         Header::CallId(CallId::new(call_id.clone())),
@@ -732,14 +736,14 @@ mod tests {
         assert!(h.all_down());
         assert_eq!(h.down, vec![("a".to_string(), "network_error")]);
         assert_eq!(s.poll_timeout(), Some(t0 + DOWN_PING));
-        s.handle_timeout(t0 + DOWN_PING, &local());
+        s.handle_timeout(t0 + DOWN_PING, &local(), &mut Tokens::seeded(7));
         let (_, ping) = s.poll_transmit().unwrap();
         let req = crate::sip::message::parse_datagram(&ping).unwrap();
         assert_eq!(req.method.as_deref(), Some("OPTIONS"));
         // The far end is still closed: the ping fails at once on ICMP, the next one follows.
         s.on_unreachable(t0 + DOWN_PING, dest);
         assert!(s.health().all_down());
-        s.handle_timeout(t0 + DOWN_PING * 2, &local());
+        s.handle_timeout(t0 + DOWN_PING * 2, &local(), &mut Tokens::seeded(7));
         let (_, ping) = s.poll_transmit().unwrap();
         let req = crate::sip::message::parse_datagram(&ping).unwrap();
         // Now it answers: up.
@@ -760,7 +764,7 @@ mod tests {
             Timers::default(),
         );
         s.start_keepalive(t0);
-        s.handle_timeout(t0, &local());
+        s.handle_timeout(t0, &local(), &mut Tokens::seeded(7));
         let (dest, bytes) = s.poll_transmit().unwrap();
         assert_eq!(dest.port(), 5060);
         let text = String::from_utf8(bytes.clone()).unwrap();
@@ -776,7 +780,7 @@ mod tests {
                 break;
             }
             t = w;
-            s.handle_timeout(t, &local());
+            s.handle_timeout(t, &local(), &mut Tokens::seeded(7));
             while let Some((_, b)) = s.poll_transmit() {
                 last = Some(b);
             }

@@ -295,14 +295,6 @@ pub struct WallClock {
 }
 
 impl WallClock {
-    /// Anchors the monotonic clock to the current UTC time.
-    pub fn now() -> Self {
-        Self {
-            base_instant: Instant::now(),
-            base_utc: Utc::now(),
-        }
-    }
-
     /// A clock that reads `utc` at the monotonic instant `at` (tests drive cores with a
     /// virtual clock anchored so).
     pub fn anchored(at: Instant, utc: DateTime<Utc>) -> Self {

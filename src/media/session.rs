@@ -116,7 +116,9 @@ pub struct MediaSession {
 
 impl MediaSession {
     /// A session created when the INVITE goes out (early media may arrive before the answer).
-    pub fn new(now: Instant, settings: MediaSettings) -> Self {
+    /// `random`: 64 random bits the RTP SSRC, first sequence number and first timestamp are
+    /// drawn from (RFC 3550 §5.1 wants all three random; the shell supplies them).
+    pub fn new(now: Instant, settings: MediaSettings, random: u64) -> Self {
         Self {
             settings,
             answer: None,
@@ -133,9 +135,9 @@ impl MediaSession {
             last_dtmf_ts: None,
             pcm: [0; MAX_SAMPLES],
             playback: None,
-            ssrc: rand::random(),
-            seq: rand::random(),
-            ts: rand::random(),
+            ssrc: random as u32,
+            seq: (random >> 32) as u16,
+            ts: random.rotate_left(19) as u32,
             events: VecDeque::new(),
             out: VecDeque::new(),
         }
@@ -457,7 +459,7 @@ mod tests {
     #[test]
     fn counts_loss_reordering_and_latches_to_the_source() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(t0, MediaSettings::default());
+        let mut s = MediaSession::new(t0, MediaSettings::default(), 0x5eed);
         s.answered(t0, answer());
         let silence = [0xFFu8; 160];
         for (i, seq) in [1u16, 2, 4, 3, 7, 7].into_iter().enumerate() {
@@ -476,7 +478,7 @@ mod tests {
     #[test]
     fn sequence_wraps_without_loss() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(t0, MediaSettings::default());
+        let mut s = MediaSession::new(t0, MediaSettings::default(), 0x5eed);
         for (i, seq) in [65534u16, 65535, 0, 1].into_iter().enumerate() {
             let p = rtp_packet(0, seq, i as u32 * 160, 5, false, &[0xFF; 160]);
             s.handle_packet(t0, &p, src());
@@ -487,7 +489,7 @@ mod tests {
     #[test]
     fn dtmf_end_packets_are_reported_once() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(t0, MediaSettings::default());
+        let mut s = MediaSession::new(t0, MediaSettings::default(), 0x5eed);
         s.answered(t0, answer());
         // Digit 5: two progress packets, then three copies of the end packet (RFC 4733).
         for (i, end) in [false, false, true, true, true].into_iter().enumerate() {
@@ -520,6 +522,7 @@ mod tests {
                 amd: Some(AmdConfig::named("asterisk").unwrap()),
                 ..Default::default()
             },
+            0x5eed,
         );
         s.answered(t0, answer());
         // 3 s of µ-law silence: Asterisk's INITIALSILENCE at 2500 ms.
@@ -553,6 +556,7 @@ mod tests {
                 media_timeout: Some(Duration::from_secs(3)),
                 ..Default::default()
             },
+            0x5eed,
         );
         assert_eq!(s.poll_timeout(), None, "no timeout before the answer");
         s.answered(t0, answer());
@@ -573,7 +577,7 @@ mod tests {
     #[test]
     fn playback_is_paced_20ms_with_marker_sequence_and_timestamps() {
         let t0 = Instant::now();
-        let mut s = MediaSession::new(t0, MediaSettings::default());
+        let mut s = MediaSession::new(t0, MediaSettings::default(), 0x5eed);
         s.answered(t0, answer());
         s.play(t0, Arc::new(vec![1000i16; 400])); // 50 ms: 3 packets, the last padded
         let mut sent = vec![];

@@ -225,6 +225,7 @@ impl Service {
             Arc::new(crate::campaign::rate::GlobalLimit::new(
                 cps.unwrap_or(1e6),
                 max.unwrap_or(usize::MAX),
+                std::time::Instant::now(),
             ))
         };
         let global =

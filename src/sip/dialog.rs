@@ -12,7 +12,7 @@ use rsipstack::sip::{
 };
 
 use super::message::{
-    Header, Inbound, Transport, new_branch, parse_uri, parse_uri_or_invalid, request_bytes,
+    Header, Inbound, Tokens, Transport, parse_uri, parse_uri_or_invalid, request_bytes,
 };
 
 /// The local side's fixed facts, shared by every request of a call.
@@ -28,8 +28,8 @@ pub struct LocalParty {
 
 impl LocalParty {
     /// A Via header value with a fresh branch, and that branch. Adds `rport` (RFC 3581).
-    pub fn via(&self) -> (String, String) {
-        let branch = new_branch();
+    pub fn via(&self, tokens: &mut Tokens) -> (String, String) {
+        let branch = tokens.branch();
         (self.via_with_branch(&branch), branch)
     }
 
@@ -197,43 +197,36 @@ impl Dialog {
             .unwrap_or(ruri)
     }
 
-    /// Builds an in-dialog request with the next local CSeq (BYE, re-INVITE, …).
-    /// Returns `(branch, bytes)`.
+    /// Builds an in-dialog request with the next local CSeq (BYE, re-INVITE, …), its branch
+    /// drawn from `tokens`. Returns `(branch, bytes)`.
     pub fn request(
         &mut self,
         method: Method,
         local: &LocalParty,
         extra: Vec<Header>,
         body: Vec<u8>,
+        tokens: &mut Tokens,
     ) -> (String, Vec<u8>) {
         self.local_cseq += 1;
         let cseq = self.local_cseq;
-        self.build(method, cseq, local, extra, body)
+        let via = local.via(tokens);
+        self.build_with_via(method, cseq, local, extra, body, via)
     }
 
     /// Builds the ACK for a 2xx to the INVITE with CSeq `invite_cseq` (§13.2.2.4): a new
     /// branch, the INVITE's CSeq number, the dialog's routing. Returns the bytes.
-    pub fn ack(&self, invite_cseq: u32, local: &LocalParty) -> Vec<u8> {
-        self.build(Method::Ack, invite_cseq, local, Vec::new(), Vec::new())
+    pub fn ack(&self, invite_cseq: u32, local: &LocalParty, tokens: &mut Tokens) -> Vec<u8> {
+        let via = local.via(tokens);
+        self.build_with_via(Method::Ack, invite_cseq, local, Vec::new(), Vec::new(), via)
             .1
     }
 
     /// The ACK for a non-2xx final response to an in-dialog re-INVITE (§17.1.1.3): the
     /// re-INVITE's Via (`via`, same branch) and CSeq number.
     pub fn non_2xx_ack(&self, cseq: u32, local: &LocalParty, via: &str) -> Vec<u8> {
-        self.build_with_via(Method::Ack, cseq, local, Vec::new(), Vec::new(), Some(via))
+        let via = (via.to_string(), String::new());
+        self.build_with_via(Method::Ack, cseq, local, Vec::new(), Vec::new(), via)
             .1
-    }
-
-    fn build(
-        &self,
-        method: Method,
-        cseq: u32,
-        local: &LocalParty,
-        extra: Vec<Header>,
-        body: Vec<u8>,
-    ) -> (String, Vec<u8>) {
-        self.build_with_via(method, cseq, local, extra, body, None)
     }
 
     fn build_with_via(
@@ -243,13 +236,9 @@ impl Dialog {
         local: &LocalParty,
         extra: Vec<Header>,
         body: Vec<u8>,
-        via: Option<&str>,
+        (via, branch): (String, String),
     ) -> (String, Vec<u8>) {
         let (ruri, routes) = self.routing();
-        let (via, branch) = match via {
-            Some(v) => (v.to_string(), String::new()),
-            None => local.via(),
-        };
         let mut h = Vec::with_capacity(10 + extra.len());
         h.push(Header::Via(Via::new(via)));
         h.push(Header::MaxForwards(MaxForwards::new("70")));
@@ -350,7 +339,13 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(d.local_tag, "L1");
         assert_eq!(d.remote_target, "sip:far@10.0.0.9:5090;transport=udp");
         assert!(d.route_set.is_empty());
-        let (_, bye) = d.request(Method::Bye, &local(), vec![], vec![]);
+        let (_, bye) = d.request(
+            Method::Bye,
+            &local(),
+            vec![],
+            vec![],
+            &mut crate::sip::message::Tokens::seeded(7),
+        );
         let bye = parse_datagram(&bye).unwrap();
         assert_eq!(bye.cseq, 2);
         assert_eq!(bye.to_tag.as_deref(), Some("R1"));
@@ -382,7 +377,8 @@ Content-Length: 0\r\n\r\n"
         assert_eq!(ruri, d.remote_target);
         assert_eq!(routes.len(), 3);
         assert_eq!(d.next_hop_uri(), "sip:p0.example;lr");
-        let ack = parse_datagram(&d.ack(1, &local())).unwrap();
+        let ack = parse_datagram(&d.ack(1, &local(), &mut crate::sip::message::Tokens::seeded(7)))
+            .unwrap();
         assert_eq!(ack.cseq, 1);
         assert_eq!(ack.cseq_method, "ACK");
         assert_eq!(ack.msg.route_headers().len(), 3);

@@ -8,7 +8,7 @@ use rsipstack::sip::headers::auth::{Algorithm, AuthQop, Qop, Scheme};
 use rsipstack::sip::typed::{Authorization, WwwAuthenticate};
 use rsipstack::sip::{DigestGenerator, Method, Uri};
 
-use super::message::random_token;
+use super::message::Tokens;
 
 /// A trunk account. The password is never printed (`Debug` redacts it).
 #[derive(Clone, PartialEq, Eq)]
@@ -59,14 +59,21 @@ impl Challenge {
     }
 
     /// The credentials header value for `method` on `uri` (the Request-URI), nonce count `nc`
-    /// (1 for the first use of a nonce).
-    pub fn answer(&self, creds: &Credentials, method: &Method, uri: &Uri, nc: u8) -> String {
+    /// (1 for the first use of a nonce); the cnonce is drawn from `tokens`.
+    pub fn answer(
+        &self,
+        creds: &Credentials,
+        method: &Method,
+        uri: &Uri,
+        nc: u8,
+        tokens: &mut Tokens,
+    ) -> String {
         let c = &self.inner;
         // RFC 2617 §3.2.1: without an algorithm the default is MD5.
         let algorithm = c.algorithm.unwrap_or(Algorithm::Md5);
         let qop = match c.qop {
             Some(Qop::Auth) | Some(Qop::AuthInt) => Some(AuthQop::Auth {
-                cnonce: random_token(16),
+                cnonce: tokens.token(16),
                 nc,
             }),
             None => None,
@@ -116,7 +123,13 @@ mod tests {
             password: "Circle Of Life".into(),
         };
         let uri = crate::sip::message::parse_uri("sip:bob@biloxi.com").unwrap();
-        let v = ch.answer(&creds, &Method::Invite, &uri, 1);
+        let v = ch.answer(
+            &creds,
+            &Method::Invite,
+            &uri,
+            1,
+            &mut crate::sip::message::Tokens::seeded(7),
+        );
         assert!(
             v.starts_with("Digest username=\"Mufasa\", realm=\"testrealm@host.com\""),
             "{v}"
@@ -145,7 +158,13 @@ mod tests {
             password: "secret".into(),
         };
         let uri = crate::sip::message::parse_uri("sip:+15550100@10.0.0.1:5060").unwrap();
-        let v = ch.answer(&creds, &Method::Invite, &uri, 1);
+        let v = ch.answer(
+            &creds,
+            &Method::Invite,
+            &uri,
+            1,
+            &mut crate::sip::message::Tokens::seeded(7),
+        );
         let expected = h(&format!(
             "{}:abc:{}",
             h("alice:trunk:secret"),

@@ -697,24 +697,57 @@ impl StreamFramer {
     }
 }
 
-/// A new random token of `n` lowercase hex digits (tags, Call-IDs, branches).
-pub fn random_token(n: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(n);
-    let mut bits: u64 = 0;
-    for i in 0..n {
-        if i % 16 == 0 {
-            bits = rand::random::<u64>();
-        }
-        s.push(HEX[(bits & 0xf) as usize] as char);
-        bits >>= 4;
-    }
-    s
-}
+/// Where the sans-IO cores draw their random values from — tags, branches, Call-IDs, cnonces,
+/// nonce keys, SDP session ids, RTP SSRCs: a ChaCha12 stream (`rand`'s `StdRng`, a CSPRNG)
+/// seeded by the shell from the operating system, or by a test with a fixed seed so a run can
+/// be replayed. Each call leg gets its own stream forked from the engine's ([`Tokens::fork`]).
+#[derive(Debug)]
+pub struct Tokens(rand::rngs::StdRng);
 
-/// A new branch parameter with the RFC 3261 magic cookie `z9hG4bK` (§8.1.1.7).
-pub fn new_branch() -> String {
-    format!("z9hG4bK{}", random_token(20))
+impl Tokens {
+    /// A stream from a 32-byte seed.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        use rand::SeedableRng;
+        Self(rand::rngs::StdRng::from_seed(seed))
+    }
+
+    /// A stream from a 64-bit seed (tests, replays).
+    pub fn seeded(seed: u64) -> Self {
+        use rand::SeedableRng;
+        Self(rand::rngs::StdRng::seed_from_u64(seed))
+    }
+
+    /// A new independent stream seeded from this one.
+    pub fn fork(&mut self) -> Self {
+        use rand::SeedableRng;
+        Self(rand::rngs::StdRng::from_rng(&mut self.0))
+    }
+
+    /// 64 random bits.
+    pub fn u64(&mut self) -> u64 {
+        use rand::Rng;
+        self.0.next_u64()
+    }
+
+    /// A new random token of `n` lowercase hex digits (tags, Call-IDs, branches).
+    pub fn token(&mut self, n: usize) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(n);
+        let mut bits: u64 = 0;
+        for i in 0..n {
+            if i % 16 == 0 {
+                bits = self.u64();
+            }
+            s.push(HEX[(bits & 0xf) as usize] as char);
+            bits >>= 4;
+        }
+        s
+    }
+
+    /// A new branch parameter with the RFC 3261 magic cookie `z9hG4bK` (§8.1.1.7).
+    pub fn branch(&mut self) -> String {
+        format!("z9hG4bK{}", self.token(20))
+    }
 }
 
 /// Parses a SIP URI (`sip:+15550100@10.0.0.1:5060;transport=tcp`). Errors: the library's
