@@ -494,6 +494,21 @@ async fn write_report(path: &PathBuf, r: &report::Report) -> anyhow::Result<()> 
 
 async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        cmd @ Cmd::Run { .. } => run_command(cmd).await,
+        cmd @ Cmd::Serve { .. } => serve_command(cmd).await,
+        cmd @ Cmd::Simulate { .. } => simulate_command(cmd).await,
+        cmd @ Cmd::Report { .. } => report_command(cmd).await,
+        cmd @ Cmd::Agent { .. } => agent_command(cmd).await,
+        cmd @ Cmd::Dnc { .. } => dnc_command(cmd).await,
+        cmd @ Cmd::Token { .. } => token_command(cmd).await,
+        cmd @ Cmd::Amd { .. } => amd_command(cmd).await,
+        cmd @ Cmd::Demo { .. } => demo_command(cmd).await,
+    }
+}
+
+/// `outdial run`: one campaign from a file to the end, with its report.
+async fn run_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Run {
             campaign,
             leads,
@@ -519,6 +534,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(130));
             }
         }
+        _ => unreachable!("real_main dispatches only `run` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial serve`: the campaign service and its API until SIGTERM/Ctrl-C.
+async fn serve_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Serve { config } => {
             let mut sc = outdial::service::ServiceConfig::load(&config)?;
             // The environment wins over the file: a PostgreSQL password stays out of it.
@@ -575,6 +598,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await;
             eprintln!("outdial serve: stopped");
         }
+        _ => unreachable!("real_main dispatches only `serve` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial simulate`: the pacing simulator.
+async fn simulate_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Simulate {
             agents,
             hours,
@@ -654,6 +685,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        _ => unreachable!("real_main dispatches only `simulate` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial report`: a stored campaign's report.
+async fn report_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Report { db, campaign, json } => {
             if !outdial::store::is_url(&db.to_string_lossy()) && !db.exists() {
                 anyhow::bail!("no database at {}", db.display());
@@ -687,6 +726,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        _ => unreachable!("real_main dispatches only `report` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial agent …`: agent requests through the API.
+async fn agent_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Agent {
             command: AgentCmd::List { api },
         } => {
@@ -749,6 +796,38 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
             print_agents(&[a]);
         }
+        Cmd::Agent {
+            command: AgentCmd::Add { id, realm, db },
+        } => {
+            let password = match std::env::var("OUTDIAL_AGENT_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.is_empty() {
+                anyhow::bail!(
+                    "agent add: empty password (set OUTDIAL_AGENT_PASSWORD or pipe it on stdin)"
+                );
+            }
+            let store = Store::open(&db).await?;
+            let ha1 = outdial::acd::Ha1::from_password(&id, &realm, &password);
+            store.upsert_agent(&id, &realm, &ha1).await?;
+            println!(
+                "agent {id}: HA1 stored for realm {realm:?} in {}",
+                outdial::store::redact_url(&db.to_string_lossy())
+            );
+        }
+        _ => unreachable!("real_main dispatches only `agent` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial dnc …`: the do-not-call list.
+async fn dnc_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Dnc {
             command: DncCmd::Import { file, region, db },
         } => {
@@ -777,6 +856,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.dnc_count().await?
             );
         }
+        _ => unreachable!("real_main dispatches only `dnc` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial token …`: API tokens.
+async fn token_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Token {
             command:
                 TokenCmd::Create {
@@ -803,30 +890,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("{token}");
         }
-        Cmd::Agent {
-            command: AgentCmd::Add { id, realm, db },
-        } => {
-            let password = match std::env::var("OUTDIAL_AGENT_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            if password.is_empty() {
-                anyhow::bail!(
-                    "agent add: empty password (set OUTDIAL_AGENT_PASSWORD or pipe it on stdin)"
-                );
-            }
-            let store = Store::open(&db).await?;
-            let ha1 = outdial::acd::Ha1::from_password(&id, &realm, &password);
-            store.upsert_agent(&id, &realm, &ha1).await?;
-            println!(
-                "agent {id}: HA1 stored for realm {realm:?} in {}",
-                outdial::store::redact_url(&db.to_string_lossy())
-            );
-        }
+        _ => unreachable!("real_main dispatches only `token` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial amd …`: the AMD corpus and its evaluation.
+async fn amd_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Amd {
             command:
                 AmdCmd::Eval {
@@ -867,6 +938,14 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 out.display()
             );
         }
+        _ => unreachable!("real_main dispatches only `amd` here"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `outdial demo`: a campaign against a bundled SIPp far end.
+async fn demo_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
         Cmd::Demo {
             transport,
             leads,
@@ -911,6 +990,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 dir.join("outdial.db").display()
             );
         }
+        _ => unreachable!("real_main dispatches only `demo` here"),
     }
     Ok(ExitCode::SUCCESS)
 }

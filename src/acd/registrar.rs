@@ -141,6 +141,9 @@ pub struct Registrar {
     stats: RegistrarStats,
 }
 
+/// A REGISTER refused: the status and the response's extra headers.
+type Refusal = (u16, Vec<Header>);
+
 impl Registrar {
     /// A registrar with no accounts; `now` anchors nonce times; tags, nonces and the nonce
     /// key are drawn from `tokens`.
@@ -284,36 +287,10 @@ impl Registrar {
             }
             self.bindings.remove(&username);
         } else {
-            let mut parsed = Vec::new();
-            for c in &contacts {
-                let Some(uri) = uri_of(c) else {
-                    return answer(400, vec![]);
-                };
-                let Ok(u) = parse_uri(&uri) else {
-                    return answer(400, vec![]);
-                };
-                let expires = contact_param(c, "expires")
-                    .and_then(|v| v.parse::<u32>().ok())
-                    .or(header_expires)
-                    .unwrap_or(self.cfg.default_expires);
-                if expires != 0 && expires < self.cfg.min_expires {
-                    return answer(
-                        423,
-                        vec![Header::Other(
-                            "Min-Expires".into(),
-                            self.cfg.min_expires.to_string(),
-                        )],
-                    );
-                }
-                let (host, port) = host_port(&u);
-                let target = match (transport, host.trim_matches(['[', ']']).parse::<IpAddr>()) {
-                    // Over TCP, requests go back on the phone's connection (RFC 3261 §18.2.2,
-                    // the connection-reuse rule of RFC 5626 §5): its source, not its Contact.
-                    (Transport::Tcp, _) | (_, Err(_)) => src,
-                    (Transport::Udp, Ok(ip)) => SocketAddr::new(ip, port),
-                };
-                parsed.push((uri, target, expires.min(self.cfg.max_expires)));
-            }
+            let parsed = match self.parse_contacts(&contacts, header_expires, transport, src) {
+                Ok(p) => p,
+                Err((code, extra)) => return answer(code, extra),
+            };
             let list = self.bindings.entry(username.clone()).or_default();
             for (uri, target, expires) in parsed {
                 if let Some(b) = list.iter().find(|b| b.uri == uri)
@@ -363,6 +340,46 @@ impl Registrar {
             response: reply(200, extra),
             changes,
         }
+    }
+
+    /// The Contacts of a REGISTER as (URI, where requests go, granted expiry s): a Contact's
+    /// `expires` parameter, else the `Expires` header, else the default, at most the maximum.
+    /// Errors: the response to send instead (400 for an unparsable Contact, 423 with
+    /// `Min-Expires` for an expiry below the minimum, RFC 3261 §10.3).
+    fn parse_contacts(
+        &self,
+        contacts: &[String],
+        header_expires: Option<u32>,
+        transport: Transport,
+        src: SocketAddr,
+    ) -> Result<Vec<(String, SocketAddr, u32)>, Refusal> {
+        let mut parsed = Vec::new();
+        for c in contacts {
+            let uri = uri_of(c).ok_or((400, vec![]))?;
+            let u = parse_uri(&uri).map_err(|_| (400, vec![]))?;
+            let expires = contact_param(c, "expires")
+                .and_then(|v| v.parse::<u32>().ok())
+                .or(header_expires)
+                .unwrap_or(self.cfg.default_expires);
+            if expires != 0 && expires < self.cfg.min_expires {
+                return Err((
+                    423,
+                    vec![Header::Other(
+                        "Min-Expires".into(),
+                        self.cfg.min_expires.to_string(),
+                    )],
+                ));
+            }
+            let (host, port) = host_port(&u);
+            let target = match (transport, host.trim_matches(['[', ']']).parse::<IpAddr>()) {
+                // Over TCP, requests go back on the phone's connection (RFC 3261 §18.2.2, the
+                // connection-reuse rule of RFC 5626 §5): its source, not its Contact.
+                (Transport::Tcp, _) | (_, Err(_)) => src,
+                (Transport::Udp, Ok(ip)) => SocketAddr::new(ip, port),
+            };
+            parsed.push((uri, target, expires.min(self.cfg.max_expires)));
+        }
+        Ok(parsed)
     }
 
     /// When the next binding expires.

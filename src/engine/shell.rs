@@ -125,7 +125,86 @@ pub struct EngineHandle {
 /// Binds the socket and starts the engine task.
 /// Errors: binding or (TCP) connecting to the trunk failed.
 pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
-    let (mut socket, mut stream_rx) = match cfg.transport {
+    let net = bind(&cfg).await?;
+    let engine_cfg = EngineConfig {
+        local: LocalParty {
+            sent_by: net.local_addr.to_string(),
+            transport: cfg.transport,
+            user_agent: cfg.user_agent.clone(),
+        },
+        trunks: cfg.trunks.clone(),
+        keepalive: cfg.keepalive,
+        trunk_down_after: cfg.trunk_down_after,
+        timers: cfg.timers,
+        rtp_ports: cfg.rtp_ports,
+        acd: cfg.acd.clone(),
+        agents_sent_by: net.agents_sent_by.clone(),
+    };
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Command>();
+    let (media_tx, media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
+    let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
+    let (health_tx, health_rx) = tokio::sync::watch::channel(Default::default());
+    let local_addr = net.local_addr;
+    let trunk_addrs = cfg.trunks.iter().map(|t| t.addr).collect();
+    let task = tokio::spawn(async move {
+        let engine = Engine::new(engine_cfg, Instant::now(), os_tokens());
+        health_tx.send_replace(engine.trunk_health());
+        let udp = match &net.socket {
+            SipSocket::Udp(s) => Some(s.clone()),
+            SipSocket::Tcp(_) => net.agent_udp.clone(),
+        };
+        let mut task = EngineTask {
+            engine,
+            // RTP sockets bind where SIP does; the SDP offers `local_addr`'s IP.
+            media_ip: net.bound.ip(),
+            udp,
+            net,
+            trunk_addrs,
+            reserved: HashMap::new(),
+            media: HashMap::new(),
+            media_tx,
+            ev_tx,
+            agent_tx,
+            health_tx,
+            event_latency: super::core::latency_histogram(),
+            received_at: None,
+            shutdown: None,
+        };
+        task.run(cmd_rx, media_rx).await;
+    });
+    Ok(EngineHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        agent_events: agent_rx,
+        local_addr,
+        trunks: health_rx,
+        task,
+    })
+}
+
+/// The engine's sockets: the SIP socket (and, with agents, their UDP socket and TCP listener).
+struct Net {
+    socket: SipSocket,
+    /// Messages read from TCP connections (the trunk's, or phones').
+    stream_rx: Option<mpsc::UnboundedReceiver<Received>>,
+    /// The SIP socket's bound address.
+    bound: SocketAddr,
+    /// The address peers reach us at (Via, Contact, SDP).
+    local_addr: SocketAddr,
+    /// Phones' accepted TCP connections, and the task accepting them.
+    accepted: Accepted,
+    acceptor: Option<JoinHandle<()>>,
+    /// Agents' own UDP socket when the trunk is on TCP, and its advertised address.
+    agent_udp: Option<Arc<tokio::net::UdpSocket>>,
+    agents_sent_by: Option<String>,
+}
+
+/// Binds the SIP socket (connecting a TCP trunk) and, with agents, their sockets.
+/// Errors: an address that cannot be bound, a TCP trunk that cannot be reached, a socket on
+/// every interface without `advertised_address`.
+async fn bind(cfg: &ShellConfig) -> anyhow::Result<Net> {
+    let (socket, mut stream_rx) = match cfg.transport {
         Transport::Udp => (SipSocket::udp(cfg.bind).await?, None),
         Transport::Tcp => {
             let addrs: Vec<SocketAddr> = cfg.trunks.iter().map(|t| t.addr).collect();
@@ -143,7 +222,6 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         );
     }
     let public = |a: SocketAddr| SocketAddr::new(public_ip, a.port());
-    let local_addr = public(bound);
     // Agents' phones register on one address over UDP and TCP: the SIP socket's (a TCP trunk
     // has no listening socket, so then a UDP socket of their own on `bind`), and a TCP
     // listener on the same port.
@@ -177,105 +255,56 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         };
         acceptor = Some(accepted.serve(listener, tx));
     }
-    let trunk_addrs: std::collections::HashSet<SocketAddr> =
-        cfg.trunks.iter().map(|t| t.addr).collect();
-    let engine_cfg = EngineConfig {
-        local: LocalParty {
-            sent_by: local_addr.to_string(),
-            transport: cfg.transport,
-            user_agent: cfg.user_agent.clone(),
-        },
-        trunks: cfg.trunks.clone(),
-        keepalive: cfg.keepalive,
-        trunk_down_after: cfg.trunk_down_after,
-        timers: cfg.timers,
-        rtp_ports: cfg.rtp_ports,
-        acd: cfg.acd.clone(),
+    Ok(Net {
+        socket,
+        stream_rx,
+        bound,
+        local_addr: public(bound),
+        accepted,
+        acceptor,
+        agent_udp,
         agents_sent_by,
-    };
-    // RTP sockets bind where SIP does; the SDP offers `local_addr`'s IP.
-    let media_ip = bound.ip();
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
-    let (media_tx, mut media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
-    let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
-    let (health_tx, health_rx) = tokio::sync::watch::channel(Default::default());
-    let task = tokio::spawn(async move {
-        let mut engine = Engine::new(engine_cfg, Instant::now(), os_tokens());
-        health_tx.send_replace(engine.trunk_health());
-        let mut reserved: HashMap<u16, tokio::net::UdpSocket> = HashMap::new();
-        top_up_bound_ports(&mut engine, &mut reserved, media_ip).await;
-        engine.start_keepalive(Instant::now());
-        let udp = match &socket {
-            SipSocket::Udp(s) => Some(s.clone()),
-            SipSocket::Tcp(_) => agent_udp.clone(),
-        };
+    })
+}
+
+/// The engine task: the sans-IO [`Engine`] and everything it does I/O through.
+struct EngineTask {
+    engine: Engine,
+    net: Net,
+    /// The UDP socket SIP datagrams are read from (the SIP socket's, or the agents').
+    udp: Option<Arc<tokio::net::UdpSocket>>,
+    trunk_addrs: std::collections::HashSet<SocketAddr>,
+    media_ip: std::net::IpAddr,
+    /// RTP sockets bound ahead for agent legs, by port.
+    reserved: HashMap<u16, tokio::net::UdpSocket>,
+    media: HashMap<String, MediaHandle>,
+    media_tx: mpsc::UnboundedSender<(String, MediaMsg)>,
+    ev_tx: mpsc::UnboundedSender<CallEvent>,
+    agent_tx: mpsc::UnboundedSender<crate::events::AgentEvent>,
+    health_tx: tokio::sync::watch::Sender<crate::engine::trunks::TrunkHealth>,
+    /// Response received → call event handed on, µs.
+    event_latency: hdrhistogram::Histogram<u64>,
+    received_at: Option<Instant>,
+    shutdown: Option<oneshot::Sender<EngineStats>>,
+}
+
+impl EngineTask {
+    /// Runs until told to stop and every call and media task has ended; then sends the
+    /// counters to whoever asked.
+    async fn run(
+        &mut self,
+        mut cmd_rx: mpsc::UnboundedReceiver<Command>,
+        mut media_rx: mpsc::UnboundedReceiver<(String, MediaMsg)>,
+    ) {
+        top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
+        self.engine.start_keepalive(Instant::now());
+        let mut stream_rx = self.net.stream_rx.take();
+        let udp = self.udp.clone();
         let mut buf = vec![0u8; 65_536];
-        let mut shutdown: Option<oneshot::Sender<EngineStats>> = None;
-        let mut media: HashMap<String, MediaHandle> = HashMap::new();
-        // Response received → call event handed on, µs.
-        let mut event_latency = super::core::latency_histogram();
-        let mut received_at: Option<Instant> = None;
         loop {
-            let wake = engine.poll_timeout();
+            let wake = self.engine.poll_timeout();
             tokio::select! {
-                cmd = cmd_rx.recv(), if shutdown.is_none() => match cmd {
-                    Some(Command::StartCall { call_id, attempt, mut spec, preview_agent, priority }) => {
-                        // Bind the RTP port before it is offered in the SDP (a few tries: a
-                        // port can be held by another socket).
-                        for _ in 0..16 {
-                            let Some(port) = engine.take_rtp_port() else { break };
-                            match tokio::net::UdpSocket::bind(SocketAddr::new(media_ip, port)).await {
-                                Ok(sock) => {
-                                    spec.rtp_port = port;
-                                    let h = open_media(&call_id, sock, spec.media.settings.clone(), &media_tx);
-                                    media.insert(call_id.clone(), h);
-                                    break;
-                                }
-                                Err(_) => engine.skip_rtp_port(port),
-                            }
-                        }
-                        let now = Instant::now();
-                        let preview = preview_agent.map(|a| (call_id.clone(), a));
-                        if priority != 0 {
-                            engine.acd_priority(&call_id, priority);
-                        }
-                        engine.start_call(now, call_id, attempt, *spec);
-                        if let Some((call, agent)) = preview {
-                            engine.acd_preview(now, &call, &agent);
-                        }
-                    }
-                    Some(Command::Agent { agent, action, reply }) => {
-                        let _ = reply.send(engine.agent_control(Instant::now(), &agent, action));
-                    }
-                    Some(Command::Agents(reply)) => {
-                        let _ = reply.send(engine.agent_views(Instant::now()));
-                    }
-                    Some(Command::Queue(reply)) => {
-                        let _ = reply.send(engine.queue_view(Instant::now()));
-                    }
-                    Some(Command::AgentPassword { agent, password, reply }) => {
-                        let _ = reply.send(engine.set_agent_password(&agent, &password.0));
-                    }
-                    Some(Command::HangUp(ids)) => {
-                        let now = Instant::now();
-                        for id in ids {
-                            engine.hang_up_call(now, &id);
-                        }
-                    }
-                    Some(Command::Stats(reply)) => {
-                        let _ = reply.send(engine.stats(Instant::now()));
-                    }
-                    Some(Command::Shutdown(done)) => {
-                        engine.hang_up_all(Instant::now());
-                        shutdown = Some(done);
-                    }
-                    None => {
-                        engine.hang_up_all(Instant::now());
-                        let (tx, _rx) = oneshot::channel();
-                        shutdown = Some(tx);
-                    }
-                },
+                cmd = cmd_rx.recv(), if self.shutdown.is_none() => self.command(cmd).await,
                 r = async {
                     match &udp {
                         Some(s) => s.recv_from(&mut buf).await.map(|(n, src)| Received { bytes: buf[..n].to_vec(), src }),
@@ -284,8 +313,8 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                 } => match r {
                     Ok(rx) => {
                         let now = Instant::now();
-                        received_at = Some(now);
-                        engine.handle_datagram(now, &rx.bytes, rx.src)
+                        self.received_at = Some(now);
+                        self.engine.handle_datagram(now, &rx.bytes, rx.src)
                     }
                     // An ICMP error for an earlier datagram surfaces here once (ECONNREFUSED);
                     // its details are in the error queue, read below.
@@ -302,7 +331,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     let refused = crate::sip::transport::take_unreachable(s);
                     for dest in dedup(refused) {
                         tracing::debug!(%dest, "ICMP unreachable");
-                        engine.handle_unreachable(now, dest);
+                        self.engine.handle_unreachable(now, dest);
                     }
                 },
                 m = async {
@@ -312,118 +341,206 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
                     }
                 } => if let Some(rx) = m {
                     let now = Instant::now();
-                    received_at = Some(now);
-                    engine.handle_stream_message(now, &rx.bytes, rx.src);
+                    self.received_at = Some(now);
+                    self.engine.handle_stream_message(now, &rx.bytes, rx.src);
                 },
                 m = media_rx.recv() => if let Some((call_id, msg)) = m {
                     match msg {
-                        MediaMsg::Event(ev) => engine.handle_media_event(Instant::now(), &call_id, ev),
-                        MediaMsg::Closed(stats) => engine.handle_media_closed(Instant::now(), &call_id, stats),
+                        MediaMsg::Event(ev) => self.engine.handle_media_event(Instant::now(), &call_id, ev),
+                        MediaMsg::Closed(stats) => self.engine.handle_media_closed(Instant::now(), &call_id, stats),
                     }
                 },
-                _ = sleep_until(wake) => engine.handle_timeout(Instant::now()),
+                _ = sleep_until(wake) => self.engine.handle_timeout(Instant::now()),
             }
-            while let Some(out) = engine.poll_output() {
-                match out {
-                    Output::Transmit(t) => {
-                        // A phone's own TCP connection first; then, with a TCP trunk, agents'
-                        // UDP for anything but a trunk; else the SIP socket.
-                        let bytes = if acceptor.is_some() {
-                            match accepted.send(t.dest, t.bytes) {
-                                Ok(()) => continue,
-                                Err(b) => b,
-                            }
-                        } else {
-                            t.bytes
-                        };
-                        let sent = match &agent_udp {
-                            Some(u) if !trunk_addrs.contains(&t.dest) => {
-                                crate::sip::transport::send_udp(u, t.dest, &bytes).await
-                            }
-                            _ => socket.send(t.dest, bytes).await,
-                        };
-                        if let Err(e) = sent {
-                            tracing::warn!(dest = %t.dest, error = %e, "SIP send failed");
-                            // A TCP trunk that refuses the connection is as dead as a UDP
-                            // port that answers ICMP unreachable: its INVITEs fail now.
-                            use std::io::ErrorKind as K;
-                            if matches!(socket, SipSocket::Tcp(_))
-                                && trunk_addrs.contains(&t.dest)
-                                && matches!(
-                                    e.kind(),
-                                    K::ConnectionRefused
-                                        | K::ConnectionReset
-                                        | K::HostUnreachable
-                                        | K::NetworkUnreachable
-                                )
-                            {
-                                engine.handle_unreachable(Instant::now(), t.dest);
-                            }
-                        }
-                    }
-                    Output::Event(ev) => {
-                        let _ = ev_tx.send(ev);
-                        if let Some(t) = received_at {
-                            let _ = event_latency.record((t.elapsed().as_micros() as u64).max(1));
-                        }
-                    }
-                    Output::Media(MediaCommand::Open { call_id, port }) => {
-                        // An agent leg: its port was bound ahead (see below).
-                        match reserved.remove(&port) {
-                            Some(sock) => {
-                                let h = open_media(&call_id, sock, Default::default(), &media_tx);
-                                media.insert(call_id, h);
-                            }
-                            None => tracing::warn!(
-                                port,
-                                "agent leg RTP port not bound: no audio on that leg"
-                            ),
-                        }
-                    }
-                    Output::Media(cmd) => media_command(cmd, &mut media, &mut engine).await,
-                    Output::Agent(ev) => {
-                        tracing::debug!(agent = %ev.agent, state = ev.state.as_str(), reason = %ev.reason, "agent state");
-                        let _ = agent_tx.send(ev);
-                    }
-                    Output::Trunk(c) => {
-                        if c.up {
-                            tracing::info!(trunk = %c.trunk, reason = c.reason, "trunk up");
-                        } else {
-                            tracing::warn!(trunk = %c.trunk, reason = c.reason, "trunk down");
-                        }
-                        health_tx.send_replace(engine.trunk_health());
-                    }
-                }
-            }
-            received_at = None;
-            top_up_bound_ports(&mut engine, &mut reserved, media_ip).await;
-            if shutdown.is_some() && engine.live_calls() == 0 && engine.media_closing() == 0 {
+            self.drain_outputs().await;
+            self.received_at = None;
+            top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
+            if self.shutdown.is_some()
+                && self.engine.live_calls() == 0
+                && self.engine.media_closing() == 0
+            {
                 break;
             }
         }
-        drop(reserved);
-        if let Some(a) = acceptor {
+        self.finish();
+    }
+
+    /// One command from the run loop or the API.
+    async fn command(&mut self, cmd: Option<Command>) {
+        let engine = &mut self.engine;
+        match cmd {
+            Some(Command::StartCall {
+                call_id,
+                attempt,
+                mut spec,
+                preview_agent,
+                priority,
+            }) => {
+                // Bind the RTP port before it is offered in the SDP (a few tries: a port can
+                // be held by another socket).
+                for _ in 0..16 {
+                    let Some(port) = engine.take_rtp_port() else {
+                        break;
+                    };
+                    match tokio::net::UdpSocket::bind(SocketAddr::new(self.media_ip, port)).await {
+                        Ok(sock) => {
+                            spec.rtp_port = port;
+                            let settings = spec.media.settings.clone();
+                            let h = open_media(&call_id, sock, settings, &self.media_tx);
+                            self.media.insert(call_id.clone(), h);
+                            break;
+                        }
+                        Err(_) => engine.skip_rtp_port(port),
+                    }
+                }
+                let now = Instant::now();
+                let preview = preview_agent.map(|a| (call_id.clone(), a));
+                if priority != 0 {
+                    engine.acd_priority(&call_id, priority);
+                }
+                engine.start_call(now, call_id, attempt, *spec);
+                if let Some((call, agent)) = preview {
+                    engine.acd_preview(now, &call, &agent);
+                }
+            }
+            Some(Command::Agent {
+                agent,
+                action,
+                reply,
+            }) => {
+                let _ = reply.send(engine.agent_control(Instant::now(), &agent, action));
+            }
+            Some(Command::Agents(reply)) => {
+                let _ = reply.send(engine.agent_views(Instant::now()));
+            }
+            Some(Command::Queue(reply)) => {
+                let _ = reply.send(engine.queue_view(Instant::now()));
+            }
+            Some(Command::AgentPassword {
+                agent,
+                password,
+                reply,
+            }) => {
+                let _ = reply.send(engine.set_agent_password(&agent, &password.0));
+            }
+            Some(Command::HangUp(ids)) => {
+                let now = Instant::now();
+                for id in ids {
+                    engine.hang_up_call(now, &id);
+                }
+            }
+            Some(Command::Stats(reply)) => {
+                let _ = reply.send(engine.stats(Instant::now()));
+            }
+            Some(Command::Shutdown(done)) => {
+                engine.hang_up_all(Instant::now());
+                self.shutdown = Some(done);
+            }
+            None => {
+                engine.hang_up_all(Instant::now());
+                let (tx, _rx) = oneshot::channel();
+                self.shutdown = Some(tx);
+            }
+        }
+    }
+
+    /// Carries out everything the engine has to send, say or open.
+    async fn drain_outputs(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Transmit(t) => self.transmit(t.dest, t.bytes).await,
+                Output::Event(ev) => {
+                    let _ = self.ev_tx.send(ev);
+                    if let Some(t) = self.received_at {
+                        let _ = self
+                            .event_latency
+                            .record((t.elapsed().as_micros() as u64).max(1));
+                    }
+                }
+                Output::Media(MediaCommand::Open { call_id, port }) => {
+                    // An agent leg: its port was bound ahead (see top_up_bound_ports).
+                    match self.reserved.remove(&port) {
+                        Some(sock) => {
+                            let h = open_media(&call_id, sock, Default::default(), &self.media_tx);
+                            self.media.insert(call_id, h);
+                        }
+                        None => tracing::warn!(
+                            port,
+                            "agent leg RTP port not bound: no audio on that leg"
+                        ),
+                    }
+                }
+                Output::Media(cmd) => media_command(cmd, &mut self.media, &mut self.engine).await,
+                Output::Agent(ev) => {
+                    tracing::debug!(agent = %ev.agent, state = ev.state.as_str(), reason = %ev.reason, "agent state");
+                    let _ = self.agent_tx.send(ev);
+                }
+                Output::Trunk(c) => {
+                    if c.up {
+                        tracing::info!(trunk = %c.trunk, reason = c.reason, "trunk up");
+                    } else {
+                        tracing::warn!(trunk = %c.trunk, reason = c.reason, "trunk down");
+                    }
+                    self.health_tx.send_replace(self.engine.trunk_health());
+                }
+            }
+        }
+    }
+
+    /// Sends a SIP message: on a phone's own TCP connection first; then, with a TCP trunk,
+    /// on the agents' UDP socket for anything but a trunk; else on the SIP socket.
+    async fn transmit(&mut self, dest: SocketAddr, bytes: Vec<u8>) {
+        let bytes = if self.net.acceptor.is_some() {
+            match self.net.accepted.send(dest, bytes) {
+                Ok(()) => return,
+                Err(b) => b,
+            }
+        } else {
+            bytes
+        };
+        let sent = match &self.net.agent_udp {
+            Some(u) if !self.trunk_addrs.contains(&dest) => {
+                crate::sip::transport::send_udp(u, dest, &bytes).await
+            }
+            _ => self.net.socket.send(dest, bytes).await,
+        };
+        if let Err(e) = sent {
+            tracing::warn!(%dest, error = %e, "SIP send failed");
+            // A TCP trunk that refuses the connection is as dead as a UDP port that answers
+            // ICMP unreachable: its INVITEs fail now.
+            use std::io::ErrorKind as K;
+            if matches!(self.net.socket, SipSocket::Tcp(_))
+                && self.trunk_addrs.contains(&dest)
+                && matches!(
+                    e.kind(),
+                    K::ConnectionRefused
+                        | K::ConnectionReset
+                        | K::HostUnreachable
+                        | K::NetworkUnreachable
+                )
+            {
+                self.engine.handle_unreachable(Instant::now(), dest);
+            }
+        }
+    }
+
+    /// After the loop: sockets given back, the counters to whoever asked for the stop.
+    fn finish(&mut self) {
+        self.reserved.clear();
+        if let Some(a) = self.net.acceptor.take() {
             a.abort();
         }
-        engine.return_bound_ports();
-        if let Some(done) = shutdown {
-            let mut stats = engine.stats(Instant::now());
-            stats.media_tasks_open = media.len() as u64;
-            if !event_latency.is_empty() {
-                stats.event_p50_us = event_latency.value_at_quantile(0.5);
-                stats.event_p99_us = event_latency.value_at_quantile(0.99);
+        self.engine.return_bound_ports();
+        if let Some(done) = self.shutdown.take() {
+            let mut stats = self.engine.stats(Instant::now());
+            stats.media_tasks_open = self.media.len() as u64;
+            if !self.event_latency.is_empty() {
+                stats.event_p50_us = self.event_latency.value_at_quantile(0.5);
+                stats.event_p99_us = self.event_latency.value_at_quantile(0.99);
             }
             let _ = done.send(stats);
         }
-    });
-    Ok(EngineHandle {
-        commands: cmd_tx,
-        events: ev_rx,
-        agent_events: agent_rx,
-        local_addr,
-        trunks: health_rx,
-        task,
-    })
+    }
 }
 
 /// The addresses in `v`, each once, in first-seen order.

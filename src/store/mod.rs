@@ -110,6 +110,62 @@ fn values_statements<'a, T>(
         .collect()
 }
 
+/// The lead decisions of a batch, in the batch's transaction: one multi-row UPDATE for the
+/// retries (new count, next attempt time) and one for the leads made final.
+async fn apply_lead_updates(
+    backend: Backend,
+    tx: &mut AnyConnection,
+    leads: &[LeadUpdate],
+) -> sqlx::Result<()> {
+    let retries: Vec<_> = leads
+        .iter()
+        .filter_map(|u| match u {
+            LeadUpdate::Retry {
+                lead_id,
+                attempts,
+                at,
+            } => Some((*lead_id, *attempts as i64, rfc3339_ms(*at))),
+            LeadUpdate::Final { .. } => None,
+        })
+        .collect();
+    let finals: Vec<_> = leads
+        .iter()
+        .filter_map(|u| match u {
+            LeadUpdate::Final {
+                lead_id,
+                attempts,
+                disposition,
+            } => Some((*lead_id, *attempts as i64, disposition.as_str())),
+            LeadUpdate::Retry { .. } => None,
+        })
+        .collect();
+    const BY_LEAD: &str = ") AS v WHERE leads.id = v.column1";
+    execute_values(
+        backend,
+        tx,
+        "UPDATE leads SET attempts = v.column2, next_attempt_at = v.column3 FROM (",
+        BY_LEAD,
+        &retries,
+        |b, (id, n, at)| {
+            b.push_bind(*id).push_bind(*n).push_bind(at.as_str());
+        },
+    )
+    .await?;
+    execute_values(
+        backend,
+        tx,
+        "UPDATE leads SET status = 'final', attempts = v.column2,
+             final_disposition = v.column3, next_attempt_at = NULL FROM (",
+        BY_LEAD,
+        &finals,
+        |b, (id, n, d)| {
+            b.push_bind(*id).push_bind(*n).push_bind(*d);
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Runs `head VALUES (…), (…) tail` for `rows` (see [`values_statements`]); returns the rows
 /// affected. Every statement is a round trip (to sqlx's SQLite worker thread or to the
 /// PostgreSQL server), so batches go as multi-row statements.
@@ -824,52 +880,7 @@ impl Store {
             },
         )
         .await?;
-        let retries: Vec<_> = leads
-            .iter()
-            .filter_map(|u| match u {
-                LeadUpdate::Retry {
-                    lead_id,
-                    attempts,
-                    at,
-                } => Some((*lead_id, *attempts as i64, rfc3339_ms(*at))),
-                LeadUpdate::Final { .. } => None,
-            })
-            .collect();
-        let finals: Vec<_> = leads
-            .iter()
-            .filter_map(|u| match u {
-                LeadUpdate::Final {
-                    lead_id,
-                    attempts,
-                    disposition,
-                } => Some((*lead_id, *attempts as i64, disposition.as_str())),
-                LeadUpdate::Retry { .. } => None,
-            })
-            .collect();
-        const BY_LEAD: &str = ") AS v WHERE leads.id = v.column1";
-        execute_values(
-            self.backend,
-            &mut tx,
-            "UPDATE leads SET attempts = v.column2, next_attempt_at = v.column3 FROM (",
-            BY_LEAD,
-            &retries,
-            |b, (id, n, at)| {
-                b.push_bind(*id).push_bind(*n).push_bind(at.as_str());
-            },
-        )
-        .await?;
-        execute_values(
-            self.backend,
-            &mut tx,
-            "UPDATE leads SET status = 'final', attempts = v.column2,
-                 final_disposition = v.column3, next_attempt_at = NULL FROM (",
-            BY_LEAD,
-            &finals,
-            |b, (id, n, d)| {
-                b.push_bind(*id).push_bind(*n).push_bind(*d);
-            },
-        )
-        .await?;
+        apply_lead_updates(self.backend, &mut tx, leads).await?;
         tx.commit().await?;
         Ok(())
     }
