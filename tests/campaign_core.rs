@@ -505,3 +505,39 @@ fn events_gather_into_one_batch_until_the_flush_time() {
     assert_eq!((b.call_events.len(), b.lead_updates.len()), (1, 1));
     assert!(!c.gathering());
 }
+
+#[test]
+fn the_shared_limits_hold_a_place_per_call_until_it_ends() {
+    use outdial::campaign::rate::GlobalLimit;
+    use std::sync::atomic::Ordering;
+    let t0 = Instant::now();
+    let process = std::sync::Arc::new(GlobalLimit::new(1000.0, 1, t0 - S));
+    let leads = vec![lead(1), lead(2), lead(3)];
+    let dnc: HashSet<String> = [lead(1).number].into();
+    let mut c = Campaign::new(
+        config("cps = 100"),
+        t0 - S,
+        WallClock::anchored(t0, noon()),
+        leads,
+        0,
+        dnc,
+        SharedLimits::new(vec![process.clone()]),
+    )
+    .unwrap();
+    // Lead 1 is on the do-not-call list: its place goes back at once; lead 2 takes the one
+    // place there is; lead 3 waits.
+    let picks = dial(&mut c, t0);
+    assert_eq!(leads_of(&picks), [2]);
+    assert_eq!(process.in_flight.load(Ordering::Acquire), 1);
+    assert!(dial(&mut c, t0 + S).is_empty());
+    outcome(
+        &mut c,
+        t0 + S,
+        vec![ended(t0 + S, 2, 1, Disposition::Answered, None)],
+    );
+    assert_eq!(process.in_flight.load(Ordering::Acquire), 0);
+    assert_eq!(leads_of(&dial(&mut c, t0 + 2 * S)), [3]);
+    // A stop gives back the places of the calls cut short.
+    c.release_in_flight();
+    assert_eq!(process.in_flight.load(Ordering::Acquire), 0);
+}

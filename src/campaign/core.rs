@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use super::config::CampaignConfig;
 use super::decide::{self, LeadDecision, LeadTally};
 use super::pace::Pace;
-use super::rate::{Backoff, CallRate, SharedLimits, later};
+use super::rate::{Backoff, CallRate, Permit, SharedLimits, later};
 use super::window::CallingWindow;
 use crate::events::disposition::Disposition;
 use crate::events::{
@@ -245,8 +245,11 @@ pub struct Campaign {
     limits: SharedLimits,
     rate: CallRate,
     backoff: Backoff,
-    /// Attempt id → lead id of the calls in progress.
-    in_flight: HashMap<i64, i64>,
+    /// The calls in progress by attempt id: their lead, and their place in the shared limits
+    /// (given back when the entry goes).
+    in_flight: HashMap<i64, (i64, Option<Permit>)>,
+    /// Places in the shared limits taken for the last pass's picks, until [`Self::placed`].
+    admitted: Vec<Permit>,
     counters: Counters,
     holds: Holds,
     agents: HashMap<String, AgentState>,
@@ -321,6 +324,7 @@ impl Campaign {
             dnc,
             limits,
             in_flight: HashMap::new(),
+            admitted: Vec::new(),
             holds,
             agents: HashMap::new(),
             preview: Preview::default(),
@@ -576,11 +580,12 @@ impl Campaign {
                 self.limiter_wait = Some(slot.max(DIAL_PASS));
                 break;
             }
-            // The process-wide and trunk limits, after the campaign's own.
-            if !self.limits.is_empty() && !self.limits.try_start(now) {
+            // The process-wide and trunk limits, after the campaign's own: a permit holds the
+            // call's place in them; dropped (a lead not dialled after all), it goes back.
+            let Some(permit) = self.limits.try_start(now) else {
                 self.limiter_wait = Some(DIAL_PASS.max(Duration::from_millis(20)));
                 break;
-            }
+            };
             self.due.pop();
             let st = self.leads.get_mut(&lead_id).expect("due lead has state");
             if self.dnc.contains(&st.number) {
@@ -589,7 +594,6 @@ impl Campaign {
                     attempts: st.tally.attempts,
                     disposition: Disposition::Dnc,
                 });
-                self.limits.ended(1);
                 continue;
             }
             // Outside the lead's calling window: back in the queue for its next opening (the
@@ -599,7 +603,6 @@ impl Campaign {
                 if !w.contains(utc, st.tz) {
                     let opens = self.clock.to_instant(w.next_open(utc, st.tz));
                     self.due.push(Reverse((opens, lead_id)));
-                    self.limits.ended(1);
                     continue;
                 }
             }
@@ -613,6 +616,7 @@ impl Campaign {
             } else {
                 None
             };
+            self.admitted.push(permit);
             pass.picks.push(Pick {
                 lead_id,
                 attempt_no,
@@ -649,17 +653,18 @@ impl Campaign {
             let request = pick
                 .preview
                 .and_then(|t| self.preview.reserved.remove(&t).map(|a| (t, a)));
+            // One permit per pick (they are alike: the same limits).
+            let permit = self.admitted.pop();
             let Some(attempt_id) = id else {
                 self.leads.remove(&pick.lead_id);
                 self.rate.give_back();
-                self.limits.ended(1);
                 self.counters.taken_elsewhere += 1;
                 if let Some(r) = request {
                     self.preview.pending.push_front(r);
                 }
                 continue;
             };
-            self.in_flight.insert(attempt_id, pick.lead_id);
+            self.in_flight.insert(attempt_id, (pick.lead_id, permit));
             if let Some(p) = &mut self.pace {
                 p.placed(attempt_id, pick.started);
             }
@@ -743,9 +748,8 @@ impl Campaign {
                 self.holds.retry_after_until = Some(until);
             }
         }
-        if self.in_flight.remove(&ev.attempt.attempt_id).is_some() {
-            self.limits.ended(1);
-        }
+        // Its place in the shared limits goes back with the entry.
+        self.in_flight.remove(&ev.attempt.attempt_id);
         self.preview.busy.retain(|_, a| *a != ev.attempt.attempt_id);
         let lead_id = ev.attempt.lead_id;
         let st = self.leads.get_mut(&lead_id)?;
@@ -829,8 +833,8 @@ impl Campaign {
 
     /// The run ends with calls still in progress (a stop): their shared-limit slots go back.
     pub fn release_in_flight(&mut self) {
-        self.limits.ended(self.in_flight.len());
         self.in_flight.clear();
+        self.admitted.clear();
     }
 
     /// What was not applied when the run ended: call events not stored yet (stored without

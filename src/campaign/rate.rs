@@ -185,8 +185,10 @@ impl SharedLimits {
             .any(|l| l.in_flight.load(Ordering::Acquire) >= l.max_concurrent)
     }
 
-    /// Takes a start slot in every limit for one more call now, or in none.
-    pub fn try_start(&self, now: Instant) -> bool {
+    /// Takes a start slot in every limit for one more call now, or in none: the permit holds
+    /// the call's place in each limit until it is dropped (the call ended, or was never
+    /// placed after all).
+    pub fn try_start(&self, now: Instant) -> Option<Permit> {
         use std::sync::atomic::Ordering;
         let mut rates: Vec<_> = self
             .limits
@@ -197,19 +199,30 @@ impl SharedLimits {
             l.in_flight.load(Ordering::Acquire) < l.max_concurrent && r.can_acquire(now)
         });
         if !room {
-            return false;
+            return None;
         }
         for (l, r) in self.limits.iter().zip(rates.iter_mut()) {
             r.try_acquire(now);
             l.in_flight.fetch_add(1, Ordering::AcqRel);
         }
-        true
+        Some(Permit {
+            limits: self.limits.clone(),
+        })
     }
+}
 
-    /// `n` calls ended.
-    pub fn ended(&self, n: usize) {
+/// One call's place in the shared limits it was admitted by ([`SharedLimits::try_start`]),
+/// given back when dropped: a call's slot cannot be kept or given back twice by hand.
+#[must_use = "dropping the permit gives the slot back at once"]
+#[derive(Debug)]
+pub struct Permit {
+    limits: Vec<std::sync::Arc<GlobalLimit>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
         for l in &self.limits {
-            l.ended(n);
+            l.ended(1);
         }
     }
 }
@@ -345,19 +358,25 @@ mod tests {
         let t0 = Instant::now() + Duration::from_millis(1);
         let both = SharedLimits::new(vec![a.clone(), b.clone(), a.clone()]);
         let only_b = SharedLimits::new(vec![b.clone()]);
-        assert!(both.try_start(t0));
+        let first = both.try_start(t0).expect("room");
         let load = |l: &GlobalLimit| l.in_flight.load(std::sync::atomic::Ordering::Acquire);
         assert_eq!((load(&a), load(&b)), (1, 1), "counted once per limit");
         // A is full: refused, and B's rate slot is not spent on it.
         assert!(both.is_full());
-        assert!(!both.try_start(t0 + Duration::from_secs(1)));
+        assert!(both.try_start(t0 + Duration::from_secs(1)).is_none());
         assert_eq!(load(&b), 1);
-        both.ended(1);
+        drop(first);
         assert_eq!((load(&a), load(&b)), (0, 0));
-        assert!(both.try_start(t0 + Duration::from_secs(1)));
+        let _second = both
+            .try_start(t0 + Duration::from_secs(1))
+            .expect("room again");
         // B's rate: one per second, whoever asks.
-        assert!(!only_b.try_start(t0 + Duration::from_millis(1_500)));
-        assert!(only_b.try_start(t0 + Duration::from_secs(2)));
+        assert!(
+            only_b
+                .try_start(t0 + Duration::from_millis(1_500))
+                .is_none()
+        );
+        assert!(only_b.try_start(t0 + Duration::from_secs(2)).is_some());
         assert!(SharedLimits::default().is_empty());
     }
 
