@@ -1,6 +1,6 @@
 //! Pacing: how many calls to place now, from the live state of agents and calls — a sans-IO
-//! state machine fed with call outcomes and snapshots at a time `now`, as the simulator
-//! ([`sim`]) and, later, the campaign runner feed it. The model is in `docs/pacing.md`.
+//! state machine fed with call outcomes and snapshots at a time `now`, as the simulator (the
+//! shell crate's `pacing::sim`) and the campaign core feed it. The model is in `docs/pacing.md`.
 //!
 //! Modes ([`DialMode`]):
 //! * `preview`: nothing is dialled automatically (an agent asks for the next lead).
@@ -17,8 +17,6 @@
 //! Everywhere: no new call while `max_waiting_calls` answered calls wait for an agent, and
 //! the campaign auto-pauses when more than `auto_pause.waiting_above` calls wait for longer
 //! than `auto_pause.after` (resuming once the queue is empty and an agent is free).
-
-pub mod sim;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

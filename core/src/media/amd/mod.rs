@@ -8,9 +8,7 @@
 
 pub mod asterisk;
 pub mod beep;
-pub mod corpus;
 pub mod default;
-pub mod eval;
 
 use std::time::Instant;
 
