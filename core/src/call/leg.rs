@@ -266,54 +266,48 @@ struct Fork {
 /// One outbound call. See the module docs.
 #[derive(Debug)]
 pub struct CallLeg {
+    /// Who and what the call is: Call-ID, our party, the spec, From/To, the offer.
+    id: LegId,
+    phase: Phase,
+    /// The INVITE transaction(s): the current one, retired ones, the hop, digest and 422 retries.
+    inv: Inviting,
+    /// What the far end said last (final status, reason, Q.850, Retry-After, the answer SDP).
+    outcome: Outcome,
+    /// The confirmed dialog and what lives in it (session timer, refreshes, server transactions).
+    up: Confirmed,
+    /// CANCEL, BYE, forks: how the call ends.
+    ending: Ending,
+    /// The leg's own timers (failover, ring, CANCEL guard, hold), by [`LegTimer`].
+    deadlines: Deadlines,
+    out: VecDeque<LegTransmit>,
+    events: VecDeque<(Instant, CallEventKind)>,
+}
+
+/// Who and what the call is.
+#[derive(Debug)]
+struct LegId {
     call_id: String,
     local: LocalParty,
     /// This leg's random stream (tags, branches, cnonces).
     tokens: Tokens,
     timers: Timers,
     spec: CallSpec,
-    phase: Phase,
     from_value: String,
     to_value: String,
+    /// `spec.request_uri` parsed once: the INVITE, its ACK and CANCEL and an authenticated
+    /// retry all carry it.
+    request_uri: Uri,
+    /// Our SDP offer (re-sent with an authenticated INVITE).
+    offer: Vec<u8>,
+}
+
+/// The INVITE side of the call.
+#[derive(Debug)]
+struct Inviting {
     invite_via: String,
     invite_cseq: u32,
     invite: InviteClientTx,
     history: InviteHistory,
-    final_status: Option<u16>,
-    final_reason: Option<String>,
-    q850: Option<u16>,
-    dialog: Option<Dialog>,
-    ack_2xx: Option<Vec<u8>>,
-    sdp_version: u64,
-    session_id: u64,
-    forks: Vec<Fork>,
-    cancel: Option<NonInviteClientTx>,
-    cancel_wanted: bool,
-    cancel_guard: Option<Instant>,
-    ring_deadline: Option<Instant>,
-    hold_deadline: Option<Instant>,
-    bye: Option<NonInviteClientTx>,
-    server_txs: Vec<ServerTx>,
-    invite_server_txs: Vec<InviteServerTx>,
-    out: VecDeque<LegTransmit>,
-    events: VecDeque<(Instant, CallEventKind)>,
-    duplicates: u32,
-    shutdown: bool,
-    /// Why we sent our BYE (the `detail` of `terminated` when its answer comes).
-    bye_reason: EndReason,
-    /// The ring timer fired (a CANCEL is sent or waits for a provisional).
-    ring_timed_out: bool,
-    /// The SDP of the 2xx, until the engine takes it to start the media session.
-    answer_sdp: Option<Vec<u8>>,
-    /// Our SDP offer (re-sent with an authenticated INVITE).
-    offer: Vec<u8>,
-    /// `spec.request_uri` parsed once: the INVITE, its ACK and CANCEL and an authenticated
-    /// retry all carry it.
-    request_uri: Uri,
-    /// Digest challenges answered so far (one, or two when the second says `stale=true`).
-    auth_tries: u8,
-    /// `Retry-After` of the final response, seconds.
-    retry_after: Option<u32>,
     /// Earlier INVITE transactions (answered by a challenge, or failed over) with their
     /// trunk: kept to re-ACK retransmitted final responses until their Timer D.
     retired: Vec<(InviteClientTx, usize)>,
@@ -321,14 +315,37 @@ pub struct CallLeg {
     hop: usize,
     /// The current hop's trunk answered something (its health was noted).
     hop_noted: bool,
-    /// The network refused the INVITE on the last trunk (ICMP unreachable).
-    network_error: bool,
-    /// Try the next hop if the current one has not answered at all by then.
-    failover_deadline: Option<Instant>,
-    /// Trunk outcomes for the engine.
-    notes: Vec<TrunkNote>,
+    /// Digest challenges answered so far (one, or two when the second says `stale=true`).
+    auth_tries: u8,
     /// Session-Expires asked for in the INVITE (raised by a 422's Min-SE).
     se_request: Option<u32>,
+    /// The network refused the INVITE on the last trunk (ICMP unreachable).
+    network_error: bool,
+    /// Trunk outcomes for the engine.
+    notes: Vec<TrunkNote>,
+}
+
+/// What the far end said.
+#[derive(Debug, Default)]
+struct Outcome {
+    final_status: Option<u16>,
+    final_reason: Option<String>,
+    q850: Option<u16>,
+    /// `Retry-After` of the final response, seconds.
+    retry_after: Option<u32>,
+    /// The SDP of the 2xx, until the engine takes it to start the media session.
+    answer_sdp: Option<Vec<u8>>,
+    /// Retransmissions received (absorbed).
+    duplicates: u32,
+}
+
+/// The confirmed dialog and what lives in it.
+#[derive(Debug)]
+struct Confirmed {
+    dialog: Option<Dialog>,
+    ack_2xx: Option<Vec<u8>>,
+    sdp_version: u64,
+    session_id: u64,
     /// RFC 4028 session timer, once the 2xx negotiated one.
     session: Option<SessionTimer>,
     /// The refresh in progress (or the last one, to re-ACK a retransmitted 2xx).
@@ -337,6 +354,59 @@ pub struct CallLeg {
     peer_update: bool,
     /// The far end put the call on hold (its last offer was `sendonly` or `inactive`).
     held: bool,
+    server_txs: Vec<ServerTx>,
+    invite_server_txs: Vec<InviteServerTx>,
+}
+
+/// How the call ends.
+#[derive(Debug)]
+struct Ending {
+    cancel: Option<NonInviteClientTx>,
+    cancel_wanted: bool,
+    bye: Option<NonInviteClientTx>,
+    /// Why we sent our BYE (the `detail` of `terminated` when its answer comes).
+    bye_reason: EndReason,
+    /// The ring timer fired (a CANCEL is sent or waits for a provisional).
+    ring_timed_out: bool,
+    shutdown: bool,
+    forks: Vec<Fork>,
+}
+
+/// The leg's own timers (the transactions keep theirs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LegTimer {
+    /// Try the next hop if the current one has not answered at all by then.
+    Failover,
+    /// `ring_timeout`: CANCEL.
+    Ring,
+    /// After a CANCEL, the call ends even without its 487 (§9.1).
+    CancelGuard,
+    /// `hold_time` (or a playback's end): BYE.
+    Hold,
+}
+
+/// A deadline per [`LegTimer`].
+#[derive(Debug, Default, Clone, Copy)]
+struct Deadlines([Option<Instant>; 4]);
+
+impl Deadlines {
+    /// The earliest deadline set.
+    fn earliest(&self) -> Option<Instant> {
+        self.0.iter().flatten().min().copied()
+    }
+}
+
+impl std::ops::Index<LegTimer> for Deadlines {
+    type Output = Option<Instant>;
+    fn index(&self, t: LegTimer) -> &Option<Instant> {
+        &self.0[t as usize]
+    }
+}
+
+impl std::ops::IndexMut<LegTimer> for Deadlines {
+    fn index_mut(&mut self, t: LegTimer) -> &mut Option<Instant> {
+        &mut self.0[t as usize]
+    }
 }
 
 impl CallLeg {
@@ -401,86 +471,90 @@ impl CallLeg {
         let failover_deadline = (spec.hops.len() > 1).then(|| now + spec.failover_timeout);
         let mut events = VecDeque::new();
         events.push_back((now, CallEventKind::Initiated));
+        let mut deadlines = Deadlines::default();
+        deadlines[LegTimer::Ring] = Some(now + spec.ring_timeout);
+        deadlines[LegTimer::Failover] = failover_deadline;
         Self {
-            call_id,
-            ring_deadline: Some(now + spec.ring_timeout),
-            local,
-            tokens,
-            timers,
-            spec,
+            id: LegId {
+                call_id,
+                local,
+                tokens,
+                timers,
+                spec,
+                from_value,
+                to_value,
+                request_uri,
+                offer: sdp,
+            },
             phase: Phase::Inviting,
-            from_value,
-            to_value,
-            invite_via,
-            invite_cseq: 1,
-            invite,
-            history: InviteHistory::default(),
-            final_status: None,
-            final_reason: None,
-            q850: None,
-            dialog: None,
-            ack_2xx: None,
-            sdp_version: 1,
-            session_id,
-            forks: Vec::new(),
-            cancel: None,
-            cancel_wanted: false,
-            cancel_guard: None,
-            hold_deadline: None,
-            bye: None,
-            server_txs: Vec::new(),
-            invite_server_txs: Vec::new(),
+            inv: Inviting {
+                invite_via,
+                invite_cseq: 1,
+                invite,
+                history: InviteHistory::default(),
+                retired: Vec::new(),
+                hop: 0,
+                hop_noted: false,
+                auth_tries: 0,
+                se_request: spec_se,
+                network_error: false,
+                notes: vec![TrunkNote::Sent(first.trunk)],
+            },
+            outcome: Outcome::default(),
+            up: Confirmed {
+                dialog: None,
+                ack_2xx: None,
+                sdp_version: 1,
+                session_id,
+                session: None,
+                refresh: None,
+                peer_update: false,
+                held: false,
+                server_txs: Vec::new(),
+                invite_server_txs: Vec::new(),
+            },
+            ending: Ending {
+                cancel: None,
+                cancel_wanted: false,
+                bye: None,
+                bye_reason: EndReason::HoldTime,
+                ring_timed_out: false,
+                shutdown: false,
+                forks: Vec::new(),
+            },
+            deadlines,
             out,
             events,
-            duplicates: 0,
-            shutdown: false,
-            bye_reason: EndReason::HoldTime,
-            ring_timed_out: false,
-            answer_sdp: None,
-            offer: sdp,
-            request_uri,
-            auth_tries: 0,
-            retry_after: None,
-            retired: Vec::new(),
-            hop: 0,
-            hop_noted: false,
-            network_error: false,
-            failover_deadline,
-            notes: vec![TrunkNote::Sent(first.trunk)],
-            se_request: spec_se,
-            session: None,
-            refresh: None,
-            peer_update: false,
-            held: false,
         }
     }
 
     /// The current hop (trunk) of the INVITE.
     fn current_hop(&self) -> Hop {
-        self.spec
+        self.id
+            .spec
             .hops
-            .get(self.hop)
+            .get(self.inv.hop)
             .cloned()
             .unwrap_or_else(|| Hop::direct(""))
     }
 
     fn trunk(&self) -> usize {
-        self.spec.hops.get(self.hop).map_or(0, |h| h.trunk)
+        self.id.spec.hops.get(self.inv.hop).map_or(0, |h| h.trunk)
     }
 
     /// What the leg learnt about trunks since the last call (INVITEs sent, answers,
     /// failures), for the engine's trunk health.
     pub fn take_trunk_notes(&mut self) -> Vec<TrunkNote> {
-        std::mem::take(&mut self.notes)
+        std::mem::take(&mut self.inv.notes)
     }
 
     /// True when the call may still move to another trunk: no answer and no ring timeout
     /// yet, not shutting down, and a hop left.
     fn can_fail_over(&self) -> bool {
         self.phase == Phase::Inviting
-            && !self.shutdown
-            && !self.ring_timed_out
-            && self.hop + 1 < self.spec.hops.len()
+            && !self.ending.shutdown
+            && !self.ending.ring_timed_out
+            && self.inv.hop + 1 < self.id.spec.hops.len()
     }
 
     /// Sends the INVITE to the next hop (RFC 3261 §8.1.3.5: a new transaction with the same
@@ -496,8 +570,8 @@ impl CallLeg {
         // Whatever the old transaction still has to send (its ACK) goes to its own trunk.
         self.drain_txs();
         let from = self.current_hop();
-        self.notes.push(note(from.trunk));
-        self.hop += 1;
+        self.inv.notes.push(note(from.trunk));
+        self.inv.hop += 1;
         let to = self.current_hop();
         self.events.push_back((
             now,
@@ -508,64 +582,74 @@ impl CallLeg {
                 detail,
             },
         ));
-        self.notes.push(TrunkNote::Sent(to.trunk));
-        self.hop_noted = false;
-        self.history = InviteHistory::default();
-        self.auth_tries = 0;
-        self.cancel_wanted = false;
-        self.request_uri = parse_uri_or_invalid(&to.request_uri);
-        self.failover_deadline =
-            (self.hop + 1 < self.spec.hops.len()).then(|| now + self.spec.failover_timeout);
+        self.inv.notes.push(TrunkNote::Sent(to.trunk));
+        self.inv.hop_noted = false;
+        self.inv.history = InviteHistory::default();
+        self.inv.auth_tries = 0;
+        self.ending.cancel_wanted = false;
+        self.id.request_uri = parse_uri_or_invalid(&to.request_uri);
+        self.deadlines[LegTimer::Failover] = (self.inv.hop + 1 < self.id.spec.hops.len())
+            .then(|| now + self.id.spec.failover_timeout);
         self.send_invite(now, None, from.trunk);
     }
 
     /// Builds and sends a new INVITE transaction on the current hop (CSeq + 1, new branch),
     /// retiring the current one on `old_trunk`.
     fn send_invite(&mut self, now: Instant, auth: Option<Header>, old_trunk: usize) {
-        let (via, branch) = self.local.via(&mut self.tokens);
-        self.invite_cseq += 1;
-        self.invite_via = via;
-        let route = self.spec.hops.get(self.hop).and_then(|h| h.route.clone());
+        let (via, branch) = self.id.local.via(&mut self.id.tokens);
+        self.inv.invite_cseq += 1;
+        self.inv.invite_via = via;
+        let route = self
+            .id
+            .spec
+            .hops
+            .get(self.inv.hop)
+            .and_then(|h| h.route.clone());
         let bytes = build_invite(
-            &self.spec,
-            &self.request_uri,
-            &self.local,
+            &self.id.spec,
+            &self.id.request_uri,
+            &self.id.local,
             &InviteParts {
-                call_id: &self.call_id,
-                from: &self.from_value,
-                to: &self.to_value,
-                via: &self.invite_via,
-                cseq: self.invite_cseq,
+                call_id: &self.id.call_id,
+                from: &self.id.from_value,
+                to: &self.id.to_value,
+                via: &self.inv.invite_via,
+                cseq: self.inv.invite_cseq,
                 route: route.as_deref(),
             },
-            &self.offer,
+            &self.id.offer,
             auth,
-            self.se_request,
+            self.inv.se_request,
         );
         let tx = InviteClientTx::new(
             now,
             branch,
             bytes,
-            self.local.transport.is_reliable(),
-            self.timers,
+            self.id.local.transport.is_reliable(),
+            self.id.timers,
         );
-        let old = std::mem::replace(&mut self.invite, tx);
-        self.retired.push((old, old_trunk));
+        let old = std::mem::replace(&mut self.inv.invite, tx);
+        self.inv.retired.push((old, old_trunk));
         self.drain_txs();
     }
 
     /// Retransmitted messages received from the far end and absorbed (a duplicate final
     /// response, a repeated 2xx, a repeated request).
     pub fn duplicates_received(&self) -> u32 {
-        self.duplicates
+        self.outcome.duplicates
     }
 
     /// Requests this leg retransmitted on its timers (INVITE by Timer A, CANCEL/BYE by E).
     pub fn retransmissions_sent(&self) -> u32 {
-        self.invite.retransmissions()
-            + self.cancel.as_ref().map_or(0, |t| t.retransmissions())
-            + self.bye.as_ref().map_or(0, |t| t.retransmissions())
+        self.inv.invite.retransmissions()
             + self
+                .ending
+                .cancel
+                .as_ref()
+                .map_or(0, |t| t.retransmissions())
+            + self.ending.bye.as_ref().map_or(0, |t| t.retransmissions())
+            + self
+                .ending
                 .forks
                 .iter()
                 .map(|f| f.bye.retransmissions())
@@ -574,17 +658,17 @@ impl CallLeg {
 
     /// The number dialled (the lead's, or the agent's id on an agent leg).
     pub fn number(&self) -> &str {
-        &self.spec.number
+        &self.id.spec.number
     }
 
     /// The call's Call-ID.
     pub fn call_id(&self) -> &str {
-        &self.call_id
+        &self.id.call_id
     }
 
     /// The RTP port this call holds.
     pub fn rtp_port(&self) -> u16 {
-        self.spec.rtp_port
+        self.id.spec.rtp_port
     }
 
     /// True once `terminated` was emitted.
@@ -596,13 +680,17 @@ impl CallLeg {
     /// be dropped and its RTP port reused.
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Ended
-            && self.invite.is_terminated()
-            && self.retired.iter().all(|(t, _)| t.is_terminated())
-            && self.cancel.as_ref().is_none_or(|t| t.is_terminated())
-            && self.bye.as_ref().is_none_or(|t| t.is_terminated())
-            && self.forks.iter().all(|f| f.bye.is_terminated())
-            && self.server_txs.iter().all(|t| t.is_terminated())
-            && self.invite_server_txs.iter().all(|t| t.is_terminated())
+            && self.inv.invite.is_terminated()
+            && self.inv.retired.iter().all(|(t, _)| t.is_terminated())
+            && self
+                .ending
+                .cancel
+                .as_ref()
+                .is_none_or(|t| t.is_terminated())
+            && self.ending.bye.as_ref().is_none_or(|t| t.is_terminated())
+            && self.ending.forks.iter().all(|f| f.bye.is_terminated())
+            && self.up.server_txs.iter().all(|t| t.is_terminated())
+            && self.up.invite_server_txs.iter().all(|t| t.is_terminated())
             && self.events.is_empty()
             && self.out.is_empty()
     }
@@ -615,11 +703,11 @@ impl CallLeg {
     pub fn hang_up(&mut self, now: Instant) {
         match self.phase {
             Phase::Inviting => {
-                self.shutdown = true;
+                self.ending.shutdown = true;
                 self.request_cancel(now)
             }
             Phase::Confirmed => {
-                self.bye_reason = EndReason::Shutdown;
+                self.ending.bye_reason = EndReason::Shutdown;
                 self.send_bye(now)
             }
             Phase::Terminating | Phase::Ended => {}
@@ -630,7 +718,7 @@ impl CallLeg {
     /// (`amd_machine`, `voicemail_left`, …). No effect unless the call is up.
     pub fn hang_up_answered(&mut self, now: Instant, reason: EndReason) {
         if self.phase == Phase::Confirmed {
-            self.bye_reason = reason;
+            self.ending.bye_reason = reason;
             self.send_bye(now);
         }
     }
@@ -639,13 +727,13 @@ impl CallLeg {
     /// the hold timer from now.
     pub fn extend_hold(&mut self, until: Option<Instant>) {
         if self.phase == Phase::Confirmed {
-            self.hold_deadline = until;
+            self.deadlines[LegTimer::Hold] = until;
         }
     }
 
     /// The SDP body of the 2xx, taken once (the engine starts the media session with it).
     pub fn take_answer_sdp(&mut self) -> Option<Vec<u8>> {
-        self.answer_sdp.take()
+        self.outcome.answer_sdp.take()
     }
 
     /// After `terminated`, when nothing is in flight any more (no request waiting for its
@@ -654,13 +742,13 @@ impl CallLeg {
     /// reliable transport, where Timers D, K and J are zero).
     pub fn linger(&self, now: Instant) -> Option<Linger> {
         if self.phase != Phase::Ended
-            || self.invite.is_pending()
-            || self.retired.iter().any(|(t, _)| t.is_pending())
-            || self.cancel.as_ref().is_some_and(|t| t.is_pending())
-            || self.bye.as_ref().is_some_and(|t| t.is_pending())
-            || self.forks.iter().any(|f| f.bye.is_pending())
-            || self.invite_server_txs.iter().any(|t| !t.is_terminated())
-            || match &self.refresh {
+            || self.inv.invite.is_pending()
+            || self.inv.retired.iter().any(|(t, _)| t.is_pending())
+            || self.ending.cancel.as_ref().is_some_and(|t| t.is_pending())
+            || self.ending.bye.as_ref().is_some_and(|t| t.is_pending())
+            || self.ending.forks.iter().any(|f| f.bye.is_pending())
+            || self.up.invite_server_txs.iter().any(|t| !t.is_terminated())
+            || match &self.up.refresh {
                 Some(Refresh::Update(t)) => t.is_pending(),
                 Some(Refresh::Invite { tx, .. }) => tx.is_pending(),
                 None => false,
@@ -670,15 +758,15 @@ impl CallLeg {
         }
         let mut until = now;
         let mut acks = Vec::new();
-        let invites = std::iter::once((&self.invite, self.trunk()))
-            .chain(self.retired.iter().map(|(t, i)| (t, *i)));
+        let invites = std::iter::once((&self.inv.invite, self.trunk()))
+            .chain(self.inv.retired.iter().map(|(t, i)| (t, *i)));
         for (t, i) in invites {
             if let Some((ack, d)) = t.completed_ack() {
                 acks.push((t.branch().to_string(), Destination::Trunk(i), ack.to_vec()));
                 until = until.max(d);
             }
         }
-        for k in [&self.cancel, &self.bye]
+        for k in [&self.ending.cancel, &self.ending.bye]
             .into_iter()
             .flatten()
             .filter_map(|t| t.completed_until())
@@ -686,13 +774,13 @@ impl CallLeg {
             until = until.max(k);
         }
         let mut responses = Vec::new();
-        for t in &self.server_txs {
+        for t in &self.up.server_txs {
             if let Some((branch, method, resp, j)) = t.completed_response() {
                 responses.push((branch.to_string(), method.to_string(), resp.to_vec()));
                 until = until.max(j);
             }
         }
-        let ack_2xx = match (&self.dialog, &self.ack_2xx) {
+        let ack_2xx = match (&self.up.dialog, &self.up.ack_2xx) {
             (Some(d), Some(a)) => {
                 Some((d.remote_tag.clone(), self.dialog_destination(), a.clone()))
             }
@@ -727,10 +815,10 @@ impl CallLeg {
 
     fn drain_txs(&mut self) {
         let trunk = Destination::Trunk(self.trunk());
-        while let Some(b) = self.invite.poll_transmit() {
+        while let Some(b) = self.inv.invite.poll_transmit() {
             self.push_out(trunk, b);
         }
-        for (t, old) in &mut self.retired {
+        for (t, old) in &mut self.inv.retired {
             while let Some(b) = t.poll_transmit() {
                 self.out.push_back(LegTransmit {
                     dest: Destination::Trunk(*old),
@@ -738,7 +826,7 @@ impl CallLeg {
                 });
             }
         }
-        if let Some(c) = &mut self.cancel {
+        if let Some(c) = &mut self.ending.cancel {
             while let Some(b) = c.poll_transmit() {
                 self.out.push_back(LegTransmit {
                     dest: trunk,
@@ -747,7 +835,7 @@ impl CallLeg {
             }
         }
         let dialog_dest = self.dialog_destination();
-        let refresh_out: Vec<Vec<u8>> = match &mut self.refresh {
+        let refresh_out: Vec<Vec<u8>> = match &mut self.up.refresh {
             Some(Refresh::Update(t)) => std::iter::from_fn(|| t.poll_transmit()).collect(),
             Some(Refresh::Invite { tx, .. }) => std::iter::from_fn(|| tx.poll_transmit()).collect(),
             None => Vec::new(),
@@ -755,7 +843,7 @@ impl CallLeg {
         for b in refresh_out {
             self.push_out(dialog_dest, b);
         }
-        if let Some(t) = &mut self.bye {
+        if let Some(t) = &mut self.ending.bye {
             while let Some(b) = t.poll_transmit() {
                 self.out.push_back(LegTransmit {
                     dest: dialog_dest,
@@ -763,10 +851,10 @@ impl CallLeg {
                 });
             }
         }
-        for f in &mut self.forks {
+        for f in &mut self.ending.forks {
             while let Some(b) = f.bye.poll_transmit() {
                 self.out.push_back(LegTransmit {
-                    dest: destination_for(&f.dialog, self.local.transport, trunk),
+                    dest: destination_for(&f.dialog, self.id.local.transport, trunk),
                     bytes: b,
                 });
             }
@@ -775,8 +863,8 @@ impl CallLeg {
 
     fn dialog_destination(&self) -> Destination {
         let trunk = Destination::Trunk(self.trunk());
-        match &self.dialog {
-            Some(d) => destination_for(d, self.local.transport, trunk),
+        match &self.up.dialog {
+            Some(d) => destination_for(d, self.id.local.transport, trunk),
             None => trunk,
         }
     }
@@ -786,14 +874,14 @@ impl CallLeg {
         match msg.cseq_method.as_str() {
             "INVITE" => self.on_invite_response(now, msg, status),
             "CANCEL" => {
-                if let Some(c) = &mut self.cancel
+                if let Some(c) = &mut self.ending.cancel
                     && c.matches(msg.branch.as_deref(), "CANCEL")
                 {
                     c.on_response(now, status);
                 }
             }
             "UPDATE" => {
-                if let Some(Refresh::Update(t)) = &mut self.refresh
+                if let Some(Refresh::Update(t)) = &mut self.up.refresh
                     && t.matches(msg.branch.as_deref(), "UPDATE")
                 {
                     match t.on_response(now, status) {
@@ -804,17 +892,17 @@ impl CallLeg {
                 }
             }
             "BYE" => {
-                if let Some(b) = &mut self.bye
+                if let Some(b) = &mut self.ending.bye
                     && b.matches(msg.branch.as_deref(), "BYE")
                 {
                     if let ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) =
                         b.on_response(now, status)
                     {
-                        self.end(now, HangupBy::Local, self.bye_reason);
+                        self.end(now, HangupBy::Local, self.ending.bye_reason);
                     }
                     return;
                 }
-                for f in &mut self.forks {
+                for f in &mut self.ending.forks {
                     if f.bye.matches(msg.branch.as_deref(), "BYE") {
                         f.bye.on_response(now, status);
                     }
@@ -826,65 +914,70 @@ impl CallLeg {
     }
 
     fn on_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
-        if let Some(Refresh::Invite { tx, .. }) = &self.refresh
+        if let Some(Refresh::Invite { tx, .. }) = &self.up.refresh
             && Some(tx.branch()) == msg.branch.as_deref()
         {
             self.on_refresh_invite_response(now, msg, status);
             return;
         }
         if let Some(old) = self
+            .inv
             .retired
             .iter_mut()
             .find(|(t, _)| Some(t.branch()) == msg.branch.as_deref())
             .map(|(t, _)| t)
         {
             old.on_response(now, status, Vec::new);
-            self.duplicates += 1;
+            self.outcome.duplicates += 1;
             return;
         }
-        let ours =
-            msg.branch.as_deref() == Some(self.invite.branch()) && msg.cseq == self.invite_cseq;
+        let ours = msg.branch.as_deref() == Some(self.inv.invite.branch())
+            && msg.cseq == self.inv.invite_cseq;
         if !ours {
             return;
         }
-        self.failover_deadline = None;
-        if !self.hop_noted {
-            self.hop_noted = true;
+        self.deadlines[LegTimer::Failover] = None;
+        if !self.inv.hop_noted {
+            self.inv.hop_noted = true;
             if !FAILOVER_CODES.contains(&status) {
-                self.notes.push(TrunkNote::Responded(self.trunk()));
+                self.inv.notes.push(TrunkNote::Responded(self.trunk()));
             }
         }
         if status >= 300
-            && self.invite.is_pending()
+            && self.inv.invite.is_pending()
             && let Some(secs) = msg.retry_after()
         {
-            self.notes.push(TrunkNote::RetryAfter(self.trunk(), secs));
+            self.inv
+                .notes
+                .push(TrunkNote::RetryAfter(self.trunk(), secs));
         }
-        if (200..300).contains(&status) && !self.invite.is_pending() {
+        if (200..300).contains(&status) && !self.inv.invite.is_pending() {
             // A retransmitted or forked 2xx after the transaction ended (§13.2.2.4).
             self.on_2xx(now, msg, status);
             return;
         }
         let route = self
+            .id
             .spec
             .hops
-            .get(self.hop)
+            .get(self.inv.hop)
             .and_then(|h| h.route.as_deref());
         let parts = InviteParts {
-            call_id: &self.call_id,
-            from: &self.from_value,
-            to: &self.to_value,
-            via: &self.invite_via,
-            cseq: self.invite_cseq,
+            call_id: &self.id.call_id,
+            from: &self.id.from_value,
+            to: &self.id.to_value,
+            via: &self.inv.invite_via,
+            cseq: self.inv.invite_cseq,
             route,
         };
-        let (request_uri, ua) = (&self.request_uri, &self.local.user_agent);
+        let (request_uri, ua) = (&self.id.request_uri, &self.id.local.user_agent);
         let ev = self
+            .inv
             .invite
             .on_response(now, status, || non_2xx_ack(request_uri, ua, &parts, msg));
         match ev {
             ClientTxEvent::Provisional(code) => {
-                self.history.provisional = true;
+                self.inv.history.provisional = true;
                 let kind = match code {
                     100 => CallEventKind::Trying,
                     _ if !msg.body().is_empty() => CallEventKind::EarlyMedia { code },
@@ -892,10 +985,10 @@ impl CallLeg {
                     _ => CallEventKind::Progress { code },
                 };
                 if code > 100 {
-                    self.history.alerted = true;
+                    self.inv.history.alerted = true;
                 }
                 self.events.push_back((now, kind));
-                if self.cancel_wanted && self.cancel.is_none() {
+                if self.ending.cancel_wanted && self.ending.cancel.is_none() {
                     self.send_cancel(now);
                 }
             }
@@ -904,7 +997,7 @@ impl CallLeg {
             ClientTxEvent::Failure(422) if self.retry_with_min_se(now, msg) => {}
             ClientTxEvent::Failure(code)
                 if FAILOVER_CODES.contains(&code)
-                    && !self.history.cancelled_on_ring_timeout
+                    && !self.inv.history.cancelled_on_ring_timeout
                     && self.can_fail_over() =>
             {
                 self.fail_over(
@@ -916,26 +1009,26 @@ impl CallLeg {
             }
             ClientTxEvent::Failure(code) => {
                 if FAILOVER_CODES.contains(&code) {
-                    self.notes.push(TrunkNote::Failed(self.trunk()));
+                    self.inv.notes.push(TrunkNote::Failed(self.trunk()));
                 }
-                self.final_status = Some(code);
-                self.final_reason = msg.reason_phrase();
-                self.retry_after = msg.retry_after();
-                self.q850 = msg.q850_cause();
-                self.cancel_guard = None;
-                let by = if self.history.cancelled_on_ring_timeout {
+                self.outcome.final_status = Some(code);
+                self.outcome.final_reason = msg.reason_phrase();
+                self.outcome.retry_after = msg.retry_after();
+                self.outcome.q850 = msg.q850_cause();
+                self.deadlines[LegTimer::CancelGuard] = None;
+                let by = if self.inv.history.cancelled_on_ring_timeout {
                     HangupBy::Local
                 } else {
                     HangupBy::Remote
                 };
-                let detail = if self.history.cancelled_on_ring_timeout {
+                let detail = if self.inv.history.cancelled_on_ring_timeout {
                     EndReason::RingTimeout
                 } else {
                     EndReason::FinalResponse
                 };
                 self.end(now, by, detail);
             }
-            ClientTxEvent::Absorbed => self.duplicates += 1,
+            ClientTxEvent::Absorbed => self.outcome.duplicates += 1,
             ClientTxEvent::Timeout => {}
         }
     }
@@ -956,23 +1049,23 @@ impl CallLeg {
         let Some(challenge) = value.and_then(|v| Challenge::parse(&v).ok()) else {
             return false;
         };
-        if self.auth_tries >= 2 || (self.auth_tries == 1 && !challenge.is_stale()) {
+        if self.inv.auth_tries >= 2 || (self.inv.auth_tries == 1 && !challenge.is_stale()) {
             return false;
         }
-        self.auth_tries += 1;
+        self.inv.auth_tries += 1;
         let answer = challenge.answer(
             &creds,
             &Method::Invite,
-            &self.request_uri,
+            &self.id.request_uri,
             1,
-            &mut self.tokens,
+            &mut self.id.tokens,
         );
         let header = if code == 401 {
             Header::Authorization(rsipstack::sip::Authorization::new(answer))
         } else {
             Header::ProxyAuthorization(rsipstack::sip::ProxyAuthorization::new(answer))
         };
-        tracing::debug!(call_id = %self.call_id, code, realm = challenge.realm(), "answering digest challenge");
+        tracing::debug!(call_id = %self.id.call_id, code, realm = challenge.realm(), "answering digest challenge");
         // The ACK for the challenge is already queued by the old transaction: send it first.
         self.drain_txs();
         self.send_invite(now, Some(header), self.trunk());
@@ -981,22 +1074,27 @@ impl CallLeg {
 
     fn on_2xx(&mut self, now: Instant, msg: &Inbound, code: u16) {
         let to_tag = msg.to_tag.clone().unwrap_or_default();
-        if let Some(d) = &self.dialog {
+        if let Some(d) = &self.up.dialog {
             if d.remote_tag == to_tag {
                 // Retransmitted 2xx: our ACK was lost. Send it again.
-                self.duplicates += 1;
-                if let Some(ack) = self.ack_2xx.clone() {
+                self.outcome.duplicates += 1;
+                if let Some(ack) = self.up.ack_2xx.clone() {
                     let dest = self.dialog_destination();
                     self.push_out(dest, ack);
                 }
                 return;
             }
             // A 2xx from another fork: ACK it, then BYE it (§13.2.2.4).
-            if let Some(f) = self.forks.iter().find(|f| f.dialog.remote_tag == to_tag) {
+            if let Some(f) = self
+                .ending
+                .forks
+                .iter()
+                .find(|f| f.dialog.remote_tag == to_tag)
+            {
                 let (dest, ack) = (
                     destination_for(
                         &f.dialog,
-                        self.local.transport,
+                        self.id.local.transport,
                         Destination::Trunk(self.trunk()),
                     ),
                     f.ack.clone(),
@@ -1004,22 +1102,32 @@ impl CallLeg {
                 self.push_out(dest, ack);
                 return;
             }
-            if let Ok(mut fd) = Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
-                let ack = fd.ack(self.invite_cseq, &self.local, &mut self.tokens);
-                let dest =
-                    destination_for(&fd, self.local.transport, Destination::Trunk(self.trunk()));
+            if let Ok(mut fd) =
+                Dialog::from_response(&self.id.from_value, self.inv.invite_cseq, msg)
+            {
+                let ack = fd.ack(self.inv.invite_cseq, &self.id.local, &mut self.id.tokens);
+                let dest = destination_for(
+                    &fd,
+                    self.id.local.transport,
+                    Destination::Trunk(self.trunk()),
+                );
                 self.push_out(dest, ack.clone());
-                let (branch, bye) =
-                    fd.request(Method::Bye, &self.local, vec![], vec![], &mut self.tokens);
+                let (branch, bye) = fd.request(
+                    Method::Bye,
+                    &self.id.local,
+                    vec![],
+                    vec![],
+                    &mut self.id.tokens,
+                );
                 let bye = NonInviteClientTx::new(
                     now,
                     branch,
                     "BYE",
                     bye,
-                    self.local.transport.is_reliable(),
-                    self.timers,
+                    self.id.local.transport.is_reliable(),
+                    self.id.timers,
                 );
-                self.forks.push(Fork {
+                self.ending.forks.push(Fork {
                     dialog: fd,
                     ack,
                     bye,
@@ -1031,33 +1139,36 @@ impl CallLeg {
         if self.phase == Phase::Ended {
             return;
         }
-        self.final_status = Some(code);
-        self.final_reason = msg.reason_phrase();
-        self.history.provisional = true;
-        match Dialog::from_response(&self.from_value, self.invite_cseq, msg) {
+        self.outcome.final_status = Some(code);
+        self.outcome.final_reason = msg.reason_phrase();
+        self.inv.history.provisional = true;
+        match Dialog::from_response(&self.id.from_value, self.inv.invite_cseq, msg) {
             Ok(d) => {
-                let ack = d.ack(self.invite_cseq, &self.local, &mut self.tokens);
-                let dest =
-                    destination_for(&d, self.local.transport, Destination::Trunk(self.trunk()));
-                self.dialog = Some(d);
+                let ack = d.ack(self.inv.invite_cseq, &self.id.local, &mut self.id.tokens);
+                let dest = destination_for(
+                    &d,
+                    self.id.local.transport,
+                    Destination::Trunk(self.trunk()),
+                );
+                self.up.dialog = Some(d);
                 if !msg.body().is_empty() {
-                    self.answer_sdp = Some(msg.body().to_vec());
+                    self.outcome.answer_sdp = Some(msg.body().to_vec());
                 }
-                self.ack_2xx = Some(ack.clone());
+                self.up.ack_2xx = Some(ack.clone());
                 self.push_out(dest, ack);
                 self.phase = Phase::Confirmed;
-                self.ring_deadline = None;
-                self.cancel_guard = None;
+                self.deadlines[LegTimer::Ring] = None;
+                self.deadlines[LegTimer::CancelGuard] = None;
                 self.events
                     .push_back((now, CallEventKind::Answered { code }));
-                if self.cancel.is_some() {
+                if self.ending.cancel.is_some() {
                     // The answer crossed our CANCEL: the call is up, so end it with BYE.
-                    self.bye_reason = EndReason::AnsweredAfterCancel;
+                    self.ending.bye_reason = EndReason::AnsweredAfterCancel;
                     self.send_bye(now);
                 } else {
-                    self.hold_deadline = Some(now + self.spec.hold_time);
-                    self.peer_update = allows_update(msg);
-                    if self.se_request.is_some()
+                    self.deadlines[LegTimer::Hold] = Some(now + self.id.spec.hold_time);
+                    self.up.peer_update = allows_update(msg);
+                    if self.inv.se_request.is_some()
                         && let Some((interval, refresher)) = session_expires_of(msg)
                     {
                         // RFC 4028 §7.2: the 2xx names the refresher; absent, it is us.
@@ -1068,7 +1179,7 @@ impl CallLeg {
             Err(why) => {
                 // A 2xx we cannot build a dialog from (no To-tag / Contact): record the answer
                 // and end the attempt; there is no way to BYE it.
-                tracing::warn!(call_id = %self.call_id, %why, "unusable 2xx");
+                tracing::warn!(call_id = %self.id.call_id, %why, "unusable 2xx");
                 self.events
                     .push_back((now, CallEventKind::Answered { code }));
                 self.end(now, HangupBy::Local, EndReason::Bad2xx);
@@ -1078,7 +1189,7 @@ impl CallLeg {
 
     fn handle_request(&mut self, now: Instant, msg: &Inbound, src: SocketAddr) {
         let method = msg.method.as_deref().unwrap_or("");
-        let reliable = self.local.transport.is_reliable();
+        let reliable = self.id.local.transport.is_reliable();
         // Responses go where the request's top Via says (RFC 3261 §18.2.2, RFC 3581): over
         // UDP the source address at the `rport` or sent-by port; over TCP the connection it
         // came on. Never to the dialog's next hop: the request may come from elsewhere.
@@ -1089,35 +1200,37 @@ impl CallLeg {
         };
         // Retransmissions first (§17.2.3).
         if let Some(tx) = self
+            .up
             .server_txs
             .iter_mut()
             .find(|t| t.matches(msg.branch.as_deref(), method))
         {
             tx.on_retransmission();
-            self.duplicates += 1;
+            self.outcome.duplicates += 1;
             self.drain_server(src);
             return;
         }
         if method == "INVITE"
             && let Some(tx) = self
+                .up
                 .invite_server_txs
                 .iter_mut()
                 .find(|t| t.matches_invite(msg.branch.as_deref()))
         {
             tx.on_retransmission();
-            self.duplicates += 1;
+            self.outcome.duplicates += 1;
             self.drain_server(src);
             return;
         }
         if method == "ACK" {
-            for tx in &mut self.invite_server_txs {
+            for tx in &mut self.up.invite_server_txs {
                 if tx.matches_ack(msg.cseq) {
                     tx.on_ack(now);
                 }
             }
             return;
         }
-        let in_dialog = match &self.dialog {
+        let in_dialog = match &self.up.dialog {
             Some(d) => {
                 msg.to_tag.as_deref() == Some(d.local_tag.as_str())
                     && msg.from_tag.as_deref() == Some(d.remote_tag.as_str())
@@ -1126,10 +1239,11 @@ impl CallLeg {
         };
         let branch = msg.branch.clone().unwrap_or_default();
         if method == "INVITE" {
-            let mut tx = InviteServerTx::new(branch, msg.cseq, self.timers);
+            let mut tx = InviteServerTx::new(branch, msg.cseq, self.id.timers);
             tx.set_reply_to(src);
             if in_dialog && self.phase == Phase::Confirmed {
                 let ok = self
+                    .up
                     .dialog
                     .as_mut()
                     .map(|d| d.accept_remote_cseq(msg.cseq, method))
@@ -1139,16 +1253,16 @@ impl CallLeg {
                     // version, in the direction that answers the offer's (RFC 3264 §6.1, §8.4:
                     // `sendonly`/`inactive` is a hold). A re-INVITE without SDP keeps the
                     // direction as it was.
-                    self.sdp_version += 1;
+                    self.up.sdp_version += 1;
                     let offered = if msg.body().is_empty() {
-                        if self.held { "sendonly" } else { "sendrecv" }
+                        if self.up.held { "sendonly" } else { "sendrecv" }
                     } else {
                         direction_of(msg.body())
                     };
                     let held = matches!(offered, "sendonly" | "inactive");
-                    if held != self.held {
-                        self.held = held;
-                        let (leg, sip_call_id) = ("customer".to_string(), self.call_id.clone());
+                    if held != self.up.held {
+                        self.up.held = held;
+                        let (leg, sip_call_id) = ("customer".to_string(), self.id.call_id.clone());
                         self.events.push_back((
                             now,
                             if held {
@@ -1159,15 +1273,15 @@ impl CallLeg {
                         ));
                     }
                     let sdp = audio_sdp(
-                        &self.spec.media_ip,
-                        self.spec.rtp_port,
-                        self.session_id,
-                        self.sdp_version,
+                        &self.id.spec.media_ip,
+                        self.id.spec.rtp_port,
+                        self.up.session_id,
+                        self.up.sdp_version,
                         answer_direction(offered),
                     )
                     .into_bytes();
                     let mut extra = vec![
-                        Header::Contact(Contact::new(self.local.contact())),
+                        Header::Contact(Contact::new(self.id.local.contact())),
                         Header::Allow(Allow::new(ALLOW)),
                         Header::ContentType(ContentType::new("application/sdp")),
                     ];
@@ -1190,16 +1304,17 @@ impl CallLeg {
                     reliable,
                 );
             }
-            self.invite_server_txs.push(tx);
+            self.up.invite_server_txs.push(tx);
             self.drain_server(src);
             return;
         }
-        let mut tx = ServerTx::new(branch, method.to_string(), reliable, self.timers);
+        let mut tx = ServerTx::new(branch, method.to_string(), reliable, self.id.timers);
         let (code, extra) = match method {
             "OPTIONS" => (200, vec![Header::Allow(Allow::new(ALLOW))]),
             _ if !in_dialog => (481, vec![]),
             "BYE" | "INFO" | "NOTIFY" | "UPDATE" => {
                 let ok = self
+                    .up
                     .dialog
                     .as_mut()
                     .map(|d| d.accept_remote_cseq(msg.cseq, method))
@@ -1217,11 +1332,11 @@ impl CallLeg {
             _ => (501, vec![Header::Allow(Allow::new(ALLOW))]),
         };
         tx.respond(now, code, response_to(msg, code, None, extra, vec![]));
-        self.server_txs.push(tx);
+        self.up.server_txs.push(tx);
         self.drain_server(src);
         if method == "BYE" && code == 200 && self.phase != Phase::Ended {
-            if self.q850.is_none() {
-                self.q850 = msg.q850_cause();
+            if self.outcome.q850.is_none() {
+                self.outcome.q850 = msg.q850_cause();
             }
             self.end(now, HangupBy::Remote, EndReason::RemoteBye);
         }
@@ -1232,7 +1347,7 @@ impl CallLeg {
     fn arm_session(&mut self, now: Instant, interval: u32, we_refresh: bool) {
         let iv = Duration::from_secs(u64::from(interval.max(1)));
         let guard = Duration::from_secs(32).min(iv / 3);
-        self.session = Some(SessionTimer {
+        self.up.session = Some(SessionTimer {
             interval,
             refresh_at: we_refresh.then(|| now + iv / 2),
             expire_at: now + iv - guard,
@@ -1256,7 +1371,7 @@ impl CallLeg {
                 h
             }
             None => {
-                if let Some(st) = self.session {
+                if let Some(st) = self.up.session {
                     self.arm_session(now, st.interval, st.refresh_at.is_some());
                 }
                 Vec::new()
@@ -1267,39 +1382,49 @@ impl CallLeg {
     /// Sends our session refresh: UPDATE without a body when the far end allows UPDATE,
     /// else a re-INVITE with our unchanged SDP (RFC 4028 §9, §10).
     fn send_refresh(&mut self, now: Instant) {
-        let (Some(st), Some(d)) = (self.session, self.dialog.as_mut()) else {
+        let (Some(st), Some(d)) = (self.up.session, self.up.dialog.as_mut()) else {
             return;
         };
-        let reliable = self.local.transport.is_reliable();
-        let mut extra = vec![Header::Contact(Contact::new(self.local.contact()))];
+        let reliable = self.id.local.transport.is_reliable();
+        let mut extra = vec![Header::Contact(Contact::new(self.id.local.contact()))];
         extra.extend(session_headers(st.interval, "uac"));
-        if self.peer_update {
-            let (branch, bytes) =
-                d.request(Method::Update, &self.local, extra, vec![], &mut self.tokens);
-            self.refresh = Some(Refresh::Update(NonInviteClientTx::new(
+        if self.up.peer_update {
+            let (branch, bytes) = d.request(
+                Method::Update,
+                &self.id.local,
+                extra,
+                vec![],
+                &mut self.id.tokens,
+            );
+            self.up.refresh = Some(Refresh::Update(NonInviteClientTx::new(
                 now,
                 branch,
                 "UPDATE",
                 bytes,
                 reliable,
-                self.timers,
+                self.id.timers,
             )));
         } else {
             extra.push(Header::Allow(Allow::new(ALLOW)));
             extra.push(Header::ContentType(ContentType::new("application/sdp")));
             let sdp = audio_offer(
-                &self.spec.media_ip,
-                self.spec.rtp_port,
-                self.session_id,
-                self.sdp_version,
+                &self.id.spec.media_ip,
+                self.id.spec.rtp_port,
+                self.up.session_id,
+                self.up.sdp_version,
             )
             .into_bytes();
-            let (branch, bytes) =
-                d.request(Method::Invite, &self.local, extra, sdp, &mut self.tokens);
-            let via = self.local.via_with_branch(&branch);
+            let (branch, bytes) = d.request(
+                Method::Invite,
+                &self.id.local,
+                extra,
+                sdp,
+                &mut self.id.tokens,
+            );
+            let via = self.id.local.via_with_branch(&branch);
             let cseq = d.local_cseq;
-            self.refresh = Some(Refresh::Invite {
-                tx: InviteClientTx::new(now, branch, bytes, reliable, self.timers),
+            self.up.refresh = Some(Refresh::Invite {
+                tx: InviteClientTx::new(now, branch, bytes, reliable, self.id.timers),
                 cseq,
                 via,
                 ack: None,
@@ -1309,8 +1434,8 @@ impl CallLeg {
     }
 
     fn refresh_succeeded(&mut self, now: Instant, msg: &Inbound) {
-        let (interval, refresher) =
-            session_expires_of(msg).unwrap_or((self.session.map_or(MIN_SE, |s| s.interval), None));
+        let (interval, refresher) = session_expires_of(msg)
+            .unwrap_or((self.up.session.map_or(MIN_SE, |s| s.interval), None));
         self.arm_session(now, interval, refresher.as_deref() != Some("uas"));
     }
 
@@ -1319,16 +1444,16 @@ impl CallLeg {
     /// with its Min-SE; a 491 glare is retried after 2 s; otherwise the session simply runs to
     /// its expiry.
     fn refresh_failed(&mut self, now: Instant, code: Option<u16>, msg: &Inbound) {
-        let Some(st) = self.session.as_mut() else {
+        let Some(st) = self.up.session.as_mut() else {
             return;
         };
         match code {
             None | Some(408 | 481) => {
-                self.bye_reason = EndReason::SessionRefreshFailed;
+                self.ending.bye_reason = EndReason::SessionRefreshFailed;
                 self.send_bye(now);
             }
-            Some(405 | 501) if self.peer_update => {
-                self.peer_update = false;
+            Some(405 | 501) if self.up.peer_update => {
+                self.up.peer_update = false;
                 st.refresh_at = Some(now);
             }
             Some(422) => {
@@ -1344,27 +1469,27 @@ impl CallLeg {
 
     fn on_refresh_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
         let (Some(Refresh::Invite { tx, cseq, via, ack }), Some(d)) =
-            (self.refresh.as_mut(), self.dialog.as_ref())
+            (self.up.refresh.as_mut(), self.up.dialog.as_ref())
         else {
             return;
         };
         if (200..300).contains(&status) {
             if let Some(a) = ack.clone() {
                 // A retransmitted 2xx: our ACK was lost.
-                self.duplicates += 1;
+                self.outcome.duplicates += 1;
                 let dest = self.dialog_destination();
                 self.push_out(dest, a);
                 return;
             }
             tx.on_response(now, status, Vec::new);
-            let a = d.ack(*cseq, &self.local, &mut self.tokens);
+            let a = d.ack(*cseq, &self.id.local, &mut self.id.tokens);
             *ack = Some(a.clone());
             let dest = self.dialog_destination();
             self.push_out(dest, a);
             self.refresh_succeeded(now, msg);
             return;
         }
-        let ev = tx.on_response(now, status, || d.non_2xx_ack(*cseq, &self.local, via));
+        let ev = tx.on_response(now, status, || d.non_2xx_ack(*cseq, &self.id.local, via));
         if let ClientTxEvent::Failure(code) = ev {
             self.refresh_failed(now, Some(code), msg);
         }
@@ -1376,7 +1501,7 @@ impl CallLeg {
         if self.phase != Phase::Confirmed {
             return;
         }
-        let timed_out = match &mut self.refresh {
+        let timed_out = match &mut self.up.refresh {
             Some(Refresh::Update(t)) => {
                 matches!(t.handle_timeout(now), Some(ClientTxEvent::Timeout))
             }
@@ -1386,17 +1511,17 @@ impl CallLeg {
             None => false,
         };
         if timed_out {
-            self.refresh = None;
-            self.bye_reason = EndReason::SessionRefreshFailed;
+            self.up.refresh = None;
+            self.ending.bye_reason = EndReason::SessionRefreshFailed;
             self.send_bye(now);
             return;
         }
-        let Some(st) = self.session else { return };
+        let Some(st) = self.up.session else { return };
         if now >= st.expire_at {
-            self.bye_reason = EndReason::SessionExpired;
+            self.ending.bye_reason = EndReason::SessionExpired;
             self.send_bye(now);
         } else if st.refresh_at.is_some_and(|t| now >= t) {
-            if let Some(s) = self.session.as_mut() {
+            if let Some(s) = self.up.session.as_mut() {
                 s.refresh_at = None;
             }
             self.send_refresh(now);
@@ -1406,13 +1531,13 @@ impl CallLeg {
     /// Answers a 422 (Session Interval Too Small) once with a new INVITE asking for the
     /// response's Min-SE (RFC 4028 §7.4): CSeq + 1, new branch, like a digest retry.
     fn retry_with_min_se(&mut self, now: Instant, msg: &Inbound) -> bool {
-        let (Some(asked), Some(min)) = (self.se_request, min_se_of(msg)) else {
+        let (Some(asked), Some(min)) = (self.inv.se_request, min_se_of(msg)) else {
             return false;
         };
         if min <= asked {
             return false;
         }
-        self.se_request = Some(min);
+        self.inv.se_request = Some(min);
         self.drain_txs();
         self.send_invite(now, None, self.trunk());
         true
@@ -1420,12 +1545,12 @@ impl CallLeg {
 
     fn drain_server(&mut self, src: SocketAddr) {
         let mut msgs = Vec::new();
-        for t in &mut self.server_txs {
+        for t in &mut self.up.server_txs {
             while let Some(b) = t.poll_transmit() {
                 msgs.push(b);
             }
         }
-        for t in &mut self.invite_server_txs {
+        for t in &mut self.up.invite_server_txs {
             while let Some(b) = t.poll_transmit() {
                 msgs.push(b);
             }
@@ -1439,7 +1564,7 @@ impl CallLeg {
     /// from it (no response at all yet): `None` otherwise. The engine matches an ICMP
     /// unreachable for a trunk's address against it.
     pub fn awaiting_trunk(&self) -> Option<usize> {
-        (self.phase == Phase::Inviting && self.invite.is_pending() && !self.hop_noted)
+        (self.phase == Phase::Inviting && self.inv.invite.is_pending() && !self.inv.hop_noted)
             .then(|| self.trunk())
     }
 
@@ -1451,26 +1576,26 @@ impl CallLeg {
         if self.awaiting_trunk().is_none() {
             return;
         }
-        self.invite.abandon();
-        if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
+        self.inv.invite.abandon();
+        if self.can_fail_over() && !self.inv.history.cancelled_on_ring_timeout {
             self.fail_over(now, None, FailoverReason::NetworkError, TrunkNote::Refused);
         } else {
-            self.notes.push(TrunkNote::Refused(self.trunk()));
-            self.network_error = true;
-            self.q850 = Some(38);
+            self.inv.notes.push(TrunkNote::Refused(self.trunk()));
+            self.inv.network_error = true;
+            self.outcome.q850 = Some(38);
             self.end(now, HangupBy::Local, EndReason::NetworkError);
         }
     }
 
     /// Fires whatever is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(d) = self.failover_deadline
+        if let Some(d) = self.deadlines[LegTimer::Failover]
             && now >= d
         {
-            self.failover_deadline = None;
-            if self.can_fail_over() && self.invite.is_pending() && !self.hop_noted {
+            self.deadlines[LegTimer::Failover] = None;
+            if self.can_fail_over() && self.inv.invite.is_pending() && !self.inv.hop_noted {
                 // Not a word from this trunk: stop retransmitting to it and move on.
-                self.invite.abandon();
+                self.inv.invite.abandon();
                 self.fail_over(
                     now,
                     None,
@@ -1479,15 +1604,15 @@ impl CallLeg {
                 );
             }
         }
-        if let Some(ClientTxEvent::Timeout) = self.invite.handle_timeout(now) {
+        if let Some(ClientTxEvent::Timeout) = self.inv.invite.handle_timeout(now) {
             // Timer B: no response at all (§17.1.1.2).
-            if self.can_fail_over() && !self.history.cancelled_on_ring_timeout {
+            if self.can_fail_over() && !self.inv.history.cancelled_on_ring_timeout {
                 self.fail_over(now, None, FailoverReason::TimerB, TrunkNote::Silent);
             } else {
-                if !self.hop_noted {
-                    self.notes.push(TrunkNote::Silent(self.trunk()));
+                if !self.inv.hop_noted {
+                    self.inv.notes.push(TrunkNote::Silent(self.trunk()));
                 }
-                let detail = if self.history.cancelled_on_ring_timeout {
+                let detail = if self.inv.history.cancelled_on_ring_timeout {
                     EndReason::RingTimeout
                 } else {
                     EndReason::TimerB
@@ -1495,59 +1620,60 @@ impl CallLeg {
                 self.end(now, HangupBy::Local, detail);
             }
         }
-        if let Some(d) = self.ring_deadline
+        if let Some(d) = self.deadlines[LegTimer::Ring]
             && now >= d
         {
-            self.ring_deadline = None;
-            self.ring_timed_out = true;
+            self.deadlines[LegTimer::Ring] = None;
+            self.ending.ring_timed_out = true;
             self.request_cancel(now);
         }
-        if let Some(g) = self.cancel_guard
+        if let Some(g) = self.deadlines[LegTimer::CancelGuard]
             && now >= g
         {
             // §9.1: no final response 64·T1 after CANCEL: consider the INVITE over.
-            self.cancel_guard = None;
+            self.deadlines[LegTimer::CancelGuard] = None;
             self.end(now, HangupBy::Local, EndReason::RingTimeout);
         }
-        if let Some(h) = self.hold_deadline
+        if let Some(h) = self.deadlines[LegTimer::Hold]
             && now >= h
         {
-            self.hold_deadline = None;
+            self.deadlines[LegTimer::Hold] = None;
             self.send_bye(now);
         }
         self.session_timeout(now);
-        for (t, _) in &mut self.retired {
+        for (t, _) in &mut self.inv.retired {
             t.handle_timeout(now);
         }
-        if let Some(c) = &mut self.cancel {
+        if let Some(c) = &mut self.ending.cancel {
             c.handle_timeout(now);
         }
-        if let Some(b) = &mut self.bye
+        if let Some(b) = &mut self.ending.bye
             && let Some(ClientTxEvent::Timeout) = b.handle_timeout(now)
         {
             // Timer F on our BYE: the far end is gone; the call is over anyway (§15.1.1).
             self.end(now, HangupBy::Local, EndReason::ByeTimeout);
         }
-        for f in &mut self.forks {
+        for f in &mut self.ending.forks {
             f.bye.handle_timeout(now);
         }
-        for t in &mut self.server_txs {
+        for t in &mut self.up.server_txs {
             t.handle_timeout(now);
         }
         let mut ack_lost = false;
-        for t in &mut self.invite_server_txs {
+        for t in &mut self.up.invite_server_txs {
             t.handle_timeout(now);
             ack_lost |= t.ack_timed_out();
         }
-        self.invite_server_txs
+        self.up
+            .invite_server_txs
             .retain(|t| !t.is_terminated() || t.ack_timed_out());
         if ack_lost {
-            self.invite_server_txs.retain(|t| !t.ack_timed_out());
+            self.up.invite_server_txs.retain(|t| !t.ack_timed_out());
             // §13.3.1.4: no ACK for our 2xx to a re-INVITE: end the dialog.
-            self.bye_reason = EndReason::ReinviteAckTimeout;
+            self.ending.bye_reason = EndReason::ReinviteAckTimeout;
             self.send_bye(now);
         }
-        self.server_txs.retain(|t| !t.is_terminated());
+        self.up.server_txs.retain(|t| !t.is_terminated());
         self.drain_txs();
         self.drain_server_pending();
     }
@@ -1556,7 +1682,7 @@ impl CallLeg {
         // Server retransmissions from timers go where the first response went (§18.2.2).
         let fallback = self.dialog_destination();
         let mut msgs = Vec::new();
-        for t in &mut self.invite_server_txs {
+        for t in &mut self.up.invite_server_txs {
             let dest = t.reply_to().map_or(fallback, Destination::Addr);
             while let Some(b) = t.poll_transmit() {
                 msgs.push((dest, b));
@@ -1568,82 +1694,83 @@ impl CallLeg {
     }
 
     fn request_cancel(&mut self, now: Instant) {
-        if !self.invite.is_pending() || self.cancel.is_some() {
+        if !self.inv.invite.is_pending() || self.ending.cancel.is_some() {
             return;
         }
-        if self.history.provisional {
+        if self.inv.history.provisional {
             self.send_cancel(now);
         } else {
             // §9.1: a CANCEL must wait for a provisional response. Timer B still guards us.
-            self.cancel_wanted = true;
+            self.ending.cancel_wanted = true;
         }
     }
 
     fn send_cancel(&mut self, now: Instant) {
         // Only a CANCEL actually sent makes the outcome ours: a final response that beats it
         // (a 486 arriving while we still wait for a provisional) is the far end's.
-        if self.ring_timed_out {
-            self.history.cancelled_on_ring_timeout = true;
+        if self.ending.ring_timed_out {
+            self.inv.history.cancelled_on_ring_timeout = true;
         }
-        let branch = self.invite.branch().to_string();
+        let branch = self.inv.invite.branch().to_string();
         // §9.1: the INVITE's Request-URI, top Via, From, To, Call-ID and CSeq number.
         let parts = InviteParts {
-            call_id: &self.call_id,
-            from: &self.from_value,
-            to: &self.to_value,
-            via: &self.invite_via,
-            cseq: self.invite_cseq,
+            call_id: &self.id.call_id,
+            from: &self.id.from_value,
+            to: &self.id.to_value,
+            via: &self.inv.invite_via,
+            cseq: self.inv.invite_cseq,
             route: self
+                .id
                 .spec
                 .hops
-                .get(self.hop)
+                .get(self.inv.hop)
                 .and_then(|h| h.route.as_deref()),
         };
-        let mut h = request_head(&parts, &self.to_value, Method::Cancel);
+        let mut h = request_head(&parts, &self.id.to_value, Method::Cancel);
         h.push(Header::Reason(Reason::new(
             "Q.850;cause=19;text=\"No answer from user\"",
         )));
         h.push(Header::UserAgent(UserAgent::new(
-            self.local.user_agent.clone(),
+            self.id.local.user_agent.clone(),
         )));
         h.push(Header::ContentLength(ContentLength::new("0")));
-        let bytes = request_bytes(Method::Cancel, self.request_uri.clone(), h, vec![]);
-        self.cancel = Some(NonInviteClientTx::new(
+        let bytes = request_bytes(Method::Cancel, self.id.request_uri.clone(), h, vec![]);
+        self.ending.cancel = Some(NonInviteClientTx::new(
             now,
             branch,
             "CANCEL",
             bytes,
-            self.local.transport.is_reliable(),
-            self.timers,
+            self.id.local.transport.is_reliable(),
+            self.id.timers,
         ));
-        self.cancel_guard = Some(now + self.timers.t1x64());
+        self.deadlines[LegTimer::CancelGuard] = Some(now + self.id.timers.t1x64());
         self.drain_txs();
     }
 
     fn send_bye(&mut self, now: Instant) {
-        if self.bye.is_some() || self.phase == Phase::Ended {
+        if self.ending.bye.is_some() || self.phase == Phase::Ended {
             return;
         }
-        let Some(d) = &mut self.dialog else { return };
+        let Some(d) = &mut self.up.dialog else { return };
         let (branch, bytes) = d.request(
             Method::Bye,
-            &self.local,
+            &self.id.local,
             vec![Header::Reason(Reason::new(
                 "Q.850;cause=16;text=\"Normal call clearing\"",
             ))],
             vec![],
-            &mut self.tokens,
+            &mut self.id.tokens,
         );
-        self.bye = Some(NonInviteClientTx::new(
+        self.ending.bye = Some(NonInviteClientTx::new(
             now,
             branch,
             "BYE",
             bytes,
-            self.local.transport.is_reliable(),
-            self.timers,
+            self.id.local.transport.is_reliable(),
+            self.id.timers,
         ));
         self.phase = Phase::Terminating;
-        self.hold_deadline = None;
+        self.deadlines[LegTimer::Hold] = None;
         self.drain_txs();
     }
 
@@ -1652,33 +1779,37 @@ impl CallLeg {
         if self.phase == Phase::Ended {
             return;
         }
-        let answered = self.dialog.is_some() || matches!(self.final_status, Some(200..=299));
+        let answered =
+            self.up.dialog.is_some() || matches!(self.outcome.final_status, Some(200..=299));
         let (disposition, detail) = if answered {
             (Disposition::Answered, detail)
-        } else if self.shutdown {
+        } else if self.ending.shutdown {
             (Disposition::Interrupted, EndReason::Shutdown)
-        } else if self.network_error {
+        } else if self.inv.network_error {
             (Disposition::NetworkError, detail)
         } else {
-            (classify(self.final_status, self.history), detail)
+            (
+                classify(self.outcome.final_status, self.inv.history),
+                detail,
+            )
         };
         self.phase = Phase::Ended;
         // The leg lingers for Timer D/K: keep only what answers retransmissions.
-        self.offer = Vec::new();
-        self.session = None;
-        self.ring_deadline = None;
-        self.hold_deadline = None;
-        self.cancel_guard = None;
+        self.id.offer = Vec::new();
+        self.up.session = None;
+        self.deadlines[LegTimer::Ring] = None;
+        self.deadlines[LegTimer::Hold] = None;
+        self.deadlines[LegTimer::CancelGuard] = None;
         self.events.push_back((
             now,
             CallEventKind::Terminated {
-                sip_status: self.final_status,
-                reason_phrase: self.final_reason.clone(),
-                q850_cause: self.q850,
+                sip_status: self.outcome.final_status,
+                reason_phrase: self.outcome.final_reason.clone(),
+                q850_cause: self.outcome.q850,
                 hangup_by: by,
                 disposition,
                 detail,
-                retry_after: self.retry_after,
+                retry_after: self.outcome.retry_after,
             },
         ));
     }
@@ -1701,34 +1832,31 @@ impl CallLeg {
                 t = Some(t.map_or(x, |t| t.min(x)));
             }
         };
-        take(self.invite.poll_timeout());
-        for (t, _) in &self.retired {
+        take(self.inv.invite.poll_timeout());
+        for (t, _) in &self.inv.retired {
             take(t.poll_timeout());
         }
-        take(self.failover_deadline);
-        take(self.ring_deadline);
-        take(self.cancel_guard);
-        take(self.hold_deadline);
-        take(self.cancel.as_ref().and_then(|c| c.poll_timeout()));
-        take(self.bye.as_ref().and_then(|c| c.poll_timeout()));
+        take(self.deadlines.earliest());
+        take(self.ending.cancel.as_ref().and_then(|c| c.poll_timeout()));
+        take(self.ending.bye.as_ref().and_then(|c| c.poll_timeout()));
         if self.phase == Phase::Confirmed
-            && let Some(st) = &self.session
+            && let Some(st) = &self.up.session
         {
             take(st.refresh_at);
             take(Some(st.expire_at));
         }
-        match &self.refresh {
+        match &self.up.refresh {
             Some(Refresh::Update(t)) => take(t.poll_timeout()),
             Some(Refresh::Invite { tx, .. }) => take(tx.poll_timeout()),
             None => {}
         }
-        for f in &self.forks {
+        for f in &self.ending.forks {
             take(f.bye.poll_timeout());
         }
-        for s in &self.server_txs {
+        for s in &self.up.server_txs {
             take(s.poll_timeout());
         }
-        for s in &self.invite_server_txs {
+        for s in &self.up.invite_server_txs {
             take(s.poll_timeout());
         }
         t
