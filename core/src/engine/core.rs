@@ -276,6 +276,58 @@ impl Playback {
     }
 }
 
+/// What a call's media does beside AMD: nothing, waiting for the voicemail beep (at most
+/// until a deadline), or playing audio. A small state machine instead of loose fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaPolicy {
+    /// Nothing to play.
+    Idle,
+    /// AMD said machine and the campaign leaves a voicemail: play it at the beep, or at
+    /// `until` without one.
+    AwaitingBeep {
+        /// The latest start of the message.
+        until: Instant,
+    },
+    /// Audio is playing; the call ends when it has played.
+    Playing(Playback),
+    /// It has played.
+    Done,
+}
+
+impl MediaPolicy {
+    /// When the voicemail message starts at the latest, while waiting for the beep.
+    fn beep_deadline(self) -> Option<Instant> {
+        match self {
+            Self::AwaitingBeep { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// What is playing.
+    fn playing(self) -> Option<Playback> {
+        match self {
+            Self::Playing(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// No more waiting for the beep (the call ended, or the message starts now).
+    fn stop_waiting(&mut self) {
+        if matches!(self, Self::AwaitingBeep { .. }) {
+            *self = Self::Idle;
+        }
+    }
+
+    /// The playback ended: what it was (once).
+    fn played(&mut self) -> Option<Playback> {
+        let p = self.playing();
+        if p.is_some() {
+            *self = Self::Done;
+        }
+        p
+    }
+}
+
 struct Slot {
     leg: CallLeg,
     role: Role,
@@ -302,10 +354,8 @@ struct Slot {
     plan: MediaPlan,
     /// A media session was opened and not yet closed.
     media_open: bool,
-    /// Waiting for the beep to leave the voicemail message, at most until then.
-    vm_deadline: Option<Instant>,
-    /// What is playing.
-    playing: Option<Playback>,
+    /// The call's media policy: waiting for the beep, playing, or nothing.
+    media: MediaPolicy,
     /// When the INVITE was sent.
     started: Instant,
 }
@@ -336,8 +386,7 @@ impl Slot {
             port: Some(port),
             plan,
             media_open: true,
-            vm_deadline: None,
-            playing: None,
+            media: MediaPolicy::Idle,
             started: now,
         }
     }
@@ -732,7 +781,7 @@ impl Engine {
             slot.scheduled = None;
             slot.leg.handle_timeout(now);
             let queue_due = slot.queue_deadline.is_some_and(|t| t <= now);
-            if slot.vm_deadline.is_some_and(|t| t <= now) {
+            if slot.media.beep_deadline().is_some_and(|t| t <= now) {
                 self.start_playback(now, &id, Playback::Voicemail);
             }
             if queue_due {
@@ -831,7 +880,7 @@ impl Engine {
             return;
         };
         if slot.leg.has_ended() {
-            slot.vm_deadline = None;
+            slot.media.stop_waiting();
             if let Some(port) = slot.port.take() {
                 self.ports.give(port);
             }
@@ -848,7 +897,7 @@ impl Engine {
         let linger = if !finished
             && slot.leg.has_ended()
             && !slot.media_open
-            && slot.vm_deadline.is_none()
+            && slot.media.beep_deadline().is_none()
             && slot.bridged.is_none()
         {
             slot.leg.linger(now)
@@ -868,7 +917,7 @@ impl Engine {
         }
         let next = [
             slot.leg.poll_timeout(),
-            slot.vm_deadline,
+            slot.media.beep_deadline(),
             slot.queue_deadline,
         ]
         .into_iter()
@@ -946,7 +995,7 @@ impl Engine {
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };
-        slot.vm_deadline = None;
+        slot.media.stop_waiting();
         let samples = match what {
             Playback::Voicemail => slot.plan.voicemail.clone(),
             Playback::Abandon => self
@@ -955,14 +1004,15 @@ impl Engine {
                 .and_then(|a| a.cfg.abandon_message.clone()),
             Playback::Prompt => slot.plan.prompt.clone(),
         };
-        let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.playing.is_none()) else {
+        let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.media.playing().is_none())
+        else {
             return;
         };
         // Guard: whatever happens to the RTP side, the call ends 5 s after the audio would.
         let audio = Duration::from_millis(samples.len() as u64 / 8);
         slot.leg
             .extend_hold(Some(now + audio + Duration::from_secs(5)));
-        slot.playing = Some(what);
+        slot.media = MediaPolicy::Playing(what);
         self.out.push_back(Output::Media(MediaCommand::Play {
             call_id: id.to_string(),
             samples,
@@ -1009,7 +1059,9 @@ impl Engine {
                             .voicemail
                             .as_ref()
                             .map_or(0, |v| v.len() as u64 / 8);
-                        slot.vm_deadline = Some(crate::time::later(now, wait));
+                        slot.media = MediaPolicy::AwaitingBeep {
+                            until: crate::time::later(now, wait),
+                        };
                         slot.leg.extend_hold(Some(crate::time::later(
                             now,
                             wait + Duration::from_millis(audio) + Duration::from_secs(5),
@@ -1041,7 +1093,11 @@ impl Engine {
                         frequency_hz,
                     },
                 );
-                if self.calls.get(id).is_some_and(|s| s.vm_deadline.is_some()) {
+                if self
+                    .calls
+                    .get(id)
+                    .is_some_and(|s| s.media.beep_deadline().is_some())
+                {
                     self.start_playback(now, id, Playback::Voicemail);
                 }
             }
@@ -1058,7 +1114,7 @@ impl Engine {
             }
             MediaEvent::PlaybackDone => {
                 let slot = self.calls.get_mut(id).expect("checked above");
-                if let Some(p) = slot.playing.take() {
+                if let Some(p) = slot.media.played() {
                     slot.leg.hang_up_answered(now, p.end_reason());
                 }
             }
