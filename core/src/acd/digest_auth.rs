@@ -233,7 +233,7 @@ impl DigestServer {
         method: &str,
         lookup: impl Fn(&str) -> Option<Ha1>,
     ) -> Verdict {
-        use rsipstack::sip::typed::tokenizers::AuthTokenizer;
+        use crate::sip::message::wire::typed::tokenizers::AuthTokenizer;
         let Ok(tok) = AuthTokenizer::parse(header) else {
             return Verdict::Missing;
         };

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rsipstack::sip::{Contact, Header};
+use crate::sip::message::wire::{Contact, Header};
 
 use super::digest_auth::{DigestAlgorithm, DigestServer, Ha1, Verdict};
 use crate::sip::message::{Inbound, Tokens, Transport, host_port, parse_uri, response_to};

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rsipstack::sip::{
+use crate::sip::message::wire::{
     Allow, CSeq, CallId, Contact, ContentLength, ContentType, From, MaxForwards, Method,
     PAssertedIdentity, Reason, To, Uri, UserAgent, Via,
 };
@@ -1061,9 +1061,9 @@ impl CallLeg {
             &mut self.id.tokens,
         );
         let header = if code == 401 {
-            Header::Authorization(rsipstack::sip::Authorization::new(answer))
+            Header::Authorization(crate::sip::message::wire::Authorization::new(answer))
         } else {
-            Header::ProxyAuthorization(rsipstack::sip::ProxyAuthorization::new(answer))
+            Header::ProxyAuthorization(crate::sip::message::wire::ProxyAuthorization::new(answer))
         };
         tracing::debug!(call_id = %self.id.call_id, code, realm = challenge.realm(), "answering digest challenge");
         // The ACK for the challenge is already queued by the old transaction: send it first.
@@ -1364,10 +1364,15 @@ impl CallLeg {
                 // Absent a refresher parameter the UAS picks; we let the requester refresh.
                 let we = refresher.as_deref() == Some("uas");
                 self.arm_session(now, interval, we);
-                let mut h = vec![Header::SessionExpires(rsipstack::sip::SessionExpires::new(
-                    format!("{interval};refresher={}", if we { "uas" } else { "uac" }),
-                ))];
-                h.push(Header::Require(rsipstack::sip::Require::new("timer")));
+                let mut h = vec![Header::SessionExpires(
+                    crate::sip::message::wire::SessionExpires::new(format!(
+                        "{interval};refresher={}",
+                        if we { "uas" } else { "uac" }
+                    )),
+                )];
+                h.push(Header::Require(crate::sip::message::wire::Require::new(
+                    "timer",
+                )));
                 h
             }
             None => {
@@ -1942,7 +1947,7 @@ fn build_invite(
         ))));
     }
     if let Some(privacy) = &spec.privacy {
-        h.push(Header::Privacy(rsipstack::sip::Privacy::new(
+        h.push(Header::Privacy(crate::sip::message::wire::Privacy::new(
             privacy.clone(),
         )));
     }
@@ -1964,7 +1969,9 @@ fn request_head(p: &InviteParts<'_>, to: &str, method: Method) -> Vec<Header> {
         Header::MaxForwards(MaxForwards::new("70")),
     ];
     if let Some(r) = p.route {
-        h.push(Header::Route(rsipstack::sip::Route::new(r.to_string())));
+        h.push(Header::Route(crate::sip::message::wire::Route::new(
+            r.to_string(),
+        )));
     }
     h.extend([
         Header::From(From::new(p.from.to_string())),
@@ -1978,11 +1985,11 @@ fn request_head(p: &InviteParts<'_>, to: &str, method: Method) -> Vec<Header> {
 /// `Supported: timer`, `Session-Expires: N;refresher=R` and `Min-SE` (RFC 4028 §4).
 fn session_headers(interval: u32, refresher: &str) -> Vec<Header> {
     vec![
-        Header::Supported(rsipstack::sip::Supported::new("timer")),
-        Header::SessionExpires(rsipstack::sip::SessionExpires::new(format!(
+        Header::Supported(crate::sip::message::wire::Supported::new("timer")),
+        Header::SessionExpires(crate::sip::message::wire::SessionExpires::new(format!(
             "{interval};refresher={refresher}"
         ))),
-        Header::MinSE(rsipstack::sip::MinSE::new(MIN_SE.to_string())),
+        Header::MinSE(crate::sip::message::wire::MinSE::new(MIN_SE.to_string())),
     ]
 }
 

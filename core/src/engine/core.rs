@@ -738,11 +738,17 @@ impl Engine {
         };
         let (code, extra) = match method {
             "ACK" => return,
-            "OPTIONS" => (200, vec![Header::Allow(rsipstack::sip::Allow::new(ALLOW))]),
+            "OPTIONS" => (
+                200,
+                vec![Header::Allow(crate::sip::message::wire::Allow::new(ALLOW))],
+            ),
             _ if msg.to_tag.is_some() => (481, vec![]),
             "INVITE" => (480, vec![]),
             "BYE" | "CANCEL" => (481, vec![]),
-            _ => (405, vec![Header::Allow(rsipstack::sip::Allow::new(ALLOW))]),
+            _ => (
+                405,
+                vec![Header::Allow(crate::sip::message::wire::Allow::new(ALLOW))],
+            ),
         };
         let tag = self.tokens.token(12);
         let resp = response_to(&msg, code, Some(&tag), extra, vec![]);

@@ -30,7 +30,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rsipstack::sip::{CSeq, CallId, ContentLength, From, MaxForwards, Method, To, UserAgent, Via};
+use crate::sip::message::wire::{
+    CSeq, CallId, ContentLength, From, MaxForwards, Method, To, UserAgent, Via,
+};
 
 use crate::call::leg::{Destination, Hop};
 use crate::sip::dialog::LocalParty;
@@ -573,7 +575,9 @@ fn options_request(
         Header::MaxForwards(MaxForwards::new("70")),
     ];
     if let Some(r) = &t.route {
-        h.push(Header::Route(rsipstack::sip::Route::new(r.clone())));
+        h.push(Header::Route(crate::sip::message::wire::Route::new(
+            r.clone(),
+        )));
     }
     h.extend([
         Header::From(From::new(format!(

@@ -19,6 +19,10 @@
 //! Compact header names (§7.3.3), folded header lines and whitespace before the colon (§7.3.1)
 //! are handled by rsipstack's parser; the fixtures in `sip-fixtures/messages/` cover each.
 
+/// rsipstack's typed SIP vocabulary (headers, methods, URIs) as the cores outside `sip` use it:
+/// every use of the library goes through this module, so it stays the one adapter.
+pub use rsipstack::sip as wire;
+
 use std::fmt;
 use std::net::SocketAddr;
 
