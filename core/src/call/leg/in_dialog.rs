@@ -1,0 +1,223 @@
+//! The far end's in-dialog requests (BYE, re-INVITE, UPDATE, OPTIONS, INFO) and our BYE.
+
+use super::*;
+
+impl CallLeg {
+    pub(super) fn handle_request(&mut self, now: Instant, msg: &Inbound, src: SocketAddr) {
+        let method = msg.method.as_deref().unwrap_or("");
+        let reliable = self.id.local.transport.is_reliable();
+        // Responses go where the request's top Via says (RFC 3261 §18.2.2, RFC 3581): over
+        // UDP the source address at the `rport` or sent-by port; over TCP the connection it
+        // came on. Never to the dialog's next hop: the request may come from elsewhere.
+        let src = if reliable {
+            src
+        } else {
+            crate::sip::message::response_reply_addr(msg, src)
+        };
+        // Retransmissions first (§17.2.3).
+        if let Some(tx) = self
+            .up
+            .server_txs
+            .iter_mut()
+            .find(|t| t.matches(msg.branch.as_deref(), method))
+        {
+            tx.on_retransmission();
+            self.outcome.duplicates += 1;
+            self.drain_server(src);
+            return;
+        }
+        if method == "INVITE"
+            && let Some(tx) = self
+                .up
+                .invite_server_txs
+                .iter_mut()
+                .find(|t| t.matches_invite(msg.branch.as_deref()))
+        {
+            tx.on_retransmission();
+            self.outcome.duplicates += 1;
+            self.drain_server(src);
+            return;
+        }
+        if method == "ACK" {
+            for tx in &mut self.up.invite_server_txs {
+                if tx.matches_ack(msg.cseq) {
+                    tx.on_ack(now);
+                }
+            }
+            return;
+        }
+        let in_dialog = match &self.up.dialog {
+            Some(d) => {
+                msg.to_tag.as_deref() == Some(d.local_tag.as_str())
+                    && msg.from_tag.as_deref() == Some(d.remote_tag.as_str())
+            }
+            None => false,
+        };
+        let branch = msg.branch.clone().unwrap_or_default();
+        if method == "INVITE" {
+            let mut tx = InviteServerTx::new(branch, msg.cseq, self.id.timers);
+            tx.set_reply_to(src);
+            if in_dialog && self.phase == Phase::Confirmed {
+                let ok = self
+                    .up
+                    .dialog
+                    .as_mut()
+                    .map(|d| d.accept_remote_cseq(msg.cseq, method))
+                    .unwrap_or(false);
+                if ok {
+                    let resp = self.answer_reinvite(now, msg);
+                    tx.respond(now, 200, resp, reliable);
+                } else {
+                    tx.respond(
+                        now,
+                        500,
+                        response_to(msg, 500, None, vec![], vec![]),
+                        reliable,
+                    );
+                }
+            } else {
+                tx.respond(
+                    now,
+                    481,
+                    response_to(msg, 481, None, vec![], vec![]),
+                    reliable,
+                );
+            }
+            self.up.invite_server_txs.push(tx);
+            self.drain_server(src);
+            return;
+        }
+        let mut tx = ServerTx::new(branch, method.to_string(), reliable, self.id.timers);
+        let (code, extra) = match method {
+            "OPTIONS" => (200, vec![Header::Allow(Allow::new(ALLOW))]),
+            _ if !in_dialog => (481, vec![]),
+            "BYE" | "INFO" | "NOTIFY" | "UPDATE" => {
+                let ok = self
+                    .up
+                    .dialog
+                    .as_mut()
+                    .map(|d| d.accept_remote_cseq(msg.cseq, method))
+                    .unwrap_or(false);
+                match (ok, method) {
+                    (true, "UPDATE") => (200, self.refreshed_by_peer(now, msg)),
+                    (true, _) => (200, vec![]),
+                    (false, _) => (500, vec![]),
+                }
+            }
+            "CANCEL" => (481, vec![]),
+            "PRACK" | "REFER" | "SUBSCRIBE" | "MESSAGE" | "PUBLISH" | "REGISTER" => {
+                (405, vec![Header::Allow(Allow::new(ALLOW))])
+            }
+            _ => (501, vec![Header::Allow(Allow::new(ALLOW))]),
+        };
+        tx.respond(now, code, response_to(msg, code, None, extra, vec![]));
+        self.up.server_txs.push(tx);
+        self.drain_server(src);
+        if method == "BYE" && code == 200 && self.phase != Phase::Ended {
+            if self.outcome.q850.is_none() {
+                self.outcome.q850 = msg.q850_cause();
+            }
+            self.end(now, HangupBy::Remote, EndReason::RemoteBye);
+        }
+    }
+
+    /// The 200 to an in-dialog re-INVITE (a session refresh or a re-offer): our (unchanged)
+    /// offer with a new version, in the direction that answers the offer's (RFC 3264 §6.1,
+    /// §8.4: `sendonly`/`inactive` is a hold, with `held`/`resumed` events). A re-INVITE
+    /// without SDP keeps the direction as it was.
+    fn answer_reinvite(&mut self, now: Instant, msg: &Inbound) -> Vec<u8> {
+        self.up.sdp_version += 1;
+        let offered = if msg.body().is_empty() {
+            if self.up.held { "sendonly" } else { "sendrecv" }
+        } else {
+            direction_of(msg.body())
+        };
+        let held = matches!(offered, "sendonly" | "inactive");
+        if held != self.up.held {
+            self.up.held = held;
+            let (leg, sip_call_id) = ("customer".to_string(), self.id.call_id.clone());
+            self.events.push_back((
+                now,
+                if held {
+                    CallEventKind::Held { leg, sip_call_id }
+                } else {
+                    CallEventKind::Resumed { leg, sip_call_id }
+                },
+            ));
+        }
+        let sdp = audio_sdp(
+            &self.id.spec.media_ip,
+            self.id.spec.rtp_port,
+            self.up.session_id,
+            self.up.sdp_version,
+            answer_direction(offered),
+        )
+        .into_bytes();
+        let mut extra = vec![
+            Header::Contact(Contact::new(self.id.local.contact())),
+            Header::Allow(Allow::new(ALLOW)),
+            Header::ContentType(ContentType::new("application/sdp")),
+        ];
+        extra.extend(self.refreshed_by_peer(now, msg));
+        response_to(msg, 200, None, extra, sdp)
+    }
+
+    pub(super) fn drain_server(&mut self, src: SocketAddr) {
+        let mut msgs = Vec::new();
+        for t in &mut self.up.server_txs {
+            while let Some(b) = t.poll_transmit() {
+                msgs.push(b);
+            }
+        }
+        for t in &mut self.up.invite_server_txs {
+            while let Some(b) = t.poll_transmit() {
+                msgs.push(b);
+            }
+        }
+        for b in msgs {
+            self.push_out(Destination::Addr(src), b);
+        }
+    }
+
+    pub(super) fn drain_server_pending(&mut self) {
+        // Server retransmissions from timers go where the first response went (§18.2.2).
+        let fallback = self.dialog_destination();
+        let mut msgs = Vec::new();
+        for t in &mut self.up.invite_server_txs {
+            let dest = t.reply_to().map_or(fallback, Destination::Addr);
+            while let Some(b) = t.poll_transmit() {
+                msgs.push((dest, b));
+            }
+        }
+        for (dest, b) in msgs {
+            self.push_out(dest, b);
+        }
+    }
+
+    pub(super) fn send_bye(&mut self, now: Instant) {
+        if self.ending.bye.is_some() || self.phase == Phase::Ended {
+            return;
+        }
+        let Some(d) = &mut self.up.dialog else { return };
+        let (branch, bytes) = d.request(
+            Method::Bye,
+            &self.id.local,
+            vec![Header::Reason(Reason::new(
+                "Q.850;cause=16;text=\"Normal call clearing\"",
+            ))],
+            vec![],
+            &mut self.id.tokens,
+        );
+        self.ending.bye = Some(NonInviteClientTx::new(
+            now,
+            branch,
+            "BYE",
+            bytes,
+            self.id.local.transport.is_reliable(),
+            self.id.timers,
+        ));
+        self.phase = Phase::Terminating;
+        self.deadlines[LegTimer::Hold] = None;
+        self.drain_txs();
+    }
+}
