@@ -50,7 +50,7 @@ pub struct Import {
 /// Errors: a text saying why the number is not dialable.
 ///
 /// ```
-/// use outdial::campaign::leads::normalise;
+/// use outdial_core::campaign::leads::normalise;
 /// let us = "US".parse().unwrap();
 /// assert_eq!(normalise("(650) 253-0000", Some(us)).unwrap(), "+16502530000");
 /// assert_eq!(normalise("+44 20 7946 0018", None).unwrap(), "+442079460018");

@@ -122,7 +122,7 @@ pub struct InviteHistory {
 /// failure) to a disposition. Source: RFC 3398 §8.2.6.1; see `docs/dispositions.md`.
 ///
 /// ```
-/// use outdial::events::disposition::{classify, Disposition, InviteHistory};
+/// use outdial_core::events::disposition::{classify, Disposition, InviteHistory};
 /// let rang = InviteHistory { alerted: true, provisional: true, cancelled_on_ring_timeout: false };
 /// assert_eq!(classify(Some(480), rang), Disposition::NoAnswer);
 /// assert_eq!(classify(Some(480), InviteHistory::default()), Disposition::Unavailable);
