@@ -181,7 +181,7 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
             5_000,
             CallEventKind::Abandoned {
                 wait_ms: 3_000,
-                reason: "max_wait".into(),
+                reason: outdial::events::DequeueReason::MaxWait,
             },
         ),
         ev(

@@ -468,7 +468,7 @@ impl Engine {
             now,
             CallEventKind::Dequeued {
                 wait_ms,
-                reason: "connected".into(),
+                reason: crate::events::DequeueReason::Connected,
             },
         );
         self.emit(
@@ -488,7 +488,12 @@ impl Engine {
 
     /// Takes customer `id` out of the queue as abandoned (`caller_hangup` or `max_wait`),
     /// withdrawing any offer ringing for it.
-    fn acd_abandon(&mut self, now: Instant, id: &str, reason: &str) -> bool {
+    fn acd_abandon(
+        &mut self,
+        now: Instant,
+        id: &str,
+        reason: crate::events::DequeueReason,
+    ) -> bool {
         let Some(acd) = &mut self.acd else {
             return false;
         };
@@ -508,14 +513,8 @@ impl Engine {
             .queued_at
             .map_or(0, |q| now.saturating_duration_since(q).as_millis() as u32);
         for kind in [
-            CallEventKind::Dequeued {
-                wait_ms,
-                reason: reason.into(),
-            },
-            CallEventKind::Abandoned {
-                wait_ms,
-                reason: reason.into(),
-            },
+            CallEventKind::Dequeued { wait_ms, reason },
+            CallEventKind::Abandoned { wait_ms, reason },
         ] {
             self.emit(id, now, kind);
         }
@@ -524,7 +523,7 @@ impl Engine {
 
     /// `max_wait` passed for a queued customer: the information message, then BYE.
     pub(super) fn acd_max_wait(&mut self, now: Instant, id: &str) {
-        if !self.acd_abandon(now, id, "max_wait") {
+        if !self.acd_abandon(now, id, crate::events::DequeueReason::MaxWait) {
             return;
         }
         let has_message = self
@@ -532,7 +531,7 @@ impl Engine {
             .as_ref()
             .is_some_and(|a| a.cfg.abandon_message.is_some());
         if has_message {
-            self.start_playback(now, id, super::Playback::Abandon);
+            self.start_playback(now, id, crate::events::Playback::Abandon);
         } else if let Some(slot) = self.calls.get_mut(id) {
             slot.leg
                 .hang_up_answered(now, crate::events::EndReason::Abandoned);
@@ -551,7 +550,7 @@ impl Engine {
             acd.pool.preview_ended(now, i, id);
             self.drain_agent_events();
         }
-        self.acd_abandon(now, id, "caller_hangup");
+        self.acd_abandon(now, id, crate::events::DequeueReason::CallerHangup);
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };

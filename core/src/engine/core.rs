@@ -26,7 +26,7 @@ use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote}
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::AgentEvent;
 use crate::events::disposition::Disposition;
-use crate::events::{AttemptRef, CallEvent, CallEventKind, EndReason, HangupBy};
+use crate::events::{AttemptRef, CallEvent, CallEventKind, EndReason, HangupBy, Playback};
 use crate::media::amd::AmdResult;
 use crate::media::relay::LegCodec;
 use crate::media::sdp::{AudioAnswer, parse_answer};
@@ -243,37 +243,6 @@ enum Role {
     Customer,
     /// A call to an agent's phone (its events are turned into the customer's ACD events).
     Agent,
-}
-
-/// What a call plays (the media policy's audio).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Playback {
-    /// The campaign's prompt to a person.
-    Prompt,
-    /// The voicemail message after the beep.
-    Voicemail,
-    /// The ACD's abandon message to a customer who waited past `max_wait`.
-    Abandon,
-}
-
-impl Playback {
-    /// Its name in `playback_started` (`prompt`, `voicemail`, `abandon`).
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Prompt => "prompt",
-            Self::Voicemail => "voicemail",
-            Self::Abandon => "abandon",
-        }
-    }
-
-    /// Why the call ends once it has played.
-    fn end_reason(self) -> EndReason {
-        match self {
-            Self::Prompt => EndReason::PromptPlayed,
-            Self::Voicemail => EndReason::VoicemailLeft,
-            Self::Abandon => EndReason::Abandoned,
-        }
-    }
 }
 
 /// What a call's media does beside AMD: nothing, waiting for the voicemail beep (at most
@@ -1023,13 +992,7 @@ impl Engine {
             call_id: id.to_string(),
             samples,
         }));
-        self.emit(
-            id,
-            now,
-            CallEventKind::PlaybackStarted {
-                what: what.as_str().to_string(),
-            },
-        );
+        self.emit(id, now, CallEventKind::PlaybackStarted { what });
     }
 
     /// Feeds an event of a call's RTP session (AMD decision, beep, DTMF, timeout, end of a

@@ -95,8 +95,8 @@ pub enum CallEventKind {
     },
     /// A prompt or voicemail message started playing to the far end.
     PlaybackStarted {
-        /// `prompt` or `voicemail`.
-        what: String,
+        /// `prompt`, `voicemail` or `abandon` (the ACD's abandon message).
+        what: Playback,
     },
     /// RTP statistics of the call, emitted once just before `terminated` (answered calls).
     MediaStats {
@@ -156,7 +156,7 @@ pub enum CallEventKind {
         /// Milliseconds waited in the queue.
         wait_ms: u32,
         /// `connected`, `max_wait` or `caller_hangup`.
-        reason: String,
+        reason: DequeueReason,
     },
     /// The customer and the agent are bridged (B2BUA: RTP relayed between the two legs).
     Connected {
@@ -177,7 +177,7 @@ pub enum CallEventKind {
         /// Milliseconds waited.
         wait_ms: u32,
         /// `caller_hangup` or `max_wait`.
-        reason: String,
+        reason: DequeueReason,
     },
     /// A leg put the call on hold (re-INVITE with `a=sendonly` or `a=inactive`, RFC 3264 §8.4).
     Held {
@@ -571,4 +571,48 @@ pub enum FailoverReason {
     FailoverTimeout,
     /// The trunk's address refused the INVITE, or its TCP connection failed.
     NetworkError,
+}
+
+/// What a call plays to the far end (`playback_started`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Playback {
+    /// The campaign's prompt to a person.
+    Prompt,
+    /// The voicemail message after the beep.
+    Voicemail,
+    /// The ACD's abandon message to a customer who waited past `max_wait`.
+    Abandon,
+}
+
+impl Playback {
+    /// Its name (`prompt`, `voicemail`, `abandon`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prompt => "prompt",
+            Self::Voicemail => "voicemail",
+            Self::Abandon => "abandon",
+        }
+    }
+
+    /// Why the call ends once it has played.
+    pub fn end_reason(self) -> EndReason {
+        match self {
+            Self::Prompt => EndReason::PromptPlayed,
+            Self::Voicemail => EndReason::VoicemailLeft,
+            Self::Abandon => EndReason::Abandoned,
+        }
+    }
+}
+
+/// Why a call left the ACD queue (`dequeued`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DequeueReason {
+    /// Bridged to an agent.
+    Connected,
+    /// Waited past the ACD's `max_wait`.
+    MaxWait,
+    /// The customer hung up while waiting.
+    CallerHangup,
 }
