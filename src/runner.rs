@@ -194,16 +194,6 @@ pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<O
 /// How long a finished campaign waits for agents' mandatory dispositions of its last calls.
 pub const DISPOSITION_GRACE: Duration = Duration::from_secs(120);
 
-/// Agents in wrap-up waiting to set a mandatory disposition.
-async fn dispositions_owed(engine: &tokio::sync::mpsc::UnboundedSender<shell::Command>) -> usize {
-    let (tx, rx) = oneshot::channel();
-    if engine.send(shell::Command::Agents(tx)).is_err() {
-        return 0;
-    }
-    rx.await
-        .map_or(0, |v| v.iter().filter(|a| a.awaiting_disposition).count())
-}
-
 /// Runs a campaign to completion. `leads_file` is imported first (rows already in the
 /// campaign are left alone, so re-running with the same file resumes).
 /// Errors: bad settings, an unreadable call list, database or socket failures.
@@ -690,7 +680,7 @@ impl RunLoop<'_> {
             self.refresh_dnc(core, now).await?;
             self.take_inputs(core, now);
             self.dial(core, now).await?;
-            if core.is_done() && self.dispositions_settled().await {
+            if core.is_done() && self.dispositions_settled(core).await {
                 return Ok(());
             }
             self.chores(core).await?;
@@ -825,7 +815,7 @@ impl RunLoop<'_> {
 
     /// Every lead is final; with mandatory dispositions, the agents may still owe theirs for
     /// the last calls: true once none is owed (or after [`DISPOSITION_GRACE`]).
-    async fn dispositions_settled(&mut self) -> bool {
+    async fn dispositions_settled(&mut self, core: &mut Campaign) -> bool {
         let mandatory = self
             .cfg
             .acd
@@ -834,7 +824,7 @@ impl RunLoop<'_> {
         if self.shutdown_rx.is_some() || !mandatory {
             return true;
         }
-        let owed = dispositions_owed(&self.engine.commands).await;
+        let owed = self.dispositions_owed(core).await;
         if owed == 0 {
             return true;
         }
@@ -852,6 +842,27 @@ impl RunLoop<'_> {
             return true;
         }
         false
+    }
+
+    /// Agents in wrap-up waiting to set a mandatory disposition. The engine's call events keep
+    /// flowing into the core meanwhile: their channel is bounded, and an engine waiting for
+    /// room in it could not answer.
+    async fn dispositions_owed(&mut self, core: &mut Campaign) -> usize {
+        let (tx, mut rx) = oneshot::channel();
+        if self.engine.commands.send(Command::Agents(tx)).is_err() {
+            return 0;
+        }
+        loop {
+            tokio::select! {
+                r = &mut rx => {
+                    return r.map_or(0, |v| v.iter().filter(|a| a.awaiting_disposition).count());
+                }
+                ev = self.engine.events.recv() => match ev {
+                    Some(ev) => core.handle_call_events(Instant::now(), [ev]),
+                    None => return 0,
+                },
+            }
+        }
     }
 
     /// Renews the lease, samples the RSS, publishes the pacing figures.

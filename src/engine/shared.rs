@@ -25,14 +25,14 @@ use crate::events::{AgentEvent, CallEvent, CallEventKind};
 struct Attach {
     campaign: i64,
     priority: i32,
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: mpsc::Sender<CallEvent>,
     agents: mpsc::UnboundedSender<AgentEvent>,
     detached: oneshot::Sender<()>,
 }
 
 /// What the hub knows of one attached campaign.
 struct Port {
-    events: mpsc::UnboundedSender<CallEvent>,
+    events: mpsc::Sender<CallEvent>,
     agents: mpsc::UnboundedSender<AgentEvent>,
     /// Its calls not yet terminated.
     live: HashSet<String>,
@@ -90,7 +90,7 @@ impl SharedEngine {
 
     /// A handle for campaign `campaign` (its run loop uses it as its own engine).
     pub fn attach(&self, campaign: i64, priority: i32) -> EngineHandle {
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(super::shell::EVENT_QUEUE);
         let (agents_tx, agents_rx) = mpsc::unbounded_channel();
         let (detached_tx, detached_rx) = oneshot::channel();
         let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<Command>();
@@ -223,7 +223,8 @@ async fn hub(
                 if ended {
                     p.live.remove(&ev.call_id);
                 }
-                let _ = p.events.send(ev);
+                // Bounded: a campaign whose run loop falls behind slows the engine's events.
+                let _ = p.events.send(ev).await;
                 if ended {
                     detach_if_done(&mut ports, &mut owner, &engine.commands, id).await;
                 }
@@ -351,7 +352,7 @@ mod tests {
     async fn campaigns_get_their_own_events_every_agent_change_and_leave_alone() {
         // A stand-in for the engine task: its channels.
         let (cmd_tx, mut engine_cmds) = mpsc::unbounded_channel();
-        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::channel(64);
         let (ag_tx, ag_rx) = mpsc::unbounded_channel();
         let shared = SharedEngine::new(EngineHandle {
             commands: cmd_tx,
@@ -394,8 +395,12 @@ mod tests {
                     transcoding: false,
                 },
             ))
+            .await
             .unwrap();
-        ev_tx.send(event("low-a", CallEventKind::Trying)).unwrap();
+        ev_tx
+            .send(event("low-a", CallEventKind::Trying))
+            .await
+            .unwrap();
         assert_eq!(high.events.recv().await.unwrap().call_id, "high-a");
         assert_eq!(low.events.recv().await.unwrap().call_id, "low-a");
         until(|| shared.demand_ahead(1, 1) == 1).await;
@@ -423,8 +428,8 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(rx.try_recv().is_err(), "not before its calls ended");
-        ev_tx.send(event("high-a", terminated())).unwrap();
-        ev_tx.send(event("high-b", terminated())).unwrap();
+        ev_tx.send(event("high-a", terminated())).await.unwrap();
+        ev_tx.send(event("high-b", terminated())).await.unwrap();
         match engine_cmds.recv().await.unwrap() {
             Command::Stats(reply) => reply.send(EngineStats::default()).unwrap(),
             other => panic!("{other:?}"),
@@ -433,7 +438,7 @@ mod tests {
         high.task.await.unwrap();
         until(|| shared.demand_ahead(1, 1) == 0).await;
         // Low still gets its events.
-        ev_tx.send(event("low-a", terminated())).unwrap();
+        ev_tx.send(event("low-a", terminated())).await.unwrap();
         assert_eq!(low.events.recv().await.unwrap().call_id, "low-a");
     }
 }

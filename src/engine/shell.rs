@@ -110,8 +110,8 @@ pub struct ShellConfig {
 pub struct EngineHandle {
     /// Commands in.
     pub commands: mpsc::UnboundedSender<Command>,
-    /// Call events out, in the order they happened per call.
-    pub events: mpsc::UnboundedReceiver<CallEvent>,
+    /// Call events out, in the order they happened per call (bounded: [`EVENT_QUEUE`]).
+    pub events: mpsc::Receiver<CallEvent>,
     /// Agent state changes out.
     pub agent_events: mpsc::UnboundedReceiver<crate::events::AgentEvent>,
     /// Our SIP address as advertised (Via sent-by).
@@ -121,6 +121,10 @@ pub struct EngineHandle {
     /// The engine task.
     pub task: JoinHandle<()>,
 }
+
+/// Call events that may wait between the engine and its run loop (or the shared-engine hub):
+/// beyond, the engine task waits for the run loop — back-pressure instead of memory growth.
+pub const EVENT_QUEUE: usize = 65_536;
 
 /// Binds the socket and starts the engine task.
 /// Errors: binding or (TCP) connecting to the trunk failed.
@@ -142,7 +146,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
     };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Command>();
     let (media_tx, media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel::<CallEvent>();
+    let (ev_tx, ev_rx) = mpsc::channel::<CallEvent>(EVENT_QUEUE);
     let (agent_tx, agent_rx) = mpsc::unbounded_channel::<crate::events::AgentEvent>();
     let (health_tx, health_rx) = tokio::sync::watch::channel(Default::default());
     let local_addr = net.local_addr;
@@ -279,7 +283,7 @@ struct EngineTask {
     reserved: HashMap<u16, tokio::net::UdpSocket>,
     media: HashMap<String, MediaHandle>,
     media_tx: mpsc::UnboundedSender<(String, MediaMsg)>,
-    ev_tx: mpsc::UnboundedSender<CallEvent>,
+    ev_tx: mpsc::Sender<CallEvent>,
     agent_tx: mpsc::UnboundedSender<crate::events::AgentEvent>,
     health_tx: tokio::sync::watch::Sender<crate::engine::trunks::TrunkHealth>,
     /// Response received → call event handed on, µs.
@@ -450,7 +454,9 @@ impl EngineTask {
             match out {
                 Output::Transmit(t) => self.transmit(t.dest, t.bytes).await,
                 Output::Event(ev) => {
-                    let _ = self.ev_tx.send(ev);
+                    // Bounded: a run loop (or store) that falls behind slows the engine down
+                    // here instead of letting events pile up in memory.
+                    let _ = self.ev_tx.send(ev).await;
                     if let Some(t) = self.received_at {
                         let _ = self
                             .event_latency
