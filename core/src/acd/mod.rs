@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod digest_auth;
+pub mod queue;
 pub mod registrar;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use super::{
     CallEventKind, CallLeg, CallSpec, Engine, MediaCommand, Output, Role, Slot, Transmit,
     latency_histogram, new_call_id,
 };
+use crate::acd::queue::Queue;
 use crate::acd::registrar::RegistrarStats;
 use crate::acd::{
     AcdConfig, AgentAction, AgentControlError, AgentPool, AgentStats, AgentView, ConnectMode,
@@ -65,34 +66,13 @@ pub(super) struct AgentLeg {
     withdrawn: bool,
 }
 
-/// The next customer to offer: of the `waiting` ones (in arrival order) that are `eligible`,
-/// the highest `priority` (its campaign's), the earliest among equals.
-fn next_waiting(
-    waiting: &[String],
-    eligible: impl Fn(&str) -> bool,
-    priority: impl Fn(&str) -> i32,
-) -> Option<&String> {
-    waiting
-        .iter()
-        .filter(|c| eligible(c))
-        .rev()
-        .max_by_key(|c| priority(c))
-}
-
 /// The ACD's state inside the engine.
 pub(crate) struct AcdState {
     pub(super) cfg: AcdConfig,
     registrar: Registrar,
     pool: AgentPool,
-    /// Customers waiting, in arrival order.
-    waiting: Vec<String>,
-    /// Customer → agent legs ringing for it (per-call offers; several with ring-all).
-    offers: HashMap<String, Vec<String>>,
-    /// Preview calls: customer → the agent who asked for it (reserved until connected).
-    previews: HashMap<String, usize>,
-    /// Customer → its campaign's queue priority (campaigns sharing this engine's agents;
-    /// absent: 0). Higher is connected first; equal ones in arrival order.
-    priorities: HashMap<String, i32>,
+    /// Who waits, in what order, for which agent, with which offers ringing.
+    queue: Queue,
     agent_legs: HashMap<String, AgentLeg>,
     /// Persistent mode: each agent's standing call, and when to try it again.
     logins: Vec<(Option<String>, Option<Instant>)>,
@@ -121,10 +101,7 @@ impl AcdState {
             registrar,
             pool,
             cfg,
-            waiting: Vec::new(),
-            offers: HashMap::new(),
-            previews: HashMap::new(),
-            priorities: HashMap::new(),
+            queue: Queue::default(),
             agent_legs: HashMap::new(),
             wait: latency_histogram(),
             answer_to_bridge: latency_histogram(),
@@ -284,9 +261,8 @@ impl Engine {
         slot.queued_at = Some(now);
         slot.queue_deadline = Some(now + acd.cfg.max_wait);
         slot.leg.extend_hold(Some(now + MAX_CALL));
-        acd.waiting.push(id.to_string());
+        let position = acd.queue.enqueue(id);
         acd.summary.queued += 1;
-        let position = acd.waiting.len() as u32;
         self.emit(id, now, CallEventKind::Queued { position });
         self.acd_dispatch(now);
         self.after_touch(now, id);
@@ -295,7 +271,7 @@ impl Engine {
     /// The queue priority of `customer`'s campaign (before its call starts).
     pub fn acd_priority(&mut self, customer: &str, priority: i32) {
         if let Some(acd) = &mut self.acd {
-            acd.priorities.insert(customer.to_string(), priority);
+            acd.queue.set_priority(customer, priority);
         }
     }
 
@@ -312,7 +288,7 @@ impl Engine {
             return;
         }
         acd.pool.preview(now, i, customer);
-        acd.previews.insert(customer.to_string(), i);
+        acd.queue.reserve_for(customer, i);
         self.drain_agent_events();
     }
 
@@ -320,12 +296,7 @@ impl Engine {
     /// to the agent it was placed for).
     fn acd_dispatch(&mut self, now: Instant) {
         let previews: Vec<(String, usize)> = match &self.acd {
-            Some(acd) => acd
-                .waiting
-                .iter()
-                .filter(|c| !acd.offers.contains_key(*c))
-                .filter_map(|c| acd.previews.get(c).map(|i| (c.clone(), *i)))
-                .collect(),
+            Some(acd) => acd.queue.previews_due(),
             None => return,
         };
         for (customer, agent) in previews {
@@ -345,12 +316,7 @@ impl Engine {
             // agent who becomes available joins the ringing. Otherwise one offer per customer.
             let ring_all =
                 acd.cfg.strategy == Strategy::RingAll && acd.cfg.mode == ConnectMode::PerCall;
-            let Some(customer) = next_waiting(
-                &acd.waiting,
-                |c| !acd.previews.contains_key(c) && (ring_all || !acd.offers.contains_key(c)),
-                |c| acd.priorities.get(c).copied().unwrap_or(0),
-            )
-            .cloned() else {
+            let Some(customer) = acd.queue.next(ring_all).cloned() else {
                 break;
             };
             let Some(agent) = acd.pool.pick() else { break };
@@ -378,10 +344,7 @@ impl Engine {
         let Some(acd) = &mut self.acd else { return };
         match leg {
             Some(leg) => {
-                acd.offers
-                    .entry(customer.to_string())
-                    .or_default()
-                    .push(leg.clone());
+                acd.queue.offered(customer, &leg);
                 let id = acd.pool.id(agent).to_string();
                 self.emit(
                     customer,
@@ -419,15 +382,7 @@ impl Engine {
     /// ringing for it (ring-all) are withdrawn.
     fn acd_connect(&mut self, now: Instant, customer: &str, agent: usize, leg: &str) {
         let Some(acd) = &mut self.acd else { return };
-        acd.waiting.retain(|c| c != customer);
-        acd.previews.remove(customer);
-        let others: Vec<String> = acd
-            .offers
-            .remove(customer)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|l| l != leg)
-            .collect();
+        let others = acd.queue.connected(customer, leg);
         self.withdraw_offers(now, others);
         let Some(acd) = &mut self.acd else { return };
         if let Some(l) = acd.agent_legs.get_mut(leg) {
@@ -497,12 +452,10 @@ impl Engine {
         let Some(acd) = &mut self.acd else {
             return false;
         };
-        if !acd.waiting.iter().any(|c| c == id) {
+        let Some(legs) = acd.queue.abandoned(id) else {
             return false;
-        }
-        acd.waiting.retain(|c| c != id);
+        };
         acd.summary.abandoned += 1;
-        let legs = acd.offers.remove(id).unwrap_or_default();
         self.withdraw_offers(now, legs);
         let Some(slot) = self.calls.get_mut(id) else {
             return true;
@@ -541,12 +494,9 @@ impl Engine {
     /// The customer leg ended (its `terminated` is about to go out).
     pub(super) fn acd_customer_ended(&mut self, now: Instant, id: &str) {
         let Some(acd) = &mut self.acd else { return };
-        acd.priorities.remove(id);
         // A preview call never connected: its agent is free again (an offer still ringing
         // for it is withdrawn below, and that leg's end frees the agent instead).
-        if let Some(i) = acd.previews.remove(id)
-            && !acd.offers.contains_key(id)
-        {
+        if let Some(i) = acd.queue.ended(id) {
             acd.pool.preview_ended(now, i, id);
             self.drain_agent_events();
         }
@@ -605,9 +555,8 @@ impl Engine {
                         self.acd_dispatch(now);
                     } else {
                         let customer = info.customer.clone();
-                        let still_waiting = customer.as_ref().is_some_and(|c| {
-                            acd.offers.get(c).is_some_and(|v| v.iter().any(|l| l == id))
-                        });
+                        let still_waiting =
+                            customer.as_ref().is_some_and(|c| acd.queue.is_offer(c, id));
                         match customer {
                             Some(c) if still_waiting => self.acd_connect(now, &c, agent, id),
                             _ => {
@@ -659,9 +608,7 @@ impl Engine {
                             self.agent_hung_up(now, &c);
                         }
                     } else if !answered {
-                        let offered = customer.filter(|c| {
-                            acd.offers.get(c).is_some_and(|v| v.iter().any(|l| l == id))
-                        });
+                        let offered = customer.filter(|c| acd.queue.is_offer(c, id));
                         acd.pool.offer_failed(
                             now,
                             agent,
@@ -670,12 +617,7 @@ impl Engine {
                         );
                         acd.summary.offers_failed += u64::from(!withdrawn);
                         if let Some(c) = offered {
-                            if let Some(v) = acd.offers.get_mut(&c) {
-                                v.retain(|l| l != id);
-                                if v.is_empty() {
-                                    acd.offers.remove(&c);
-                                }
-                            }
+                            acd.queue.offer_failed(&c, id);
                             let agent_id = acd.pool.id(agent).to_string();
                             self.emit(
                                 &c,
@@ -893,7 +835,8 @@ impl Engine {
         let Some(acd) = &self.acd else {
             return Vec::new();
         };
-        acd.waiting
+        acd.queue
+            .waiting()
             .iter()
             .map(|c| {
                 let waited = self
@@ -930,29 +873,5 @@ impl Engine {
     /// Agents in state `s` (for tests and the summary).
     pub fn agents_in(&self, s: AgentState) -> usize {
         self.acd.as_ref().map_or(0, |a| a.pool.count(s))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::next_waiting;
-
-    #[test]
-    fn higher_priority_campaigns_are_served_first_then_arrival_order() {
-        let waiting: Vec<String> = ["a1", "b1", "a2", "b2", "c1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let prio = |c: &str| match &c[..1] {
-            "b" => 5,
-            "c" => 9,
-            _ => 1,
-        };
-        let all = |_: &str| true;
-        assert_eq!(next_waiting(&waiting, all, prio).unwrap(), "c1");
-        let not_c = |c: &str| !c.starts_with('c');
-        assert_eq!(next_waiting(&waiting, not_c, prio).unwrap(), "b1");
-        assert_eq!(next_waiting(&waiting, not_c, |_| 0).unwrap(), "a1");
-        assert_eq!(next_waiting(&waiting, |_| false, prio), None);
     }
 }
