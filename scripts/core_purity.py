@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The core crate (`core/`, the sans-IO cores) must not reach for I/O, the clock or the global
 RNG: fails (exit 1) naming each `tokio`, `sqlx`, `axum`, `reqwest`, `Instant::now`,
-`SystemTime::now`, `Utc::now`, `rand::thread_rng`/`rand::rng()`/`rand::random` in its non-test
-code (unit-test modules may use them). The compiler keeps the rest: the core crate does not
+`SystemTime::now`, `Utc::now`, `rand::thread_rng`/`rand::rng()`/`rand::random`, file, process,
+socket or environment access (`std::fs`, `std::process`, `File::open`, `std::net` sockets,
+`std::env::var`) in its non-test code (unit-test modules may use them). The compiler keeps the rest: the core crate does not
 depend on tokio, sqlx, axum or reqwest at all. Usage: scripts/core_purity.py [core/src]"""
 import os
 import re
@@ -11,7 +12,8 @@ import sys
 src = sys.argv[1] if len(sys.argv) > 1 else "core/src"
 FORBIDDEN = re.compile(
     r"\btokio\b|\bsqlx\b|\baxum\b|\breqwest\b|Instant::now\(|SystemTime::now\(|Utc::now\(|"
-    r"thread_rng\(|rand::rng\(|rand::random"
+    r"thread_rng\(|rand::rng\(|rand::random|std::fs\b|std::process\b|File::open|"
+    r"std::net::(UdpSocket|TcpStream|TcpListener)|std::env::var"
 )
 
 

@@ -25,6 +25,7 @@ pub mod engine {
 /// tools (they read files and run `sox`).
 pub mod media {
     pub use outdial_core::media::*;
+    pub mod wav;
     /// Answering-machine detection: the core crate's detectors, and the corpus and evaluation.
     pub mod amd {
         pub use outdial_core::media::amd::*;
@@ -44,6 +45,7 @@ pub mod app;
 pub mod demo;
 pub mod fuzzing;
 pub mod notify;
+pub mod overrides;
 pub mod report;
 pub mod runner;
 pub mod service;

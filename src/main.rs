@@ -8,8 +8,8 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use outdial::api::client::ApiClient;
-use outdial::campaign::config::{CampaignConfig, Overrides};
 use outdial::demo;
+use outdial::overrides::Overrides;
 use outdial::report;
 use outdial::runner::RunOutcome;
 use outdial::sip::message::Transport;
@@ -517,7 +517,7 @@ async fn run_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
             report: report_path,
             quiet,
         } => {
-            let cfg = CampaignConfig::load(&campaign, &o)?;
+            let cfg = outdial::overrides::load(&campaign, &o)?;
             let store = Store::open(&db).await?;
             store.lock_process()?;
             let out = outdial::app::run(&cfg, &leads, &store, Timers::default(), !quiet).await?;
@@ -978,7 +978,7 @@ async fn demo_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 leads_path.display(),
                 uas.trunk_uri()
             );
-            let cfg = CampaignConfig::load(&campaign_path, &Overrides::default())?;
+            let cfg = outdial::overrides::load(&campaign_path, &Overrides::default())?;
             let store = Store::open(&dir.join("outdial.db")).await?;
             store.lock_process()?;
             let out = outdial::app::run(&cfg, &leads_path, &store, Timers::default(), true).await?;

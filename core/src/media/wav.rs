@@ -1,21 +1,14 @@
-//! Reading and writing the WAV files of prompts and labelled AMD clips: 8 kHz mono, 16-bit
-//! PCM (through `hound`) or G.711 µ-law / A-law (WAVE format tags 7 and 6, which `hound`
-//! does not read: their RIFF chunks are parsed here).
+//! Decoding and encoding the WAV files of prompts and labelled AMD clips, in memory: 8 kHz
+//! mono, 16-bit PCM (through `hound`) or G.711 µ-law / A-law (WAVE format tags 7 and 6,
+//! which `hound` does not read: their RIFF chunks are parsed here). Reading and writing the
+//! files is the shell crate's `media::wav`.
 
-use std::path::Path;
-
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use super::g711::Law;
 
-/// Reads a WAV file as 16-bit samples. Errors: unreadable file, not RIFF/WAVE, not 8 kHz
-/// mono, or an encoding other than 16-bit PCM, µ-law or A-law.
-pub fn read_8k_mono(path: &Path) -> anyhow::Result<Vec<i16>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    decode_8k_mono(&bytes).with_context(|| format!("decoding {}", path.display()))
-}
-
-/// [`read_8k_mono`] on bytes in memory.
+/// A WAV file's bytes as 16-bit samples. Errors: not RIFF/WAVE, not 8 kHz mono, or an
+/// encoding other than 16-bit PCM, µ-law or A-law.
 pub fn decode_8k_mono(bytes: &[u8]) -> anyhow::Result<Vec<i16>> {
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         bail!("not a RIFF/WAVE file");
@@ -71,25 +64,28 @@ pub fn decode_8k_mono(bytes: &[u8]) -> anyhow::Result<Vec<i16>> {
     bail!("no data chunk")
 }
 
-/// Writes 8 kHz mono 16-bit PCM.
-pub fn write_pcm16(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
+/// An 8 kHz mono 16-bit PCM WAV file in memory.
+pub fn pcm16_wav_bytes(samples: &[i16]) -> Vec<u8> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 8000,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec)?;
-    for s in samples {
-        w.write_sample(*s)?;
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    {
+        let mut w = hound::WavWriter::new(&mut out, spec).expect("a header into memory");
+        for s in samples {
+            w.write_sample(*s).expect("a sample into memory");
+        }
+        w.finalize().expect("a WAV into memory");
     }
-    w.finalize()?;
-    Ok(())
+    out.into_inner()
 }
 
 /// An 8 kHz mono G.711 WAV file in memory (WAVE format tag 7 for µ-law, 6 for A-law), with
 /// the `fact` chunk non-PCM formats carry.
-fn g711_wav_bytes(law: Law, data: &[u8]) -> Vec<u8> {
+pub fn g711_wav_bytes(law: Law, data: &[u8]) -> Vec<u8> {
     let tag: u16 = match law {
         Law::Pcmu => 7,
         Law::Pcma => 6,
@@ -115,18 +111,6 @@ fn g711_wav_bytes(law: Law, data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Writes 8 kHz mono G.711 µ-law, the form SIPp's `rtp_stream` plays.
-pub fn write_ulaw(path: &Path, samples: &[i16]) -> anyhow::Result<()> {
-    write_g711(path, Law::Pcmu, samples)
-}
-
-/// Writes 8 kHz mono G.711 in either law (WAVE format tag 7 for µ-law, 6 for A-law).
-pub fn write_g711(path: &Path, law: Law, samples: &[i16]) -> anyhow::Result<()> {
-    let data: Vec<u8> = samples.iter().map(|s| law.encode(*s)).collect();
-    std::fs::write(path, g711_wav_bytes(law, &data))
-        .with_context(|| format!("writing {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,13 +121,18 @@ mod tests {
         assert_eq!(u, vec![0, 32124]);
         let a = decode_8k_mono(&g711_wav_bytes(Law::Pcma, &[0xD5])).unwrap();
         assert_eq!(a, vec![8]);
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("x.wav");
-        write_pcm16(&p, &[1, -2, 3]).unwrap();
-        assert_eq!(read_8k_mono(&p).unwrap(), vec![1, -2, 3]);
+        assert_eq!(
+            decode_8k_mono(&pcm16_wav_bytes(&[1, -2, 3])).unwrap(),
+            vec![1, -2, 3]
+        );
         assert!(decode_8k_mono(b"RIFFxxxxWAVE").is_err());
-        let u = dir.path().join("u.wav");
-        write_ulaw(&u, &[0, 32124, -32124]).unwrap();
-        assert_eq!(read_8k_mono(&u).unwrap(), vec![0, 32124, -32124]);
+        let data: Vec<u8> = [0i16, 32124, -32124]
+            .iter()
+            .map(|s| Law::Pcmu.encode(*s))
+            .collect();
+        assert_eq!(
+            decode_8k_mono(&g711_wav_bytes(Law::Pcmu, &data)).unwrap(),
+            vec![0, 32124, -32124]
+        );
     }
 }

@@ -1,0 +1,197 @@
+//! The campaign file as `outdial run` reads it: TOML, then one command-line flag per field
+//! ([`Overrides`]), then validation. (The settings themselves, and their checks, are the core
+//! crate's `campaign::config`.)
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::call::actions::{HumanAction, MachineAction};
+use crate::campaign::config::CampaignConfig;
+use crate::media::amd::AmdConfig;
+
+/// Command-line overrides: one flag per campaign field; every `None` keeps the file's value.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Campaign name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Trunk URI, e.g. sip:10.0.0.1:5060;transport=tcp.
+    #[arg(long)]
+    pub trunk: Option<String>,
+    /// Outbound proxy URI, e.g. sip:10.0.0.5:5060;lr.
+    #[arg(long)]
+    pub outbound_proxy: Option<String>,
+    /// Seconds between OPTIONS pings to each trunk (0: none).
+    #[arg(long)]
+    pub keepalive_interval: Option<u64>,
+    /// Seconds without a response before the call moves to the next trunk.
+    #[arg(long)]
+    pub failover_timeout: Option<f64>,
+    /// Caller ID (From user part).
+    #[arg(long)]
+    pub caller_id: Option<String>,
+    /// Display name in From.
+    #[arg(long)]
+    pub caller_name: Option<String>,
+    /// P-Asserted-Identity URI.
+    #[arg(long)]
+    pub p_asserted_identity: Option<String>,
+    /// Host part of the From URI.
+    #[arg(long)]
+    pub from_host: Option<String>,
+    /// New calls per second.
+    #[arg(long)]
+    pub cps: Option<f64>,
+    /// Calls in progress at once.
+    #[arg(long)]
+    pub max_concurrent: Option<u32>,
+    /// Seconds of ringing before CANCEL.
+    #[arg(long)]
+    pub ring_timeout: Option<u64>,
+    /// Seconds an answered call stays up before BYE.
+    #[arg(long)]
+    pub hold_time: Option<f64>,
+    /// ISO 3166 region for E.164 normalisation (US, GB, …).
+    #[arg(long)]
+    pub default_region: Option<String>,
+    /// Local SIP address to bind, IP:port.
+    #[arg(long)]
+    pub local_address: Option<String>,
+    /// Serve the REST API on this address (IP:port) while the campaign runs.
+    #[arg(long = "api")]
+    pub api_listen: Option<String>,
+    /// Lowest RTP port offered.
+    #[arg(long)]
+    pub rtp_port_min: Option<u16>,
+    /// Highest RTP port offered.
+    #[arg(long)]
+    pub rtp_port_max: Option<u16>,
+    /// User-Agent header.
+    #[arg(long)]
+    pub user_agent: Option<String>,
+    /// Privacy header value (RFC 3323), e.g. id.
+    #[arg(long)]
+    pub privacy: Option<String>,
+    /// Username for the trunk's digest challenges.
+    #[arg(long)]
+    pub auth_username: Option<String>,
+    /// Password for the trunk's digest challenges.
+    #[arg(long, env = "OUTDIAL_AUTH_PASSWORD", hide_env_values = true)]
+    pub auth_password: Option<String>,
+    /// AMD profile with its default parameters: default, asterisk or off.
+    #[arg(long)]
+    pub amd_profile: Option<String>,
+    /// On a machine: hangup, voicemail or continue.
+    #[arg(long, value_parser = parse_machine_action)]
+    pub on_machine: Option<MachineAction>,
+    /// On a human: continue, hangup or prompt.
+    #[arg(long, value_parser = parse_human_action)]
+    pub on_human: Option<HumanAction>,
+    /// Seconds without RTP before a media_timeout event (0: never).
+    #[arg(long)]
+    pub media_timeout: Option<u64>,
+}
+
+fn parse_machine_action(s: &str) -> Result<MachineAction, String> {
+    match s {
+        "hangup" => Ok(MachineAction::Hangup),
+        "voicemail" => Ok(MachineAction::Voicemail),
+        "continue" => Ok(MachineAction::Continue),
+        _ => Err(format!("{s:?}: expected hangup, voicemail or continue")),
+    }
+}
+
+fn parse_human_action(s: &str) -> Result<HumanAction, String> {
+    match s {
+        "continue" => Ok(HumanAction::Continue),
+        "hangup" => Ok(HumanAction::Hangup),
+        "prompt" => Ok(HumanAction::Prompt),
+        _ => Err(format!("{s:?}: expected continue, hangup or prompt")),
+    }
+}
+
+/// Reads and validates a campaign file, then applies overrides.
+/// Errors: unreadable file, TOML syntax or unknown field (with its location), or a
+/// setting out of range (named).
+pub fn load(path: &Path, o: &Overrides) -> anyhow::Result<CampaignConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading campaign file {}", path.display()))?;
+    let mut c: CampaignConfig =
+        toml::from_str(&text).with_context(|| format!("campaign file {}", path.display()))?;
+    o.apply(&mut c);
+    c.validate()?;
+    Ok(c)
+}
+
+impl Overrides {
+    /// Lays the flags given over `c` (`--trunk` replaces a trunk group; an unknown
+    /// `--amd-profile` is reported by [`CampaignConfig::validate`]).
+    pub fn apply(&self, c: &mut CampaignConfig) {
+        let o = self;
+        fn set<T: Clone>(field: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *field = v.clone();
+            }
+        }
+        fn set_opt<T: Clone>(field: &mut Option<T>, v: &Option<T>) {
+            if v.is_some() {
+                *field = v.clone();
+            }
+        }
+        set(&mut c.name, &o.name);
+        if let Some(t) = &o.trunk {
+            // --trunk replaces a trunk group from the file.
+            c.trunk = t.clone();
+            c.trunks.clear();
+        }
+        set_opt(&mut c.outbound_proxy, &o.outbound_proxy);
+        set(&mut c.keepalive_interval, &o.keepalive_interval);
+        set(&mut c.failover_timeout, &o.failover_timeout);
+        set(&mut c.caller_id, &o.caller_id);
+        set_opt(&mut c.caller_name, &o.caller_name);
+        set_opt(&mut c.p_asserted_identity, &o.p_asserted_identity);
+        set_opt(&mut c.from_host, &o.from_host);
+        set(&mut c.cps, &o.cps);
+        set(&mut c.max_concurrent, &o.max_concurrent);
+        set(&mut c.ring_timeout, &o.ring_timeout);
+        set(&mut c.hold_time, &o.hold_time);
+        set_opt(&mut c.default_region, &o.default_region);
+        set(&mut c.local_address, &o.local_address);
+        set_opt(&mut c.api_listen, &o.api_listen);
+        set(&mut c.rtp_port_min, &o.rtp_port_min);
+        set(&mut c.rtp_port_max, &o.rtp_port_max);
+        set(&mut c.user_agent, &o.user_agent);
+        set_opt(&mut c.privacy, &o.privacy);
+        set_opt(&mut c.auth_username, &o.auth_username);
+        set_opt(&mut c.auth_password, &o.auth_password);
+        if let Some(p) = &o.amd_profile {
+            // An unknown name is reported by validate().
+            c.amd = AmdConfig::named(p).unwrap_or(AmdConfig::Off);
+            c.amd_profile_error = AmdConfig::named(p).is_none().then(|| p.clone());
+        }
+        set(&mut c.on_machine, &o.on_machine);
+        set(&mut c.on_human, &o.on_human);
+        set(&mut c.media_timeout, &o.media_timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_and_are_validated() {
+        let mut c: CampaignConfig =
+            toml::from_str("name = \"x\"\ntrunk = \"sip:127.0.0.1:5080\"\ncaller_id = \"+1415\"\n")
+                .unwrap();
+        c.validate().unwrap();
+        Overrides {
+            cps: Some(0.0),
+            ..Default::default()
+        }
+        .apply(&mut c);
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.starts_with("cps:"), "{e}");
+    }
+}
