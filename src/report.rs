@@ -12,32 +12,7 @@ use crate::events::{parse_rfc3339, rfc3339_ms};
 use crate::events::disposition::Disposition;
 use crate::store::Store;
 
-/// One attempt in the JSON report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AttemptReport {
-    /// 1-based attempt number for the lead.
-    pub attempt_no: u32,
-    /// SIP Call-ID.
-    pub call_id: Option<String>,
-    /// Final SIP status of the INVITE (`null` when none came).
-    pub sip_status: Option<u16>,
-    /// Disposition of the attempt.
-    pub disposition: Option<String>,
-    /// Q.850 cause from a Reason header, where present.
-    pub q850_cause: Option<u16>,
-    /// `local` or `remote`.
-    pub hangup_by: Option<String>,
-    /// Machine-readable detail (`ring_timeout`, `remote_bye`, …).
-    pub detail: Option<String>,
-    /// RFC 3339 UTC with ms: when the attempt was stored, just before its INVITE.
-    pub started_at: String,
-    /// First 180/183.
-    pub ringing_at: Option<String>,
-    /// 2xx.
-    pub answered_at: Option<String>,
-    /// `terminated`.
-    pub ended_at: Option<String>,
-}
+pub use crate::store::reads::AttemptReport;
 
 /// One lead in the JSON report.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -99,9 +74,9 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
     let mut by_lead: BTreeMap<i64, Vec<AttemptReport>> = BTreeMap::new();
     let mut attempt_dispositions = BTreeMap::new();
     let (mut attempts, mut answered, mut ended) = (0u64, 0u64, 0u64);
-    for r in attempt_rows {
+    for (lead_id, a) in attempt_rows {
         attempts += 1;
-        if let Some(d) = &r.disposition {
+        if let Some(d) = &a.disposition {
             *attempt_dispositions.entry(d.clone()).or_insert(0) += 1;
             if d != Disposition::Interrupted.as_str() {
                 ended += 1;
@@ -110,19 +85,7 @@ pub async fn build(store: &Store, campaign_id: i64, campaign: &str) -> anyhow::R
                 answered += 1;
             }
         }
-        by_lead.entry(r.lead_id).or_default().push(AttemptReport {
-            attempt_no: r.attempt_no,
-            call_id: r.call_id,
-            sip_status: r.sip_status,
-            disposition: r.disposition,
-            q850_cause: r.q850_cause,
-            hangup_by: r.hangup_by,
-            detail: r.detail,
-            started_at: r.started_at,
-            ringing_at: r.ringing_at,
-            answered_at: r.answered_at,
-            ended_at: r.ended_at,
-        });
+        by_lead.entry(lead_id).or_default().push(a);
     }
     let amd = store.grouped_counts(Some(campaign_id)).await?.amd;
     let mut final_dispositions = BTreeMap::new();

@@ -20,26 +20,24 @@ pub struct LeadRow {
     pub final_disposition: Option<String>,
 }
 
-/// An attempt as the report shows it (times RFC 3339 UTC with ms).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttemptRow {
-    /// The lead.
-    pub lead_id: i64,
-    /// 1-based attempt number.
+/// One attempt in the JSON report.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct AttemptReport {
+    /// 1-based attempt number for the lead.
     pub attempt_no: u32,
     /// SIP Call-ID.
     pub call_id: Option<String>,
-    /// Final SIP status of the INVITE.
+    /// Final SIP status of the INVITE (`null` when none came).
     pub sip_status: Option<u16>,
-    /// The attempt's disposition.
+    /// Disposition of the attempt.
     pub disposition: Option<String>,
-    /// Q.850 cause.
+    /// Q.850 cause from a Reason header, where present.
     pub q850_cause: Option<u16>,
-    /// `local` / `remote`.
+    /// `local` or `remote`.
     pub hangup_by: Option<String>,
-    /// Machine-readable detail.
+    /// Machine-readable detail (`ring_timeout`, `remote_bye`, …).
     pub detail: Option<String>,
-    /// Stored just before its INVITE.
+    /// RFC 3339 UTC with ms: when the attempt was stored, just before its INVITE.
     pub started_at: String,
     /// First 180/183.
     pub ringing_at: Option<String>,
@@ -89,12 +87,12 @@ pub struct GroupedCounts {
 }
 
 impl Store {
-    /// A campaign's leads and attempts in order (leads by id; attempts by lead, number, id).
-    /// Errors: database errors.
+    /// A campaign's leads and attempts in order (leads by id; attempts, with their lead id,
+    /// by lead, number, id). Errors: database errors.
     pub async fn report_rows(
         &self,
         campaign_id: i64,
-    ) -> anyhow::Result<(Vec<LeadRow>, Vec<AttemptRow>)> {
+    ) -> anyhow::Result<(Vec<LeadRow>, Vec<(i64, AttemptReport)>)> {
         let leads = sqlx::query(
             "SELECT id, number, attributes, final_disposition FROM leads \
              WHERE campaign_id = $1 ORDER BY id",
@@ -119,19 +117,21 @@ impl Store {
         .fetch_all(self.pool())
         .await?
         .into_iter()
-        .map(|r| AttemptRow {
-            lead_id: r.get(0),
-            attempt_no: r.get::<i64, _>(1) as u32,
-            call_id: r.get(2),
-            sip_status: r.get::<Option<i64>, _>(3).map(|v| v as u16),
-            disposition: r.get(4),
-            q850_cause: r.get::<Option<i64>, _>(5).map(|v| v as u16),
-            hangup_by: r.get(6),
-            detail: r.get(7),
-            started_at: r.get(8),
-            ringing_at: r.get(9),
-            answered_at: r.get(10),
-            ended_at: r.get(11),
+        .map(|r| {
+            let attempt = AttemptReport {
+                attempt_no: r.get::<i64, _>(1) as u32,
+                call_id: r.get(2),
+                sip_status: r.get::<Option<i64>, _>(3).map(|v| v as u16),
+                disposition: r.get(4),
+                q850_cause: r.get::<Option<i64>, _>(5).map(|v| v as u16),
+                hangup_by: r.get(6),
+                detail: r.get(7),
+                started_at: r.get(8),
+                ringing_at: r.get(9),
+                answered_at: r.get(10),
+                ended_at: r.get(11),
+            };
+            (r.get(0), attempt)
         })
         .collect();
         Ok((leads, attempts))
