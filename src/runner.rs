@@ -372,7 +372,8 @@ pub async fn run_with(
         campaign: cfg.name.clone(),
     };
     let clock = WallClock::anchored(Instant::now(), chrono::Utc::now());
-    let (core, total) = load_core(cfg, store, campaign_id, clock, hooks.limits.clone()).await?;
+    let (core, total, dnc_len) =
+        load_core(cfg, store, campaign_id, clock, hooks.limits.clone()).await?;
     let spec = call_template(cfg, &engine)?;
     let mut run = RunLoop {
         cfg,
@@ -393,7 +394,7 @@ pub async fn run_with(
         ctrl_c: Box::pin(tokio::signal::ctrl_c()),
         spec,
         progress: Progress::new(progress, total, core.counters().final_leads),
-        chores: Chores::new(),
+        chores: Chores::new(dnc_len),
         tokens: shell::os_tokens(),
     };
     let mut core = core;
@@ -488,7 +489,8 @@ async fn open_campaign(
     })
 }
 
-/// The campaign core over the leads still to dial, and the number of leads in all.
+/// The campaign core over the leads still to dial, the number of leads in all, and the size of
+/// the do-not-call list it was given.
 /// Errors: database failures, a calling window that does not parse.
 async fn load_core(
     cfg: &CampaignConfig,
@@ -496,7 +498,7 @@ async fn load_core(
     campaign_id: i64,
     clock: WallClock,
     limits: crate::campaign::rate::SharedLimits,
-) -> anyhow::Result<(Campaign, u64)> {
+) -> anyhow::Result<(Campaign, u64, i64)> {
     let tz_attribute = cfg
         .active_period
         .as_ref()
@@ -527,6 +529,7 @@ async fn load_core(
     }
     let (total, already_final) = store.lead_counts(campaign_id).await?;
     let dnc = store.dnc_set().await?;
+    let dnc_len = dnc.len() as i64;
     let core = Campaign::new(
         cfg.clone(),
         Instant::now(),
@@ -536,7 +539,7 @@ async fn load_core(
         dnc,
         limits,
     )?;
-    Ok((core, total))
+    Ok((core, total, dnc_len))
 }
 
 /// Every call's settings but the number (the engine picks the trunks and fills hops and To).
@@ -617,21 +620,22 @@ struct Chores {
     rss_sampled: Instant,
     peak_rss_kib: u64,
     dnc_checked: Instant,
-    dnc_len: Option<i64>,
+    /// The do-not-call list's size when last read.
+    dnc_len: i64,
     pacing_shown: Instant,
     /// With mandatory dispositions: how long the end waits for agents' last ones.
     dispositions_until: Option<Instant>,
 }
 
 impl Chores {
-    fn new() -> Self {
+    fn new(dnc_len: i64) -> Self {
         let now = Instant::now();
         Self {
             lease_renewed: now,
             rss_sampled: now,
             peak_rss_kib: 0,
             dnc_checked: now,
-            dnc_len: None,
+            dnc_len,
             pacing_shown: now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
             dispositions_until: None,
         }
@@ -695,15 +699,15 @@ impl RunLoop<'_> {
 
     /// Re-reads the do-not-call list when it grew (looked at every [`DNC_REFRESH`]).
     async fn refresh_dnc(&mut self, core: &mut Campaign, now: Instant) -> anyhow::Result<()> {
-        if self.chores.dnc_len.is_some() && now < self.chores.dnc_checked + DNC_REFRESH {
+        if now < self.chores.dnc_checked + DNC_REFRESH {
             return Ok(());
         }
         self.chores.dnc_checked = now;
         let n = self.store.dnc_count().await?;
-        if self.chores.dnc_len.is_some_and(|l| l != n) {
+        if n != self.chores.dnc_len {
             core.set_dnc(self.store.dnc_set().await?);
+            self.chores.dnc_len = n;
         }
-        self.chores.dnc_len = Some(n);
         Ok(())
     }
 
@@ -1015,39 +1019,18 @@ impl RunLoop<'_> {
         // Calls cut short by a stop end with the engine: their slots go back now.
         core.release_in_flight();
         self.shutdown();
-        let mut tail = core.take_unapplied();
+        // What the engine still sends until its task ends (media statistics follow
+        // `terminated`), with the events not applied yet: stored without lead decisions.
+        let mut events = Vec::new();
         while let Some(ev) = self.engine.events.recv().await {
-            tail.call_events.push(ev);
+            events.push(ev);
         }
         while let Some(ev) = self.engine.agent_events.recv().await {
-            tail.agent_events.push(ev);
+            core.handle_agent_event(Instant::now(), ev);
         }
-        let mut agents = core.agents().clone();
-        for ev in &tail.agent_events {
-            agents.insert(ev.agent.clone(), ev.state);
-        }
-        if !tail.call_events.is_empty() {
-            self.store
-                .record(&self.clock, &tail.call_events, &[])
-                .await?;
-        }
-        self.store
-            .record_agent_events(&self.clock, &tail.agent_events)
-            .await?;
-        if !tail.campaign_events.is_empty() {
-            self.store
-                .record_campaign_events(&self.clock, self.campaign_id, &tail.campaign_events)
-                .await?;
-            self.fanout
-                .publish_campaign(&self.clock, &tail.campaign_events);
-        }
-        self.fanout.publish(
-            &self.clock,
-            &tail.call_events,
-            &tail.agent_events,
-            &agents,
-            |lead| core.number(lead),
-        );
+        let mut tail = core.take_unapplied();
+        tail.call_events.extend(events);
+        self.store_batch(core, &tail).await?;
         if let Some(w) = self.fanout.webhook.take() {
             w.finish(WEBHOOK_GRACE).await;
         }

@@ -857,11 +857,6 @@ impl Campaign {
         self.in_flight.len()
     }
 
-    /// Leads waiting for a (next) attempt.
-    pub fn leads_due(&self) -> usize {
-        self.due.len()
-    }
-
     /// The run's figures so far.
     pub fn counters(&self) -> Counters {
         self.counters

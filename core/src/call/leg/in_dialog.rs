@@ -58,12 +58,7 @@ impl CallLeg {
             let mut tx = InviteServerTx::new(branch, msg.cseq, self.id.timers);
             tx.set_reply_to(src);
             if in_dialog && self.phase == Phase::Confirmed {
-                let ok = self
-                    .up
-                    .dialog
-                    .as_mut()
-                    .map(|d| d.accept_remote_cseq(msg.cseq, method))
-                    .unwrap_or(false);
+                let ok = self.accept_remote_cseq(msg, method);
                 if ok {
                     let resp = self.answer_reinvite(now, msg);
                     tx.respond(now, 200, resp, reliable);
@@ -92,12 +87,7 @@ impl CallLeg {
             "OPTIONS" => (200, vec![Header::Allow(Allow::new(ALLOW))]),
             _ if !in_dialog => (481, vec![]),
             "BYE" | "INFO" | "NOTIFY" | "UPDATE" => {
-                let ok = self
-                    .up
-                    .dialog
-                    .as_mut()
-                    .map(|d| d.accept_remote_cseq(msg.cseq, method))
-                    .unwrap_or(false);
+                let ok = self.accept_remote_cseq(msg, method);
                 match (ok, method) {
                     (true, "UPDATE") => (200, self.refreshed_by_peer(now, msg)),
                     (true, _) => (200, vec![]),
@@ -160,6 +150,15 @@ impl CallLeg {
         ];
         extra.extend(self.refreshed_by_peer(now, msg));
         response_to(msg, 200, None, extra, sdp)
+    }
+
+    /// The dialog takes the far end's CSeq of `msg` (§12.2.2: higher than the last); false
+    /// without a dialog or for a CSeq out of order.
+    fn accept_remote_cseq(&mut self, msg: &Inbound, method: &str) -> bool {
+        self.up
+            .dialog
+            .as_mut()
+            .is_some_and(|d| d.accept_remote_cseq(msg.cseq, method))
     }
 
     pub(super) fn drain_server(&mut self, src: SocketAddr) {
