@@ -3,6 +3,7 @@
 //! carries them out on call legs). All sans-IO.
 
 pub mod agents;
+pub mod core;
 pub mod digest_auth;
 pub mod queue;
 pub mod registrar;
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::core::{Acd, AcdAction, AcdSummary, AgentCall, MAX_CALL};
 pub use agents::{AgentControlError, AgentPool, AgentStats, AgentView, Strategy};
 pub use digest_auth::{DigestAlgorithm, Ha1};
 pub use registrar::{Registrar, RegistrarConfig};

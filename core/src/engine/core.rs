@@ -40,7 +40,7 @@ use crate::sip::transaction::Timers;
 
 #[path = "acd_flow.rs"]
 mod acd_flow;
-pub use acd_flow::AcdSummary;
+pub use crate::acd::AcdSummary;
 
 /// Static configuration of an engine core.
 #[derive(Debug, Clone)]
@@ -212,7 +212,7 @@ pub const BOUND_PORT_RESERVE: usize = 8;
 
 /// A new random Call-ID (`<24 hex>@outdial`) from `tokens`.
 pub fn new_call_id(tokens: &mut Tokens) -> String {
-    format!("{}@outdial", tokens.token(24))
+    tokens.call_id()
 }
 
 /// Even RTP ports from a range, handed out and taken back.
@@ -306,14 +306,6 @@ struct Slot {
     answered_at: Option<Instant>,
     /// The leg's negotiated codec (from its SDP answer).
     codec: Option<LegCodec>,
-    /// Customer: entered the ACD queue at.
-    queued_at: Option<Instant>,
-    /// Customer: abandoned if not connected by then (`max_wait`).
-    queue_deadline: Option<Instant>,
-    /// Customer: bridged to (agent index, agent leg Call-ID).
-    bridged: Option<(usize, String)>,
-    /// Customer: abandoned (its `terminated` carries the `abandoned` disposition).
-    abandoned: bool,
     attempt: AttemptRef,
     scheduled: Option<Instant>,
     /// The RTP port, until the call ends (then it goes back to the pool at once, even if the
@@ -346,10 +338,6 @@ impl Slot {
             target,
             answered_at: None,
             codec: None,
-            queued_at: None,
-            queue_deadline: None,
-            bridged: None,
-            abandoned: false,
             attempt,
             scheduled: None,
             port: Some(port),
@@ -382,7 +370,7 @@ pub struct Engine {
     /// the agent phone's address, for agent legs).
     lingering: HashMap<String, (Linger, Option<SocketAddr>)>,
     /// Agents, registrar and queue.
-    pub(super) acd: Option<acd_flow::AcdState>,
+    pub(super) acd: Option<crate::acd::Acd>,
     /// RTP ports the shell bound ahead of time for legs the engine starts itself (agent legs).
     bound_ports: VecDeque<u16>,
     /// Legs to look at again after the one being looked at (a bridge touches both).
@@ -400,7 +388,7 @@ impl Engine {
         let acd = cfg
             .acd
             .clone()
-            .map(|a| acd_flow::AcdState::new(a, now, tokens.fork()));
+            .map(|a| crate::acd::Acd::new(a, now, tokens.fork()));
         Self {
             tokens,
             acd,
@@ -450,7 +438,7 @@ impl Engine {
             s.retransmissions_sent += u64::from(slot.leg.retransmissions_sent());
             s.duplicates_received += u64::from(slot.leg.duplicates_received());
         }
-        s.acd = self.acd_summary(now);
+        s.acd = self.acd.as_ref().map(|a| a.summary(now));
         s
     }
 
@@ -755,12 +743,8 @@ impl Engine {
             }
             slot.scheduled = None;
             slot.leg.handle_timeout(now);
-            let queue_due = slot.queue_deadline.is_some_and(|t| t <= now);
             if slot.media.beep_deadline().is_some_and(|t| t <= now) {
                 self.start_playback(now, &id, Playback::Voicemail);
-            }
-            if queue_due {
-                self.acd_max_wait(now, &id);
             }
             self.after_touch(now, &id);
         }
@@ -873,7 +857,7 @@ impl Engine {
             && slot.leg.has_ended()
             && !slot.media_open
             && slot.media.beep_deadline().is_none()
-            && slot.bridged.is_none()
+            && !self.acd.as_ref().is_some_and(|a| a.is_bridged(id))
         {
             slot.leg.linger(now)
         } else {
@@ -890,14 +874,10 @@ impl Engine {
             }
             return;
         }
-        let next = [
-            slot.leg.poll_timeout(),
-            slot.media.beep_deadline(),
-            slot.queue_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = [slot.leg.poll_timeout(), slot.media.beep_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         if next != slot.scheduled {
             slot.scheduled = next;
             if let Some(t) = next {
@@ -916,14 +896,10 @@ impl Engine {
                 let us = at.saturating_duration_since(slot.started).as_micros() as u64;
                 let _ = self.setup.record(us.max(1));
             }
-            if matches!(kind, CallEventKind::Terminated { .. }) {
-                self.acd_customer_ended(now, id);
-                if let (Some(slot), CallEventKind::Terminated { disposition, .. }) =
-                    (self.calls.get(id), &mut kind)
-                    && slot.abandoned
-                {
-                    *disposition = Disposition::Abandoned;
-                }
+            if let CallEventKind::Terminated { disposition, .. } = &mut kind
+                && self.acd_customer_ended(now, id)
+            {
+                *disposition = Disposition::Abandoned;
             }
             self.emit(id, at, kind);
             let Some(slot) = self.calls.get(id) else {
@@ -967,16 +943,17 @@ impl Engine {
     }
 
     fn start_playback(&mut self, now: Instant, id: &str, what: Playback) {
+        let abandon = match what {
+            Playback::Abandon => self.abandon_message(),
+            _ => None,
+        };
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };
         slot.media.stop_waiting();
         let samples = match what {
             Playback::Voicemail => slot.plan.voicemail.clone(),
-            Playback::Abandon => self
-                .acd
-                .as_ref()
-                .and_then(|a| a.cfg.abandon_message.clone()),
+            Playback::Abandon => abandon,
             Playback::Prompt => slot.plan.prompt.clone(),
         };
         let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.media.playing().is_none())
@@ -1038,7 +1015,7 @@ impl Engine {
                     }
                     (AmdResult::Machine, MachineAction::Continue, _) => {}
                     (AmdResult::NotSure, _, HumanAction::Queue)
-                        if !self.acd.as_ref().is_some_and(|a| a.cfg.queue_not_sure) =>
+                        if !self.acd.as_ref().is_some_and(|a| a.config().queue_not_sure) =>
                     {
                         slot.leg.hang_up_answered(now, EndReason::AmdNotSure)
                     }

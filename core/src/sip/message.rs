@@ -733,6 +733,11 @@ impl Tokens {
         self.0.next_u64()
     }
 
+    /// A new random Call-ID: `<24 hex digits>@outdial` (RFC 3261 §8.1.1.4: globally unique).
+    pub fn call_id(&mut self) -> String {
+        format!("{}@outdial", self.token(24))
+    }
+
     /// A new random token of `n` lowercase hex digits (tags, Call-IDs, branches).
     pub fn token(&mut self, n: usize) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
