@@ -21,6 +21,7 @@ use super::{
     AcdConfig, AgentAction, AgentControlError, AgentPool, AgentStats, AgentView, ConnectMode, Ha1,
     Registrar, Strategy,
 };
+use crate::events::disposition::Disposition;
 use crate::events::{
     AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, DequeueReason, EndReason,
     Playback,
@@ -772,7 +773,7 @@ impl Acd {
                 let Some(info) = self.agent_legs.remove(leg) else {
                     return;
                 };
-                self.agent_leg_ended(now, leg, info, *sip_status, disposition.as_str());
+                self.agent_leg_ended(now, leg, info, *sip_status, *disposition);
                 self.drain_agent_events();
                 self.dispatch(now);
             }
@@ -786,7 +787,7 @@ impl Acd {
         leg: &str,
         info: AgentLeg,
         sip_status: Option<u16>,
-        detail: &str,
+        detail: Disposition,
     ) {
         let agent = info.agent;
         if info.persistent {
@@ -820,7 +821,7 @@ impl Acd {
                     CallEventKind::OfferFailed {
                         agent: agent_id,
                         sip_status,
-                        detail: detail.to_string(),
+                        detail,
                     },
                 );
             }

@@ -149,7 +149,7 @@ pub enum CallEventKind {
         /// The agent leg's final SIP status (`None`: no final response, e.g. our CANCEL).
         sip_status: Option<u16>,
         /// `no_answer`, `busy`, `rejected`, …: the agent leg's disposition.
-        detail: String,
+        detail: Disposition,
     },
     /// The call left the ACD queue.
     Dequeued {

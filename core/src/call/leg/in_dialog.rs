@@ -57,7 +57,7 @@ impl CallLeg {
         if method == "INVITE" {
             let mut tx = InviteServerTx::new(branch, msg.cseq, self.id.timers);
             tx.set_reply_to(src);
-            if in_dialog && self.phase == Phase::Confirmed {
+            if in_dialog && self.phase.is_confirmed() {
                 let ok = self.accept_remote_cseq(msg, method);
                 if ok {
                     let resp = self.answer_reinvite(now, msg);
@@ -193,7 +193,8 @@ impl CallLeg {
         }
     }
 
-    pub(super) fn send_bye(&mut self, now: Instant) {
+    /// Sends BYE (§15.1.1) for `reason`, once: the call is `Terminating` until its answer.
+    pub(super) fn send_bye(&mut self, now: Instant, reason: EndReason) {
         if self.ending.bye.is_some() || self.phase == Phase::Ended {
             return;
         }
@@ -215,7 +216,7 @@ impl CallLeg {
             self.id.local.transport.is_reliable(),
             self.id.timers,
         ));
-        self.phase = Phase::Terminating;
+        self.phase = Phase::Terminating { reason };
         self.deadlines[LegTimer::Hold] = None;
         self.drain_txs();
     }

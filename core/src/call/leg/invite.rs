@@ -132,7 +132,11 @@ impl CallLeg {
                     if let ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) =
                         b.on_response(now, status)
                     {
-                        self.end(now, HangupBy::Local, self.ending.bye_reason);
+                        let reason = match self.phase {
+                            Phase::Terminating { reason } => reason,
+                            _ => EndReason::HoldTime,
+                        };
+                        self.end(now, HangupBy::Local, reason);
                     }
                     return;
                 }
@@ -390,15 +394,14 @@ impl CallLeg {
                 }
                 self.up.ack_2xx = Some(ack.clone());
                 self.push_out(dest, ack);
-                self.phase = Phase::Confirmed;
+                self.phase = Phase::Confirmed { session: None };
                 self.deadlines[LegTimer::Ring] = None;
                 self.deadlines[LegTimer::CancelGuard] = None;
                 self.events
                     .push_back((now, CallEventKind::Answered { code }));
                 if self.ending.cancel.is_some() {
                     // The answer crossed our CANCEL: the call is up, so end it with BYE.
-                    self.ending.bye_reason = EndReason::AnsweredAfterCancel;
-                    self.send_bye(now);
+                    self.send_bye(now, EndReason::AnsweredAfterCancel);
                 } else {
                     self.deadlines[LegTimer::Hold] = Some(now + self.id.spec.hold_time);
                     self.up.peer_update = allows_update(msg);

@@ -127,7 +127,7 @@ pub struct CallSpec {
 pub const MIN_SE: u32 = 90;
 
 /// The session timer of a confirmed dialog (RFC 4028 §10).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SessionTimer {
     /// The negotiated interval, seconds.
     interval: u32,
@@ -171,16 +171,31 @@ pub struct LegTransmit {
     pub bytes: Vec<u8>,
 }
 
+/// Where the call is, with what only that state has (the dialog itself, the transactions
+/// and the forks outlive the state they start in: retransmissions are answered until their
+/// Timer D/K, see [`Linger`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// INVITE sent, no final response yet.
     Inviting,
     /// 2xx received; the dialog is confirmed.
-    Confirmed,
-    /// We sent BYE and wait for its answer.
-    Terminating,
+    Confirmed {
+        /// RFC 4028 session timer, once the 2xx (or a refresh) negotiated one.
+        session: Option<SessionTimer>,
+    },
+    /// We sent BYE (§15.1.1) and wait for its answer.
+    Terminating {
+        /// Why (the `detail` of `terminated` when the answer comes).
+        reason: EndReason,
+    },
     /// `terminated` emitted; lingering only for transactions to finish.
     Ended,
+}
+
+impl Phase {
+    fn is_confirmed(self) -> bool {
+        matches!(self, Phase::Confirmed { .. })
+    }
 }
 
 /// What a leg learnt about a trunk, for the engine's trunk health and counters.
@@ -352,8 +367,6 @@ struct Confirmed {
     ack_2xx: Option<Vec<u8>>,
     sdp_version: u64,
     session_id: u64,
-    /// RFC 4028 session timer, once the 2xx negotiated one.
-    session: Option<SessionTimer>,
     /// The refresh in progress (or the last one, to re-ACK a retransmitted 2xx).
     refresh: Option<Refresh>,
     /// The far end's `Allow` lists UPDATE: refresh with it (no SDP) rather than re-INVITE.
@@ -370,8 +383,6 @@ struct Ending {
     cancel: Option<NonInviteClientTx>,
     cancel_wanted: bool,
     bye: Option<NonInviteClientTx>,
-    /// Why we sent our BYE (the `detail` of `terminated` when its answer comes).
-    bye_reason: EndReason,
     /// The ring timer fired (a CANCEL is sent or waits for a provisional).
     ring_timed_out: bool,
     shutdown: bool,
@@ -512,7 +523,6 @@ impl CallLeg {
                 ack_2xx: None,
                 sdp_version: 1,
                 session_id,
-                session: None,
                 refresh: None,
                 peer_update: false,
                 held: false,
@@ -523,7 +533,6 @@ impl CallLeg {
                 cancel: None,
                 cancel_wanted: false,
                 bye: None,
-                bye_reason: EndReason::HoldTime,
                 ring_timed_out: false,
                 shutdown: false,
                 forks: Vec::new(),
@@ -613,27 +622,23 @@ impl CallLeg {
                 self.ending.shutdown = true;
                 self.request_cancel(now)
             }
-            Phase::Confirmed => {
-                self.ending.bye_reason = EndReason::Shutdown;
-                self.send_bye(now)
-            }
-            Phase::Terminating | Phase::Ended => {}
+            Phase::Confirmed { .. } => self.send_bye(now, EndReason::Shutdown),
+            Phase::Terminating { .. } | Phase::Ended => {}
         }
     }
 
     /// Ends an answered call now with BYE; `reason` becomes the `detail` of `terminated`
     /// (`amd_machine`, `voicemail_left`, …). No effect unless the call is up.
     pub fn hang_up_answered(&mut self, now: Instant, reason: EndReason) {
-        if self.phase == Phase::Confirmed {
-            self.ending.bye_reason = reason;
-            self.send_bye(now);
+        if self.phase.is_confirmed() {
+            self.send_bye(now, reason);
         }
     }
 
     /// Keeps an answered call up past the hold time (while a prompt plays); `None` restores
     /// the hold timer from now.
     pub fn extend_hold(&mut self, until: Option<Instant>) {
-        if self.phase == Phase::Confirmed {
+        if self.phase.is_confirmed() {
             self.deadlines[LegTimer::Hold] = until;
         }
     }
@@ -703,7 +708,7 @@ impl CallLeg {
 
     /// True while the call is answered and up.
     pub fn is_up(&self) -> bool {
-        self.phase == Phase::Confirmed
+        self.phase.is_confirmed()
     }
 
     /// Feeds a message with this leg's Call-ID. `src` is where it came from (responses to the
@@ -854,7 +859,7 @@ impl CallLeg {
             && now >= h
         {
             self.deadlines[LegTimer::Hold] = None;
-            self.send_bye(now);
+            self.send_bye(now, EndReason::HoldTime);
         }
         self.session_timeout(now);
         for (t, _) in &mut self.inv.retired {
@@ -886,8 +891,7 @@ impl CallLeg {
         if ack_lost {
             self.up.invite_server_txs.retain(|t| !t.ack_timed_out());
             // §13.3.1.4: no ACK for our 2xx to a re-INVITE: end the dialog.
-            self.ending.bye_reason = EndReason::ReinviteAckTimeout;
-            self.send_bye(now);
+            self.send_bye(now, EndReason::ReinviteAckTimeout);
         }
         self.up.server_txs.retain(|t| !t.is_terminated());
         self.drain_txs();
@@ -916,7 +920,6 @@ impl CallLeg {
         self.phase = Phase::Ended;
         // The leg lingers for Timer D/K: keep only what answers retransmissions.
         self.id.offer = Vec::new();
-        self.up.session = None;
         self.deadlines[LegTimer::Ring] = None;
         self.deadlines[LegTimer::Hold] = None;
         self.deadlines[LegTimer::CancelGuard] = None;
@@ -959,9 +962,7 @@ impl CallLeg {
         take(self.deadlines.earliest());
         take(self.ending.cancel.as_ref().and_then(|c| c.poll_timeout()));
         take(self.ending.bye.as_ref().and_then(|c| c.poll_timeout()));
-        if self.phase == Phase::Confirmed
-            && let Some(st) = &self.up.session
-        {
+        if let Phase::Confirmed { session: Some(st) } = &self.phase {
             take(st.refresh_at);
             take(Some(st.expire_at));
         }

@@ -4,16 +4,26 @@
 use super::*;
 
 impl CallLeg {
+    /// The session timer, while the call is confirmed and has one.
+    pub(super) fn session(&self) -> Option<SessionTimer> {
+        match self.phase {
+            Phase::Confirmed { session } => session,
+            _ => None,
+        }
+    }
+
     /// Arms the RFC 4028 timer for `interval` seconds from now: refresh at half of it when we
     /// are the refresher; BYE at expiry minus min(32 s, interval / 3) without a refresh.
     pub(super) fn arm_session(&mut self, now: Instant, interval: u32, we_refresh: bool) {
         let iv = Duration::from_secs(u64::from(interval.max(1)));
         let guard = Duration::from_secs(32).min(iv / 3);
-        self.up.session = Some(SessionTimer {
-            interval,
-            refresh_at: we_refresh.then(|| now + iv / 2),
-            expire_at: now + iv - guard,
-        });
+        if let Phase::Confirmed { session } = &mut self.phase {
+            *session = Some(SessionTimer {
+                interval,
+                refresh_at: we_refresh.then(|| now + iv / 2),
+                expire_at: now + iv - guard,
+            });
+        }
     }
 
     /// The far end refreshed the session with a re-INVITE or UPDATE we answer 200: re-arms
@@ -38,7 +48,7 @@ impl CallLeg {
                 h
             }
             None => {
-                if let Some(st) = self.up.session {
+                if let Some(st) = self.session() {
                     self.arm_session(now, st.interval, st.refresh_at.is_some());
                 }
                 Vec::new()
@@ -49,7 +59,7 @@ impl CallLeg {
     /// Sends our session refresh: UPDATE without a body when the far end allows UPDATE,
     /// else a re-INVITE with our unchanged SDP (RFC 4028 §9, §10).
     pub(super) fn send_refresh(&mut self, now: Instant) {
-        let (Some(st), Some(d)) = (self.up.session, self.up.dialog.as_mut()) else {
+        let (Some(st), Some(d)) = (self.session(), self.up.dialog.as_mut()) else {
             return;
         };
         let reliable = self.id.local.transport.is_reliable();
@@ -102,7 +112,7 @@ impl CallLeg {
 
     pub(super) fn refresh_succeeded(&mut self, now: Instant, msg: &Inbound) {
         let (interval, refresher) = session_expires_of(msg)
-            .unwrap_or((self.up.session.map_or(MIN_SE, |s| s.interval), None));
+            .unwrap_or((self.session().map_or(MIN_SE, |s| s.interval), None));
         self.arm_session(now, interval, refresher.as_deref() != Some("uas"));
     }
 
@@ -111,13 +121,12 @@ impl CallLeg {
     /// with its Min-SE; a 491 glare is retried after 2 s; otherwise the session simply runs to
     /// its expiry.
     pub(super) fn refresh_failed(&mut self, now: Instant, code: Option<u16>, msg: &Inbound) {
-        let Some(st) = self.up.session.as_mut() else {
+        let Phase::Confirmed { session: Some(st) } = &mut self.phase else {
             return;
         };
         match code {
             None | Some(408 | 481) => {
-                self.ending.bye_reason = EndReason::SessionRefreshFailed;
-                self.send_bye(now);
+                self.send_bye(now, EndReason::SessionRefreshFailed);
             }
             Some(405 | 501) if self.up.peer_update => {
                 self.up.peer_update = false;
@@ -165,7 +174,7 @@ impl CallLeg {
 
     /// Session timer and refresh transaction timers (RFC 4028 §10).
     pub(super) fn session_timeout(&mut self, now: Instant) {
-        if self.phase != Phase::Confirmed {
+        if !self.phase.is_confirmed() {
             return;
         }
         let timed_out = match &mut self.up.refresh {
@@ -179,16 +188,14 @@ impl CallLeg {
         };
         if timed_out {
             self.up.refresh = None;
-            self.ending.bye_reason = EndReason::SessionRefreshFailed;
-            self.send_bye(now);
+            self.send_bye(now, EndReason::SessionRefreshFailed);
             return;
         }
-        let Some(st) = self.up.session else { return };
+        let Some(st) = self.session() else { return };
         if now >= st.expire_at {
-            self.ending.bye_reason = EndReason::SessionExpired;
-            self.send_bye(now);
+            self.send_bye(now, EndReason::SessionExpired);
         } else if st.refresh_at.is_some_and(|t| now >= t) {
-            if let Some(s) = self.up.session.as_mut() {
+            if let Phase::Confirmed { session: Some(s) } = &mut self.phase {
                 s.refresh_at = None;
             }
             self.send_refresh(now);
