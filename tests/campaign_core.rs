@@ -14,8 +14,8 @@ use outdial::campaign::rate::SharedLimits;
 use outdial::engine::trunks::TrunkHealth;
 use outdial::events::disposition::Disposition;
 use outdial::events::{
-    AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, CampaignEventKind, HangupBy,
-    WallClock,
+    AgentEvent, AgentState, AttemptRef, AutoPauseReason, AutoResumeReason, CallEvent,
+    CallEventKind, CampaignEventKind, HangupBy, WallClock,
 };
 
 /// Wednesday 2026-12-02 12:00:00 UTC.
@@ -341,7 +341,7 @@ fn every_trunk_down_pauses_the_campaign_and_one_up_resumes_it() {
     let ev = c.handle_trunk_health(t0, &down).cloned();
     assert!(
         matches!(ev, Some(CampaignEventKind::AutoPaused { ref reason, ref trunks, .. })
-        if reason == "trunk_down" && trunks[0].trunk == "main")
+        if *reason == AutoPauseReason::TrunkDown && trunks[0].trunk == "main")
     );
     assert!(dial(&mut c, t0).is_empty());
     // The pause is stored at once.
@@ -357,7 +357,7 @@ fn every_trunk_down_pauses_the_campaign_and_one_up_resumes_it() {
         )
         .cloned();
     assert!(
-        matches!(ev, Some(CampaignEventKind::AutoResumed { ref reason }) if reason == "trunk_up")
+        matches!(ev, Some(CampaignEventKind::AutoResumed { reason }) if reason == AutoResumeReason::TrunkUp)
     );
     assert_eq!(dial(&mut c, t0 + 5 * S).len(), 1);
     assert_eq!(c.trunk_pauses(t0 + 6 * S), (1, 5 * S));

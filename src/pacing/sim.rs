@@ -352,7 +352,7 @@ pub fn simulate(cfg: &SimConfig) -> SimReport {
         };
         let want = f.pacer.calls_to_place(now, &snap);
         while let Some(e) = f.pacer.poll_event() {
-            if matches!(e, PacerEvent::AutoPaused { .. }) {
+            if matches!(e, PacerEvent::AutoPaused) {
                 f.r.auto_pauses += 1;
             }
         }

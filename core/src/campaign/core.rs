@@ -374,7 +374,7 @@ impl Campaign {
                 self.holds.trunk_paused_at = Some(now);
                 self.holds.trunk_pauses.0 += 1;
                 CampaignEventKind::AutoPaused {
-                    reason: "trunk_down".into(),
+                    reason: crate::events::AutoPauseReason::TrunkDown,
                     calls_waiting: 0,
                     threshold: 0,
                     trunks: health
@@ -391,7 +391,7 @@ impl Campaign {
                 self.holds.trunk_paused_at = None;
                 self.holds.trunk_pauses.1 += now.saturating_duration_since(since);
                 CampaignEventKind::AutoResumed {
-                    reason: "trunk_up".into(),
+                    reason: crate::events::AutoResumeReason::TrunkUp,
                 }
             }
             _ => return None,

@@ -133,10 +133,13 @@ impl Pace {
         let n = self.pacer.calls_to_place(now, &snap);
         while let Some(e) = self.pacer.poll_event() {
             let kind = match e {
-                PacerEvent::AutoPaused { reason } => {
-                    tracing::warn!(%reason, waiting = snap.calls_waiting, "campaign auto-paused: too many calls wait for an agent");
+                PacerEvent::AutoPaused => {
+                    tracing::warn!(
+                        waiting = snap.calls_waiting,
+                        "campaign auto-paused: too many calls wait for an agent"
+                    );
                     CampaignEventKind::AutoPaused {
-                        reason,
+                        reason: crate::events::AutoPauseReason::CallsWaiting,
                         calls_waiting: snap.calls_waiting,
                         threshold: self.threshold,
                         trunks: Vec::new(),
@@ -145,7 +148,7 @@ impl Pace {
                 PacerEvent::Resumed => {
                     tracing::info!("campaign resumed after an auto-pause");
                     CampaignEventKind::AutoResumed {
-                        reason: "agents_free".into(),
+                        reason: crate::events::AutoResumeReason::AgentsFree,
                     }
                 }
             };

@@ -407,7 +407,7 @@ pub enum CampaignEventKind {
     /// `trunk_down_after` calls or pings in a row.
     AutoPaused {
         /// Why: `calls_waiting` or `trunk_down`.
-        reason: String,
+        reason: AutoPauseReason,
         /// Answered calls waiting for an agent at that moment (`calls_waiting`; 0 otherwise).
         #[serde(default)]
         calls_waiting: u32,
@@ -423,8 +423,29 @@ pub enum CampaignEventKind {
     /// (`agents_free`), or a trunk answered again (`trunk_up`).
     AutoResumed {
         /// Why: `agents_free` or `trunk_up`.
-        reason: String,
+        reason: AutoResumeReason,
     },
+}
+
+/// Why a campaign paused itself (`auto_paused` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoPauseReason {
+    /// More than `auto_pause_waiting` answered calls waited for an agent longer than
+    /// `auto_pause_after` (the pacer's rule, docs/pacing.md).
+    CallsWaiting,
+    /// No trunk of the group is up.
+    TrunkDown,
+}
+
+/// Why a campaign resumed after an auto-pause (`auto_resumed` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoResumeReason {
+    /// The queue emptied and an agent was free.
+    AgentsFree,
+    /// A trunk answered again.
+    TrunkUp,
 }
 
 /// A trunk that is down, in an `auto_paused` event.

@@ -177,11 +177,8 @@ pub enum Outcome {
 /// A change the pacer reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PacerEvent {
-    /// Dialling stopped by the auto-pause rule.
-    AutoPaused {
-        /// Why (`calls_waiting`).
-        reason: String,
-    },
+    /// Dialling stopped by the auto-pause rule (too many answered calls wait for an agent).
+    AutoPaused,
     /// Dialling resumed after an auto-pause (`agents_free`).
     Resumed,
 }
@@ -489,9 +486,7 @@ impl Pacer {
             let since = *self.waiting_since.get_or_insert(now);
             if now.saturating_duration_since(since) >= a.after {
                 self.paused = true;
-                self.events.push_back(PacerEvent::AutoPaused {
-                    reason: "calls_waiting".into(),
-                });
+                self.events.push_back(PacerEvent::AutoPaused);
             }
         } else {
             self.waiting_since = None;
@@ -560,12 +555,7 @@ mod tests {
         assert!(!p.is_paused());
         p.calls_to_place(t0 + Duration::from_secs(5), &snap(0, 5, 0, 4));
         assert!(p.is_paused());
-        assert_eq!(
-            p.poll_event(),
-            Some(PacerEvent::AutoPaused {
-                reason: "calls_waiting".into()
-            })
-        );
+        assert_eq!(p.poll_event(), Some(PacerEvent::AutoPaused));
         assert_eq!(
             p.calls_to_place(t0 + Duration::from_secs(6), &snap(3, 2, 0, 1)),
             0
