@@ -14,7 +14,7 @@ use outdial::campaign::rate::SharedLimits;
 use outdial::engine::trunks::TrunkHealth;
 use outdial::events::disposition::Disposition;
 use outdial::events::{
-    AgentEvent, AgentState, AttemptRef, AutoPauseReason, AutoResumeReason, CallEvent,
+    AgentEvent, AgentReason, AgentState, AttemptRef, AutoPauseReason, AutoResumeReason, CallEvent,
     CallEventKind, CampaignEventKind, HangupBy, WallClock,
 };
 
@@ -417,7 +417,7 @@ fn agent(id: &str, state: AgentState) -> AgentEvent {
     AgentEvent {
         agent: id.into(),
         state,
-        reason: "registered".into(),
+        reason: AgentReason::Registered,
         call_id: None,
         at: Instant::now(),
     }

@@ -267,7 +267,7 @@ async fn history(store: &Store, clock: &WallClock, t0: Instant) -> Vec<String> {
     let agent = |ms: u64, state: AgentState| AgentEvent {
         agent: "1001".into(),
         state,
-        reason: "test".into(),
+        reason: outdial::events::AgentReason::Paused("test".into()),
         call_id: None,
         at: at(ms),
     };

@@ -409,7 +409,7 @@ mod tests {
             .send(AgentEvent {
                 agent: "1001".into(),
                 state: AgentState::Available,
-                reason: "test".into(),
+                reason: outdial_core::events::AgentReason::Registered,
                 call_id: None,
                 at: Instant::now(),
             })

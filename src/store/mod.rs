@@ -947,7 +947,7 @@ impl Store {
             |b, e| {
                 b.push_bind(e.agent.clone())
                     .push_bind(e.state.as_str())
-                    .push_bind(e.reason.clone())
+                    .push_bind(e.reason.to_string())
                     .push_bind(e.call_id.clone())
                     .push_bind(rfc3339_ms(clock.to_utc(e.at)));
             },

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::{AgentEvent, AgentState};
+use crate::events::{AgentEvent, AgentReason, AgentState};
 
 /// How the next agent is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ struct Agent {
     id: String,
     state: AgentState,
     /// Why it entered `state`.
-    reason: String,
+    reason: AgentReason,
     since: Instant,
     /// The customer call it was last connected to, and whether the agent has set that call's
     /// disposition.
@@ -145,7 +145,7 @@ impl AgentPool {
                 .map(|id| Agent {
                     id: id.clone(),
                     state: AgentState::Offline,
-                    reason: "start".into(),
+                    reason: AgentReason::Start,
                     since: now,
                     last_call: None,
                     disposed: false,
@@ -205,7 +205,14 @@ impl AgentPool {
         self.agents.iter().filter(|a| a.state == s).count()
     }
 
-    fn set(&mut self, now: Instant, i: usize, state: AgentState, reason: &str, call: Option<&str>) {
+    fn set(
+        &mut self,
+        now: Instant,
+        i: usize,
+        state: AgentState,
+        reason: AgentReason,
+        call: Option<&str>,
+    ) {
         let a = &mut self.agents[i];
         if a.state == state {
             return;
@@ -226,7 +233,7 @@ impl AgentPool {
             a.stats.logged_in_ms += ms;
         }
         a.state = state;
-        a.reason = reason.to_string();
+        a.reason = reason.clone();
         a.since = now;
         if state != AgentState::WrapUp {
             a.wrap_until = None;
@@ -234,7 +241,7 @@ impl AgentPool {
         self.events.push_back(AgentEvent {
             agent: a.id.clone(),
             state,
-            reason: reason.to_string(),
+            reason,
             call_id: call.map(str::to_string),
             at: now,
         });
@@ -242,7 +249,7 @@ impl AgentPool {
 
     /// The agent became reachable or unreachable (`reason`: `registered`, `expired`,
     /// `unregistered`, `login_call_up`, …). An agent on a call goes offline when it ends.
-    pub fn set_reachable(&mut self, now: Instant, i: usize, reachable: bool, reason: &str) {
+    pub fn set_reachable(&mut self, now: Instant, i: usize, reachable: bool, reason: AgentReason) {
         self.agents[i].reachable = reachable;
         match (reachable, self.agents[i].state) {
             (true, AgentState::Offline) => {
@@ -282,13 +289,25 @@ impl AgentPool {
     /// Agent `i` is offered `call` (its phone rings, or the bridge is being made).
     pub fn reserve(&mut self, now: Instant, i: usize, call: &str) {
         self.last_rr = Some(i);
-        self.set(now, i, AgentState::Reserved, "offered", Some(call));
+        self.set(
+            now,
+            i,
+            AgentState::Reserved,
+            AgentReason::Offered,
+            Some(call),
+        );
     }
 
     /// Agent `i` asked for the next lead (preview dialling) and `call` is being placed for it:
     /// reserved for that call only until it is connected or ends.
     pub fn preview(&mut self, now: Instant, i: usize, call: &str) {
-        self.set(now, i, AgentState::Reserved, "preview", Some(call));
+        self.set(
+            now,
+            i,
+            AgentState::Reserved,
+            AgentReason::Preview,
+            Some(call),
+        );
     }
 
     /// The preview call placed for agent `i` ended before it was connected (busy, no answer,
@@ -302,7 +321,7 @@ impl AgentPool {
         } else {
             AgentState::Offline
         };
-        self.set(now, i, next, "preview_not_reached", Some(call));
+        self.set(now, i, next, AgentReason::PreviewNotReached, Some(call));
     }
 
     /// Agent `i` answered: talking to `call`.
@@ -311,7 +330,13 @@ impl AgentPool {
         self.agents[i].stats.handled += 1;
         self.agents[i].last_call = Some(call.to_string());
         self.agents[i].disposed = false;
-        self.set(now, i, AgentState::OnCall, "connected", Some(call));
+        self.set(
+            now,
+            i,
+            AgentState::OnCall,
+            AgentReason::Connected,
+            Some(call),
+        );
     }
 
     /// The offer to agent `i` ended without an answer. `missed`: the agent's doing (no answer,
@@ -323,13 +348,13 @@ impl AgentPool {
             self.agents[i].stats.missed += 1;
         }
         let next = if !self.agents[i].reachable {
-            (AgentState::Offline, "unreachable")
+            (AgentState::Offline, AgentReason::Unreachable)
         } else if missed && self.max_misses > 0 && self.agents[i].misses >= self.max_misses {
-            (AgentState::Paused, "missed_offers")
+            (AgentState::Paused, AgentReason::MissedOffers)
         } else if missed {
-            (AgentState::Available, "offer_missed")
+            (AgentState::Available, AgentReason::OfferMissed)
         } else {
-            (AgentState::Available, "offer_withdrawn")
+            (AgentState::Available, AgentReason::OfferWithdrawn)
         };
         self.set(now, i, next.0, next.1, Some(call));
     }
@@ -340,22 +365,40 @@ impl AgentPool {
     pub fn release(&mut self, now: Instant, i: usize, call: &str) {
         let a = &self.agents[i];
         if !a.reachable {
-            self.set(now, i, AgentState::Offline, "call_ended", Some(call));
+            self.set(
+                now,
+                i,
+                AgentState::Offline,
+                AgentReason::CallEnded,
+                Some(call),
+            );
         } else if self.mandatory_disposition && !a.disposed {
-            self.set(now, i, AgentState::WrapUp, "call_ended", Some(call));
+            self.set(
+                now,
+                i,
+                AgentState::WrapUp,
+                AgentReason::CallEnded,
+                Some(call),
+            );
             self.agents[i].wrap_until = None;
         } else if self.wrap_up.is_zero() {
-            self.end_wrap_up(now, i, "call_ended");
+            self.end_wrap_up(now, i, AgentReason::CallEnded);
         } else {
-            self.set(now, i, AgentState::WrapUp, "call_ended", Some(call));
+            self.set(
+                now,
+                i,
+                AgentState::WrapUp,
+                AgentReason::CallEnded,
+                Some(call),
+            );
             self.agents[i].wrap_until = Some(crate::time::later(now, self.wrap_up));
         }
     }
 
     /// After-call work is over: available, or paused if the agent asked during the call.
-    fn end_wrap_up(&mut self, now: Instant, i: usize, reason: &str) {
+    fn end_wrap_up(&mut self, now: Instant, i: usize, reason: AgentReason) {
         match self.agents[i].pause_pending.take() {
-            Some(p) => self.set(now, i, AgentState::Paused, &p, None),
+            Some(p) => self.set(now, i, AgentState::Paused, AgentReason::Paused(p), None),
             None => self.set(now, i, AgentState::Available, reason, None),
         }
     }
@@ -371,7 +414,7 @@ impl AgentPool {
         };
         a.disposed = true;
         if a.state == AgentState::WrapUp {
-            self.end_wrap_up(now, i, "disposition_set");
+            self.end_wrap_up(now, i, AgentReason::DispositionSet);
         }
         Ok(call)
     }
@@ -392,11 +435,17 @@ impl AgentPool {
                 Ok(())
             }
             AgentState::Paused => {
-                self.agents[i].reason = reason.to_string();
+                self.agents[i].reason = AgentReason::Paused(reason.to_string());
                 Ok(())
             }
             AgentState::Available | AgentState::WrapUp => {
-                self.set(now, i, AgentState::Paused, reason, None);
+                self.set(
+                    now,
+                    i,
+                    AgentState::Paused,
+                    AgentReason::Paused(reason.to_string()),
+                    None,
+                );
                 Ok(())
             }
         }
@@ -412,7 +461,7 @@ impl AgentPool {
         }
         if a.state == AgentState::Paused {
             a.misses = 0;
-            self.set(now, i, AgentState::Available, "unpaused", None);
+            self.set(now, i, AgentState::Available, AgentReason::Unpaused, None);
         }
         Ok(())
     }
@@ -423,7 +472,7 @@ impl AgentPool {
         AgentView {
             id: a.id.clone(),
             state: a.state,
-            reason: a.reason.clone(),
+            reason: a.reason.to_string(),
             in_state_ms: now.saturating_duration_since(a.since).as_millis() as u64,
             last_call: a.last_call.clone(),
             awaiting_disposition: a.state == AgentState::WrapUp
@@ -444,7 +493,7 @@ impl AgentPool {
         for i in 0..self.agents.len() {
             if self.agents[i].wrap_until.is_some_and(|t| t <= now) {
                 self.agents[i].wrap_until = None;
-                self.end_wrap_up(now, i, "wrap_up_done");
+                self.end_wrap_up(now, i, AgentReason::WrapUpDone);
             }
         }
     }
@@ -504,8 +553,13 @@ mod tests {
     fn longest_idle_gets_the_call_and_wrap_up_ends_on_time() {
         let (t0, mut p) = pool(Strategy::LongestIdle);
         assert_eq!(p.pick(), None);
-        p.set_reachable(t0, 1, true, "registered");
-        p.set_reachable(t0 + Duration::from_secs(1), 0, true, "registered");
+        p.set_reachable(t0, 1, true, AgentReason::Registered);
+        p.set_reachable(
+            t0 + Duration::from_secs(1),
+            0,
+            true,
+            AgentReason::Registered,
+        );
         assert_eq!(p.pick(), Some(1));
         p.reserve(t0 + Duration::from_secs(2), 1, "c1");
         assert_eq!(p.pick(), Some(0));
@@ -536,7 +590,7 @@ mod tests {
     fn misses_pause_the_agent_and_round_robin_rotates() {
         let (t0, mut p) = pool(Strategy::RoundRobin);
         for i in 0..3 {
-            p.set_reachable(t0, i, true, "registered");
+            p.set_reachable(t0, i, true, AgentReason::Registered);
         }
         assert_eq!(p.pick(), Some(0));
         p.reserve(t0, 0, "c1");
@@ -554,7 +608,7 @@ mod tests {
         // Unregistered while on a call: offline when the call ends, not before.
         p.reserve(t0, 2, "c3");
         p.connect(t0, 2, "c3");
-        p.set_reachable(t0, 2, false, "expired");
+        p.set_reachable(t0, 2, false, AgentReason::Expired);
         assert_eq!(p.state(2), AgentState::OnCall);
         p.release(t0, 2, "c3");
         assert_eq!(p.state(2), AgentState::Offline);
@@ -564,7 +618,7 @@ mod tests {
     fn mandatory_disposition_holds_wrap_up_and_a_pause_waits_for_the_call() {
         let (t0, mut p) = pool(Strategy::LongestIdle);
         p.set_mandatory_disposition(true);
-        p.set_reachable(t0, 0, true, "registered");
+        p.set_reachable(t0, 0, true, AgentReason::Registered);
         assert_eq!(
             p.set_disposition(t0, 0),
             Err(AgentControlError::NoCall("a".into()))

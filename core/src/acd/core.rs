@@ -23,8 +23,8 @@ use super::{
 };
 use crate::events::disposition::Disposition;
 use crate::events::{
-    AgentEvent, AgentState, AttemptRef, CallEvent, CallEventKind, DequeueReason, EndReason,
-    Playback,
+    AgentEvent, AgentReason, AgentState, AttemptRef, CallEvent, CallEventKind, DequeueReason,
+    EndReason, Playback,
 };
 use crate::sip::message::{Inbound, Tokens, Transport};
 
@@ -249,7 +249,7 @@ impl Acd {
             .filter(|i| self.cfg.agents[*i].static_uri.is_some())
             .collect();
         for i in statics {
-            self.agent_reachable(now, i, "static");
+            self.agent_reachable(now, i, AgentReason::Static);
         }
         self.drain_agent_events();
     }
@@ -289,7 +289,7 @@ impl Acd {
         }
     }
 
-    fn agent_reachable(&mut self, now: Instant, i: usize, reason: &str) {
+    fn agent_reachable(&mut self, now: Instant, i: usize, reason: AgentReason) {
         match self.cfg.mode {
             ConnectMode::PerCall => {
                 self.pool.set_reachable(now, i, true, reason);
@@ -304,7 +304,7 @@ impl Acd {
         }
     }
 
-    fn agent_unreachable(&mut self, now: Instant, i: usize, reason: &str) {
+    fn agent_unreachable(&mut self, now: Instant, i: usize, reason: AgentReason) {
         self.pool.set_reachable(now, i, false, reason);
         if let Some(login) = self.logins[i].leg.clone()
             && self
@@ -334,18 +334,23 @@ impl Acd {
             self.actions
                 .push_back(AcdAction::Transmit { dest: src, bytes });
         }
-        self.apply_binding_changes(now, out.changes, "unregistered");
+        self.apply_binding_changes(now, out.changes, AgentReason::Unregistered);
     }
 
-    fn apply_binding_changes(&mut self, now: Instant, changes: Vec<BindingChange>, down: &str) {
+    fn apply_binding_changes(
+        &mut self,
+        now: Instant,
+        changes: Vec<BindingChange>,
+        down: AgentReason,
+    ) {
         for c in changes {
             let Some(i) = self.pool.index(&c.user) else {
                 continue;
             };
             if c.registered {
-                self.agent_reachable(now, i, "registered");
+                self.agent_reachable(now, i, AgentReason::Registered);
             } else {
-                self.agent_unreachable(now, i, down);
+                self.agent_unreachable(now, i, down.clone());
             }
         }
         self.drain_agent_events();
@@ -373,7 +378,7 @@ impl Acd {
         let retries: Vec<usize> = (0..self.logins.len())
             .filter(|i| self.logins[*i].retry_at.is_some_and(|t| t <= now))
             .collect();
-        self.apply_binding_changes(now, changes, "expired");
+        self.apply_binding_changes(now, changes, AgentReason::Expired);
         for i in retries {
             self.logins[i].retry_at = None;
             if self.registered(i) && self.logins[i].leg.is_none() {
@@ -468,7 +473,8 @@ impl Acd {
                 ConnectMode::Persistent => {
                     let Some(login) = self.logins[agent].leg.clone() else {
                         // Available without a standing call cannot happen; take it out.
-                        self.pool.set_reachable(now, agent, false, "no_login_call");
+                        self.pool
+                            .set_reachable(now, agent, false, AgentReason::NoLoginCall);
                         continue;
                     };
                     self.pool.reserve(now, agent, &customer);
@@ -494,7 +500,7 @@ impl Acd {
     fn agent_unplaceable(&mut self, now: Instant, agent: usize, customer: &str) {
         self.pool.offer_failed(now, agent, false, customer);
         self.pool
-            .set_reachable(now, agent, false, "no_contact_or_port");
+            .set_reachable(now, agent, false, AgentReason::NoContactOrPort);
     }
 
     /// Asks for a leg to agent `i`'s phone: an offer for `customer` or the standing call
@@ -730,7 +736,8 @@ impl Acd {
             CallEventKind::Answered { .. } => {
                 info.answered = true;
                 if info.persistent {
-                    self.pool.set_reachable(now, agent, true, "login_call_up");
+                    self.pool
+                        .set_reachable(now, agent, true, AgentReason::LoginCallUp);
                     self.drain_agent_events();
                     self.dispatch(now);
                     return;
@@ -799,7 +806,7 @@ impl Acd {
                 self.pool.release(now, agent, c);
             }
             self.pool
-                .set_reachable(now, agent, false, "login_call_ended");
+                .set_reachable(now, agent, false, AgentReason::LoginCallEnded);
             if let Some(c) = info.customer {
                 self.agent_hung_up(&c);
             }

@@ -377,13 +377,107 @@ pub struct AgentEvent {
     pub agent: String,
     /// The new state.
     pub state: AgentState,
-    /// Why (`registered`, `unregistered`, `expired`, `offered`, `missed_offers`, …).
-    pub reason: String,
+    /// Why (`registered`, `unregistered`, `expired`, `offered`, `missed_offers`, …, or the
+    /// agent's own pause reason).
+    pub reason: AgentReason,
     /// The customer call involved, if any (our Call-ID of the customer leg).
     pub call_id: Option<String>,
     /// When, on the engine's monotonic clock.
     #[serde(skip)]
     pub at: Instant,
+}
+
+/// Why an agent entered a state (`agent_state` events, the agent's view). A closed
+/// vocabulary, except the reason an agent gives for its own pause (`break`, `lunch`, …).
+/// Serialized as the bare string (`"registered"`, `"lunch"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentReason {
+    /// The engine started (every agent offline).
+    Start,
+    /// A static agent (a fixed URI through the trunk): reachable from the start.
+    Static,
+    /// Its phone registered.
+    Registered,
+    /// Its phone unregistered (`Expires: 0`).
+    Unregistered,
+    /// Its registration expired without a refresh.
+    Expired,
+    /// Persistent mode: its standing call was answered.
+    LoginCallUp,
+    /// Persistent mode: its standing call ended.
+    LoginCallEnded,
+    /// Persistent mode: available without a standing call (taken out).
+    NoLoginCall,
+    /// An offer could not be placed: no contact or no RTP port.
+    NoContactOrPort,
+    /// A call was offered to it.
+    Offered,
+    /// A preview call is being placed for it.
+    Preview,
+    /// Its preview call ended before it was connected.
+    PreviewNotReached,
+    /// Bridged to a customer.
+    Connected,
+    /// It went away during an offer.
+    Unreachable,
+    /// `max_misses` offers in a row not taken: paused.
+    MissedOffers,
+    /// An offer it did not take.
+    OfferMissed,
+    /// An offer withdrawn (the customer left first).
+    OfferWithdrawn,
+    /// Its call ended.
+    CallEnded,
+    /// It set the disposition, ending its wrap-up.
+    DispositionSet,
+    /// It unpaused.
+    Unpaused,
+    /// Its wrap-up time ran out.
+    WrapUpDone,
+    /// Its own pause, with the reason it gave.
+    Paused(String),
+}
+
+impl AgentReason {
+    /// The stored and serialized name (`registered`, …; a pause's own reason as given).
+    pub fn as_str(&self) -> &str {
+        match self {
+            AgentReason::Start => "start",
+            AgentReason::Static => "static",
+            AgentReason::Registered => "registered",
+            AgentReason::Unregistered => "unregistered",
+            AgentReason::Expired => "expired",
+            AgentReason::LoginCallUp => "login_call_up",
+            AgentReason::LoginCallEnded => "login_call_ended",
+            AgentReason::NoLoginCall => "no_login_call",
+            AgentReason::NoContactOrPort => "no_contact_or_port",
+            AgentReason::Offered => "offered",
+            AgentReason::Preview => "preview",
+            AgentReason::PreviewNotReached => "preview_not_reached",
+            AgentReason::Connected => "connected",
+            AgentReason::Unreachable => "unreachable",
+            AgentReason::MissedOffers => "missed_offers",
+            AgentReason::OfferMissed => "offer_missed",
+            AgentReason::OfferWithdrawn => "offer_withdrawn",
+            AgentReason::CallEnded => "call_ended",
+            AgentReason::DispositionSet => "disposition_set",
+            AgentReason::Unpaused => "unpaused",
+            AgentReason::WrapUpDone => "wrap_up_done",
+            AgentReason::Paused(r) => r,
+        }
+    }
+}
+
+impl std::fmt::Display for AgentReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AgentReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Something that happened to a whole campaign (not to one call): stored in
