@@ -371,6 +371,10 @@ pub async fn run_with(
         campaign_id,
         campaign: cfg.name.clone(),
     };
+    crate::notify::metrics::init_campaign(&cfg.name);
+    if let Some(w) = &fanout.webhook {
+        crate::notify::metrics::watch_webhook(&cfg.name, w.stats.clone());
+    }
     let clock = WallClock::anchored(Instant::now(), chrono::Utc::now());
     let (core, total, dnc_len) =
         load_core(cfg, store, campaign_id, clock, hooks.limits.clone()).await?;

@@ -252,6 +252,40 @@ async fn service_api_end_to_end(server: Server) {
         nobody.call("GET", "/v1/health", None).await.0,
         StatusCode::OK
     );
+    // Metrics before any campaign: every family described, the process's own figures.
+    let m = reqwest::get(format!("{}/metrics", admin.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (name, kind, _) in outdial::notify::metrics::FAMILIES {
+        let kind = match kind {
+            outdial::notify::metrics::Kind::Counter => "counter",
+            outdial::notify::metrics::Kind::Gauge => "gauge",
+        };
+        assert!(
+            m.contains(&format!("# HELP {name} ")),
+            "HELP {name} in\n{m}"
+        );
+        assert!(
+            m.contains(&format!("# TYPE {name} {kind}")),
+            "TYPE {name} in\n{m}"
+        );
+    }
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        let value = m
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in\n{m}"));
+        assert!(value.parse::<f64>().unwrap() > 0.0, "{name} {value}");
+    }
+    assert!(m.contains("outdial_build_info{version=\""), "{m}");
     for api in [&nobody, &forged] {
         let (s, p) = api.call("GET", "/v1/campaigns", None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{p}");
@@ -1206,6 +1240,21 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
             .all(|(_, body, attempts, _)| *attempts == 2 && body.contains("terminated")),
         "{dead:?}"
     );
+    // Every event delivered or dead-lettered: the queues' depth is 0 again, and the deaf
+    // hook's failures and dead letters are counted.
+    let m = reqwest::get(format!("{}/metrics", admin.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "outdial_webhook_queue_depth{campaign=\"hooked\"} 0",
+        "outdial_webhook_queue_depth{campaign=\"deaf\"} 0",
+        "outdial_webhook_dead_letters_total{campaign=\"deaf\"} 3",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} in\n{m}");
+    }
     assert_eq!(server.stop(), Some(0));
     drop(far);
 }

@@ -13,23 +13,272 @@
 //! `outdial_webhook_dead_letters_total`, `outdial_abandon_rate` and `outdial_dial_ratio`
 //! (paced campaigns, live), `outdial_campaign_events_total` (`event`: `auto_paused`,
 //! `auto_resumed`), `outdial_campaign_auto_paused` (1 while auto-paused).
+//!
+//! Every family has `# HELP` and `# TYPE` lines ([`FAMILIES`]); a campaign's series exist at 0
+//! from its start ([`init_campaign`]); the process's own figures (`process_cpu_seconds_total`,
+//! `process_resident_memory_bytes`, `process_open_fds`, `process_start_time_seconds`, from
+//! `/proc/self`) and `outdial_build_info` are there from the first scrape. The webhook gauges
+//! are read from the live queue at each scrape ([`watch_webhook`]).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use metrics::{counter, gauge};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::events::{AgentState, CallEventKind};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// Campaign name → its webhook queue's live counters, read at each scrape.
+static WEBHOOKS: Mutex<Vec<(String, Arc<super::webhook::WebhookStats>)>> = Mutex::new(Vec::new());
+
+/// A family's kind, for its `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+/// Every metric family: name, kind, `# HELP` text.
+pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "outdial_calls_started_total",
+        Kind::Counter,
+        "Calls placed (INVITE sent), per campaign.",
+    ),
+    (
+        "outdial_calls_in_progress",
+        Kind::Gauge,
+        "Calls placed and not yet ended, per campaign.",
+    ),
+    (
+        "outdial_calls_ended_total",
+        Kind::Counter,
+        "Calls ended, per campaign and disposition.",
+    ),
+    (
+        "outdial_sip_responses_total",
+        Kind::Counter,
+        "Responses to our INVITEs, per campaign and SIP status code.",
+    ),
+    (
+        "outdial_amd_results_total",
+        Kind::Counter,
+        "Answering-machine detection results, per campaign and result.",
+    ),
+    (
+        "outdial_queue_length",
+        Kind::Gauge,
+        "Answered customers waiting in the ACD queue, per campaign.",
+    ),
+    (
+        "outdial_calls_connected_total",
+        Kind::Counter,
+        "Customers bridged to an agent, per campaign.",
+    ),
+    (
+        "outdial_calls_abandoned_total",
+        Kind::Counter,
+        "Customers abandoned in the queue (hung up or past max_wait), per campaign.",
+    ),
+    (
+        "outdial_agents",
+        Kind::Gauge,
+        "Agents by state, per campaign.",
+    ),
+    (
+        "outdial_rtp_packets_total",
+        Kind::Counter,
+        "RTP packets received from far ends, per campaign.",
+    ),
+    (
+        "outdial_rtp_lost_total",
+        Kind::Counter,
+        "RTP packets lost (RFC 3550 sequence gaps), per campaign.",
+    ),
+    (
+        "outdial_webhook_queue_depth",
+        Kind::Gauge,
+        "Webhook events waiting for delivery, per campaign.",
+    ),
+    (
+        "outdial_webhook_failures_total",
+        Kind::Counter,
+        "Webhook delivery tries that failed, per campaign.",
+    ),
+    (
+        "outdial_webhook_dead_letters_total",
+        Kind::Counter,
+        "Webhook events given up and dead-lettered, per campaign.",
+    ),
+    (
+        "outdial_abandon_rate",
+        Kind::Gauge,
+        "Abandoned / human-answered calls over the pacing window (0-1), per campaign.",
+    ),
+    (
+        "outdial_dial_ratio",
+        Kind::Gauge,
+        "Calls placed per available agent (pacing ratio), per campaign.",
+    ),
+    (
+        "outdial_campaign_events_total",
+        Kind::Counter,
+        "Campaign events (auto_paused, auto_resumed), per campaign.",
+    ),
+    (
+        "outdial_campaign_auto_paused",
+        Kind::Gauge,
+        "1 while the campaign is auto-paused, per campaign.",
+    ),
+    (
+        "outdial_build_info",
+        Kind::Gauge,
+        "Always 1; the version label says which build runs.",
+    ),
+];
+
+fn describe_all() {
+    for (name, kind, help) in FAMILIES {
+        match kind {
+            Kind::Counter => describe_counter!(*name, *help),
+            Kind::Gauge => describe_gauge!(*name, *help),
+        }
+    }
+    gauge!("outdial_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// The process's own figures in the text format (Prometheus' standard `process_*` names),
+/// read from `/proc/self` (Linux; empty elsewhere).
+fn process_text() -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: f64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n\n"
+        ));
+    };
+    // /proc counts CPU time in clock ticks of USER_HZ, 100 on every architecture Linux runs.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+        // Fields after the command name (which may hold spaces), from field 3 on.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        // utime = field 14, stime = 15, starttime = 22 (proc(5)): index - 3 here.
+        if let (Some(u), Some(s)) = (num(11), num(12)) {
+            family(
+                "process_cpu_seconds_total",
+                "counter",
+                "User and system CPU time of the process, seconds.",
+                (u + s) / TICKS_PER_SECOND,
+            );
+        }
+        let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        });
+        if let (Some(start), Some(boot)) = (num(19), boot) {
+            family(
+                "process_start_time_seconds",
+                "gauge",
+                "When the process started, seconds since the Unix epoch.",
+                boot + start / TICKS_PER_SECOND,
+            );
+        }
+    }
+    let rss_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        });
+    if let Some(kib) = rss_kib {
+        family(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident set size of the process, bytes.",
+            kib * 1024.0,
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        family(
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors of the process (sockets included).",
+            fds.count() as f64,
+        );
+    }
+    out
+}
+
+/// Registers `campaign`'s series at 0 (they are in the first scrape after its start, not only
+/// after its first call): every per-campaign family, agents by each state, AMD by each result,
+/// campaign events by each kind. Values already there are kept.
+pub fn init_campaign(campaign: &str) {
+    let c = || campaign.to_string();
+    for name in [
+        "outdial_calls_started_total",
+        "outdial_calls_connected_total",
+        "outdial_calls_abandoned_total",
+        "outdial_rtp_packets_total",
+        "outdial_rtp_lost_total",
+        "outdial_webhook_failures_total",
+        "outdial_webhook_dead_letters_total",
+    ] {
+        counter!(name, "campaign" => c()).increment(0);
+    }
+    for name in [
+        "outdial_calls_in_progress",
+        "outdial_queue_length",
+        "outdial_webhook_queue_depth",
+        "outdial_abandon_rate",
+        "outdial_dial_ratio",
+        "outdial_campaign_auto_paused",
+    ] {
+        gauge!(name, "campaign" => c()).increment(0.0);
+    }
+    for s in AGENT_STATES {
+        gauge!("outdial_agents", "campaign" => c(), "state" => s.as_str()).increment(0.0);
+    }
+    for r in ["human", "machine", "not_sure"] {
+        counter!("outdial_amd_results_total", "campaign" => c(), "result" => r).increment(0);
+    }
+    for e in ["auto_paused", "auto_resumed"] {
+        counter!("outdial_campaign_events_total", "campaign" => c(), "event" => e).increment(0);
+    }
+}
+
+/// `campaign`'s webhook queue: its gauges are set from these counters at every scrape (and
+/// stay at their last values, depth 0 once all is delivered, after the run).
+pub fn watch_webhook(campaign: &str, stats: Arc<super::webhook::WebhookStats>) {
+    let mut w = WEBHOOKS.lock().expect("webhook registry");
+    w.retain(|(c, _)| c != campaign);
+    w.push((campaign.to_string(), stats));
+}
+
+const AGENT_STATES: [AgentState; 6] = [
+    AgentState::Offline,
+    AgentState::Available,
+    AgentState::Reserved,
+    AgentState::OnCall,
+    AgentState::WrapUp,
+    AgentState::Paused,
+];
+
 /// Installs the process's Prometheus recorder (once; later calls return the same handle).
 /// `None` if another recorder was installed first.
 pub fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                describe_all();
+                Some(h)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "Prometheus recorder not installed");
                 None
@@ -44,8 +293,27 @@ pub fn render() -> String {
         .get()
         .and_then(|h| h.as_ref())
         .map(|h| {
+            for (campaign, stats) in WEBHOOKS.lock().expect("webhook registry").iter() {
+                record_webhook(campaign, stats);
+            }
             h.run_upkeep();
-            h.render()
+            let mut text = h.render();
+            if !text.is_empty() && !text.ends_with("\n\n") {
+                text.push('\n');
+            }
+            // Families with no series yet (no campaign ran): their HELP and TYPE all the same,
+            // so a scraper and a reader see the whole vocabulary from the first scrape.
+            for (name, kind, help) in FAMILIES {
+                if !text.contains(&format!("# TYPE {name} ")) {
+                    let kind = match kind {
+                        Kind::Counter => "counter",
+                        Kind::Gauge => "gauge",
+                    };
+                    text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n\n"));
+                }
+            }
+            text.push_str(&process_text());
+            text
         })
         .unwrap_or_default()
 }
@@ -132,14 +400,7 @@ pub fn record_call_event(campaign: &str, kind: &CallEventKind) {
 
 /// Sets the agents-by-state gauges of `campaign` from every agent's current state.
 pub fn record_agents(campaign: &str, states: &HashMap<String, AgentState>) {
-    for s in [
-        AgentState::Offline,
-        AgentState::Available,
-        AgentState::Reserved,
-        AgentState::OnCall,
-        AgentState::WrapUp,
-        AgentState::Paused,
-    ] {
+    for s in AGENT_STATES {
         let n = states.values().filter(|v| **v == s).count();
         gauge!("outdial_agents", "campaign" => campaign.to_string(), "state" => s.as_str())
             .set(n as f64);
