@@ -117,11 +117,90 @@ fn parse_human_action(s: &str) -> Result<HumanAction, String> {
 pub fn load(path: &Path, o: &Overrides) -> anyhow::Result<CampaignConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading campaign file {}", path.display()))?;
-    let mut c: CampaignConfig =
-        toml::from_str(&text).with_context(|| format!("campaign file {}", path.display()))?;
+    let mut c =
+        parse(&text, o).map_err(|e| anyhow::anyhow!("campaign file {}: {e}", path.display()))?;
     o.apply(&mut c);
     c.validate()?;
     Ok(c)
+}
+
+/// Parses a campaign file's text. A required field the file leaves out (`name`, `trunk`,
+/// `caller_id`) may come from its flag instead. Errors: the TOML error with its line, reworded
+/// where serde's words help nobody — a wrong type says what the field holds ("a number of
+/// calls per second"), an unknown field names the nearest known one.
+pub fn parse(text: &str, o: &Overrides) -> Result<CampaignConfig, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let mut head = String::new();
+    for (key, flag) in [
+        ("name", &o.name),
+        ("trunk", &o.trunk),
+        ("caller_id", &o.caller_id),
+    ] {
+        if let Some(v) = flag.as_ref().filter(|_| !table.contains_key(key)) {
+            head.push_str(&format!("{key} = {}\n", toml::Value::String(v.clone())));
+        }
+    }
+    let full = format!("{head}{text}");
+    toml::from_str(&full).map_err(|e| explain(&full, &e))
+}
+
+/// What a campaign field holds, for type errors (fields not listed get serde's wording made
+/// plain: "a number", "a whole number", "true or false").
+fn field_meaning(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "cps" => "a number of calls per second (e.g. 5 or 0.5)",
+        "max_concurrent" => "a whole number of calls",
+        "max_attempts" => "a whole number of attempts",
+        "ring_timeout" | "hold_time" | "failover_timeout" | "media_timeout" | "retry_after"
+        | "max_wait" | "wrap_up" | "offer_timeout" => "a number of seconds",
+        "priority" => "a whole number (higher is served first)",
+        _ => return None,
+    })
+}
+
+/// Rewords a TOML/serde error (see [`parse`]), keeping its line and caret.
+fn explain(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message();
+    let key = e.span().and_then(|s| {
+        let line_start = text[..s.start].rfind('\n').map_or(0, |i| i + 1);
+        let line = &text[line_start..];
+        let line = line.split('\n').next().unwrap_or("");
+        line.split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"').to_string())
+    });
+    let better = if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let (field, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let names: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
+        let nearest = names
+            .iter()
+            .map(|n| (strsim::levenshtein(field, n), *n))
+            .min()
+            .filter(|(d, n)| *d <= 2.max(n.len() / 3));
+        match nearest {
+            Some((_, n)) => format!("unknown field `{field}`: did you mean `{n}`?"),
+            None => format!(
+                "unknown field `{field}` (the fields are listed in README.md, \"Campaign file\")"
+            ),
+        }
+    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let plain = match expected {
+            "f64" | "f32" => "a number",
+            "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => "a whole number",
+            "a boolean" => "true or false",
+            other => other,
+        };
+        match key.as_deref() {
+            Some(k) => format!(
+                "`{k}` must be {}, not {got}",
+                field_meaning(k).unwrap_or(plain)
+            ),
+            None => format!("expected {plain}, not {got}"),
+        }
+    } else {
+        return e.to_string();
+    };
+    e.to_string().replace(msg, &better)
 }
 
 impl Overrides {
@@ -179,6 +258,69 @@ impl Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BASE: &str = "name = \"x\"\ntrunk = \"sip:127.0.0.1:5080\"\n";
+
+    #[test]
+    fn a_required_field_missing_from_the_file_may_come_from_its_flag() {
+        let none = Overrides::default();
+        let e = parse(BASE, &none).unwrap_err();
+        assert!(e.contains("missing field `caller_id`"), "{e}");
+        let flag = Overrides {
+            caller_id: Some("+14155550000".into()),
+            ..Default::default()
+        };
+        let c = parse(BASE, &flag).unwrap();
+        assert_eq!(c.caller_id, "+14155550000");
+        // A value in the file is kept (the flag then overrides it in apply()).
+        let c = parse(&format!("{BASE}caller_id = \"+1999\"\n"), &flag).unwrap();
+        assert_eq!(c.caller_id, "+1999");
+        // Quotes and backslashes in a flag stay data.
+        let odd = Overrides {
+            name: Some("a \"b\" \\c".into()),
+            caller_id: Some("+1".into()),
+            ..Default::default()
+        };
+        let c = parse("trunk = \"sip:127.0.0.1:5080\"\n", &odd).unwrap();
+        assert_eq!(c.name, "a \"b\" \\c");
+    }
+
+    #[test]
+    fn a_wrong_type_says_what_the_field_holds() {
+        let text = format!("{BASE}caller_id = \"+1\"\ncps = \"fast\"\n");
+        let e = parse(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            e.contains(
+                "`cps` must be a number of calls per second (e.g. 5 or 0.5), not string \"fast\""
+            ),
+            "{e}"
+        );
+        assert!(e.contains("line 4"), "the line is kept: {e}");
+        assert!(!e.contains("f64"), "{e}");
+        let text = format!("{BASE}caller_id = \"+1\"\nmax_concurrent = 2.5\n");
+        let e = parse(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            e.contains("`max_concurrent` must be a whole number of calls"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_names_the_nearest_one() {
+        let text = format!("{BASE}caller_id = \"+1\"\ncpss = 5\n");
+        let e = parse(&text, &Overrides::default()).unwrap_err();
+        assert!(
+            e.contains("unknown field `cpss`: did you mean `cps`?"),
+            "{e}"
+        );
+        assert!(!e.contains("expected one of"), "not the 40 names: {e}");
+        let text = format!("{BASE}caller_id = \"+1\"\nringtimeout = 5\n");
+        let e = parse(&text, &Overrides::default()).unwrap_err();
+        assert!(e.contains("did you mean `ring_timeout`?"), "{e}");
+        let text = format!("{BASE}caller_id = \"+1\"\nzzzzzzzzzzz = 5\n");
+        let e = parse(&text, &Overrides::default()).unwrap_err();
+        assert!(e.contains("unknown field `zzzzzzzzzzz` (the fields"), "{e}");
+    }
 
     #[test]
     fn overrides_apply_and_are_validated() {
