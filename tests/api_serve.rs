@@ -677,6 +677,27 @@ async fn service_api_end_to_end(server: Server) {
         (s, p["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("status"))
     );
+    // The disposition filter takes either spelling, and refuses what is not a disposition.
+    for spelling in ["busy", "noAnswer", "no_answer"] {
+        let (s, v) = supervisor
+            .call(
+                "GET",
+                &format!("/v1/calls?campaignId={id}&disposition={spelling}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{spelling}: {v}");
+        let expected = usize::from(spelling == "busy");
+        assert_eq!(v.as_array().unwrap().len(), expected, "{spelling}: {v}");
+    }
+    let (s, p) = supervisor
+        .call("GET", "/v1/calls?disposition=sideways", None)
+        .await;
+    assert_eq!(
+        (s, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("disposition"))
+    );
+    assert!(p["detail"].as_str().unwrap().contains("no_answer"), "{p}");
     let r = supervisor
         .http
         .get(format!("{}/v1/campaigns/{id}/cdr", supervisor.base))

@@ -514,12 +514,31 @@ async fn list_calls(
             ));
         }
     };
+    // `no_answer` or the API's own spelling `noAnswer`; anything else is an error, not `[]`.
+    let disposition = match q.disposition.as_deref() {
+        None => None,
+        Some(d) => {
+            use crate::events::disposition::Disposition;
+            let known = Disposition::parse(d)
+                .or_else(|| Disposition::parse(&crate::service::convert::camel_to_snake(d)));
+            match known {
+                Some(k) => Some(k.as_str().to_string()),
+                None => {
+                    let names: Vec<&str> = Disposition::ALL.iter().map(|d| d.as_str()).collect();
+                    return Err(Problem::invalid(
+                        "disposition",
+                        format!("{d:?}: one of {}", names.join(", ")),
+                    ));
+                }
+            }
+        }
+    };
     let rows = state
         .store
         .calls(&crate::store::reads::CallFilter {
             campaign_id: q.campaign_id,
             live,
-            disposition: q.disposition,
+            disposition,
             limit,
             offset,
         })

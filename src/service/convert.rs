@@ -110,7 +110,8 @@ pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<Campai
         Invalid::new(&field, inner)
     })?;
     cfg.validate().map_err(|e| {
-        let msg = e.to_string();
+        // The whole chain ("trunks[main]: not a SIP URI: …"), as the CLI prints it.
+        let msg = format!("{e:#}");
         let field = msg
             .split_once(':')
             .map(|(f, _)| f.trim().to_string())
@@ -217,6 +218,18 @@ mod tests {
                 .unwrap();
         let p = campaign_config(&d, v).unwrap_err();
         assert_eq!(p.field.as_deref(), Some("maxConcurrent"), "{p:?}");
+        // A bad trunk URI: the reason, not only the trunk's name.
+        let (_, v, _) = split_body(serde_json::json!({
+            "name": "x", "callerId": "+1",
+            "trunks": [{"name": "main", "uri": "http://example.com"}]
+        }))
+        .unwrap();
+        let p = campaign_config(&toml::Table::new(), v).unwrap_err();
+        assert_eq!(p.field.as_deref(), Some("trunks"), "{p:?}");
+        assert!(
+            p.detail.starts_with("trunks[main]: ") && p.detail.len() > "trunks[main]: ".len() + 5,
+            "{p:?}"
+        );
         let (_, v, _) = split_body(
             serde_json::json!({"name": "x", "callerId": "+1", "amd": {"profile": "nope"}}),
         )
