@@ -220,8 +220,15 @@ pub fn read_call_list(cfg: &CampaignConfig, leads_file: &Path) -> anyhow::Result
         .map_err(|_| anyhow::anyhow!("default_region is not a region code"))?;
     let file = std::fs::File::open(leads_file)
         .with_context(|| format!("opening call list {}", leads_file.display()))?;
-    leads::read_csv(file, region)
-        .with_context(|| format!("reading call list {}", leads_file.display()))
+    let import = leads::read_csv(file, region)
+        .with_context(|| format!("reading call list {}", leads_file.display()))?;
+    if import.leads.is_empty() && import.errors.is_empty() {
+        tracing::warn!(
+            file = %leads_file.display(),
+            "the call list has a header and no rows: no new leads to dial"
+        );
+    }
+    Ok(import)
 }
 
 /// How a service drives [`run_with`] (all optional: `outdial run` uses none).

@@ -67,3 +67,51 @@ fn an_unknown_log_format_is_refused_with_the_choices() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("text") && err.contains("json"), "{err}");
 }
+
+#[test]
+fn a_call_list_with_only_a_header_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("c.toml");
+    let leads = dir.path().join("leads.csv");
+    // Port 9 (discard) on loopback: the campaign has nothing to dial, so nothing is sent.
+    std::fs::write(
+        &campaign,
+        "name = \"h\"\ntrunk = \"sip:127.0.0.1:9\"\ncaller_id = \"+14155550000\"\n\
+         local_address = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    std::fs::write(&leads, "number,name\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .arg("run")
+        .arg(&campaign)
+        .arg("--leads")
+        .arg(&leads)
+        .arg("--db")
+        .arg(dir.path().join("o.db"))
+        .arg("--quiet")
+        .env_remove("OUTDIAL_LOG")
+        .output()
+        .expect("outdial runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the call list has a header and no rows"),
+        "{err}"
+    );
+    assert!(out.status.success(), "an empty list is not an error: {err}");
+    // A list whose only row is rejected: that row's error is the warning, not this one.
+    std::fs::write(&leads, "number\nnot-a-number\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_outdial"))
+        .args(["run"])
+        .arg(&campaign)
+        .arg("--leads")
+        .arg(&leads)
+        .arg("--db")
+        .arg(dir.path().join("o2.db"))
+        .arg("--quiet")
+        .env_remove("OUTDIAL_LOG")
+        .output()
+        .expect("outdial runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("call list row rejected"), "{err}");
+    assert!(!err.contains("no rows"), "{err}");
+}
