@@ -997,7 +997,7 @@ async fn receiver(
 }
 
 /// Reads Server-Sent Events from `resp` until `done` says so (30 s at most): the `data:`
-/// payloads as JSON.
+/// payloads as JSON, each with its `id:` added as `sseId`.
 async fn read_sse(mut resp: reqwest::Response, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let mut buf = String::new();
     let mut out = Vec::new();
@@ -1015,9 +1015,15 @@ async fn read_sse(mut resp: reqwest::Response, done: impl Fn(&[Value]) -> bool) 
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(i) = buf.find("\n\n") {
             let block: String = buf.drain(..i + 2).collect();
+            let mut id = None;
             for line in block.lines() {
+                if let Some(i) = line.strip_prefix("id:") {
+                    id = i.trim().parse::<u64>().ok();
+                }
                 if let Some(d) = line.strip_prefix("data:") {
-                    out.push(serde_json::from_str(d.trim()).unwrap());
+                    let mut v: Value = serde_json::from_str(d.trim()).unwrap();
+                    v["sseId"] = json!(id);
+                    out.push(v);
                 }
             }
         }
@@ -1157,6 +1163,27 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
             .iter()
             .all(|e| e["type"] == "DIALER.CALL_STATUS" && e["payload"]["campaignId"] == id)
     );
+    // Every event has an id, increasing; a client reconnecting with the id of the last event
+    // it saw (`Last-Event-ID`) gets what followed, in order, before the live ones.
+    let ids: Vec<u64> = events
+        .iter()
+        .map(|e| e["sseId"].as_u64().expect("an id: on every event"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let k = 3;
+    let resumed = admin
+        .http
+        .get(format!("{}/v1/events?campaignId={id}", admin.base))
+        .bearer_auth(&admin.token)
+        .header("Last-Event-ID", ids[k].to_string())
+        .send()
+        .await
+        .unwrap();
+    let want = events.len() - k - 1;
+    let again = read_sse(resumed, |evs| evs.len() >= want).await;
+    for (a, b) in again.iter().zip(&events[k + 1..]) {
+        assert_eq!((&a["sseId"], &a["payload"]), (&b["sseId"], &b["payload"]));
+    }
     let over_ws = ws_reader.await.unwrap();
     assert!(
         over_ws >= 12,

@@ -513,6 +513,7 @@ struct EventsQuery {
 async fn live_events(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     axum::extract::Query(q): axum::extract::Query<EventsQuery>,
 ) -> Result<
     axum::response::sse::Sse<
@@ -523,14 +524,36 @@ async fn live_events(
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
     let (rx, keep) = subscribe(&state, &caller, q)?;
-    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+    // Resuming (the EventSource standard's reconnection): what followed the client's last
+    // event, from the events kept, then the live ones after those.
+    let resume_after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let backlog: std::collections::VecDeque<_> = resume_after
+        .map(crate::notify::live_events_after)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| keep(e))
+        .collect();
+    let seen = backlog.back().map(|e| e.seq).or(resume_after).unwrap_or(0);
+    let event = |e: &crate::notify::LiveEvent| {
+        let data = serde_json::to_string(e).unwrap_or_default();
+        Event::default()
+            .id(e.seq.to_string())
+            .event(e.kind)
+            .data(data)
+    };
+    let stream = futures_util::stream::unfold((rx, backlog), move |(mut rx, mut backlog)| {
         let keep = keep.clone();
         async move {
+            if let Some(e) = backlog.pop_front() {
+                return Some((Ok(event(&e)), (rx, backlog)));
+            }
             loop {
                 match rx.recv().await {
-                    Ok(e) if keep(&e) => {
-                        let data = serde_json::to_string(&*e).unwrap_or_default();
-                        return Some((Ok(Event::default().event(e.kind).data(data)), rx));
+                    Ok(e) if e.seq > seen && keep(&e) => {
+                        return Some((Ok(event(&e)), (rx, backlog)));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(n)) => {
@@ -540,7 +563,7 @@ async fn live_events(
                             Ok(Event::default()
                                 .event("STREAM.LAGGED")
                                 .data(data.to_string())),
-                            rx,
+                            (rx, backlog),
                         ));
                     }
                     Err(RecvError::Closed) => return None,

@@ -32,6 +32,24 @@ pub struct LiveEvent {
     pub kind: &'static str,
     /// The event.
     pub payload: Payload,
+    /// Its place in the process's live stream (1, 2, …; 0 until sent): the SSE `id:`, which a
+    /// client hands back as `Last-Event-ID` to resume.
+    #[serde(skip)]
+    pub seq: u64,
+}
+
+/// How many recent live events are kept for clients resuming with `Last-Event-ID`.
+pub const RECENT_EVENTS: usize = 10_000;
+
+static LIVE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RECENT: std::sync::Mutex<std::collections::VecDeque<Arc<LiveEvent>>> =
+    std::sync::Mutex::new(std::collections::VecDeque::new());
+
+/// The live events kept (the last [`RECENT_EVENTS`]) that came after `seq`, oldest first.
+pub fn live_events_after(seq: u64) -> Vec<Arc<LiveEvent>> {
+    let recent = RECENT.lock().expect("recent live events");
+    let start = recent.partition_point(|e| e.seq <= seq);
+    recent.range(start..).cloned().collect()
 }
 
 /// What a [`LiveEvent`] carries.
@@ -81,6 +99,7 @@ impl LiveEvent {
             .and_then(|a| a.as_str())
             .map(str::to_string);
         LiveEvent {
+            seq: 0,
             kind: CALL_STATUS,
             payload: Payload {
                 campaign_id,
@@ -100,6 +119,7 @@ impl LiveEvent {
     /// An agent state change seen by campaign `campaign_id`'s engine.
     pub fn agent(campaign_id: i64, campaign: &str, ev: &AgentEvent, clock: &WallClock) -> Self {
         LiveEvent {
+            seq: 0,
             kind: AVAILABILITY,
             payload: Payload {
                 campaign_id,
@@ -126,6 +146,7 @@ impl LiveEvent {
         clock: &WallClock,
     ) -> Self {
         LiveEvent {
+            seq: 0,
             kind: CAMPAIGN_STATUS,
             payload: Payload {
                 campaign_id,
@@ -156,9 +177,9 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    /// True when nobody listens.
+    /// True when nothing takes the events further (no webhook, no live stream).
     pub fn is_idle(&self) -> bool {
-        self.webhook.is_none() && self.live.as_ref().is_none_or(|l| l.receiver_count() == 0)
+        self.webhook.is_none() && self.live.is_none()
     }
 
     /// Everything that follows a batch being stored: the metrics count it, then each event
@@ -220,14 +241,26 @@ impl Fanout {
     }
 
     /// Hands one event on (never waits).
-    fn send(&self, ev: LiveEvent) {
+    fn send(&self, mut ev: LiveEvent) {
         if let Some(w) = &self.webhook {
             w.offer(&ev);
         }
-        if let Some(l) = &self.live
-            && l.receiver_count() > 0
-        {
-            let _ = l.send(Arc::new(ev));
+        if let Some(l) = &self.live {
+            // Numbered and kept even with nobody listening: a client between two connections
+            // resumes from its Last-Event-ID.
+            {
+                let mut recent = RECENT.lock().expect("recent live events");
+                ev.seq = LIVE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let ev = Arc::new(ev);
+                if recent.len() == RECENT_EVENTS {
+                    recent.pop_front();
+                }
+                recent.push_back(ev.clone());
+                // Sent under the lock: subscribers see the numbers in order.
+                if l.receiver_count() > 0 {
+                    let _ = l.send(ev);
+                }
+            }
         }
     }
 }
