@@ -5,6 +5,9 @@
 //! and thin tokio shells ([`sip::transport`], [`engine::shell`], [`runner`]) that do
 //! the sockets, the timers and the database. Every call comes out as [`events::CallEvent`]s.
 
+// The OpenAPI document (src/api/openapi.rs) is one deep `json!` literal.
+#![recursion_limit = "256"]
+
 // The sans-IO cores, from the core crate (`core/`), under the paths they always had.
 pub use outdial_core::{acd, call, campaign, events, time};
 

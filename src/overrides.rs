@@ -154,6 +154,10 @@ fn field_meaning(key: &str) -> Option<&'static str> {
         "ring_timeout" | "hold_time" | "failover_timeout" | "media_timeout" | "retry_after"
         | "max_wait" | "wrap_up" | "offer_timeout" => "a number of seconds",
         "priority" => "a whole number (higher is served first)",
+        "start_at" | "stop_at" => {
+            "an RFC 3339 date and time in quotes (e.g. \"2026-12-24T09:00:00+01:00\")"
+        }
+        "holidays" => "a list of dates in quotes (e.g. [\"2026-12-25\"])",
         _ => return None,
     })
 }

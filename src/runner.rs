@@ -415,7 +415,8 @@ pub async fn run_with(
     if !stopped {
         // Completed when every lead is final — other nodes may still be calling theirs.
         let (total, finals) = store.lead_counts(campaign_id).await?;
-        if finals == total {
+        if finals == total || core.schedule_ended() {
+            // Every lead final, or the campaign's stop_at passed (its leads stay as they are).
             store.complete_campaign(campaign_id).await?;
         } else {
             tracing::info!(
@@ -492,6 +493,11 @@ async fn open_campaign(
         recovered,
         "call list loaded"
     );
+    if let Ok((Some(t), _)) = cfg.schedule()
+        && t > chrono::Utc::now()
+    {
+        tracing::info!(campaign = %cfg.name, start_at = %t, "scheduled: no call before start_at");
+    }
     Ok(Opened {
         campaign_id,
         lease,

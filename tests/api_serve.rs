@@ -1537,3 +1537,177 @@ async fn campaigns_on_one_trunk_share_its_limits() {
     assert!(peak > 1, "the other trunk is not limited: peak {peak}");
     drop((far, other));
 }
+
+/// Scheduled campaigns (`startAt`, `stopAt`, holidays) on a real `outdial serve` and a SIPp
+/// far end: a campaign started with its `startAt` 4 s ahead is `scheduled`, keeps that over a
+/// restart of `serve`, and dials by itself — no call before its `startAt`; one whose `stopAt`
+/// passes stops dialling, ends `completed` with a `schedule_ended` event and leads left; a
+/// campaign whose calling window has today as a holiday places no call; `start` after the
+/// `stopAt` is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_campaigns_start_and_stop_by_themselves_across_a_restart() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start(&far.trunk_uri());
+    let token = server.token("admin", None);
+    let api = |s: &Server| Api {
+        http: reqwest::Client::new(),
+        base: s.base.clone(),
+        token: token.clone(),
+    };
+    let admin = api(&server);
+    let rfc3339 =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut serial = 600;
+    let mut list = |n: u32| {
+        let numbers: Vec<Value> = (0..n)
+            .map(|_| {
+                serial += 1;
+                json!({"number": number(0, serial)})
+            })
+            .collect();
+        json!({"name": format!("l{serial}"), "numbers": numbers})
+    };
+    let mut campaign = async |admin: &Api, body: Value, n: u32| -> i64 {
+        let (s, l) = admin.call("POST", "/v1/call-lists", Some(list(n))).await;
+        assert_eq!(s, StatusCode::CREATED, "{l}");
+        let mut body = body;
+        body["callerId"] = json!("+14155550000");
+        body["callLists"] = json!([l["id"]]);
+        let (s, c) = admin.call("POST", "/v1/campaigns", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        c["id"].as_i64().unwrap()
+    };
+    let control = async |admin: &Api, id: i64, command: &str| {
+        admin
+            .call(
+                "PUT",
+                &format!("/v1/campaigns/{id}/control"),
+                Some(json!({ "command": command })),
+            )
+            .await
+    };
+    let now = chrono::Utc::now();
+    let start_at = now + chrono::Duration::seconds(4);
+    let sched = campaign(
+        &admin,
+        json!({"name": "sched", "startAt": rfc3339(start_at), "maxConcurrent": 1}),
+        2,
+    )
+    .await;
+    let (s, c) = control(&admin, sched, "start").await;
+    assert_eq!(
+        (s, &c["state"]),
+        (StatusCode::OK, &json!("scheduled")),
+        "{c}"
+    );
+    let (s, c) = control(&admin, sched, "pause").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{c}");
+    assert!(
+        c["detail"].as_str().unwrap().contains("has not started"),
+        "{c}"
+    );
+    // A bad startAt is refused with its field.
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "bad", "callerId": "+14155550000", "startAt": "9am"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("RFC 3339"), "{p}");
+
+    // Restart: still scheduled, nothing dialled.
+    let (code, dir) = server.stop_keep();
+    assert_eq!(code, Some(0));
+    let server = Server::start_in(dir, &far.trunk_uri());
+    let admin = api(&server);
+    let (_, c) = admin
+        .call("GET", &format!("/v1/campaigns/{sched}"), None)
+        .await;
+    let (_, calls) = admin
+        .call("GET", &format!("/v1/calls?campaignId={sched}"), None)
+        .await;
+    if chrono::Utc::now() < start_at {
+        assert_eq!(c["state"], "scheduled", "{c}");
+        assert_eq!(calls, json!([]), "dialled before its startAt");
+    }
+    // Meanwhile: a campaign whose stopAt comes in 3 s, and one on a holiday.
+    let stop_at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let ends = campaign(
+        &admin,
+        json!({"name": "ends", "stopAt": rfc3339(stop_at), "cps": 1, "maxConcurrent": 1}),
+        30,
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let holiday = campaign(
+        &admin,
+        json!({"name": "holiday", "stopAt": rfc3339(stop_at),
+               "activePeriod": {"startTime": "00:00", "endTime": "23:59",
+                   "weekDays": [1, 2, 3, 4, 5, 6, 7], "timeZone": "UTC",
+                   "holidays": [today.to_string(), today.succ_opt().unwrap().to_string()]}}),
+        2,
+    )
+    .await;
+    for id in [ends, holiday] {
+        let (s, c) = control(&admin, id, "start").await;
+        assert_eq!((s, &c["state"]), (StatusCode::OK, &json!("active")), "{c}");
+    }
+    for id in [sched, ends, holiday] {
+        admin.until_completed(id, Duration::from_secs(30)).await;
+    }
+    // `sched`: both leads called, none before startAt.
+    let (_, calls) = admin
+        .call("GET", &format!("/v1/calls?campaignId={sched}"), None)
+        .await;
+    let calls = calls.as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    for c in calls {
+        let started = chrono::DateTime::parse_from_rfc3339(c["startedAt"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert!(
+            started >= start_at,
+            "called at {started}, startAt {start_at}"
+        );
+        assert_eq!(c["disposition"], "answered", "{c}");
+    }
+    // `ends`: some calls, none after stopAt, the rest of its leads left; its event.
+    let (_, calls) = admin
+        .call("GET", &format!("/v1/calls?campaignId={ends}"), None)
+        .await;
+    let calls = calls.as_array().unwrap();
+    assert!(!calls.is_empty() && calls.len() < 30, "{}", calls.len());
+    for c in calls {
+        let started = chrono::DateTime::parse_from_rfc3339(c["startedAt"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert!(started < stop_at, "called at {started}, stopAt {stop_at}");
+    }
+    let (_, evs) = admin
+        .call("GET", &format!("/v1/campaigns/{ends}/events"), None)
+        .await;
+    assert_eq!(evs[0]["type"], "schedule_ended", "{evs}");
+    assert_eq!(
+        evs[0]["leads_left"].as_u64(),
+        Some(30 - calls.len() as u64),
+        "{evs}"
+    );
+    // `holiday`: no call at all.
+    let (_, calls) = admin
+        .call("GET", &format!("/v1/calls?campaignId={holiday}"), None)
+        .await;
+    assert_eq!(calls, json!([]));
+    // Past its stopAt, a campaign cannot start.
+    let late = campaign(
+        &admin,
+        json!({"name": "late", "stopAt": rfc3339(chrono::Utc::now() - chrono::Duration::seconds(1))}),
+        1,
+    )
+    .await;
+    let (s, c) = control(&admin, late, "start").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("stop_at"), "{c}");
+    assert_eq!(server.stop(), Some(0));
+}

@@ -541,3 +541,90 @@ fn the_shared_limits_hold_a_place_per_call_until_it_ends() {
     c.release_in_flight();
     assert_eq!(process.in_flight.load(Ordering::Acquire), 0);
 }
+
+#[test]
+fn nothing_is_dialled_before_start_at_and_nothing_new_after_stop_at() {
+    let t0 = Instant::now(); // 12:00 UTC
+    let schedule = "cps = 1\nstart_at = \"2026-12-02T13:00:00+01:00\"\n\
+                    stop_at = \"2026-12-02T12:00:05Z\"\n";
+    // 13:00+01:00 is 12:00 UTC: the first call at once; then one a second until 12:00:05.
+    let mut c = campaign(schedule, 10, t0);
+    assert_eq!(leads_of(&dial(&mut c, t0)), [1]);
+    let ahead =
+        "cps = 100\nstart_at = \"2026-12-02T12:00:03Z\"\nstop_at = \"2026-12-02T12:00:05Z\"\n";
+    let mut c = campaign(ahead, 3, t0);
+    assert!(dial(&mut c, t0).is_empty());
+    assert!(dial(&mut c, t0 + 2 * S).is_empty());
+    // The loop is woken at start_at, not later.
+    assert!(c.poll_timeout(t0 + 2 * S) <= t0 + 3 * S);
+    assert_eq!(leads_of(&dial(&mut c, t0 + 3 * S)), [1, 2, 3]);
+    // One call ends busy with a retry rule; the others are still going at stop_at.
+    let mut c = campaign(
+        &format!(
+            "{ahead}[[reschedule_rules]]\ndisposition = \"busy\"\nretry_after = 1\nmax_attempts = 3\n"
+        ),
+        3,
+        t0,
+    );
+    assert_eq!(dial(&mut c, t0 + 3 * S).len(), 3);
+    let up = outcome(
+        &mut c,
+        t0 + 4 * S,
+        vec![ended(t0 + 4 * S, 1, 1, Disposition::Busy, None)],
+    );
+    assert!(matches!(up[0], LeadUpdate::Retry { .. }));
+    assert!(c.poll_timeout(t0 + 4 * S) <= t0 + 5 * S);
+    // stop_at: the retry due at 12:00:05 is not dialled; a schedule_ended event is stored
+    // naming the leads left; the run is done once the two calls in progress end.
+    assert!(dial(&mut c, t0 + 5 * S).is_empty());
+    assert!(c.schedule_ended());
+    let b = c
+        .poll_store(t0 + 5 * S)
+        .expect("the event is stored at once");
+    assert!(
+        matches!(&b.campaign_events[0].kind,
+            CampaignEventKind::ScheduleEnded { stop_at, leads_left: 3 } if stop_at == "2026-12-02T12:00:05Z"),
+        "{:?}",
+        b.campaign_events
+    );
+    assert!(!c.is_done());
+    outcome(
+        &mut c,
+        t0 + 6 * S,
+        vec![
+            ended(t0 + 6 * S, 2, 1, Disposition::Answered, None),
+            ended(t0 + 6 * S, 3, 1, Disposition::Answered, None),
+        ],
+    );
+    assert!(c.is_done());
+    assert!(dial(&mut c, t0 + 60 * S).is_empty());
+}
+
+#[test]
+fn a_holiday_in_the_calling_window_places_no_call_that_day() {
+    let t0 = Instant::now(); // Wednesday 2026-12-02 12:00 UTC
+    let window = "cps = 100\n[active_period]\nstart_time = \"09:00\"\nend_time = \"17:00\"\n\
+                  week_days = [1, 2, 3, 4, 5]\ntime_zone = \"UTC\"\nholidays = [\"2026-12-02\"]\n";
+    let mut c = campaign(window, 2, t0);
+    assert!(dial(&mut c, t0).is_empty());
+    assert!(dial(&mut c, t0 + 20 * 3600 * S).is_empty());
+    // Thursday 09:00.
+    assert_eq!(leads_of(&dial(&mut c, t0 + 21 * 3600 * S)), [1, 2]);
+}
+
+#[test]
+fn a_schedule_that_does_not_hold_is_refused_by_its_field() {
+    let bad = |extra: &str| {
+        let toml = format!(
+            "name = \"x\"\ntrunk = \"sip:127.0.0.1\"\ncaller_id = \"+14155550000\"\n{extra}\n"
+        );
+        let c: CampaignConfig = toml::from_str(&toml).unwrap();
+        c.validate().unwrap_err().to_string()
+    };
+    let e = bad("start_at = \"tomorrow 9am\"");
+    assert!(e.starts_with("start_at:") && e.contains("RFC 3339"), "{e}");
+    let e = bad("start_at = \"2026-12-02T12:00:00Z\"\nstop_at = \"2026-12-02T11:00:00Z\"");
+    assert!(e.starts_with("stop_at: must be after start_at"), "{e}");
+    // Without its offset the time is ambiguous: refused.
+    assert!(bad("stop_at = \"2026-12-02T12:00:00\"").starts_with("stop_at:"));
+}

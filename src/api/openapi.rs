@@ -198,10 +198,11 @@ fn paths_document() -> Value {
                 &["400", "404", "409", "415", "422"])},
             "/v1/campaigns/{id}/stats": {"get": op("campaignStats", "Campaign statistics", Some("supervisor+"), vec![campaign_id.clone()], None,
                 json_ok("200", r("Stats")), &["404"])},
-            "/v1/campaigns/{id}/events": {"get": op("campaignEvents", "The campaign's own events (auto_paused, auto_resumed)", Some("supervisor+"), vec![campaign_id.clone()], None,
+            "/v1/campaigns/{id}/events": {"get": op("campaignEvents", "The campaign's own events (auto_paused, auto_resumed, schedule_ended)", Some("supervisor+"), vec![campaign_id.clone()], None,
                 json_ok("200", json!({"type": "array", "items": {"type": "object", "properties": {
-                    "type": {"type": "string", "enum": ["auto_paused", "auto_resumed"]}, "at": {"type": "string"},
-                    "reason": {"type": "string"}, "calls_waiting": {"type": "integer"}, "threshold": {"type": "integer"}}}})), &["404"])},
+                    "type": {"type": "string", "enum": ["auto_paused", "auto_resumed", "schedule_ended"]}, "at": {"type": "string"},
+                    "reason": {"type": "string"}, "calls_waiting": {"type": "integer"}, "threshold": {"type": "integer"},
+                    "stop_at": {"type": "string", "format": "date-time"}, "leads_left": {"type": "integer"}}}})), &["404"])},
             "/v1/campaigns/{id}/cdr": {"get": op("campaignCdr", "CDRs as CSV", Some("supervisor+"), vec![campaign_id], None,
                 ("200", json!({"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}})), &["404"])},
             "/v1/dnc": {"post": op("addDnc", "Add numbers to the do-not-call list", Some("admin+"), vec![],
@@ -228,6 +229,13 @@ fn paths_document() -> Value {
 fn schemas() -> Value {
     let s = |t: &str| json!({"type": t});
     let opt = |t: &str| json!({"type": [t, "null"]});
+    let hhmm = json!({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"});
+    let active_period = json!({"type": "object", "required": ["startTime", "endTime", "timeZone"],
+        "additionalProperties": false, "properties": {
+        "startTime": hhmm, "endTime": hhmm,
+        "weekDays": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 7}},
+        "timeZone": s("string"), "leadTimeZoneAttribute": s("string"),
+        "holidays": {"type": "array", "maxItems": 1000, "items": {"type": "string", "format": "date"}}}});
     let mut call_props = serde_json::Map::new();
     for (k, t) in [
         ("callId", "string"),
@@ -307,6 +315,11 @@ fn schemas() -> Value {
             "amd": s("object"), "acd": s("object"),
             "onMachine": {"type": "string", "enum": ["hangup", "voicemail", "continue"]},
             "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue"]},
+            "startAt": {"type": "string", "format": "date-time",
+                "description": "RFC 3339 with its offset: `start` makes the campaign `scheduled` until then"},
+            "stopAt": {"type": "string", "format": "date-time",
+                "description": "RFC 3339, after startAt: no new call from then on; the campaign ends `completed`"},
+            "activePeriod": active_period,
             "webhook": {"type": "object", "required": ["url", "secret"], "properties": {
                 "url": s("string"), "secret": {"type": "string", "minLength": 16},
                 "events": {"type": "array", "items": {"type": "string", "enum": event_names()}},
@@ -315,7 +328,7 @@ fn schemas() -> Value {
             "description": "The campaign file's settings in camelCase (docs/api.md), over the service's campaign_defaults."},
         "Campaign": {"type": "object", "required": ["id", "name", "state", "callLists"], "properties": {
             "id": s("integer"), "name": s("string"),
-            "state": {"type": "string", "enum": ["draft", "active", "paused", "completed", "archived"]},
+            "state": {"type": "string", "enum": ["draft", "scheduled", "active", "paused", "completed", "archived"]},
             "callLists": {"type": "array", "items": s("integer")}, "createdAt": s("string"), "updatedAt": s("string")}},
         "ControlBody": {"type": "object", "required": ["command"], "additionalProperties": false, "properties": {
             "command": {"type": "string", "enum": ["start", "pause", "unpause", "reload", "remove"]}}},

@@ -12,7 +12,7 @@
 //! `outdial_webhook_queue_depth`, `outdial_webhook_failures_total`,
 //! `outdial_webhook_dead_letters_total`, `outdial_abandon_rate` and `outdial_dial_ratio`
 //! (paced campaigns, live), `outdial_campaign_events_total` (`event`: `auto_paused`,
-//! `auto_resumed`), `outdial_campaign_auto_paused` (1 while auto-paused).
+//! `auto_resumed`, `schedule_ended`), `outdial_campaign_auto_paused` (1 while auto-paused).
 //!
 //! Every family has `# HELP` and `# TYPE` lines ([`FAMILIES`]); a campaign's series exist at 0
 //! from its start ([`init_campaign`]); the process's own figures (`process_cpu_seconds_total`,
@@ -127,7 +127,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         "outdial_campaign_events_total",
         Kind::Counter,
-        "Campaign events (auto_paused, auto_resumed), per campaign.",
+        "Campaign events (auto_paused, auto_resumed, schedule_ended), per campaign.",
     ),
     (
         "outdial_campaign_auto_paused",
@@ -261,7 +261,7 @@ pub fn init_campaign(campaign: &str) {
     for r in ["human", "machine", "not_sure"] {
         counter!("outdial_amd_results_total", "campaign" => c(), "result" => r).increment(0);
     }
-    for e in ["auto_paused", "auto_resumed"] {
+    for e in ["auto_paused", "auto_resumed", "schedule_ended"] {
         counter!("outdial_campaign_events_total", "campaign" => c(), "event" => e).increment(0);
     }
 }

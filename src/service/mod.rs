@@ -3,8 +3,10 @@
 //! Campaigns and call lists are created over the API (`src/api/`); `start` runs a campaign
 //! with the same run loop as `outdial run` ([`runner::run_with`]) in a task of its own, over
 //! the numbers of its call lists; `pause`/`unpause` hold and release its dialling; `remove`
-//! stops it (calls in progress are hung up) and archives it. Campaigns left `active` or
-//! `paused` by an earlier process are resumed at start. See `docs/api.md`.
+//! stops it (calls in progress are hung up) and archives it. A campaign whose `start_at` is
+//! ahead is `scheduled` by `start` and starts itself then. Campaigns left `active` or
+//! `paused` by an earlier process are resumed at start, `scheduled` ones re-armed. See
+//! `docs/api.md`.
 
 pub mod convert;
 
@@ -203,6 +205,8 @@ pub struct Service {
     engines: tokio::sync::Mutex<HashMap<String, SharedSlot>>,
     /// The run tasks not known to have finished (a graceful shutdown waits for them).
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The timers of `scheduled` campaigns, each starting its campaign at its `start_at`.
+    schedules: Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>,
 }
 
 impl Service {
@@ -246,6 +250,7 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             engines: tokio::sync::Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            schedules: Mutex::new(HashMap::new()),
         })
     }
 
@@ -366,7 +371,7 @@ impl Service {
             .ok_or(ControlError::NotFound(id))?;
         let state: CampaignState = row.state.parse().map_err(ControlError::Conflict)?;
         let command: LifecycleCommand = command.parse().map_err(ControlError::Conflict)?;
-        let next = state.apply(command).map_err(ControlError::Conflict)?;
+        let mut next = state.apply(command).map_err(ControlError::Conflict)?;
         match command {
             LifecycleCommand::Start => {
                 if row.call_lists.is_empty() {
@@ -374,8 +379,26 @@ impl Service {
                         "the campaign has no call list: set callLists first".into(),
                     ));
                 }
-                self.launch(id, &row.config, &row.call_lists, RunControl::Run)
-                    .await?;
+                let (start_at, stop_at) = self
+                    .config_of(&row.config)?
+                    .schedule()
+                    .map_err(|e| ControlError::Invalid(format!("{e:#}")))?;
+                let now = chrono::Utc::now();
+                if let Some(stop) = stop_at.filter(|t| *t <= now) {
+                    return Err(ControlError::Conflict(format!(
+                        "its stop_at ({stop}) has passed: set a later one (or none) first"
+                    )));
+                }
+                next = state
+                    .start(start_at.is_some_and(|t| t > now))
+                    .map_err(ControlError::Conflict)?;
+                match (next, start_at) {
+                    (CampaignState::Scheduled, Some(at)) => self.arm_schedule(id, at),
+                    _ => {
+                        self.launch(id, &row.config, &row.call_lists, RunControl::Run)
+                            .await?
+                    }
+                }
             }
             LifecycleCommand::Pause => self.send(id, RunControl::Pause),
             LifecycleCommand::Unpause => self.send(id, RunControl::Run),
@@ -409,6 +432,9 @@ impl Service {
                     .await?;
             }
             LifecycleCommand::Remove => {
+                if let Some(timer) = self.schedules.lock().expect("schedules lock").remove(&id) {
+                    timer.abort();
+                }
                 self.send(id, RunControl::Stop);
                 self.running.lock().expect("running lock").remove(&id);
             }
@@ -531,13 +557,76 @@ impl Service {
         Ok(())
     }
 
-    /// Resumes campaigns an earlier process left active or paused.
+    /// Arms the timer of `scheduled` campaign `id`: at `at` it becomes active and its run
+    /// starts ([`Self::begin_scheduled`]). Wall-clock time is checked at least every 30 s, so
+    /// a clock stepped meanwhile (NTP) is followed.
+    fn arm_schedule(self: &Arc<Self>, id: i64, at: chrono::DateTime<chrono::Utc>) {
+        tracing::info!(campaign = id, start_at = %at, "campaign scheduled");
+        let me = self.clone();
+        let timer = tokio::spawn(async move {
+            loop {
+                let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                if left.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(left.min(Duration::from_secs(30))).await;
+            }
+            me.schedules.lock().expect("schedules lock").remove(&id);
+            if let Err(e) = me.begin_scheduled(id).await {
+                tracing::error!(campaign = id, error = %e, "scheduled campaign could not start");
+                let _ = me.store.set_campaign_state(id, "draft").await;
+            }
+        });
+        if let Some(old) = self
+            .schedules
+            .lock()
+            .expect("schedules lock")
+            .insert(id, timer)
+        {
+            old.abort();
+        }
+    }
+
+    /// `start_at` of campaign `id` has come: if it is still `scheduled`, it becomes `active`
+    /// and its run starts. Errors: the store; a run that cannot start.
+    async fn begin_scheduled(self: &Arc<Self>, id: i64) -> Result<(), ControlError> {
+        let Some(row) = self.store.campaign(id).await? else {
+            return Ok(());
+        };
+        let state: CampaignState = row.state.parse().map_err(ControlError::Conflict)?;
+        let Some(next) = state.at_start_at() else {
+            return Ok(());
+        };
+        // The state first: a run that ends at once (its stop_at close) writes `completed`
+        // after it.
+        self.store.set_campaign_state(id, next.as_str()).await?;
+        tracing::info!(campaign = id, "start_at reached: campaign active");
+        self.launch(id, &row.config, &row.call_lists, RunControl::Run)
+            .await
+    }
+
+    /// Resumes campaigns an earlier process left active or paused, and re-arms the scheduled
+    /// ones (one whose `start_at` passed while no process ran starts at once).
     /// Errors: database failures (a campaign that cannot start is logged and skipped).
     pub async fn resume(self: &Arc<Self>) -> anyhow::Result<()> {
         for c in self.store.campaign_rows().await? {
             let initial = match c.state.as_str() {
                 "active" => RunControl::Run,
                 "paused" => RunControl::Pause,
+                "scheduled" => {
+                    match self.config_of(&c.config).and_then(|cfg| {
+                        cfg.schedule()
+                            .map_err(|e| ControlError::Invalid(format!("{e:#}")))
+                    }) {
+                        Ok((start_at, _)) => {
+                            self.arm_schedule(c.id, start_at.unwrap_or_else(chrono::Utc::now))
+                        }
+                        Err(e) => {
+                            tracing::warn!(campaign = c.id, error = %e, "could not re-arm schedule")
+                        }
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             if let Err(e) = self.launch(c.id, &c.config, &c.call_lists, initial).await {
@@ -552,6 +641,10 @@ impl Service {
     /// campaigns keep their state (active/paused), to be resumed at the next start.
     pub async fn shutdown(&self, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
+        // Scheduled campaigns stay scheduled: the next start re-arms them.
+        for (_, timer) in self.schedules.lock().expect("schedules lock").drain() {
+            timer.abort();
+        }
         for r in self.running.lock().expect("running lock").values() {
             let _ = r.control.send(RunControl::Pause);
         }

@@ -239,6 +239,17 @@ pub struct CampaignConfig {
     /// lead_time_zone_attribute; see docs/pacing.md). None: any time.
     #[serde(default)]
     pub active_period: Option<super::window::ActivePeriod>,
+    /// When the campaign starts by itself: RFC 3339 with its offset, in quotes
+    /// (`"2026-12-24T09:00:00+01:00"`). `outdial run` waits for it before the first call;
+    /// under `outdial serve`, `start` makes the campaign `scheduled` until then. None: at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// When the campaign stops by itself (RFC 3339, after `start_at`): no new call from then
+    /// on; calls in progress finish, then the run ends and the campaign is `completed` with a
+    /// `schedule_ended` event (leads not final stay as they are). None: when every lead is
+    /// final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_at: Option<String>,
     /// Pacing (`[endpoint]`: type, boost_factor, max_waiting_calls, abandon_cap, …; see
     /// docs/pacing.md). Needs `[acd]` except for `broadcast`.
     #[serde(default)]
@@ -600,12 +611,46 @@ pub fn trunk_request_uri(number: &str, host: &str, port: u16, transport: Transpo
     }
 }
 
+/// A UTC date and time.
+type Utc = chrono::DateTime<chrono::Utc>;
+
+/// An RFC 3339 date and time of field `field`, in UTC. Errors: not RFC 3339 (with its offset).
+fn rfc3339(field: &str, v: &str) -> anyhow::Result<Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{field}: {v:?} is not an RFC 3339 date and time with its offset \
+                 (e.g. \"2026-12-24T09:00:00+01:00\"): {e}"
+            )
+        })
+}
+
 impl CampaignConfig {
+    /// `start_at` and `stop_at` in UTC. Errors: one that is not RFC 3339 with an offset.
+    pub fn schedule(&self) -> anyhow::Result<(Option<Utc>, Option<Utc>)> {
+        Ok((
+            self.start_at
+                .as_deref()
+                .map(|v| rfc3339("start_at", v))
+                .transpose()?,
+            self.stop_at
+                .as_deref()
+                .map(|v| rfc3339("stop_at", v))
+                .transpose()?,
+        ))
+    }
+
     /// Checks every setting. Errors name the field and the allowed range.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.check_ranges()?;
         if let Some(p) = &self.active_period {
             super::window::CallingWindow::new(p)?;
+        }
+        if let (Some(start), Some(stop)) = self.schedule()?
+            && stop <= start
+        {
+            bail!("stop_at: must be after start_at ({start} .. {stop})");
         }
         if let Some(e) = &self.endpoint {
             e.validate()?;

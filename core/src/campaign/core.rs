@@ -261,6 +261,10 @@ pub struct Campaign {
     inbox: Vec<CallEvent>,
     flush_at: Option<Instant>,
     outbox: StoreBatch,
+    /// `stop_at` on the monotonic clock, until it passes.
+    stop_at: Option<Instant>,
+    /// True once `stop_at` has passed.
+    schedule_ended: bool,
 }
 
 impl Campaign {
@@ -282,10 +286,16 @@ impl Campaign {
             .as_ref()
             .map(CallingWindow::new)
             .transpose()?;
+        // Before `start_at` no lead is due.
+        let (start_at, stop_at) = cfg.schedule()?;
+        let opens = start_at.map_or(now, |t| clock.to_instant(t).max(now));
         let mut due = BinaryHeap::with_capacity(leads.len());
         let mut states = HashMap::with_capacity(leads.len());
         for l in leads {
-            let at = l.next_attempt_at.map_or(now, |t| clock.to_instant(t));
+            let at = l
+                .next_attempt_at
+                .map_or(now, |t| clock.to_instant(t))
+                .max(opens);
             due.push(Reverse((at, l.id)));
             states.insert(
                 l.id,
@@ -332,7 +342,14 @@ impl Campaign {
             inbox: Vec::new(),
             flush_at: None,
             outbox: StoreBatch::default(),
+            stop_at: stop_at.map(|t| clock.to_instant(t)),
+            schedule_ended: false,
         })
+    }
+
+    /// True once the campaign's `stop_at` has passed (the run ends when its calls have).
+    pub fn schedule_ended(&self) -> bool {
+        self.schedule_ended
     }
 
     /// Replaces the do-not-call list (the run loop re-reads it when it grows).
@@ -480,6 +497,23 @@ impl Campaign {
     /// The time-driven changes: the wait for agents ends (one available, or its time is up),
     /// the back-off raises the rate again.
     fn tick(&mut self, now: Instant) {
+        if let Some(t) = self.stop_at
+            && t <= now
+        {
+            self.stop_at = None;
+            self.schedule_ended = true;
+            // Not final: waiting in the due queue, or on a call that is still going.
+            let leads_left = (self.due.len() + self.in_flight.len()) as u64;
+            tracing::info!(leads_left, "stop_at passed: no new calls");
+            let stop_at = self.cfg.stop_at.clone().unwrap_or_default();
+            self.push_campaign_event(
+                now,
+                CampaignEventKind::ScheduleEnded {
+                    stop_at,
+                    leads_left,
+                },
+            );
+        }
         if let Some(t) = self.holds.agents_until
             && (t <= now || self.agents.values().any(|s| *s == AgentState::Available))
         {
@@ -561,7 +595,7 @@ impl Campaign {
         self.limiter_wait = None;
         let paced = self.budget(now, ahead);
         let mut pass = DialPass::default();
-        let open = !self.holds.stopping && !self.held(now);
+        let open = !self.holds.stopping && !self.schedule_ended && !self.held(now);
         let preview_mode = self.is_preview();
         while open
             && self.in_flight.len() + pass.picks.len() < self.cfg.max_concurrent as usize
@@ -819,6 +853,9 @@ impl Campaign {
         if let Some(f) = self.flush_at {
             wake = wake.min(f);
         }
+        if let Some(t) = self.stop_at {
+            wake = wake.min(t.max(now));
+        }
         if self.holds.agents_until.is_some() || self.pace.is_some() {
             wake = wake.min(later(now, FLOOR_TICK));
         }
@@ -826,9 +863,10 @@ impl Campaign {
     }
 
     /// True when this run has nothing left to do: no call in progress, and no lead due (or
-    /// stopping).
+    /// stopping, or past `stop_at`).
     pub fn is_done(&self) -> bool {
-        self.in_flight.is_empty() && (self.due.is_empty() || self.holds.stopping)
+        self.in_flight.is_empty()
+            && (self.due.is_empty() || self.holds.stopping || self.schedule_ended)
     }
 
     /// The run ends with calls still in progress (a stop): their shared-limit slots go back.

@@ -1,8 +1,11 @@
 //! The campaign lifecycle as a closed vocabulary:
 //!
 //! ```text
-//! draft ─start→ active ─pause→ paused ─unpause→ active … → completed (every lead final)
-//! paused ─reload→ paused (stored settings applied)     draft|paused|completed ─remove→ archived
+//! draft ─start→ active ─pause→ paused ─unpause→ active … → completed (every lead final,
+//!                                                               or stop_at passed)
+//! draft ─start→ scheduled (start_at ahead) ─start_at→ active
+//! paused ─reload→ paused (stored settings applied)
+//! draft|scheduled|paused|completed ─remove→ archived
 //! ```
 //! States and commands parse from and print as their lowercase names (the stored form and the
 //! API's).
@@ -15,6 +18,8 @@ use std::str::FromStr;
 pub enum CampaignState {
     /// Created, never started.
     Draft,
+    /// Started with its `start_at` ahead: it becomes active by itself then.
+    Scheduled,
     /// Dialling.
     Active,
     /// Holding new calls (calls in progress go on).
@@ -28,7 +33,7 @@ pub enum CampaignState {
 /// A command of the lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LifecycleCommand {
-    /// Draft → active.
+    /// Draft → active (or scheduled, when its `start_at` is ahead: [`CampaignState::start`]).
     Start,
     /// Active → paused.
     Pause,
@@ -36,14 +41,15 @@ pub enum LifecycleCommand {
     Unpause,
     /// Paused → paused, with the stored settings and call lists applied.
     Reload,
-    /// Draft, paused or completed → archived.
+    /// Draft, scheduled, paused or completed → archived.
     Remove,
 }
 
 impl CampaignState {
     /// Every state.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Draft,
+        Self::Scheduled,
         Self::Active,
         Self::Paused,
         Self::Completed,
@@ -54,6 +60,7 @@ impl CampaignState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
+            Self::Scheduled => "scheduled",
             Self::Active => "active",
             Self::Paused => "paused",
             Self::Completed => "completed",
@@ -69,18 +76,39 @@ impl CampaignState {
         let refuse = |why: &str| Err(format!("cannot {command} a campaign that is {self}: {why}"));
         match (command, self) {
             (Start, Draft) => Ok(Active),
+            (Start, Scheduled) => refuse("it starts by itself at its start_at"),
             (Start, _) => refuse("only drafts start"),
             (Pause, Active) => Ok(Paused),
+            (Pause | Unpause | Reload, Scheduled) => {
+                refuse("it has not started: remove it, or let it start at its start_at")
+            }
             (Pause, _) => refuse("only active campaigns pause"),
             (Unpause, Paused) => Ok(Active),
             (Unpause, _) => refuse("only paused campaigns unpause"),
             (Reload, Paused) => Ok(Paused),
             (Reload, Active) => refuse("pause it first (calls in progress finish), then reload"),
             (Reload, _) => refuse("only a paused campaign has settings to reload"),
-            (Remove, Draft | Paused | Completed) => Ok(Archived),
+            (Remove, Draft | Scheduled | Paused | Completed) => Ok(Archived),
             (Remove, Active) => refuse("pause it first"),
             (Remove, Archived) => refuse("it is archived already"),
         }
+    }
+}
+
+impl CampaignState {
+    /// `start` on this state with the campaign's `start_at` ahead (`true`) or not: a draft
+    /// becomes `scheduled` or `active`. Errors: as [`CampaignState::apply`].
+    pub fn start(self, start_at_ahead: bool) -> Result<Self, String> {
+        match self.apply(LifecycleCommand::Start)? {
+            Self::Active if start_at_ahead => Ok(Self::Scheduled),
+            next => Ok(next),
+        }
+    }
+
+    /// The state a `scheduled` campaign takes when its `start_at` comes: `active`; `None`
+    /// for any other state (it was removed meanwhile, or was never scheduled).
+    pub fn at_start_at(self) -> Option<Self> {
+        (self == Self::Scheduled).then_some(Self::Active)
     }
 }
 
@@ -125,7 +153,9 @@ impl FromStr for CampaignState {
         Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("{s:?}: states are draft, active, paused, completed, archived"))
+            .ok_or_else(|| {
+                format!("{s:?}: states are draft, scheduled, active, paused, completed, archived")
+            })
     }
 }
 
@@ -154,6 +184,7 @@ mod tests {
             (Paused, Unpause, Active),
             (Paused, Reload, Paused),
             (Draft, Remove, Archived),
+            (Scheduled, Remove, Archived),
             (Paused, Remove, Archived),
             (Completed, Remove, Archived),
         ];
@@ -180,6 +211,18 @@ mod tests {
         );
         for s in CampaignState::ALL {
             assert_eq!(s.as_str().parse::<CampaignState>(), Ok(s));
+        }
+    }
+
+    #[test]
+    fn a_draft_with_its_start_at_ahead_is_scheduled_then_active() {
+        use CampaignState::*;
+        assert_eq!(Draft.start(true), Ok(Scheduled));
+        assert_eq!(Draft.start(false), Ok(Active));
+        assert!(Scheduled.start(true).is_err() && Paused.start(false).is_err());
+        assert_eq!(Scheduled.at_start_at(), Some(Active));
+        for s in [Draft, Active, Paused, Completed, Archived] {
+            assert_eq!(s.at_start_at(), None, "{s}");
         }
     }
 }

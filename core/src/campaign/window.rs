@@ -2,7 +2,7 @@
 //! time zone or the lead's own (`chrono-tz`). Pure functions of a UTC instant, so daylight
 //! saving changes are handled by the zone database: a window is local wall-clock time.
 
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,14 @@ pub struct ActivePeriod {
     /// is called in its local hours instead (an unknown zone falls back to `time_zone`).
     #[serde(default)]
     pub lead_time_zone_attribute: Option<String>,
+    /// Dates no call is placed, `YYYY-MM-DD`, in the local calendar of the zone the lead is
+    /// called in (the lead's own, else `time_zone`): public holidays, closures. At most 1,000.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holidays: Vec<String>,
 }
+
+/// Most holidays a window may list.
+pub const MAX_HOLIDAYS: usize = 1_000;
 
 fn default_days() -> Vec<u8> {
     vec![1, 2, 3, 4, 5]
@@ -37,6 +44,8 @@ pub struct CallingWindow {
     /// Index 0 = Monday.
     days: [bool; 7],
     tz: Tz,
+    /// Sorted.
+    holidays: Vec<NaiveDate>,
 }
 
 fn hhmm(field: &str, s: &str) -> anyhow::Result<NaiveTime> {
@@ -52,7 +61,8 @@ pub fn zone(name: &str) -> anyhow::Result<Tz> {
 
 impl CallingWindow {
     /// The window of `p`. Errors: bad times (or end not after start), days outside 1–7 or
-    /// none, unknown zone — each naming its field.
+    /// none, unknown zone, a holiday that is not a `YYYY-MM-DD` date or more than 1,000 of
+    /// them — each naming its field.
     pub fn new(p: &ActivePeriod) -> anyhow::Result<Self> {
         let start = hhmm("start_time", &p.start_time)?;
         let end = hhmm("end_time", &p.end_time)?;
@@ -74,11 +84,29 @@ impl CallingWindow {
             days[usize::from(*d - 1)] = true;
         }
         let tz = zone(&p.time_zone).map_err(|e| anyhow::anyhow!("active_period.time_zone: {e}"))?;
+        if p.holidays.len() > MAX_HOLIDAYS {
+            anyhow::bail!(
+                "active_period.holidays: at most {MAX_HOLIDAYS} dates, got {}",
+                p.holidays.len()
+            );
+        }
+        let mut holidays = p
+            .holidays
+            .iter()
+            .map(|d| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                    anyhow::anyhow!("active_period.holidays: {d:?} is not a YYYY-MM-DD date")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        holidays.sort_unstable();
+        holidays.dedup();
         Ok(Self {
             start,
             end,
             days,
             tz,
+            holidays,
         })
     }
 
@@ -92,7 +120,15 @@ impl CallingWindow {
         let local = t.with_timezone(&tz.unwrap_or(self.tz));
         let day = local.weekday().num_days_from_monday() as usize;
         let time = local.time();
-        self.days[day] && time >= self.start && time < self.end
+        self.days[day]
+            && time >= self.start
+            && time < self.end
+            && !self.is_holiday(local.date_naive())
+    }
+
+    /// True when `date` (local) is one of the holidays.
+    fn is_holiday(&self, date: NaiveDate) -> bool {
+        self.holidays.binary_search(&date).is_ok()
     }
 
     /// The earliest instant at or after `t` inside the window (in zone `tz`): `t` itself when
@@ -104,9 +140,10 @@ impl CallingWindow {
         }
         let z = tz.unwrap_or(self.tz);
         let today = t.with_timezone(&z).date_naive();
-        for k in 0..9 {
+        // A week and a day, plus one day per holiday that may fall in the way.
+        for k in 0..(9 + self.holidays.len() as i64) {
             let date = today + ChronoDuration::days(k);
-            if !self.days[date.weekday().num_days_from_monday() as usize] {
+            if !self.days[date.weekday().num_days_from_monday() as usize] || self.is_holiday(date) {
                 continue;
             }
             // Both instants of a start time that exists twice (fall back): the later one can
@@ -117,7 +154,8 @@ impl CallingWindow {
                 }
             }
         }
-        // Unreachable with at least one day: a week always has an allowed day.
+        // Unreachable with at least one day: a week always has an allowed day, and each
+        // holiday in the way adds one day to the scan.
         t + ChronoDuration::days(7)
     }
 }
@@ -150,6 +188,7 @@ mod tests {
             week_days: days,
             time_zone: tz.into(),
             lead_time_zone_attribute: None,
+            holidays: Vec::new(),
         })
         .unwrap()
     }
@@ -170,6 +209,7 @@ mod tests {
             let t = t0 + ChronoDuration::minutes(m);
             let local = t.with_timezone(&z);
             let want = w.days[local.weekday().num_days_from_monday() as usize]
+                && !w.holidays.contains(&local.date_naive())
                 && local.time() >= w.start
                 && local.time() < w.end;
             assert_eq!(inside[m as usize], want, "{t} = {local}");
@@ -258,6 +298,7 @@ mod tests {
                 week_days: d,
                 time_zone: z.into(),
                 lead_time_zone_attribute: None,
+                holidays: Vec::new(),
             })
             .unwrap_err()
             .to_string()
@@ -266,5 +307,56 @@ mod tests {
         assert!(p("21:00", "09:00", vec![1], "UTC").contains("end_time"));
         assert!(p("09:00", "21:00", vec![8], "UTC").contains("week_days"));
         assert!(p("09:00", "21:00", vec![1], "Mars/Olympus").contains("time_zone"));
+    }
+
+    #[test]
+    fn no_call_on_a_holiday_in_the_zone_the_lead_is_called_in() {
+        let mut w = window("09:00", "21:00", vec![1, 2, 3, 4, 5], "Europe/London");
+        // Friday 25 and Monday 28 December 2026 off: Thursday evening → Tuesday 29th.
+        w.holidays = vec![
+            NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 28).unwrap(),
+        ];
+        assert!(!w.contains(utc("2026-12-25T12:00:00Z"), None));
+        assert_eq!(
+            w.next_open(utc("2026-12-24T21:00:00Z"), None),
+            utc("2026-12-29T09:00:00Z")
+        );
+        check_minutes(&w, None, "2026-12-23T00:00:00Z", 24 * 8);
+        // The date is the lead's local one: 25 December 02:00 UTC is still the 24th, 21:00,
+        // in New York — and the 25th's 09:00 there is not called either.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        assert_eq!(
+            w.next_open(utc("2026-12-24T15:00:00Z"), Some(ny)),
+            utc("2026-12-24T15:00:00Z")
+        );
+        assert_eq!(
+            w.next_open(utc("2026-12-25T02:00:00Z"), Some(ny)),
+            utc("2026-12-29T14:00:00Z")
+        );
+        check_minutes(&w, Some(ny), "2026-12-23T00:00:00Z", 24 * 8);
+        // Every weekday for two weeks a holiday: the scan still finds the next opening.
+        w.holidays = (0..14)
+            .map(|k| NaiveDate::from_ymd_opt(2026, 12, 21).unwrap() + ChronoDuration::days(k))
+            .collect();
+        assert_eq!(
+            w.next_open(utc("2026-12-21T10:00:00Z"), None),
+            utc("2027-01-04T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_holiday_that_is_not_a_date_is_named() {
+        let e = CallingWindow::new(&ActivePeriod {
+            start_time: "09:00".into(),
+            end_time: "17:00".into(),
+            week_days: vec![1],
+            time_zone: "UTC".into(),
+            lead_time_zone_attribute: None,
+            holidays: vec!["2026-12-25".into(), "25/12/2026".into()],
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("holidays") && e.contains("25/12/2026"), "{e}");
     }
 }

@@ -519,6 +519,14 @@ pub enum CampaignEventKind {
         /// Why: `agents_free` or `trunk_up`.
         reason: AutoResumeReason,
     },
+    /// The campaign's `stop_at` passed: no new call from then on; the run ends once the calls
+    /// in progress have.
+    ScheduleEnded {
+        /// The `stop_at` setting, as given (RFC 3339).
+        stop_at: String,
+        /// Leads of this run not final at that moment (they stay as they are).
+        leads_left: u64,
+    },
 }
 
 /// Why a campaign paused itself (`auto_paused` events).
@@ -552,11 +560,13 @@ pub struct TrunkDown {
 }
 
 impl CampaignEventKind {
-    /// The event name used in the store and on the wire (`auto_paused`, `auto_resumed`).
+    /// The event name used in the store and on the wire (`auto_paused`, `auto_resumed`,
+    /// `schedule_ended`).
     pub fn name(&self) -> &'static str {
         match self {
             CampaignEventKind::AutoPaused { .. } => "auto_paused",
             CampaignEventKind::AutoResumed { .. } => "auto_resumed",
+            CampaignEventKind::ScheduleEnded { .. } => "schedule_ended",
         }
     }
 }
