@@ -9,7 +9,7 @@
 #![recursion_limit = "256"]
 
 // The sans-IO cores, from the core crate (`core/`), under the paths they always had.
-pub use outdial_core::{acd, call, campaign, events, time};
+pub use outdial_core::{acd, call, campaign, events, ivr, time};
 
 /// SIP: the core crate's messages, transactions and dialogs, and the tokio transport.
 pub mod sip {

@@ -107,7 +107,11 @@ fn parse_human_action(s: &str) -> Result<HumanAction, String> {
         "continue" => Ok(HumanAction::Continue),
         "hangup" => Ok(HumanAction::Hangup),
         "prompt" => Ok(HumanAction::Prompt),
-        _ => Err(format!("{s:?}: expected continue, hangup or prompt")),
+        "queue" => Ok(HumanAction::Queue),
+        "ivr" => Ok(HumanAction::Ivr),
+        _ => Err(format!(
+            "{s:?}: expected continue, hangup, prompt, queue or ivr"
+        )),
     }
 }
 

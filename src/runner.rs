@@ -127,6 +127,16 @@ pub fn media_plan(cfg: &CampaignConfig) -> anyhow::Result<MediaPlan> {
         voicemail: load(&cfg.voicemail_file).context("voicemail_file")?,
         prompt: load(&cfg.prompt_file).context("prompt_file")?,
         voicemail_wait: Duration::from_secs(cfg.voicemail_wait),
+        ivr: cfg.ivr.clone().map(Arc::new),
+        ivr_prompts: cfg
+            .ivr
+            .iter()
+            .flat_map(|app| app.prompts())
+            .map(|p| {
+                let samples = read_8k_mono(&p).with_context(|| format!("ivr: {}", p.display()))?;
+                Ok((p, Arc::new(samples)))
+            })
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 
@@ -998,6 +1008,10 @@ impl RunLoop<'_> {
                 .record_agent_events(&self.clock, &b.agent_events)
                 .await?;
         }
+        if !b.dnc_numbers.is_empty() {
+            let added = self.store.import_dnc(&b.dnc_numbers, "ivr").await?;
+            tracing::info!(added, "do-not-call list: numbers added by IVR choice");
+        }
         if !b.campaign_events.is_empty() {
             self.store
                 .record_campaign_events(&self.clock, self.campaign_id, &b.campaign_events)
@@ -1005,12 +1019,14 @@ impl RunLoop<'_> {
             self.fanout
                 .publish_campaign(&self.clock, &b.campaign_events);
         }
+        let extras = recording_extras(self.store, &self.fanout, &b.call_events).await;
         self.fanout.publish(
             &self.clock,
             &b.call_events,
             &b.agent_events,
             core.agents(),
             |lead| core.number(lead),
+            &extras,
         );
         Ok(())
     }
@@ -1104,6 +1120,11 @@ async fn engine_config(
             .as_deref()
             .map(str::parse)
             .transpose()?,
+        recordings_dir: cfg.recordings_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("outdial-recordings")
+                .join(&cfg.name)
+        }),
     })
 }
 
@@ -1165,4 +1186,46 @@ async fn resolve(t: &crate::campaign::config::TrunkTarget) -> anyhow::Result<std
         .with_context(|| format!("resolving trunk host {}", t.host))?;
     it.next()
         .with_context(|| format!("trunk host {} has no address", t.host))
+}
+
+/// For each `ivr_recorded` event of the batch: the lead's attributes, and — when a
+/// webhook is set — the recording read from its file (base64), by Call-ID. Nothing when
+/// no event goes anywhere; a file that cannot be read is logged and left out.
+async fn recording_extras(
+    store: &Store,
+    fanout: &crate::notify::Fanout,
+    events: &[crate::events::CallEvent],
+) -> HashMap<String, crate::notify::RecordingExtras> {
+    use base64::Engine as _;
+    let mut out = HashMap::new();
+    if fanout.is_idle() {
+        return out;
+    }
+    for ev in events {
+        let crate::events::CallEventKind::IvrRecorded { file, .. } = &ev.kind else {
+            continue;
+        };
+        let attributes = store
+            .lead_attributes(ev.attempt.lead_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({}));
+        let recording = match (file, &fanout.webhook) {
+            (Some(f), Some(_)) => match tokio::fs::read(f).await {
+                Ok(bytes) => Some(Arc::new(crate::notify::Recording {
+                    content_type: "audio/wav",
+                    base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+                })),
+                Err(e) => {
+                    tracing::warn!(file = %f, error = %e, "recording not readable: webhook without it");
+                    None
+                }
+            },
+            _ => None,
+        };
+        out.insert(ev.call_id.clone(), (attributes, recording));
+    }
+    out
 }

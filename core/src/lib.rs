@@ -17,6 +17,7 @@ pub mod call;
 pub mod campaign;
 pub mod engine;
 pub mod events;
+pub mod ivr;
 pub mod media;
 pub mod pacing;
 pub mod sip;

@@ -2,7 +2,7 @@
 //! commands from a channel, and sends call events out on another.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -104,6 +104,8 @@ pub struct ShellConfig {
     /// The IP written in Via, Contact and SDP instead of the bound one (NAT, containers,
     /// `0.0.0.0` binds). Errors at spawn: a bind to every interface without it.
     pub advertise: Option<std::net::IpAddr>,
+    /// Where IVR recordings are written (created when the first one is).
+    pub recordings_dir: std::path::PathBuf,
 }
 
 /// The handle the campaign side keeps.
@@ -174,6 +176,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             event_latency: super::core::latency_histogram(),
             received_at: None,
             shutdown: None,
+            recordings_dir: cfg.recordings_dir.clone(),
         };
         task.run(cmd_rx, media_rx).await;
     });
@@ -290,9 +293,39 @@ struct EngineTask {
     event_latency: hdrhistogram::Histogram<u64>,
     received_at: Option<Instant>,
     shutdown: Option<oneshot::Sender<EngineStats>>,
+    recordings_dir: std::path::PathBuf,
 }
 
 impl EngineTask {
+    /// Writes a recording of call `call_id` to `<recordings_dir>/<call_id>.wav` (8 kHz mono
+    /// 16-bit PCM) off the engine task, then reports it to the engine (without a file if the
+    /// write failed, logged).
+    fn save_recording(&self, call_id: String, samples: Arc<Vec<i16>>) {
+        let dir = self.recordings_dir.clone();
+        let tx = self.media_tx.clone();
+        let duration = Duration::from_millis(samples.len() as u64 / 8);
+        tokio::task::spawn_blocking(move || {
+            let safe: String = call_id
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let path = dir.join(format!("{safe}.wav"));
+            let file = std::fs::create_dir_all(&dir)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| crate::media::wav::write_pcm16(&path, &samples))
+                .map(|_| path.display().to_string())
+                .map_err(|e| tracing::warn!(%call_id, error = %e, "recording not written"))
+                .ok();
+            let _ = tx.send((call_id, MediaMsg::Recorded(duration, file)));
+        });
+    }
+
     /// Runs until told to stop and every call and media task has ended; then sends the
     /// counters to whoever asked.
     async fn run(
@@ -350,7 +383,13 @@ impl EngineTask {
                 },
                 m = media_rx.recv() => if let Some((call_id, msg)) = m {
                     match msg {
+                        MediaMsg::Event(MediaEvent::Recording { samples }) => {
+                            self.save_recording(call_id, samples)
+                        }
                         MediaMsg::Event(ev) => self.engine.handle_media_event(Instant::now(), &call_id, ev),
+                        MediaMsg::Recorded(duration, file) => {
+                            self.engine.handle_recording(Instant::now(), &call_id, duration, file)
+                        }
                         MediaMsg::Closed(stats) => self.engine.handle_media_closed(Instant::now(), &call_id, stats),
                     }
                 },
@@ -565,6 +604,9 @@ fn dedup(v: Vec<SocketAddr>) -> Vec<SocketAddr> {
 enum MediaCmd {
     Answered(Instant, crate::media::sdp::AudioAnswer),
     Play(std::sync::Arc<Vec<i16>>),
+    StopPlayback,
+    Record(Duration),
+    StopRecording,
     /// Relay every packet received to this other leg (`None`: stop relaying).
     Relay(Option<RelayTarget>),
     Close,
@@ -623,6 +665,8 @@ fn codec_of(a: &crate::media::sdp::AudioAnswer) -> LegCodec {
 #[derive(Debug)]
 enum MediaMsg {
     Event(MediaEvent),
+    /// A recording was written (or could not be): its length and file.
+    Recorded(Duration, Option<String>),
     Closed(RtpStats),
 }
 
@@ -645,6 +689,21 @@ async fn media_command(
         MediaCommand::Play { call_id, samples } => {
             if let Some(h) = media.get(&call_id) {
                 let _ = h.tx.send(MediaCmd::Play(samples));
+            }
+        }
+        MediaCommand::StopPlayback { call_id } => {
+            if let Some(h) = media.get(&call_id) {
+                let _ = h.tx.send(MediaCmd::StopPlayback);
+            }
+        }
+        MediaCommand::Record { call_id, max } => {
+            if let Some(h) = media.get(&call_id) {
+                let _ = h.tx.send(MediaCmd::Record(max));
+            }
+        }
+        MediaCommand::StopRecording { call_id } => {
+            if let Some(h) = media.get(&call_id) {
+                let _ = h.tx.send(MediaCmd::StopRecording);
             }
         }
         MediaCommand::Bridge { customer, agent } => {
@@ -720,6 +779,9 @@ async fn media_task(
             c = cmds.recv() => match c {
                 Some(MediaCmd::Answered(at, answer)) => session.answered(at, answer),
                 Some(MediaCmd::Play(samples)) => session.play(Instant::now(), samples),
+                Some(MediaCmd::StopPlayback) => session.stop_playback(),
+                Some(MediaCmd::Record(max)) => session.record(Instant::now(), max),
+                Some(MediaCmd::StopRecording) => session.stop_recording(),
                 Some(MediaCmd::Relay(t)) => relay = t,
                 Some(MediaCmd::Close) | None => break,
             },

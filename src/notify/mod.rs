@@ -14,7 +14,9 @@ use tokio::sync::broadcast;
 
 use std::collections::HashMap;
 
-use crate::events::{AgentEvent, AgentState, CallEvent, CampaignEvent, WallClock, rfc3339_ms};
+use crate::events::{
+    AgentEvent, AgentState, CallEvent, CallEventKind, CampaignEvent, WallClock, rfc3339_ms,
+};
 
 /// Envelope type of call events.
 pub const CALL_STATUS: &str = "DIALER.CALL_STATUS";
@@ -82,6 +84,23 @@ pub struct Payload {
     pub at: String,
     /// The whole event (its `type` and fields, as stored).
     pub event: Value,
+    /// `ivr_recorded`: the lead's call-list columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Value>,
+    /// `ivr_recorded`, on the webhook only: the recording itself (the live stream carries
+    /// the event without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Arc<Recording>>,
+}
+
+/// A recording in a webhook body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    /// `audio/wav` (8 kHz mono 16-bit PCM).
+    pub content_type: &'static str,
+    /// The WAV file, base64 (RFC 4648, with padding).
+    pub base64: String,
 }
 
 impl LiveEvent {
@@ -112,6 +131,8 @@ impl LiveEvent {
                 status: ev.kind.name().to_string(),
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event,
+                attributes: None,
+                recording: None,
             },
         }
     }
@@ -132,6 +153,8 @@ impl LiveEvent {
                 status: ev.state.as_str().to_string(),
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event: serde_json::to_value(ev).unwrap_or(Value::Null),
+                attributes: None,
+                recording: None,
             },
         }
     }
@@ -159,10 +182,16 @@ impl LiveEvent {
                 status: ev.kind.name().to_string(),
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event: serde_json::to_value(&ev.kind).unwrap_or(Value::Null),
+                attributes: None,
+                recording: None,
             },
         }
     }
 }
+
+/// What an `ivr_recorded` event carries beyond the stored event, by Call-ID: the lead's
+/// attributes, and the recording (read from its file) for the webhook.
+pub type RecordingExtras = (Value, Option<Arc<Recording>>);
 
 /// Where a run's stored events go next: the live stream, and the campaign's webhook.
 pub struct Fanout {
@@ -192,6 +221,7 @@ impl Fanout {
         agent_events: &[AgentEvent],
         agents: &HashMap<String, AgentState>,
         number: impl Fn(i64) -> Option<&'a str>,
+        extras: &HashMap<String, RecordingExtras>,
     ) {
         for ev in events {
             metrics::record_call_event(&self.campaign, &ev.kind);
@@ -207,13 +237,14 @@ impl Fanout {
         }
         for ev in events {
             let n = number(ev.attempt.lead_id);
-            self.send(LiveEvent::call(
-                self.campaign_id,
-                &self.campaign,
-                ev,
-                n,
-                clock,
-            ));
+            let mut live = LiveEvent::call(self.campaign_id, &self.campaign, ev, n, clock);
+            if let Some((attributes, recording)) = extras.get(&ev.call_id)
+                && matches!(ev.kind, CallEventKind::IvrRecorded { .. })
+            {
+                live.payload.attributes = Some(attributes.clone());
+                live.payload.recording = recording.clone();
+            }
+            self.send(live);
         }
         for ev in agent_events {
             self.send(LiveEvent::agent(
@@ -240,11 +271,12 @@ impl Fanout {
         }
     }
 
-    /// Hands one event on (never waits).
+    /// Hands one event on (never waits). A recording goes to the webhook only.
     fn send(&self, mut ev: LiveEvent) {
         if let Some(w) = &self.webhook {
             w.offer(&ev);
         }
+        ev.payload.recording = None;
         if let Some(l) = &self.live {
             // Numbered and kept even with nobody listening: a client between two connections
             // resumes from its Last-Event-ID.

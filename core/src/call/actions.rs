@@ -1,5 +1,5 @@
 //! What an answered call does with its AMD result: hang up, leave a voicemail message after the
-//! beep, play a prompt, or carry on (the ACD will take humans from here).
+//! beep, play a prompt, run the IVR, or carry on (the ACD will take humans from here).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,9 @@ pub enum HumanAction {
     /// Put the call in the campaign's ACD queue for an agent (the default when the campaign
     /// has agents).
     Queue,
+    /// Run the campaign's IVR application (`[ivr]`, docs/ivr.md): on the AMD decision, or
+    /// on the answer when AMD is off.
+    Ivr,
 }
 
 /// The media side of one call: detection settings, actions and the audio they play.
@@ -53,4 +56,8 @@ pub struct MediaPlan {
     pub prompt: Option<Arc<Vec<i16>>>,
     /// Longest wait for the beep before the voicemail message starts anyway.
     pub voicemail_wait: Duration,
+    /// The IVR application, when `on_human` is `ivr`.
+    pub ivr: Option<Arc<crate::ivr::IvrApp>>,
+    /// Its prompts by file name, 8 kHz PCM ([`crate::ivr::IvrApp::prompts`]).
+    pub ivr_prompts: std::collections::HashMap<std::path::PathBuf, Arc<Vec<i16>>>,
 }

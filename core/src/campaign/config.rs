@@ -218,8 +218,9 @@ pub struct CampaignConfig {
     /// `voicemail_file`, hang up) or `continue`.
     #[serde(default)]
     pub on_machine: MachineAction,
-    /// On a human or NOTSURE: `continue` (default), `hangup` or `prompt` (play `prompt_file`,
-    /// hang up).
+    /// On a human or NOTSURE: `continue` (default), `hangup`, `prompt` (play `prompt_file`,
+    /// hang up), `queue` (to an agent; the default with `[acd]`) or `ivr` (run `[ivr]`; with
+    /// AMD off, from the answer).
     #[serde(default)]
     pub on_human: HumanAction,
     /// Voicemail message: WAV, 8 kHz mono, 16-bit PCM or G.711.
@@ -231,6 +232,14 @@ pub struct CampaignConfig {
     /// Longest wait for the beep after a machine decision before the voicemail plays, seconds.
     #[serde(default = "default_voicemail_wait")]
     pub voicemail_wait: u64,
+    /// The IVR application run on humans when `on_human = "ivr"` (`[ivr]`: nodes with a
+    /// prompt, DTMF choices, timeout, retries and actions; see docs/ivr.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ivr: Option<crate::ivr::IvrApp>,
+    /// Where IVR recordings are written (a WAV per recording, named after the call); none:
+    /// the system's temporary directory, `outdial-recordings/<campaign>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recordings_dir: Option<std::path::PathBuf>,
     /// Agents and the ACD queue (`[acd]`, see docs/acd.md). Without it, answered calls follow
     /// their AMD actions and the hold time.
     #[serde(default)]
@@ -761,6 +770,16 @@ impl CampaignConfig {
         }
         if self.on_human == HumanAction::Prompt && self.prompt_file.is_none() {
             bail!("prompt_file: required when on_human = \"prompt\"");
+        }
+        match (&self.ivr, self.on_human) {
+            (Some(app), HumanAction::Ivr) => app
+                .validate(self.acd.is_some())
+                .map_err(|e| anyhow::anyhow!(e))?,
+            (None, HumanAction::Ivr) => {
+                bail!("on_human = \"ivr\": needs an [ivr] table (docs/ivr.md)")
+            }
+            (Some(_), _) => bail!("ivr: set on_human = \"ivr\" to run it"),
+            (None, _) => {}
         }
         if self.on_human == HumanAction::Queue && self.acd.is_none() {
             bail!("on_human = \"queue\": needs an [acd] table with agents");

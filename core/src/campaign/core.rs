@@ -169,8 +169,10 @@ pub struct StoreBatch {
     pub lead_updates: Vec<LeadUpdate>,
     /// Agent state changes.
     pub agent_events: Vec<AgentEvent>,
-    /// Campaign events (auto-pause and resume).
+    /// Campaign events (auto-pause and resume, schedule end).
     pub campaign_events: Vec<CampaignEvent>,
+    /// Numbers to add to the do-not-call list (an IVR `dnc` choice), source `ivr`.
+    pub dnc_numbers: Vec<String>,
 }
 
 impl StoreBatch {
@@ -178,6 +180,7 @@ impl StoreBatch {
         self.call_events.is_empty()
             && self.agent_events.is_empty()
             && self.campaign_events.is_empty()
+            && self.dnc_numbers.is_empty()
     }
 }
 
@@ -737,6 +740,15 @@ impl Campaign {
         for ev in &events {
             if let Some(update) = self.apply(now, ev) {
                 batch.lead_updates.push(update);
+            }
+            // The person asked not to be called again: on the list at once (this run never
+            // dials the number again; the store keeps it for every campaign).
+            if let CallEventKind::IvrChoice { action, .. } = &ev.kind
+                && action == "dnc"
+                && let Some(n) = self.number(ev.attempt.lead_id).map(str::to_owned)
+                && self.dnc.insert(n.clone())
+            {
+                batch.dnc_numbers.push(n);
             }
             if let Some(p) = &mut self.pace {
                 p.call_event(ev);

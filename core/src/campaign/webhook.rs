@@ -37,7 +37,8 @@ fn default_timeout() -> u64 {
     5
 }
 
-/// Call event types (and the campaign events `auto_paused`, `auto_resumed`) a webhook may
+/// Call event types (and the campaign events `auto_paused`, `auto_resumed`, `schedule_ended`)
+/// a webhook may
 /// subscribe to, besides `agent_state` and `completed`.
 pub const EVENT_TYPES: &[&str] = &[
     "initiated",
@@ -51,6 +52,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "dtmf",
     "media_timeout",
     "playback_started",
+    "ivr_entered",
+    "ivr_choice",
+    "ivr_recorded",
+    "ivr_exit",
     "queued",
     "agent_offered",
     "offer_failed",
@@ -64,6 +69,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "media_stats",
     "auto_paused",
     "auto_resumed",
+    "schedule_ended",
 ];
 
 impl WebhookSettings {

@@ -40,6 +40,8 @@ use crate::sip::transaction::Timers;
 
 #[path = "acd_flow.rs"]
 mod acd_flow;
+#[path = "ivr_flow.rs"]
+mod ivr_flow;
 pub use crate::acd::AcdSummary;
 
 /// Static configuration of an engine core.
@@ -125,12 +127,30 @@ pub enum MediaCommand {
         /// Remote address, law, telephone-event.
         answer: AudioAnswer,
     },
-    /// Play 8 kHz PCM to the far end.
+    /// Play 8 kHz PCM to the far end (replacing anything playing).
     Play {
         /// The call.
         call_id: String,
         /// The audio.
         samples: Arc<Vec<i16>>,
+    },
+    /// Stop what is playing (an IVR prompt a digit interrupted).
+    StopPlayback {
+        /// The call.
+        call_id: String,
+    },
+    /// Record the far end's audio for at most `max`; the shell writes it out and reports it
+    /// with [`Engine::handle_recording`].
+    Record {
+        /// The call.
+        call_id: String,
+        /// Longest recording.
+        max: Duration,
+    },
+    /// End the recording now.
+    StopRecording {
+        /// The call.
+        call_id: String,
     },
     /// Open a media session on `port` for a leg the engine started itself (an agent leg):
     /// bind the port before the INVITE that offers it goes out.
@@ -319,6 +339,8 @@ struct Slot {
     media: MediaPolicy,
     /// When the INVITE was sent.
     started: Instant,
+    /// The call's IVR, while it is in it.
+    ivr: Option<crate::ivr::Ivr>,
 }
 
 impl Slot {
@@ -345,6 +367,7 @@ impl Slot {
             media_open: true,
             media: MediaPolicy::Idle,
             started: now,
+            ivr: None,
         }
     }
 }
@@ -361,6 +384,8 @@ pub struct Engine {
     /// Calls whose media session is closing: the attempt to report its statistics under
     /// (`None` for agent legs, whose statistics are not call events).
     closing_media: HashMap<String, Option<AttemptRef>>,
+    /// Calls that ended while their IVR recorded, until the recording comes back.
+    ending_recordings: HashMap<String, ivr_flow::EndingRecording>,
     /// INVITE → 2xx latencies, µs.
     setup: hdrhistogram::Histogram<u64>,
     /// The trunk group.
@@ -411,6 +436,7 @@ impl Engine {
             stats: EngineStats::default(),
             logged_sources: HashSet::new(),
             closing_media: HashMap::new(),
+            ending_recordings: HashMap::new(),
             setup: latency_histogram(),
         }
     }
@@ -746,6 +772,7 @@ impl Engine {
             if slot.media.beep_deadline().is_some_and(|t| t <= now) {
                 self.start_playback(now, &id, Playback::Voicemail);
             }
+            self.ivr_timeout(now, &id);
             self.after_touch(now, &id);
         }
     }
@@ -835,6 +862,14 @@ impl Engine {
                 self.customer_events(now, id, events);
             }
         }
+        if self
+            .calls
+            .get(id)
+            .is_some_and(|s| s.leg.has_ended() && s.ivr.is_some())
+        {
+            // Before the media session closes: a recording in progress is kept.
+            self.ivr_call_ended(id);
+        }
         let Some(slot) = self.calls.get_mut(id) else {
             return;
         };
@@ -874,10 +909,14 @@ impl Engine {
             }
             return;
         }
-        let next = [slot.leg.poll_timeout(), slot.media.beep_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            slot.leg.poll_timeout(),
+            slot.media.beep_deadline(),
+            slot.ivr.as_ref().and_then(|i| i.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if next != slot.scheduled {
             slot.scheduled = next;
             if let Some(t) = next {
@@ -901,7 +940,15 @@ impl Engine {
             {
                 *disposition = Disposition::Abandoned;
             }
+            // A digit by SIP INFO (the leg's own event) goes to the IVR like an RFC 4733 one.
+            let dtmf = match &kind {
+                CallEventKind::Dtmf { digit, .. } => Some(digit.clone()),
+                _ => None,
+            };
             self.emit(id, at, kind);
+            if let Some(d) = dtmf {
+                self.ivr_dtmf(now, id, &d);
+            }
             let Some(slot) = self.calls.get(id) else {
                 return;
             };
@@ -910,7 +957,11 @@ impl Engine {
                 None | Some(crate::media::amd::AmdConfig::Off)
             );
             if answered && no_amd {
-                self.acd_enqueue(now, id);
+                if slot.plan.on_human == HumanAction::Ivr {
+                    self.ivr_start(now, id);
+                } else {
+                    self.acd_enqueue(now, id);
+                }
             }
         }
     }
@@ -955,6 +1006,8 @@ impl Engine {
             Playback::Voicemail => slot.plan.voicemail.clone(),
             Playback::Abandon => abandon,
             Playback::Prompt => slot.plan.prompt.clone(),
+            // IVR prompts are played by the IVR glue (ivr_flow.rs).
+            Playback::Ivr => None,
         };
         let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.media.playing().is_none())
         else {
@@ -1024,6 +1077,7 @@ impl Engine {
                         slot.leg.hang_up_answered(now, EndReason::AmdHuman)
                     }
                     (_, _, HumanAction::Prompt) => self.start_playback(now, id, Playback::Prompt),
+                    (_, _, HumanAction::Ivr) => self.ivr_start(now, id),
                     (_, _, HumanAction::Continue) => {}
                 }
             }
@@ -1047,21 +1101,33 @@ impl Engine {
                     self.start_playback(now, id, Playback::Voicemail);
                 }
             }
-            MediaEvent::Dtmf { digit, duration_ms } => self.emit(
-                id,
-                now,
-                CallEventKind::Dtmf {
-                    digit: digit.to_string(),
-                    duration_ms,
-                },
-            ),
+            MediaEvent::Dtmf { digit, duration_ms } => {
+                self.emit(
+                    id,
+                    now,
+                    CallEventKind::Dtmf {
+                        digit: digit.to_string(),
+                        duration_ms,
+                    },
+                );
+                self.ivr_dtmf(now, id, &digit.to_string());
+            }
+            MediaEvent::Recording { samples } => {
+                let duration = Duration::from_millis(samples.len() as u64 / 8);
+                self.handle_recording(now, id, duration, None);
+                return;
+            }
             MediaEvent::MediaTimeout { after_ms } => {
                 self.emit(id, now, CallEventKind::MediaTimeout { after_ms })
             }
             MediaEvent::PlaybackDone => {
                 let slot = self.calls.get_mut(id).expect("checked above");
-                if let Some(p) = slot.media.played() {
-                    slot.leg.hang_up_answered(now, p.end_reason());
+                match slot.media.played() {
+                    Some(Playback::Ivr) => {
+                        self.ivr_playback_done(now, id);
+                    }
+                    Some(p) => slot.leg.hang_up_answered(now, p.end_reason()),
+                    None => {}
                 }
             }
         }

@@ -88,6 +88,39 @@ pub enum CallEventKind {
         /// Event duration, ms.
         duration_ms: u32,
     },
+    /// The call entered a node of the campaign's IVR (docs/ivr.md).
+    IvrEntered {
+        /// The node's name.
+        node: String,
+    },
+    /// A DTMF digit chose an action in the IVR.
+    IvrChoice {
+        /// The node.
+        node: String,
+        /// The digit (`0`–`9`, `*`, `#`, `A`–`D`).
+        digit: String,
+        /// `queue`, `record`, `dnc`, `hangup` or `goto`.
+        action: String,
+    },
+    /// The caller's recording in the IVR ended (`#`, `max_seconds`, or hang-up).
+    IvrRecorded {
+        /// The node whose choice recorded.
+        node: String,
+        /// Its length, ms.
+        duration_ms: u32,
+        /// Ended by `#` (else by `max_seconds` or the caller hanging up).
+        by_key: bool,
+        /// The WAV file it was written to (8 kHz mono 16-bit PCM), when written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+    },
+    /// The call left the IVR.
+    IvrExit {
+        /// The node it left from.
+        node: String,
+        /// How: `queue`, `recorded`, `dnc`, `hangup`, `timeout` or `loop`.
+        exit: crate::ivr::IvrExit,
+    },
     /// No RTP arrived for `after_ms` after the answer or the last packet.
     MediaTimeout {
         /// The configured timeout, ms.
@@ -244,6 +277,10 @@ impl CallEventKind {
             CallEventKind::Beep { .. } => "beep",
             CallEventKind::Dtmf { .. } => "dtmf",
             CallEventKind::MediaTimeout { .. } => "media_timeout",
+            CallEventKind::IvrEntered { .. } => "ivr_entered",
+            CallEventKind::IvrChoice { .. } => "ivr_choice",
+            CallEventKind::IvrRecorded { .. } => "ivr_recorded",
+            CallEventKind::IvrExit { .. } => "ivr_exit",
             CallEventKind::PlaybackStarted { .. } => "playback_started",
             CallEventKind::MediaStats { .. } => "media_stats",
             CallEventKind::TrunkFailover { .. } => "trunk_failover",
@@ -643,6 +680,9 @@ pub enum EndReason {
     VoicemailLeft,
     /// The prompt was played to the person who answered.
     PromptPlayed,
+    /// The IVR hung up: a `hangup`, `dnc` or `record` choice done, or no digit after its
+    /// retries (the `ivr_exit` event says which).
+    IvrEnded,
 }
 
 impl EndReason {
@@ -674,6 +714,7 @@ impl EndReason {
             AmdHuman => "amd_human",
             VoicemailLeft => "voicemail_left",
             PromptPlayed => "prompt_played",
+            IvrEnded => "ivr_ended",
         }
     }
 }
@@ -708,15 +749,18 @@ pub enum Playback {
     Voicemail,
     /// The ACD's abandon message to a customer who waited past `max_wait`.
     Abandon,
+    /// A prompt of the campaign's IVR (the IVR decides what follows it).
+    Ivr,
 }
 
 impl Playback {
-    /// Its name (`prompt`, `voicemail`, `abandon`).
+    /// Its name (`prompt`, `voicemail`, `abandon`, `ivr`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Prompt => "prompt",
             Self::Voicemail => "voicemail",
             Self::Abandon => "abandon",
+            Self::Ivr => "ivr",
         }
     }
 
@@ -726,6 +770,7 @@ impl Playback {
             Self::Prompt => EndReason::PromptPlayed,
             Self::Voicemail => EndReason::VoicemailLeft,
             Self::Abandon => EndReason::Abandoned,
+            Self::Ivr => EndReason::IvrEnded,
         }
     }
 }

@@ -51,6 +51,11 @@ pub enum MediaEvent {
     },
     /// A prompt finished playing.
     PlaybackDone,
+    /// A recording ([`MediaSession::record`]) ended: the far end's audio, 8 kHz PCM.
+    Recording {
+        /// The samples (gaps from lost packets are not filled).
+        samples: Arc<Vec<i16>>,
+    },
 }
 
 /// Receive statistics (RFC 3550 §6.4.1 / appendix A.8 for jitter).
@@ -107,6 +112,8 @@ pub struct MediaSession {
     last_dtmf_ts: Option<u32>,
     pcm: [i16; MAX_SAMPLES],
     playback: Option<Playback>,
+    /// The far end's audio being recorded, and when the recording stops by itself.
+    recording: Option<(Vec<i16>, Instant)>,
     ssrc: u32,
     seq: u16,
     ts: u32,
@@ -135,6 +142,7 @@ impl MediaSession {
             last_dtmf_ts: None,
             pcm: [0; MAX_SAMPLES],
             playback: None,
+            recording: None,
             ssrc: random as u32,
             seq: (random >> 32) as u16,
             ts: random.rotate_left(19) as u32,
@@ -223,6 +231,9 @@ impl MediaSession {
 
     fn feed_audio(&mut self, now: Instant, n: usize) {
         let frame = &self.pcm[..n];
+        if let Some((samples, _)) = &mut self.recording {
+            samples.extend_from_slice(frame);
+        }
         if let Some(amd) = &mut self.amd {
             if let Some(d) = amd.feed(now, frame) {
                 self.events.push_back(MediaEvent::Amd(d));
@@ -317,6 +328,28 @@ impl MediaSession {
         self.playback.is_some()
     }
 
+    /// Stops the prompt playing, if any (no [`MediaEvent::PlaybackDone`] for it).
+    pub fn stop_playback(&mut self) {
+        self.playback = None;
+    }
+
+    /// Starts recording the far end's audio (decoded, 8 kHz) for at most `max`; a
+    /// [`MediaEvent::Recording`] reports it when `max` is reached or
+    /// [`Self::stop_recording`] is called. Replaces a recording in progress (dropped).
+    pub fn record(&mut self, now: Instant, max: Duration) {
+        let capacity = (max.as_millis() as usize * 8).min(8_000 * 60);
+        self.recording = Some((Vec::with_capacity(capacity), crate::time::later(now, max)));
+    }
+
+    /// Ends the recording in progress, if any: a [`MediaEvent::Recording`] with what it holds.
+    pub fn stop_recording(&mut self) {
+        if let Some((samples, _)) = self.recording.take() {
+            self.events.push_back(MediaEvent::Recording {
+                samples: Arc::new(samples),
+            });
+        }
+    }
+
     fn send_due(&mut self, now: Instant) {
         let (Some(answer), Some(remote)) = (self.answer, self.remote) else {
             return;
@@ -366,6 +399,13 @@ impl MediaSession {
     /// Fires whatever is due: playback pacing, AMD's wall-clock guard, the media timeout.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.send_due(now);
+        if self
+            .recording
+            .as_ref()
+            .is_some_and(|(_, until)| *until <= now)
+        {
+            self.stop_recording();
+        }
         if let Some(amd) = &mut self.amd
             && let Some(d) = amd.handle_timeout(now)
         {
@@ -400,6 +440,7 @@ impl MediaSession {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.playback.as_ref().map(|p| p.next_at),
+            self.recording.as_ref().map(|(_, until)| *until),
             self.amd.as_ref().and_then(|a| a.poll_timeout()),
             self.timeout_deadline(),
         ]

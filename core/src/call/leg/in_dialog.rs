@@ -103,6 +103,23 @@ impl CallLeg {
         tx.respond(now, code, response_to(msg, code, None, extra, vec![]));
         self.up.server_txs.push(tx);
         self.drain_server(src);
+        if method == "INFO" && code == 200 {
+            let ctype = msg
+                .header_values("Content-Type")
+                .into_iter()
+                .chain(msg.header_values("c"))
+                .next()
+                .unwrap_or_default();
+            if let Some((digit, duration_ms)) = info_dtmf(&ctype, msg.body()) {
+                self.events.push_back((
+                    now,
+                    CallEventKind::Dtmf {
+                        digit: digit.to_string(),
+                        duration_ms,
+                    },
+                ));
+            }
+        }
         if method == "BYE" && code == 200 && self.phase != Phase::Ended {
             if self.outcome.q850.is_none() {
                 self.outcome.q850 = msg.q850_cause();
@@ -219,5 +236,82 @@ impl CallLeg {
         self.phase = Phase::Terminating { reason };
         self.deadlines[LegTimer::Hold] = None;
         self.drain_txs();
+    }
+}
+
+/// The digit of a SIP INFO DTMF body: `application/dtmf-relay` (`Signal=5` and
+/// `Duration=160` lines, the form Cisco and most PBXs send) or `application/dtmf` (the digit
+/// alone, or its RFC 4733 event number 0–15). Returns the digit and the duration, ms (0 when
+/// not given); `None` for another content type or a body without one digit.
+fn info_dtmf(content_type: &str, body: &[u8]) -> Option<(char, u32)> {
+    let ctype = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    let digit_of = |v: &str| -> Option<char> {
+        let v = v.trim();
+        match v.parse::<u8>() {
+            Ok(n @ 0..=9) => Some((b'0' + n) as char),
+            Ok(10) => Some('*'),
+            Ok(11) => Some('#'),
+            Ok(n @ 12..=15) => Some((b'A' + n - 12) as char),
+            Ok(_) => None,
+            Err(_) => {
+                let mut c = v.chars();
+                match (c.next(), c.next()) {
+                    (Some(d), None) if "*#ABCDabcd".contains(d) => Some(d.to_ascii_uppercase()),
+                    _ => None,
+                }
+            }
+        }
+    };
+    match ctype.as_str() {
+        "application/dtmf-relay" => {
+            let mut digit = None;
+            let mut duration = 0;
+            for line in text.lines() {
+                let Some((k, v)) = line.split_once('=') else {
+                    continue;
+                };
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "signal" => digit = digit_of(v),
+                    "duration" => duration = v.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            digit.map(|d| (d, duration))
+        }
+        "application/dtmf" => digit_of(text).map(|d| (d, 0)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::info_dtmf;
+
+    #[test]
+    fn info_bodies_of_both_content_types() {
+        assert_eq!(
+            info_dtmf("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some(('5', 160))
+        );
+        assert_eq!(
+            info_dtmf("Application/DTMF-Relay; x=1", b"Signal= #\nDuration= 250"),
+            Some(('#', 250))
+        );
+        assert_eq!(
+            info_dtmf("application/dtmf-relay", b"Signal=11"),
+            Some(('#', 0))
+        );
+        assert_eq!(info_dtmf("application/dtmf", b"9"), Some(('9', 0)));
+        assert_eq!(info_dtmf("application/dtmf", b"*"), Some(('*', 0)));
+        assert_eq!(info_dtmf("application/dtmf-relay", b"Duration=100"), None);
+        assert_eq!(info_dtmf("application/dtmf-relay", b"Signal=42"), None);
+        assert_eq!(info_dtmf("application/sdp", b"Signal=5"), None);
+        assert_eq!(info_dtmf("application/dtmf", b"\xff"), None);
     }
 }

@@ -1,0 +1,247 @@
+//! IVR campaigns end to end against SIPp on 127.0.0.1 (sip-fixtures/scenarios/uas_ivr.xml):
+//! callers who press 1 (to an agent), 2 (a recording delivered to a webhook with the lead's
+//! attributes), 9 by RFC 4733 or by SIP INFO (the do-not-call list), or nothing (the retry
+//! prompt, then the hang-up).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use common::*;
+use outdial::demo::{SippUas, free_port};
+use outdial::sip::message::Transport;
+use outdial::store::Store;
+use serde_json::Value;
+
+const CALLERS: &str = include_str!("../sip-fixtures/scenarios/uas_ivr.xml");
+const SECRET: &str = "ivr-test-secret-0123456789";
+
+/// `secs` seconds of a `hz` tone as an 8 kHz mono WAV (`signed-integer` 16-bit or `u-law`).
+fn tone(dir: &Path, name: &str, law: &str, hz: u32, secs: f64) -> PathBuf {
+    let p = dir.join(name);
+    let bits = if law == "signed-integer" { "16" } else { "8" };
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", bits, "-e", law])
+        .arg(&p)
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &hz.to_string(),
+            "vol",
+            "0.3",
+        ])
+        .status()
+        .expect("sox (Debian: sox) makes the test audio");
+    assert!(st.success());
+    p
+}
+
+type Got = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1: (signature, body) of each POST.
+async fn receiver() -> (String, Got) {
+    let got: Got = Default::default();
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |h: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let g = g.clone();
+            async move {
+                let sig = h
+                    .get("x-outdial-signature")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                g.lock().unwrap().push((sig, body.to_vec()));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, got)
+}
+
+async fn events(store: &Store, kind: &str) -> Vec<(String, Value)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT l.number, e.data FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+         JOIN leads l ON l.id = a.lead_id WHERE e.kind = ? ORDER BY e.id",
+    )
+    .bind(kind)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(n, d)| (n, serde_json::from_str(&d).unwrap()))
+        .collect()
+}
+
+fn of<'a>(evs: &'a [(String, Value)], number: &str) -> Vec<&'a Value> {
+    evs.iter()
+        .filter(|(n, _)| n == number)
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_up() {
+    let pcaps = Path::new("/usr/share/sip-tester");
+    assert!(
+        pcaps.join("dtmf_2833_pound.pcap").exists(),
+        "SIPp's DTMF captures are missing (Debian package sip-tester)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Prompts of 0.4 s (20 packets each); the caller's voice, 1.5 s of µ-law.
+    for (name, hz) in [
+        ("menu", 500),
+        ("sorry", 600),
+        ("beep", 1000),
+        ("removed", 700),
+    ] {
+        tone(d, &format!("{name}.wav"), "signed-integer", hz, 0.4);
+    }
+    let voice = tone(d, "voice.wav", "u-law", 300, 1.5);
+    let far = SippUas::start(
+        &CALLERS
+            .replace("@PCAPDIR@", pcaps.to_str().unwrap())
+            .replace("@CLIP@", voice.to_str().unwrap()),
+        Transport::Udp,
+        &[],
+    )
+    .unwrap();
+    let (url, got) = receiver().await;
+    let port = free_port(Transport::Udp).unwrap();
+    let p = |n: &str| d.join(n).display().to_string();
+    let extra = format!(
+        "local_address = \"127.0.0.1:{port}\"\nmax_concurrent = 5\nring_timeout = 10\n\
+         media_timeout = 0\non_human = \"ivr\"\nrecordings_dir = \"{rec}\"\n\
+         [amd]\nprofile = \"off\"\n\
+         [webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nevents = [\"ivr_recorded\", \"ivr_choice\"]\n\
+         [acd]\nwrap_up = 0\nmax_wait = 10\n[[acd.agents]]\nid = \"ext-200\"\nuri = \"sip:2000@127.0.0.1\"\n\
+         [ivr]\n[ivr.nodes.main]\nprompt = \"{menu}\"\ntimeout = 1.5\nretries = 1\nretry_prompt = \"{sorry}\"\n\
+         [ivr.nodes.main.choices]\n\
+         \"1\" = {{ action = \"queue\" }}\n\
+         \"2\" = {{ action = \"record\", prompt = \"{beep}\", max_seconds = 20 }}\n\
+         \"9\" = {{ action = \"dnc\", prompt = \"{removed}\" }}\n",
+        rec = p("rec"),
+        menu = p("menu.wav"),
+        sorry = p("sorry.wav"),
+        beep = p("beep.wav"),
+        removed = p("removed.wav"),
+    );
+    let toml = campaign_toml("ivr", &far.trunk_uri(), &extra);
+    // Last digit: what the caller does (uas_ivr.xml).
+    let (one, two, none, info, nine) = (
+        number(1, 1),
+        number(2, 2),
+        number(5, 3),
+        number(7, 4),
+        number(9, 5),
+    );
+    let numbers = [&one, &two, &none, &info, &nine].map(|n| n.to_string());
+    let (out, db) = run_campaign(d, &toml, &numbers).await;
+    let store = Store::open(&db).await.unwrap();
+    for l in &out.report.leads {
+        assert_eq!(
+            only_attempt(l).disposition.as_deref(),
+            Some("answered"),
+            "{l:?}"
+        );
+    }
+    let entered = events(&store, "ivr_entered").await;
+    assert_eq!(entered.len(), 5, "every caller heard the menu: {entered:?}");
+    let choices = events(&store, "ivr_choice").await;
+    let exits = events(&store, "ivr_exit").await;
+    let exit_of = |n: &str| of(&exits, n)[0]["exit"].as_str().unwrap().to_string();
+
+    // 1: to the agent.
+    assert_eq!(of(&choices, &one)[0]["digit"], "1");
+    assert_eq!(of(&choices, &one)[0]["action"], "queue");
+    assert_eq!(exit_of(&one), "queue");
+    let connected = events(&store, "connected").await;
+    assert_eq!(of(&connected, &one)[0]["agent"], "ext-200", "{connected:?}");
+
+    // 2: recorded until #, written, delivered with the lead's attributes, signed.
+    let rec = of(&events(&store, "ivr_recorded").await, &two)[0].clone();
+    assert_eq!(rec["by_key"], true, "{rec}");
+    assert_eq!(exit_of(&two), "recorded");
+    let file = PathBuf::from(rec["file"].as_str().unwrap());
+    assert!(file.starts_with(d.join("rec")), "{file:?}");
+    let pcm = outdial::media::wav::read_8k_mono(&file).unwrap();
+    let loud = pcm.iter().filter(|s| s.unsigned_abs() > 3000).count();
+    assert!(
+        loud > 4000,
+        "the caller's voice is in the recording: {loud} loud samples"
+    );
+    let got = got.lock().unwrap().clone();
+    let hook = got
+        .iter()
+        .map(|(sig, body)| (sig, body, serde_json::from_slice::<Value>(body).unwrap()))
+        .find(|(_, _, v)| v["payload"]["status"] == "ivr_recorded")
+        .expect("ivr_recorded delivered to the webhook");
+    assert_eq!(
+        *hook.0,
+        outdial::notify::webhook::signature(SECRET, hook.1),
+        "signed as every webhook"
+    );
+    let payload = &hook.2["payload"];
+    assert_eq!(payload["number"], two.as_str());
+    assert_eq!(payload["attributes"]["tag"], "lead-1", "{payload}");
+    assert_eq!(payload["recording"]["contentType"], "audio/wav");
+    let wav = base64::engine::general_purpose::STANDARD
+        .decode(payload["recording"]["base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(wav, std::fs::read(&file).unwrap());
+
+    // 5: nothing pressed: the menu, the retry prompt, the menu again, then the hang-up.
+    assert!(of(&choices, &none).is_empty());
+    assert_eq!(exit_of(&none), "timeout");
+    let stats = events(&store, "media_stats").await;
+    assert_eq!(of(&stats, &none)[0]["sent"], 60, "{stats:?}");
+
+    // 9 by RFC 4733 and by SIP INFO: on the do-not-call list.
+    for n in [&nine, &info] {
+        assert_eq!(of(&choices, n)[0]["digit"], "9", "{n}: {choices:?}");
+        assert_eq!(exit_of(n), "dnc");
+        assert!(store.is_dnc(n).await.unwrap(), "{n} on the list");
+    }
+    let dtmf = events(&store, "dtmf").await;
+    assert_eq!(
+        of(&dtmf, &info)[0]["digit"],
+        "9",
+        "SIP INFO digit: {dtmf:?}"
+    );
+    let terminated = events(&store, "terminated").await;
+    for n in [&two, &none, &info, &nine] {
+        assert_eq!(of(&terminated, n)[0]["detail"], "ivr_ended", "{n}");
+    }
+    assert_eq!(out.engine.acd.as_ref().unwrap().connected, 1);
+
+    // Never dialled again: another campaign with those numbers makes them final as dnc.
+    let again = campaign_toml(
+        "after-ivr",
+        &far.trunk_uri(),
+        "max_concurrent = 1\nhold_time = 0.2\n[amd]\nprofile = \"off\"",
+    );
+    let (out2, _) = run_campaign(d, &again, &[nine.clone(), info.clone()]).await;
+    for l in &out2.report.leads {
+        assert!(l.attempts.is_empty(), "{l:?}");
+        assert_eq!(l.final_disposition.as_deref(), Some("dnc"), "{l:?}");
+    }
+}
+
+#[test]
+fn an_ivr_without_on_human_ivr_or_the_reverse_is_refused() {
+    let cfg = |extra: &str| {
+        let c: outdial::campaign::config::CampaignConfig =
+            toml::from_str(&campaign_toml("x", "sip:127.0.0.1", extra)).unwrap();
+        c.validate().unwrap_err().to_string()
+    };
+    assert!(cfg("on_human = \"ivr\"").contains("needs an [ivr] table"));
+    assert!(cfg("[ivr]\n[ivr.nodes.main]\n").contains("set on_human = \"ivr\""));
+}
