@@ -165,6 +165,10 @@ pub struct CampaignStats {
     pub agent_dispositions: BTreeMap<String, u64>,
     /// Calls connected per agent.
     pub agents: BTreeMap<String, u64>,
+    /// IVR choices made, by `node:digit` (`main:1`); empty without an IVR.
+    pub ivr_choices: BTreeMap<String, u64>,
+    /// Calls leaving the IVR, by how (`queue`, `recorded`, `dnc`, `hangup`, `timeout`, `loop`).
+    pub ivr_exits: BTreeMap<String, u64>,
     /// Per agent, time by state and occupancy over the campaign's span (first attempt
     /// started → last attempt ended; every stored agent event for the overall statistics),
     /// from the stored agent state changes.
@@ -285,6 +289,8 @@ pub async fn campaign_stats(
         dispositions: g.dispositions,
         agent_dispositions: g.agent_dispositions,
         agents: g.agents,
+        ivr_choices: g.ivr_choices,
+        ivr_exits: g.ivr_exits,
         agent_occupancy: occupancy_over_span(store, campaign_id).await?,
     })
 }

@@ -273,6 +273,9 @@ fn an_application_that_does_not_hold_is_refused_by_its_place() {
     assert!(err("[nodes.main]\ntimeout = 0.1\n", true).contains("timeout: must be 0.5..=60"));
     assert!(err("[nodes.main.choices]\n\"1\" = { action = \"fly\" }\n", true).contains("fly"));
     assert!(err("nodes = {}\n", true).starts_with("ivr.nodes: give 1 to"));
+    assert!(
+        err("start = \"Main\"\n[nodes.Main]\n", true).starts_with("ivr.nodes.Main: a node's name")
+    );
     // The prompts to load, each once (nodes in name order).
     assert_eq!(
         app(APP).prompts(),

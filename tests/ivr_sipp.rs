@@ -221,6 +221,28 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
         assert_eq!(of(&terminated, n)[0]["detail"], "ivr_ended", "{n}");
     }
     assert_eq!(out.engine.acd.as_ref().unwrap().connected, 1);
+    let stats = outdial::report::campaign_stats(&store, None, "ivr")
+        .await
+        .unwrap();
+    assert_eq!(
+        stats.ivr_choices,
+        [
+            ("main:1".to_string(), 1),
+            ("main:2".into(), 1),
+            ("main:9".into(), 2)
+        ]
+        .into()
+    );
+    assert_eq!(
+        stats.ivr_exits,
+        [
+            ("dnc".to_string(), 2),
+            ("queue".into(), 1),
+            ("recorded".into(), 1),
+            ("timeout".into(), 1)
+        ]
+        .into()
+    );
 
     // Never dialled again: another campaign with those numbers makes them final as dnc.
     let again = campaign_toml(

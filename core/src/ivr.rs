@@ -150,7 +150,8 @@ const DIGITS: &str = "0123456789*#ABCD";
 
 impl IvrApp {
     /// Checks the application. Errors, each naming its place (`ivr.nodes.main.choices.7`):
-    /// no nodes or more than [`MAX_NODES`], an unknown `start` or `goto` node, a choice key
+    /// no nodes or more than [`MAX_NODES`], a node name that is not `[a-z0-9_]{1,64}`, an
+    /// unknown `start` or `goto` node, a choice key
     /// that is not one DTMF digit, a timeout outside 0.5–60 s, more than 10 retries, a
     /// recording outside 1–[`MAX_RECORD_SECONDS`] s, `queue` without agents (`has_acd`).
     pub fn validate(&self, has_acd: bool) -> Result<(), String> {
@@ -169,6 +170,13 @@ impl IvrApp {
         }
         for (name, n) in &self.nodes {
             let at = format!("ivr.nodes.{name}");
+            let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+            if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+                return Err(format!(
+                    "{at}: a node's name is 1-64 lowercase letters, digits or _ (it is a \
+                     member name in the API's camelCase JSON too)"
+                ));
+            }
             if !(n.timeout.is_finite() && (0.5..=60.0).contains(&n.timeout)) {
                 return Err(format!(
                     "{at}.timeout: must be 0.5..=60 seconds, got {}",

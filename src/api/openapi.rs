@@ -236,6 +236,24 @@ fn schemas() -> Value {
         "weekDays": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 7}},
         "timeZone": s("string"), "leadTimeZoneAttribute": s("string"),
         "holidays": {"type": "array", "maxItems": 1000, "items": {"type": "string", "format": "date"}}}});
+    let prompt = json!({"type": "string", "description": "WAV file on the server: 8 kHz mono, 16-bit PCM or G.711"});
+    let action = json!({"type": "object", "required": ["action"], "additionalProperties": false,
+        "description": "queue | record (prompt, maxSeconds 1-600) | dnc (prompt) | hangup (prompt) | goto (node)",
+        "properties": {
+            "action": {"type": "string", "enum": ["queue", "record", "dnc", "hangup", "goto"]},
+            "prompt": prompt, "maxSeconds": {"type": "integer", "minimum": 1, "maximum": 600},
+            "node": s("string")}});
+    let ivr_app = json!({"type": "object", "required": ["nodes"], "additionalProperties": false,
+        "description": "An IVR application (docs/ivr.md): run on humans when onHuman is ivr",
+        "properties": {
+            "start": {"type": "string", "default": "main"},
+            "nodes": {"type": "object", "minProperties": 1, "maxProperties": 200,
+                "additionalProperties": {"type": "object", "additionalProperties": false, "properties": {
+                    "prompt": prompt,
+                    "choices": {"type": "object", "propertyNames": {"pattern": "^[0-9*#A-D]$"}, "additionalProperties": action},
+                    "timeout": {"type": "number", "minimum": 0.5, "maximum": 60},
+                    "retries": {"type": "integer", "minimum": 0, "maximum": 10},
+                    "retryPrompt": prompt, "onTimeout": action}}}}});
     let mut call_props = serde_json::Map::new();
     for (k, t) in [
         ("callId", "string"),
@@ -314,7 +332,8 @@ fn schemas() -> Value {
             "rescheduleRules": {"type": "array", "items": {"type": "object"}},
             "amd": s("object"), "acd": s("object"),
             "onMachine": {"type": "string", "enum": ["hangup", "voicemail", "continue"]},
-            "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue"]},
+            "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue", "ivr"]},
+            "ivr": r("IvrApp"), "recordingsDir": s("string"),
             "startAt": {"type": "string", "format": "date-time",
                 "description": "RFC 3339 with its offset: `start` makes the campaign `scheduled` until then"},
             "stopAt": {"type": "string", "format": "date-time",
@@ -326,6 +345,7 @@ fn schemas() -> Value {
                 "maxAttempts": {"type": "integer", "minimum": 1}, "queue": {"type": "integer", "minimum": 1},
                 "timeout": {"type": "integer", "minimum": 1}}}},
             "description": "The campaign file's settings in camelCase (docs/api.md), over the service's campaign_defaults."},
+        "IvrApp": ivr_app,
         "Campaign": {"type": "object", "required": ["id", "name", "state", "callLists"], "properties": {
             "id": s("integer"), "name": s("string"),
             "state": {"type": "string", "enum": ["draft", "scheduled", "active", "paused", "completed", "archived"]},
@@ -338,6 +358,8 @@ fn schemas() -> Value {
             "answerRate": s("number"), "abandonRate": s("number"), "amdShares": s("object"),
             "pddP50Ms": s("number"), "pddP90Ms": s("number"), "pddP99Ms": s("number"),
             "dispositions": s("object"), "agents": s("object"),
+            "ivrChoices": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "ivrExits": {"type": "object", "additionalProperties": {"type": "integer"}},
             "agentOccupancy": {"type": "object", "additionalProperties": {"type": "object", "properties": {
                 "availableMs": s("integer"), "handlingMs": s("integer"), "pausedMs": s("integer"),
                 "occupancy": s("number")}}}}},

@@ -185,6 +185,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_ivr_and_a_schedule_in_camel_case_become_campaign_settings() {
+        let body = serde_json::json!({
+            "name": "ivr", "callerId": "+14155550000", "trunk": "sip:127.0.0.1",
+            "onHuman": "ivr", "startAt": "2026-12-24T09:00:00+01:00",
+            "activePeriod": {"startTime": "09:00", "endTime": "17:00", "timeZone": "UTC",
+                             "holidays": ["2026-12-25"]},
+            "ivr": {"nodes": {"main": {"prompt": "/p/menu.wav", "retryPrompt": "/p/sorry.wav",
+                "choices": {"2": {"action": "record", "maxSeconds": 30},
+                            "0": {"action": "goto", "node": "more_info"}}},
+                "more_info": {"onTimeout": {"action": "hangup"}}}}
+        });
+        let (_, settings, _) = split_body(body).unwrap();
+        let cfg = campaign_config(&toml::Table::new(), settings).unwrap();
+        let ivr = cfg.ivr.unwrap();
+        let main = &ivr.nodes["main"];
+        assert_eq!(
+            main.retry_prompt.as_deref(),
+            Some(std::path::Path::new("/p/sorry.wav"))
+        );
+        assert_eq!(
+            main.choices["2"],
+            crate::ivr::IvrAction::Record {
+                prompt: None,
+                max_seconds: 30
+            }
+        );
+        assert!(ivr.nodes.contains_key("more_info"));
+        assert_eq!(cfg.active_period.unwrap().holidays, ["2026-12-25"]);
+        // A bad one is refused naming the place.
+        let (_, settings, _) = split_body(serde_json::json!({
+            "name": "x", "callerId": "+1", "trunk": "sip:127.0.0.1", "onHuman": "ivr",
+            "ivr": {"nodes": {"main": {"choices": {"1": {"action": "goto", "node": "nowhere"}}}}}
+        }))
+        .unwrap();
+        let e = campaign_config(&toml::Table::new(), settings).unwrap_err();
+        assert!(e.detail.contains("goto \"nowhere\""), "{e:?}");
+    }
+
+    #[test]
     fn names_round_trip() {
         for s in [
             "caller_id",

@@ -84,6 +84,10 @@ pub struct GroupedCounts {
     pub agents: BTreeMap<String, u64>,
     /// AMD results (`human`, `machine`, `not_sure`).
     pub amd: BTreeMap<String, u64>,
+    /// IVR choices by `node:digit` (`main:1`).
+    pub ivr_choices: BTreeMap<String, u64>,
+    /// IVR exits by how (`queue`, `recorded`, `dnc`, `hangup`, `timeout`, `loop`).
+    pub ivr_exits: BTreeMap<String, u64>,
 }
 
 impl Store {
@@ -191,9 +195,16 @@ impl Store {
              UNION ALL SELECT 'a', {agent}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
                WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'connected' GROUP BY 2 \
              UNION ALL SELECT 'm', {amd}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
-               WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'amd' GROUP BY 2",
+               WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'amd' GROUP BY 2 \
+             UNION ALL SELECT 'i', {node} || ':' || {digit}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+               WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'ivr_choice' GROUP BY 2 \
+             UNION ALL SELECT 'x', {exit}, COUNT(*) FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+               WHERE ($1 IS NULL OR a.campaign_id = $1) AND e.kind = 'ivr_exit' GROUP BY 2",
             agent = db.json_text("e.data", "agent"),
             amd = db.json_text("e.data", "result"),
+            node = db.json_text("e.data", "node"),
+            digit = db.json_text("e.data", "digit"),
+            exit = db.json_text("e.data", "exit"),
         );
         let mut out = GroupedCounts::default();
         for r in sqlx::query(AssertSqlSafe(sql))
@@ -208,6 +219,8 @@ impl Store {
                 "d" => &mut out.dispositions,
                 "g" => &mut out.agent_dispositions,
                 "a" => &mut out.agents,
+                "i" => &mut out.ivr_choices,
+                "x" => &mut out.ivr_exits,
                 _ => &mut out.amd,
             };
             // An AMD event without a result counts under "" (as the report always did);
