@@ -27,7 +27,7 @@ use crate::campaign::leads;
 use crate::engine::core::{EngineStats, new_call_id};
 use crate::engine::shell::{self, Command, ShellConfig};
 use crate::engine::trunks::TrunkRoute;
-use crate::events::{CampaignEventKind, WallClock};
+use crate::events::{CallEvent, CallEventKind, CampaignEventKind, WallClock};
 use crate::media::session::MediaSettings;
 use crate::media::wav::read_8k_mono;
 use crate::report::{self, Report};
@@ -417,6 +417,8 @@ pub async fn run_with(
         progress: Progress::new(progress, total, core.counters().final_leads),
         chores: Chores::new(dnc_len),
         tokens: shell::os_tokens(),
+        inbound: HashMap::new(),
+        inbound_live: Default::default(),
     };
     let mut core = core;
     run.run(&mut core).await?;
@@ -695,6 +697,10 @@ struct RunLoop<'a> {
     chores: Chores,
     /// Call-IDs of the attempts.
     tokens: crate::sip::message::Tokens,
+    /// Inbound calls: their provisional attempt ids (from the engine) → the stored ones.
+    inbound: HashMap<i64, crate::events::AttemptRef>,
+    /// Inbound calls not ended yet (provisional ids): the run waits for them to end.
+    inbound_live: std::collections::HashSet<i64>,
 }
 
 impl RunLoop<'_> {
@@ -711,7 +717,10 @@ impl RunLoop<'_> {
             self.refresh_dnc(core, now).await?;
             self.take_inputs(core, now);
             self.dial(core, now).await?;
-            if core.is_done() && self.dispositions_settled(core).await {
+            if core.is_done()
+                && self.inbound_live.is_empty()
+                && self.dispositions_settled(core).await
+            {
                 return Ok(());
             }
             self.chores(core).await?;
@@ -997,10 +1006,64 @@ impl RunLoop<'_> {
         Ok(())
     }
 
+    /// The events of inbound calls carry a provisional attempt (a negative id) from the
+    /// engine: at `accepting` the call is stored (its lead — the caller's, or a new final one
+    /// — and an inbound attempt) and every later event of it gets that attempt. An event of
+    /// an inbound call whose `accepting` could not be stored is dropped (logged).
+    async fn map_inbound(&mut self, events: &[CallEvent]) -> anyhow::Result<Vec<CallEvent>> {
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            let provisional = ev.attempt.attempt_id;
+            if provisional >= 0 {
+                out.push(ev.clone());
+                continue;
+            }
+            if let CallEventKind::Accepting { from, .. } = &ev.kind {
+                let (lead_id, attempt_id, _) = self
+                    .store
+                    .insert_inbound_attempt(
+                        self.campaign_id,
+                        from,
+                        &ev.call_id,
+                        self.clock.to_utc(ev.at),
+                        Some(&self.lease),
+                    )
+                    .await?;
+                self.inbound.insert(
+                    provisional,
+                    crate::events::AttemptRef {
+                        attempt_id,
+                        lead_id,
+                        attempt_no: 0,
+                    },
+                );
+                self.inbound_live.insert(provisional);
+            }
+            let Some(attempt) = self.inbound.get(&provisional).cloned() else {
+                tracing::warn!(call_id = %ev.call_id, event = ev.kind.name(), "inbound call event without its stored call: dropped");
+                continue;
+            };
+            if matches!(ev.kind, CallEventKind::Terminated { .. }) {
+                self.inbound_live.remove(&provisional);
+            }
+            let mut ev = ev.clone();
+            ev.attempt = attempt;
+            out.push(ev);
+        }
+        Ok(out)
+    }
+
     async fn store_batch(&mut self, core: &Campaign, b: &StoreBatch) -> anyhow::Result<()> {
-        if !b.call_events.is_empty() || !b.lead_updates.is_empty() {
+        let mapped;
+        let call_events: &[CallEvent] = if b.call_events.iter().any(|e| e.attempt.attempt_id < 0) {
+            mapped = self.map_inbound(&b.call_events).await?;
+            &mapped
+        } else {
+            &b.call_events
+        };
+        if !call_events.is_empty() || !b.lead_updates.is_empty() {
             self.store
-                .record(&self.clock, &b.call_events, &b.lead_updates)
+                .record(&self.clock, call_events, &b.lead_updates)
                 .await?;
         }
         if !b.agent_events.is_empty() {
@@ -1019,10 +1082,10 @@ impl RunLoop<'_> {
             self.fanout
                 .publish_campaign(&self.clock, &b.campaign_events);
         }
-        let extras = recording_extras(self.store, &self.fanout, &b.call_events).await;
+        let extras = recording_extras(self.store, &self.fanout, call_events).await;
         self.fanout.publish(
             &self.clock,
-            &b.call_events,
+            call_events,
             &b.agent_events,
             core.agents(),
             |lead| core.number(lead),
@@ -1104,6 +1167,7 @@ async fn engine_config(
     let acd = acd_config(cfg, store).await?;
     let trunks = resolve_trunks(cfg).await?;
     let transport = trunks[0].transport;
+    let trunk_ips: Vec<std::net::IpAddr> = trunks.iter().map(|t| t.addr.ip()).collect();
     Ok(ShellConfig {
         bind: cfg.local_address.parse()?,
         trunks,
@@ -1120,6 +1184,21 @@ async fn engine_config(
             .as_deref()
             .map(str::parse)
             .transpose()?,
+        inbound: cfg
+            .inbound
+            .as_ref()
+            .map(|i| crate::engine::core::InboundRoute {
+                numbers: i
+                    .numbers
+                    .iter()
+                    .map(|n| crate::engine::core::digits_of(n))
+                    .collect(),
+                allow: if i.allow_from.is_empty() {
+                    trunk_ips.clone()
+                } else {
+                    i.allow_from.iter().filter_map(|a| a.parse().ok()).collect()
+                },
+            }),
         recordings_dir: cfg.recordings_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir()
                 .join("outdial-recordings")
@@ -1194,7 +1273,7 @@ async fn resolve(t: &crate::campaign::config::TrunkTarget) -> anyhow::Result<std
 async fn recording_extras(
     store: &Store,
     fanout: &crate::notify::Fanout,
-    events: &[crate::events::CallEvent],
+    events: &[CallEvent],
 ) -> HashMap<String, crate::notify::RecordingExtras> {
     use base64::Engine as _;
     let mut out = HashMap::new();
@@ -1202,7 +1281,7 @@ async fn recording_extras(
         return out;
     }
     for ev in events {
-        let crate::events::CallEventKind::IvrRecorded { file, .. } = &ev.kind else {
+        let CallEventKind::IvrRecorded { file, .. } = &ev.kind else {
             continue;
         };
         let attributes = store

@@ -1526,3 +1526,138 @@ async fn two_campaigns_on_one_engine_share_the_agent() {
     assert_phones_done(std::slice::from_mut(&mut phone1));
     drop(far);
 }
+
+/// An inbound caller (SIPp calling the campaign's `[inbound]` number) reaches the agent while
+/// the outbound campaign runs on the same agent, ahead of an outbound customer who was
+/// waiting in the queue before the caller came; a call to a number that is not the
+/// campaign's is refused with 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_caller_reaches_the_agent_ahead_of_a_waiting_outbound_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 4);
+    let caller_clip = tone(dir.path(), "caller.wav", "u-law", 500, 4);
+    // Two outbound customers answer at once and wait; the one agent talks 3 s per call.
+    let customers = customers(dir.path(), Transport::Udp, 2);
+    let agent = phone(0, &agent_clip, Some(3000), 3);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "inbound",
+        &customers.trunk_uri(),
+        port,
+        "max_concurrent = 2\n[inbound]\nnumbers = [\"+1 415 555 0000\"]\n",
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 30\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let caller = std::fs::read_to_string(fixture("uac_inbound_caller.xml"))
+        .unwrap()
+        .replace("@CLIP@", caller_clip.to_str().unwrap());
+    let refused = std::fs::read_to_string(fixture("uac_inbound_refused.xml"))
+        .unwrap()
+        .replace("@CODE@", "404");
+    let scenarios = dir.path().to_path_buf();
+    let agent_port = agent.addr.port();
+    let (out, db) = run_registering(
+        dir.path(),
+        toml,
+        vec![number(0, 1), number(0, 2)],
+        port,
+        move |engine| {
+            assert_eq!(register(engine, "1001", "pw-1001", agent_port, 300, 200), 0);
+            std::thread::sleep(Duration::from_millis(1500));
+            assert_eq!(
+                sipp_caller(&scenarios, &refused, "refused.xml", "+14155551234", engine),
+                Some(0),
+                "a number that is not the campaign's: 404"
+            );
+            assert_eq!(
+                sipp_caller(&scenarios, &caller, "caller.xml", "+14155550000", engine),
+                Some(0),
+                "the inbound caller's call completed"
+            );
+        },
+    )
+    .await;
+    let store = Store::open(&db).await.unwrap();
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT call_id, kind, at FROM call_events WHERE kind IN ('accepting', 'queued', 'connected') ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let inbound = rows
+        .iter()
+        .find(|r| r.1 == "accepting")
+        .map(|r| r.0.clone())
+        .expect("the inbound call was accepted");
+    let at = |id: &str, kind: &str| {
+        rows.iter()
+            .find(|r| r.0 == id && r.1 == kind)
+            .map(|r| r.2.clone())
+    };
+    let inbound_queued = at(&inbound, "queued").expect("inbound queued");
+    let inbound_connected = at(&inbound, "connected").expect("inbound connected to the agent");
+    // An outbound customer queued before the caller and still waiting then: connected after.
+    let waiting: Vec<String> = rows
+        .iter()
+        .filter(|r| r.1 == "queued" && r.0 != inbound && r.2 < inbound_queued)
+        .map(|r| r.0.clone())
+        .filter(|id| at(id, "connected").is_none_or(|c| c > inbound_queued))
+        .collect();
+    assert_eq!(
+        waiting.len(),
+        1,
+        "one customer waited at the same time: {rows:?}"
+    );
+    assert!(
+        at(&waiting[0], "connected").is_some_and(|c| c > inbound_connected),
+        "the inbound caller went first: {rows:?}"
+    );
+    // Stored as an inbound attempt of a lead that is never dialled.
+    let (direction, status, attrs): (String, String, String) = sqlx::query_as(
+        "SELECT a.direction, l.status, l.attributes FROM attempts a JOIN leads l ON l.id = a.lead_id WHERE a.call_id = ?",
+    )
+    .bind(&inbound)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((direction.as_str(), status.as_str()), ("inbound", "final"));
+    assert!(attrs.contains("inbound"), "{attrs}");
+    let acd = out.engine.acd.as_ref().unwrap();
+    assert_eq!(acd.connected, 3, "two customers and the caller");
+    for l in out
+        .report
+        .leads
+        .iter()
+        .filter(|l| l.number != "+14155559999")
+    {
+        assert_eq!(
+            only_attempt(l).disposition.as_deref(),
+            Some("answered"),
+            "{l:?}"
+        );
+    }
+    assert_phones_done(&mut [customers, agent]);
+}
+
+/// Runs SIPp as a caller (`xml`, one call to `service` at the engine's `port`); its exit code.
+fn sipp_caller(dir: &Path, xml: &str, name: &str, service: &str, port: u16) -> Option<i32> {
+    let f = dir.join(name);
+    std::fs::write(&f, xml).unwrap();
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(&f)
+        .args(["-s", service, &format!("127.0.0.1:{port}")])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_port(Transport::Udp).unwrap().to_string(),
+        ])
+        .args(["-mp", &free_port(Transport::Udp).unwrap().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .code()
+}

@@ -35,6 +35,7 @@ fn engine() -> Engine {
             rtp_ports: (20000, 20010),
             acd: None,
             agents_sent_by: None,
+            inbound: None,
         },
         std::time::Instant::now(),
         outdial::sip::message::Tokens::seeded(42),

@@ -246,24 +246,7 @@ impl IvrApp {
     }
 }
 
-/// How a call left the IVR (`ivr_exit` events' `exit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IvrExit {
-    /// To the ACD queue.
-    Queue,
-    /// Recorded, then hung up.
-    Recorded,
-    /// Put on the do-not-call list, then hung up.
-    Dnc,
-    /// A `hangup` choice.
-    Hangup,
-    /// No digit (or none known) after the retries, then the node's `on_timeout` (hang up by
-    /// default).
-    Timeout,
-    /// Too many `goto`s in one call (a loop in the application).
-    Loop,
-}
+pub use crate::events::IvrExit;
 
 /// What the IVR asks the engine to do.
 #[derive(Debug, Clone, PartialEq)]

@@ -211,6 +211,17 @@ async fn hub(
             }
             ev = engine.events.recv() => {
                 let Some(ev) = ev else { break };
+                // An inbound call belongs to no campaign yet: the earliest attached one (the
+                // engine's inbound numbers are that campaign's) takes it.
+                if matches!(ev.kind, CallEventKind::Accepting { .. })
+                    && !owner.contains_key(&ev.call_id)
+                    && let Some(first) = ports.keys().min().copied()
+                {
+                    owner.insert(ev.call_id.clone(), first);
+                    if let Some(p) = ports.get_mut(&first) {
+                        p.live.insert(ev.call_id.clone());
+                    }
+                }
                 let Some(id) = owner.get(&ev.call_id).copied() else {
                     tracing::debug!(call_id = %ev.call_id, "event of no attached campaign");
                     continue;

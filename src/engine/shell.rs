@@ -106,6 +106,8 @@ pub struct ShellConfig {
     pub advertise: Option<std::net::IpAddr>,
     /// Where IVR recordings are written (created when the first one is).
     pub recordings_dir: std::path::PathBuf,
+    /// Inbound calls to answer (a campaign's `[inbound]`).
+    pub inbound: Option<crate::engine::core::InboundRoute>,
 }
 
 /// The handle the campaign side keeps.
@@ -145,6 +147,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
         rtp_ports: cfg.rtp_ports,
         acd: cfg.acd.clone(),
         agents_sent_by: net.agents_sent_by.clone(),
+        inbound: cfg.inbound.clone(),
     };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel::<Command>();
     let (media_tx, media_rx) = mpsc::unbounded_channel::<(String, MediaMsg)>();

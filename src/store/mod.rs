@@ -761,6 +761,66 @@ impl Store {
             .collect())
     }
 
+    /// Stores an inbound call of campaign `campaign_id` from `number` (as the caller's From
+    /// gave it) before its events: the campaign's lead with that number if there is one,
+    /// else a new lead made final at once (`answered`, attribute `source` = `inbound`: it is
+    /// never dialled), and an attempt with `direction` = `inbound`, numbered below zero
+    /// (-1, -2, … per lead, so outbound attempt numbers are untouched). Returns (lead id,
+    /// attempt id, attempt number). Errors: database failures.
+    pub async fn insert_inbound_attempt(
+        &self,
+        campaign_id: i64,
+        number: &str,
+        call_id: &str,
+        started_at: DateTime<Utc>,
+        owner: Option<&RunLease>,
+    ) -> anyhow::Result<(i64, i64, i32)> {
+        let mut tx = self.pool.begin().await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM leads WHERE campaign_id = $1 AND number = $2")
+                .bind(campaign_id)
+                .bind(number)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let lead_id = match existing {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar(
+                    "INSERT INTO leads (campaign_id, number, raw_number, attributes, status, \
+                     final_disposition) VALUES ($1, $2, $2, '{\"source\":\"inbound\"}', 'final', \
+                     'answered') RETURNING id",
+                )
+                .bind(campaign_id)
+                .bind(number)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let lowest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(attempt_no) FROM attempts WHERE lead_id = $1 AND attempt_no < 0",
+        )
+        .bind(lead_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let attempt_no = lowest.unwrap_or(0) - 1;
+        let attempt_id: i64 = sqlx::query_scalar(
+            "INSERT INTO attempts (campaign_id, lead_id, attempt_no, call_id, state, started_at, \
+             node, owner, direction) VALUES ($1, $2, $3, $4, 'dialing', $5, $6, $7, 'inbound') \
+             RETURNING id",
+        )
+        .bind(campaign_id)
+        .bind(lead_id)
+        .bind(attempt_no)
+        .bind(call_id)
+        .bind(rfc3339_ms(started_at))
+        .bind(owner.map(|l| l.node.clone()))
+        .bind(owner.map(|l| l.owner.clone()))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((lead_id, attempt_id, attempt_no as i32))
+    }
+
     /// Stores a batch of call events, updates their attempts, and applies the lead decisions
     /// taken on the batch's `terminated` events — all in one transaction, with multi-row
     /// statements (an INSERT for the events, an `UPDATE … FROM (VALUES …)` per kind of

@@ -240,6 +240,11 @@ pub struct CampaignConfig {
     /// the system's temporary directory, `outdial-recordings/<campaign>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// Inbound calls (`[inbound]`: `numbers`, `allow_from`): callers to the campaign's
+    /// numbers are answered and queued to its agents ahead of outbound customers, while the
+    /// campaign runs (docs/acd.md, "Inbound calls"). Needs `[acd]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound: Option<InboundSettings>,
     /// Agents and the ACD queue (`[acd]`, see docs/acd.md). Without it, answered calls follow
     /// their AMD actions and the hold time.
     #[serde(default)]
@@ -269,6 +274,39 @@ pub struct CampaignConfig {
     /// An unknown `--amd-profile`, kept to be reported by `validate`.
     #[serde(skip)]
     pub amd_profile_error: Option<String>,
+}
+
+/// `[inbound]` of a campaign: which inbound INVITEs it answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundSettings {
+    /// The campaign's numbers callers dial (the Request-URI's user part; E.164 or digits,
+    /// compared on their digits). At least one.
+    pub numbers: Vec<String>,
+    /// Source IP addresses allowed to send inbound calls (default: the campaign's trunks'
+    /// addresses). Anything else is refused with 403.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+}
+
+impl InboundSettings {
+    /// Errors: no number, a number without digits, an `allow_from` entry that is not an IP
+    /// address — each naming its field.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.numbers.is_empty() {
+            bail!("inbound.numbers: give at least one number callers dial");
+        }
+        for n in &self.numbers {
+            if !n.chars().any(|c| c.is_ascii_digit()) {
+                bail!("inbound.numbers: {n:?} has no digits");
+            }
+        }
+        for a in &self.allow_from {
+            a.parse::<std::net::IpAddr>()
+                .map_err(|_| anyhow::anyhow!("inbound.allow_from: {a:?} is not an IP address"))?;
+        }
+        Ok(())
+    }
 }
 
 /// How the campaign paces its calls (`[endpoint]`, see docs/pacing.md). Without it calls
@@ -771,19 +809,7 @@ impl CampaignConfig {
         if self.on_human == HumanAction::Prompt && self.prompt_file.is_none() {
             bail!("prompt_file: required when on_human = \"prompt\"");
         }
-        match (&self.ivr, self.on_human) {
-            (Some(app), HumanAction::Ivr) => app
-                .validate(self.acd.is_some())
-                .map_err(|e| anyhow::anyhow!(e))?,
-            (None, HumanAction::Ivr) => {
-                bail!("on_human = \"ivr\": needs an [ivr] table (docs/ivr.md)")
-            }
-            (Some(_), _) => bail!("ivr: set on_human = \"ivr\" to run it"),
-            (None, _) => {}
-        }
-        if self.on_human == HumanAction::Queue && self.acd.is_none() {
-            bail!("on_human = \"queue\": needs an [acd] table with agents");
-        }
+        self.validate_actions()?;
         if let Some(a) = &self.acd {
             a.validate()?;
         }
@@ -804,6 +830,31 @@ impl CampaignConfig {
                     r.disposition
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// What the actions on answered calls need: `on_human` against `[ivr]` and `[acd]`, and
+    /// `[inbound]` (agents). Errors name the field.
+    fn validate_actions(&self) -> anyhow::Result<()> {
+        match (&self.ivr, self.on_human) {
+            (Some(app), HumanAction::Ivr) => app
+                .validate(self.acd.is_some())
+                .map_err(|e| anyhow::anyhow!(e))?,
+            (None, HumanAction::Ivr) => {
+                bail!("on_human = \"ivr\": needs an [ivr] table (docs/ivr.md)")
+            }
+            (Some(_), _) => bail!("ivr: set on_human = \"ivr\" to run it"),
+            (None, _) => {}
+        }
+        if let Some(i) = &self.inbound {
+            i.validate()?;
+            if self.acd.is_none() {
+                bail!("inbound: needs agents (an [acd] table) to take the calls");
+            }
+        }
+        if self.on_human == HumanAction::Queue && self.acd.is_none() {
+            bail!("on_human = \"queue\": needs an [acd] table with agents");
         }
         Ok(())
     }

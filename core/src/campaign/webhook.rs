@@ -52,6 +52,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "dtmf",
     "media_timeout",
     "playback_started",
+    "accepting",
     "ivr_entered",
     "ivr_choice",
     "ivr_recorded",

@@ -40,6 +40,8 @@ use crate::sip::transaction::Timers;
 
 #[path = "acd_flow.rs"]
 mod acd_flow;
+#[path = "inbound_flow.rs"]
+mod inbound_flow;
 #[path = "ivr_flow.rs"]
 mod ivr_flow;
 pub use crate::acd::AcdSummary;
@@ -67,6 +69,25 @@ pub struct EngineConfig {
     /// trunk: its connection's local port is not where phones reach us). Via sent-by and
     /// Contact of agent legs.
     pub agents_sent_by: Option<String>,
+    /// Inbound calls this engine answers (`None`: an INVITE to us is refused with 480).
+    pub inbound: Option<InboundRoute>,
+}
+
+/// Which inbound INVITEs the engine answers and queues to its agents (a campaign's
+/// `[inbound]`): addressed to one of `numbers` (the Request-URI's user part, compared on its
+/// digits) and sent from one of `allow`; anything else is refused (403 for a source not
+/// allowed, 404 for a number not ours).
+#[derive(Debug, Clone, Default)]
+pub struct InboundRoute {
+    /// The numbers answered, digits only (`+1 415 555 0000` → `14155550000`).
+    pub numbers: Vec<String>,
+    /// Source addresses allowed to send them (the trunk's, or those configured).
+    pub allow: Vec<std::net::IpAddr>,
+}
+
+/// The digits of a number or a URI user part (`+1 (415) 555-0000` → `14155550000`).
+pub fn digits_of(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
 }
 
 impl EngineConfig {
@@ -87,6 +108,7 @@ impl EngineConfig {
             rtp_ports,
             acd: None,
             agents_sent_by: None,
+            inbound: None,
         }
     }
 }
@@ -398,6 +420,8 @@ pub struct Engine {
     pub(super) acd: Option<crate::acd::Acd>,
     /// RTP ports the shell bound ahead of time for legs the engine starts itself (agent legs).
     bound_ports: VecDeque<u16>,
+    /// Inbound calls answered so far (their provisional attempt ids are its negatives).
+    next_inbound: i64,
     /// Legs to look at again after the one being looked at (a bridge touches both).
     touch_queue: VecDeque<String>,
     touching: bool,
@@ -418,6 +442,7 @@ impl Engine {
             tokens,
             acd,
             bound_ports: VecDeque::new(),
+            next_inbound: 0,
             touch_queue: VecDeque::new(),
             touching: false,
             rtp_ports_total: ports.free.len() as u64,
@@ -719,6 +744,10 @@ impl Engine {
         let Some(method) = msg.method.as_deref() else {
             return; // a response for a call we no longer know: drop it
         };
+        if method == "INVITE" && msg.to_tag.is_none() && self.cfg.inbound.is_some() {
+            self.inbound_invite(now, &msg, src, t);
+            return;
+        }
         let (code, extra) = match method {
             "ACK" => return,
             "OPTIONS" => (

@@ -88,6 +88,14 @@ pub enum CallEventKind {
         /// Event duration, ms.
         duration_ms: u32,
     },
+    /// An inbound call to one of the campaign's `[inbound]` numbers was accepted and
+    /// answered (the incoming flow's `accepting`); `answered` and the ACD's events follow.
+    Accepting {
+        /// The caller: the From URI's user part.
+        from: String,
+        /// The number called: the Request-URI's user part.
+        to: String,
+    },
     /// The call entered a node of the campaign's IVR (docs/ivr.md).
     IvrEntered {
         /// The node's name.
@@ -119,7 +127,7 @@ pub enum CallEventKind {
         /// The node it left from.
         node: String,
         /// How: `queue`, `recorded`, `dnc`, `hangup`, `timeout` or `loop`.
-        exit: crate::ivr::IvrExit,
+        exit: IvrExit,
     },
     /// No RTP arrived for `after_ms` after the answer or the last packet.
     MediaTimeout {
@@ -277,6 +285,7 @@ impl CallEventKind {
             CallEventKind::Beep { .. } => "beep",
             CallEventKind::Dtmf { .. } => "dtmf",
             CallEventKind::MediaTimeout { .. } => "media_timeout",
+            CallEventKind::Accepting { .. } => "accepting",
             CallEventKind::IvrEntered { .. } => "ivr_entered",
             CallEventKind::IvrChoice { .. } => "ivr_choice",
             CallEventKind::IvrRecorded { .. } => "ivr_recorded",
@@ -564,6 +573,25 @@ pub enum CampaignEventKind {
         /// Leads of this run not final at that moment (they stay as they are).
         leads_left: u64,
     },
+}
+
+/// How a call left the IVR (`ivr_exit` events' `exit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IvrExit {
+    /// To the ACD queue.
+    Queue,
+    /// Recorded, then hung up.
+    Recorded,
+    /// Put on the do-not-call list, then hung up.
+    Dnc,
+    /// A `hangup` choice.
+    Hangup,
+    /// No digit (or none known) after the retries, then the node's `on_timeout` (hang up by
+    /// default).
+    Timeout,
+    /// Too many `goto`s in one call (a loop in the application).
+    Loop,
 }
 
 /// Why a campaign paused itself (`auto_paused` events).

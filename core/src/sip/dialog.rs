@@ -51,7 +51,7 @@ impl LocalParty {
     }
 }
 
-/// A confirmed dialog, seen from the UAC.
+/// A confirmed dialog: ours as UAC (an outbound call) or as UAS (an inbound call we answered).
 #[derive(Debug, Clone)]
 pub struct Dialog {
     /// Call-ID.
@@ -168,6 +168,61 @@ impl Dialog {
             route_set,
             local_cseq,
             remote_cseq: None,
+        })
+    }
+
+    /// Creates the dialog from an INVITE we answer as UAS (§12.1.1): our tag `local_tag`
+    /// (in the To of our responses), the far end's From tag, the INVITE's Contact as remote
+    /// target and its Record-Route list in order as the route set; the far end's CSeq is the
+    /// INVITE's, ours starts at 1. Errors: an INVITE without a From tag, without a usable
+    /// Contact, or with a route set that does not hold.
+    pub fn from_request(local_tag: &str, req: &Inbound) -> Result<Self, String> {
+        let remote_tag = req
+            .from_tag
+            .clone()
+            .ok_or_else(|| "INVITE without a From tag".to_string())?;
+        let from_value = req
+            .msg
+            .from_header()
+            .map_err(|e| e.to_string())?
+            .value()
+            .to_string();
+        let to_value = req
+            .msg
+            .to_header()
+            .map_err(|e| e.to_string())?
+            .value()
+            .to_string();
+        let contact = req
+            .msg
+            .contact_header()
+            .map_err(|_| "INVITE without Contact".to_string())?;
+        let first = split_list(contact.value())
+            .into_iter()
+            .next()
+            .ok_or_else(|| "empty Contact".to_string())?;
+        let remote_target = uri_of(&first).to_string();
+        check_sip_uri(&remote_target).map_err(|e| format!("Contact: {e}"))?;
+        let mut route_set = Vec::new();
+        for rr in req.msg.record_route_headers() {
+            for v in split_list(rr.value()) {
+                check_sip_uri(uri_of(&v)).map_err(|e| format!("Record-Route: {e}"))?;
+                route_set.push(v);
+                if route_set.len() > MAX_ROUTE_SET {
+                    return Err(format!("Record-Route: more than {MAX_ROUTE_SET} entries"));
+                }
+            }
+        }
+        Ok(Self {
+            call_id: req.call_id.clone(),
+            local_tag: local_tag.to_string(),
+            remote_tag,
+            local_uri: without_tag(&to_value),
+            remote_uri: without_tag(&from_value),
+            remote_target,
+            route_set,
+            local_cseq: 0,
+            remote_cseq: Some(req.cseq),
         })
     }
 

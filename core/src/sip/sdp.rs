@@ -1,4 +1,5 @@
-//! The SDP offer of an outgoing call (RFC 4566, offer/answer per RFC 3264).
+//! The SDP offer of an outgoing call and the answer to an incoming one (RFC 4566,
+//! offer/answer per RFC 3264).
 
 /// The RTP payload types we offer, in preference order: PCMU (0), PCMA (8) and
 /// telephone-event (RFC 4733) on dynamic type 101.
@@ -69,8 +70,48 @@ a={direction}\r\n"
     )
 }
 
+/// Our SDP answer to an offer (RFC 3264 §6.1) for an inbound call: the one G.711 law we
+/// chose from the offer (payload type `law_pt`, 0 or 8), and telephone-event on the offer's
+/// payload type `event_pt` when it offered one; RTP received on `ip:rtp_port`.
+pub fn audio_answer(
+    ip: &str,
+    rtp_port: u16,
+    session_id: u64,
+    law_pt: u8,
+    event_pt: Option<u8>,
+) -> String {
+    let name = if law_pt == 8 { "PCMA" } else { "PCMU" };
+    let (fmts, event) = match event_pt {
+        Some(t) => (
+            format!("{law_pt} {t}"),
+            format!("a=rtpmap:{t} telephone-event/8000\r\na=fmtp:{t} 0-16\r\n"),
+        ),
+        None => (law_pt.to_string(), String::new()),
+    };
+    format!(
+        "v=0\r\n\
+o=outdial {session_id} 1 IN IP4 {ip}\r\n\
+s=outdial\r\n\
+c=IN IP4 {ip}\r\n\
+t=0 0\r\n\
+m=audio {rtp_port} RTP/AVP {fmts}\r\n\
+a=rtpmap:{law_pt} {name}/8000\r\n\
+{event}a=ptime:20\r\n\
+a=sendrecv\r\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_answer_keeps_one_law_and_the_offered_event_type() {
+        let a = super::audio_answer("127.0.0.1", 20002, 9, 8, Some(96));
+        assert!(a.contains("m=audio 20002 RTP/AVP 8 96\r\n"), "{a}");
+        assert!(a.contains("a=rtpmap:8 PCMA/8000\r\na=rtpmap:96 telephone-event/8000\r\n"));
+        let b = super::audio_answer("127.0.0.1", 20002, 9, 0, None);
+        assert!(b.contains("m=audio 20002 RTP/AVP 0\r\n") && !b.contains("telephone-event"));
+    }
+
     #[test]
     fn offer_lists_pcmu_pcma_and_telephone_event() {
         let o = super::audio_offer("127.0.0.1", 20000, 7, 1);

@@ -16,6 +16,7 @@
 //! * §15 BYE from either side; §12.2.2 the far end's CSeq is checked.
 
 mod in_dialog;
+mod inbound;
 mod invite;
 mod session_timer;
 
