@@ -289,3 +289,29 @@ fn an_application_that_does_not_hold_is_refused_by_its_place() {
         .map(PathBuf::from)
     );
 }
+
+#[test]
+fn transfer_plays_its_prompt_then_asks_for_the_refer_without_hanging_up() {
+    let t0 = Instant::now();
+    let mut ivr = Ivr::new(Arc::new(app(
+        "[nodes.main.choices]\n\"0\" = { action = \"transfer\", to = \"+14155557777\", prompt = \"hold.wav\" }\n",
+    )));
+    ivr.start(t0);
+    outputs(&mut ivr);
+    ivr.handle_dtmf(t0 + S, '0');
+    assert_eq!(
+        outputs(&mut ivr),
+        [choice("main", "0", "transfer"), play("hold.wav")]
+    );
+    ivr.handle_playback_done(t0 + 2 * S);
+    let mut want = vec![IvrOutput::Transfer("+14155557777".into())];
+    want.extend(exit("main", IvrExit::Transfer));
+    assert_eq!(outputs(&mut ivr), want);
+    let bad = toml::from_str::<IvrApp>(
+        "[nodes.main.choices]\n\"0\" = { action = \"transfer\", to = \"415 555\" }\n",
+    )
+    .unwrap()
+    .validate(true)
+    .unwrap_err();
+    assert!(bad.contains("choices.0.to"), "{bad}");
+}

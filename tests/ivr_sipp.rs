@@ -1,7 +1,7 @@
 //! IVR campaigns end to end against SIPp on 127.0.0.1 (sip-fixtures/scenarios/uas_ivr.xml):
 //! callers who press 1 (to an agent), 2 (a recording delivered to a webhook with the lead's
-//! attributes), 9 by RFC 4733 or by SIP INFO (the do-not-call list), or nothing (the retry
-//! prompt, then the hang-up).
+//! attributes), 3 (a blind transfer by REFER), 9 by RFC 4733 or by SIP INFO (the do-not-call
+//! list), or nothing (the retry prompt, then the hang-up).
 
 mod common;
 
@@ -118,7 +118,7 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
     let port = free_port(Transport::Udp).unwrap();
     let p = |n: &str| d.join(n).display().to_string();
     let extra = format!(
-        "local_address = \"127.0.0.1:{port}\"\nmax_concurrent = 5\nring_timeout = 10\n\
+        "local_address = \"127.0.0.1:{port}\"\nmax_concurrent = 6\nring_timeout = 10\n\
          media_timeout = 0\non_human = \"ivr\"\nrecordings_dir = \"{rec}\"\n\
          [amd]\nprofile = \"off\"\n\
          [webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nevents = [\"ivr_recorded\", \"ivr_choice\"]\n\
@@ -127,7 +127,8 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
          [ivr.nodes.main.choices]\n\
          \"1\" = {{ action = \"queue\" }}\n\
          \"2\" = {{ action = \"record\", prompt = \"{beep}\", max_seconds = 20 }}\n\
-         \"9\" = {{ action = \"dnc\", prompt = \"{removed}\" }}\n",
+         \"9\" = {{ action = \"dnc\", prompt = \"{removed}\" }}\n\
+         \"3\" = {{ action = \"transfer\", to = \"+14155557777\" }}\n",
         rec = p("rec"),
         menu = p("menu.wav"),
         sorry = p("sorry.wav"),
@@ -136,14 +137,15 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
     );
     let toml = campaign_toml("ivr", &far.trunk_uri(), &extra);
     // Last digit: what the caller does (uas_ivr.xml).
-    let (one, two, none, info, nine) = (
+    let (one, two, none, info, nine, three) = (
         number(1, 1),
         number(2, 2),
         number(5, 3),
         number(7, 4),
         number(9, 5),
+        number(3, 6),
     );
-    let numbers = [&one, &two, &none, &info, &nine].map(|n| n.to_string());
+    let numbers = [&one, &two, &none, &info, &nine, &three].map(|n| n.to_string());
     let (out, db) = run_campaign(d, &toml, &numbers).await;
     let store = Store::open(&db).await.unwrap();
     for l in &out.report.leads {
@@ -154,7 +156,7 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
         );
     }
     let entered = events(&store, "ivr_entered").await;
-    assert_eq!(entered.len(), 5, "every caller heard the menu: {entered:?}");
+    assert_eq!(entered.len(), 6, "every caller heard the menu: {entered:?}");
     let choices = events(&store, "ivr_choice").await;
     let exits = events(&store, "ivr_exit").await;
     let exit_of = |n: &str| of(&exits, n)[0]["exit"].as_str().unwrap().to_string();
@@ -224,25 +226,39 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
     let stats = outdial::report::campaign_stats(&store, None, "ivr")
         .await
         .unwrap();
-    assert_eq!(
-        stats.ivr_choices,
-        [
-            ("main:1".to_string(), 1),
-            ("main:2".into(), 1),
-            ("main:9".into(), 2)
-        ]
-        .into()
+    let count = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied();
+    for (k, n) in [("main:1", 1), ("main:2", 1), ("main:3", 1), ("main:9", 2)] {
+        assert_eq!(
+            count(&stats.ivr_choices, k),
+            Some(n),
+            "{:?}",
+            stats.ivr_choices
+        );
+    }
+    for (k, n) in [
+        ("queue", 1),
+        ("recorded", 1),
+        ("dnc", 2),
+        ("timeout", 1),
+        ("transfer", 1),
+    ] {
+        assert_eq!(count(&stats.ivr_exits, k), Some(n), "{:?}", stats.ivr_exits);
+    }
+
+    // 3: transferred by REFER to the number through the trunk (SIPp checks the Refer-To),
+    // which reported the target's answer: we left the call.
+    assert_eq!(exit_of(&three), "transfer");
+    let transferred = events(&store, "transferred").await;
+    let t = of(&transferred, &three)[0];
+    assert!(
+        t["to"]
+            .as_str()
+            .unwrap()
+            .starts_with("sip:+14155557777@127.0.0.1"),
+        "{t}"
     );
-    assert_eq!(
-        stats.ivr_exits,
-        [
-            ("dnc".to_string(), 2),
-            ("queue".into(), 1),
-            ("recorded".into(), 1),
-            ("timeout".into(), 1)
-        ]
-        .into()
-    );
+    assert_eq!(t["sip_status"], 200);
+    assert_eq!(of(&terminated, &three)[0]["detail"], "transferred");
 
     // Never dialled again: another campaign with those numbers makes them final as dnc.
     let again = campaign_toml(

@@ -15,7 +15,7 @@
 //! enter node ─▶ prompt playing ─(end)▶ waiting for a digit ─(timeout)▶ retry prompt … ─▶ on_timeout
 //!                   │  (a digit: barge-in)        │ (a digit)
 //!                   └──────────────▶ choice ◀─────┘  unknown digit: like a timeout
-//! choice: queue | transfer | record (prompt, then record until `#` or max_seconds) | dnc | hangup | goto
+//! choice: queue | transfer (REFER) | record (prompt, then record until `#` or max_seconds) | dnc | hangup | goto
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
@@ -113,6 +113,17 @@ pub enum IvrAction {
         #[serde(default)]
         prompt: Option<PathBuf>,
     },
+    /// Play `prompt` ("please hold"), then transfer the call to `to` — a number, reached
+    /// through the call's trunk, or a SIP URI — by REFER (RFC 3515): the trunk calls the
+    /// target and we leave once it answered (`transferred`); refused or unanswered, the call
+    /// is hung up (`transfer_failed`).
+    Transfer {
+        /// The target: a number or a `sip:` URI.
+        to: String,
+        /// Played before the transfer.
+        #[serde(default)]
+        prompt: Option<PathBuf>,
+    },
     /// Go to another node (its prompt plays, its retries start afresh).
     Goto {
         /// The node's name.
@@ -132,15 +143,17 @@ impl IvrAction {
             Self::Record { .. } => "record",
             Self::Dnc { .. } => "dnc",
             Self::Hangup { .. } => "hangup",
+            Self::Transfer { .. } => "transfer",
             Self::Goto { .. } => "goto",
         }
     }
 
     fn prompt(&self) -> Option<&PathBuf> {
         match self {
-            Self::Record { prompt, .. } | Self::Dnc { prompt } | Self::Hangup { prompt } => {
-                prompt.as_ref()
-            }
+            Self::Record { prompt, .. }
+            | Self::Dnc { prompt }
+            | Self::Hangup { prompt }
+            | Self::Transfer { prompt, .. } => prompt.as_ref(),
             Self::Queue | Self::Goto { .. } => None,
         }
     }
@@ -214,6 +227,11 @@ impl IvrApp {
                     "{at}.max_seconds: must be 1..={MAX_RECORD_SECONDS}, got {max_seconds}"
                 ))
             }
+            IvrAction::Transfer { to, .. }
+                if to.trim().is_empty() || to.contains(char::is_whitespace) =>
+            {
+                Err(format!("{at}.to: a number or a SIP URI, without spaces"))
+            }
             IvrAction::Queue if !has_acd => Err(format!(
                 "{at}: queue needs agents (an [acd] table in the campaign)"
             )),
@@ -259,6 +277,9 @@ pub enum IvrOutput {
     Record(Duration),
     /// Stop the recording now (`#`).
     StopRecording,
+    /// Transfer the call to this number or SIP URI (REFER); the exit that follows does not
+    /// hang up.
+    Transfer(String),
     /// A call event to report (`ivr_entered`, `ivr_choice`, `ivr_recorded`, `ivr_exit`).
     Event(CallEventKind),
     /// The IVR is over: queue the call, or hang it up.
@@ -499,6 +520,10 @@ impl Ivr {
             }
             IvrAction::Dnc { .. } => self.exit(IvrExit::Dnc),
             IvrAction::Hangup { .. } => self.exit(IvrExit::Hangup),
+            IvrAction::Transfer { to, .. } => {
+                self.out.push_back(IvrOutput::Transfer(to));
+                self.exit(IvrExit::Transfer);
+            }
             IvrAction::Goto { .. } => unreachable!("handled in act"),
         }
     }

@@ -238,10 +238,11 @@ fn schemas() -> Value {
         "holidays": {"type": "array", "maxItems": 1000, "items": {"type": "string", "format": "date"}}}});
     let prompt = json!({"type": "string", "description": "WAV file on the server: 8 kHz mono, 16-bit PCM or G.711"});
     let action = json!({"type": "object", "required": ["action"], "additionalProperties": false,
-        "description": "queue | record (prompt, maxSeconds 1-600) | dnc (prompt) | hangup (prompt) | goto (node)",
+        "description": "queue | record (prompt, maxSeconds 1-600) | dnc (prompt) | hangup (prompt) | transfer (to, prompt) | goto (node)",
         "properties": {
-            "action": {"type": "string", "enum": ["queue", "record", "dnc", "hangup", "goto"]},
+            "action": {"type": "string", "enum": ["queue", "record", "dnc", "hangup", "transfer", "goto"]},
             "prompt": prompt, "maxSeconds": {"type": "integer", "minimum": 1, "maximum": 600},
+            "to": {"type": "string", "description": "a number (through the trunk) or a SIP URI"},
             "node": s("string")}});
     let ivr_app = json!({"type": "object", "required": ["nodes"], "additionalProperties": false,
         "description": "An IVR application (docs/ivr.md): run on humans when onHuman is ivr",

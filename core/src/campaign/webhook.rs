@@ -53,6 +53,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "media_timeout",
     "playback_started",
     "accepting",
+    "transferred",
+    "transfer_failed",
     "ivr_entered",
     "ivr_choice",
     "ivr_recorded",

@@ -170,11 +170,17 @@ impl Engine {
                             call_id: call_id(),
                         }))
                 }
+                IvrOutput::Transfer(to) => {
+                    let target = slot.leg.uri_for(&to);
+                    slot.leg.refer(now, &target);
+                }
                 IvrOutput::Event(kind) => self.emit(id, now, kind),
                 IvrOutput::Exit(exit) => {
                     slot.ivr = None;
                     match exit {
                         IvrExit::Queue => self.acd_enqueue(now, id),
+                        // The REFER is out: the transfer ends the call.
+                        IvrExit::Transfer => {}
                         _ => slot.leg.hang_up_answered(now, EndReason::IvrEnded),
                     }
                 }

@@ -88,6 +88,22 @@ pub enum CallEventKind {
         /// Event duration, ms.
         duration_ms: u32,
     },
+    /// The far end accepted our REFER (RFC 3515) and the transfer target answered (a NOTIFY
+    /// with a 2xx sipfrag): we leave the call.
+    Transferred {
+        /// The target (the `Refer-To` URI).
+        to: String,
+        /// The status line code of the final NOTIFY's sipfrag.
+        sip_status: u16,
+    },
+    /// The transfer did not happen: the REFER refused or unanswered, or the target did not
+    /// answer (a non-2xx final sipfrag). The call is hung up.
+    TransferFailed {
+        /// The target.
+        to: String,
+        /// The REFER's error response, or the sipfrag's final code; none on a timeout.
+        sip_status: Option<u16>,
+    },
     /// An inbound call to one of the campaign's `[inbound]` numbers was accepted and
     /// answered (the incoming flow's `accepting`); `answered` and the ACD's events follow.
     Accepting {
@@ -286,6 +302,8 @@ impl CallEventKind {
             CallEventKind::Dtmf { .. } => "dtmf",
             CallEventKind::MediaTimeout { .. } => "media_timeout",
             CallEventKind::Accepting { .. } => "accepting",
+            CallEventKind::Transferred { .. } => "transferred",
+            CallEventKind::TransferFailed { .. } => "transfer_failed",
             CallEventKind::IvrEntered { .. } => "ivr_entered",
             CallEventKind::IvrChoice { .. } => "ivr_choice",
             CallEventKind::IvrRecorded { .. } => "ivr_recorded",
@@ -587,6 +605,9 @@ pub enum IvrExit {
     Dnc,
     /// A `hangup` choice.
     Hangup,
+    /// A `transfer` choice: the call is being transferred (`transferred` or
+    /// `transfer_failed` follows).
+    Transfer,
     /// No digit (or none known) after the retries, then the node's `on_timeout` (hang up by
     /// default).
     Timeout,
@@ -711,6 +732,10 @@ pub enum EndReason {
     /// The IVR hung up: a `hangup`, `dnc` or `record` choice done, or no digit after its
     /// retries (the `ivr_exit` event says which).
     IvrEnded,
+    /// We left the call after a blind transfer by REFER succeeded.
+    Transferred,
+    /// We hung up after a blind transfer failed.
+    TransferFailed,
 }
 
 impl EndReason {
@@ -743,6 +768,8 @@ impl EndReason {
             VoicemailLeft => "voicemail_left",
             PromptPlayed => "prompt_played",
             IvrEnded => "ivr_ended",
+            Transferred => "transferred",
+            TransferFailed => "transfer_failed",
         }
     }
 }

@@ -103,6 +103,9 @@ impl CallLeg {
         tx.respond(now, code, response_to(msg, code, None, extra, vec![]));
         self.up.server_txs.push(tx);
         self.drain_server(src);
+        if method == "NOTIFY" && code == 200 {
+            self.on_refer_notify(now, msg.body());
+        }
         if method == "INFO" && code == 200 {
             let ctype = msg
                 .header_values("Content-Type")

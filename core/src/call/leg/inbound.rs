@@ -105,6 +105,7 @@ impl CallLeg {
                 held: false,
                 server_txs: Vec::new(),
                 invite_server_txs: vec![tx],
+                refer: None,
             },
             ending: Ending {
                 cancel: None,

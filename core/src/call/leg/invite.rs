@@ -125,6 +125,7 @@ impl CallLeg {
                     }
                 }
             }
+            "REFER" => self.on_refer_response(now, msg, status),
             "BYE" => {
                 if let Some(b) = &mut self.ending.bye
                     && b.matches(msg.branch.as_deref(), "BYE")

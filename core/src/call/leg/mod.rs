@@ -18,6 +18,7 @@
 mod in_dialog;
 mod inbound;
 mod invite;
+mod refer;
 mod session_timer;
 
 use session_timer::{allows_update, min_se_of, session_expires_of, session_headers};
@@ -376,6 +377,8 @@ struct Confirmed {
     held: bool,
     server_txs: Vec<ServerTx>,
     invite_server_txs: Vec<InviteServerTx>,
+    /// A blind transfer by REFER in progress (RFC 3515).
+    refer: Option<refer::Refer>,
 }
 
 /// How the call ends.
@@ -529,6 +532,7 @@ impl CallLeg {
                 held: false,
                 server_txs: Vec::new(),
                 invite_server_txs: Vec::new(),
+                refer: None,
             },
             ending: Ending {
                 cancel: None,
@@ -756,6 +760,9 @@ impl CallLeg {
         for b in refresh_out {
             self.push_out(dialog_dest, b);
         }
+        for b in self.refer_poll() {
+            self.push_out(dialog_dest, b);
+        }
         if let Some(t) = &mut self.ending.bye {
             while let Some(b) = t.poll_transmit() {
                 self.out.push_back(LegTransmit {
@@ -869,6 +876,7 @@ impl CallLeg {
         if let Some(c) = &mut self.ending.cancel {
             c.handle_timeout(now);
         }
+        self.refer_timeout(now);
         if let Some(b) = &mut self.ending.bye
             && let Some(ClientTxEvent::Timeout) = b.handle_timeout(now)
         {
@@ -963,6 +971,7 @@ impl CallLeg {
         take(self.deadlines.earliest());
         take(self.ending.cancel.as_ref().and_then(|c| c.poll_timeout()));
         take(self.ending.bye.as_ref().and_then(|c| c.poll_timeout()));
+        take(self.refer_deadline());
         if let Phase::Confirmed { session: Some(st) } = &self.phase {
             take(st.refresh_at);
             take(Some(st.expire_at));
