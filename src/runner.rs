@@ -419,6 +419,7 @@ pub async fn run_with(
         tokens: shell::os_tokens(),
         inbound: HashMap::new(),
         inbound_live: Default::default(),
+        mails: Vec::new(),
     };
     let mut core = core;
     run.run(&mut core).await?;
@@ -701,6 +702,8 @@ struct RunLoop<'a> {
     inbound: HashMap<i64, crate::events::AttemptRef>,
     /// Inbound calls not ended yet (provisional ids): the run waits for them to end.
     inbound_live: std::collections::HashSet<i64>,
+    /// IVR recordings being emailed (`[ivr.email]`): awaited at the end of the run.
+    mails: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunLoop<'_> {
@@ -1053,6 +1056,50 @@ impl RunLoop<'_> {
         Ok(out)
     }
 
+    /// Emails each IVR recording of `events` (`[ivr.email]`), each in a task of its own.
+    async fn email_recordings(&mut self, core: &Campaign, events: &[CallEvent]) {
+        let Some(cfg) = self.cfg.ivr.as_ref().and_then(|i| i.email.clone()) else {
+            return;
+        };
+        for ev in events {
+            let CallEventKind::IvrRecorded {
+                node,
+                duration_ms,
+                file: Some(file),
+                ..
+            } = &ev.kind
+            else {
+                continue;
+            };
+            let attributes = self
+                .store
+                .lead_attributes(ev.attempt.lead_id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_else(|| serde_json::json!({}));
+            let mail = crate::notify::email::RecordingMail {
+                number: core.number(ev.attempt.lead_id).unwrap_or("").to_string(),
+                node: node.clone(),
+                duration_ms: *duration_ms,
+                attributes,
+                file: file.into(),
+            };
+            let cfg = cfg.clone();
+            let call_id = ev.call_id.clone();
+            self.mails.retain(|t| !t.is_finished());
+            self.mails.push(tokio::spawn(async move {
+                match crate::notify::email::send(&cfg, &mail).await {
+                    Ok(()) => tracing::info!(%call_id, to = ?cfg.to, "recording emailed"),
+                    Err(e) => {
+                        tracing::warn!(%call_id, error = %format!("{e:#}"), "recording not emailed")
+                    }
+                }
+            }));
+        }
+    }
+
     async fn store_batch(&mut self, core: &Campaign, b: &StoreBatch) -> anyhow::Result<()> {
         let mapped;
         let call_events: &[CallEvent] = if b.call_events.iter().any(|e| e.attempt.attempt_id < 0) {
@@ -1083,6 +1130,7 @@ impl RunLoop<'_> {
                 .publish_campaign(&self.clock, &b.campaign_events);
         }
         let extras = recording_extras(self.store, &self.fanout, call_events).await;
+        self.email_recordings(core, call_events).await;
         self.fanout.publish(
             &self.clock,
             call_events,
@@ -1129,6 +1177,14 @@ impl RunLoop<'_> {
         self.store_batch(core, &tail).await?;
         if let Some(w) = self.fanout.webhook.take() {
             w.finish(WEBHOOK_GRACE).await;
+        }
+        // Emails under way get the webhook's grace to finish.
+        let mails = std::mem::take(&mut self.mails);
+        if tokio::time::timeout(WEBHOOK_GRACE, futures_util::future::join_all(mails))
+            .await
+            .is_err()
+        {
+            tracing::warn!("recordings still being emailed at the end of the run: abandoned");
         }
         tracing::debug!(campaign = %self.cfg.name, "engine events drained");
         let rx = self.shutdown_rx.take().expect("shutdown requested above");

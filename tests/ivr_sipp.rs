@@ -66,6 +66,54 @@ async fn receiver() -> (String, Got) {
     (url, got)
 }
 
+/// A minimal SMTP server on 127.0.0.1 (RFC 5321's greeting, EHLO, MAIL, RCPT, DATA, QUIT):
+/// each message's envelope commands and data, as one text.
+async fn smtp_sink() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let got: Arc<Mutex<Vec<String>>> = Default::default();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+                let (mut text, mut data) = (String::new(), false);
+                while let Ok(Some(line)) = lines.next_line().await {
+                    text.push_str(&line);
+                    text.push('\n');
+                    let reply: &[u8] = if data {
+                        if line != "." {
+                            continue;
+                        }
+                        data = false;
+                        g.lock().unwrap().push(std::mem::take(&mut text));
+                        b"250 queued\r\n"
+                    } else {
+                        match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                            "EHLO" | "HELO" => b"250 sink\r\n",
+                            "DATA" => {
+                                data = true;
+                                b"354 go on\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = w.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"250 OK\r\n",
+                        }
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
 async fn events(store: &Store, kind: &str) -> Vec<(String, Value)> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT l.number, e.data FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
@@ -115,6 +163,7 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
     )
     .unwrap();
     let (url, got) = receiver().await;
+    let (smtp, mails) = smtp_sink().await;
     let port = free_port(Transport::Udp).unwrap();
     let p = |n: &str| d.join(n).display().to_string();
     let extra = format!(
@@ -128,7 +177,9 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
          \"1\" = {{ action = \"queue\" }}\n\
          \"2\" = {{ action = \"record\", prompt = \"{beep}\", max_seconds = 20 }}\n\
          \"9\" = {{ action = \"dnc\", prompt = \"{removed}\" }}\n\
-         \"3\" = {{ action = \"transfer\", to = \"+14155557777\" }}\n",
+         \"3\" = {{ action = \"transfer\", to = \"+14155557777\" }}\n\
+         [ivr.email]\nsmtp = \"{smtp}\"\nfrom = \"dialer@outdial.test\"\n\
+         to = [\"helpdesk@outdial.test\"]\nsubject = \"Message from {{number}}\"\n",
         rec = p("rec"),
         menu = p("menu.wav"),
         sorry = p("sorry.wav"),
@@ -199,6 +250,22 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
         .decode(payload["recording"]["base64"].as_str().unwrap())
         .unwrap();
     assert_eq!(wav, std::fs::read(&file).unwrap());
+    // … and by email to the helpdesk, the WAV attached, the lead's columns in the text.
+    let mail = mails
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("the recording was emailed");
+    assert!(mail.contains("RCPT TO:<helpdesk@outdial.test>"), "{mail}");
+    assert!(
+        mail.contains(&format!("Subject: Message from {two}")),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("tag: lead-1") && mail.contains("Content-Type: audio/wav"),
+        "{mail}"
+    );
 
     // 5: nothing pressed: the menu, the retry prompt, the menu again, then the hang-up.
     assert!(of(&choices, &none).is_empty());

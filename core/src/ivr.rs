@@ -44,6 +44,28 @@ pub struct IvrApp {
     pub start: String,
     /// The nodes by name.
     pub nodes: BTreeMap<String, IvrNode>,
+    /// Where `record` choices' recordings are also sent by email (`[ivr.email]`), beside the
+    /// webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<IvrEmail>,
+}
+
+/// Email delivery of IVR recordings (`[ivr.email]`): one message per recording, the WAV
+/// attached, the lead's number and call-list columns in the text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IvrEmail {
+    /// The SMTP server, `host:port`: plain SMTP to a relay (no TLS or login in this build,
+    /// so a relay on the same host or network).
+    pub smtp: String,
+    /// The sender address.
+    pub from: String,
+    /// The recipients (a helpdesk, a ticket system's address). At least one.
+    pub to: Vec<String>,
+    /// The subject; `{number}` is replaced by the caller's number (default "Voice message
+    /// from {number}").
+    #[serde(default)]
+    pub subject: Option<String>,
 }
 
 fn default_start() -> String {
@@ -173,6 +195,23 @@ impl IvrApp {
                 "ivr.nodes: give 1 to {MAX_NODES} nodes, got {}",
                 self.nodes.len()
             ));
+        }
+        if let Some(e) = &self.email {
+            let port_ok = e
+                .smtp
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !port_ok {
+                return Err(format!("ivr.email.smtp: {:?} is not host:port", e.smtp));
+            }
+            for a in std::iter::once(&e.from).chain(&e.to) {
+                if !a.contains('@') || a.contains(char::is_whitespace) {
+                    return Err(format!("ivr.email: {a:?} is not an email address"));
+                }
+            }
+            if e.to.is_empty() {
+                return Err("ivr.email.to: give at least one recipient".into());
+            }
         }
         if !self.nodes.contains_key(&self.start) {
             return Err(format!(

@@ -3,6 +3,7 @@
 //! run loop hands every event over once it is stored ([`Fanout`]), so a client that sees an
 //! event can read it back from the API.
 
+pub mod email;
 pub mod metrics;
 pub mod webhook;
 
