@@ -1711,3 +1711,92 @@ async fn scheduled_campaigns_start_and_stop_by_themselves_across_a_restart() {
     assert!(c["detail"].as_str().unwrap().contains("stop_at"), "{c}");
     assert_eq!(server.stop(), Some(0));
 }
+
+/// IVR applications kept by name (`/v1/ivr`): created and replaced in camelCase, validated
+/// with the campaign file's messages, copied into a campaign that names one (`ivrApp`), and
+/// deleted without touching that copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ivr_applications_are_kept_by_name_and_copied_into_campaigns() {
+    let server = Server::start("sip:127.0.0.1:9");
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let agent = admin.as_role(&server.token("agent", Some("1001")));
+    let menu = json!({"nodes": {"main": {"prompt": "/p/menu.wav", "retryPrompt": "/p/sorry.wav",
+        "choices": {"9": {"action": "dnc"}, "2": {"action": "record", "maxSeconds": 30}}}}});
+    let (s, v) = admin.call("PUT", "/v1/ivr/menu", Some(menu.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["name"], "menu");
+    assert_eq!(v["nodes"]["main"]["retryPrompt"], "/p/sorry.wav");
+    assert_eq!(v["nodes"]["main"]["choices"]["2"]["maxSeconds"], 30);
+    let (s, _) = admin.call("PUT", "/v1/ivr/menu", Some(menu)).await;
+    assert_eq!(s, StatusCode::OK, "replaced");
+    let (s, p) = admin
+        .call(
+            "PUT",
+            "/v1/ivr/bad",
+            Some(json!({"nodes": {"main": {"choices": {"1": {"action": "goto", "node": "nowhere"}}}}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("goto \"nowhere\""),
+        "{p}"
+    );
+    let (s, p) = admin
+        .call(
+            "PUT",
+            "/v1/ivr/bad",
+            Some(json!({"nodes": {"main": {"timeOut": 3}}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (_, list) = admin.call("GET", "/v1/ivr", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        agent.call("GET", "/v1/ivr", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, c) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "renewals", "callerId": "+14155550000", "onHuman": "ivr", "ivrApp": "menu"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert_eq!(
+        c["ivr"]["nodes"]["main"]["retryPrompt"], "/p/sorry.wav",
+        "{c}"
+    );
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "other", "callerId": "+14155550000", "onHuman": "ivr", "ivrApp": "nope"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &p["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("ivrApp")),
+        "{p}"
+    );
+    assert_eq!(
+        admin.call("DELETE", "/v1/ivr/menu", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        admin.call("GET", "/v1/ivr/menu", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, c) = admin
+        .call("GET", &format!("/v1/campaigns/{}", c["id"]), None)
+        .await;
+    assert_eq!(
+        c["ivr"]["nodes"]["main"]["prompt"], "/p/menu.wav",
+        "the campaign keeps its copy"
+    );
+    assert_eq!(server.stop(), Some(0));
+}

@@ -82,6 +82,8 @@ pub fn document() -> Value {
             ops.iter().map(|o| (o.to_string(), link(o))).collect();
         d["paths"][path]["post"]["responses"]["201"]["links"] = Value::Object(links);
     };
+    d["paths"]["/v1/ivr"] = ivr_paths().0;
+    d["paths"]["/v1/ivr/{name}"] = ivr_paths().1;
     created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);
     created(
         &mut d,
@@ -226,6 +228,29 @@ fn paths_document() -> Value {
     })
 }
 
+/// `/v1/ivr` and `/v1/ivr/{name}`: IVR applications kept by name (docs/ivr.md).
+fn ivr_paths() -> (Value, Value) {
+    let name = path_param(
+        "name",
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+    );
+    let app = json!({"allOf": [r("IvrApp"), {"type": "object", "properties": {
+        "name": {"type": "string"}, "createdAt": {"type": "string"}, "updatedAt": {"type": "string"}}}]});
+    let mut one = json!({
+            "get": op("getIvrApp", "An IVR application", Some("supervisor+"), vec![name.clone()], None,
+                json_ok("200", app.clone()), &["404"]),
+            "put": op("putIvrApp", "Create (201) or replace (200) an IVR application", Some("admin+"),
+                vec![name.clone()], Some(r("IvrApp")), json_ok("200", app.clone()), &["400", "404", "415", "422"]),
+            "delete": op("deleteIvrApp", "Delete an IVR application (campaigns keep their copy)", Some("admin+"),
+                vec![name], None, ("204", json!({"description": "deleted"})), &["404"])});
+    one["put"]["responses"]["201"] = json_ok("201", app.clone()).1;
+    (
+        json!({"get": op("listIvrApps", "IVR applications", Some("supervisor+"), vec![], None,
+            json_ok("200", json!({"type": "array", "items": app})), &[])}),
+        one,
+    )
+}
+
 fn schemas() -> Value {
     let s = |t: &str| json!({"type": t});
     let opt = |t: &str| json!({"type": [t, "null"]});
@@ -335,6 +360,7 @@ fn schemas() -> Value {
             "onMachine": {"type": "string", "enum": ["hangup", "voicemail", "continue"]},
             "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue", "ivr"]},
             "ivr": r("IvrApp"), "recordingsDir": s("string"),
+            "ivrApp": {"type": "string", "description": "the name of a stored IVR application (/v1/ivr), copied into ivr"},
             "inbound": {"type": "object", "required": ["numbers"], "additionalProperties": false,
                 "description": "Inbound calls to these numbers go to the campaign's agents, ahead of outbound customers",
                 "properties": {"numbers": {"type": "array", "minItems": 1, "items": s("string")},

@@ -43,6 +43,11 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/campaigns/{id}/stats", get(campaign_stats))
         .route("/v1/campaigns/{id}/events", get(campaign_events))
         .route("/v1/campaigns/{id}/cdr", get(campaign_cdr))
+        .route("/v1/ivr", get(list_ivr_apps))
+        .route(
+            "/v1/ivr/{name}",
+            get(get_ivr_app).put(put_ivr_app).delete(delete_ivr_app),
+        )
         .route("/v1/dnc", axum::routing::post(add_dnc))
         .route("/v1/dnc/{number}", get(get_dnc))
         .route("/v1/agents/{id}/next-lead", axum::routing::post(next_lead))
@@ -304,13 +309,32 @@ fn campaign_view(row: &CampaignRow) -> Value {
     v
 }
 
-/// Validates a campaign body: (name, stored settings, call lists).
+/// Validates a campaign body: (name, stored settings, call lists). An `ivrApp` naming a stored
+/// IVR application is replaced by a copy of it (`ivr`).
 async fn checked_body(
     state: &ApiState,
     svc: &Service,
     body: Value,
 ) -> Result<(String, Value, Vec<i64>), Problem> {
-    let (name, settings, lists) = convert::split_body(body)?;
+    let (name, mut settings, lists) = convert::split_body(body)?;
+    if let Some(app) = settings.as_object_mut().and_then(|m| m.remove("ivr_app")) {
+        let Some(app_name) = app.as_str() else {
+            return Err(Problem::invalid("ivrApp", "the name of an IVR application"));
+        };
+        let (config, _, _) = state
+            .store
+            .ivr_app(app_name)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                Problem::invalid(
+                    "ivrApp",
+                    format!("no IVR application {app_name:?} (GET /v1/ivr)"),
+                )
+            })?;
+        let app: Value = serde_json::from_str(&config).map_err(db_error)?;
+        settings["ivr"] = app;
+    }
     convert::campaign_config(&svc.defaults, settings.clone())?;
     for l in &lists {
         if state.store.call_list(*l).await.map_err(db_error)?.is_none() {
@@ -759,6 +783,145 @@ async fn add_dnc(
     }
     let added = state.store.import_dnc(&ok, "api").await.map_err(db_error)?;
     Ok(Json(serde_json::json!({"added": added, "errors": errors})))
+}
+
+// ---------------------------------------------------------------- IVR applications
+
+/// An IVR application's name: 1-64 letters, digits, `_` or `-`.
+fn ivr_name(name: &str) -> Result<&str, Problem> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no IVR application {name:?} (names are 1-64 letters, digits, _ or -)"),
+        ))
+    }
+}
+
+/// An IVR application as the API shows it: camelCase, with its name and times.
+fn ivr_view(name: &str, config: &str, created: &str, updated: &str) -> Value {
+    let mut v = convert::rename_keys(
+        serde_json::from_str(config).unwrap_or(Value::Null),
+        &snake_to_camel,
+    );
+    if let Some(m) = v.as_object_mut() {
+        m.insert("name".into(), name.into());
+        m.insert("createdAt".into(), created.into());
+        m.insert("updatedAt".into(), updated.into());
+    }
+    v
+}
+
+/// `GET /v1/ivr`: every stored IVR application.
+async fn list_ivr_apps(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+) -> Result<Json<Vec<Value>>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let apps = state.store.ivr_apps().await.map_err(db_error)?;
+    Ok(Json(
+        apps.iter()
+            .map(|(n, c, cr, up)| ivr_view(n, c, cr, up))
+            .collect(),
+    ))
+}
+
+/// `GET /v1/ivr/{name}`.
+async fn get_ivr_app(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let name = ivr_name(&name)?;
+    let (c, cr, up) = state
+        .store
+        .ivr_app(name)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                format!("no IVR application {name:?}"),
+            )
+        })?;
+    Ok(Json(ivr_view(name, &c, &cr, &up)))
+}
+
+/// `PUT /v1/ivr/{name}`: creates (201) or replaces (200) an IVR application (the body is the
+/// application in camelCase, docs/ivr.md), validated as a campaign's would be (a `queue`
+/// choice is checked against agents when a campaign uses it).
+async fn put_ivr_app(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    caller.require(Role::Admin)?;
+    let name = ivr_name(&name)?.to_string();
+    let mut body = body;
+    if let Some(m) = body.as_object_mut() {
+        for ro in ["name", "createdAt", "updatedAt"] {
+            m.remove(ro);
+        }
+    }
+    let settings = convert::rename_keys(body, &convert::camel_to_snake);
+    let app: crate::ivr::IvrApp =
+        serde_path_to_error::deserialize(settings.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            let field = path
+                .split('.')
+                .map(snake_to_camel)
+                .collect::<Vec<_>>()
+                .join(".");
+            Problem::invalid(&field, e.into_inner().to_string())
+        })?;
+    app.validate(true).map_err(|e| {
+        let field = e.split(':').next().unwrap_or("ivr").to_string();
+        Problem::invalid(&field, e)
+    })?;
+    let config = serde_json::to_string(&settings).map_err(db_error)?;
+    let created = state
+        .store
+        .put_ivr_app(&name, &config)
+        .await
+        .map_err(db_error)?;
+    let (c, cr, up) = state
+        .store
+        .ivr_app(&name)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| db_error("the IVR application just stored is gone"))?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(ivr_view(&name, &c, &cr, &up))))
+}
+
+/// `DELETE /v1/ivr/{name}`: 204; campaigns that copied it keep their copy.
+async fn delete_ivr_app(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Admin)?;
+    let name = ivr_name(&name)?;
+    if state.store.delete_ivr_app(name).await.map_err(db_error)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no IVR application {name:?}"),
+        ))
+    }
 }
 
 /// `GET /v1/dnc/{number}`: whether a number (normalised as E.164 when it starts with `+`) is

@@ -428,6 +428,69 @@ impl Store {
             .collect())
     }
 
+    /// Stores IVR application `name` (its settings as JSON), replacing one of that name.
+    /// Returns true when it is new. Errors: database failures.
+    pub async fn put_ivr_app(&self, name: &str, config: &str) -> anyhow::Result<bool> {
+        let now = rfc3339_ms(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        let existed: Option<String> =
+            sqlx::query_scalar("SELECT name FROM ivr_apps WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if existed.is_some() {
+            sqlx::query("UPDATE ivr_apps SET config = $2, updated_at = $3 WHERE name = $1")
+                .bind(name)
+                .bind(config)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO ivr_apps (name, config, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+            )
+            .bind(name)
+            .bind(config)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(existed.is_none())
+    }
+
+    /// IVR application `name`: (settings JSON, created at, updated at). Errors: database
+    /// failures.
+    pub async fn ivr_app(&self, name: &str) -> anyhow::Result<Option<(String, String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT config, created_at, updated_at FROM ivr_apps WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Every IVR application: (name, settings JSON, created at, updated at), by name.
+    /// Errors: database failures.
+    pub async fn ivr_apps(&self) -> anyhow::Result<Vec<(String, String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT name, config, created_at, updated_at FROM ivr_apps ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Deletes IVR application `name`; false when there was none (campaigns keep their copy).
+    /// Errors: database failures.
+    pub async fn delete_ivr_app(&self, name: &str) -> anyhow::Result<bool> {
+        Ok(sqlx::query("DELETE FROM ivr_apps WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
     /// How many numbers are on the do-not-call list. Errors: database failures.
     pub async fn dnc_count(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM dnc")
