@@ -834,6 +834,11 @@ impl RunLoop<'_> {
             let attempt = placed.attempt;
             let mut spec = self.spec.clone();
             spec.number = placed.number.clone();
+            if placed.callback {
+                // The callback the person asked for: to the agents, not the IVR again.
+                spec.media.on_human = crate::call::actions::HumanAction::Queue;
+                spec.media.ivr = None;
+            }
             self.engine
                 .commands
                 .send(Command::StartCall {

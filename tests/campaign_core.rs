@@ -628,3 +628,49 @@ fn a_schedule_that_does_not_hold_is_refused_by_its_field() {
     // Without its offset the time is ambiguous: refused.
     assert!(bad("stop_at = \"2026-12-02T12:00:00\"").starts_with("stop_at:"));
 }
+
+#[test]
+fn a_callback_asked_for_in_the_ivr_calls_the_lead_again_then_for_the_agents() {
+    let t0 = Instant::now();
+    let mut c = campaign("cps = 100", 2, t0);
+    assert_eq!(leads_of(&dial(&mut c, t0)), [1]);
+    assert_eq!(leads_of(&dial(&mut c, t0 + S)), [2]);
+    let exit = CallEvent {
+        call_id: "c-1-1".into(),
+        attempt: AttemptRef {
+            attempt_id: attempt_id(1, 1),
+            lead_id: 1,
+            attempt_no: 1,
+        },
+        at: t0 + 5 * S,
+        kind: CallEventKind::IvrExit {
+            node: "main".into(),
+            exit: outdial::events::IvrExit::Callback,
+            callback_after_s: Some(60),
+        },
+    };
+    let up = outcome(
+        &mut c,
+        t0 + 6 * S,
+        vec![
+            exit,
+            ended(t0 + 6 * S, 1, 1, Disposition::Answered, None),
+            ended(t0 + 6 * S, 2, 1, Disposition::Answered, None),
+        ],
+    );
+    // Lead 1 is called again (an answered call is otherwise final, as lead 2 is).
+    assert!(
+        matches!(up[0], LeadUpdate::Retry { lead_id: 1, .. }),
+        "{up:?}"
+    );
+    assert!(
+        matches!(up[1], LeadUpdate::Final { lead_id: 2, .. }),
+        "{up:?}"
+    );
+    assert!(dial(&mut c, t0 + 65 * S).is_empty());
+    let DialPass { picks, .. } = c.poll_dial(t0 + 67 * S, || 0);
+    assert_eq!(leads_of(&picks), [1]);
+    assert!(picks[0].callback);
+    let placed = c.placed(picks, vec![Some(attempt_id(1, 2))]);
+    assert!(placed[0].callback, "the callback goes to the agents");
+}

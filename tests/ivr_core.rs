@@ -59,6 +59,7 @@ fn exit(node: &str, exit: IvrExit) -> [IvrOutput; 2] {
         IvrOutput::Event(CallEventKind::IvrExit {
             node: node.into(),
             exit,
+            callback_after_s: None,
         }),
         IvrOutput::Exit(exit),
     ]

@@ -167,7 +167,7 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
     let port = free_port(Transport::Udp).unwrap();
     let p = |n: &str| d.join(n).display().to_string();
     let extra = format!(
-        "local_address = \"127.0.0.1:{port}\"\nmax_concurrent = 6\nring_timeout = 10\n\
+        "local_address = \"127.0.0.1:{port}\"\nmax_concurrent = 7\nring_timeout = 10\n\
          media_timeout = 0\non_human = \"ivr\"\nrecordings_dir = \"{rec}\"\n\
          [amd]\nprofile = \"off\"\n\
          [webhook]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nevents = [\"ivr_recorded\", \"ivr_choice\"]\n\
@@ -178,6 +178,7 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
          \"2\" = {{ action = \"record\", prompt = \"{beep}\", max_seconds = 20 }}\n\
          \"9\" = {{ action = \"dnc\", prompt = \"{removed}\" }}\n\
          \"3\" = {{ action = \"transfer\", to = \"+14155557777\" }}\n\
+         \"4\" = {{ action = \"callback\", after_seconds = 1 }}\n\
          [ivr.email]\nsmtp = \"{smtp}\"\nfrom = \"dialer@outdial.test\"\n\
          to = [\"helpdesk@outdial.test\"]\nsubject = \"Message from {{number}}\"\n",
         rec = p("rec"),
@@ -196,10 +197,11 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
         number(9, 5),
         number(3, 6),
     );
-    let numbers = [&one, &two, &none, &info, &nine, &three].map(|n| n.to_string());
+    let four = number(4, 7);
+    let numbers = [&one, &two, &none, &info, &nine, &three, &four].map(|n| n.to_string());
     let (out, db) = run_campaign(d, &toml, &numbers).await;
     let store = Store::open(&db).await.unwrap();
-    for l in &out.report.leads {
+    for l in out.report.leads.iter().filter(|l| l.number != four) {
         assert_eq!(
             only_attempt(l).disposition.as_deref(),
             Some("answered"),
@@ -207,7 +209,11 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
         );
     }
     let entered = events(&store, "ivr_entered").await;
-    assert_eq!(entered.len(), 6, "every caller heard the menu: {entered:?}");
+    assert_eq!(
+        entered.len(),
+        7,
+        "every caller heard the menu once: {entered:?}"
+    );
     let choices = events(&store, "ivr_choice").await;
     let exits = events(&store, "ivr_exit").await;
     let exit_of = |n: &str| of(&exits, n)[0]["exit"].as_str().unwrap().to_string();
@@ -289,12 +295,37 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
     for n in [&two, &none, &info, &nine] {
         assert_eq!(of(&terminated, n)[0]["detail"], "ivr_ended", "{n}");
     }
-    assert_eq!(out.engine.acd.as_ref().unwrap().connected, 1);
+    // 4: asked for a callback: hung up, called again a second later, and that call went
+    // straight to the agent (no menu).
+    let lead4 = out.report.leads.iter().find(|l| l.number == four).unwrap();
+    assert_eq!(lead4.attempts.len(), 2, "{lead4:?}");
+    assert_eq!(exit_of(&four), "callback");
+    assert_eq!(of(&exits, &four)[0]["callback_after_s"], 1);
+    let callback_call = lead4.attempts[1].call_id.clone().unwrap();
+    let conns = events(&store, "connected").await;
+    assert_eq!(of(&conns, &four).len(), 1, "{conns:?}");
+    let ivr_calls: Vec<String> =
+        sqlx::query_scalar("SELECT call_id FROM call_events WHERE kind = 'ivr_entered'")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert!(
+        !ivr_calls.contains(&callback_call),
+        "no menu on the callback"
+    );
+    assert_eq!(out.engine.acd.as_ref().unwrap().connected, 2);
     let stats = outdial::report::campaign_stats(&store, None, "ivr")
         .await
         .unwrap();
     let count = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied();
-    for (k, n) in [("main:1", 1), ("main:2", 1), ("main:3", 1), ("main:9", 2)] {
+    let choices_want = [
+        ("main:1", 1),
+        ("main:2", 1),
+        ("main:3", 1),
+        ("main:4", 1),
+        ("main:9", 2),
+    ];
+    for (k, n) in choices_want {
         assert_eq!(
             count(&stats.ivr_choices, k),
             Some(n),
@@ -302,13 +333,15 @@ async fn callers_choose_an_agent_a_recording_or_the_dnc_list_and_silence_hangs_u
             stats.ivr_choices
         );
     }
-    for (k, n) in [
+    let exits_want = [
         ("queue", 1),
         ("recorded", 1),
         ("dnc", 2),
         ("timeout", 1),
         ("transfer", 1),
-    ] {
+        ("callback", 1),
+    ];
+    for (k, n) in exits_want {
         assert_eq!(count(&stats.ivr_exits, k), Some(n), "{:?}", stats.ivr_exits);
     }
 

@@ -146,6 +146,17 @@ pub enum IvrAction {
         #[serde(default)]
         prompt: Option<PathBuf>,
     },
+    /// The caller asks to be called back by an agent: play `prompt` ("we will call you back
+    /// in a few minutes"), hang up, and call the lead again after `after_seconds` (0–86,400,
+    /// default 300) — that call goes straight to the agents, without the IVR. Needs `[acd]`.
+    Callback {
+        /// Seconds until the callback.
+        #[serde(default = "default_callback_seconds")]
+        after_seconds: u32,
+        /// Played before hanging up.
+        #[serde(default)]
+        prompt: Option<PathBuf>,
+    },
     /// Go to another node (its prompt plays, its retries start afresh).
     Goto {
         /// The node's name.
@@ -155,6 +166,9 @@ pub enum IvrAction {
 
 fn default_record_seconds() -> u32 {
     60
+}
+fn default_callback_seconds() -> u32 {
+    300
 }
 
 impl IvrAction {
@@ -166,6 +180,7 @@ impl IvrAction {
             Self::Dnc { .. } => "dnc",
             Self::Hangup { .. } => "hangup",
             Self::Transfer { .. } => "transfer",
+            Self::Callback { .. } => "callback",
             Self::Goto { .. } => "goto",
         }
     }
@@ -175,7 +190,8 @@ impl IvrAction {
             Self::Record { prompt, .. }
             | Self::Dnc { prompt }
             | Self::Hangup { prompt }
-            | Self::Transfer { prompt, .. } => prompt.as_ref(),
+            | Self::Transfer { prompt, .. }
+            | Self::Callback { prompt, .. } => prompt.as_ref(),
             Self::Queue | Self::Goto { .. } => None,
         }
     }
@@ -271,6 +287,12 @@ impl IvrApp {
             {
                 Err(format!("{at}.to: a number or a SIP URI, without spaces"))
             }
+            IvrAction::Callback { after_seconds, .. } if *after_seconds > 86_400 => Err(format!(
+                "{at}.after_seconds: must be 0..=86400, got {after_seconds}"
+            )),
+            IvrAction::Callback { .. } if !has_acd => Err(format!(
+                "{at}: callback needs agents (an [acd] table in the campaign)"
+            )),
             IvrAction::Queue if !has_acd => Err(format!(
                 "{at}: queue needs agents (an [acd] table in the campaign)"
             )),
@@ -559,6 +581,9 @@ impl Ivr {
             }
             IvrAction::Dnc { .. } => self.exit(IvrExit::Dnc),
             IvrAction::Hangup { .. } => self.exit(IvrExit::Hangup),
+            IvrAction::Callback { after_seconds, .. } => {
+                self.exit_with(IvrExit::Callback, Some(after_seconds))
+            }
             IvrAction::Transfer { to, .. } => {
                 self.out.push_back(IvrOutput::Transfer(to));
                 self.exit(IvrExit::Transfer);
@@ -568,10 +593,15 @@ impl Ivr {
     }
 
     fn exit(&mut self, exit: IvrExit) {
+        self.exit_with(exit, None);
+    }
+
+    fn exit_with(&mut self, exit: IvrExit, callback_after_s: Option<u32>) {
         self.state = State::Done;
         self.out.push_back(IvrOutput::Event(CallEventKind::IvrExit {
             node: self.node.clone(),
             exit,
+            callback_after_s,
         }));
         self.out.push_back(IvrOutput::Exit(exit));
     }

@@ -263,9 +263,10 @@ fn schemas() -> Value {
         "holidays": {"type": "array", "maxItems": 1000, "items": {"type": "string", "format": "date"}}}});
     let prompt = json!({"type": "string", "description": "WAV file on the server: 8 kHz mono, 16-bit PCM or G.711"});
     let action = json!({"type": "object", "required": ["action"], "additionalProperties": false,
-        "description": "queue | record (prompt, maxSeconds 1-600) | dnc (prompt) | hangup (prompt) | transfer (to, prompt) | goto (node)",
+        "description": "queue | record (prompt, maxSeconds 1-600) | dnc (prompt) | hangup (prompt) | transfer (to, prompt) | callback (afterSeconds, prompt) | goto (node)",
         "properties": {
-            "action": {"type": "string", "enum": ["queue", "record", "dnc", "hangup", "transfer", "goto"]},
+            "action": {"type": "string", "enum": ["queue", "record", "dnc", "hangup", "transfer", "callback", "goto"]},
+            "afterSeconds": {"type": "integer", "minimum": 0, "maximum": 86400},
             "prompt": prompt, "maxSeconds": {"type": "integer", "minimum": 1, "maximum": 600},
             "to": {"type": "string", "description": "a number (through the trunk) or a SIP URI"},
             "node": s("string")}});

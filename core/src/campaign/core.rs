@@ -134,6 +134,9 @@ pub struct Pick {
     pub started: Instant,
     /// The preview request (its token) this call answers.
     pub preview: Option<u64>,
+    /// A callback the person asked for in the IVR: the answered call goes straight to the
+    /// agents, without the IVR.
+    pub callback: bool,
 }
 
 /// One dial pass: leads to store attempts for, and leads made final without a call.
@@ -157,6 +160,8 @@ pub struct Placement {
     /// The preview request it answers: its token and agent (the answered call goes to that
     /// agent only).
     pub preview: Option<(u64, String)>,
+    /// A callback asked for in the IVR: straight to the agents when answered.
+    pub callback: bool,
 }
 
 /// What the run loop stores (in one transaction for the call events and lead updates), then
@@ -268,6 +273,10 @@ pub struct Campaign {
     stop_at: Option<Instant>,
     /// True once `stop_at` has passed.
     schedule_ended: bool,
+    /// Leads whose person asked for a callback (IVR), until their call ends: when.
+    callbacks: HashMap<i64, Duration>,
+    /// Leads whose next attempt is that callback.
+    callback_due: HashSet<i64>,
 }
 
 impl Campaign {
@@ -347,6 +356,8 @@ impl Campaign {
             outbox: StoreBatch::default(),
             stop_at: stop_at.map(|t| clock.to_instant(t)),
             schedule_ended: false,
+            callbacks: HashMap::new(),
+            callback_due: HashSet::new(),
         })
     }
 
@@ -659,6 +670,7 @@ impl Campaign {
                 attempt_no,
                 started: now,
                 preview,
+                callback: self.callback_due.remove(&lead_id),
             });
         }
         if !pass.not_dialled.is_empty() {
@@ -720,6 +732,7 @@ impl Campaign {
                 },
                 number: self.leads[&pick.lead_id].number.clone(),
                 preview: request,
+                callback: pick.callback,
             });
         }
         out
@@ -738,6 +751,14 @@ impl Campaign {
         let events = std::mem::take(&mut self.inbox);
         let mut batch = std::mem::take(&mut self.outbox);
         for ev in &events {
+            if let CallEventKind::IvrExit {
+                callback_after_s: Some(s),
+                ..
+            } = &ev.kind
+            {
+                self.callbacks
+                    .insert(ev.attempt.lead_id, Duration::from_secs(u64::from(*s)));
+            }
             if let Some(update) = self.apply(now, ev) {
                 batch.lead_updates.push(update);
             }
@@ -799,6 +820,19 @@ impl Campaign {
         self.preview.busy.retain(|_, a| *a != ev.attempt.attempt_id);
         let lead_id = ev.attempt.lead_id;
         let st = self.leads.get_mut(&lead_id)?;
+        // The person asked the IVR for a callback: called again then, whatever the rules.
+        if let Some(after) = self.callbacks.remove(&lead_id) {
+            let at = later(now, after);
+            if !self.holds.stopping {
+                self.due.push(Reverse((at, lead_id)));
+            }
+            self.callback_due.insert(lead_id);
+            return Some(LeadUpdate::Retry {
+                lead_id,
+                attempts: st.tally.attempts,
+                at: self.clock.to_utc(at),
+            });
+        }
         let decision = decide::decide(
             now,
             &mut st.tally,

@@ -119,6 +119,7 @@ impl Engine {
             self.out.push_back(emit(CallEventKind::IvrExit {
                 node,
                 exit: IvrExit::Recorded,
+                callback_after_s: None,
             }));
         }
     }

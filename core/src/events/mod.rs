@@ -123,7 +123,7 @@ pub enum CallEventKind {
         node: String,
         /// The digit (`0`–`9`, `*`, `#`, `A`–`D`).
         digit: String,
-        /// `queue`, `record`, `dnc`, `hangup` or `goto`.
+        /// `queue`, `record`, `dnc`, `hangup`, `transfer`, `callback` or `goto`.
         action: String,
     },
     /// The caller's recording in the IVR ended (`#`, `max_seconds`, or hang-up).
@@ -142,8 +142,12 @@ pub enum CallEventKind {
     IvrExit {
         /// The node it left from.
         node: String,
-        /// How: `queue`, `recorded`, `dnc`, `hangup`, `timeout` or `loop`.
+        /// How: `queue`, `recorded`, `dnc`, `hangup`, `transfer`, `callback`, `timeout` or
+        /// `loop`.
         exit: IvrExit,
+        /// `callback`: seconds until the lead is called again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_after_s: Option<u32>,
     },
     /// No RTP arrived for `after_ms` after the answer or the last packet.
     MediaTimeout {
@@ -608,6 +612,8 @@ pub enum IvrExit {
     /// A `transfer` choice: the call is being transferred (`transferred` or
     /// `transfer_failed` follows).
     Transfer,
+    /// A `callback` choice: hung up, the lead called again later, straight to an agent.
+    Callback,
     /// No digit (or none known) after the retries, then the node's `on_timeout` (hang up by
     /// default).
     Timeout,
