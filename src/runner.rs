@@ -1254,11 +1254,24 @@ async fn engine_config(
                     .iter()
                     .map(|n| crate::engine::core::digits_of(n))
                     .collect(),
-                allow: if i.allow_from.is_empty() {
-                    trunk_ips.clone()
-                } else {
-                    i.allow_from.iter().filter_map(|a| a.parse().ok()).collect()
+                allow: match (i.allow_from.is_empty(), &i.auth_username) {
+                    (false, _) => i.allow_from.iter().filter_map(|a| a.parse().ok()).collect(),
+                    // Authenticated callers may come from anywhere.
+                    (true, Some(_)) => Vec::new(),
+                    (true, None) => trunk_ips.clone(),
                 },
+                auth: i
+                    .auth_username
+                    .as_ref()
+                    .zip(i.auth_password.as_ref())
+                    .map(|(u, p)| {
+                        let realm = crate::campaign::config::INBOUND_REALM;
+                        crate::engine::core::InboundAuth {
+                            username: u.clone(),
+                            realm: realm.to_string(),
+                            ha1: crate::acd::digest_auth::Ha1::from_password(u, realm, p),
+                        }
+                    }),
             }),
         recordings_dir: cfg.recordings_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir()

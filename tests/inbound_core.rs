@@ -4,13 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use outdial::engine::core::{Engine, EngineConfig, InboundRoute, Output, digits_of};
+use outdial::engine::core::{Engine, EngineConfig, InboundAuth, InboundRoute, Output, digits_of};
 use outdial::engine::trunks::TrunkRoute;
 use outdial::sip::dialog::LocalParty;
 use outdial::sip::message::Transport;
 use outdial::sip::transaction::Timers;
 
 fn engine(allow: &str) -> Engine {
+    engine_with(allow, None)
+}
+
+fn engine_with(allow: &str, auth: Option<(&str, &str)>) -> Engine {
     let local = LocalParty {
         sent_by: "192.0.2.1:5070".into(),
         transport: Transport::Udp,
@@ -29,7 +33,16 @@ fn engine(allow: &str) -> Engine {
             agents_sent_by: None,
             inbound: Some(InboundRoute {
                 numbers: vec![digits_of("+1 (415) 555-0000")],
-                allow: vec![allow.parse().unwrap()],
+                allow: allow
+                    .split(',')
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a.parse().unwrap())
+                    .collect(),
+                auth: auth.map(|(u, p)| InboundAuth {
+                    username: u.into(),
+                    realm: "outdial-inbound".into(),
+                    ha1: outdial::acd::digest_auth::Ha1::from_password(u, "outdial-inbound", p),
+                }),
             }),
         },
         Instant::now(),
@@ -38,6 +51,11 @@ fn engine(allow: &str) -> Engine {
 }
 
 fn invite(to: &str) -> Vec<u8> {
+    invite_with(to, "")
+}
+
+/// An INVITE to `to` with `extra` header lines (each ending in CRLF).
+fn invite_with(to: &str, extra: &str) -> Vec<u8> {
     format!(
         "INVITE sip:{to}@192.0.2.1:5070 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-in-1\r\n\
@@ -47,7 +65,7 @@ Call-ID: inbound-1@192.0.2.10\r\n\
 CSeq: 1 INVITE\r\n\
 Contact: <sip:+14155559999@192.0.2.10:5060>\r\n\
 Max-Forwards: 70\r\n\
-Content-Type: application/sdp\r\n\
+{extra}Content-Type: application/sdp\r\n\
 Content-Length: 0\r\n\r\n"
     )
     .into_bytes()
@@ -109,4 +127,51 @@ fn inbound_settings_that_do_not_hold_are_refused() {
         err("[inbound]\nnumbers = [\"1\"]\nallow_from = [\"trunk.example\"]")
             .starts_with("inbound.allow_from")
     );
+}
+
+/// The whole text of every response the engine sent.
+fn response_texts(e: &mut Engine) -> Vec<String> {
+    std::iter::from_fn(|| e.poll_output())
+        .filter_map(|o| match o {
+            Output::Transmit(t) => Some(String::from_utf8_lossy(&t.bytes).to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn with_an_account_an_inbound_invite_is_challenged_and_checked() {
+    use outdial::sip::digest::{Challenge, Credentials};
+    let from: SocketAddr = "198.51.100.7:5060".parse().unwrap();
+    // Any source, since callers authenticate.
+    let mut e = engine_with("", Some(("trunk", "s3cret")));
+    e.handle_datagram(Instant::now(), &invite("+14155550000"), from);
+    let r = response_texts(&mut e);
+    assert!(r[0].starts_with("SIP/2.0 407"), "{r:?}");
+    let challenge = r[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("Proxy-Authenticate: "))
+        .expect("a Proxy-Authenticate challenge");
+    let c = Challenge::parse(challenge).unwrap();
+    assert_eq!(c.realm(), "outdial-inbound");
+    let answer = |password: &str| {
+        c.answer(
+            &Credentials {
+                username: "trunk".into(),
+                password: password.into(),
+            },
+            &outdial::sip::message::Method::Invite,
+            &outdial::sip::message::parse_uri("sip:+14155550000@192.0.2.1:5070").unwrap(),
+            1,
+            &mut outdial::sip::message::Tokens::seeded(3),
+        )
+    };
+    // Wrong password: 403. Right one: past the check (no agents here, so 480).
+    let wrong = format!("Proxy-Authorization: {}\r\n", answer("guess"));
+    e.handle_datagram(Instant::now(), &invite_with("+14155550000", &wrong), from);
+    assert!(response_texts(&mut e)[0].starts_with("SIP/2.0 403"));
+    let right = format!("Proxy-Authorization: {}\r\n", answer("s3cret"));
+    e.handle_datagram(Instant::now(), &invite_with("+14155550000", &right), from);
+    let r = response_texts(&mut e);
+    assert!(r[0].starts_with("SIP/2.0 480"), "{r:?}");
 }

@@ -284,14 +284,26 @@ pub struct InboundSettings {
     /// compared on their digits). At least one.
     pub numbers: Vec<String>,
     /// Source IP addresses allowed to send inbound calls (default: the campaign's trunks'
-    /// addresses). Anything else is refused with 403.
+    /// addresses — or, with `auth_username`, any source that authenticates). Anything else
+    /// is refused with 403.
     #[serde(default)]
     pub allow_from: Vec<String>,
+    /// Digest authentication of inbound INVITEs (RFC 3261 §22.3: a 407 challenge, realm
+    /// `outdial-inbound`): the account the trunk calls in with. Give both or neither.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Its password. Never written to the database or logs (under `outdial serve`, give it in
+    /// the service file's `[campaign_defaults.inbound]`).
+    #[serde(default, skip_serializing)]
+    pub auth_password: Option<String>,
 }
+
+/// The digest realm of inbound challenges.
+pub const INBOUND_REALM: &str = "outdial-inbound";
 
 impl InboundSettings {
     /// Errors: no number, a number without digits, an `allow_from` entry that is not an IP
-    /// address — each naming its field.
+    /// address, a username without a password or the reverse — each naming its field.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.numbers.is_empty() {
             bail!("inbound.numbers: give at least one number callers dial");
@@ -304,6 +316,9 @@ impl InboundSettings {
         for a in &self.allow_from {
             a.parse::<std::net::IpAddr>()
                 .map_err(|_| anyhow::anyhow!("inbound.allow_from: {a:?} is not an IP address"))?;
+        }
+        if self.auth_username.is_some() != self.auth_password.is_some() {
+            bail!("inbound.auth_username/auth_password: give both or neither");
         }
         Ok(())
     }

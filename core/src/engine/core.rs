@@ -81,8 +81,23 @@ pub struct EngineConfig {
 pub struct InboundRoute {
     /// The numbers answered, digits only (`+1 415 555 0000` → `14155550000`).
     pub numbers: Vec<String>,
-    /// Source addresses allowed to send them (the trunk's, or those configured).
+    /// Source addresses allowed to send them (the trunk's, or those configured); empty with
+    /// `auth`: any source that authenticates.
     pub allow: Vec<std::net::IpAddr>,
+    /// Digest authentication asked of every inbound INVITE (a 407 challenge, RFC 3261
+    /// §22.3), when configured.
+    pub auth: Option<InboundAuth>,
+}
+
+/// The account an inbound caller (the trunk) authenticates with.
+#[derive(Debug, Clone)]
+pub struct InboundAuth {
+    /// The username.
+    pub username: String,
+    /// The digest realm of our challenges.
+    pub realm: String,
+    /// H(username:realm:password): the password itself is not kept.
+    pub ha1: crate::acd::digest_auth::Ha1,
 }
 
 /// The digits of a number or a URI user part (`+1 (415) 555-0000` → `14155550000`).
@@ -422,6 +437,8 @@ pub struct Engine {
     bound_ports: VecDeque<u16>,
     /// Inbound calls answered so far (their provisional attempt ids are its negatives).
     next_inbound: i64,
+    /// Challenges and checks inbound INVITEs' credentials (`[inbound]` with a username).
+    inbound_digest: Option<crate::acd::digest_auth::DigestServer>,
     /// Legs to look at again after the one being looked at (a bridge touches both).
     touch_queue: VecDeque<String>,
     touching: bool,
@@ -438,11 +455,22 @@ impl Engine {
             .acd
             .clone()
             .map(|a| crate::acd::Acd::new(a, now, tokens.fork()));
+        let inbound_digest = cfg.inbound.as_ref().and_then(|i| i.auth.as_ref()).map(|a| {
+            use crate::acd::digest_auth::{DigestAlgorithm, DigestServer};
+            DigestServer::new(
+                a.realm.clone(),
+                vec![DigestAlgorithm::Md5],
+                Duration::from_secs(300),
+                now,
+                tokens.fork(),
+            )
+        });
         Self {
             tokens,
             acd,
             bound_ports: VecDeque::new(),
             next_inbound: 0,
+            inbound_digest,
             touch_queue: VecDeque::new(),
             touching: false,
             rtp_ports_total: ports.free.len() as u64,

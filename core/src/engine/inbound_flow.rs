@@ -27,8 +27,9 @@ fn user_of(uri: &str) -> &str {
 }
 
 impl Engine {
-    /// An out-of-dialog INVITE while inbound calls are configured: refused (403 from a
-    /// source not allowed, 404 to a number not ours, 480 without agents or a free RTP port,
+    /// An out-of-dialog INVITE while inbound calls are configured: challenged (407) when
+    /// credentials are configured and missing, or refused (403 from a source not allowed or
+    /// with wrong credentials, 404 to a number not ours, 480 without agents or a free RTP port,
     /// 400/488 for an INVITE we cannot answer), or answered and queued.
     pub(super) fn inbound_invite(
         &mut self,
@@ -42,8 +43,11 @@ impl Engine {
         };
         let ruri = msg.request().map(|r| r.uri.to_string()).unwrap_or_default();
         let to = user_of(&ruri).to_string();
-        let refusal = if !route.allow.contains(&src.ip()) {
+        let any_source = route.allow.is_empty() && route.auth.is_some();
+        let refusal = if !any_source && !route.allow.contains(&src.ip()) {
             Some((403, format!("source {} is not allowed", src.ip())))
+        } else if !self.inbound_authenticated(now, msg, src, &route) {
+            return;
         } else if !route.numbers.contains(&digits_of(&to)) {
             Some((
                 404,
@@ -165,9 +169,61 @@ impl Engine {
         self.after_touch(now, &id);
     }
 
+    /// Digest authentication of an inbound INVITE (RFC 3261 §22.3, proxy-style: 407 with
+    /// `Proxy-Authenticate`, the answer in `Proxy-Authorization`), when configured. True when
+    /// it may go on; otherwise the challenge (no or stale credentials) or 403 (wrong ones)
+    /// has been sent.
+    fn inbound_authenticated(
+        &mut self,
+        now: Instant,
+        msg: &Inbound,
+        src: SocketAddr,
+        route: &super::InboundRoute,
+    ) -> bool {
+        let (Some(auth), Some(server)) = (&route.auth, self.inbound_digest.as_mut()) else {
+            return true;
+        };
+        let header = msg
+            .header_values("Proxy-Authorization")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let verdict = server.verify(now, &header, "INVITE", |u| {
+            (u == auth.username).then(|| auth.ha1.clone())
+        });
+        use crate::acd::digest_auth::Verdict;
+        let stale = match verdict {
+            Verdict::Ok { .. } => return true,
+            Verdict::Failed { reason, .. } => {
+                tracing::info!(%src, call_id = %msg.call_id, reason, "inbound INVITE: authentication failed");
+                self.respond(msg, src, 403, vec![]);
+                return false;
+            }
+            Verdict::Stale => true,
+            Verdict::Missing => false,
+        };
+        let challenges = server
+            .challenges(now, stale)
+            .into_iter()
+            .map(|c| crate::sip::message::Header::Other("Proxy-Authenticate".into(), c))
+            .collect();
+        self.respond(msg, src, 407, challenges);
+        false
+    }
+
     fn refuse(&mut self, msg: &Inbound, src: SocketAddr, code: u16) {
+        self.respond(msg, src, code, vec![]);
+    }
+
+    fn respond(
+        &mut self,
+        msg: &Inbound,
+        src: SocketAddr,
+        code: u16,
+        extra: Vec<crate::sip::message::Header>,
+    ) {
         let tag = self.tokens.token(12);
-        let resp = response_to(msg, code, Some(&tag), vec![], vec![]);
+        let resp = response_to(msg, code, Some(&tag), extra, vec![]);
         let dest = crate::sip::message::response_reply_addr(msg, src);
         self.out
             .push_back(Output::Transmit(Transmit { dest, bytes: resp }));
