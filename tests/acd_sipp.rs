@@ -1661,3 +1661,48 @@ fn sipp_caller(dir: &Path, xml: &str, name: &str, service: &str, port: u16) -> O
         .unwrap()
         .code()
 }
+
+/// An inbound INVITE from a source that is not allowed (`allow_from` names another address)
+/// is refused with 403 by a running campaign, and no call is stored for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_caller_from_an_unknown_source_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 2);
+    let customers = customers(dir.path(), Transport::Udp, 1);
+    let agent = phone(0, &agent_clip, Some(1500), 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let toml = acd_toml(
+        "inbound-refused",
+        &customers.trunk_uri(),
+        port,
+        "max_concurrent = 1\n[inbound]\nnumbers = [\"+14155550000\"]\nallow_from = [\"192.0.2.1\"]\n",
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 30\n[[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let refused = std::fs::read_to_string(fixture("uac_inbound_refused.xml"))
+        .unwrap()
+        .replace("@CODE@", "403");
+    let scenarios = dir.path().to_path_buf();
+    let agent_port = agent.addr.port();
+    let (out, db) = run_registering(dir.path(), toml, vec![number(0, 1)], port, move |engine| {
+        assert_eq!(register(engine, "1001", "pw-1001", agent_port, 300, 200), 0);
+        assert_eq!(
+            sipp_caller(&scenarios, &refused, "refused.xml", "+14155550000", engine),
+            Some(0),
+            "a source not allowed: 403"
+        );
+    })
+    .await;
+    let store = Store::open(&db).await.unwrap();
+    let inbound: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE direction = 'inbound'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(inbound, 0);
+    assert_eq!(
+        out.engine.acd.as_ref().unwrap().connected,
+        1,
+        "the outbound customer"
+    );
+    assert_phones_done(&mut [customers, agent]);
+}
