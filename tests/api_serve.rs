@@ -1244,7 +1244,7 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
     assert_eq!(
         got.len(),
         12,
-        "3 calls × initiated, ringing, answered, terminated"
+        "3 calls × initiated, ringing, answered, completed"
     );
     assert!(
         refused.load(std::sync::atomic::Ordering::Relaxed) > 0,
@@ -1267,9 +1267,10 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
             .push(v["payload"]["status"].as_str().unwrap().to_string());
     }
     for (cid, statuses) in &per_call {
+        // Subscribed as `completed` (Twilio's name): the final event says so.
         assert_eq!(
             statuses,
-            &["initiated", "ringing", "answered", "terminated"],
+            &["initiated", "ringing", "answered", "completed"],
             "{cid}"
         );
     }

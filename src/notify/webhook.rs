@@ -59,6 +59,9 @@ pub struct WebhookStats {
 pub struct WebhookQueue {
     tx: Option<mpsc::Sender<Job>>,
     events: HashSet<String>,
+    /// Subscribed as `completed` (Twilio's name) rather than `terminated`: the final event's
+    /// `status` says `completed`.
+    completed: bool,
     seq: AtomicU64,
     overflow: Overflow,
     abandon: Arc<AtomicBool>,
@@ -72,7 +75,8 @@ impl WebhookQueue {
     pub fn start(s: &WebhookSettings, campaign_id: i64, store: Store) -> Self {
         let (tx, rx) = mpsc::channel(s.queue.clamp(1, MAX_QUEUE));
         let mut events: HashSet<String> = s.events.iter().cloned().collect();
-        if events.remove("completed") {
+        let completed = events.remove("completed") && !events.contains("terminated");
+        if completed {
             events.insert("terminated".into());
         }
         let stats = Arc::new(WebhookStats::default());
@@ -96,6 +100,7 @@ impl WebhookQueue {
         Self {
             tx: Some(tx),
             events,
+            completed,
             seq: AtomicU64::new(0),
             overflow,
             abandon,
@@ -125,7 +130,13 @@ impl WebhookQueue {
         }
         let Some(tx) = &self.tx else { return };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let body = serde_json::to_vec(ev).unwrap_or_default();
+        let body = if self.completed && ev.payload.status == "terminated" {
+            let mut renamed = ev.clone();
+            renamed.payload.status = "completed".into();
+            serde_json::to_vec(&renamed).unwrap_or_default()
+        } else {
+            serde_json::to_vec(ev).unwrap_or_default()
+        };
         match tx.try_send(Job { seq, body }) {
             Ok(()) => {
                 self.stats.depth.fetch_add(1, Ordering::Relaxed);

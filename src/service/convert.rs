@@ -185,6 +185,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_retry_rule_takes_the_disposition_in_either_spelling() {
+        for d in ["noAnswer", "no_answer"] {
+            let (_, settings, _) = split_body(serde_json::json!({
+                "name": "r", "callerId": "+14155550000", "trunk": "sip:127.0.0.1",
+                "rescheduleRules": [{"disposition": d, "retryAfter": 60, "maxAttempts": 3}]
+            }))
+            .unwrap();
+            let cfg = campaign_config(&toml::Table::new(), settings).unwrap();
+            assert_eq!(
+                cfg.reschedule_rules[0].disposition,
+                crate::events::disposition::Disposition::NoAnswer,
+                "{d}"
+            );
+        }
+        // An unknown one is refused, and what the message offers is accepted.
+        let (_, settings, _) = split_body(serde_json::json!({
+            "name": "r", "callerId": "+14155550000", "trunk": "sip:127.0.0.1",
+            "rescheduleRules": [{"disposition": "nobody", "retryAfter": 60, "maxAttempts": 3}]
+        }))
+        .unwrap();
+        let e = campaign_config(&toml::Table::new(), settings).unwrap_err();
+        assert!(e.detail.contains("noAnswer"), "{e:?}");
+    }
+
+    #[test]
     fn an_ivr_and_a_schedule_in_camel_case_become_campaign_settings() {
         let body = serde_json::json!({
             "name": "ivr", "callerId": "+14155550000", "trunk": "sip:127.0.0.1",

@@ -15,10 +15,12 @@ pub enum Disposition {
     Busy,
     /// Rang but nobody answered: our CANCEL on ring timeout (→ 487), 408 or 480 after a
     /// provisional response (Q.850 19 no answer from user).
+    #[serde(alias = "noAnswer")]
     NoAnswer,
     /// 603 Decline, 403 Forbidden (Q.850 21 call rejected).
     Rejected,
     /// 404, 484, 485, 604, 410 (Q.850 1 unallocated number, 28 invalid format, 22 number changed).
+    #[serde(alias = "invalidNumber")]
     InvalidNumber,
     /// 480 Temporarily Unavailable with no provisional response before it (Q.850 18/20).
     Unavailable,
@@ -28,10 +30,12 @@ pub enum Disposition {
     /// The network refused the INVITE before the trunk could see it: ICMP port or host
     /// unreachable for the trunk's address (Q.850 38 network out of order). The trunk's
     /// fault, not the lead's: never final, the lead is dialled again without using an attempt.
+    #[serde(alias = "networkError")]
     NetworkError,
     /// No response at all from the trunk (Timer B, RFC 3261 §17.1.1.2, with no provisional
     /// response; Q.850 102 recovery on timer expiry). The trunk's fault, not the lead's:
     /// never final, the lead is dialled again without using an attempt.
+    #[serde(alias = "trunkUnreachable")]
     TrunkUnreachable,
     /// Anything else.
     Failed,
@@ -95,9 +99,12 @@ impl Disposition {
         )
     }
 
-    /// Parses the snake_case name. Errors: `None` for an unknown name.
+    /// Parses the snake_case name, or its camelCase spelling (`noAnswer`, the API's way of
+    /// writing names). Errors: `None` for an unknown name.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == s)
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s || d.as_str().replace('_', "") == s.to_ascii_lowercase())
     }
 }
 
