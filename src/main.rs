@@ -270,6 +270,38 @@ enum DncCmd {
     },
 }
 
+/// Where `outdial token …` finds the store: `--db`, else the service file's `db`.
+#[derive(clap::Args)]
+struct TokenStore {
+    /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
+    /// OUTDIAL_DB than on the command line, where other users can see the password).
+    #[arg(long, env = "OUTDIAL_DB")]
+    db: Option<PathBuf>,
+    /// The service file whose `db` to use (default: ./outdial.toml when it exists).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl TokenStore {
+    /// The store to use. Errors: neither `--db` nor a service file to read it from (the
+    /// command never creates a database nobody asked for), or a service file that does not
+    /// load.
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        let cfg = match &self.config {
+            Some(c) => c.clone(),
+            None if std::path::Path::new("outdial.toml").exists() => "outdial.toml".into(),
+            None => anyhow::bail!(
+                "which store? give --db FILE|URL (or OUTDIAL_DB), or --config with the service \
+                 file `outdial serve` uses"
+            ),
+        };
+        Ok(outdial::service::ServiceConfig::load(&cfg)?.db)
+    }
+}
+
 #[derive(Subcommand)]
 enum TokenCmd {
     /// Create a bearer token for the REST API and print it (only its hash is stored).
@@ -283,10 +315,20 @@ enum TokenCmd {
         /// A name to recognise it by.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// The store: a SQLite file, or a `postgres://user:password@host/db` URL (better from
-        /// OUTDIAL_DB than on the command line, where other users can see the password).
-        #[arg(long, env = "OUTDIAL_DB", default_value = "outdial.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        store: TokenStore,
+    },
+    /// List the tokens (never the tokens themselves): id, name, role, agent, created, revoked.
+    List {
+        #[command(flatten)]
+        store: TokenStore,
+    },
+    /// Revoke a token by its id (from `token list`): it stops working at once.
+    Revoke {
+        /// The token's id.
+        id: i64,
+        #[command(flatten)]
+        store: TokenStore,
     },
 }
 
@@ -891,21 +933,22 @@ async fn dnc_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
 
 /// `outdial token …`: API tokens.
 async fn token_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
-    match cmd {
-        Cmd::Token {
-            command:
-                TokenCmd::Create {
-                    role,
-                    agent,
-                    name,
-                    db,
-                },
+    let Cmd::Token { command } = cmd else {
+        unreachable!("real_main dispatches only `token` here")
+    };
+    match command {
+        TokenCmd::Create {
+            role,
+            agent,
+            name,
+            store,
         } => {
             if (role == outdial::api::Role::Agent) != agent.is_some() {
                 anyhow::bail!(
                     "token create: --agent ID is required with --role agent, and only then"
                 );
             }
+            let db = store.resolve()?;
             let store = Store::open(&db).await?;
             let token = outdial::api::auth::new_token();
             store
@@ -918,7 +961,31 @@ async fn token_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
             );
             println!("{token}");
         }
-        _ => unreachable!("real_main dispatches only `token` here"),
+        TokenCmd::List { store } => {
+            let store = Store::open(&store.resolve()?).await?;
+            println!(
+                "{:>4}  {:<16} {:<10} {:<8} {:<24} revoked",
+                "id", "name", "role", "agent", "created"
+            );
+            for t in store.tokens().await? {
+                println!(
+                    "{:>4}  {:<16} {:<10} {:<8} {:<24} {}",
+                    t.0,
+                    t.1,
+                    t.2,
+                    t.3.as_deref().unwrap_or("-"),
+                    t.4,
+                    t.5.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        TokenCmd::Revoke { id, store } => {
+            let store = Store::open(&store.resolve()?).await?;
+            if !store.revoke_token(id).await? {
+                anyhow::bail!("no live token with id {id} (see `outdial token list`)");
+            }
+            eprintln!("token {id} revoked");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -70,3 +70,19 @@ async fn the_document_lists_exactly_the_routes() {
     }
     assert_eq!(routed, documented);
 }
+
+/// The live-stream example in docs/api.md shows a call event exactly as the stream sends it:
+/// its `event` object parses as the event vocabulary and prints back the same (the docs once
+/// said `sip_status` where the stream sends `code`).
+#[test]
+fn the_documented_stream_event_is_what_the_stream_sends() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let start = doc
+        .find(r#""event":{"type":"ringing""#)
+        .expect("the example")
+        + 8;
+    let end = start + doc[start..].find('}').unwrap() + 1;
+    let shown: serde_json::Value = serde_json::from_str(&doc[start..end]).unwrap();
+    let kind: outdial::events::CallEventKind = serde_json::from_value(shown.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&kind).unwrap(), shown);
+}

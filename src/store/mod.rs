@@ -295,6 +295,9 @@ fn lease_expiry(now: DateTime<Utc>, ttl: std::time::Duration) -> String {
     rfc3339_ms(now + ttl)
 }
 
+/// A token as `outdial token list` shows it: (id, name, role, agent, created at, revoked at).
+pub type TokenRow = (i64, String, String, Option<String>, String, Option<String>);
+
 /// The run lease a process holds on a campaign (per node): see [`Store::acquire_lease`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunLease {
@@ -1105,6 +1108,30 @@ impl Store {
         .await?
         .get(0);
         Ok(id)
+    }
+
+    /// Every token: (id, name, role, agent, created at, revoked at), oldest first — never the
+    /// token or its hash. Errors: database failures.
+    pub async fn tokens(&self) -> anyhow::Result<Vec<TokenRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name, role, agent_id, created_at, revoked_at FROM api_tokens ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Revokes token `id` (it stops working at once). Returns false when there is no live
+    /// token with that id. Errors: database failures.
+    pub async fn revoke_token(&self, id: i64) -> anyhow::Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(rfc3339_ms(Utc::now()))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
     }
 
     /// The role and agent of a live (not revoked) token. Errors: database failures.
