@@ -218,6 +218,30 @@ pub async fn run(
     run_with(cfg, import, store, timers, progress, RunHooks::default()).await
 }
 
+/// The do-not-call list as a campaign matches it: each national number (no `+`) also in its
+/// E.164 form for the campaign's `default_region`, as the campaign's leads are written — so
+/// `4155550601` on the list stops the lead `+14155550601` of a campaign in `US`.
+pub fn dnc_in_region(
+    dnc: std::collections::HashSet<String>,
+    cfg: &CampaignConfig,
+) -> std::collections::HashSet<String> {
+    let Some(region) = cfg
+        .default_region
+        .as_deref()
+        .and_then(|r| r.parse::<phonenumber::country::Id>().ok())
+    else {
+        return dnc;
+    };
+    let national: Vec<String> = dnc
+        .iter()
+        .filter(|n| !n.starts_with('+'))
+        .filter_map(|n| leads::normalise(n, Some(region)).ok())
+        .collect();
+    let mut dnc = dnc;
+    dnc.extend(national);
+    dnc
+}
+
 /// Reads a call list file (CSV) with the campaign's `default_region` for national numbers.
 /// Errors: bad settings, an unreadable file or header (rejected rows are in the import).
 pub fn read_call_list(cfg: &CampaignConfig, leads_file: &Path) -> anyhow::Result<leads::Import> {
@@ -558,7 +582,7 @@ async fn load_core(
         );
     }
     let (total, already_final) = store.lead_counts(campaign_id).await?;
-    let dnc = store.dnc_set().await?;
+    let dnc = dnc_in_region(store.dnc_set().await?, cfg);
     let dnc_len = dnc.len() as i64;
     let core = Campaign::new(
         cfg.clone(),
@@ -744,7 +768,7 @@ impl RunLoop<'_> {
         self.chores.dnc_checked = now;
         let n = self.store.dnc_count().await?;
         if n != self.chores.dnc_len {
-            core.set_dnc(self.store.dnc_set().await?);
+            core.set_dnc(dnc_in_region(self.store.dnc_set().await?, self.cfg));
             self.chores.dnc_len = n;
         }
         Ok(())

@@ -1801,3 +1801,48 @@ async fn ivr_applications_are_kept_by_name_and_copied_into_campaigns() {
     );
     assert_eq!(server.stop(), Some(0));
 }
+
+/// The do-not-call list over the API: listed a page at a time, and a number taken off it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dnc_list_is_listed_and_a_number_deleted() {
+    let server = Server::start("sip:127.0.0.1:9");
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let (s, v) = admin
+        .call(
+            "POST",
+            "/v1/dnc",
+            Some(json!({"numbers": ["+14155550601", "4155550602", "+14155550603"]})),
+        )
+        .await;
+    assert_eq!((s, &v["added"]), (StatusCode::OK, &json!(3)), "{v}");
+    let (_, page) = admin.call("GET", "/v1/dnc?limit=2", None).await;
+    assert_eq!(page["numbers"].as_array().unwrap().len(), 2, "{page}");
+    assert_eq!(page["numbers"][0]["source"], "api");
+    let next = page["next"].as_str().unwrap().to_string();
+    let (_, rest) = admin
+        .call(
+            "GET",
+            &format!("/v1/dnc?limit=2&after={}", next.replace('+', "%2B")),
+            None,
+        )
+        .await;
+    assert_eq!(rest["numbers"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["next"], Value::Null);
+    let (s, _) = admin.call("DELETE", "/v1/dnc/+14155550603", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = admin.call("GET", "/v1/dnc/+14155550603", None).await;
+    assert_eq!(v["listed"], false);
+    assert_eq!(
+        admin.call("DELETE", "/v1/dnc/+14155550603", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin.call("GET", "/v1/dnc?limit=0", None).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(server.stop(), Some(0));
+}

@@ -82,6 +82,36 @@ pub fn document() -> Value {
             ops.iter().map(|o| (o.to_string(), link(o))).collect();
         d["paths"][path]["post"]["responses"]["201"]["links"] = Value::Object(links);
     };
+    d["paths"]["/v1/dnc"]["get"] = op(
+        "listDnc",
+        "The do-not-call list, a page at a time (number order)",
+        Some("supervisor+"),
+        vec![
+            query("after", json!({"type": "string"})),
+            query(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": 10000}),
+            ),
+        ],
+        None,
+        json_ok(
+            "200",
+            json!({"type": "object", "properties": {
+                "numbers": {"type": "array", "items": {"type": "object", "properties": {
+                    "number": {"type": "string"}, "source": {"type": "string"}, "addedAt": {"type": "string"}}}},
+                "next": {"type": ["string", "null"]}}}),
+        ),
+        &["422"],
+    );
+    d["paths"]["/v1/dnc/{number}"]["delete"] = op(
+        "deleteDnc",
+        "Take a number off the do-not-call list",
+        Some("admin+"),
+        vec![path_param("number", json!({"type": "string"}))],
+        None,
+        ("204", json!({"description": "removed"})),
+        &["404", "422"],
+    );
     d["paths"]["/v1/ivr"] = ivr_paths().0;
     d["paths"]["/v1/ivr/{name}"] = ivr_paths().1;
     created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);

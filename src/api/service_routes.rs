@@ -48,8 +48,8 @@ pub fn routes() -> Router<Arc<ApiState>> {
             "/v1/ivr/{name}",
             get(get_ivr_app).put(put_ivr_app).delete(delete_ivr_app),
         )
-        .route("/v1/dnc", axum::routing::post(add_dnc))
-        .route("/v1/dnc/{number}", get(get_dnc))
+        .route("/v1/dnc", get(list_dnc).post(add_dnc))
+        .route("/v1/dnc/{number}", get(get_dnc).delete(delete_dnc))
         .route("/v1/agents/{id}/next-lead", axum::routing::post(next_lead))
         .route("/v1/calls", get(list_calls))
         .route("/v1/calls/{callId}", get(get_call))
@@ -920,6 +920,63 @@ async fn delete_ivr_app(
         Err(Problem::new(
             StatusCode::NOT_FOUND,
             format!("no IVR application {name:?}"),
+        ))
+    }
+}
+
+/// `GET /v1/dnc` query: a page of the list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DncPage {
+    /// Numbers after this one (the last of the previous page).
+    after: Option<String>,
+    /// At most this many (1–10,000, default 1,000).
+    limit: Option<i64>,
+}
+
+/// `GET /v1/dnc?after=&limit=`: the list in number order, a page at a time:
+/// `{"numbers": [{"number", "source", "addedAt"}], "next": last number or null}`.
+async fn list_dnc(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(q): Query<DncPage>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Problem::invalid("limit", "1 to 10000"));
+    }
+    let rows = state
+        .store
+        .dnc_page(q.after.as_deref().unwrap_or(""), limit)
+        .await
+        .map_err(db_error)?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.0.clone()))
+        .flatten();
+    let numbers: Vec<Value> = rows
+        .into_iter()
+        .map(|(n, s, a)| serde_json::json!({"number": n, "source": s, "addedAt": a}))
+        .collect();
+    Ok(Json(serde_json::json!({"numbers": numbers, "next": next})))
+}
+
+/// `DELETE /v1/dnc/{number}`: takes a number off the list (as stored: E.164 when it starts
+/// with `+`); 204, or 404 when it was not on it.
+async fn delete_dnc(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(number): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Admin)?;
+    let n = leads::normalise(&number, None)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    if state.store.delete_dnc(&n).await.map_err(db_error)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("{n} is not on the do-not-call list"),
         ))
     }
 }

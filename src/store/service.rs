@@ -491,6 +491,33 @@ impl Store {
             > 0)
     }
 
+    /// A page of the do-not-call list in number order: (number, source, added at), at most
+    /// `limit` after `after` (exclusive). Errors: database failures.
+    pub async fn dnc_page(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT number, source, added_at FROM dnc WHERE number > $1 ORDER BY number LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Takes `number` off the do-not-call list; false when it was not on it. Errors:
+    /// database failures.
+    pub async fn delete_dnc(&self, number: &str) -> anyhow::Result<bool> {
+        Ok(sqlx::query("DELETE FROM dnc WHERE number = $1")
+            .bind(number)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            > 0)
+    }
+
     /// How many numbers are on the do-not-call list. Errors: database failures.
     pub async fn dnc_count(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM dnc")
