@@ -444,6 +444,7 @@ pub async fn run_with(
         inbound: HashMap::new(),
         inbound_live: Default::default(),
         mails: Vec::new(),
+        call_facts: HashMap::new(),
     };
     let mut core = core;
     run.run(&mut core).await?;
@@ -728,6 +729,8 @@ struct RunLoop<'a> {
     inbound_live: std::collections::HashSet<i64>,
     /// IVR recordings being emailed (`[ivr.email]`): awaited at the end of the run.
     mails: Vec<tokio::task::JoinHandle<()>>,
+    /// Calls in progress: when answered and the AMD result, for their `terminated` webhook.
+    call_facts: HashMap<String, (Option<Instant>, Option<String>)>,
 }
 
 impl RunLoop<'_> {
@@ -1085,6 +1088,54 @@ impl RunLoop<'_> {
         Ok(out)
     }
 
+    /// Follows each call's answer and AMD result over the batches; for each `terminated` of
+    /// `events`: its talk time, AMD result and whether its lead is final (`updates` of the
+    /// same batch), by Call-ID, for the webhook and the stream.
+    fn final_facts(
+        &mut self,
+        events: &[CallEvent],
+        updates: &[crate::campaign::core::LeadUpdate],
+    ) -> HashMap<String, crate::notify::FinalFacts> {
+        use crate::campaign::core::LeadUpdate;
+        let mut out = HashMap::new();
+        for ev in events {
+            match &ev.kind {
+                CallEventKind::Answered { .. } => {
+                    self.call_facts.entry(ev.call_id.clone()).or_default().0 = Some(ev.at);
+                }
+                CallEventKind::Amd { result, .. } => {
+                    self.call_facts.entry(ev.call_id.clone()).or_default().1 =
+                        serde_json::to_value(result)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string));
+                }
+                CallEventKind::Terminated { .. } => {
+                    let (answered, amd) = self.call_facts.remove(&ev.call_id).unwrap_or_default();
+                    let lead_final = updates.iter().find_map(|u| match u {
+                        LeadUpdate::Final { lead_id, .. } if *lead_id == ev.attempt.lead_id => {
+                            Some(true)
+                        }
+                        LeadUpdate::Retry { lead_id, .. } if *lead_id == ev.attempt.lead_id => {
+                            Some(false)
+                        }
+                        _ => None,
+                    });
+                    out.insert(
+                        ev.call_id.clone(),
+                        crate::notify::FinalFacts {
+                            duration_ms: answered
+                                .map(|a| ev.at.saturating_duration_since(a).as_millis() as u64),
+                            amd_result: amd,
+                            lead_final,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Emails each IVR recording of `events` (`[ivr.email]`), each in a task of its own.
     async fn email_recordings(&mut self, core: &Campaign, events: &[CallEvent]) {
         let Some(cfg) = self.cfg.ivr.as_ref().and_then(|i| i.email.clone()) else {
@@ -1159,6 +1210,7 @@ impl RunLoop<'_> {
                 .publish_campaign(&self.clock, &b.campaign_events);
         }
         let extras = recording_extras(self.store, &self.fanout, call_events).await;
+        let finals = self.final_facts(call_events, &b.lead_updates);
         self.email_recordings(core, call_events).await;
         self.fanout.publish(
             &self.clock,
@@ -1167,6 +1219,7 @@ impl RunLoop<'_> {
             core.agents(),
             |lead| core.number(lead),
             &extras,
+            &finals,
         );
         Ok(())
     }

@@ -1261,6 +1261,11 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
         );
         let v: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(v["payload"]["campaignId"], id);
+        if v["payload"]["status"] == "completed" {
+            // The final event says how long the call talked and whether the lead is done.
+            assert!(v["payload"]["durationMs"].is_u64(), "{v}");
+            assert_eq!(v["payload"]["leadFinal"], true, "{v}");
+        }
         per_call
             .entry(v["payload"]["callId"].as_str().unwrap().to_string())
             .or_default()

@@ -92,6 +92,28 @@ pub struct Payload {
     /// the event without it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recording: Option<Arc<Recording>>,
+    /// `terminated`: the call's talk time (answer → end), ms; none for a call not answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// `terminated`: the call's AMD result (`human`, `machine`, `not_sure`), if AMD decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amd_result: Option<String>,
+    /// `terminated`: true when the lead is final, false when it will be dialled again;
+    /// none for a call without a lead decision (an agent's leg, an inbound call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_final: Option<bool>,
+}
+
+/// What a `terminated` event carries beyond the stored event ([`Payload`]'s `duration_ms`,
+/// `amd_result`, `lead_final`), by Call-ID.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalFacts {
+    /// Talk time, ms.
+    pub duration_ms: Option<u64>,
+    /// AMD result.
+    pub amd_result: Option<String>,
+    /// The lead is final.
+    pub lead_final: Option<bool>,
 }
 
 /// A recording in a webhook body.
@@ -134,6 +156,9 @@ impl LiveEvent {
                 event,
                 attributes: None,
                 recording: None,
+                duration_ms: None,
+                amd_result: None,
+                lead_final: None,
             },
         }
     }
@@ -156,6 +181,9 @@ impl LiveEvent {
                 event: serde_json::to_value(ev).unwrap_or(Value::Null),
                 attributes: None,
                 recording: None,
+                duration_ms: None,
+                amd_result: None,
+                lead_final: None,
             },
         }
     }
@@ -185,6 +213,9 @@ impl LiveEvent {
                 event: serde_json::to_value(&ev.kind).unwrap_or(Value::Null),
                 attributes: None,
                 recording: None,
+                duration_ms: None,
+                amd_result: None,
+                lead_final: None,
             },
         }
     }
@@ -223,6 +254,7 @@ impl Fanout {
         agents: &HashMap<String, AgentState>,
         number: impl Fn(i64) -> Option<&'a str>,
         extras: &HashMap<String, RecordingExtras>,
+        finals: &HashMap<String, FinalFacts>,
     ) {
         for ev in events {
             metrics::record_call_event(&self.campaign, &ev.kind);
@@ -244,6 +276,13 @@ impl Fanout {
             {
                 live.payload.attributes = Some(attributes.clone());
                 live.payload.recording = recording.clone();
+            }
+            if let Some(f) = finals.get(&ev.call_id)
+                && matches!(ev.kind, CallEventKind::Terminated { .. })
+            {
+                live.payload.duration_ms = f.duration_ms;
+                live.payload.amd_result = f.amd_result.clone();
+                live.payload.lead_final = f.lead_final;
             }
             self.send(live);
         }
