@@ -1209,8 +1209,10 @@ impl RunLoop<'_> {
             self.fanout
                 .publish_campaign(&self.clock, &b.campaign_events);
         }
-        let extras = recording_extras(self.store, &self.fanout, call_events).await;
-        let finals = self.final_facts(call_events, &b.lead_updates);
+        let extras = crate::notify::Extras {
+            recordings: recording_extras(self.store, &self.fanout, call_events).await,
+            finals: self.final_facts(call_events, &b.lead_updates),
+        };
         self.email_recordings(core, call_events).await;
         self.fanout.publish(
             &self.clock,
@@ -1219,7 +1221,6 @@ impl RunLoop<'_> {
             core.agents(),
             |lead| core.number(lead),
             &extras,
-            &finals,
         );
         Ok(())
     }

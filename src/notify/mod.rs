@@ -104,6 +104,15 @@ pub struct Payload {
     pub lead_final: Option<bool>,
 }
 
+/// What call events carry beyond the stored events, by Call-ID (see [`Fanout::publish`]).
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// `ivr_recorded`: the lead's attributes and the recording.
+    pub recordings: HashMap<String, RecordingExtras>,
+    /// `terminated`: talk time, AMD result, lead final.
+    pub finals: HashMap<String, FinalFacts>,
+}
+
 /// What a `terminated` event carries beyond the stored event ([`Payload`]'s `duration_ms`,
 /// `amd_result`, `lead_final`), by Call-ID.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -253,8 +262,7 @@ impl Fanout {
         agent_events: &[AgentEvent],
         agents: &HashMap<String, AgentState>,
         number: impl Fn(i64) -> Option<&'a str>,
-        extras: &HashMap<String, RecordingExtras>,
-        finals: &HashMap<String, FinalFacts>,
+        extras: &Extras,
     ) {
         for ev in events {
             metrics::record_call_event(&self.campaign, &ev.kind);
@@ -271,13 +279,13 @@ impl Fanout {
         for ev in events {
             let n = number(ev.attempt.lead_id);
             let mut live = LiveEvent::call(self.campaign_id, &self.campaign, ev, n, clock);
-            if let Some((attributes, recording)) = extras.get(&ev.call_id)
+            if let Some((attributes, recording)) = extras.recordings.get(&ev.call_id)
                 && matches!(ev.kind, CallEventKind::IvrRecorded { .. })
             {
                 live.payload.attributes = Some(attributes.clone());
                 live.payload.recording = recording.clone();
             }
-            if let Some(f) = finals.get(&ev.call_id)
+            if let Some(f) = extras.finals.get(&ev.call_id)
                 && matches!(ev.kind, CallEventKind::Terminated { .. })
             {
                 live.payload.duration_ms = f.duration_ms;
