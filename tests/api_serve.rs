@@ -1851,3 +1851,70 @@ async fn the_dnc_list_is_listed_and_a_number_deleted() {
     );
     assert_eq!(server.stop(), Some(0));
 }
+
+/// Recycling a finished campaign: the leads that ended with the chosen dispositions are
+/// dialled again (attempts kept on record), the others stay final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_campaign_recycles_the_leads_of_chosen_dispositions() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start(&far.trunk_uri());
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    // Two busy lines (2) and one answer (0).
+    let numbers =
+        json!([{"number": number(2, 81)}, {"number": number(2, 82)}, {"number": number(0, 83)}]);
+    let (_, list) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "r", "numbers": numbers})),
+        )
+        .await;
+    let (_, c) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(
+                json!({"name": "recycled", "callerId": "+14155550000", "callLists": [list["id"]]}),
+            ),
+        )
+        .await;
+    let id = c["id"].as_i64().unwrap();
+    let control = async |body: Value| {
+        admin
+            .call("PUT", &format!("/v1/campaigns/{id}/control"), Some(body))
+            .await
+    };
+    assert_eq!(control(json!({"command": "start"})).await.0, StatusCode::OK);
+    // (Recycling an active campaign is refused: the lifecycle's unit test.)
+    admin.until_completed(id, Duration::from_secs(20)).await;
+    let (s, p) = control(json!({"command": "recycle"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, p) = control(json!({"command": "recycle", "dispositions": ["nobody"]})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, p) = control(json!({"command": "recycle", "dispositions": ["rejected"]})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "nothing to recycle: {p}");
+    let (s, p) = control(json!({"command": "recycle", "dispositions": ["busy"]})).await;
+    assert_eq!((s, &p["state"]), (StatusCode::OK, &json!("paused")), "{p}");
+    assert_eq!(
+        control(json!({"command": "unpause"})).await.0,
+        StatusCode::OK
+    );
+    admin.until_completed(id, Duration::from_secs(20)).await;
+    let (_, calls) = admin
+        .call("GET", &format!("/v1/calls?campaignId={id}"), None)
+        .await;
+    let mut per_number: std::collections::BTreeMap<String, usize> = Default::default();
+    for c in calls.as_array().unwrap() {
+        *per_number
+            .entry(c["number"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_number[&number(2, 81)], 2, "{per_number:?}");
+    assert_eq!(per_number[&number(2, 82)], 2, "{per_number:?}");
+    assert_eq!(per_number[&number(0, 83)], 1, "{per_number:?}");
+    assert_eq!(server.stop(), Some(0));
+}

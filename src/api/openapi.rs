@@ -224,7 +224,7 @@ fn paths_document() -> Value {
                 "delete": op("deleteCampaign", "Delete a campaign that never dialled", Some("admin+"), vec![campaign_id.clone()], None,
                     ("204", json!({"description": "Deleted"})), &["404", "409"]),
             },
-            "/v1/campaigns/{id}/control": {"put": op("controlCampaign", "start, pause, unpause, reload, remove", Some("supervisor+"),
+            "/v1/campaigns/{id}/control": {"put": op("controlCampaign", "start, pause, unpause, reload, remove, recycle", Some("supervisor+"),
                 vec![campaign_id.clone()], Some(r("ControlBody")),
                 json_ok("200", json!({"type": "object", "properties": {"id": id(), "state": {"type": "string"}}})),
                 &["400", "404", "409", "415", "422"])},
@@ -414,7 +414,9 @@ fn schemas() -> Value {
             "state": {"type": "string", "enum": ["draft", "scheduled", "active", "paused", "completed", "archived"]},
             "callLists": {"type": "array", "items": s("integer")}, "createdAt": s("string"), "updatedAt": s("string")}},
         "ControlBody": {"type": "object", "required": ["command"], "additionalProperties": false, "properties": {
-            "command": {"type": "string", "enum": ["start", "pause", "unpause", "reload", "remove"]}}},
+            "command": {"type": "string", "enum": ["start", "pause", "unpause", "reload", "remove", "recycle"]},
+            "dispositions": {"type": "array", "items": {"type": "string"},
+                "description": "recycle: the final dispositions whose leads are dialled again"}}},
         "Call": {"type": "object", "properties": call_props},
         "Stats": {"type": "object", "properties": {
             "campaign": s("string"), "state": s("string"), "attempts": s("integer"), "answered": s("integer"),

@@ -467,6 +467,9 @@ async fn delete_campaign(
 #[serde(deny_unknown_fields)]
 struct ControlBody {
     command: String,
+    /// `recycle`: the final dispositions whose leads to dial again.
+    #[serde(default)]
+    dispositions: Vec<String>,
 }
 
 async fn control_campaign(
@@ -478,7 +481,10 @@ async fn control_campaign(
     caller.require(Role::Supervisor)?;
     let svc = service(&state)?;
     let id = parse_id(&id, "campaign")?;
-    match svc.control(id, &body.command).await {
+    match svc
+        .control_with(id, &body.command, &body.dispositions)
+        .await
+    {
         Ok(s) => Ok(Json(serde_json::json!({ "id": id, "state": s }))),
         Err(ControlError::NotFound(_)) => Err(Problem::new(
             StatusCode::NOT_FOUND,

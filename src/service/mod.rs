@@ -361,9 +361,21 @@ impl Service {
         self.running.lock().expect("running lock").contains_key(&id)
     }
 
-    /// Applies a lifecycle command (`start`, `pause`, `unpause`, `remove`) and returns the
-    /// new state. Errors: see [`ControlError`].
+    /// Applies a lifecycle command (`start`, `pause`, `unpause`, `reload`, `remove`) and
+    /// returns the new state. Errors: see [`ControlError`].
     pub async fn control(self: &Arc<Self>, id: i64, command: &str) -> Result<String, ControlError> {
+        self.control_with(id, command, &[]).await
+    }
+
+    /// [`Self::control`], and `recycle` with the final `dispositions` whose leads are dialled
+    /// again (snake_case or camelCase names). Errors: see [`ControlError`]; `recycle` without
+    /// dispositions or with an unknown one is [`ControlError::Invalid`].
+    pub async fn control_with(
+        self: &Arc<Self>,
+        id: i64,
+        command: &str,
+        dispositions: &[String],
+    ) -> Result<String, ControlError> {
         let row = self
             .store
             .campaign(id)
@@ -405,29 +417,41 @@ impl Service {
             LifecycleCommand::Reload => {
                 // Only a paused campaign with no call in progress: its run loop is replaced
                 // by one over the stored (edited) settings and call lists, still paused.
-                let busy = self
-                    .running
-                    .lock()
-                    .expect("running lock")
-                    .get(&id)
-                    .map(|r| r.in_flight.load(std::sync::atomic::Ordering::Relaxed))
-                    .unwrap_or(0);
-                if busy > 0 {
-                    return Err(ControlError::Conflict(format!(
-                        "{busy} call(s) still in progress: reload once they have ended"
-                    )));
+                self.config_of(&row.config)?;
+                self.stop_quiet_run(id, "reload").await?;
+                self.launch(id, &row.config, &row.call_lists, RunControl::Pause)
+                    .await?;
+            }
+            LifecycleCommand::Recycle => {
+                use crate::events::disposition::Disposition;
+                if dispositions.is_empty() {
+                    return Err(ControlError::Invalid(
+                        "recycle: give `dispositions`, the final ones whose leads to dial again \
+                         (e.g. [\"no_answer\", \"busy\"])"
+                            .into(),
+                    ));
+                }
+                let mut names = Vec::new();
+                for d in dispositions {
+                    let known = Disposition::parse(d).ok_or_else(|| {
+                        let all: Vec<&str> = Disposition::ALL.iter().map(|d| d.as_str()).collect();
+                        ControlError::Invalid(format!(
+                            "dispositions: {d:?} is not one of {}",
+                            all.join(", ")
+                        ))
+                    })?;
+                    names.push(known.as_str().to_string());
                 }
                 self.config_of(&row.config)?;
-                self.send(id, RunControl::Stop);
-                let t0 = tokio::time::Instant::now();
-                while self.is_running(id) {
-                    if t0.elapsed() > Duration::from_secs(10) {
-                        return Err(ControlError::Conflict(
-                            "the campaign's run did not stop within 10 s; try again".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                self.stop_quiet_run(id, "recycle").await?;
+                let n = self.store.recycle_leads(id, &names).await?;
+                if n == 0 && state == CampaignState::Completed {
+                    return Err(ControlError::Conflict(format!(
+                        "no lead of the campaign ended {}: nothing to recycle",
+                        names.join(" or ")
+                    )));
                 }
+                tracing::info!(campaign = id, leads = n, dispositions = ?names, "leads recycled");
                 self.launch(id, &row.config, &row.call_lists, RunControl::Pause)
                     .await?;
             }
@@ -441,6 +465,35 @@ impl Service {
         }
         self.store.set_campaign_state(id, next.as_str()).await?;
         Ok(next.as_str().into())
+    }
+
+    /// Stops campaign `id`'s run loop, if one is going, provided no call of it is in
+    /// progress (for `what`: reload, recycle). Errors: calls in progress, or a run that does
+    /// not stop within 10 s ([`ControlError::Conflict`]).
+    async fn stop_quiet_run(&self, id: i64, what: &str) -> Result<(), ControlError> {
+        let busy = self
+            .running
+            .lock()
+            .expect("running lock")
+            .get(&id)
+            .map(|r| r.in_flight.load(std::sync::atomic::Ordering::Relaxed))
+            .unwrap_or(0);
+        if busy > 0 {
+            return Err(ControlError::Conflict(format!(
+                "{busy} call(s) still in progress: {what} once they have ended"
+            )));
+        }
+        self.send(id, RunControl::Stop);
+        let t0 = tokio::time::Instant::now();
+        while self.is_running(id) {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(ControlError::Conflict(
+                    "the campaign's run did not stop within 10 s; try again".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// The shared limits a campaign's calls count against: the process-wide one and those of

@@ -706,6 +706,32 @@ impl Store {
         }
     }
 
+    /// Makes the campaign's final leads of `dispositions` (snake_case names) pending again,
+    /// with their attempt count reset (they get `max_attempts` afresh; earlier attempts stay
+    /// on record). Returns how many. Errors: database failures (nothing changes then).
+    pub async fn recycle_leads(
+        &self,
+        campaign_id: i64,
+        dispositions: &[String],
+    ) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for d in dispositions {
+            n += sqlx::query(
+                "UPDATE leads SET status = 'pending', final_disposition = NULL, attempts = 0, \
+                 next_attempt_at = NULL \
+                 WHERE campaign_id = $1 AND status = 'final' AND final_disposition = $2",
+            )
+            .bind(campaign_id)
+            .bind(d)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Number of leads of the campaign, and of those already final.
     pub async fn lead_counts(&self, campaign_id: i64) -> anyhow::Result<(u64, u64)> {
         let r = sqlx::query(

@@ -5,6 +5,7 @@
 //!                                                               or stop_at passed)
 //! draft ─start→ scheduled (start_at ahead) ─start_at→ active
 //! paused ─reload→ paused (stored settings applied)
+//! completed|paused ─recycle→ paused (leads of chosen dispositions dialled again)
 //! draft|scheduled|paused|completed ─remove→ archived
 //! ```
 //! States and commands parse from and print as their lowercase names (the stored form and the
@@ -43,6 +44,9 @@ pub enum LifecycleCommand {
     Reload,
     /// Draft, scheduled, paused or completed → archived.
     Remove,
+    /// Completed or paused → paused, with the leads of chosen final dispositions made
+    /// pending again (Vicidial's lead recycling); `unpause` dials them.
+    Recycle,
 }
 
 impl CampaignState {
@@ -91,6 +95,9 @@ impl CampaignState {
             (Remove, Draft | Scheduled | Paused | Completed) => Ok(Archived),
             (Remove, Active) => refuse("pause it first"),
             (Remove, Archived) => refuse("it is archived already"),
+            (Recycle, Completed | Paused) => Ok(Paused),
+            (Recycle, Active) => refuse("pause it first"),
+            (Recycle, _) => refuse("only completed or paused campaigns have leads to recycle"),
         }
     }
 }
@@ -114,12 +121,13 @@ impl CampaignState {
 
 impl LifecycleCommand {
     /// Every command.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Start,
         Self::Pause,
         Self::Unpause,
         Self::Reload,
         Self::Remove,
+        Self::Recycle,
     ];
 
     /// Its name (`start`, `pause`, …).
@@ -130,6 +138,7 @@ impl LifecycleCommand {
             Self::Unpause => "unpause",
             Self::Reload => "reload",
             Self::Remove => "remove",
+            Self::Recycle => "recycle",
         }
     }
 }
@@ -166,7 +175,9 @@ impl FromStr for LifecycleCommand {
         Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("{s:?}: commands are start, pause, unpause, reload, remove"))
+            .ok_or_else(|| {
+                format!("{s:?}: commands are start, pause, unpause, reload, remove, recycle")
+            })
     }
 }
 
@@ -187,6 +198,8 @@ mod tests {
             (Scheduled, Remove, Archived),
             (Paused, Remove, Archived),
             (Completed, Remove, Archived),
+            (Completed, Recycle, Paused),
+            (Paused, Recycle, Paused),
         ];
         for s in CampaignState::ALL {
             for c in LifecycleCommand::ALL {
