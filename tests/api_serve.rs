@@ -1918,3 +1918,104 @@ async fn a_completed_campaign_recycles_the_leads_of_chosen_dispositions() {
     assert_eq!(per_number[&number(0, 83)], 1, "{per_number:?}");
     assert_eq!(server.stop(), Some(0));
 }
+
+/// A call list read back a page at a time, appended to, a number's attributes edited and a
+/// number removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_list_is_read_back_appended_and_edited() {
+    let server = Server::start("sip:127.0.0.1:9");
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let (_, list) = admin
+        .call(
+            "POST",
+            "/v1/call-lists",
+            Some(json!({"name": "l", "numbers": [
+                {"number": "+14155550701", "attributes": {"name": "Ann"}},
+                {"number": "+14155550702"}]})),
+        )
+        .await;
+    let id = list["id"].as_i64().unwrap();
+    let (s, v) = admin
+        .call(
+            "POST",
+            &format!("/v1/call-lists/{id}/numbers"),
+            Some(json!({"defaultRegion": "US", "numbers": [
+                {"number": "(415) 555-0703", "attributes": {"name": "Bo", "vip": true}},
+                {"number": "+14155550701"},
+                {"number": "12"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["added"], &v["alreadyPresent"]),
+        (&json!(1), &json!(1)),
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["index"], 2, "{v}");
+    let (_, page) = admin
+        .call("GET", &format!("/v1/call-lists/{id}/numbers?limit=2"), None)
+        .await;
+    let nums = page["numbers"].as_array().unwrap();
+    assert_eq!(nums.len(), 2);
+    assert_eq!(nums[0]["attributes"]["name"], "Ann");
+    let (_, rest) = admin
+        .call(
+            "GET",
+            &format!("/v1/call-lists/{id}/numbers?after={}", page["next"]),
+            None,
+        )
+        .await;
+    let last = &rest["numbers"][0];
+    assert_eq!(last["number"], "+14155550703");
+    assert_eq!(last["rawNumber"], "(415) 555-0703");
+    assert_eq!(last["attributes"]["vip"], "true");
+    let (s, _) = admin
+        .call(
+            "PUT",
+            &format!("/v1/call-lists/{id}/numbers/+14155550702"),
+            Some(json!({"attributes": {"name": "Cy"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = admin
+        .call(
+            "DELETE",
+            &format!("/v1/call-lists/{id}/numbers/+14155550701"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, all) = admin
+        .call("GET", &format!("/v1/call-lists/{id}/numbers"), None)
+        .await;
+    let all = all["numbers"].as_array().unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[0]["attributes"]["name"], "Cy");
+    assert_eq!(
+        admin
+            .call(
+                "DELETE",
+                &format!("/v1/call-lists/{id}/numbers/+14155550701"),
+                None
+            )
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin
+            .call("GET", "/v1/call-lists/999/numbers", None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, info) = admin
+        .call("GET", &format!("/v1/call-lists/{id}"), None)
+        .await;
+    assert_eq!(info["numbersCount"], 2, "{info}");
+    assert_eq!(server.stop(), Some(0));
+}

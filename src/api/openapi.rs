@@ -112,6 +112,35 @@ pub fn document() -> Value {
         ("204", json!({"description": "removed"})),
         &["404", "422"],
     );
+    let list_id = path_param(
+        "id",
+        json!({"type": "integer", "format": "int64", "minimum": 1}),
+    );
+    let number = path_param("number", json!({"type": "string"}));
+    let numbers_item = json!({"type": "object", "required": ["number"], "additionalProperties": false,
+        "properties": {"number": {"type": "string"}, "attributes": {"type": "object"}}});
+    d["paths"]["/v1/call-lists/{id}/numbers"] = json!({
+        "get": op("listCallListNumbers", "A call list's numbers, a page at a time", Some("supervisor+"),
+            vec![list_id.clone(), query("after", json!({"type": "integer"})),
+                 query("limit", json!({"type": "integer", "minimum": 1, "maximum": 10000}))], None,
+            json_ok("200", json!({"type": "object", "properties": {
+                "numbers": {"type": "array", "items": {"type": "object"}}, "next": {"type": ["integer", "null"]}}})),
+            &["404", "422"]),
+        "post": op("appendCallListNumbers", "Append numbers to a call list", Some("admin+"),
+            vec![list_id.clone()],
+            Some(json!({"type": "object", "required": ["numbers"], "additionalProperties": false, "properties": {
+                "defaultRegion": {"type": "string"}, "numbers": {"type": "array", "items": numbers_item}}})),
+            json_ok("200", json!({"type": "object", "properties": {
+                "added": {"type": "integer"}, "alreadyPresent": {"type": "integer"}, "errors": {"type": "array"}}})),
+            &["400", "404", "415", "422"])});
+    d["paths"]["/v1/call-lists/{id}/numbers/{number}"] = json!({
+        "put": op("editCallListNumber", "Replace a number's attributes", Some("admin+"),
+            vec![list_id.clone(), number.clone()],
+            Some(json!({"type": "object", "required": ["attributes"], "additionalProperties": false,
+                "properties": {"attributes": {"type": "object"}}})),
+            ("204", json!({"description": "replaced"})), &["400", "404", "415", "422"]),
+        "delete": op("deleteCallListNumber", "Take a number off a call list", Some("admin+"),
+            vec![list_id, number], None, ("204", json!({"description": "removed"})), &["404", "422"])});
     d["paths"]["/v1/ivr"] = ivr_paths().0;
     d["paths"]["/v1/ivr/{name}"] = ivr_paths().1;
     created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);

@@ -32,6 +32,18 @@ pub fn routes() -> Router<Arc<ApiState>> {
             "/v1/call-lists/{id}",
             get(get_call_list).delete(delete_call_list),
         )
+        .route(
+            "/v1/call-lists/{id}/numbers",
+            get(list_numbers)
+                .post(append_numbers)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    super::MAX_CALL_LIST_BODY,
+                )),
+        )
+        .route(
+            "/v1/call-lists/{id}/numbers/{number}",
+            put(edit_number).delete(delete_number),
+        )
         .route("/v1/campaigns", get(list_campaigns).post(create_campaign))
         .route(
             "/v1/campaigns/{id}",
@@ -179,34 +191,7 @@ async fn create_call_list(
             return Err(Problem::invalid("name", "1 to 100 characters"));
         }
         let reg = region(b.default_region.as_deref())?;
-        let mut seen = std::collections::HashSet::new();
-        let (mut ok, mut errors) = (Vec::new(), Vec::new());
-        for (i, n) in b.numbers.into_iter().enumerate() {
-            let refuse = |reason: String| RowProblem {
-                line: None,
-                index: Some(i as u64),
-                reason,
-            };
-            match leads::normalise(&n.number, reg) {
-                Ok(num) if !seen.insert(num.clone()) => {
-                    errors.push(refuse(format!("duplicate number {num}")))
-                }
-                Ok(num) => ok.push(NewLead {
-                    number: num,
-                    raw_number: n.number,
-                    attributes: n
-                        .attributes
-                        .into_iter()
-                        .map(|(k, v)| match v {
-                            Value::String(s) => (k, s),
-                            other => (k, other.to_string()),
-                        })
-                        .collect(),
-                    line: i as u64,
-                }),
-                Err(e) => errors.push(refuse(e)),
-            }
-        }
+        let (ok, errors) = json_numbers(b.numbers, reg);
         (b.name, ok, errors)
     } else {
         return Err(Problem::new(
@@ -232,6 +217,190 @@ async fn create_call_list(
         .await
         .map_err(db_error)?;
     Ok((StatusCode::CREATED, Json(CreatedList { info, errors })).into_response())
+}
+
+/// JSON numbers validated: the leads, and the rows refused (by index).
+fn json_numbers(
+    numbers: Vec<NumberBody>,
+    reg: Option<phonenumber::country::Id>,
+) -> (Vec<NewLead>, Vec<RowProblem>) {
+    let mut seen = std::collections::HashSet::new();
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for (i, n) in numbers.into_iter().enumerate() {
+        let refuse = |reason: String| RowProblem {
+            line: None,
+            index: Some(i as u64),
+            reason,
+        };
+        match leads::normalise(&n.number, reg) {
+            Ok(num) if !seen.insert(num.clone()) => {
+                errors.push(refuse(format!("duplicate number {num}")))
+            }
+            Ok(num) => ok.push(NewLead {
+                number: num,
+                raw_number: n.number,
+                attributes: string_attributes(n.attributes),
+                line: i as u64,
+            }),
+            Err(e) => errors.push(refuse(e)),
+        }
+    }
+    (ok, errors)
+}
+
+/// Attribute values as the store keeps them: strings (a number or `true` as its JSON text).
+fn string_attributes(a: BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    a.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
+}
+
+/// `POST /v1/call-lists/{id}/numbers` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AppendBody {
+    #[serde(default)]
+    default_region: Option<String>,
+    numbers: Vec<NumberBody>,
+}
+
+/// `GET /v1/call-lists/{id}/numbers` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumbersPage {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `PUT /v1/call-lists/{id}/numbers/{number}` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttributesBody {
+    attributes: BTreeMap<String, Value>,
+}
+
+async fn existing_list(state: &ApiState, id: &str) -> Result<i64, Problem> {
+    let id = parse_id(id, "call list")?;
+    state
+        .store
+        .call_list(id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no call list {id}")))?;
+    Ok(id)
+}
+
+/// `GET /v1/call-lists/{id}/numbers?after=&limit=`: the list's numbers in upload order, a
+/// page at a time: `{"numbers": [{"id", "number", "rawNumber", "attributes"}], "next"}`.
+async fn list_numbers(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<NumbersPage>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let id = existing_list(&state, &id).await?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Problem::invalid("limit", "1 to 10000"));
+    }
+    let rows = state
+        .store
+        .call_list_page(id, q.after.unwrap_or(0), limit)
+        .await
+        .map_err(db_error)?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.0))
+        .flatten();
+    let numbers: Vec<Value> = rows
+        .into_iter()
+        .map(|(rid, n, raw, a)| {
+            serde_json::json!({"id": rid, "number": n, "rawNumber": raw,
+                "attributes": serde_json::from_str::<Value>(&a).unwrap_or(Value::Null)})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"numbers": numbers, "next": next})))
+}
+
+/// `POST /v1/call-lists/{id}/numbers`: appends numbers (JSON, as at creation); those already
+/// on the list are left. `{"added", "alreadyPresent", "errors"}`. A campaign using the list
+/// dials them from its next start or `reload`.
+async fn append_numbers(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(b): Json<AppendBody>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Admin)?;
+    let id = existing_list(&state, &id).await?;
+    if b.numbers.len() > 1_000_000 {
+        return Err(Problem::invalid("numbers", "at most 1,000,000 per request"));
+    }
+    let reg = region(b.default_region.as_deref())?;
+    let (ok, errors) = json_numbers(b.numbers, reg);
+    let added = state
+        .store
+        .append_call_list(id, &ok)
+        .await
+        .map_err(db_error)?;
+    Ok(Json(serde_json::json!({
+        "added": added, "alreadyPresent": ok.len() as u64 - added, "errors": errors
+    })))
+}
+
+/// `PUT /v1/call-lists/{id}/numbers/{number}`: replaces a number's attributes.
+async fn edit_number(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((id, number)): Path<(String, String)>,
+    Json(b): Json<AttributesBody>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Admin)?;
+    let id = existing_list(&state, &id).await?;
+    let n = leads::normalise(&number, None)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let attrs = serde_json::to_string(&string_attributes(b.attributes)).map_err(db_error)?;
+    if state
+        .store
+        .set_call_list_attributes(id, &n, &attrs)
+        .await
+        .map_err(db_error)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("{n} is not on call list {id}"),
+        ))
+    }
+}
+
+/// `DELETE /v1/call-lists/{id}/numbers/{number}`: takes a number off the list.
+async fn delete_number(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((id, number)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    caller.require(Role::Admin)?;
+    let id = existing_list(&state, &id).await?;
+    let n = leads::normalise(&number, None)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    if state
+        .store
+        .delete_call_list_number(id, &n)
+        .await
+        .map_err(db_error)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("{n} is not on call list {id}"),
+        ))
+    }
 }
 
 async fn list_call_lists(

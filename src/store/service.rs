@@ -171,6 +171,98 @@ impl Store {
             .collect()
     }
 
+    /// Adds `numbers` (validated) to call list `id`, numbered after its last row; numbers
+    /// already on it are left as they are. Returns how many were added. Errors: database
+    /// failures (nothing is added then).
+    pub async fn append_call_list(&self, id: i64, numbers: &[NewLead]) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(line), 0) FROM call_list_numbers WHERE list_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let attributes = numbers
+            .iter()
+            .map(|l| serde_json::to_string(&l.attributes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let rows: Vec<(usize, (&NewLead, &String))> =
+            numbers.iter().zip(&attributes).enumerate().collect();
+        let mut added = 0;
+        for chunk in rows.chunks(1000) {
+            added += execute_values(
+                self.backend,
+                &mut tx,
+                "INSERT INTO call_list_numbers (list_id, number, raw_number, attributes, line) ",
+                " ON CONFLICT(list_id, number) DO NOTHING",
+                chunk,
+                |b, (i, (l, attrs))| {
+                    b.push_bind(id)
+                        .push_bind(&l.number)
+                        .push_bind(&l.raw_number)
+                        .push_bind(attrs.as_str())
+                        .push_bind(last + 1 + *i as i64);
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// A page of call list `id` in upload order: (row id, number, number as given, attributes
+    /// JSON), at most `limit` rows after row `after`. Errors: database failures.
+    pub async fn call_list_page(
+        &self,
+        id: i64,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(i64, String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, number, raw_number, attributes FROM call_list_numbers \
+             WHERE list_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Replaces the attributes (JSON object text) of `number` on call list `id`; false when it
+    /// is not on it. Errors: database failures.
+    pub async fn set_call_list_attributes(
+        &self,
+        id: i64,
+        number: &str,
+        attributes: &str,
+    ) -> anyhow::Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE call_list_numbers SET attributes = $3 WHERE list_id = $1 AND number = $2",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(attributes)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    /// Takes `number` off call list `id`; false when it was not on it. Errors: database
+    /// failures.
+    pub async fn delete_call_list_number(&self, id: i64, number: &str) -> anyhow::Result<bool> {
+        Ok(
+            sqlx::query("DELETE FROM call_list_numbers WHERE list_id = $1 AND number = $2")
+                .bind(id)
+                .bind(number)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
     /// Deletes a call list (its numbers with it). Returns false when there was none.
     /// Errors: database failures.
     pub async fn delete_call_list(&self, id: i64) -> anyhow::Result<bool> {
