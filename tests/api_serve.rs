@@ -2019,3 +2019,54 @@ async fn a_call_list_is_read_back_appended_and_edited() {
     assert_eq!(info["numbersCount"], 2, "{info}");
     assert_eq!(server.stop(), Some(0));
 }
+
+/// One call on demand (`POST /v1/calls`), as a CPaaS API places one: a campaign of one whose
+/// call id comes back and whose call is answered by the SIPp far end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_is_placed_on_demand() {
+    let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
+    let server = Server::start(&far.trunk_uri());
+    let admin = Api {
+        http: reqwest::Client::new(),
+        base: server.base.clone(),
+        token: server.token("admin", None),
+    };
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/calls",
+            Some(json!({"callerId": "+14155550000"})),
+        )
+        .await;
+    assert_eq!(
+        (s, &p["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("to")),
+        "{p}"
+    );
+    let (s, p) = admin
+        .call(
+            "POST",
+            "/v1/calls",
+            Some(json!({"to": number(0, 91), "callerId": "+14155550000", "name": "mine"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+    let (s, v) = admin
+        .call(
+            "POST",
+            "/v1/calls",
+            Some(json!({"to": number(0, 92), "callerId": "+14155550000", "holdTime": 0.3})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["number"], number(0, 92).as_str());
+    let call_id = v["callId"].as_str().expect("the call's id").to_string();
+    admin
+        .until_completed(v["campaignId"].as_i64().unwrap(), Duration::from_secs(20))
+        .await;
+    let (_, call) = admin
+        .call("GET", &format!("/v1/calls/{call_id}"), None)
+        .await;
+    assert_eq!(call["disposition"], "answered", "{call}");
+    assert_eq!(server.stop(), Some(0));
+}

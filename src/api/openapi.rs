@@ -141,6 +141,24 @@ pub fn document() -> Value {
             ("204", json!({"description": "replaced"})), &["400", "404", "415", "422"]),
         "delete": op("deleteCallListNumber", "Take a number off a call list", Some("admin+"),
             vec![list_id, number], None, ("204", json!({"description": "removed"})), &["404", "422"])});
+    d["paths"]["/v1/calls"]["post"] = op(
+        "placeCall",
+        "One call on demand: a campaign of one",
+        Some("admin+"),
+        vec![],
+        Some(json!({"type": "object", "required": ["to"],
+            "properties": {"to": {"type": "string", "description": "the number to call"},
+                           "callerId": {"type": "string", "description": "the from number"},
+                           "defaultRegion": {"type": "string"}},
+            "description": "to, and any campaign setting of CampaignBody in camelCase (trunk, amd, onMachine, holdTime, webhook, …) but name and callLists, which the call sets"})),
+        json_ok(
+            "201",
+            json!({"type": "object", "properties": {
+                "campaignId": {"type": "integer"}, "campaign": {"type": "string"},
+                "number": {"type": "string"}, "callId": {"type": ["string", "null"]}}}),
+        ),
+        &["400", "409", "415", "422"],
+    );
     d["paths"]["/v1/ivr"] = ivr_paths().0;
     d["paths"]["/v1/ivr/{name}"] = ivr_paths().1;
     created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);

@@ -63,7 +63,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/dnc", get(list_dnc).post(add_dnc))
         .route("/v1/dnc/{number}", get(get_dnc).delete(delete_dnc))
         .route("/v1/agents/{id}/next-lead", axum::routing::post(next_lead))
-        .route("/v1/calls", get(list_calls))
+        .route("/v1/calls", get(list_calls).post(place_call))
         .route("/v1/calls/{callId}", get(get_call))
 }
 
@@ -686,6 +686,96 @@ struct CallsQuery {
 
 fn call_view(r: &crate::store::reads::CallRecord) -> Value {
     serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// `POST /v1/calls`: one call on demand, as a CPaaS API places one — `to` (the number),
+/// and any campaign setting in camelCase (`callerId` for the from number, `trunk`, `amd`,
+/// `onMachine`, `holdTime`, `webhook`, …) over the service's `campaign_defaults`. It runs as a
+/// campaign of one (named `call-…`, its events on the live stream and its webhook like any
+/// campaign's) and answers `201` with `campaignId` and, once the attempt is stored (within a
+/// few seconds), the call's `callId`; follow it with `GET /v1/calls/{callId}`.
+async fn place_call(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    caller.require(Role::Admin)?;
+    let svc = service(&state)?;
+    let Value::Object(mut m) = body else {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object",
+        ));
+    };
+    let to = match m.remove("to") {
+        Some(Value::String(t)) => t,
+        _ => return Err(Problem::invalid("to", "the number to call is required")),
+    };
+    let region = m
+        .get("defaultRegion")
+        .and_then(|r| r.as_str())
+        .map(|r| region(Some(r)))
+        .transpose()?
+        .flatten();
+    let number = leads::normalise(&to, region).map_err(|e| Problem::invalid("to", e))?;
+    for reserved in ["name", "callLists"] {
+        if m.contains_key(reserved) {
+            return Err(Problem::invalid(
+                reserved,
+                "set by POST /v1/calls itself (a campaign of one)",
+            ));
+        }
+    }
+    let name = format!(
+        "call-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f"),
+        rand::random::<u32>()
+    );
+    m.insert("name".into(), name.clone().into());
+    let (name, settings, _) = checked_body(&state, svc, Value::Object(m)).await?;
+    let list = state
+        .store
+        .create_call_list(
+            &name,
+            &[NewLead {
+                number: number.clone(),
+                raw_number: to,
+                attributes: Default::default(),
+                line: 0,
+            }],
+        )
+        .await
+        .map_err(db_error)?;
+    let row = state
+        .store
+        .create_campaign(&name, &settings.to_string(), &[list.id])
+        .await
+        .map_err(write_error)?;
+    match svc.control(row.id, "start").await {
+        Ok(_) => {}
+        Err(ControlError::Conflict(m)) => return Err(Problem::new(StatusCode::CONFLICT, m)),
+        Err(ControlError::Invalid(m)) => {
+            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, m));
+        }
+        Err(ControlError::NotFound(_)) => return Err(db_error("the call's campaign vanished")),
+        Err(ControlError::Db(e)) => return Err(db_error(e)),
+    }
+    // The attempt is stored just before its INVITE: wait a little for its Call-ID.
+    let mut call_id = None;
+    for _ in 0..30 {
+        let calls = state.store.campaign_calls(row.id).await.map_err(db_error)?;
+        if let Some(c) = calls.into_iter().next().and_then(|c| c.call_id) {
+            call_id = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "campaignId": row.id, "campaign": name, "number": number, "callId": call_id
+        })),
+    ))
 }
 
 async fn list_calls(
