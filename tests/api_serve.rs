@@ -1695,10 +1695,12 @@ async fn scheduled_campaigns_start_and_stop_by_themselves_across_a_restart() {
         .call("GET", &format!("/v1/campaigns/{ends}/events"), None)
         .await;
     assert_eq!(evs[0]["type"], "schedule_ended", "{evs}");
-    assert_eq!(
-        evs[0]["leads_left"].as_u64(),
-        Some(30 - calls.len() as u64),
-        "{evs}"
+    // Leads not final at stopAt: those never called, and a call still going then (if any).
+    let left = evs[0]["leads_left"].as_u64().unwrap();
+    let never_called = 30 - calls.len() as u64;
+    assert!(
+        left == never_called || left == never_called + 1,
+        "{left} left, {never_called} never called: {evs}"
     );
     // `holiday`: no call at all.
     let (_, calls) = admin
