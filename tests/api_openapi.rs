@@ -86,3 +86,40 @@ fn the_documented_stream_event_is_what_the_stream_sends() {
     let kind: outdial::events::CallEventKind = serde_json::from_value(shown.clone()).unwrap();
     assert_eq!(serde_json::to_value(&kind).unwrap(), shown);
 }
+
+/// Every campaign setting (the campaign file's fields, camelCase) is described in the OpenAPI
+/// document's `CampaignBody`.
+#[test]
+fn the_openapi_campaign_body_covers_every_campaign_setting() {
+    let cfg: outdial::campaign::config::CampaignConfig =
+        toml::from_str("name = \"x\"\ntrunk = \"sip:127.0.0.1\"\ncaller_id = \"+14155550000\"\n")
+            .unwrap();
+    let mut keys: Vec<String> = serde_json::to_value(&cfg)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    // Settings not serialised when unset, or never (passwords).
+    for k in [
+        "start_at",
+        "stop_at",
+        "ivr",
+        "recordings_dir",
+        "inbound",
+        "auth_password",
+    ] {
+        keys.push(k.into());
+    }
+    let doc = outdial::api::openapi::document();
+    let props = doc["components"]["schemas"]["CampaignBody"]["properties"]
+        .as_object()
+        .unwrap();
+    let missing: Vec<String> = keys
+        .iter()
+        .map(|k| outdial::service::convert::snake_to_camel(k))
+        .filter(|k| !props.contains_key(k))
+        .collect();
+    assert!(missing.is_empty(), "CampaignBody lacks {missing:?}");
+}

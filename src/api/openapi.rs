@@ -159,6 +159,7 @@ pub fn document() -> Value {
         ),
         &["400", "409", "415", "422"],
     );
+    more_campaign_settings(&mut d["components"]["schemas"]["CampaignBody"]["properties"]);
     d["paths"]["/v1/ivr"] = ivr_paths().0;
     d["paths"]["/v1/ivr/{name}"] = ivr_paths().1;
     created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);
@@ -303,6 +304,76 @@ fn paths_document() -> Value {
                 vec![path_param("callId", json!({"type": "string"}))], None, json_ok("200", r("Call")), &["404"])},
         }
     })
+}
+
+/// The campaign settings `CampaignBody` lists beside its main ones: the trunk and SIP identity,
+/// the network and media settings, with the numeric ranges of `CampaignConfig::RANGES`.
+fn more_campaign_settings(props: &mut Value) {
+    let Some(m) = props.as_object_mut() else {
+        return;
+    };
+    let text = |d: &str| json!({"type": "string", "description": d});
+    for (k, d) in [
+        ("trunk", "sip:host[:port][;transport=udp|tcp] (or trunks)"),
+        (
+            "outboundProxy",
+            "sip:host[:port];lr for every trunk without its own",
+        ),
+        ("callerName", "display name in From"),
+        ("pAssertedIdentity", "P-Asserted-Identity URI (RFC 3325)"),
+        ("fromHost", "host part of the From URI"),
+        ("privacy", "Privacy header (RFC 3323), e.g. id"),
+        ("authUsername", "the trunk account for digest challenges"),
+        (
+            "defaultRegion",
+            "ISO 3166 region for national numbers (US, GB)",
+        ),
+        ("localAddress", "IP:port to bind (port 0: any)"),
+        (
+            "advertisedAddress",
+            "the IP written in Via, Contact and SDP",
+        ),
+        ("apiListen", "IP:port of the run's own API (outdial run)"),
+        ("userAgent", "User-Agent header"),
+        ("voicemailFile", "WAV on the server: the voicemail message"),
+        ("promptFile", "WAV on the server: the prompt for humans"),
+    ] {
+        m.insert(k.into(), text(d));
+    }
+    m.insert(
+        "authPassword".into(),
+        json!({"type": "string", "writeOnly": true, "description": "never stored or shown"}),
+    );
+    for (field, lo, hi, unit) in crate::campaign::config::CampaignConfig::RANGES {
+        if field.contains('.') {
+            continue;
+        }
+        let name = crate::service::convert::snake_to_camel(field);
+        if !m.contains_key(&name) {
+            m.insert(
+                name,
+                json!({"type": "number", "minimum": lo, "maximum": hi, "description": unit}),
+            );
+        }
+    }
+    m.insert(
+        "priority".into(),
+        json!({"type": "integer", "description": "among campaigns sharing agents, higher first"}),
+    );
+    for (k, lo) in [("rtpPortMin", 1024), ("rtpPortMax", 1025)] {
+        m.insert(
+            k.into(),
+            json!({"type": "integer", "minimum": lo, "maximum": 65535}),
+        );
+    }
+    m.insert(
+        "trunks".into(),
+        json!({"type": "array", "items": {"type": "object"}, "description": "a trunk group (docs/trunks.md)"}),
+    );
+    m.insert(
+        "endpoint".into(),
+        json!({"type": "object", "description": "pacing (docs/pacing.md)"}),
+    );
 }
 
 /// `/v1/ivr` and `/v1/ivr/{name}`: IVR applications kept by name (docs/ivr.md).
