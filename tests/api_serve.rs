@@ -41,20 +41,22 @@ impl Server {
         Self::start_on(dir, trunk, extra, db)
     }
 
-    /// … on the store at `db` (a file path or a `postgres://` URL).
+    /// … on the store at `db` (a file path or a `postgres://` URL). The API binds port 0 and
+    /// the port it got is read from serve's own startup line (no port picked beforehand that
+    /// another test could take meanwhile).
     fn start_on(dir: tempfile::TempDir, trunk: &str, extra: &str, db: String) -> Server {
-        let port = free_port(Transport::Tcp).unwrap();
         std::fs::write(
             dir.path().join("outdial.toml"),
             format!(
-                "{extra}\nlisten = \"127.0.0.1:{port}\"\ndb = \"{}\"\nshutdown_grace = 10\n\
+                "{extra}\nlisten = \"127.0.0.1:0\"\ndb = \"{}\"\nshutdown_grace = 10\n\
                  [campaign_defaults]\ntrunk = \"{trunk}\"\nlocal_address = \"127.0.0.1:0\"\n\
                  hold_time = 0.3\nring_timeout = 5\n[campaign_defaults.amd]\nprofile = \"off\"\n",
                 db
             ),
         )
         .unwrap();
-        let child = Command::new(BIN)
+        let log = dir.path().join("serve.log");
+        let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(dir.path().join("outdial.toml"))
             .env(
@@ -62,23 +64,36 @@ impl Server {
                 "outdial::service=debug,outdial::campaign=debug,outdial=info",
             )
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("outdial serve starts");
-        let base = format!("http://127.0.0.1:{port}");
         let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let port = text
+                .split("API on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .and_then(|p| p.parse::<u16>().ok());
+            if let Some(port) = port
+                && health_ok(port)
+            {
+                return Server {
+                    child,
+                    base: format!("http://127.0.0.1:{port}"),
+                    dir,
+                    db,
+                };
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "serve exited at start; its log:\n{text}"
+            );
             assert!(
                 t0.elapsed() < Duration::from_secs(15),
-                "serve never listened"
+                "serve never answered; its log:\n{text}"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            child,
-            base,
-            dir,
-            db,
         }
     }
 
@@ -121,6 +136,24 @@ impl Server {
         );
         (None, self.dir)
     }
+}
+
+/// True when an outdial API answers `GET /v1/health` with 200 on `port` (a plain HTTP/1.0
+/// exchange, so the check needs no runtime).
+fn health_ok(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    if c.write_all(b"GET /v1/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).unwrap_or(0);
+    buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 200")
 }
 
 struct Api {
