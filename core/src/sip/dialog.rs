@@ -111,6 +111,39 @@ fn without_tag(value: &str) -> String {
     format!("{head}{}", kept.join(";")).trim().to_string()
 }
 
+/// The remote target (the URI of the first Contact, as received) and the Record-Route
+/// entries in message order of `msg`, the message that creates a dialog (`what`: `2xx` or
+/// `INVITE`, for the errors). Errors: no usable Contact; a Record-Route entry that is not a SIP
+/// URI, or more than [`MAX_ROUTE_SET`] of them.
+fn target_and_routes(msg: &Inbound, what: &str) -> Result<(String, Vec<String>), String> {
+    let contact = msg
+        .msg
+        .contact_header()
+        .map_err(|_| format!("{what} without Contact"))?;
+    // The URI text as received: typed parsing would drop URI parameters such as
+    // `;transport=tcp` that the remote target must keep.
+    let first = split_list(contact.value())
+        .into_iter()
+        .next()
+        .ok_or_else(|| "empty Contact".to_string())?;
+    let remote_target = uri_of(&first).to_string();
+    check_sip_uri(&remote_target).map_err(|e| format!("Contact: {e}"))?;
+    // The route set decides where every later request of the dialog goes: each entry must be
+    // a SIP URI, and there are at most MAX_ROUTE_SET of them (a forged message with thousands
+    // of `Record-Route: a` must not make us send requests built on them).
+    let mut route_set = Vec::new();
+    for rr in msg.msg.record_route_headers() {
+        for v in split_list(rr.value()) {
+            check_sip_uri(uri_of(&v)).map_err(|e| format!("Record-Route: {e}"))?;
+            route_set.push(v);
+            if route_set.len() > MAX_ROUTE_SET {
+                return Err(format!("Record-Route: more than {MAX_ROUTE_SET} entries"));
+            }
+        }
+    }
+    Ok((remote_target, route_set))
+}
+
 impl Dialog {
     /// Creates the dialog from a 2xx to our INVITE (§12.1.2).
     ///
@@ -132,31 +165,7 @@ impl Dialog {
             .map_err(|e| e.to_string())?
             .value()
             .to_string();
-        let contact = resp
-            .msg
-            .contact_header()
-            .map_err(|_| "2xx without Contact".to_string())?;
-        // The URI text as received: typed parsing would drop URI parameters such as
-        // `;transport=tcp` that the remote target must keep.
-        let first = split_list(contact.value())
-            .into_iter()
-            .next()
-            .ok_or_else(|| "empty Contact".to_string())?;
-        let remote_target = uri_of(&first).to_string();
-        check_sip_uri(&remote_target).map_err(|e| format!("Contact: {e}"))?;
-        // The route set decides where every later request of the dialog goes: each entry
-        // must be a SIP URI, and there are at most MAX_ROUTE_SET of them (a forged 2xx with
-        // thousands of `Record-Route: a` must not make us send requests built on them).
-        let mut route_set = Vec::new();
-        for rr in resp.msg.record_route_headers() {
-            for v in split_list(rr.value()) {
-                check_sip_uri(uri_of(&v)).map_err(|e| format!("Record-Route: {e}"))?;
-                route_set.push(v);
-                if route_set.len() > MAX_ROUTE_SET {
-                    return Err(format!("Record-Route: more than {MAX_ROUTE_SET} entries"));
-                }
-            }
-        }
+        let (remote_target, mut route_set) = target_and_routes(resp, "2xx")?;
         route_set.reverse();
         Ok(Self {
             call_id: resp.call_id.clone(),
@@ -193,26 +202,7 @@ impl Dialog {
             .map_err(|e| e.to_string())?
             .value()
             .to_string();
-        let contact = req
-            .msg
-            .contact_header()
-            .map_err(|_| "INVITE without Contact".to_string())?;
-        let first = split_list(contact.value())
-            .into_iter()
-            .next()
-            .ok_or_else(|| "empty Contact".to_string())?;
-        let remote_target = uri_of(&first).to_string();
-        check_sip_uri(&remote_target).map_err(|e| format!("Contact: {e}"))?;
-        let mut route_set = Vec::new();
-        for rr in req.msg.record_route_headers() {
-            for v in split_list(rr.value()) {
-                check_sip_uri(uri_of(&v)).map_err(|e| format!("Record-Route: {e}"))?;
-                route_set.push(v);
-                if route_set.len() > MAX_ROUTE_SET {
-                    return Err(format!("Record-Route: more than {MAX_ROUTE_SET} entries"));
-                }
-            }
-        }
+        let (remote_target, route_set) = target_and_routes(req, "INVITE")?;
         Ok(Self {
             call_id: req.call_id.clone(),
             local_tag: local_tag.to_string(),

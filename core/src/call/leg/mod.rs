@@ -381,8 +381,26 @@ struct Confirmed {
     refer: Option<refer::Refer>,
 }
 
+impl Confirmed {
+    /// Nothing confirmed yet: no dialog, our SDP at version 1 of session `session_id`.
+    fn new(session_id: u64) -> Self {
+        Self {
+            dialog: None,
+            ack_2xx: None,
+            sdp_version: 1,
+            session_id,
+            refresh: None,
+            peer_update: false,
+            held: false,
+            server_txs: Vec::new(),
+            invite_server_txs: Vec::new(),
+            refer: None,
+        }
+    }
+}
+
 /// How the call ends.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Ending {
     cancel: Option<NonInviteClientTx>,
     cancel_wanted: bool,
@@ -522,26 +540,8 @@ impl CallLeg {
                 notes: vec![TrunkNote::Sent(first.trunk)],
             },
             outcome: Outcome::default(),
-            up: Confirmed {
-                dialog: None,
-                ack_2xx: None,
-                sdp_version: 1,
-                session_id,
-                refresh: None,
-                peer_update: false,
-                held: false,
-                server_txs: Vec::new(),
-                invite_server_txs: Vec::new(),
-                refer: None,
-            },
-            ending: Ending {
-                cancel: None,
-                cancel_wanted: false,
-                bye: None,
-                ring_timed_out: false,
-                shutdown: false,
-                forks: Vec::new(),
-            },
+            up: Confirmed::new(session_id),
+            ending: Ending::default(),
             deadlines,
             out,
             events,
