@@ -1137,7 +1137,12 @@ impl RunLoop<'_> {
     }
 
     /// Emails each IVR recording of `events` (`[ivr.email]`), each in a task of its own.
-    async fn email_recordings(&mut self, core: &Campaign, events: &[CallEvent]) {
+    async fn email_recordings(
+        &mut self,
+        core: &Campaign,
+        events: &[CallEvent],
+        extras: &crate::notify::Extras,
+    ) {
         let Some(cfg) = self.cfg.ivr.as_ref().and_then(|i| i.email.clone()) else {
             return;
         };
@@ -1151,14 +1156,11 @@ impl RunLoop<'_> {
             else {
                 continue;
             };
-            let attributes = self
-                .store
-                .lead_attributes(ev.attempt.lead_id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_else(|| serde_json::json!({}));
+            // Read for the webhook already, when there is one.
+            let attributes = match extras.recordings.get(&ev.call_id) {
+                Some((a, _)) => a.clone(),
+                None => lead_attributes(self.store, ev.attempt.lead_id).await,
+            };
             let mail = crate::notify::email::RecordingMail {
                 number: core.number(ev.attempt.lead_id).unwrap_or("").to_string(),
                 node: node.clone(),
@@ -1213,7 +1215,7 @@ impl RunLoop<'_> {
             recordings: recording_extras(self.store, &self.fanout, call_events).await,
             finals: self.final_facts(call_events, &b.lead_updates),
         };
-        self.email_recordings(core, call_events).await;
+        self.email_recordings(core, call_events, &extras).await;
         self.fanout.publish(
             &self.clock,
             call_events,
@@ -1436,13 +1438,7 @@ async fn recording_extras(
         let CallEventKind::IvrRecorded { file, .. } = &ev.kind else {
             continue;
         };
-        let attributes = store
-            .lead_attributes(ev.attempt.lead_id)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_else(|| serde_json::json!({}));
+        let attributes = lead_attributes(store, ev.attempt.lead_id).await;
         let recording = match (file, &fanout.webhook) {
             (Some(f), Some(_)) => match tokio::fs::read(f).await {
                 Ok(bytes) => Some(Arc::new(crate::notify::Recording {
@@ -1459,4 +1455,16 @@ async fn recording_extras(
         out.insert(ev.call_id.clone(), (attributes, recording));
     }
     out
+}
+
+/// Lead `lead_id`'s call-list columns as a JSON object (`{}` when unknown or unreadable: an
+/// event goes out without them rather than not at all).
+async fn lead_attributes(store: &Store, lead_id: i64) -> serde_json::Value {
+    store
+        .lead_attributes(lead_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| serde_json::json!({}))
 }

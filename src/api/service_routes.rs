@@ -303,10 +303,7 @@ async fn list_numbers(
 ) -> Result<Json<Value>, Problem> {
     caller.require(Role::Supervisor)?;
     let id = existing_list(&state, &id).await?;
-    let limit = q.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(Problem::invalid("limit", "1 to 10000"));
-    }
+    let limit = page_limit(q.limit)?;
     let rows = state
         .store
         .call_list_page(id, q.after.unwrap_or(0), limit)
@@ -359,16 +356,32 @@ async fn edit_number(
     Json(b): Json<AttributesBody>,
 ) -> Result<StatusCode, Problem> {
     caller.require(Role::Admin)?;
-    let id = existing_list(&state, &id).await?;
-    let n = leads::normalise(&number, None)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let (id, n) = list_and_number(&state, &id, &number).await?;
     let attrs = serde_json::to_string(&string_attributes(b.attributes)).map_err(db_error)?;
-    if state
+    let found = state
         .store
         .set_call_list_attributes(id, &n, &attrs)
         .await
-        .map_err(db_error)?
-    {
+        .map_err(db_error)?;
+    number_found(found, id, &n)
+}
+
+/// The call list of path member `id` (404 when there is none) and the path's `number`
+/// written as stored (422 when it is not a number).
+async fn list_and_number(
+    state: &ApiState,
+    id: &str,
+    number: &str,
+) -> Result<(i64, String), Problem> {
+    let id = existing_list(state, id).await?;
+    let n = leads::normalise(number, None)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok((id, n))
+}
+
+/// `204` when the number was on list `id` (and changed), else `404`.
+fn number_found(found: bool, id: i64, n: &str) -> Result<StatusCode, Problem> {
+    if found {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::new(
@@ -385,22 +398,13 @@ async fn delete_number(
     Path((id, number)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     caller.require(Role::Admin)?;
-    let id = existing_list(&state, &id).await?;
-    let n = leads::normalise(&number, None)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    if state
+    let (id, n) = list_and_number(&state, &id, &number).await?;
+    let found = state
         .store
         .delete_call_list_number(id, &n)
         .await
-        .map_err(db_error)?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            format!("{n} is not on call list {id}"),
-        ))
-    }
+        .map_err(db_error)?;
+    number_found(found, id, &n)
 }
 
 async fn list_call_lists(
@@ -1137,16 +1141,7 @@ async fn put_ivr_app(
         }
     }
     let settings = convert::rename_keys(body, &convert::camel_to_snake);
-    let app: crate::ivr::IvrApp =
-        serde_path_to_error::deserialize(settings.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            let field = path
-                .split('.')
-                .map(snake_to_camel)
-                .collect::<Vec<_>>()
-                .join(".");
-            Problem::invalid(&field, e.into_inner().to_string())
-        })?;
+    let app: crate::ivr::IvrApp = convert::from_settings(settings.clone())?;
     app.validate(true).map_err(|e| {
         let field = e.split(':').next().unwrap_or("ivr").to_string();
         Problem::invalid(&field, e)
@@ -1189,6 +1184,15 @@ async fn delete_ivr_app(
     }
 }
 
+/// The `limit` of a paged listing: 1–10,000, 1,000 when not given. Errors: 422 otherwise.
+fn page_limit(limit: Option<i64>) -> Result<i64, Problem> {
+    let limit = limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Problem::invalid("limit", "1 to 10000"));
+    }
+    Ok(limit)
+}
+
 /// `GET /v1/dnc` query: a page of the list.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1207,10 +1211,7 @@ async fn list_dnc(
     Query(q): Query<DncPage>,
 ) -> Result<Json<Value>, Problem> {
     caller.require(Role::Supervisor)?;
-    let limit = q.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(Problem::invalid("limit", "1 to 10000"));
-    }
+    let limit = page_limit(q.limit)?;
     let rows = state
         .store
         .dnc_page(q.after.as_deref().unwrap_or(""), limit)

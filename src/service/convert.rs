@@ -87,12 +87,11 @@ pub fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// The campaign settings from `settings` (snake_case JSON, the stored form) laid over the
-/// service's defaults, validated. Errors: [`Invalid`] naming the field (camelCase).
-pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<CampaignConfig, Invalid> {
-    let mut merged = serde_json::to_value(defaults).unwrap_or(Value::Object(Map::new()));
-    merge(&mut merged, settings);
-    let cfg: CampaignConfig = serde_path_to_error::deserialize(merged).map_err(|e| {
+/// `T` (campaign settings, an IVR application) from its stored form (snake_case JSON).
+/// Errors: [`Invalid`] naming the member at fault as the API spells it (camelCase), the
+/// message's field names spelled so too.
+pub fn from_settings<T: serde::de::DeserializeOwned>(settings: Value) -> Result<T, Invalid> {
+    serde_path_to_error::deserialize(settings).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // The path names the member at fault (for an unknown one, itself); at the top level
@@ -106,9 +105,16 @@ pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<Campai
             .map(snake_to_camel)
             .collect::<Vec<_>>()
             .join(".");
-        let inner = rename_in_message(&inner);
-        Invalid::new(&field, inner)
-    })?;
+        Invalid::new(&field, rename_in_message(&inner))
+    })
+}
+
+/// The campaign settings from `settings` (snake_case JSON, the stored form) laid over the
+/// service's defaults, validated. Errors: [`Invalid`] naming the field (camelCase).
+pub fn campaign_config(defaults: &toml::Table, settings: Value) -> Result<CampaignConfig, Invalid> {
+    let mut merged = serde_json::to_value(defaults).unwrap_or(Value::Object(Map::new()));
+    merge(&mut merged, settings);
+    let cfg: CampaignConfig = from_settings(merged)?;
     cfg.validate().map_err(|e| {
         // The whole chain ("trunks[main]: not a SIP URI: …"), as the CLI prints it.
         let msg = format!("{e:#}");
