@@ -26,31 +26,10 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A 440/660 Hz tone of `secs` seconds as an 8 kHz G.711 WAV (`u-law` or `a-law`).
-fn tone(dir: &Path, name: &str, law: &str, hz: u32, secs: u32) -> PathBuf {
-    let p = dir.join(name);
-    let bits = if law == "signed-integer" { "16" } else { "8" };
-    let st = Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", bits, "-e", law])
-        .arg(&p)
-        .args([
-            "synth",
-            &secs.to_string(),
-            "sine",
-            &hz.to_string(),
-            "vol",
-            "0.3",
-        ])
-        .status()
-        .expect("sox (Debian: sox) makes the test audio");
-    assert!(st.success());
-    p
-}
-
 /// The trunk's far end for ACD tests: customers who answer and talk (a 440 Hz tone, µ-law)
 /// until our BYE; `calls` calls, then SIPp exits.
 fn customers(dir: &Path, transport: Transport, calls: u32) -> SippUas {
-    let clip = tone(dir, "customer.wav", "u-law", 440, 3);
+    let clip = tone(dir, "customer.wav", "u-law", 440, 3.0);
     SippUas::start(
         &CUSTOMER.replace("@CLIP@", clip.to_str().unwrap()),
         transport,
@@ -320,7 +299,7 @@ async fn run_with_agents(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_call_bridges_audio_both_ways_with_transcoding() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "a-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "a-law", 660, 3.0);
     // Two customers (PCMU) in turn, one agent answering in PCMA who hangs up after 1.5 s.
     let mut customers = customers(dir.path(), Transport::Udp, 2);
     let mut agent = phone(8, &agent_clip, Some(1500), 2);
@@ -417,7 +396,7 @@ const OUTCOMES: &str = include_str!("../sip-fixtures/scenarios/uas_outcomes.xml"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_who_does_not_answer_is_skipped_and_the_next_one_gets_the_call() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     let mut customers = customers(dir.path(), Transport::Udp, 1);
     // 1001 rings until the offer times out (CANCEL); 1002 answers and hangs up after 0.5 s.
     let mut ringing = phone_not_taking("RING", 1);
@@ -488,7 +467,7 @@ async fn an_agent_who_does_not_answer_is_skipped_and_the_next_one_gets_the_call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_all_rings_every_available_agent_and_withdraws_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     let mut customers = customers(dir.path(), Transport::Udp, 1);
     // Both phones ring at once: 1001 never answers, 1002 answers (and hangs up after 0.5 s);
     // 1001's ringing INVITE is CANCELled as soon as 1002 answers, long before offer_timeout.
@@ -636,7 +615,7 @@ fn dump_dir(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_registered_over_tcp_takes_calls_on_its_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     let mut customers = customers(dir.path(), Transport::Udp, 1);
     let port = free_port(Transport::Udp).unwrap();
     let toml = acd_toml(
@@ -698,7 +677,7 @@ async fn an_agent_registered_over_tcp_takes_calls_on_its_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_tcp_trunk_agents_register_over_udp() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     let mut customers = customers(dir.path(), Transport::Tcp, 1);
     let mut answering = phone(0, &agent_clip, Some(500), 1);
     let port = free_port(Transport::Udp).unwrap();
@@ -764,7 +743,7 @@ async fn agent_until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrap_up_lasts_until_the_agent_sets_the_disposition_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     let mut customers = customers(dir.path(), Transport::Udp, 2);
     // The agent takes both calls, hanging up each after 0.5 s.
     let mut answering = phone(0, &agent_clip, Some(500), 2);
@@ -943,7 +922,7 @@ async fn wrap_up_lasts_until_the_agent_sets_the_disposition_through_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
     let dir = tempfile::tempdir().unwrap();
-    let message = tone(dir.path(), "sorry.wav", "signed-integer", 500, 1);
+    let message = tone(dir.path(), "sorry.wav", "signed-integer", 500, 1.0);
     let mut customers = customers(dir.path(), Transport::Udp, 1);
     let mut ringing = phone_not_taking("RING", 1);
     let cap = Capture::start(&[customers.media_port]);
@@ -1040,7 +1019,7 @@ async fn a_registration_that_is_not_refreshed_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_agents_are_bridged_at_once_on_their_standing_call() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     // Two customers who hang up 1 s after answering (outcome 8); one agent whose phone is
     // called once and stays up until the campaign ends.
     let mut customers = SippUas::start(OUTCOMES, Transport::Udp, &["-m", "2"]).unwrap();
@@ -1154,7 +1133,7 @@ async fn a_static_agent_is_reached_through_the_trunk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_predictive_campaign_runs_to_completion_within_its_caps() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     // The far end: people who talk 1 s and hang up (8), busy lines (2), no answer (3).
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     // Three agents on standing (persistent) calls.
@@ -1217,7 +1196,7 @@ async fn a_predictive_campaign_runs_to_completion_within_its_caps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_frees() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     // People who talk 1 s and hang up (8).
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let mut phone1 = phone(0, &agent_clip, None, 1);
@@ -1291,7 +1270,7 @@ async fn auto_pause_stops_dialling_while_calls_wait_and_releases_when_the_agent_
 async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
     use outdial::runner::{PreviewRefusal, PreviewRequest, RunHooks};
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     // People who talk 1 s and hang up (8), and a busy line (2).
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let mut phones: Vec<SippUas> = (0..2).map(|_| phone(0, &agent_clip, None, 1)).collect();
@@ -1415,7 +1394,7 @@ async fn preview_dials_only_when_the_agent_asks_and_connects_to_that_agent() {
 async fn two_campaigns_on_one_engine_share_the_agent() {
     use outdial::service::Service;
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 3.0);
     // People who talk 1 s and hang up (8).
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let mut phone1 = phone(0, &agent_clip, None, 1);
@@ -1534,8 +1513,8 @@ async fn two_campaigns_on_one_engine_share_the_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_caller_reaches_the_agent_ahead_of_a_waiting_outbound_customer() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 4);
-    let caller_clip = tone(dir.path(), "caller.wav", "u-law", 500, 4);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 4.0);
+    let caller_clip = tone(dir.path(), "caller.wav", "u-law", 500, 4.0);
     // Two outbound customers answer at once and wait; the one agent talks 3 s per call.
     let customers = customers(dir.path(), Transport::Udp, 2);
     let agent = phone(0, &agent_clip, Some(3000), 3);
@@ -1668,7 +1647,7 @@ fn sipp_caller(dir: &Path, xml: &str, name: &str, service: &str, port: u16) -> O
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_caller_from_an_unknown_source_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 2);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 2.0);
     let customers = customers(dir.path(), Transport::Udp, 1);
     let agent = phone(0, &agent_clip, Some(1500), 1);
     let port = free_port(Transport::Udp).unwrap();

@@ -97,6 +97,15 @@ impl Server {
         }
     }
 
+    /// An API client with a new admin token.
+    fn admin(&self) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: self.token("admin", None),
+        }
+    }
+
     fn token(&self, role: &str, agent: Option<&str>) -> String {
         let mut c = Command::new(BIN);
         c.args(["token", "create", "--role", role, "--db", &self.db]);
@@ -270,11 +279,7 @@ async fn the_service_api_end_to_end_on_postgresql() {
 }
 
 async fn service_api_end_to_end(server: Server) {
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     let supervisor = admin.as_role(&server.token("supervisor", None));
     let agent = admin.as_role(&server.token("agent", Some("1001")));
     let nobody = admin.as_role("");
@@ -1077,11 +1082,7 @@ async fn read_sse(mut resp: reqwest::Response, done: impl Fn(&[Value]) -> bool) 
 async fn webhooks_and_the_live_stream_carry_every_call_event() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let server = Server::start(&far.trunk_uri());
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     // The receiver is down for the first 1.5 s: the calls are over by then, so their events
     // wait in the webhook's queue and are retried until it comes back.
     let (url, got, refused) = receiver(Instant::now() + Duration::from_millis(1500)).await;
@@ -1359,11 +1360,7 @@ async fn webhooks_and_the_live_stream_carry_every_call_event() {
 async fn sigterm_lets_calls_finish_and_a_restart_resumes_the_campaign() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let server = Server::start(&far.trunk_uri());
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     // Two calls at a time, each held 2 s, four leads: SIGTERM while the first two are up.
     let numbers: Vec<Value> = (0..4)
         .map(|i| json!({"number": number(0, 40 + i)}))
@@ -1516,11 +1513,7 @@ async fn campaigns_share_the_services_limits() {
         &far.trunk_uri(),
         "max_concurrent = 1",
     );
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     run_campaigns(
         &admin,
         60,
@@ -1549,11 +1542,7 @@ async fn campaigns_on_one_trunk_share_its_limits() {
             far.trunk_uri()
         ),
     );
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     let mut elsewhere = five_at_once("trunk-2");
     elsewhere["trunk"] = json!(other.trunk_uri());
     let ids = run_campaigns(
@@ -1759,11 +1748,7 @@ async fn scheduled_campaigns_start_and_stop_by_themselves_across_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ivr_applications_are_kept_by_name_and_copied_into_campaigns() {
     let server = Server::start("sip:127.0.0.1:9");
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     let agent = admin.as_role(&server.token("agent", Some("1001")));
     let menu = json!({"nodes": {"main": {"prompt": "/p/menu.wav", "retryPrompt": "/p/sorry.wav",
         "choices": {"9": {"action": "dnc"}, "2": {"action": "record", "maxSeconds": 30}}}}});
@@ -1846,11 +1831,7 @@ async fn ivr_applications_are_kept_by_name_and_copied_into_campaigns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dnc_list_is_listed_and_a_number_deleted() {
     let server = Server::start("sip:127.0.0.1:9");
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     let (s, v) = admin
         .call(
             "POST",
@@ -1893,11 +1874,7 @@ async fn the_dnc_list_is_listed_and_a_number_deleted() {
 async fn a_completed_campaign_recycles_the_leads_of_chosen_dispositions() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let server = Server::start(&far.trunk_uri());
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     // Two busy lines (2) and one answer (0).
     let numbers =
         json!([{"number": number(2, 81)}, {"number": number(2, 82)}, {"number": number(0, 83)}]);
@@ -1959,11 +1936,7 @@ async fn a_completed_campaign_recycles_the_leads_of_chosen_dispositions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_list_is_read_back_appended_and_edited() {
     let server = Server::start("sip:127.0.0.1:9");
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     let (_, list) = admin
         .call(
             "POST",
@@ -2061,11 +2034,7 @@ async fn a_call_list_is_read_back_appended_and_edited() {
 async fn one_call_is_placed_on_demand() {
     let far = SippUas::start(OUTCOMES, Transport::Udp, &[]).unwrap();
     let server = Server::start(&far.trunk_uri());
-    let admin = Api {
-        http: reqwest::Client::new(),
-        base: server.base.clone(),
-        token: server.token("admin", None),
-    };
+    let admin = server.admin();
     let (s, p) = admin
         .call(
             "POST",

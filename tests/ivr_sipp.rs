@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -18,27 +17,6 @@ use serde_json::Value;
 
 const CALLERS: &str = include_str!("../sip-fixtures/scenarios/uas_ivr.xml");
 const SECRET: &str = "ivr-test-secret-0123456789";
-
-/// `secs` seconds of a `hz` tone as an 8 kHz mono WAV (`signed-integer` 16-bit or `u-law`).
-fn tone(dir: &Path, name: &str, law: &str, hz: u32, secs: f64) -> PathBuf {
-    let p = dir.join(name);
-    let bits = if law == "signed-integer" { "16" } else { "8" };
-    let st = Command::new("sox")
-        .args(["-n", "-r", "8000", "-c", "1", "-b", bits, "-e", law])
-        .arg(&p)
-        .args([
-            "synth",
-            &secs.to_string(),
-            "sine",
-            &hz.to_string(),
-            "vol",
-            "0.3",
-        ])
-        .status()
-        .expect("sox (Debian: sox) makes the test audio");
-    assert!(st.success());
-    p
-}
 
 type Got = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 

@@ -13,6 +13,28 @@ use outdial::runner::{self, RunOutcome};
 use outdial::sip::transaction::Timers;
 use outdial::store::Store;
 
+/// `secs` seconds of a `hz` tone (volume 0.3) as an 8 kHz mono WAV made by sox: `law` is
+/// `u-law` or `a-law` (G.711, 8 bits) or `signed-integer` (16-bit PCM).
+pub fn tone(dir: &Path, name: &str, law: &str, hz: u32, secs: f64) -> PathBuf {
+    let p = dir.join(name);
+    let bits = if law == "signed-integer" { "16" } else { "8" };
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", bits, "-e", law])
+        .arg(&p)
+        .args([
+            "synth",
+            &secs.to_string(),
+            "sine",
+            &hz.to_string(),
+            "vol",
+            "0.3",
+        ])
+        .status()
+        .expect("sox (Debian: sox) makes the test audio");
+    assert!(st.success());
+    p
+}
+
 /// A campaign file for a trunk with the given extra TOML lines.
 pub fn campaign_toml(name: &str, trunk: &str, extra: &str) -> String {
     format!(
