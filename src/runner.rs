@@ -128,6 +128,7 @@ pub fn media_plan(cfg: &CampaignConfig) -> anyhow::Result<MediaPlan> {
         prompt: load(&cfg.prompt_file).context("prompt_file")?,
         voicemail_wait: Duration::from_secs(cfg.voicemail_wait),
         ivr: cfg.ivr.clone().map(Arc::new),
+        recording: cfg.recording,
         ivr_prompts: cfg
             .ivr
             .iter()
@@ -175,6 +176,12 @@ pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<O
         .map(|p| read_8k_mono(p).map(Arc::new))
         .transpose()
         .context("acd.abandon_message_file")?;
+    let hold_music = a
+        .hold_music_file
+        .as_ref()
+        .map(|p| read_8k_mono(p).map(Arc::new))
+        .transpose()
+        .context("acd.hold_music_file")?;
     Ok(Some(AcdConfig {
         registrar: RegistrarConfig {
             realm: a.realm.clone(),
@@ -198,6 +205,7 @@ pub async fn acd_config(cfg: &CampaignConfig, store: &Store) -> anyhow::Result<O
         login_retry: Duration::from_secs(30),
         dispositions: a.dispositions.clone(),
         mandatory_disposition: a.mandatory_disposition,
+        hold_music,
     }))
 }
 

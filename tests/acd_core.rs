@@ -384,6 +384,7 @@ fn persistent_agents_are_bridged_at_once_and_only_unbridged_at_the_customers_end
     let held = CallEventKind::Held {
         leg: "remote".into(),
         sip_call_id: login.call_id.clone(),
+        by: None,
     };
     acd.agent_leg_event(t1, &login.call_id, t1, &held);
     assert_eq!(events(&drain(&mut acd)), ["held"]);

@@ -719,6 +719,7 @@ async fn agent_until(
     pred: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
     let t0 = Instant::now();
+    let mut last = serde_json::Value::Null;
     loop {
         if let Ok(r) = http
             .get(format!("{base}/v1/agents/{id}"))
@@ -731,10 +732,11 @@ async fn agent_until(
             if pred(&v) {
                 return v;
             }
+            last = v;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
-            "agent {id} never got there"
+            "agent {id} never got there: {last}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -1685,4 +1687,316 @@ async fn an_inbound_caller_from_an_unknown_source_is_refused() {
         "the outbound customer"
     );
     assert_phones_done(&mut [customers, agent]);
+}
+
+const HOLD_CUSTOMER: &str = include_str!("../sip-fixtures/scenarios/uas_hold.xml");
+
+/// RTP packets captured on loopback to `port`: (arrival, epoch seconds; SSRC).
+fn rtp_to(pcap: &Path, port: u16) -> Vec<(f64, u32)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-d", &format!("udp.port=={port},rtp")])
+        .args(["-Y", &format!("udp.dstport == {port} && rtp")])
+        .args(["-T", "fields", "-e", "frame.time_epoch", "-e", "rtp.ssrc"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (t, s) = l.split_once('\t')?;
+            let ssrc = u32::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok()?;
+            Some((t.trim().parse().ok()?, ssrc))
+        })
+        .collect()
+}
+
+/// Epoch seconds of a stored event's `at`.
+fn epoch(at: &str) -> f64 {
+    let t = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+async fn call_events(db: &Path) -> Vec<(String, serde_json::Value)> {
+    let store = Store::open(db).await.unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT at, data FROM call_events ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    rows.into_iter()
+        .map(|(at, d)| (at, serde_json::from_str(&d).unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_mutes_tags_holds_resumes_records_and_hangs_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 20.0);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 20.0);
+    let mut customer = SippUas::start(
+        &HOLD_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut agent = phone(0, &agent_clip, None, 1);
+    let pcap_dir = tempfile::tempdir().unwrap();
+    let pcap = pcap_dir.path().join("customer.pcap");
+    let mut tshark = Command::new("tshark")
+        .args(["-i", "lo", "-f"])
+        .arg(format!("udp dst port {}", customer.media_port))
+        .arg("-w")
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tshark (Debian: tshark) captures the RTP");
+    {
+        use std::io::Read;
+        let mut err = tshark.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
+            let n = err.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    }
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let recordings = dir.path().join("recordings");
+    let toml = acd_toml(
+        "acd-controls",
+        &customer.trunk_uri(),
+        port,
+        &format!(
+            "api_listen = \"127.0.0.1:{api_port}\"\nrecording = \"agent_calls\"\nrecordings_dir = \"{}\"",
+            recordings.display()
+        ),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\nmandatory_disposition = true\n\
+         dispositions = [\"sale\", \"no_sale\"]\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let call = |action: &'static str, body: Option<serde_json::Value>| {
+            let (http, base, mine) = (http.clone(), base.clone(), mine.clone());
+            async move {
+                let mut r = http
+                    .post(format!("{base}/v1/agents/1001/call/{action}"))
+                    .bearer_auth(&mine);
+                if let Some(b) = body {
+                    r = r.json(&b);
+                }
+                let r = r.send().await.unwrap();
+                let status = r.status().as_u16();
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                (status, v)
+            }
+        };
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
+        pause(1000).await;
+        let (s, v) = call("mute", None).await;
+        assert_eq!((s, v["muted"].as_bool()), (200, Some(true)), "{v}");
+        assert_eq!(call("mute", None).await.0, 409, "already muted");
+        pause(1000).await;
+        assert_eq!(call("unmute", None).await.0, 200);
+        let (s, v) = call(
+            "tag",
+            Some(serde_json::json!({"tags": ["vip", "callback"]})),
+        )
+        .await;
+        assert_eq!(
+            (s, &v["tags"]),
+            (200, &serde_json::json!(["vip", "callback"]))
+        );
+        assert_eq!(
+            call("tag", Some(serde_json::json!({"tags": []}))).await.0,
+            422
+        );
+        assert_eq!(call("bogus", None).await.0, 404);
+        pause(1000).await;
+        let (s, v) = call("hold", None).await;
+        assert_eq!((s, v["held"].as_bool()), (200, Some(true)), "{v}");
+        pause(1500).await;
+        let (s, v) = call("resume", None).await;
+        assert_eq!((s, v["held"].as_bool()), (200, Some(false)), "{v}");
+        pause(1000).await;
+        assert_eq!(call("hangup", None).await.0, 200);
+        // Tags still taken in the wrap-up.
+        let (s, v) = call("tag", Some(serde_json::json!({"tags": ["late"]}))).await;
+        assert_eq!(s, 200, "{v}");
+        pause(700).await;
+        let r = http
+            .put(format!("{base}/v1/agents/1001/disposition"))
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({"disposition": "sale"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        // No call any more: refused.
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "available").await;
+        assert_eq!(call("mute", None).await.0, 409);
+    });
+    let run = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", agent.addr.port())],
+    );
+    // A failed check in the API client fails the test at once (the call would stay up).
+    let mut api = api;
+    tokio::pin!(run);
+    let (out, db) = tokio::select! {
+        r = &mut run => r,
+        a = &mut api => {
+            a.expect("the API client's checks");
+            run.await
+        }
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-INT", &tshark.id().to_string()])
+        .status();
+    let _ = tshark.wait();
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
+    for (name, s) in [("customer", &mut customer), ("agent", &mut agent)] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp (hold re-INVITE sendonly, then sendrecv): {}",
+            s.dir().display()
+        );
+    }
+    let evs = call_events(&db).await;
+    let at = |kind: &str| {
+        evs.iter()
+            .find(|(_, e)| e["type"] == kind)
+            .map(|(at, _)| epoch(at))
+            .unwrap_or_else(|| panic!("no {kind} event: {evs:?}"))
+    };
+    let flow: Vec<String> = evs
+        .iter()
+        .filter(|(_, e)| e["type"] == "call_status")
+        .map(|(_, e)| {
+            format!(
+                "{}:{}",
+                e["flow"].as_str().unwrap(),
+                e["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            "regular:ringing",
+            "regular:connected",
+            "regular:onHold",
+            "regular:connected",
+            "regular:ended"
+        ]
+    );
+    let held = evs.iter().find(|(_, e)| e["type"] == "held").unwrap();
+    assert_eq!(
+        (held.1["leg"].as_str(), held.1["by"].as_str()),
+        (Some("customer"), Some("1001"))
+    );
+
+    // Mute and hold, counted where the customer's RTP arrives: before the first hold only the
+    // agent's relayed packets reach it, so their SSRC is the first seen.
+    let pkts = rtp_to(&pcap, customer.media_port);
+    assert!(pkts.len() > 100, "{} packets to the customer", pkts.len());
+    let agent_ssrc = pkts[0].1;
+    let from_agent = |from: f64, to: f64| {
+        pkts.iter()
+            .filter(|(t, s)| *s == agent_ssrc && *t > from && *t < to)
+            .count()
+    };
+    let (muted, unmuted, hold, resumed) = (at("muted"), at("unmuted"), at("held"), at("resumed"));
+    assert_eq!(
+        from_agent(muted + 0.15, unmuted - 0.05),
+        0,
+        "agent RTP while muted"
+    );
+    assert!(
+        from_agent(unmuted + 0.15, hold - 0.05) > 20,
+        "agent RTP after unmute"
+    );
+    assert_eq!(
+        from_agent(hold + 0.15, resumed - 0.05),
+        0,
+        "agent RTP while held"
+    );
+    let music = pkts
+        .iter()
+        .filter(|(t, s)| *s != agent_ssrc && *t > hold && *t < resumed + 0.1)
+        .count();
+    assert!(music > 30, "music on hold packets: {music}");
+    assert!(
+        from_agent(resumed + 0.15, f64::MAX) > 20,
+        "agent RTP after resume"
+    );
+
+    // The recording: both directions, as long as the talk time.
+    let sync = evs
+        .iter()
+        .find(|(_, e)| e["type"] == "dialer_sync")
+        .map(|(_, e)| e.clone())
+        .unwrap_or_else(|| panic!("no dialer_sync: {evs:?}"));
+    assert_eq!(sync["agent"], "1001");
+    assert_eq!(sync["tags"], serde_json::json!(["vip", "callback", "late"]));
+    let hold_ms = sync["holdMs"].as_u64().unwrap();
+    assert!((1300..3000).contains(&hold_ms), "{sync}");
+    assert_eq!(sync["disposition"], "sale");
+    assert!(
+        sync["wrapUpMs"].as_u64().unwrap() >= 600,
+        "{sync} {:?}",
+        agent_states(&db, "1001").await
+    );
+    let saved = evs
+        .iter()
+        .find(|(_, e)| e["type"] == "recording_saved")
+        .map(|(_, e)| e.clone())
+        .unwrap();
+    let file = saved["file"].as_str().unwrap();
+    assert_eq!(sync["recording"].as_str(), Some(file));
+    let talk_ms = sync["talkMs"].as_i64().unwrap();
+    let wav = hound::WavReader::open(file).unwrap();
+    assert_eq!(wav.spec().channels, 2);
+    let len_ms = i64::from(wav.duration()) / 8;
+    assert!(
+        (len_ms - talk_ms).abs() <= 200,
+        "recording {len_ms} ms, talk {talk_ms} ms"
+    );
+    let samples: Vec<i16> = wav.into_samples().map(|s| s.unwrap()).collect();
+    let energy = |ch: usize| {
+        samples
+            .iter()
+            .skip(ch)
+            .step_by(2)
+            .filter(|s| s.abs() > 3000)
+            .count()
+    };
+    // Customer left (440 Hz at 0.3 full scale), agent right: each well over a second of it.
+    assert!(
+        energy(0) > 8000 && energy(1) > 8000,
+        "{} {}",
+        energy(0),
+        energy(1)
+    );
 }

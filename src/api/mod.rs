@@ -19,11 +19,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::acd::{AgentAction, AgentControlError, AgentView};
+use crate::acd::{AgentAction, AgentControlError, AgentView, CallControl, CallControlView};
 use crate::engine::shell::Command;
 use crate::store::Store;
 
@@ -70,6 +70,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/stats", get(overall_stats))
         .route("/v1/agents/{id}/state", put(set_agent_state))
         .route("/v1/agents/{id}/disposition", put(set_disposition))
+        .route("/v1/agents/{id}/call/{action}", post(call_control))
         .route("/v1/events", get(live_events))
         .route("/v1/events/ws", get(live_events_ws))
         .merge(service_routes::routes())
@@ -459,6 +460,110 @@ async fn set_disposition(
     control(&state, id, action).await
 }
 
+/// `POST /v1/agents/{id}/call/{action}` body (optional): `tags` for `tag`, `target` for
+/// `transfer`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallControlBody {
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+/// The call controls' names in the path, as the API and the CLI spell them.
+pub const CALL_CONTROLS: [&str; 9] = [
+    "tag",
+    "mute",
+    "unmute",
+    "hold",
+    "resume",
+    "hangup",
+    "transfer",
+    "record",
+    "stop_recording",
+];
+
+/// Reads a call control from its name and body fields. Errors: an unknown name, `tag`
+/// without tags (or a bad one), `transfer` without a target: a 422 naming the field.
+pub fn parse_call_control(
+    action: &str,
+    tags: Vec<String>,
+    target: Option<String>,
+) -> Result<CallControl, Problem> {
+    Ok(match action {
+        "tag" => {
+            if tags.is_empty() || tags.len() > 20 {
+                return Err(Problem::invalid("tags", "1 to 20 tags"));
+            }
+            for t in &tags {
+                check_text("tags", t)?;
+            }
+            CallControl::Tag { tags }
+        }
+        "mute" => CallControl::Mute,
+        "unmute" => CallControl::Unmute,
+        "hold" => CallControl::Hold,
+        "resume" => CallControl::Resume,
+        "hangup" => CallControl::HangUp,
+        "transfer" => {
+            let target = target.unwrap_or_default();
+            let ok = !target.trim().is_empty()
+                && target.len() <= 256
+                && !target
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>');
+            if !ok {
+                return Err(Problem::invalid(
+                    "target",
+                    "a number or a sip: URI (no spaces, at most 256 characters)",
+                ));
+            }
+            CallControl::BlindTransfer { target }
+        }
+        "record" => CallControl::Record,
+        "stop_recording" => CallControl::StopRecording,
+        other => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no call control {other:?}: one of {}",
+                    CALL_CONTROLS.join(", ")
+                ),
+            ));
+        }
+    })
+}
+
+async fn call_control(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<CallControlView>, Problem> {
+    caller.require_agent(&id)?;
+    let body: CallControlBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CallControlBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, format!("request body: {e}")))?
+    };
+    let control = parse_call_control(&action, body.tags, body.target)?;
+    let r = ask(&state, |reply| Command::CallControl {
+        agent: id,
+        control,
+        reply,
+    })
+    .await?;
+    r.map(Json).map_err(|e| {
+        let status = match &e {
+            AgentControlError::UnknownAgent(_) | AgentControlError::NoAcd => StatusCode::NOT_FOUND,
+            _ => StatusCode::CONFLICT,
+        };
+        Problem::new(status, e.to_string())
+    })
+}
+
 fn check_text(field: &str, v: &str) -> Result<(), Problem> {
     if v.trim().is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
         return Err(Problem::invalid(
@@ -488,6 +593,7 @@ async fn control(
             }
             AgentControlError::Offline(_) | AgentControlError::NoCall(_) => StatusCode::CONFLICT,
             AgentControlError::NoAcd => StatusCode::NOT_FOUND,
+            AgentControlError::NotNow(_) => StatusCode::CONFLICT,
         };
         Problem::new(status, e.to_string())
     })

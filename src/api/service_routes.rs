@@ -65,6 +65,7 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/agents/{id}/next-lead", axum::routing::post(next_lead))
         .route("/v1/calls", get(list_calls).post(place_call))
         .route("/v1/calls/{callId}", get(get_call))
+        .route("/v1/calls/{callId}/recording", get(get_call_recording))
 }
 
 /// A database failure: logged, answered 500 without details.
@@ -868,8 +869,113 @@ async fn get_call(
             d
         })
         .collect();
+    // DIALER.SYNC and the recording, from the last of their events.
+    let last = |kind: &str| timeline.iter().rev().find(|e| e["type"] == kind).cloned();
+    if let Some(mut sync) = last("dialer_sync") {
+        if let Some(m) = sync.as_object_mut() {
+            m.remove("type");
+        }
+        v["sync"] = sync;
+    }
+    if let Some(r) = last("recording_saved").filter(|r| r["file"].is_string()) {
+        v["recording"] = serde_json::json!({
+            "url": format!("/v1/calls/{call_id}/recording"),
+            "durationMs": r["duration_ms"],
+        });
+    }
     v["events"] = Value::Array(timeline);
     Ok(Json(v))
+}
+
+/// `GET /v1/calls/{callId}/recording`: the call's recording (stereo WAV, customer left,
+/// agent right), with single byte ranges (`Range: bytes=a-b`, RFC 9110 §14) for players
+/// that seek. 404 when the call has none (or its file was deleted by retention).
+async fn get_call_recording(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(call_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    caller.require(Role::Supervisor)?;
+    let row = state
+        .store
+        .call(&call_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no call {call_id:?}")))?;
+    let events = state
+        .store
+        .attempt_events(row.attempt_id)
+        .await
+        .map_err(db_error)?;
+    let file = events
+        .iter()
+        .rev()
+        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
+        .find(|e| e["type"] == "recording_saved" && e["file"].is_string())
+        .and_then(|e| e["file"].as_str().map(str::to_string));
+    let not_found = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("call {call_id:?} has no recording"),
+        )
+    };
+    let file = file.ok_or_else(not_found)?;
+    let bytes = tokio::fs::read(&file).await.map_err(|_| not_found())?;
+    let total = bytes.len() as u64;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, total));
+    let (status, body, content_range) = match range {
+        None => (StatusCode::OK, bytes, None),
+        Some(Some((a, b))) => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes[a as usize..=b as usize].to_vec(),
+            Some(format!("bytes {a}-{b}/{total}")),
+        ),
+        Some(None) => {
+            return Ok((
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{total}"))],
+            )
+                .into_response());
+        }
+    };
+    let mut resp = (
+        status,
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_string()),
+            (header::ACCEPT_RANGES, "bytes".to_string()),
+        ],
+        body,
+    )
+        .into_response();
+    if let Some(cr) = content_range
+        && let Ok(v) = header::HeaderValue::from_str(&cr)
+    {
+        resp.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok(resp)
+}
+
+/// One byte range of a `Range` header over `total` bytes: `bytes=a-b`, `bytes=a-`,
+/// `bytes=-n` (the last n). `None` when it cannot be satisfied or names several ranges.
+fn parse_range(h: &str, total: u64) -> Option<(u64, u64)> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') || total == 0 {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (total.saturating_sub(n), total - 1)
+        }
+        (a, "") => (a.parse().ok()?, total - 1),
+        (a, b) => (a.parse().ok()?, b.parse::<u64>().ok()?.min(total - 1)),
+    };
+    (a <= b && a < total).then_some((a, b))
 }
 
 async fn campaign_cdr(
@@ -1259,4 +1365,21 @@ async fn get_dnc(
         .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let listed = state.store.is_dnc(&n).await.map_err(db_error)?;
     Ok(Json(serde_json::json!({"number": n, "listed": listed})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Some((0, 99)));
+        assert_eq!(parse_range("bytes=900-", 1000), Some((900, 999)));
+        assert_eq!(parse_range("bytes=-100", 1000), Some((900, 999)));
+        assert_eq!(parse_range("bytes=990-2000", 1000), Some((990, 999)));
+        assert_eq!(parse_range("bytes=1000-", 1000), None);
+        assert_eq!(parse_range("bytes=5-2", 1000), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
+        assert_eq!(parse_range("items=0-1", 1000), None);
+    }
 }

@@ -62,6 +62,15 @@ pub enum Command {
         /// The agent's state after it, or why it was refused.
         reply: oneshot::Sender<Result<crate::acd::AgentView, crate::acd::AgentControlError>>,
     },
+    /// An agent's call control (tag, mute, hold, hang up, transfer, recording).
+    CallControl {
+        /// The agent's id.
+        agent: String,
+        /// What it does.
+        control: crate::acd::CallControl,
+        /// The call after it, or why it was refused.
+        reply: oneshot::Sender<Result<crate::acd::CallControlView, crate::acd::AgentControlError>>,
+    },
     /// Every agent's state.
     Agents(oneshot::Sender<Vec<crate::acd::AgentView>>),
     /// The ACD queue: (customer Call-ID, ms waited) in arrival order.
@@ -180,6 +189,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             received_at: None,
             shutdown: None,
             recordings_dir: cfg.recordings_dir.clone(),
+            recorders: HashMap::new(),
         };
         task.run(cmd_rx, media_rx).await;
     });
@@ -297,7 +307,19 @@ struct EngineTask {
     received_at: Option<Instant>,
     shutdown: Option<oneshot::Sender<EngineStats>>,
     recordings_dir: std::path::PathBuf,
+    /// Call recordings in progress, by the customer's Call-ID.
+    recorders: HashMap<String, CallRecording>,
 }
+
+/// A call recording in progress: the writer task's queue and the legs feeding it.
+struct CallRecording {
+    tx: mpsc::Sender<RecMsg>,
+    agent_leg: Option<String>,
+}
+
+/// Packets a recording's writer may fall behind by before they are dropped (2 per 20 ms
+/// while bridged: 10 s).
+const RECORDING_QUEUE: usize = 1024;
 
 impl EngineTask {
     /// Writes a recording of call `call_id` to `<recordings_dir>/<call_id>.wav` (8 kHz mono
@@ -308,17 +330,7 @@ impl EngineTask {
         let tx = self.media_tx.clone();
         let duration = Duration::from_millis(samples.len() as u64 / 8);
         tokio::task::spawn_blocking(move || {
-            let safe: String = call_id
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let path = dir.join(format!("{safe}.wav"));
+            let path = dir.join(format!("{}.wav", safe_file_name(&call_id)));
             let file = std::fs::create_dir_all(&dir)
                 .map_err(anyhow::Error::from)
                 .and_then(|_| crate::media::wav::write_pcm16(&path, &samples))
@@ -326,6 +338,66 @@ impl EngineTask {
                 .map_err(|e| tracing::warn!(%call_id, error = %e, "recording not written"))
                 .ok();
             let _ = tx.send((call_id, MediaMsg::Recorded(duration, file)));
+        });
+    }
+
+    /// Starts recording `customer` (left) and, when given, adds `agent_leg` (right) to it:
+    /// each leg's media task copies its received audio into the recording's bounded queue;
+    /// a writer task places it and writes `<recordings_dir>/<call_id>-call.wav` at the end.
+    fn record_call(&mut self, customer: String, agent_leg: Option<String>) {
+        use crate::media::recorder::Side;
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let rec = self.recorders.entry(customer.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(RECORDING_QUEUE);
+            let path = self
+                .recordings_dir
+                .join(format!("{}-call.wav", safe_file_name(&customer)));
+            tokio::spawn(recorder_task(
+                rx,
+                Instant::now(),
+                path,
+                customer.clone(),
+                dropped.clone(),
+                self.media_tx.clone(),
+            ));
+            if let Some(h) = self.media.get(&customer) {
+                let _ = h.tx.send(MediaCmd::Tap(Some(Tap {
+                    tx: tx.clone(),
+                    side: Side::Customer,
+                    dropped: dropped.clone(),
+                })));
+            }
+            CallRecording {
+                tx,
+                agent_leg: None,
+            }
+        });
+        if let Some(leg) = agent_leg {
+            if let Some(h) = self.media.get(&leg) {
+                let _ = h.tx.send(MediaCmd::Tap(Some(Tap {
+                    tx: rec.tx.clone(),
+                    side: Side::Agent,
+                    dropped,
+                })));
+            }
+            rec.agent_leg = Some(leg);
+        }
+    }
+
+    /// Ends `customer`'s recording (if any): both legs stop feeding it and the writer is told
+    /// the end time (without waiting for it).
+    fn stop_call_recording(&mut self, customer: &str) {
+        let Some(rec) = self.recorders.remove(customer) else {
+            return;
+        };
+        for leg in std::iter::once(customer).chain(rec.agent_leg.as_deref()) {
+            if let Some(h) = self.media.get(leg) {
+                let _ = h.tx.send(MediaCmd::Tap(None));
+            }
+        }
+        let at = Instant::now();
+        tokio::spawn(async move {
+            let _ = rec.tx.send(RecMsg::End(at)).await;
         });
     }
 
@@ -390,6 +462,15 @@ impl EngineTask {
                             self.save_recording(call_id, samples)
                         }
                         MediaMsg::Event(ev) => self.engine.handle_media_event(Instant::now(), &call_id, ev),
+                        MediaMsg::CallRecorded { file, duration, dropped } => {
+                            self.engine.handle_call_recording(
+                                Instant::now(),
+                                &call_id,
+                                file,
+                                duration.as_millis() as u64,
+                                dropped,
+                            )
+                        }
                         MediaMsg::Recorded(duration, file) => {
                             self.engine.handle_recording(Instant::now(), &call_id, duration, file)
                         }
@@ -456,6 +537,13 @@ impl EngineTask {
             }) => {
                 let _ = reply.send(engine.agent_control(Instant::now(), &agent, action));
             }
+            Some(Command::CallControl {
+                agent,
+                control,
+                reply,
+            }) => {
+                let _ = reply.send(engine.call_control(Instant::now(), &agent, control));
+            }
             Some(Command::Agents(reply)) => {
                 let _ = reply.send(engine.agent_views(Instant::now()));
             }
@@ -518,7 +606,19 @@ impl EngineTask {
                         ),
                     }
                 }
-                Output::Media(cmd) => media_command(cmd, &mut self.media, &mut self.engine).await,
+                Output::Media(MediaCommand::RecordCall {
+                    customer,
+                    agent_leg,
+                }) => self.record_call(customer, agent_leg),
+                Output::Media(MediaCommand::StopCallRecording { customer }) => {
+                    self.stop_call_recording(&customer)
+                }
+                Output::Media(cmd) => {
+                    if let MediaCommand::Close { call_id } = &cmd {
+                        self.stop_call_recording(call_id);
+                    }
+                    media_command(cmd, &mut self.media, &mut self.engine).await
+                }
                 Output::Agent(ev) => {
                     tracing::debug!(agent = %ev.agent, state = ev.state.as_str(), reason = %ev.reason, "agent state");
                     let _ = self.agent_tx.send(ev);
@@ -612,7 +712,93 @@ enum MediaCmd {
     StopRecording,
     /// Relay every packet received to this other leg (`None`: stop relaying).
     Relay(Option<RelayTarget>),
+    /// Relay nothing (the agent muted) or relay again.
+    Mute(bool),
+    /// Copy received audio into a call recording (`None`: stop).
+    Tap(Option<Tap>),
     Close,
+}
+
+/// Where a media task copies its received audio for a call recording.
+#[derive(Debug)]
+struct Tap {
+    tx: mpsc::Sender<RecMsg>,
+    side: crate::media::recorder::Side,
+    /// Packets the writer's queue had no room for.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// What a call recording's writer task is sent.
+#[derive(Debug)]
+enum RecMsg {
+    /// One audio payload: side, arrival, RTP timestamp, law, G.711 bytes.
+    Audio(
+        crate::media::recorder::Side,
+        Instant,
+        u32,
+        crate::media::g711::Law,
+        Vec<u8>,
+    ),
+    /// The recording ends at this instant.
+    End(Instant),
+}
+
+/// A Call-ID as a file name: anything but ASCII letters, digits and `-` becomes `_`.
+pub fn safe_file_name(call_id: &str) -> String {
+    call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A call recording's writer: places each leg's audio on the timeline
+/// ([`crate::media::recorder::CallRecorder`]) until the end message, then writes the stereo
+/// WAV off the runtime's threads and reports it to the engine task.
+async fn recorder_task(
+    mut rx: mpsc::Receiver<RecMsg>,
+    started: Instant,
+    path: std::path::PathBuf,
+    call_id: String,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    to_engine: mpsc::UnboundedSender<(String, MediaMsg)>,
+) {
+    let mut rec = crate::media::recorder::CallRecorder::new(started);
+    let end = loop {
+        match rx.recv().await {
+            Some(RecMsg::Audio(side, at, ts, law, payload)) => {
+                rec.push(side, at, ts, law, &payload)
+            }
+            Some(RecMsg::End(at)) => break at,
+            None => break Instant::now(),
+        }
+    };
+    drop(rx);
+    let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        let (pcm, duration) = rec.finish(end);
+        let bytes = crate::media::recorder::stereo_wav_bytes(&pcm);
+        let file = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(&path, bytes))
+            .map(|_| path.display().to_string())
+            .map_err(|e| tracing::warn!(%call_id, error = %e, "call recording not written"))
+            .ok();
+        let _ = to_engine.send((
+            call_id,
+            MediaMsg::CallRecorded {
+                file,
+                duration,
+                dropped,
+            },
+        ));
+    });
 }
 
 /// The other leg of a bridge, as one media task sends to it.
@@ -671,6 +857,12 @@ enum MediaMsg {
     /// A recording was written (or could not be): its length and file.
     Recorded(Duration, Option<String>),
     Closed(RtpStats),
+    /// A call recording was written (or could not be).
+    CallRecorded {
+        file: Option<String>,
+        duration: Duration,
+        dropped: u64,
+    },
 }
 
 async fn media_command(
@@ -738,7 +930,15 @@ async fn media_command(
                 }
             }
         }
-        MediaCommand::Open { .. } => {}
+        MediaCommand::Mute { call_id, on } => {
+            if let Some(h) = media.get(&call_id) {
+                let _ = h.tx.send(MediaCmd::Mute(on));
+            }
+        }
+        // Carried out by the engine task itself (it owns the recordings).
+        MediaCommand::Open { .. }
+        | MediaCommand::RecordCall { .. }
+        | MediaCommand::StopCallRecording { .. } => {}
         MediaCommand::Close { call_id } => match media.remove(&call_id) {
             Some(MediaHandle { tx, .. }) => {
                 if tx.send(MediaCmd::Close).is_err() {
@@ -763,6 +963,9 @@ async fn media_task(
     let mut relay: Option<RelayTarget> = None;
     let mut relay_buf = Vec::with_capacity(2048);
     let mut relayed = 0u64;
+    let mut muted = false;
+    let mut tap: Option<Tap> = None;
+    let mut law: Option<crate::media::g711::Law> = None;
     loop {
         let wake = session.poll_timeout();
         tokio::select! {
@@ -770,17 +973,33 @@ async fn media_task(
                 if let Ok((n, src)) = r {
                     // Bridged: the packet goes straight out of the other leg's socket first,
                     // then the session counts it (loss, jitter, DTMF).
+                    let now = Instant::now();
+                    if let (Some(t), Some(l)) = (&tap, law)
+                        && !muted
+                        && let Some((ts, payload)) = crate::media::relay::audio_payload(&buf[..n], l)
+                    {
+                        let msg = RecMsg::Audio(t.side, now, ts, l, payload.to_vec());
+                        if t.tx.try_send(msg).is_err() {
+                            t.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                     if let Some(t) = &relay
+                        && !muted
                         && relay_packet(&buf[..n], t.from, t.to, &mut relay_buf)
                         && t.sock.send_to(&relay_buf, t.remote).await.is_ok()
                     {
                         relayed += 1;
                     }
-                    session.handle_packet(Instant::now(), &buf[..n], src);
+                    session.handle_packet(now, &buf[..n], src);
                 }
             }
             c = cmds.recv() => match c {
-                Some(MediaCmd::Answered(at, answer)) => session.answered(at, answer),
+                Some(MediaCmd::Answered(at, answer)) => {
+                    law = Some(answer.law);
+                    session.answered(at, answer)
+                }
+                Some(MediaCmd::Mute(on)) => muted = on,
+                Some(MediaCmd::Tap(t)) => tap = t,
                 Some(MediaCmd::Play(samples)) => session.play(Instant::now(), samples),
                 Some(MediaCmd::StopPlayback) => session.stop_playback(),
                 Some(MediaCmd::Record(max)) => session.record(Instant::now(), max),

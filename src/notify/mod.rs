@@ -25,12 +25,14 @@ pub const CALL_STATUS: &str = "DIALER.CALL_STATUS";
 pub const AVAILABILITY: &str = "USER.AVAILABILITY_CHANGED";
 /// Envelope type of campaign events (auto-pause, its release).
 pub const CAMPAIGN_STATUS: &str = "DIALER.CAMPAIGN_STATUS";
+/// Envelope type of an agent call's details after its wrap-up (`dialer_sync` events).
+pub const SYNC: &str = "DIALER.SYNC";
 
 /// One event as the live stream and webhooks send it:
 /// `{"type":"DIALER.CALL_STATUS","payload":{…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveEvent {
-    /// [`CALL_STATUS`], [`AVAILABILITY`] or [`CAMPAIGN_STATUS`].
+    /// [`CALL_STATUS`], [`AVAILABILITY`], [`CAMPAIGN_STATUS`] or [`SYNC`].
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// The event.
@@ -79,8 +81,13 @@ pub struct Payload {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     /// The event's name: a call event's `type` (`ringing`, `terminated`, …), an agent's
-    /// new state (`available`, `wrap_up`, …) or a campaign event's `type` (`auto_paused`, …).
+    /// new state (`available`, `wrap_up`, …) or a campaign event's `type` (`auto_paused`, …);
+    /// for an agent call's flow (`call_status` events) the flow's status as the bus spells
+    /// it (`ringing`, `connected`, `onHold`, `transferring`, `ended`).
     pub status: String,
+    /// `call_status` events: the agent call's flow (`regular`, `blindTransfer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
     /// When it happened, RFC 3339 UTC with milliseconds.
     pub at: String,
     /// The whole event (its `type` and fields, as stored).
@@ -149,9 +156,19 @@ impl LiveEvent {
             .get("agent")
             .and_then(|a| a.as_str())
             .map(str::to_string);
+        let text = |k: &str| event.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (kind, flow, status) = match &ev.kind {
+            CallEventKind::DialerSync(_) => (SYNC, None, ev.kind.name().to_string()),
+            CallEventKind::CallStatus { .. } => (
+                CALL_STATUS,
+                text("flow"),
+                text("status").unwrap_or_default(),
+            ),
+            k => (CALL_STATUS, None, k.name().to_string()),
+        };
         LiveEvent {
             seq: 0,
-            kind: CALL_STATUS,
+            kind,
             payload: Payload {
                 campaign_id,
                 campaign: campaign.to_string(),
@@ -160,7 +177,8 @@ impl LiveEvent {
                 number: number.map(str::to_string),
                 attempt_no: Some(ev.attempt.attempt_no),
                 agent,
-                status: ev.kind.name().to_string(),
+                status,
+                flow,
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event,
                 attributes: None,
@@ -186,6 +204,7 @@ impl LiveEvent {
                 attempt_no: None,
                 agent: Some(ev.agent.clone()),
                 status: ev.state.as_str().to_string(),
+                flow: None,
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event: serde_json::to_value(ev).unwrap_or(Value::Null),
                 attributes: None,
@@ -218,6 +237,7 @@ impl LiveEvent {
                 attempt_no: None,
                 agent: None,
                 status: ev.kind.name().to_string(),
+                flow: None,
                 at: rfc3339_ms(clock.to_utc(ev.at)),
                 event: serde_json::to_value(&ev.kind).unwrap_or(Value::Null),
                 attributes: None,

@@ -106,6 +106,9 @@ pub enum AgentControlError {
     /// The engine has no agents.
     #[error("this engine has no agents (no [acd] table)")]
     NoAcd,
+    /// The call control does not fit the call's state now (hold while held, …).
+    #[error("not now: {0}")]
+    NotNow(String),
 }
 
 /// An agent's state as the API shows it.

@@ -141,6 +141,9 @@ struct AgentLeg {
     answered: bool,
     /// We cancelled the offer (the customer left): not the agent's miss.
     withdrawn: bool,
+    /// The agent was released from this leg's customer already (the customer left or was
+    /// transferred away): the leg's end changes nothing for the agent (its wrap-up runs).
+    released: bool,
 }
 
 /// A customer the ACD knows: answered and queued, then connected or abandoned.
@@ -516,6 +519,7 @@ impl Acd {
                 persistent: customer.is_none(),
                 answered: false,
                 withdrawn: false,
+                released: false,
             },
         );
         if customer.is_none() {
@@ -685,6 +689,7 @@ impl Acd {
             let persistent = self.agent_legs.get(&leg).is_some_and(|l| l.persistent);
             if let Some(l) = self.agent_legs.get_mut(&leg) {
                 l.customer = None;
+                l.released = true;
             }
             self.pool.release(now, agent, customer);
             if persistent {
@@ -716,6 +721,49 @@ impl Acd {
         self.customers
             .get(customer)
             .is_some_and(|c| c.bridged.is_some())
+    }
+
+    /// The customer agent `agent` is bridged to now and the agent leg bridging them:
+    /// `(customer Call-ID, agent leg Call-ID)`; `None` when the agent is on no call (or
+    /// unknown).
+    pub fn bridged_call(&self, agent: &str) -> Option<(String, String)> {
+        let i = self.pool.index(agent)?;
+        self.customers.iter().find_map(|(id, c)| match &c.bridged {
+            Some((a, leg)) if *a == i => Some((id.clone(), leg.clone())),
+            _ => None,
+        })
+    }
+
+    /// The agent sent `customer` on elsewhere (a blind transfer): the customer's call goes on
+    /// without an agent (its end no longer touches the agent), the agent is released into
+    /// its wrap-up and its leg ended (a standing call only unbridged). Does nothing for a
+    /// customer not bridged.
+    pub fn transfer_away(&mut self, now: Instant, customer: &str) {
+        let Some((agent, leg)) = self
+            .customers
+            .get_mut(customer)
+            .and_then(|c| c.bridged.take())
+        else {
+            return;
+        };
+        let persistent = self.agent_legs.get(&leg).is_some_and(|l| l.persistent);
+        if let Some(l) = self.agent_legs.get_mut(&leg) {
+            l.customer = None;
+            l.released = true;
+        }
+        self.pool.release(now, agent, customer);
+        self.actions.push_back(AcdAction::Unbridge {
+            customer: customer.to_string(),
+            agent_leg: leg.clone(),
+        });
+        if !persistent {
+            self.actions.push_back(AcdAction::HangUp {
+                call_id: leg,
+                reason: Some(EndReason::Transferred),
+            });
+        }
+        self.drain_agent_events();
+        self.dispatch(now);
     }
 
     /// True when `call_id` is an agent leg of this ACD.
@@ -763,11 +811,13 @@ impl Acd {
                     CallEventKind::Held {
                         leg: l,
                         sip_call_id,
+                        by: None,
                     }
                 } else {
                     CallEventKind::Resumed {
                         leg: l,
                         sip_call_id,
+                        by: None,
                     }
                 };
                 self.event(&customer, at, k);
@@ -835,6 +885,8 @@ impl Acd {
         } else if let Some(c) = info.customer {
             self.pool.release(now, agent, &c);
             self.agent_hung_up(&c);
+        } else if info.released {
+            // Its customer left first: the agent is in its wrap-up already.
         } else {
             // Answered after its offer was withdrawn (a 200 crossing our CANCEL) and hung up
             // at once: back in the rotation.

@@ -86,6 +86,75 @@ pub struct AcdConfig {
     pub dispositions: Vec<String>,
     /// Each call's wrap-up lasts until its agent sets a disposition (not `wrap_up` seconds).
     pub mandatory_disposition: bool,
+    /// Music on hold for a customer the agent holds, 8 kHz PCM, looped; `None`:
+    /// [`default_hold_music`].
+    pub hold_music: Option<Arc<Vec<i16>>>,
+}
+
+/// The music on hold played when a campaign names none: a soft three-note chime (523, 659,
+/// 784 Hz, 250 ms each at about -24 dBov, then 1.25 s of silence), 2 s, 8 kHz PCM. It tells
+/// the customer the line is alive without being music anyone has to license.
+pub fn default_hold_music() -> Arc<Vec<i16>> {
+    static MUSIC: std::sync::LazyLock<Arc<Vec<i16>>> = std::sync::LazyLock::new(|| {
+        let mut v = Vec::with_capacity(16_000);
+        for hz in [523.25f64, 659.25, 783.99] {
+            for n in 0..2000 {
+                let t = f64::from(n) / 8000.0;
+                // 10 ms raised-cosine edges: no clicks.
+                let edge = (f64::from(n.min(1999 - n)) / 80.0).min(1.0);
+                let env = 0.5 - 0.5 * (std::f64::consts::PI * edge).cos();
+                v.push((2000.0 * env * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16);
+            }
+        }
+        v.resize(16_000, 0);
+        Arc::new(v)
+    });
+    MUSIC.clone()
+}
+
+/// What an agent (or a supervisor for it) does on its live call (API
+/// `POST /v1/agents/{id}/call/{action}`, CLI `outdial agent call`); see docs/acd.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallControl {
+    /// Tag the call (free tags; during the call or its wrap-up; they add up).
+    Tag {
+        /// The tags.
+        tags: Vec<String>,
+    },
+    /// Stop relaying the agent's audio to the customer.
+    Mute,
+    /// Relay it again.
+    Unmute,
+    /// Put the customer on hold: re-INVITE `a=sendonly` (RFC 3264 §8.4), music on hold.
+    Hold,
+    /// Take the customer off hold: re-INVITE `a=sendrecv`, the bridge back.
+    Resume,
+    /// Hang up the customer (BYE); the agent goes to its wrap-up.
+    HangUp,
+    /// Send the customer to a number or SIP URI by REFER (RFC 3515); the agent is released.
+    BlindTransfer {
+        /// A number (sent to the customer's trunk host) or a `sip:` URI.
+        target: String,
+    },
+    /// Start recording the call (both directions).
+    Record,
+    /// Stop recording it (the file is written and listed).
+    StopRecording,
+}
+
+/// The agent's call after a [`CallControl`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallControlView {
+    /// The customer call (our Call-ID).
+    pub call_id: String,
+    /// The customer is on hold.
+    pub held: bool,
+    /// The agent is muted.
+    pub muted: bool,
+    /// The call is being recorded.
+    pub recording: bool,
+    /// Tags so far.
+    pub tags: Vec<String>,
 }
 
 /// What an agent (or a supervisor for it) asks of the ACD, through the API or the CLI.
@@ -124,6 +193,7 @@ impl Default for AcdConfig {
             login_retry: Duration::from_secs(30),
             dispositions: Vec::new(),
             mandatory_disposition: false,
+            hold_music: None,
         }
     }
 }

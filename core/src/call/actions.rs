@@ -41,6 +41,19 @@ pub enum HumanAction {
     Ivr,
 }
 
+/// Whether and when a campaign records its calls (`recording`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingMode {
+    /// Only when an agent starts it.
+    #[default]
+    Off,
+    /// Every answered call, from the answer (the agent's side from the bridge).
+    All,
+    /// Calls bridged to an agent, from the bridge.
+    AgentCalls,
+}
+
 /// The media side of one call: detection settings, actions and the audio they play.
 #[derive(Debug, Clone, Default)]
 pub struct MediaPlan {
@@ -60,4 +73,6 @@ pub struct MediaPlan {
     pub ivr: Option<Arc<crate::ivr::IvrApp>>,
     /// Its prompts by file name, 8 kHz PCM ([`crate::ivr::IvrApp::prompts`]).
     pub ivr_prompts: std::collections::HashMap<std::path::PathBuf, Arc<Vec<i16>>>,
+    /// Whether the call is recorded (docs/acd.md).
+    pub recording: RecordingMode,
 }

@@ -240,6 +240,15 @@ pub struct CampaignConfig {
     /// the system's temporary directory, `outdial-recordings/<campaign>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recordings_dir: Option<std::path::PathBuf>,
+    /// Call recording (docs/acd.md, "Recording"): `off` (default; agents may still start
+    /// one), `all` (every answered call, from the answer) or `agent_calls` (from the bridge
+    /// to an agent). Stereo WAV files in `recordings_dir`.
+    #[serde(default)]
+    pub recording: crate::call::actions::RecordingMode,
+    /// Days a call recording is kept before `outdial serve` deletes it (0, the default:
+    /// kept until deleted by hand).
+    #[serde(default)]
+    pub recording_retention_days: u32,
     /// Inbound calls (`[inbound]`: `numbers`, `allow_from`): callers to the campaign's
     /// numbers are answered and queued to its agents ahead of outbound customers, while the
     /// campaign runs (docs/acd.md, "Inbound calls"). Needs `[acd]`.
@@ -448,6 +457,10 @@ pub struct AcdSettings {
     /// Information message for abandoned customers: WAV, 8 kHz mono.
     #[serde(default)]
     pub abandon_message_file: Option<std::path::PathBuf>,
+    /// Music on hold for a customer the agent holds: WAV, 8 kHz mono, looped (default: a
+    /// soft chime every 2 s).
+    #[serde(default)]
+    pub hold_music_file: Option<std::path::PathBuf>,
     /// Queue AMD `notsure` calls like humans (default true).
     #[serde(default = "default_true")]
     pub queue_not_sure: bool,

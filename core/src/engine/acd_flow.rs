@@ -23,7 +23,12 @@ impl Engine {
                 AcdAction::Transmit { dest, bytes } => self
                     .out
                     .push_back(Output::Transmit(Transmit { dest, bytes })),
-                AcdAction::Offer(call) => self.start_agent_leg(now, call),
+                AcdAction::Offer(call) => {
+                    if let Some(c) = call.customer.clone() {
+                        self.handling_offered(now, &c, &call.agent);
+                    }
+                    self.start_agent_leg(now, call)
+                }
                 AcdAction::Bridge {
                     customer,
                     agent_leg,
@@ -41,13 +46,14 @@ impl Engine {
                         agent: agent_leg.clone(),
                     }));
                     let kind = CallEventKind::Connected {
-                        agent,
-                        agent_call_id: agent_leg,
+                        agent: agent.clone(),
+                        agent_call_id: agent_leg.clone(),
                         wait_ms,
                         mode: mode.as_str().to_string(),
                         transcoding,
                     };
                     self.emit(&customer, now, kind);
+                    self.handling_bridged(now, &customer, &agent, &agent_leg);
                 }
                 AcdAction::Unbridge {
                     customer,
@@ -69,8 +75,19 @@ impl Engine {
                     self.start_playback(now, &call_id, what);
                     self.after_touch(now, &call_id);
                 }
-                AcdAction::Event(e) => self.out.push_back(Output::Event(e)),
-                AcdAction::Agent(e) => self.out.push_back(Output::Agent(e)),
+                AcdAction::Event(e) => {
+                    if let CallEventKind::AgentDisposition {
+                        agent, disposition, ..
+                    } = &e.kind
+                    {
+                        self.handling_disposition(agent, disposition);
+                    }
+                    self.out.push_back(Output::Event(e))
+                }
+                AcdAction::Agent(e) => {
+                    self.handling_agent_event(&e);
+                    self.out.push_back(Output::Agent(e))
+                }
             }
         }
     }
@@ -145,6 +162,7 @@ impl Engine {
     /// The customer leg ended (its `terminated` is about to go out). True when it was
     /// abandoned in the queue.
     pub(super) fn acd_customer_ended(&mut self, now: Instant, id: &str) -> bool {
+        self.handling_customer_ended(now, id);
         let Some(acd) = &mut self.acd else {
             return false;
         };

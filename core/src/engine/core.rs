@@ -40,6 +40,8 @@ use crate::sip::transaction::Timers;
 
 #[path = "acd_flow.rs"]
 mod acd_flow;
+#[path = "agent_call.rs"]
+mod agent_call;
 #[path = "inbound_flow.rs"]
 mod inbound_flow;
 #[path = "ivr_flow.rs"]
@@ -210,6 +212,28 @@ pub enum MediaCommand {
         customer: String,
         /// The agent leg.
         agent: String,
+    },
+    /// Relay the agent leg's audio to its customer or not (`on`: muted, nothing relayed).
+    Mute {
+        /// The agent leg.
+        call_id: String,
+        /// Muted.
+        on: bool,
+    },
+    /// Record the call in stereo: the customer's audio left (from now) and, when given, the
+    /// agent leg's right. Again with the agent leg adds that side to a recording running.
+    /// The shell answers with [`Engine::handle_call_recording`] once the file is written.
+    RecordCall {
+        /// The customer leg (the recording is named after it).
+        customer: String,
+        /// The agent leg, when bridged.
+        agent_leg: Option<String>,
+    },
+    /// Stop the call's recording and write it (also done when the customer's session
+    /// closes).
+    StopCallRecording {
+        /// The customer leg.
+        customer: String,
     },
     /// Close the session; the shell answers with
     /// [`Engine::handle_media_closed`] and the final statistics.
@@ -444,6 +468,11 @@ pub struct Engine {
     touching: bool,
     /// The random stream (Call-IDs, tags; each leg gets a fork of it).
     tokens: Tokens,
+    /// Agent calls being handled or wrapped up, by the customer's Call-ID, until their
+    /// `DIALER.SYNC`.
+    handling: HashMap<String, agent_call::Handling>,
+    /// Each agent's current (or last, in wrap-up) handled customer.
+    agent_handling: HashMap<String, String>,
 }
 
 impl Engine {
@@ -466,6 +495,8 @@ impl Engine {
             )
         });
         Self {
+            handling: HashMap::new(),
+            agent_handling: HashMap::new(),
             tokens,
             acd,
             bound_ports: VecDeque::new(),
@@ -693,6 +724,8 @@ impl Engine {
             }
             self.after_touch(now, &id);
         }
+        // Agent calls that ended and wait for their wrap-up are reported now.
+        self.sync_all(now);
     }
 
     /// Feeds one received UDP datagram.
@@ -992,6 +1025,7 @@ impl Engine {
                 let us = at.saturating_duration_since(slot.started).as_micros() as u64;
                 let _ = self.setup.record(us.max(1));
             }
+            let record = answered && self.calls.get(id).is_some_and(|s| s.role == Role::Customer);
             if let CallEventKind::Terminated { disposition, .. } = &mut kind
                 && self.acd_customer_ended(now, id)
             {
@@ -1003,6 +1037,9 @@ impl Engine {
                 _ => None,
             };
             self.emit(id, at, kind);
+            if record {
+                self.record_on_answer(at, id);
+            }
             if let Some(d) = dtmf {
                 self.ivr_dtmf(now, id, &d);
             }
@@ -1063,8 +1100,9 @@ impl Engine {
             Playback::Voicemail => slot.plan.voicemail.clone(),
             Playback::Abandon => abandon,
             Playback::Prompt => slot.plan.prompt.clone(),
-            // IVR prompts are played by the IVR glue (ivr_flow.rs).
-            Playback::Ivr => None,
+            // IVR prompts are played by the IVR glue (ivr_flow.rs), music on hold by the
+            // agent's hold (agent_call.rs).
+            Playback::Ivr | Playback::Hold => None,
         };
         let Some(samples) = samples.filter(|_| slot.leg.is_up() && slot.media.playing().is_none())
         else {
@@ -1183,6 +1221,7 @@ impl Engine {
                     Some(Playback::Ivr) => {
                         self.ivr_playback_done(now, id);
                     }
+                    Some(Playback::Hold) => self.hold_music_done(id),
                     Some(p) => slot.leg.hang_up_answered(now, p.end_reason()),
                     None => {}
                 }

@@ -240,12 +240,17 @@ pub enum CallEventKind {
         /// `caller_hangup` or `max_wait`.
         reason: DequeueReason,
     },
-    /// A leg put the call on hold (re-INVITE with `a=sendonly` or `a=inactive`, RFC 3264 §8.4).
+    /// A leg put the call on hold (re-INVITE with `a=sendonly` or `a=inactive`, RFC 3264 §8.4),
+    /// or the agent put the customer on hold (our re-INVITE with `a=sendonly` towards the
+    /// customer, who hears music on hold; `by` names the agent).
     Held {
-        /// `customer` or `agent`.
+        /// `customer` or `agent`: the leg that is held.
         leg: String,
         /// The SIP Call-ID of that leg.
         sip_call_id: String,
+        /// The agent who put the customer on hold (absent when the far end held).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A leg took the call off hold (re-INVITE back to `sendrecv`).
     Resumed {
@@ -253,7 +258,63 @@ pub enum CallEventKind {
         leg: String,
         /// The SIP Call-ID of that leg.
         sip_call_id: String,
+        /// The agent who took the customer off hold (absent when the far end resumed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
+    /// The agent muted itself towards the customer: none of its RTP is relayed until
+    /// `unmuted`.
+    Muted {
+        /// The agent's id.
+        agent: String,
+    },
+    /// The agent's audio reaches the customer again.
+    Unmuted {
+        /// The agent's id.
+        agent: String,
+    },
+    /// The agent tagged the call (free tags, during the call or its wrap-up; they add up).
+    Tagged {
+        /// The agent's id.
+        agent: String,
+        /// The tags given with this request.
+        tags: Vec<String>,
+    },
+    /// Recording of the call started (the campaign's `recording` setting, or the agent).
+    RecordingStarted {
+        /// `campaign`, or the agent's id.
+        by: String,
+    },
+    /// The call's recording was written: a stereo WAV, 8 kHz 16-bit, the customer left and
+    /// the agent right (docs/acd.md).
+    RecordingSaved {
+        /// The file, under the campaign's `recordings_dir`; absent when it could not be
+        /// written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+        /// Its length, ms.
+        duration_ms: u64,
+        /// Packets that could not be queued for the writer (it fell behind) and are silence.
+        dropped: u64,
+    },
+    /// A state of the agent's call flow, as the agent-side event bus spells it
+    /// (`DIALER.CALL_STATUS` with `flow` and `status`, docs/acd.md).
+    CallStatus {
+        /// `regular` or `blindTransfer`.
+        flow: CallFlow,
+        /// `ringing`, `connected`, `onHold`, `transferring`, `ended`.
+        status: FlowStatus,
+        /// The agent.
+        agent: String,
+        /// Who the agent talks to: the customer's number (none on hold or after the end).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        active_participant: Option<String>,
+        /// Who waits on hold: the customer's number while held.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inactive_participant: Option<String>,
+    },
+    /// `DIALER.SYNC`: the agent call's details once its wrap-up is over (or the run ends).
+    DialerSync(Box<CallSync>),
     /// The agent set the call's disposition (its outcome for the business: `sale`,
     /// `callback`, …), during the call or its wrap-up; may come after `terminated`.
     AgentDisposition {
@@ -324,6 +385,13 @@ impl CallEventKind {
             CallEventKind::Held { .. } => "held",
             CallEventKind::Resumed { .. } => "resumed",
             CallEventKind::AgentDisposition { .. } => "agent_disposition",
+            CallEventKind::Muted { .. } => "muted",
+            CallEventKind::Unmuted { .. } => "unmuted",
+            CallEventKind::Tagged { .. } => "tagged",
+            CallEventKind::RecordingStarted { .. } => "recording_started",
+            CallEventKind::RecordingSaved { .. } => "recording_saved",
+            CallEventKind::CallStatus { .. } => "call_status",
+            CallEventKind::DialerSync(_) => "dialer_sync",
             CallEventKind::Terminated { .. } => "terminated",
         }
     }
@@ -800,6 +868,75 @@ pub enum FailoverReason {
     NetworkError,
 }
 
+/// An agent call's flow (the event bus's `flow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CallFlow {
+    /// The agent and the customer.
+    Regular,
+    /// The agent sent the customer on to a number or URI (REFER, RFC 3515).
+    BlindTransfer,
+}
+
+/// A state of an agent call's flow (the event bus's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FlowStatus {
+    /// The agent's phone rings with the customer's call.
+    Ringing,
+    /// The agent and the customer talk.
+    Connected,
+    /// The customer is on hold.
+    OnHold,
+    /// A blind transfer was asked of the customer's side.
+    Transferring,
+    /// The agent's part of the call is over.
+    Ended,
+}
+
+/// One transfer of an agent call (`DIALER.SYNC`'s history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferRecord {
+    /// `blindTransfer`.
+    pub flow: CallFlow,
+    /// The number or URI.
+    pub target: String,
+    /// Ms from the bridge.
+    pub at_ms: u64,
+}
+
+/// What `DIALER.SYNC` carries: an agent call from the agent's ringing to the end of its
+/// wrap-up. Durations in ms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallSync {
+    /// The agent.
+    pub agent: String,
+    /// The agent leg's SIP Call-ID.
+    pub agent_call_id: String,
+    /// Who the agent talked to last: the customer's number (none once transferred away).
+    pub active_participant: Option<String>,
+    /// Who was on hold when the call ended, if anyone.
+    pub inactive_participant: Option<String>,
+    /// The customer's INVITE → its answer.
+    pub ring_ms: u64,
+    /// Bridged to the agent → the end of the agent's part (hold included).
+    pub talk_ms: u64,
+    /// Time the customer spent on hold.
+    pub hold_ms: u64,
+    /// The agent's wrap-up after the call (0 without one).
+    pub wrap_up_ms: u64,
+    /// Every tag the agent gave, in order, without repeats.
+    pub tags: Vec<String>,
+    /// The agent's disposition, if set before the sync.
+    pub disposition: Option<String>,
+    /// Transfers, in order.
+    pub transfers: Vec<TransferRecord>,
+    /// The recording's file, if the call was recorded (`GET /v1/calls/{id}/recording`).
+    pub recording: Option<String>,
+}
+
 /// What a call plays to the far end (`playback_started`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -812,6 +949,8 @@ pub enum Playback {
     Abandon,
     /// A prompt of the campaign's IVR (the IVR decides what follows it).
     Ivr,
+    /// Music on hold (loops until the agent takes the customer off hold).
+    Hold,
 }
 
 impl Playback {
@@ -822,6 +961,7 @@ impl Playback {
             Self::Voicemail => "voicemail",
             Self::Abandon => "abandon",
             Self::Ivr => "ivr",
+            Self::Hold => "hold",
         }
     }
 
@@ -832,6 +972,7 @@ impl Playback {
             Self::Voicemail => EndReason::VoicemailLeft,
             Self::Abandon => EndReason::Abandoned,
             Self::Ivr => EndReason::IvrEnded,
+            Self::Hold => EndReason::AgentHangup,
         }
     }
 }

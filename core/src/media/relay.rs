@@ -54,6 +54,22 @@ fn header_len(pkt: &[u8]) -> Option<usize> {
     (len <= pkt.len()).then_some(len)
 }
 
+/// The RTP timestamp and G.711 payload of `pkt` when it is a well-formed RTP packet of
+/// `law`'s payload type (padding removed); `None` for anything else (telephone-event, CN,
+/// not RTP).
+pub fn audio_payload(pkt: &[u8], law: Law) -> Option<(u32, &[u8])> {
+    let hlen = header_len(pkt)?;
+    if pkt[1] & 0x7f != law.payload_type() {
+        return None;
+    }
+    let ts = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+    let mut end = pkt.len();
+    if pkt[0] & 0x20 != 0 {
+        end -= usize::from(*pkt.last()?).min(end - hlen);
+    }
+    Some((ts, &pkt[hlen..end]))
+}
+
 /// Rewrites a packet received on a leg with codec `from` for the leg with codec `to`, into
 /// `out` (cleared first). Returns `false` (and leaves `out` empty) when the packet must not be
 /// relayed: not RTP, or a payload type the other leg cannot take.

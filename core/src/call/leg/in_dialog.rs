@@ -149,9 +149,17 @@ impl CallLeg {
             self.events.push_back((
                 now,
                 if held {
-                    CallEventKind::Held { leg, sip_call_id }
+                    CallEventKind::Held {
+                        leg,
+                        sip_call_id,
+                        by: None,
+                    }
                 } else {
-                    CallEventKind::Resumed { leg, sip_call_id }
+                    CallEventKind::Resumed {
+                        leg,
+                        sip_call_id,
+                        by: None,
+                    }
                 },
             ));
         }
@@ -160,7 +168,12 @@ impl CallLeg {
             self.id.spec.rtp_port,
             self.up.session_id,
             self.up.sdp_version,
-            answer_direction(offered),
+            match (answer_direction(offered), self.up.holding) {
+                // We hold the far end: we still only send (music on hold).
+                ("sendrecv", true) => "sendonly",
+                ("recvonly", true) => "inactive",
+                (d, _) => d,
+            },
         )
         .into_bytes();
         let mut extra = vec![

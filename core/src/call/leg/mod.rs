@@ -375,6 +375,8 @@ struct Confirmed {
     peer_update: bool,
     /// The far end put the call on hold (its last offer was `sendonly` or `inactive`).
     held: bool,
+    /// We hold the far end (our last offer was `sendonly`: [`CallLeg::set_hold`]).
+    holding: bool,
     server_txs: Vec<ServerTx>,
     invite_server_txs: Vec<InviteServerTx>,
     /// A blind transfer by REFER in progress (RFC 3515).
@@ -392,6 +394,7 @@ impl Confirmed {
             refresh: None,
             peer_update: false,
             held: false,
+            holding: false,
             server_txs: Vec::new(),
             invite_server_txs: Vec::new(),
             refer: None,

@@ -82,35 +82,88 @@ impl CallLeg {
                 self.id.timers,
             )));
         } else {
-            extra.push(Header::Allow(Allow::new(ALLOW)));
-            extra.push(Header::ContentType(ContentType::new("application/sdp")));
-            let sdp = audio_offer(
-                &self.id.spec.media_ip,
-                self.id.spec.rtp_port,
-                self.up.session_id,
-                self.up.sdp_version,
-            )
-            .into_bytes();
-            let (branch, bytes) = d.request(
-                Method::Invite,
-                &self.id.local,
-                extra,
-                sdp,
-                &mut self.id.tokens,
-            );
-            let via = self.id.local.via_with_branch(&branch);
-            let cseq = d.local_cseq;
-            self.up.refresh = Some(Refresh::Invite {
-                tx: InviteClientTx::new(now, branch, bytes, reliable, self.id.timers),
-                cseq,
-                via,
-                ack: None,
-            });
+            self.send_reinvite(now, extra);
         }
         self.drain_txs();
     }
 
+    /// A re-INVITE offering our SDP in the direction we hold the call in (`sendrecv`, or
+    /// `sendonly` while we hold the far end), with `extra` headers; its transaction takes the
+    /// refresh slot (its 2xx is ACKed and re-ACKed there).
+    fn send_reinvite(&mut self, now: Instant, mut extra: Vec<Header>) {
+        let Some(d) = self.up.dialog.as_mut() else {
+            return;
+        };
+        let reliable = self.id.local.transport.is_reliable();
+        extra.push(Header::Allow(Allow::new(ALLOW)));
+        extra.push(Header::ContentType(ContentType::new("application/sdp")));
+        self.up.sdp_version += 1;
+        let sdp = crate::sip::sdp::audio_sdp(
+            &self.id.spec.media_ip,
+            self.id.spec.rtp_port,
+            self.up.session_id,
+            self.up.sdp_version,
+            if self.up.holding {
+                "sendonly"
+            } else {
+                "sendrecv"
+            },
+        )
+        .into_bytes();
+        let (branch, bytes) = d.request(
+            Method::Invite,
+            &self.id.local,
+            extra,
+            sdp,
+            &mut self.id.tokens,
+        );
+        let via = self.id.local.via_with_branch(&branch);
+        let cseq = d.local_cseq;
+        self.up.refresh = Some(Refresh::Invite {
+            tx: InviteClientTx::new(now, branch, bytes, reliable, self.id.timers),
+            cseq,
+            via,
+            ack: None,
+        });
+    }
+
+    /// Puts the far end on hold (`hold`: a re-INVITE offering `a=sendonly`, RFC 3264 §8.4: we
+    /// send music on hold, it sends nothing) or takes it off hold (`a=sendrecv` again).
+    /// Returns false, changing nothing, when the call is not confirmed, the direction is
+    /// already that one, or another re-INVITE or UPDATE of ours is still in progress (RFC
+    /// 3261 §14.1: one offer at a time).
+    pub fn set_hold(&mut self, now: Instant, hold: bool) -> bool {
+        if !self.phase.is_confirmed() || self.up.holding == hold || self.refresh_in_progress() {
+            return false;
+        }
+        self.up.holding = hold;
+        let mut extra = vec![Header::Contact(Contact::new(self.id.local.contact()))];
+        if let Some(st) = self.session() {
+            extra.extend(session_headers(st.interval, "uac"));
+        }
+        self.send_reinvite(now, extra);
+        self.drain_txs();
+        true
+    }
+
+    /// True while we hold the far end ([`Self::set_hold`]).
+    pub fn holding(&self) -> bool {
+        self.up.holding
+    }
+
+    fn refresh_in_progress(&self) -> bool {
+        match &self.up.refresh {
+            Some(Refresh::Update(t)) => !t.is_terminated(),
+            Some(Refresh::Invite { ack, tx, .. }) => ack.is_none() && !tx.is_terminated(),
+            None => false,
+        }
+    }
+
     pub(super) fn refresh_succeeded(&mut self, now: Instant, msg: &Inbound) {
+        if self.session().is_none() && session_expires_of(msg).is_none() {
+            // A hold re-INVITE on a call without session timers.
+            return;
+        }
         let (interval, refresher) = session_expires_of(msg)
             .unwrap_or((self.session().map_or(MIN_SE, |s| s.interval), None));
         self.arm_session(now, interval, refresher.as_deref() != Some("uas"));
