@@ -28,6 +28,7 @@ pub mod engine {
 /// tools (they read files and run `sox`).
 pub mod media {
     pub use outdial_core::media::*;
+    pub mod retention;
     pub mod wav;
     /// Answering-machine detection: the core crate's detectors, and the corpus and evaluation.
     pub mod amd {

@@ -223,6 +223,24 @@ enum AgentCmd {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// A control on the agent's live call: `tag`, `mute`, `unmute`, `hold`, `resume`,
+    /// `hangup`, `transfer` (blind, to `--target`), `record`, `stop_recording`
+    /// (docs/acd.md, "Agent call controls").
+    Call {
+        /// Agent id.
+        id: String,
+        /// The control.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(outdial::api::CALL_CONTROLS))]
+        action: String,
+        /// `tag`: a tag (repeat for several).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// `transfer`: the number or `sip:` URI.
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// Set the disposition of the agent's current or last call (during the call or its
     /// wrap-up; ends the wrap-up).
     Disposition {
@@ -865,6 +883,30 @@ async fn agent_command(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 .put(&format!("/v1/agents/{id}/disposition"), &body)
                 .await?;
             print_agents(&[a]);
+        }
+        Cmd::Agent {
+            command:
+                AgentCmd::Call {
+                    id,
+                    action,
+                    tags,
+                    target,
+                    api,
+                },
+        } => {
+            let c = ApiClient::new(&api.url, &api.token);
+            let body = serde_json::json!({ "tags": tags, "target": target });
+            let v: serde_json::Value = c
+                .post(&format!("/v1/agents/{id}/call/{action}"), &body)
+                .await?;
+            println!(
+                "call {}: held {}, muted {}, recording {}, tags {}",
+                v["call_id"].as_str().unwrap_or("?"),
+                v["held"],
+                v["muted"],
+                v["recording"],
+                v["tags"]
+            );
         }
         Cmd::Agent {
             command: AgentCmd::Add { id, realm, db },

@@ -455,7 +455,25 @@ pub async fn run_with(
         call_facts: HashMap::new(),
     };
     let mut core = core;
-    run.run(&mut core).await?;
+    // Call recordings past their retention go at start and every hour of the run.
+    let sweeper = (cfg.recording_retention_days > 0).then(|| {
+        let (dir, days) = (recordings_dir(cfg), cfg.recording_retention_days);
+        tokio::spawn(async move {
+            loop {
+                let d = dir.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    crate::media::retention::sweep(&d, days, std::time::SystemTime::now())
+                })
+                .await;
+                tokio::time::sleep(crate::media::retention::SWEEP_EVERY).await;
+            }
+        })
+    });
+    let result = run.run(&mut core).await;
+    if let Some(s) = sweeper {
+        s.abort();
+    }
+    result?;
     let (engine_stats, peak_rss_kib, resources_after) = run.finish(&mut core).await?;
     let stopped = core.stopping();
     if !stopped {
@@ -1361,11 +1379,17 @@ async fn engine_config(
                         }
                     }),
             }),
-        recordings_dir: cfg.recordings_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir()
-                .join("outdial-recordings")
-                .join(&cfg.name)
-        }),
+        recordings_dir: recordings_dir(cfg),
+    })
+}
+
+/// Where a campaign's recordings go: its `recordings_dir`, or the system's temporary
+/// directory's `outdial-recordings/<campaign>`.
+pub fn recordings_dir(cfg: &CampaignConfig) -> std::path::PathBuf {
+    cfg.recordings_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir()
+            .join("outdial-recordings")
+            .join(&cfg.name)
     })
 }
 

@@ -1999,4 +1999,221 @@ async fn the_agent_mutes_tags_holds_resumes_records_and_hangs_up() {
         energy(0),
         energy(1)
     );
+
+    // Downloaded through the API, whole and by byte range; the call links it and its sync.
+    let store = Store::open(&db).await.unwrap();
+    let admin = outdial::api::auth::new_token();
+    store
+        .create_token("admin", "admin", None, &admin)
+        .await
+        .unwrap();
+    let (_etx, erx) = tokio::sync::oneshot::channel();
+    let live = tokio::sync::broadcast::channel(16).0;
+    let (bound, server) = outdial::api::serve_run("127.0.0.1:0".parse().unwrap(), store, erx, live)
+        .await
+        .unwrap();
+    let call_id = a.call_id.clone().unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: String, range: Option<&'static str>| {
+        let mut r = http
+            .get(format!("http://{bound}{path}"))
+            .bearer_auth(&admin);
+        if let Some(v) = range {
+            r = r.header("range", v);
+        }
+        r.send()
+    };
+    let rec_url = format!("/v1/calls/{call_id}/recording");
+    let whole = std::fs::read(file).unwrap();
+    let r = get(rec_url.clone(), None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "audio/wav");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), whole.as_slice());
+    let r = get(rec_url.clone(), Some("bytes=0-43")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(
+        r.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-43/{}", whole.len())
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &whole[..44]);
+    let r = get(rec_url.clone(), Some("bytes=999999999-"))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 416);
+    let v: serde_json::Value = get(format!("/v1/calls/{call_id}"), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["sync"]["tags"],
+        serde_json::json!(["vip", "callback", "late"]),
+        "{v}"
+    );
+    assert_eq!(v["recording"]["url"], rec_url);
+    server.abort();
+}
+
+const REFER_CUSTOMER: &str = include_str!("../sip-fixtures/scenarios/uas_refer.xml");
+
+/// Envelopes of a Server-Sent Events response until `done` holds for those read (30 s cap).
+async fn read_sse(
+    mut resp: reqwest::Response,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    while !done(&out) {
+        let left = Duration::from_secs(30).saturating_sub(t0.elapsed());
+        let chunk = tokio::time::timeout(left, resp.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("the events within 30 s; so far {out:?}"))
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(i) = buf.find("\n\n") {
+            let block: String = buf.drain(..i + 2).collect();
+            for line in block.lines() {
+                if let Some(d) = line.strip_prefix("data:") {
+                    out.push(serde_json::from_str(d.trim()).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blind_transfer_refers_the_customer_and_frees_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 10.0);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 10.0);
+    let mut customer = SippUas::start(
+        &REFER_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut agent = phone(0, &agent_clip, None, 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-blind-transfer",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        // The agent's own live stream, from before its call.
+        let sse = loop {
+            if let Ok(r) = http
+                .get(format!("{base}/v1/events?agent=1001"))
+                .bearer_auth(&mine)
+                .send()
+                .await
+                && r.status() == 200
+            {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let reader = tokio::spawn(read_sse(sse, |evs| {
+            evs.iter().any(|e| e["type"] == "DIALER.SYNC")
+        }));
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let url = format!("{base}/v1/agents/1001/call/transfer");
+        let r = http
+            .post(&url)
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "a transfer needs a target");
+        let r = http
+            .post(&url)
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({"target": "+14155557777"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        reader.await.expect("the live stream")
+    });
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", agent.addr.port())],
+    )
+    .await;
+    let live = api.await.expect("the API client's checks");
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.detail.as_deref(), Some("transferred"), "{a:?}");
+    for (name, s) in [("customer", &mut customer), ("agent", &mut agent)] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp (REFER, NOTIFY, BYE): {}",
+            s.dir().display()
+        );
+    }
+    // The flow as the agent's live stream carried it: DIALER.CALL_STATUS with flow and
+    // status as the bus spells them, then DIALER.SYNC.
+    let flow: Vec<String> = live
+        .iter()
+        .filter(|e| e["type"] == "DIALER.CALL_STATUS" && e["payload"]["flow"].is_string())
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["payload"]["flow"].as_str().unwrap(),
+                e["payload"]["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            "regular:ringing",
+            "regular:connected",
+            "blindTransfer:transferring",
+            "blindTransfer:ended"
+        ],
+        "{live:?}"
+    );
+    let sync = &live.iter().find(|e| e["type"] == "DIALER.SYNC").unwrap()["payload"]["event"];
+    assert_eq!(sync["transfers"][0]["flow"], "blindTransfer");
+    assert!(
+        sync["transfers"][0]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("sip:+14155557777@127.0.0.1"),
+        "{sync}"
+    );
+    assert_eq!(sync["activeParticipant"], serde_json::Value::Null);
+    let done = events(&db, "transferred").await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0]["sip_status"], 200);
+    // The agent was freed at the transfer, not at the customer's end.
+    let states: Vec<String> = agent_states(&db, "1001")
+        .await
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(states, ["available", "reserved", "on_call", "available"]);
 }

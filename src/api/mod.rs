@@ -615,7 +615,7 @@ struct EventsQuery {
 /// [`LiveEvent`](crate::notify::LiveEvent) envelope (`event:` is its type), filtered by
 /// `campaignId`, `callId` and `agent`. A client too slow for the stream gets a
 /// `STREAM.LAGGED` event with how many it missed. Supervisors and above see everything; an
-/// agent token sees its own agent's events only.
+/// agent token sees the events naming its own agent only (its state, its calls' flow).
 async fn live_events(
     State(state): State<Arc<ApiState>>,
     caller: Caller,
@@ -718,9 +718,9 @@ fn subscribe(
                 .as_ref()
                 .is_none_or(|c| p.call_id.as_ref() == Some(c))
             && q.agent.as_ref().is_none_or(|a| p.agent.as_ref() == Some(a))
-            && agent_only.as_ref().is_none_or(|a| {
-                e.kind == crate::notify::AVAILABILITY && p.agent.as_ref() == Some(a)
-            })
+            // An agent sees what names it: its state changes and the events of its calls'
+            // flow (connected, call_status, tagged, held by it, DIALER.SYNC, …).
+            && agent_only.as_ref().is_none_or(|a| p.agent.as_ref() == Some(a))
     };
     Ok((rx, keep))
 }

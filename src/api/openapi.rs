@@ -300,8 +300,18 @@ fn paths_document() -> Value {
                      query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
                      query("offset", json!({"type": "integer", "minimum": 0}))],
                 None, json_ok("200", json!({"type": "array", "items": r("Call")})), &["400", "422"])},
-            "/v1/calls/{callId}": {"get": op("getCall", "A call with its event timeline", Some("supervisor+"),
+            "/v1/calls/{callId}": {"get": op("getCall", "A call with its event timeline, its DIALER.SYNC (`sync`) and recording link", Some("supervisor+"),
                 vec![path_param("callId", json!({"type": "string"}))], None, json_ok("200", r("Call")), &["404"])},
+            "/v1/calls/{callId}/recording": {"get": op("getCallRecording", "The call's recording: stereo WAV, customer left, agent right (single byte ranges)", Some("supervisor+"),
+                vec![path_param("callId", json!({"type": "string"})),
+                     json!({"name": "Range", "in": "header", "required": false, "schema": {"type": "string"}, "description": "bytes=a-b, bytes=a-, bytes=-n"})],
+                None,
+                ("200", json!({"description": "The WAV file (206 with a Range)", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}})),
+                &["404", "416"])},
+            "/v1/agents/{id}/call/{action}": {"post": op("callControl", "A control on the agent's live call (docs/acd.md)", Some("its agent, supervisor+"),
+                vec![path_param("id", json!({"type": "string"})), path_param("action", json!({"type": "string", "enum": crate::api::CALL_CONTROLS}))],
+                Some(json!({"required": false, "content": {"application/json": {"schema": r("CallControlBody")}}})),
+                json_ok("200", r("CallControl")), &["400", "404", "409", "415", "422"])},
         }
     })
 }
@@ -509,6 +519,10 @@ fn schemas() -> Value {
             "onMachine": {"type": "string", "enum": ["hangup", "voicemail", "continue"]},
             "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue", "ivr"]},
             "ivr": r("IvrApp"), "recordingsDir": s("string"),
+            "recording": {"type": "string", "enum": ["off", "all", "agent_calls"],
+                "description": "call recording: stereo WAV per call (customer left, agent right) in recordingsDir"},
+            "recordingRetentionDays": {"type": "integer", "minimum": 0,
+                "description": "days a call recording is kept by `outdial serve` (0: until deleted by hand)"},
             "ivrApp": {"type": "string", "description": "the name of a stored IVR application (/v1/ivr), copied into ivr"},
             "inbound": {"type": "object", "required": ["numbers"], "additionalProperties": false,
                 "description": "Inbound calls to these numbers go to the campaign's agents, ahead of outbound customers",
@@ -527,6 +541,13 @@ fn schemas() -> Value {
                 "timeout": {"type": "integer", "minimum": 1}}}},
             "description": "The campaign file's settings in camelCase (docs/api.md), over the service's campaign_defaults."},
         "IvrApp": ivr_app,
+        "CallControlBody": {"type": "object", "additionalProperties": false, "properties": {
+            "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                "description": "tag: the tags to add"},
+            "target": {"type": "string", "maxLength": 256, "description": "transfer: a number or sip: URI"}}},
+        "CallControl": {"type": "object", "required": ["call_id", "held", "muted", "recording", "tags"], "properties": {
+            "call_id": s("string"), "held": s("boolean"), "muted": s("boolean"), "recording": s("boolean"),
+            "tags": {"type": "array", "items": s("string")}}},
         "Campaign": {"type": "object", "required": ["id", "name", "state", "callLists"], "properties": {
             "id": s("integer"), "name": s("string"),
             "state": {"type": "string", "enum": ["draft", "scheduled", "active", "paused", "completed", "archived"]},

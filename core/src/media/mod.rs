@@ -2,6 +2,7 @@
 
 pub mod amd;
 pub mod g711;
+pub mod mixer;
 pub mod recorder;
 pub mod relay;
 pub mod sdp;
