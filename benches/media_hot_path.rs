@@ -1,6 +1,8 @@
 //! Per-packet cost of the media hot path: RTP header parse, G.711 decode + AMD per 20 ms
 //! frame (both profiles), and the whole session path for one packet (parse → stats → decode
-//! → AMD), and the bridge's RTP relay per packet (passthrough, PCMU→PCMA).
+//! → AMD), the bridge's RTP relay per packet (passthrough, PCMU→PCMA), the three-way mix of a
+//! merged warm transfer per 20 ms tick (decode three legs, mix N−1, encode three frames),
+//! and a call recording's placement of one packet.
 //!
 //! Run: `cargo bench --bench media_hot_path`. Figures go in docs/benchmarks.md.
 
@@ -100,6 +102,49 @@ fn benches(c: &mut Criterion) {
             b.iter(|| relay_packet(black_box(&packet), pcmu, to, &mut out))
         });
     }
+
+    // A merged warm transfer's 20 ms tick: each of the three legs' packet decoded and queued,
+    // the N−1 mix, each leg's share encoded (PCMU, PCMA, PCMU). Divide by 3 for per leg.
+    c.bench_function("mixer/three_way_tick", |b| {
+        let mut mixer = outdial::media::mixer::Mixer::new(3);
+        let laws = [Law::Pcmu, Law::Pcma, Law::Pcmu];
+        let mut decoded = [0i16; 160];
+        let mut encoded = [0u8; 160];
+        b.iter(|| {
+            for (i, law) in laws.iter().enumerate() {
+                law.decode_into(black_box(&payload), &mut decoded);
+                mixer.push(i, &decoded);
+            }
+            for (f, law) in mixer.mix().iter().zip(laws) {
+                for (o, s) in encoded.iter_mut().zip(f) {
+                    *o = law.encode(*s);
+                }
+                black_box(&encoded);
+            }
+        })
+    });
+
+    // A call recording: one 20 ms packet placed on its side's timeline.
+    c.bench_function("recorder/place_packet", |b| {
+        use outdial::media::recorder::{CallRecorder, Side};
+        let t0 = Instant::now();
+        let mut rec = CallRecorder::new(t0);
+        let mut n = 0u32;
+        b.iter(|| {
+            n += 1;
+            if n.is_multiple_of(45_000) {
+                rec = CallRecorder::new(t0);
+            }
+            let at = t0 + Duration::from_millis(u64::from(n % 45_000) * 20);
+            rec.push(
+                Side::Customer,
+                at,
+                (n % 45_000) * 160,
+                Law::Pcmu,
+                black_box(&payload),
+            );
+        })
+    });
 }
 
 criterion_group!(media, benches);

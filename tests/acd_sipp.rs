@@ -2217,3 +2217,413 @@ async fn a_blind_transfer_refers_the_customer_and_frees_the_agent() {
         .collect();
     assert_eq!(states, ["available", "reserved", "on_call", "available"]);
 }
+
+const CONSULT: &str = include_str!("../sip-fixtures/scenarios/uas_consult.xml");
+
+/// RTP payloads (µ-law) captured to `port`: (epoch seconds, SSRC, decoded samples).
+fn rtp_audio_to(pcap: &Path, port: u16) -> Vec<(f64, u32, Vec<i16>)> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-d", &format!("udp.port=={port},rtp")])
+        .args(["-Y", &format!("udp.dstport == {port} && rtp.p_type == 0")])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "rtp.ssrc",
+            "-e",
+            "rtp.payload",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let t: f64 = f.next()?.trim().parse().ok()?;
+            let ssrc = u32::from_str_radix(f.next()?.trim().trim_start_matches("0x"), 16).ok()?;
+            // tshark prints the payload as hex, with or without `:` between bytes.
+            let hex: Vec<u8> = f.next()?.bytes().filter(u8::is_ascii_hexdigit).collect();
+            let bytes: Vec<u8> = hex
+                .chunks(2)
+                .filter_map(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
+                .collect();
+            let mut pcm = vec![0i16; bytes.len()];
+            outdial::media::g711::Law::Pcmu.decode_into(&bytes, &mut pcm);
+            Some((t, ssrc, pcm))
+        })
+        .collect()
+}
+
+/// Relative power of `hz` in 8 kHz `x` (Goertzel, normalised by the signal's energy).
+fn tone_share(x: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    let mut energy = 0.0;
+    for v in x {
+        let v = f64::from(*v);
+        energy += v * v;
+        let s = v + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let p = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    if energy == 0.0 {
+        0.0
+    } else {
+        2.0 * p / (energy * x.len() as f64)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 20.0);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 20.0);
+    let third_clip = tone(dir.path(), "third.wav", "u-law", 880, 20.0);
+    let mut customer = SippUas::start(
+        &HOLD_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut third = SippUas::start(
+        &CONSULT
+            .replace("@CLIP@", third_clip.to_str().unwrap())
+            .replace("@TALK_MS@", "3000"),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut agent = phone(0, &agent_clip, None, 1);
+    let pcap_dir = tempfile::tempdir().unwrap();
+    let pcap = pcap_dir.path().join("customer.pcap");
+    let mut tshark = Command::new("tshark")
+        .args(["-i", "lo", "-f"])
+        .arg(format!("udp dst port {}", customer.media_port))
+        .arg("-w")
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tshark (Debian: tshark) captures the RTP");
+    {
+        use std::io::Read;
+        let mut err = tshark.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
+            let n = err.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    }
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-warm-transfer",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let third_uri = format!("sip:+14155559999@{}", third.addr);
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let call = |action: &'static str, body: serde_json::Value| {
+            let (http, base, mine) = (http.clone(), base.clone(), mine.clone());
+            async move {
+                let r = http
+                    .post(format!("{base}/v1/agents/1001/call/{action}"))
+                    .bearer_auth(&mine)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+        };
+        let none = serde_json::json!({});
+        let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        assert_eq!(call("swap", none.clone()).await.0, 409, "no transfer yet");
+        pause(500).await;
+        let (s, v) = call("warm_transfer", serde_json::json!({"target": third_uri})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            call("hold", none.clone()).await.0,
+            409,
+            "not during a warm transfer"
+        );
+        pause(1200).await;
+        let (s, v) = call("swap", none.clone()).await;
+        assert_eq!(s, 200, "{v}");
+        pause(1000).await;
+        let (s, v) = call("merge", none.clone()).await;
+        assert_eq!(s, 200, "{v}");
+        pause(1500).await;
+        let (s, v) = call("complete_transfer", none.clone()).await;
+        assert_eq!(s, 200, "{v}");
+    });
+    let run = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", agent.addr.port())],
+    );
+    let mut api = api;
+    tokio::pin!(run);
+    let (out, db) = tokio::select! {
+        r = &mut run => r,
+        a = &mut api => {
+            a.expect("the API client's checks");
+            run.await
+        }
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-INT", &tshark.id().to_string()])
+        .status();
+    let _ = tshark.wait();
+    for (name, s) in [
+        ("customer", &mut customer),
+        ("third party", &mut third),
+        ("agent", &mut agent),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    let evs = call_events(&db).await;
+    let flow: Vec<String> = evs
+        .iter()
+        .filter(|(_, e)| e["type"] == "call_status")
+        .map(|(_, e)| {
+            format!(
+                "{}:{}",
+                e["flow"].as_str().unwrap(),
+                e["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            "regular:ringing",
+            "regular:connected",
+            "warmTransfer:startingWarmTransfer",
+            "warmTransfer:ringing",
+            "warmTransfer:connected",
+            "warmTransfer:swapping",
+            "warmTransfer:connected",
+            "warmTransfer:merging",
+            "warmTransfer:connected",
+            "regular:ended",
+        ]
+    );
+    let status_at = |status: &str, nth: usize| {
+        evs.iter()
+            .filter(|(_, e)| e["type"] == "call_status" && e["status"] == status)
+            .nth(nth)
+            .map(|(at, _)| epoch(at))
+            .unwrap()
+    };
+    let (merged, completed) = (status_at("merging", 0), status_at("ended", 0));
+    let swapped = status_at("swapping", 0);
+    let consult_on = status_at("connected", 1);
+    assert_eq!(
+        evs.iter()
+            .filter(|(_, e)| e["type"] == "call_status")
+            .nth(6)
+            .unwrap()
+            .1["active_participant"],
+        "+1415000010",
+        "after the swap the agent talks to the customer"
+    );
+    // What reached the customer: music while the agent consulted, the agent after the swap,
+    // the agent and the third party mixed while merged (not its own voice), the third party
+    // after the agent left.
+    let pkts = rtp_audio_to(&pcap, customer.media_port);
+    let audio = |from: f64, to: f64| -> Vec<i16> {
+        pkts.iter()
+            .filter(|(t, _, _)| *t > from && *t < to)
+            .flat_map(|(_, _, p)| p.iter().copied())
+            .collect()
+    };
+    let merged_audio = audio(merged + 0.3, completed - 0.1);
+    assert!(
+        merged_audio.len() > 4000,
+        "{} samples while merged",
+        merged_audio.len()
+    );
+    let (agent_hz, third_hz, own_hz) = (
+        tone_share(&merged_audio, 660.0),
+        tone_share(&merged_audio, 880.0),
+        tone_share(&merged_audio, 440.0),
+    );
+    assert!(
+        agent_hz > 0.2 && third_hz > 0.2 && own_hz < 0.02,
+        "merged: 660 Hz {agent_hz:.3}, 880 Hz {third_hz:.3}, 440 Hz {own_hz:.3}"
+    );
+    let swapped_audio = audio(swapped + 0.3, merged - 0.1);
+    assert!(
+        tone_share(&swapped_audio, 660.0) > 0.5,
+        "after the swap the customer hears the agent"
+    );
+    let held_audio = audio(consult_on + 0.2, swapped - 0.1);
+    assert!(
+        tone_share(&held_audio, 660.0) < 0.05 && tone_share(&held_audio, 880.0) < 0.05,
+        "on hold the customer hears neither the agent nor the third party"
+    );
+    let after = audio(completed + 0.3, f64::MAX);
+    assert!(
+        tone_share(&after, 880.0) > 0.5 && tone_share(&after, 660.0) < 0.05,
+        "after the agent left the customer hears the third party only"
+    );
+    let sync = evs
+        .iter()
+        .find(|(_, e)| e["type"] == "dialer_sync")
+        .map(|(_, e)| e.clone())
+        .unwrap();
+    assert_eq!(sync["transfers"][0]["flow"], "warmTransfer", "{sync}");
+}
+
+const BUSY: &str = include_str!("../sip-fixtures/scenarios/uas_busy.xml");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_transfer_the_third_party_refuses_goes_back_to_the_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 20.0);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 20.0);
+    let mut customer = SippUas::start(
+        &HOLD_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut third = SippUas::start(BUSY, Transport::Udp, &["-m", "1"]).unwrap();
+    let mut agent = phone(0, &agent_clip, None, 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-warm-cancel",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let third_uri = format!("sip:+14155559999@{}", third.addr);
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let call = |action: &'static str, body: serde_json::Value| {
+            let (http, base, mine) = (http.clone(), base.clone(), mine.clone());
+            async move {
+                let r = http
+                    .post(format!("{base}/v1/agents/1001/call/{action}"))
+                    .bearer_auth(&mine)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+            }
+        };
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        pause_ms(300).await;
+        let (s, v) = call("warm_transfer", serde_json::json!({"target": third_uri})).await;
+        assert_eq!(s, 200, "{v}");
+        // The third party rings, then refuses: back to the customer, the call goes on.
+        pause_ms(2000).await;
+        let (s, v) = call("merge", serde_json::json!({})).await;
+        assert_eq!(s, 409, "nothing to merge any more: {v}");
+        let (s, v) = call("hangup", serde_json::json!({})).await;
+        assert_eq!(s, 200, "{v}");
+    });
+    let run = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", agent.addr.port())],
+    );
+    let mut api = api;
+    tokio::pin!(run);
+    let (out, db) = tokio::select! {
+        r = &mut run => r,
+        a = &mut api => {
+            a.expect("the API client's checks");
+            run.await
+        }
+    };
+    for (name, s) in [
+        ("customer (held, then resumed)", &mut customer),
+        ("third party", &mut third),
+        ("agent", &mut agent),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
+    let flow: Vec<String> = call_events(&db)
+        .await
+        .iter()
+        .filter(|(_, e)| e["type"] == "call_status")
+        .map(|(_, e)| {
+            format!(
+                "{}:{}",
+                e["flow"].as_str().unwrap(),
+                e["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            "regular:ringing",
+            "regular:connected",
+            "warmTransfer:startingWarmTransfer",
+            "warmTransfer:ringing",
+            "regular:connected",
+            "regular:ended",
+        ]
+    );
+}
+
+async fn pause_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

@@ -472,7 +472,7 @@ struct CallControlBody {
 }
 
 /// The call controls' names in the path, as the API and the CLI spell them.
-pub const CALL_CONTROLS: [&str; 9] = [
+pub const CALL_CONTROLS: [&str; 14] = [
     "tag",
     "mute",
     "unmute",
@@ -480,6 +480,11 @@ pub const CALL_CONTROLS: [&str; 9] = [
     "resume",
     "hangup",
     "transfer",
+    "warm_transfer",
+    "swap",
+    "merge",
+    "cancel_transfer",
+    "complete_transfer",
     "record",
     "stop_recording",
 ];
@@ -506,7 +511,7 @@ pub fn parse_call_control(
         "hold" => CallControl::Hold,
         "resume" => CallControl::Resume,
         "hangup" => CallControl::HangUp,
-        "transfer" => {
+        "transfer" | "warm_transfer" => {
             let target = target.unwrap_or_default();
             let ok = !target.trim().is_empty()
                 && target.len() <= 256
@@ -519,8 +524,16 @@ pub fn parse_call_control(
                     "a number or a sip: URI (no spaces, at most 256 characters)",
                 ));
             }
-            CallControl::BlindTransfer { target }
+            if action == "transfer" {
+                CallControl::BlindTransfer { target }
+            } else {
+                CallControl::WarmTransfer { target }
+            }
         }
+        "swap" => CallControl::Swap,
+        "merge" => CallControl::Merge,
+        "cancel_transfer" => CallControl::CancelTransfer,
+        "complete_transfer" => CallControl::CompleteTransfer,
         "record" => CallControl::Record,
         "stop_recording" => CallControl::StopRecording,
         other => {

@@ -190,6 +190,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             shutdown: None,
             recordings_dir: cfg.recordings_dir.clone(),
             recorders: HashMap::new(),
+            mixers: HashMap::new(),
         };
         task.run(cmd_rx, media_rx).await;
     });
@@ -309,6 +310,8 @@ struct EngineTask {
     recordings_dir: std::path::PathBuf,
     /// Call recordings in progress, by the customer's Call-ID.
     recorders: HashMap<String, CallRecording>,
+    /// Three-way mixes in progress (merged warm transfers), by their first leg.
+    mixers: HashMap<String, (tokio::task::JoinHandle<()>, Vec<String>)>,
 }
 
 /// A call recording in progress: the writer task's queue and the legs feeding it.
@@ -381,6 +384,44 @@ impl EngineTask {
                 })));
             }
             rec.agent_leg = Some(leg);
+        }
+    }
+
+    /// Mixes `legs` (a merged warm transfer): each leg's media task hands its decoded audio
+    /// to a mixer task, which every 20 ms sends each leg the sum of the others, encoded in
+    /// its law, from its own socket.
+    fn mix(&mut self, legs: Vec<String>) {
+        self.unmix(&legs);
+        let mut outs = Vec::new();
+        for id in &legs {
+            match self.media.get(id).and_then(|h| h.answer.map(|a| (h, a))) {
+                Some((h, a)) => outs.push((h.sock.clone(), a.remote, a.law)),
+                None => {
+                    tracing::warn!(leg = %id, "mix without the leg's media: not mixed");
+                    return;
+                }
+            }
+        }
+        let (tx, rx) = mpsc::channel(MIX_QUEUE);
+        let task = tokio::spawn(mixer_task(rx, outs));
+        for (index, id) in legs.iter().enumerate() {
+            if let Some(h) = self.media.get(id) {
+                let _ = h.tx.send(MediaCmd::MixTap(Some((tx.clone(), index))));
+            }
+        }
+        self.mixers.insert(legs[0].clone(), (task, legs));
+    }
+
+    /// Stops the mix whose first leg is `legs[0]` (if any): its legs stop feeding it.
+    fn unmix(&mut self, legs: &[String]) {
+        let Some((task, mixed)) = legs.first().and_then(|l| self.mixers.remove(l)) else {
+            return;
+        };
+        task.abort();
+        for id in &mixed {
+            if let Some(h) = self.media.get(id) {
+                let _ = h.tx.send(MediaCmd::MixTap(None));
+            }
         }
     }
 
@@ -613,6 +654,8 @@ impl EngineTask {
                 Output::Media(MediaCommand::StopCallRecording { customer }) => {
                     self.stop_call_recording(&customer)
                 }
+                Output::Media(MediaCommand::Mix { legs }) => self.mix(legs),
+                Output::Media(MediaCommand::Unmix { legs }) => self.unmix(&legs),
                 Output::Media(cmd) => {
                     if let MediaCommand::Close { call_id } = &cmd {
                         self.stop_call_recording(call_id);
@@ -716,6 +759,8 @@ enum MediaCmd {
     Mute(bool),
     /// Copy received audio into a call recording (`None`: stop).
     Tap(Option<Tap>),
+    /// Hand received audio, decoded, to a mixer as its leg `n` (`None`: stop).
+    MixTap(Option<(mpsc::Sender<(usize, Vec<i16>)>, usize)>),
     Close,
 }
 
@@ -741,6 +786,57 @@ enum RecMsg {
     ),
     /// The recording ends at this instant.
     End(Instant),
+}
+
+/// Frames the mixer may fall behind by before a leg's audio is dropped.
+const MIX_QUEUE: usize = 256;
+
+/// A mix's task: the sans-IO [`crate::media::mixer::Mixer`] ticked every 20 ms; each leg's
+/// share encoded in its law and sent as RTP (its own SSRC, sequence and timestamp) from the
+/// leg's socket to its far end.
+async fn mixer_task(
+    mut rx: mpsc::Receiver<(usize, Vec<i16>)>,
+    outs: Vec<(
+        Arc<tokio::net::UdpSocket>,
+        SocketAddr,
+        crate::media::g711::Law,
+    )>,
+) {
+    use crate::media::mixer::{FRAME, Mixer};
+    let mut mixer = Mixer::new(outs.len());
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rtp: Vec<(u32, u16, u32)> = outs
+        .iter()
+        .map(|_| {
+            let r: u64 = rand::random();
+            (r as u32, (r >> 32) as u16, r.rotate_left(19) as u32)
+        })
+        .collect();
+    let mut payload = [0u8; FRAME];
+    loop {
+        tick.tick().await;
+        while let Ok((i, samples)) = rx.try_recv() {
+            mixer.push(i, &samples);
+        }
+        let frames = mixer.mix();
+        for (((sock, dest, law), (ssrc, seq, ts)), f) in outs.iter().zip(&mut rtp).zip(frames) {
+            for (o, s) in payload.iter_mut().zip(f) {
+                *o = law.encode(*s);
+            }
+            let pkt = crate::media::session::rtp_packet(
+                law.payload_type(),
+                *seq,
+                *ts,
+                *ssrc,
+                false,
+                &payload,
+            );
+            let _ = sock.send_to(&pkt, *dest).await;
+            *seq = seq.wrapping_add(1);
+            *ts = ts.wrapping_add(FRAME as u32);
+        }
+    }
 }
 
 /// A Call-ID as a file name: anything but ASCII letters, digits and `-` becomes `_`.
@@ -938,7 +1034,9 @@ async fn media_command(
         // Carried out by the engine task itself (it owns the recordings).
         MediaCommand::Open { .. }
         | MediaCommand::RecordCall { .. }
-        | MediaCommand::StopCallRecording { .. } => {}
+        | MediaCommand::StopCallRecording { .. }
+        | MediaCommand::Mix { .. }
+        | MediaCommand::Unmix { .. } => {}
         MediaCommand::Close { call_id } => match media.remove(&call_id) {
             Some(MediaHandle { tx, .. }) => {
                 if tx.send(MediaCmd::Close).is_err() {
@@ -965,6 +1063,7 @@ async fn media_task(
     let mut relayed = 0u64;
     let mut muted = false;
     let mut tap: Option<Tap> = None;
+    let mut mix: Option<(mpsc::Sender<(usize, Vec<i16>)>, usize)> = None;
     let mut law: Option<crate::media::g711::Law> = None;
     loop {
         let wake = session.poll_timeout();
@@ -983,6 +1082,14 @@ async fn media_task(
                             t.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
+                    if let (Some((tx, i)), Some(l)) = (&mix, law)
+                        && !muted
+                        && let Some((_, payload)) = crate::media::relay::audio_payload(&buf[..n], l)
+                    {
+                        let mut pcm = vec![0i16; payload.len()];
+                        l.decode_into(payload, &mut pcm);
+                        let _ = tx.try_send((*i, pcm));
+                    }
                     if let Some(t) = &relay
                         && !muted
                         && relay_packet(&buf[..n], t.from, t.to, &mut relay_buf)
@@ -1000,6 +1107,7 @@ async fn media_task(
                 }
                 Some(MediaCmd::Mute(on)) => muted = on,
                 Some(MediaCmd::Tap(t)) => tap = t,
+                Some(MediaCmd::MixTap(m)) => mix = m,
                 Some(MediaCmd::Play(samples)) => session.play(Instant::now(), samples),
                 Some(MediaCmd::StopPlayback) => session.stop_playback(),
                 Some(MediaCmd::Record(max)) => session.record(Instant::now(), max),

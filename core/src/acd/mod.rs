@@ -136,6 +136,20 @@ pub enum CallControl {
         /// A number (sent to the customer's trunk host) or a `sip:` URI.
         target: String,
     },
+    /// Warm transfer: the customer on hold (music), the third party (a number or `sip:` URI)
+    /// called on a consultation leg and bridged to the agent when it answers.
+    WarmTransfer {
+        /// A number (on the customer's trunk) or a `sip:` URI.
+        target: String,
+    },
+    /// Warm transfer: talk to the other party (the one talking goes on hold).
+    Swap,
+    /// Warm transfer: the three together (the engine mixes their audio).
+    Merge,
+    /// Warm transfer: hang up the third party and go back to the customer.
+    CancelTransfer,
+    /// Warm transfer: the agent leaves; the customer and the third party stay connected.
+    CompleteTransfer,
     /// Start recording the call (both directions).
     Record,
     /// Stop recording it (the file is written and listed).

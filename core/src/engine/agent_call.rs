@@ -7,6 +7,9 @@
 use std::time::Instant;
 
 use super::{CallEventKind, Engine, MediaCommand, MediaPolicy, Output};
+#[path = "warm_transfer.rs"]
+mod warm_transfer;
+
 use crate::acd::{AgentControlError, CallControl, CallControlView};
 use crate::call::actions::RecordingMode;
 use crate::events::{
@@ -38,6 +41,8 @@ pub(super) struct Handling {
     wrap_started: Option<Instant>,
     wrap_ms: u64,
     wrap_over: bool,
+    /// A warm transfer in progress.
+    warm: Option<warm_transfer::Warm>,
 }
 
 fn ms(from: Instant, to: Instant) -> u64 {
@@ -73,7 +78,30 @@ impl Engine {
             (_, None) => return Err(AgentControlError::NoCall(agent.to_string())),
         };
         let not_now = |why: &str| Err(AgentControlError::NotNow(why.to_string()));
+        let warm = self
+            .handling
+            .get(&customer)
+            .is_some_and(|h| h.warm.is_some());
+        if warm
+            && matches!(
+                control,
+                CallControl::Hold | CallControl::Resume | CallControl::BlindTransfer { .. }
+            )
+        {
+            return not_now("a warm transfer is in progress (swap, merge, cancel or complete it)");
+        }
         match control {
+            CallControl::WarmTransfer { target } => {
+                let target = target.trim().to_string();
+                if target.is_empty() {
+                    return not_now("an empty transfer target");
+                }
+                self.warm_start(now, &customer, target)?;
+            }
+            CallControl::Swap => self.warm_swap(now, &customer)?,
+            CallControl::Merge => self.warm_merge(now, &customer)?,
+            CallControl::CancelTransfer => self.warm_cancel(now, &customer)?,
+            CallControl::CompleteTransfer => self.warm_complete(now, &customer)?,
             CallControl::Tag { tags } => {
                 let h = self.handling.get_mut(&customer).expect("handled call");
                 for t in &tags {
@@ -189,7 +217,7 @@ impl Engine {
         customer: &str,
         hold: bool,
     ) -> Result<(), AgentControlError> {
-        let Some(slot) = self.calls.get_mut(customer) else {
+        let Some(slot) = self.calls.get(customer) else {
             return Err(AgentControlError::NoCall(agent.to_string()));
         };
         if slot.leg.holding() == hold {
@@ -200,23 +228,20 @@ impl Engine {
             };
             return Err(AgentControlError::NotNow(why.to_string()));
         }
-        if !slot.leg.set_hold(now, hold) {
+        if !self.hold_leg(now, customer, hold) {
             return Err(AgentControlError::NotNow(
                 "another offer of ours is in progress".to_string(),
             ));
         }
-        let sip_call_id = customer.to_string();
-        let h = self.handling.get_mut(customer).expect("handled call");
-        let agent_leg = h.agent_leg.clone();
+        let h = self.handling.get(customer).expect("handled call");
+        let (agent_leg, muted) = (h.agent_leg.clone(), h.muted);
         let by = Some(agent.to_string());
-        let leg = "customer".to_string();
+        let (leg, sip_call_id) = ("customer".to_string(), customer.to_string());
         if hold {
-            h.hold_since = Some(now);
             self.out.push_back(Output::Media(MediaCommand::Unbridge {
                 customer: customer.to_string(),
                 agent: agent_leg,
             }));
-            self.play_hold_music(customer);
             let kind = CallEventKind::Held {
                 leg,
                 sip_call_id,
@@ -225,11 +250,6 @@ impl Engine {
             self.emit_handled(customer, now, kind);
             self.flow_status(customer, now, FlowStatus::OnHold);
         } else {
-            if let Some(t) = h.hold_since.take() {
-                h.hold_ms += ms(t, now);
-            }
-            let muted = h.muted;
-            self.stop_hold_music(customer);
             self.out.push_back(Output::Media(MediaCommand::Bridge {
                 customer: customer.to_string(),
                 agent: agent_leg.clone(),
@@ -251,6 +271,31 @@ impl Engine {
         }
         self.after_touch(now, customer);
         Ok(())
+    }
+
+    /// Puts leg `id` on hold (re-INVITE `a=sendonly`, music on hold) or takes it off
+    /// (`a=sendrecv`, the music stopped); a customer's hold time is counted. False, changing
+    /// nothing, when the leg cannot be re-offered now.
+    fn hold_leg(&mut self, now: Instant, id: &str, hold: bool) -> bool {
+        let Some(slot) = self.calls.get_mut(id) else {
+            return false;
+        };
+        if !slot.leg.set_hold(now, hold) {
+            return false;
+        }
+        if hold {
+            self.play_hold_music(id);
+        } else {
+            self.stop_hold_music(id);
+        }
+        if let Some(h) = self.handling.get_mut(id) {
+            if hold {
+                h.hold_since = Some(now);
+            } else if let Some(t) = h.hold_since.take() {
+                h.hold_ms += ms(t, now);
+            }
+        }
+        true
     }
 
     fn play_hold_music(&mut self, customer: &str) {
@@ -403,6 +448,7 @@ impl Engine {
             wrap_started: None,
             wrap_ms: 0,
             wrap_over: false,
+            warm: None,
         };
         let recording_already = self.handling.get(customer).is_some_and(|h| h.recording_on);
         // A previous agent call of this agent not synced yet (its wrap-up cut short): now.
@@ -437,6 +483,7 @@ impl Engine {
 
     /// The customer's call is ending (before the ACD hears of it).
     pub(super) fn handling_customer_ended(&mut self, now: Instant, customer: &str) {
+        self.warm_customer_ended(now, customer);
         self.end_handling(customer, now);
     }
 
@@ -552,9 +599,15 @@ impl Engine {
             return;
         };
         let number = Some(h.number.clone());
-        let (active, inactive) = match status {
-            FlowStatus::OnHold => (None, number),
-            FlowStatus::Connected => (number, None),
+        let third = h.warm.as_ref().map(|w| w.target.clone());
+        let phase = h.warm.as_ref().map(|w| w.phase);
+        use warm_transfer::WarmPhase as P;
+        let (active, inactive) = match (status, phase) {
+            (FlowStatus::OnHold | FlowStatus::StartingWarmTransfer, _) => (None, number),
+            (FlowStatus::Ringing, Some(_)) => (third, number),
+            (FlowStatus::Connected, Some(P::Consulting)) => (third, number),
+            (FlowStatus::Connected, Some(P::Swapped)) => (number, third),
+            (FlowStatus::Connected, _) => (number, None),
             _ => (None, None),
         };
         let kind = CallEventKind::CallStatus {

@@ -235,6 +235,16 @@ pub enum MediaCommand {
         /// The customer leg.
         customer: String,
     },
+    /// Mix these legs' audio (a merged warm transfer): each hears the sum of the others.
+    Mix {
+        /// The legs (customer, agent, third party).
+        legs: Vec<String>,
+    },
+    /// Stop mixing them (each leg's relay is set again by `Bridge`).
+    Unmix {
+        /// The legs.
+        legs: Vec<String>,
+    },
     /// Close the session; the shell answers with
     /// [`Engine::handle_media_closed`] and the final statistics.
     Close {
@@ -324,6 +334,8 @@ enum Role {
     Customer,
     /// A call to an agent's phone (its events are turned into the customer's ACD events).
     Agent,
+    /// A warm transfer's consultation leg to a third party (its events drive the transfer).
+    Consult,
 }
 
 /// What a call's media does beside AMD: nothing, waiting for the voicemail beep (at most
@@ -473,6 +485,11 @@ pub struct Engine {
     handling: HashMap<String, agent_call::Handling>,
     /// Each agent's current (or last, in wrap-up) handled customer.
     agent_handling: HashMap<String, String>,
+    /// Warm transfers' consultation legs → their customer.
+    consults: HashMap<String, String>,
+    /// Customers and third parties left connected by a completed warm transfer, both ways:
+    /// either's end ends the other.
+    linked: HashMap<String, String>,
 }
 
 impl Engine {
@@ -497,6 +514,8 @@ impl Engine {
         Self {
             handling: HashMap::new(),
             agent_handling: HashMap::new(),
+            consults: HashMap::new(),
+            linked: HashMap::new(),
             tokens,
             acd,
             bound_ports: VecDeque::new(),
@@ -887,7 +906,7 @@ impl Engine {
             return;
         };
         let mut notes = slot.leg.take_trunk_notes();
-        if slot.role == Role::Agent {
+        if slot.role != Role::Customer {
             notes.clear();
         }
         if !notes.is_empty() {
@@ -911,7 +930,7 @@ impl Engine {
         while let Some(t) = slot.leg.poll_transmit() {
             let dest = match (t.dest, slot.target) {
                 // An agent leg: everything to the registered phone (over TCP, its connection).
-                (_, Some(a)) if slot.role == Role::Agent => Some(a),
+                (_, Some(a)) if slot.role != Role::Customer => Some(a),
                 (Destination::Trunk(_), Some(a)) => Some(a),
                 (d, _) => self.trunks.resolve(d),
             };
@@ -948,6 +967,8 @@ impl Engine {
         if !events.is_empty() {
             if slot.role == Role::Agent {
                 self.acd_agent_events(now, id, events);
+            } else if slot.role == Role::Consult {
+                self.consult_events(now, id, events);
             } else {
                 self.customer_events(now, id, events);
             }

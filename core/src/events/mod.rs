@@ -300,9 +300,10 @@ pub enum CallEventKind {
     /// A state of the agent's call flow, as the agent-side event bus spells it
     /// (`DIALER.CALL_STATUS` with `flow` and `status`, docs/acd.md).
     CallStatus {
-        /// `regular` or `blindTransfer`.
+        /// `regular`, `blindTransfer` or `warmTransfer`.
         flow: CallFlow,
-        /// `ringing`, `connected`, `onHold`, `transferring`, `ended`.
+        /// `ringing`, `connected`, `onHold`, `transferring`, `startingWarmTransfer`,
+        /// `swapping`, `merging`, `ended`.
         status: FlowStatus,
         /// The agent.
         agent: String,
@@ -876,6 +877,9 @@ pub enum CallFlow {
     Regular,
     /// The agent sent the customer on to a number or URI (REFER, RFC 3515).
     BlindTransfer,
+    /// The agent consults a third party with the customer on hold, then swaps between them,
+    /// merges the three, or leaves the two connected.
+    WarmTransfer,
 }
 
 /// A state of an agent call's flow (the event bus's `status`).
@@ -890,6 +894,12 @@ pub enum FlowStatus {
     OnHold,
     /// A blind transfer was asked of the customer's side.
     Transferring,
+    /// The customer is put on hold and the third party called.
+    StartingWarmTransfer,
+    /// The agent switches between the customer and the third party.
+    Swapping,
+    /// The three are being joined (a three-way call mixed by the engine).
+    Merging,
     /// The agent's part of the call is over.
     Ended,
 }
@@ -898,7 +908,7 @@ pub enum FlowStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransferRecord {
-    /// `blindTransfer`.
+    /// `blindTransfer` or `warmTransfer`.
     pub flow: CallFlow,
     /// The number or URI.
     pub target: String,

@@ -69,6 +69,41 @@ impl CallLeg {
         format!("sip:{number}@{host}")
     }
 
+    /// The spec of a new call from us to `number` (or a `sip:` URI) on this call's trunk:
+    /// its hop (trunk, outbound proxy, credentials) with the Request-URI of
+    /// [`Self::uri_for`], the same caller ID and SIP settings, no AMD, RTP on `rtp_port`,
+    /// ringing at most `ring_timeout` and up at most `hold_time` (a warm transfer's
+    /// consultation leg).
+    pub fn spec_for(
+        &self,
+        number: &str,
+        rtp_port: u16,
+        ring_timeout: std::time::Duration,
+        hold_time: std::time::Duration,
+    ) -> CallSpec {
+        let uri = self.uri_for(number);
+        let mut hop = self.current_hop();
+        hop.request_uri = uri.clone();
+        let s = &self.id.spec;
+        CallSpec {
+            number: number.to_string(),
+            hops: vec![hop],
+            failover_timeout: s.failover_timeout,
+            to_uri: uri.split(';').next().unwrap_or(&uri).to_string(),
+            caller_id: s.caller_id.clone(),
+            caller_name: s.caller_name.clone(),
+            from_host: s.from_host.clone(),
+            p_asserted_identity: s.p_asserted_identity.clone(),
+            ring_timeout,
+            hold_time,
+            rtp_port,
+            media_ip: s.media_ip.clone(),
+            media: crate::call::actions::MediaPlan::default(),
+            privacy: s.privacy.clone(),
+            session_expires: None,
+        }
+    }
+
     /// The answer to our REFER.
     pub(super) fn on_refer_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
         let Some(r) = &mut self.up.refer else { return };

@@ -146,6 +146,12 @@ impl CallLeg {
         true
     }
 
+    /// True when a re-INVITE of ours could go out now: the call is confirmed and no
+    /// re-INVITE or UPDATE of ours is in progress.
+    pub fn can_reoffer(&self) -> bool {
+        self.phase.is_confirmed() && !self.refresh_in_progress()
+    }
+
     /// True while we hold the far end ([`Self::set_hold`]).
     pub fn holding(&self) -> bool {
         self.up.holding

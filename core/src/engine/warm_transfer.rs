@@ -1,0 +1,399 @@
+//! Warm transfer, the agent-side bus's `warmTransfer` flow: the customer on hold (re-INVITE
+//! `a=sendonly`, music), a consultation leg to the third party bridged to the agent when it
+//! answers; then swap (the one talking goes on hold), merge (a three-way call: the shell
+//! mixes the three legs' audio), cancel (the third party hung up, did not answer, or the agent
+//! dropped it: back to the customer) or complete (the agent leaves, the customer and the third
+//! party stay connected by the relay until either hangs up). A child module of
+//! `agent_call`, so it reaches the handling's and the engine's private state.
+
+use std::time::{Duration, Instant};
+
+use super::{Handling, ms};
+use crate::acd::{AgentControlError, MAX_CALL};
+use crate::call::actions::MediaPlan;
+use crate::call::leg::CallLeg;
+use crate::engine::core::{CallEventKind, Engine, MediaCommand, Output, Role, Slot};
+use crate::events::{CallFlow, FlowStatus, TransferRecord};
+
+/// How long the third party's phone may ring.
+const CONSULT_RING: Duration = Duration::from_secs(30);
+
+/// Where a warm transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::engine::core) enum WarmPhase {
+    /// The third party's phone rings; the customer is on hold.
+    Dialing,
+    /// The agent talks to the third party; the customer is on hold.
+    Consulting,
+    /// The agent talks to the customer; the third party is on hold.
+    Swapped,
+    /// The three together.
+    Merged,
+}
+
+/// A warm transfer in progress.
+#[derive(Debug)]
+pub(in crate::engine::core) struct Warm {
+    /// The consultation leg's Call-ID.
+    pub(in crate::engine::core) leg: String,
+    /// The number or URI called.
+    pub(in crate::engine::core) target: String,
+    pub(in crate::engine::core) phase: WarmPhase,
+}
+
+fn not_now(why: &str) -> AgentControlError {
+    AgentControlError::NotNow(why.to_string())
+}
+
+impl Engine {
+    /// `warm_transfer`: the customer on hold and the consultation leg started.
+    pub(super) fn warm_start(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        target: String,
+    ) -> Result<(), AgentControlError> {
+        if self
+            .handling
+            .get(customer)
+            .is_some_and(|h| h.warm.is_some())
+        {
+            return Err(not_now("a warm transfer is in progress"));
+        }
+        let Some(slot) = self.calls.get(customer) else {
+            return Err(not_now("the customer's call is over"));
+        };
+        if slot.leg.holding() || !slot.leg.can_reoffer() {
+            return Err(not_now("the customer is on hold or being re-offered"));
+        }
+        let Some(port) = self.bound_ports.pop_front() else {
+            return Err(not_now("no RTP port bound for another leg"));
+        };
+        let spec = slot.leg.spec_for(&target, port, CONSULT_RING, MAX_CALL);
+        let uri = spec.hops[0].request_uri.clone();
+        // A `sip:` URI with an IP literal is reached there; a number through the trunk.
+        let direct = uri
+            .split_once('@')
+            .map(|(_, h)| h.split(';').next().unwrap_or(h))
+            .and_then(|h| h.parse::<std::net::SocketAddr>().ok())
+            .filter(|_| target.starts_with("sip:"));
+        let attempt = slot.attempt.clone();
+        let leg_id = self.tokens.call_id();
+        let local = self.cfg.local.clone();
+        self.hold_leg(now, customer, true);
+        self.out.push_back(Output::Media(MediaCommand::Open {
+            call_id: leg_id.clone(),
+            port,
+        }));
+        let leg = CallLeg::start(
+            now,
+            leg_id.clone(),
+            spec,
+            local,
+            self.cfg.timers,
+            self.tokens.fork(),
+        );
+        let slot = Slot::new(
+            leg,
+            Role::Consult,
+            direct,
+            attempt,
+            port,
+            MediaPlan::default(),
+            now,
+        );
+        self.calls.insert(leg_id.clone(), slot);
+        let h = self.handling.get_mut(customer).expect("handled call");
+        self.out.push_back(Output::Media(MediaCommand::Unbridge {
+            customer: customer.to_string(),
+            agent: h.agent_leg.clone(),
+        }));
+        h.transfers.push(TransferRecord {
+            flow: CallFlow::WarmTransfer,
+            target: uri.clone(),
+            at_ms: ms(h.connected_at, now),
+        });
+        h.flow = CallFlow::WarmTransfer;
+        h.warm = Some(Warm {
+            leg: leg_id.clone(),
+            target: uri,
+            phase: WarmPhase::Dialing,
+        });
+        self.consults.insert(leg_id.clone(), customer.to_string());
+        self.flow_status(customer, now, FlowStatus::StartingWarmTransfer);
+        self.after_touch(now, &leg_id);
+        self.after_touch(now, customer);
+        Ok(())
+    }
+
+    /// `swap`: the agent goes to the party on hold; the one it talked to goes on hold.
+    pub(super) fn warm_swap(
+        &mut self,
+        now: Instant,
+        customer: &str,
+    ) -> Result<(), AgentControlError> {
+        let (leg, agent_leg, phase) = self.warm_parts(customer)?;
+        let (talking, held, next) = match phase {
+            WarmPhase::Consulting => (leg.clone(), customer.to_string(), WarmPhase::Swapped),
+            WarmPhase::Swapped => (customer.to_string(), leg.clone(), WarmPhase::Consulting),
+            _ => return Err(not_now("nobody to swap with yet, or merged")),
+        };
+        self.both_can_reoffer(&talking, &held)?;
+        self.flow_status(customer, now, FlowStatus::Swapping);
+        self.out.push_back(Output::Media(MediaCommand::Unbridge {
+            customer: talking.clone(),
+            agent: agent_leg.clone(),
+        }));
+        self.hold_leg(now, &talking, true);
+        self.hold_leg(now, &held, false);
+        self.out.push_back(Output::Media(MediaCommand::Bridge {
+            customer: held.clone(),
+            agent: agent_leg,
+        }));
+        self.set_phase(customer, next);
+        self.flow_status(customer, now, FlowStatus::Connected);
+        self.after_touch(now, &talking);
+        self.after_touch(now, &held);
+        Ok(())
+    }
+
+    /// `merge`: whoever is on hold is taken off it and the three legs are mixed.
+    pub(super) fn warm_merge(
+        &mut self,
+        now: Instant,
+        customer: &str,
+    ) -> Result<(), AgentControlError> {
+        let (leg, agent_leg, phase) = self.warm_parts(customer)?;
+        let (talking, held) = match phase {
+            WarmPhase::Consulting => (leg.clone(), customer.to_string()),
+            WarmPhase::Swapped => (customer.to_string(), leg.clone()),
+            _ => {
+                return Err(not_now(
+                    "the third party has not answered, or already merged",
+                ));
+            }
+        };
+        self.both_can_reoffer(&talking, &held)?;
+        self.flow_status(customer, now, FlowStatus::Merging);
+        self.out.push_back(Output::Media(MediaCommand::Unbridge {
+            customer: talking.clone(),
+            agent: agent_leg.clone(),
+        }));
+        self.hold_leg(now, &held, false);
+        self.out.push_back(Output::Media(MediaCommand::Mix {
+            legs: vec![customer.to_string(), agent_leg, leg],
+        }));
+        self.set_phase(customer, WarmPhase::Merged);
+        self.flow_status(customer, now, FlowStatus::Connected);
+        self.after_touch(now, &held);
+        Ok(())
+    }
+
+    /// `cancel_transfer`: the third party is hung up; its end brings the agent back to the
+    /// customer ([`Self::consult_ended`]).
+    pub(super) fn warm_cancel(
+        &mut self,
+        now: Instant,
+        customer: &str,
+    ) -> Result<(), AgentControlError> {
+        let (leg, _, _) = self.warm_parts(customer)?;
+        if let Some(s) = self.calls.get_mut(&leg) {
+            s.leg.hang_up(now);
+        }
+        self.after_touch(now, &leg);
+        Ok(())
+    }
+
+    /// `complete_transfer`: the agent leaves; the customer and the third party are bridged
+    /// to each other (both off hold) until either hangs up.
+    pub(super) fn warm_complete(
+        &mut self,
+        now: Instant,
+        customer: &str,
+    ) -> Result<(), AgentControlError> {
+        let (leg, agent_leg, phase) = self.warm_parts(customer)?;
+        if phase == WarmPhase::Dialing {
+            return Err(not_now("the third party has not answered"));
+        }
+        let held = match phase {
+            WarmPhase::Consulting => Some(customer.to_string()),
+            WarmPhase::Swapped => Some(leg.clone()),
+            _ => None,
+        };
+        if let Some(h) = &held
+            && !self.calls.get(h).is_some_and(|s| s.leg.can_reoffer())
+        {
+            return Err(not_now("a re-INVITE of ours is in progress"));
+        }
+        if phase == WarmPhase::Merged {
+            self.out.push_back(Output::Media(MediaCommand::Unmix {
+                legs: vec![customer.to_string(), agent_leg.clone(), leg.clone()],
+            }));
+        }
+        if let Some(h) = &held {
+            self.hold_leg(now, h, false);
+        }
+        // The agent is released (its leg ended, or its standing call unbridged) first: its
+        // unbridge must not undo the bridge below.
+        if let Some(h) = self.handling.get_mut(customer) {
+            h.warm = None;
+            h.flow = CallFlow::Regular;
+        }
+        self.consults.remove(&leg);
+        self.end_handling(customer, now);
+        if let Some(acd) = &mut self.acd {
+            acd.transfer_away(now, customer);
+        }
+        self.run_acd(now);
+        self.out.push_back(Output::Media(MediaCommand::Bridge {
+            customer: customer.to_string(),
+            agent: leg.clone(),
+        }));
+        self.linked.insert(customer.to_string(), leg.clone());
+        self.linked.insert(leg.clone(), customer.to_string());
+        self.after_touch(now, customer);
+        self.after_touch(now, &leg);
+        Ok(())
+    }
+
+    /// Events of a consultation leg: ringing, its answer (bridged to the agent), its end.
+    pub(in crate::engine::core) fn consult_events(
+        &mut self,
+        now: Instant,
+        id: &str,
+        events: Vec<(Instant, CallEventKind)>,
+    ) {
+        for (at, kind) in events {
+            match kind {
+                CallEventKind::Terminated { .. } => {
+                    if let Some(customer) = self.linked.remove(id) {
+                        // After the agent left: the customer's call ends with it.
+                        self.linked.remove(&customer);
+                        self.hang_up_leg(now, &customer);
+                    } else if let Some(customer) = self.consults.remove(id) {
+                        self.consult_ended(now, &customer);
+                    }
+                }
+                CallEventKind::Ringing { .. } | CallEventKind::EarlyMedia { .. } => {
+                    if let Some(c) = self.consults.get(id).cloned() {
+                        self.flow_status(&c, at, FlowStatus::Ringing);
+                    }
+                }
+                CallEventKind::Answered { .. } => {
+                    let Some(c) = self.consults.get(id).cloned() else {
+                        continue;
+                    };
+                    let Some(h) = self.handling.get_mut(&c) else {
+                        continue;
+                    };
+                    if let Some(w) = h.warm.as_mut().filter(|w| w.phase == WarmPhase::Dialing) {
+                        w.phase = WarmPhase::Consulting;
+                        self.out.push_back(Output::Media(MediaCommand::Bridge {
+                            customer: id.to_string(),
+                            agent: h.agent_leg.clone(),
+                        }));
+                        self.flow_status(&c, at, FlowStatus::Connected);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The third party is gone (hung up, no answer, cancelled) while the agent is on the
+    /// call: back to the customer (off hold, bridged to the agent), flow `regular`.
+    fn consult_ended(&mut self, now: Instant, customer: &str) {
+        let Some(h) = self.handling.get_mut(customer) else {
+            return;
+        };
+        let Some(w) = h.warm.take() else { return };
+        h.flow = CallFlow::Regular;
+        let agent_leg = h.agent_leg.clone();
+        if h.ended_at.is_some() {
+            return;
+        }
+        match w.phase {
+            WarmPhase::Merged => self.out.push_back(Output::Media(MediaCommand::Unmix {
+                legs: vec![customer.to_string(), agent_leg.clone(), w.leg.clone()],
+            })),
+            _ => self.out.push_back(Output::Media(MediaCommand::Unbridge {
+                customer: w.leg.clone(),
+                agent: agent_leg.clone(),
+            })),
+        }
+        if self.calls.get(customer).is_some_and(|s| s.leg.holding()) {
+            self.hold_leg(now, customer, false);
+        }
+        self.out.push_back(Output::Media(MediaCommand::Bridge {
+            customer: customer.to_string(),
+            agent: agent_leg,
+        }));
+        self.flow_status(customer, now, FlowStatus::Connected);
+        self.after_touch(now, customer);
+    }
+
+    /// The customer's call ended: a consultation leg in progress ends with it, and so does
+    /// the third party it was left connected to.
+    pub(in crate::engine::core) fn warm_customer_ended(&mut self, now: Instant, customer: &str) {
+        if let Some(other) = self.linked.remove(customer) {
+            self.linked.remove(&other);
+            self.hang_up_leg(now, &other);
+        }
+        let leg = self
+            .handling
+            .get_mut(customer)
+            .and_then(|h| h.warm.take())
+            .map(|w| {
+                if w.phase == WarmPhase::Merged {
+                    self.out.push_back(Output::Media(MediaCommand::Unmix {
+                        legs: vec![customer.to_string(), w.leg.clone()],
+                    }));
+                }
+                w.leg
+            });
+        if let Some(leg) = leg {
+            self.consults.remove(&leg);
+            self.hang_up_leg(now, &leg);
+        }
+    }
+
+    fn hang_up_leg(&mut self, now: Instant, id: &str) {
+        if let Some(s) = self.calls.get_mut(id) {
+            s.leg.hang_up(now);
+        }
+        self.after_touch(now, id);
+    }
+
+    /// The warm transfer of `customer`: (consultation leg, agent leg, phase). Errors: none in
+    /// progress.
+    fn warm_parts(&self, customer: &str) -> Result<(String, String, WarmPhase), AgentControlError> {
+        let h: &Handling = self
+            .handling
+            .get(customer)
+            .ok_or_else(|| not_now("no call"))?;
+        let w = h
+            .warm
+            .as_ref()
+            .ok_or_else(|| not_now("no warm transfer in progress"))?;
+        Ok((w.leg.clone(), h.agent_leg.clone(), w.phase))
+    }
+
+    fn set_phase(&mut self, customer: &str, phase: WarmPhase) {
+        if let Some(w) = self
+            .handling
+            .get_mut(customer)
+            .and_then(|h| h.warm.as_mut())
+        {
+            w.phase = phase;
+        }
+    }
+
+    fn both_can_reoffer(&self, a: &str, b: &str) -> Result<(), AgentControlError> {
+        let ok = |id: &str| self.calls.get(id).is_some_and(|s| s.leg.can_reoffer());
+        if ok(a) && ok(b) {
+            Ok(())
+        } else {
+            Err(not_now("a re-INVITE of ours is in progress"))
+        }
+    }
+}
