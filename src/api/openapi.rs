@@ -198,7 +198,7 @@ fn paths_document() -> Value {
                     "content": {"application/problem+json": {"schema": r("Problem")}}
                 }
             },
-            "schemas": schemas(),
+            "schemas": with_call_controls(schemas()),
         },
         "paths": {
             "/v1/health": {"get": op("health", "Liveness", None, vec![], None,
@@ -409,6 +409,26 @@ fn ivr_paths() -> (Value, Value) {
     )
 }
 
+/// `schemas` with the agent call controls' body and answer, and the campaign's recording
+/// settings.
+fn with_call_controls(mut schemas: Value) -> Value {
+    let s = |t: &str| json!({"type": t});
+    let body = &mut schemas["CampaignBody"]["properties"];
+    body["recording"] = json!({"type": "string", "enum": ["off", "all", "agent_calls"],
+        "description": "call recording: stereo WAV per call (customer left, agent right) in recordingsDir"});
+    body["recordingRetentionDays"] = json!({"type": "integer", "minimum": 0,
+        "description": "days a call recording is kept (0: until deleted by hand)"});
+    schemas["CallControlBody"] = json!({"type": "object", "additionalProperties": false, "properties": {
+        "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64},
+            "description": "tag: the tags to add"},
+        "target": {"type": "string", "maxLength": 256,
+            "description": "transfer, warm_transfer: a number or sip: URI"}}});
+    schemas["CallControl"] = json!({"type": "object", "required": ["call_id", "held", "muted", "recording", "tags"],
+        "properties": {"call_id": s("string"), "held": s("boolean"), "muted": s("boolean"),
+            "recording": s("boolean"), "tags": {"type": "array", "items": s("string")}}});
+    schemas
+}
+
 fn schemas() -> Value {
     let s = |t: &str| json!({"type": t});
     let opt = |t: &str| json!({"type": [t, "null"]});
@@ -519,10 +539,6 @@ fn schemas() -> Value {
             "onMachine": {"type": "string", "enum": ["hangup", "voicemail", "continue"]},
             "onHuman": {"type": "string", "enum": ["continue", "hangup", "prompt", "queue", "ivr"]},
             "ivr": r("IvrApp"), "recordingsDir": s("string"),
-            "recording": {"type": "string", "enum": ["off", "all", "agent_calls"],
-                "description": "call recording: stereo WAV per call (customer left, agent right) in recordingsDir"},
-            "recordingRetentionDays": {"type": "integer", "minimum": 0,
-                "description": "days a call recording is kept by `outdial serve` (0: until deleted by hand)"},
             "ivrApp": {"type": "string", "description": "the name of a stored IVR application (/v1/ivr), copied into ivr"},
             "inbound": {"type": "object", "required": ["numbers"], "additionalProperties": false,
                 "description": "Inbound calls to these numbers go to the campaign's agents, ahead of outbound customers",
@@ -541,13 +557,6 @@ fn schemas() -> Value {
                 "timeout": {"type": "integer", "minimum": 1}}}},
             "description": "The campaign file's settings in camelCase (docs/api.md), over the service's campaign_defaults."},
         "IvrApp": ivr_app,
-        "CallControlBody": {"type": "object", "additionalProperties": false, "properties": {
-            "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64},
-                "description": "tag: the tags to add"},
-            "target": {"type": "string", "maxLength": 256, "description": "transfer: a number or sip: URI"}}},
-        "CallControl": {"type": "object", "required": ["call_id", "held", "muted", "recording", "tags"], "properties": {
-            "call_id": s("string"), "held": s("boolean"), "muted": s("boolean"), "recording": s("boolean"),
-            "tags": {"type": "array", "items": s("string")}}},
         "Campaign": {"type": "object", "required": ["id", "name", "state", "callLists"], "properties": {
             "id": s("integer"), "name": s("string"),
             "state": {"type": "string", "enum": ["draft", "scheduled", "active", "paused", "completed", "archived"]},

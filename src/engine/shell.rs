@@ -760,7 +760,7 @@ enum MediaCmd {
     /// Copy received audio into a call recording (`None`: stop).
     Tap(Option<Tap>),
     /// Hand received audio, decoded, to a mixer as its leg `n` (`None`: stop).
-    MixTap(Option<(mpsc::Sender<(usize, Vec<i16>)>, usize)>),
+    MixTap(Option<MixTap>),
     Close,
 }
 
@@ -787,6 +787,10 @@ enum RecMsg {
     /// The recording ends at this instant.
     End(Instant),
 }
+
+/// Where a media task hands its decoded audio for a mix: the mixer's queue and its leg's
+/// index there.
+type MixTap = (mpsc::Sender<(usize, Vec<i16>)>, usize);
 
 /// Frames the mixer may fall behind by before a leg's audio is dropped.
 const MIX_QUEUE: usize = 256;
@@ -1063,7 +1067,7 @@ async fn media_task(
     let mut relayed = 0u64;
     let mut muted = false;
     let mut tap: Option<Tap> = None;
-    let mut mix: Option<(mpsc::Sender<(usize, Vec<i16>)>, usize)> = None;
+    let mut mix: Option<MixTap> = None;
     let mut law: Option<crate::media::g711::Law> = None;
     loop {
         let wake = session.poll_timeout();
