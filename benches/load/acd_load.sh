@@ -10,6 +10,12 @@
 #
 # Usage: benches/load/acd_load.sh            MODE=persistent|per_call (default persistent)
 #        AGENTS=50 CALLS=600 CPS=20 by default; MAX_WAIT=2 (seconds)
+#        RECORD=1: every bridged call recorded (`recording = "agent_calls"`): the agents are
+#        static (reached through the trunk, no registration, per_call), the far end
+#        (uas_talk_then_bye.xml) answers customers and agents alike, streams a tone and hangs
+#        up after TALK seconds (default 20) — so AGENTS calls are bridged and recorded at once;
+#        prints the recordings written, packets the writers dropped, RTP lost, and each
+#        recording's length against its talk time.
 # Outcome 8 of uas_outcomes.xml hangs up 1 s after answering, so 50 agents can take up to
 # ~50 calls/s with wrap_up = 0.
 set -euo pipefail
@@ -25,6 +31,9 @@ AGENTS="${AGENTS:-50}"
 CALLS="${CALLS:-600}"
 CPS="${CPS:-20}"
 MAX_WAIT="${MAX_WAIT:-2}"
+RECORD="${RECORD:-0}"
+TALK="${TALK:-20}"
+[ "$RECORD" = 1 ] && MODE=per_call
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -45,7 +54,13 @@ PY
 sipp -sf "$work/phone.xml" -i 127.0.0.1 -p "$phones" -mp $(( phones + 2000 )) -nostdin -aa \
   -max_recv_loops 100000 >/dev/null 2>&1 &
 pids+=($!)
-sipp -sf sip-fixtures/scenarios/uas_outcomes.xml -i 127.0.0.1 -p "$far" -mp $(( far + 2000 )) \
+far_scenario=sip-fixtures/scenarios/uas_outcomes.xml
+if [ "$RECORD" = 1 ]; then
+  sed -e "s|@CLIP@|$work/agent.wav|" -e "s|@TALK_MS@|$(( TALK * 1000 ))|" \
+    sip-fixtures/scenarios/uas_talk_then_bye.xml > "$work/talk.xml"
+  far_scenario="$work/talk.xml"
+fi
+sipp -sf "$far_scenario" -i 127.0.0.1 -p "$far" -mp $(( far + 2000 )) \
   -nostdin -aa -max_recv_loops 100000 >/dev/null 2>&1 &
 pids+=($!)
 
@@ -58,6 +73,10 @@ pids+=($!)
   echo "max_concurrent = $(( AGENTS * 2 ))"
   echo 'ring_timeout = 10'
   echo 'media_timeout = 0'
+  if [ "$RECORD" = 1 ]; then
+    echo 'recording = "agent_calls"'
+    echo "recordings_dir = \"$work/rec\""
+  fi
   echo '[amd]'
   echo 'profile = "off"'
   echo '[acd]'
@@ -69,7 +88,11 @@ pids+=($!)
     id=$(( 2000 + i ))
     echo "[[acd.agents]]"
     echo "id = \"$id\""
-    echo "password = \"pw-$id\""
+    if [ "$RECORD" = 1 ]; then
+      echo "uri = \"sip:agent$id@127.0.0.1:$far\""
+    else
+      echo "password = \"pw-$id\""
+    fi
   done
 } > "$work/campaign.toml"
 python3 -c "
@@ -89,7 +112,8 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 sed 's/"\[final\]"/"200"/' sip-fixtures/scenarios/agent_register.xml > "$work/register.xml"
-for i in $(seq 1 "$AGENTS"); do
+[ "$RECORD" = 1 ] && AGENTS_TO_REGISTER=0 || AGENTS_TO_REGISTER=$AGENTS
+for i in $(seq 1 "$AGENTS_TO_REGISTER"); do
   id=$(( 2000 + i ))
   sipp -sf "$work/register.xml" -i 127.0.0.1 -p $(( reg + i )) -m 1 -s "$id" -au "$id" -ap "pw-$id" \
     -key contact_port "$phones" -key expires 3600 -nostdin -timeout 10s -timeout_error \
@@ -97,7 +121,7 @@ for i in $(seq 1 "$AGENTS"); do
   regs+=($!)
 done
 for p in "${regs[@]}"; do wait "$p" || { echo "agent registration failed:"; cat "$work/register.err"; exit 1; }; done
-echo "$AGENTS agents registered"
+echo "$AGENTS_TO_REGISTER agents registered"
 wait "$run"
 cat "$work/summary.txt"
 tail -1 "$work/time.txt"
@@ -110,3 +134,32 @@ if t[2] > 1:
     a, b = (datetime.fromisoformat(x.replace("Z", "+00:00")) for x in t[:2])
     print(f"connects: {t[2]} over {(b - a).total_seconds():.1f} s = {t[2] / max((b - a).total_seconds(), 1e-9):.1f} per second")
 PY
+if [ "$RECORD" = 1 ]; then
+python3 - "$work/outdial.db" <<'PY'
+import json, sqlite3, sys, wave
+from datetime import datetime
+db = sqlite3.connect(sys.argv[1])
+at = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+saved = [(c, at(a), json.loads(d)) for c, a, d in db.execute(
+    "select e.attempt_id, e.at, e.data from call_events e where kind = 'recording_saved'")]
+conn = {c: at(a) for c, a in db.execute("select attempt_id, at from call_events where kind = 'connected'")}
+ended = {c: at(a) for c, a in db.execute("select attempt_id, at from call_events where kind = 'terminated'")}
+stats = [json.loads(d) for (d,) in db.execute("select data from call_events where kind = 'media_stats'")]
+dropped = sum(d["dropped"] for _, _, d in saved)
+lost = sum(s["lost"] for s in stats)
+off = []
+for c, _, d in saved:
+    if c in conn and c in ended and d.get("file"):
+        w = wave.open(d["file"])
+        off.append(abs(w.getnframes() / 8000 - (ended[c] - conn[c]).total_seconds()))
+bridged = sorted([(t, 1) for t in conn.values()] + [(t, -1) for t in ended.values() if t])
+peak = cur = 0
+for _, d in bridged:
+    cur += d; peak = max(peak, cur)
+print(f"recordings: {len(saved)} written, {dropped} packets dropped by the writers, "
+      f"{lost} RTP packets lost (customer legs), peak {peak} calls bridged at once")
+if off:
+    off.sort()
+    print(f"recording length vs talk time: max {max(off)*1000:.0f} ms, p50 {off[len(off)//2]*1000:.0f} ms off")
+PY
+fi
