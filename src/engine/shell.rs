@@ -190,6 +190,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             shutdown: None,
             recordings_dir: cfg.recordings_dir.clone(),
             recorders: HashMap::new(),
+            recordings_writing: 0,
             mixers: HashMap::new(),
         };
         task.run(cmd_rx, media_rx).await;
@@ -310,6 +311,9 @@ struct EngineTask {
     recordings_dir: std::path::PathBuf,
     /// Call recordings in progress, by the customer's Call-ID.
     recorders: HashMap<String, CallRecording>,
+    /// Recordings (call and IVR) not yet reported written: the task waits for them before
+    /// it ends, so their events are not lost.
+    recordings_writing: usize,
     /// Three-way mixes in progress (merged warm transfers), by their first leg.
     mixers: HashMap<String, (tokio::task::JoinHandle<()>, Vec<String>)>,
 }
@@ -328,7 +332,8 @@ impl EngineTask {
     /// Writes a recording of call `call_id` to `<recordings_dir>/<call_id>.wav` (8 kHz mono
     /// 16-bit PCM) off the engine task, then reports it to the engine (without a file if the
     /// write failed, logged).
-    fn save_recording(&self, call_id: String, samples: Arc<Vec<i16>>) {
+    fn save_recording(&mut self, call_id: String, samples: Arc<Vec<i16>>) {
+        self.recordings_writing += 1;
         let dir = self.recordings_dir.clone();
         let tx = self.media_tx.clone();
         let duration = Duration::from_millis(samples.len() as u64 / 8);
@@ -350,7 +355,9 @@ impl EngineTask {
     fn record_call(&mut self, customer: String, agent_leg: Option<String>) {
         use crate::media::recorder::Side;
         let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let writing = &mut self.recordings_writing;
         let rec = self.recorders.entry(customer.clone()).or_insert_with(|| {
+            *writing += 1;
             let (tx, rx) = mpsc::channel(RECORDING_QUEUE);
             let path = self
                 .recordings_dir
@@ -451,6 +458,9 @@ impl EngineTask {
     ) {
         top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
         self.engine.start_keepalive(Instant::now());
+        // What starting did (static agents available, first pings) goes out now, not at the
+        // loop's first wake-up: a campaign waiting for an agent would wait for nothing.
+        self.drain_outputs().await;
         let mut stream_rx = self.net.stream_rx.take();
         let udp = self.udp.clone();
         let mut buf = vec![0u8; 65_536];
@@ -504,6 +514,7 @@ impl EngineTask {
                         }
                         MediaMsg::Event(ev) => self.engine.handle_media_event(Instant::now(), &call_id, ev),
                         MediaMsg::CallRecorded { file, duration, dropped } => {
+                            self.recordings_writing = self.recordings_writing.saturating_sub(1);
                             self.engine.handle_call_recording(
                                 Instant::now(),
                                 &call_id,
@@ -513,6 +524,7 @@ impl EngineTask {
                             )
                         }
                         MediaMsg::Recorded(duration, file) => {
+                            self.recordings_writing = self.recordings_writing.saturating_sub(1);
                             self.engine.handle_recording(Instant::now(), &call_id, duration, file)
                         }
                         MediaMsg::Closed(stats) => self.engine.handle_media_closed(Instant::now(), &call_id, stats),
@@ -526,6 +538,7 @@ impl EngineTask {
             if self.shutdown.is_some()
                 && self.engine.live_calls() == 0
                 && self.engine.media_closing() == 0
+                && self.recordings_writing == 0
             {
                 break;
             }

@@ -52,6 +52,8 @@ pub const MAX_PICKS: usize = 512;
 pub const IDLE_TICK: Duration = Duration::from_millis(500);
 /// While pacing from the floor or waiting for agents, it looks again after this long.
 pub const FLOOR_TICK: Duration = Duration::from_millis(20);
+/// The soonest the run loop looks again at leads already due that a dial pass left.
+pub const MIN_TICK: Duration = Duration::from_millis(1);
 
 /// What to do with a lead once an attempt of it ended (stored by the run loop).
 #[derive(Debug, Clone, PartialEq)]
@@ -880,10 +882,18 @@ impl Campaign {
     pub fn poll_timeout(&self, now: Instant) -> Instant {
         let paused =
             self.holds.trunk_paused_at.is_some() || self.holds.control == Some(RunControl::Pause);
+        // Waiting for a first agent: due leads wait too (the floor tick looks again).
+        let waiting_agents = self.holds.agents_until.is_some_and(|t| t > now);
         let can_dial = !self.holds.stopping
             && !paused
+            && !waiting_agents
             && self.in_flight.len() < self.cfg.max_concurrent as usize;
-        let next_due = self.due.peek().map(|Reverse((t, _))| *t);
+        // A lead due in the past that the dial pass just left (pacing, the picks cap) is
+        // looked at again after MIN_TICK, not at once: the loop must not spin on it.
+        let next_due = self
+            .due
+            .peek()
+            .map(|Reverse((t, _))| (*t).max(later(now, MIN_TICK)));
         let wake = match (can_dial, next_due, self.limiter_wait) {
             (true, Some(t), Some(w)) => Some(t.max(later(now, w))),
             (true, Some(t), None) => Some(t),

@@ -346,6 +346,10 @@ impl Engine {
             }
             None => None,
         };
+        if let Some(s) = self.calls.get(customer) {
+            self.recording_calls
+                .insert(customer.to_string(), s.attempt.clone());
+        }
         self.out.push_back(Output::Media(MediaCommand::RecordCall {
             customer: customer.to_string(),
             agent_leg,
@@ -377,15 +381,12 @@ impl Engine {
         duration_ms: u64,
         dropped: u64,
     ) {
-        let attempt = match self.handling.get_mut(customer) {
-            Some(h) => {
-                h.recording_pending = false;
-                h.recording_on = false;
-                h.recording = file.clone().or(h.recording.take());
-                Some(h.attempt.clone())
-            }
-            None => self.calls.get(customer).map(|s| s.attempt.clone()),
-        };
+        if let Some(h) = self.handling.get_mut(customer) {
+            h.recording_pending = false;
+            h.recording_on = false;
+            h.recording = file.clone().or(h.recording.take());
+        }
+        let attempt = self.recording_calls.remove(customer);
         if let Some(attempt) = attempt {
             self.out.push_back(Output::Event(CallEvent {
                 call_id: customer.to_string(),
@@ -495,6 +496,8 @@ impl Engine {
             return;
         }
         h.ended_at = Some(now);
+        // The recording ends with the call: the sync waits for its file.
+        h.recording_pending |= h.recording_on;
         if let Some(t) = h.hold_since.take() {
             h.hold_ms += ms(t, now);
         }

@@ -485,6 +485,9 @@ pub struct Engine {
     handling: HashMap<String, agent_call::Handling>,
     /// Each agent's current (or last, in wrap-up) handled customer.
     agent_handling: HashMap<String, String>,
+    /// Calls being recorded (`RecordCall` sent, `recording_saved` not yet): the attempt the
+    /// event goes to, even after the call's slot is gone.
+    recording_calls: HashMap<String, AttemptRef>,
     /// Warm transfers' consultation legs → their customer.
     consults: HashMap<String, String>,
     /// Customers and third parties left connected by a completed warm transfer, both ways:
@@ -515,6 +518,7 @@ impl Engine {
             handling: HashMap::new(),
             agent_handling: HashMap::new(),
             consults: HashMap::new(),
+            recording_calls: HashMap::new(),
             linked: HashMap::new(),
             tokens,
             acd,
