@@ -61,7 +61,7 @@ if [ "$RECORD" = 1 ]; then
   far_scenario="$work/talk.xml"
 fi
 sipp -sf "$far_scenario" -i 127.0.0.1 -p "$far" -mp $(( far + 2000 )) \
-  -nostdin -aa -max_recv_loops 100000 >/dev/null 2>&1 &
+  -nostdin -aa -max_recv_loops 100000 -trace_err -error_file "$work/far_err.log" >/dev/null 2>&1 &
 pids+=($!)
 
 {
@@ -122,6 +122,12 @@ for i in $(seq 1 "$AGENTS_TO_REGISTER"); do
 done
 for p in "${regs[@]}"; do wait "$p" || { echo "agent registration failed:"; cat "$work/register.err"; exit 1; }; done
 echo "$AGENTS_TO_REGISTER agents registered"
+if [ "$RECORD" = 1 ]; then
+  # A far end that falls behind may never hang some calls up: stop the run (Ctrl-C: calls
+  # in progress hung up, their recordings written) 30 s after the last call should have ended.
+  ( sleep $(( CALLS / CPS + TALK + 30 )); pkill -INT -P "$run" 2>/dev/null ) &
+  pids+=($!)
+fi
 wait "$run"
 cat "$work/summary.txt"
 tail -1 "$work/time.txt"
@@ -162,4 +168,7 @@ if off:
     off.sort()
     print(f"recording length vs talk time: max {max(off)*1000:.0f} ms, p50 {off[len(off)//2]*1000:.0f} ms off")
 PY
+fi
+if [ -s "$work/far_err.log" ]; then
+  echo "far end SIPp errors: $(grep -c 'Aborting\|Unexpected\|unexpected' "$work/far_err.log") (first: $(grep -m1 -i 'unexpected\|abort' "$work/far_err.log" | cut -c1-160))"
 fi
