@@ -871,8 +871,11 @@ pub fn safe_file_name(call_id: &str) -> String {
 }
 
 /// A call recording's writer: places each leg's audio on the timeline
-/// ([`crate::media::recorder::CallRecorder`]) until the end message, then writes the stereo
-/// WAV off the runtime's threads and reports it to the engine task.
+/// ([`crate::media::recorder::CallRecorder`]) and appends what is final to the stereo WAV
+/// every half second (a second behind real time), so memory stays bounded however long the
+/// call; at the end message the rest is written and the header given its length. The file is
+/// written through tokio's file (a blocking pool), never on the runtime's threads. A file that
+/// cannot be written is logged and the recording goes on without one (reported `file: None`).
 async fn recorder_task(
     mut rx: mpsc::Receiver<RecMsg>,
     started: Instant,
@@ -881,37 +884,93 @@ async fn recorder_task(
     dropped: Arc<std::sync::atomic::AtomicU64>,
     to_engine: mpsc::UnboundedSender<(String, MediaMsg)>,
 ) {
-    let mut rec = crate::media::recorder::CallRecorder::new(started);
-    let end = loop {
-        match rx.recv().await {
-            Some(RecMsg::Audio(side, at, ts, law, payload)) => {
-                rec.push(side, at, ts, law, &payload)
+    use crate::media::recorder::{CallRecorder, le_bytes, stereo_wav_header};
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let mut rec = CallRecorder::new(started);
+    let mut file = open_recording(&path).await;
+    let mut written: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let write = |f: &mut Option<tokio::fs::File>, bytes: Vec<u8>| {
+        let mut f = f.take();
+        async move {
+            if let Some(file) = &mut f
+                && let Err(e) = file.write_all(&bytes).await
+            {
+                tracing::warn!(error = %e, "call recording: write failed");
+                return None;
             }
-            Some(RecMsg::End(at)) => break at,
-            None => break Instant::now(),
+            f
+        }
+    };
+    let end = loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(RecMsg::Audio(side, at, ts, law, payload)) => rec.push(side, at, ts, law, &payload),
+                Some(RecMsg::End(at)) => break at,
+                None => break Instant::now(),
+            },
+            _ = tick.tick() => {
+                let pcm = rec.drain(Instant::now());
+                written += pcm.len() as u64 * 2;
+                file = write(&mut file, le_bytes(&pcm)).await;
+            }
         }
     };
     drop(rx);
-    let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
-    tokio::task::spawn_blocking(move || {
-        let (pcm, duration) = rec.finish(end);
-        let bytes = crate::media::recorder::stereo_wav_bytes(&pcm);
-        let file = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| std::fs::write(&path, bytes))
-            .map(|_| path.display().to_string())
-            .map_err(|e| tracing::warn!(%call_id, error = %e, "call recording not written"))
-            .ok();
-        let _ = to_engine.send((
-            call_id,
-            MediaMsg::CallRecorded {
-                file,
-                duration,
-                dropped,
-            },
-        ));
-    });
+    let late = rec.late;
+    let (tail, duration) = rec.finish(end);
+    written += tail.len() as u64 * 2;
+    file = write(&mut file, le_bytes(&tail)).await;
+    let file = match file {
+        Some(mut f) => {
+            let header = stereo_wav_header(u32::try_from(written).unwrap_or(u32::MAX));
+            let done = async {
+                f.seek(std::io::SeekFrom::Start(0)).await?;
+                f.write_all(&header).await?;
+                f.flush().await?;
+                f.sync_data().await
+            };
+            match done.await {
+                Ok(()) => Some(path.display().to_string()),
+                Err(e) => {
+                    tracing::warn!(%call_id, error = %e, "call recording not finished");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed) + late;
+    let _ = to_engine.send((
+        call_id,
+        MediaMsg::CallRecorded {
+            file,
+            duration,
+            dropped,
+        },
+    ));
+}
+
+/// Creates a call recording's file (and its directory) with a placeholder WAV header.
+async fn open_recording(path: &std::path::Path) -> Option<tokio::fs::File> {
+    use tokio::io::AsyncWriteExt;
+    let open = async {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let mut f = tokio::fs::File::create(path).await?;
+        f.write_all(&crate::media::recorder::stereo_wav_header(0))
+            .await?;
+        Ok::<_, std::io::Error>(f)
+    };
+    match open.await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "call recording file not created");
+            None
+        }
+    }
 }
 
 /// The other leg of a bridge, as one media task sends to it.

@@ -294,7 +294,8 @@ pub enum CallEventKind {
         file: Option<String>,
         /// Its length, ms.
         duration_ms: u64,
-        /// Packets that could not be queued for the writer (it fell behind) and are silence.
+        /// Packets that are silence in it: not queued for the writer (it fell behind), or
+        /// arrived more than a second late.
         dropped: u64,
     },
     /// A state of the agent's call flow, as the agent-side event bus spells it

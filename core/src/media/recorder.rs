@@ -1,7 +1,9 @@
 //! A bridged call's recording as a sans-IO state machine: G.711 payloads of both legs, each
 //! placed on the recording's timeline by its RTP timestamp (a lost packet leaves silence, a
-//! late one still lands where it belongs), written as one stereo WAV — the customer left,
-//! the agent right — 8 kHz 16-bit PCM.
+//! late one still lands where it belongs), handed out as stereo 16-bit PCM — the customer
+//! left, the agent right — a second behind real time, so a writer streams it to its file and
+//! memory stays bounded however long the call (a 4-hour call needs no more than a 4-second
+//! window).
 //!
 //! The shell feeds it from a bounded channel in a task of its own, so recording never blocks
 //! the media path: packets the writer cannot take are counted as dropped.
@@ -10,9 +12,13 @@ use std::time::{Duration, Instant};
 
 use super::g711::Law;
 
-/// Longest recording kept: 4 hours (the ACD's longest call), 115 MB of samples per side.
+/// Longest recording kept: 4 hours (the ACD's longest call).
 pub const MAX_RECORDING: Duration = Duration::from_secs(4 * 3600);
-const MAX_SAMPLES: usize = 8 * 4 * 3600 * 1000;
+const MAX_SAMPLES: i64 = 8 * 4 * 3600 * 1000;
+/// How far behind real time [`CallRecorder::drain`] stays: packets arriving later than this
+/// (jitter) are still placed; later ones are counted in [`CallRecorder::late`] and dropped.
+pub const HOLD_BACK: Duration = Duration::from_secs(1);
+const HOLD_BACK_SAMPLES: i64 = 8000;
 
 /// Which channel a packet belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,20 +29,18 @@ pub enum Side {
     Agent,
 }
 
-#[derive(Debug, Default)]
-struct Track {
-    samples: Vec<i16>,
-    /// (position in samples of the first packet, its RTP timestamp).
-    anchor: Option<(i64, u32)>,
-}
-
 /// One call's recording. See the module documentation.
 #[derive(Debug)]
 pub struct CallRecorder {
     started: Instant,
-    tracks: [Track; 2],
-    /// Packets the shell could not queue (counted by it, reported here).
-    pub dropped: u64,
+    /// Per side: (position in samples of its first packet, that packet's RTP timestamp).
+    anchors: [Option<(i64, u32)>; 2],
+    /// Interleaved samples from `flushed` on, not yet handed out.
+    window: Vec<i16>,
+    /// Sample frames already handed out by [`Self::drain`].
+    flushed: i64,
+    /// Packets that came after their place was handed out (more than [`HOLD_BACK`] late).
+    pub late: u64,
 }
 
 impl CallRecorder {
@@ -44,9 +48,15 @@ impl CallRecorder {
     pub fn new(now: Instant) -> Self {
         Self {
             started: now,
-            tracks: [Track::default(), Track::default()],
-            dropped: 0,
+            anchors: [None, None],
+            window: Vec::new(),
+            flushed: 0,
+            late: 0,
         }
+    }
+
+    fn samples_at(&self, at: Instant) -> i64 {
+        (at.saturating_duration_since(self.started).as_micros() as i64 * 8 / 1000).min(MAX_SAMPLES)
     }
 
     /// One audio payload of `side`, received at `at` with RTP timestamp `ts` (8 kHz units),
@@ -54,73 +64,105 @@ impl CallRecorder {
     /// at their timestamp's distance from it (a timestamp jump of more than 10 s, a new
     /// source, re-anchors on arrival time).
     pub fn push(&mut self, side: Side, at: Instant, ts: u32, law: Law, payload: &[u8]) {
-        let arrival = at.saturating_duration_since(self.started).as_micros() as i64 * 8 / 1000;
-        let t = &mut self.tracks[side as usize];
-        let pos = match t.anchor {
-            Some((p0, ts0)) => {
-                let d = i64::from(ts.wrapping_sub(ts0) as i32);
-                if (p0 + d - arrival).abs() > 80_000 {
-                    t.anchor = Some((arrival, ts));
-                    arrival
-                } else {
-                    p0 + d
-                }
+        let arrival = self.samples_at(at);
+        let ch = side as usize;
+        let pos = match self.anchors[ch] {
+            Some((p0, ts0))
+                if (p0 + i64::from(ts.wrapping_sub(ts0) as i32) - arrival).abs() <= 80_000 =>
+            {
+                p0 + i64::from(ts.wrapping_sub(ts0) as i32)
             }
-            None => {
-                t.anchor = Some((arrival, ts));
+            _ => {
+                self.anchors[ch] = Some((arrival, ts));
                 arrival
             }
         };
-        let Ok(pos) = usize::try_from(pos) else {
-            return;
-        };
-        let end = pos + payload.len();
-        if end > MAX_SAMPLES {
+        let end = pos + payload.len() as i64;
+        if end > MAX_SAMPLES || end <= self.flushed {
+            self.late += u64::from(end <= self.flushed);
             return;
         }
-        if t.samples.len() < end {
-            t.samples.resize(end, 0);
+        // The part already handed out is gone.
+        let skip = (self.flushed - pos).max(0) as usize;
+        let from = ((pos.max(self.flushed) - self.flushed) * 2) as usize;
+        let need = ((end - self.flushed) * 2) as usize;
+        if self.window.len() < need {
+            self.window.resize(need, 0);
         }
-        law.decode_into(payload, &mut t.samples[pos..end]);
+        let mut pcm = [0i16; 480];
+        let payload = &payload[skip..payload.len().min(skip + pcm.len())];
+        law.decode_into(payload, &mut pcm);
+        for (i, s) in pcm[..payload.len()].iter().enumerate() {
+            self.window[from + i * 2 + ch] = *s;
+        }
     }
 
-    /// The recording up to `now`: interleaved stereo samples (left customer, right agent),
-    /// as long as the time since the start, and that length.
-    pub fn finish(self, now: Instant) -> (Vec<i16>, Duration) {
-        let len = (now.saturating_duration_since(self.started).as_micros() as usize * 8 / 1000)
-            .min(MAX_SAMPLES);
-        let mut out = vec![0i16; len * 2];
-        for (ch, t) in self.tracks.iter().enumerate() {
-            for (i, s) in t.samples.iter().take(len).enumerate() {
-                out[i * 2 + ch] = *s;
-            }
+    /// The interleaved stereo samples that are final at `now` (up to [`HOLD_BACK`] before
+    /// it), in order, each once; empty when nothing new is.
+    pub fn drain(&mut self, now: Instant) -> Vec<i16> {
+        let ready = self.samples_at(now) - HOLD_BACK_SAMPLES;
+        self.take_until(ready)
+    }
+
+    /// The rest of the recording, up to `now` (its end): interleaved stereo samples; and the
+    /// recording's whole length.
+    pub fn finish(mut self, now: Instant) -> (Vec<i16>, Duration) {
+        let end = self.samples_at(now);
+        let tail = self.take_until(end);
+        (tail, Duration::from_micros(self.flushed as u64 * 125))
+    }
+
+    fn take_until(&mut self, until: i64) -> Vec<i16> {
+        if until <= self.flushed {
+            return Vec::new();
         }
-        (out, Duration::from_micros(len as u64 * 125))
+        let n = ((until - self.flushed) * 2) as usize;
+        if self.window.len() < n {
+            self.window.resize(n, 0);
+        }
+        let out: Vec<i16> = self.window.drain(..n).collect();
+        self.flushed = until;
+        out
     }
 }
 
-/// An 8 kHz stereo 16-bit PCM WAV file in memory from interleaved samples.
-pub fn stereo_wav_bytes(interleaved: &[i16]) -> Vec<u8> {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + interleaved.len() * 2));
-    {
-        let mut w = hound::WavWriter::new(&mut out, spec).expect("a header into memory");
-        for s in interleaved {
-            w.write_sample(*s).expect("a sample into memory");
-        }
-        w.finalize().expect("a WAV into memory");
-    }
-    out.into_inner()
+/// The 44-byte header of an 8 kHz stereo 16-bit PCM WAV file whose sample data is
+/// `data_bytes` long (written first with 0 and rewritten once the length is known).
+pub fn stereo_wav_header(data_bytes: u32) -> [u8; 44] {
+    let mut h = [0u8; 44];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&(36 + data_bytes).to_le_bytes());
+    h[8..16].copy_from_slice(b"WAVEfmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
+    h[22..24].copy_from_slice(&2u16.to_le_bytes()); // channels
+    h[24..28].copy_from_slice(&8000u32.to_le_bytes());
+    h[28..32].copy_from_slice(&32_000u32.to_le_bytes()); // bytes per second
+    h[32..34].copy_from_slice(&4u16.to_le_bytes()); // block align
+    h[34..36].copy_from_slice(&16u16.to_le_bytes());
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+    h
+}
+
+/// Interleaved samples as little-endian bytes (a WAV file's data).
+pub fn le_bytes(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn whole(mut r: CallRecorder, drains: &[Instant], end: Instant) -> (Vec<i16>, Duration) {
+        let mut pcm = Vec::new();
+        for t in drains {
+            pcm.extend(r.drain(*t));
+        }
+        let (tail, len) = r.finish(end);
+        pcm.extend(tail);
+        (pcm, len)
+    }
 
     #[test]
     fn packets_land_by_timestamp_and_sides_stay_apart() {
@@ -151,7 +193,7 @@ mod tests {
             Law::Pcma,
             &a,
         );
-        let (pcm, len) = r.finish(t0 + Duration::from_millis(500));
+        let (pcm, len) = whole(r, &[], t0 + Duration::from_millis(500));
         assert_eq!(len, Duration::from_millis(500));
         assert_eq!(pcm.len(), 4000 * 2);
         let left = |i: usize| pcm[i * 2];
@@ -166,10 +208,56 @@ mod tests {
         assert_eq!(right(800), 0);
         assert!(right(1600) < -7000 && right(1759) < -7000);
         assert_eq!(right(1760), 0);
-        let wav = stereo_wav_bytes(&pcm);
+        let mut wav = stereo_wav_header((pcm.len() * 2) as u32).to_vec();
+        wav.extend(le_bytes(&pcm));
         let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
         assert_eq!(reader.spec().channels, 2);
         assert_eq!(reader.duration(), 4000);
+    }
+
+    #[test]
+    fn drained_a_second_behind_with_bounded_memory_and_the_same_samples() {
+        let t0 = Instant::now();
+        let mut streamed = CallRecorder::new(t0);
+        let mut kept = CallRecorder::new(t0);
+        let mut drains = Vec::new();
+        let mut out = Vec::new();
+        // 60 s of 20 ms packets on both sides, drained every 500 ms.
+        for n in 0..3000u32 {
+            let at = t0 + Duration::from_millis(u64::from(n) * 20);
+            let p = [Law::Pcmu.encode((n % 100) as i16 * 100); 160];
+            for r in [&mut streamed, &mut kept] {
+                r.push(Side::Customer, at, n * 160, Law::Pcmu, &p);
+                r.push(
+                    Side::Agent,
+                    at + Duration::from_millis(3),
+                    9 + n * 160,
+                    Law::Pcmu,
+                    &p,
+                );
+            }
+            if n % 25 == 0 {
+                out.extend(streamed.drain(at));
+                drains.push(at);
+                assert!(
+                    streamed.window.len() <= 2 * 8000 * 2 + 960,
+                    "bounded window"
+                );
+            }
+        }
+        let end = t0 + Duration::from_secs(60);
+        let (tail, len) = streamed.finish(end);
+        out.extend(tail);
+        let (all, len2) = kept.finish(end);
+        assert_eq!((len, out.len()), (len2, all.len()));
+        assert_eq!(out, all, "streaming changes nothing");
+        // A packet later than the hold-back is counted, not placed.
+        let mut r = CallRecorder::new(t0);
+        let p = [Law::Pcmu.encode(100); 160];
+        r.push(Side::Agent, t0, 0, Law::Pcmu, &p);
+        let _ = r.drain(t0 + Duration::from_secs(3));
+        r.push(Side::Agent, t0 + Duration::from_secs(3), 160, Law::Pcmu, &p);
+        assert_eq!(r.late, 1);
     }
 
     #[test]
