@@ -152,6 +152,7 @@ conn = {c: at(a) for c, a in db.execute("select attempt_id, at from call_events 
 ended = {c: at(a) for c, a in db.execute("select attempt_id, at from call_events where kind = 'terminated'")}
 stats = [json.loads(d) for (d,) in db.execute("select data from call_events where kind = 'media_stats'")]
 dropped = sum(d["dropped"] for _, _, d in saved)
+late = sum(d.get("late", 0) for _, _, d in saved)
 lost = sum(s["lost"] for s in stats)
 off = []
 for c, _, d in saved:
@@ -162,7 +163,7 @@ bridged = sorted([(t, 1) for t in conn.values()] + [(t, -1) for t in ended.value
 peak = cur = 0
 for _, d in bridged:
     cur += d; peak = max(peak, cur)
-print(f"recordings: {len(saved)} written, {dropped} packets dropped by the writers, "
+print(f"recordings: {len(saved)} written, {dropped} packets dropped by the writers' queues, {late} more than 3 s late, "
       f"{lost} RTP packets lost (customer legs), peak {peak} calls bridged at once")
 if off:
     off.sort()

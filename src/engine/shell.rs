@@ -513,7 +513,7 @@ impl EngineTask {
                             self.save_recording(call_id, samples)
                         }
                         MediaMsg::Event(ev) => self.engine.handle_media_event(Instant::now(), &call_id, ev),
-                        MediaMsg::CallRecorded { file, duration, dropped } => {
+                        MediaMsg::CallRecorded { file, duration, dropped, late } => {
                             self.recordings_writing = self.recordings_writing.saturating_sub(1);
                             self.engine.handle_call_recording(
                                 Instant::now(),
@@ -521,6 +521,7 @@ impl EngineTask {
                                 file,
                                 duration.as_millis() as u64,
                                 dropped,
+                                late,
                             )
                         }
                         MediaMsg::Recorded(duration, file) => {
@@ -872,7 +873,7 @@ pub fn safe_file_name(call_id: &str) -> String {
 
 /// A call recording's writer: places each leg's audio on the timeline
 /// ([`crate::media::recorder::CallRecorder`]) and appends what is final to the stereo WAV
-/// every half second (a second behind real time), so memory stays bounded however long the
+/// every half second (three seconds behind real time), so memory stays bounded however long the
 /// call; at the end message the rest is written and the header given its length. The file is
 /// written through tokio's file (a blocking pool), never on the runtime's threads. A file that
 /// cannot be written is logged and the recording goes on without one (reported `file: None`).
@@ -928,8 +929,8 @@ async fn recorder_task(
             let done = async {
                 f.seek(std::io::SeekFrom::Start(0)).await?;
                 f.write_all(&header).await?;
-                f.flush().await?;
-                f.sync_data().await
+                // No fsync: a call's end must not wait on the disk (the kernel writes back).
+                f.flush().await
             };
             match done.await {
                 Ok(()) => Some(path.display().to_string()),
@@ -941,13 +942,14 @@ async fn recorder_task(
         }
         None => None,
     };
-    let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed) + late;
+    let dropped = dropped.load(std::sync::atomic::Ordering::Relaxed);
     let _ = to_engine.send((
         call_id,
         MediaMsg::CallRecorded {
             file,
             duration,
             dropped,
+            late,
         },
     ));
 }
@@ -1034,6 +1036,7 @@ enum MediaMsg {
         file: Option<String>,
         duration: Duration,
         dropped: u64,
+        late: u64,
     },
 }
 
@@ -1154,7 +1157,8 @@ async fn media_task(
                         && let Some((ts, payload)) = crate::media::relay::audio_payload(&buf[..n], l)
                     {
                         let msg = RecMsg::Audio(t.side, now, ts, l, payload.to_vec());
-                        if t.tx.try_send(msg).is_err() {
+                        // Full: the writer fell behind (counted); closed: the recording ended.
+                        if let Err(mpsc::error::TrySendError::Full(_)) = t.tx.try_send(msg) {
                             t.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }

@@ -380,6 +380,7 @@ impl Engine {
         file: Option<String>,
         duration_ms: u64,
         dropped: u64,
+        late: u64,
     ) {
         if let Some(h) = self.handling.get_mut(customer) {
             h.recording_pending = false;
@@ -396,6 +397,7 @@ impl Engine {
                     file,
                     duration_ms,
                     dropped,
+                    late,
                 },
             }));
         }

@@ -294,9 +294,11 @@ pub enum CallEventKind {
         file: Option<String>,
         /// Its length, ms.
         duration_ms: u64,
-        /// Packets that are silence in it: not queued for the writer (it fell behind), or
-        /// arrived more than a second late.
+        /// Packets the writer's queue had no room for (it fell behind): silence in it.
         dropped: u64,
+        /// Packets that arrived more than three seconds late (their place already written).
+        #[serde(default)]
+        late: u64,
     },
     /// A state of the agent's call flow, as the agent-side event bus spells it
     /// (`DIALER.CALL_STATUS` with `flow` and `status`, docs/acd.md).

@@ -1,9 +1,9 @@
 //! A bridged call's recording as a sans-IO state machine: G.711 payloads of both legs, each
 //! placed on the recording's timeline by its RTP timestamp (a lost packet leaves silence, a
 //! late one still lands where it belongs), handed out as stereo 16-bit PCM — the customer
-//! left, the agent right — a second behind real time, so a writer streams it to its file and
-//! memory stays bounded however long the call (a 4-hour call needs no more than a 4-second
-//! window).
+//! left, the agent right — three seconds behind real time (jitter and a far end's stalls
+//! still land in place), so a writer streams it to its file and memory stays bounded however
+//! long the call (a 4-hour call needs no more than a few seconds' window).
 //!
 //! The shell feeds it from a bounded channel in a task of its own, so recording never blocks
 //! the media path: packets the writer cannot take are counted as dropped.
@@ -17,8 +17,8 @@ pub const MAX_RECORDING: Duration = Duration::from_secs(4 * 3600);
 const MAX_SAMPLES: i64 = 8 * 4 * 3600 * 1000;
 /// How far behind real time [`CallRecorder::drain`] stays: packets arriving later than this
 /// (jitter) are still placed; later ones are counted in [`CallRecorder::late`] and dropped.
-pub const HOLD_BACK: Duration = Duration::from_secs(1);
-const HOLD_BACK_SAMPLES: i64 = 8000;
+pub const HOLD_BACK: Duration = Duration::from_secs(3);
+const HOLD_BACK_SAMPLES: i64 = 3 * 8000;
 
 /// Which channel a packet belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn drained_a_second_behind_with_bounded_memory_and_the_same_samples() {
+    fn drained_behind_real_time_with_bounded_memory_and_the_same_samples() {
         let t0 = Instant::now();
         let mut streamed = CallRecorder::new(t0);
         let mut kept = CallRecorder::new(t0);
@@ -240,7 +240,7 @@ mod tests {
                 out.extend(streamed.drain(at));
                 drains.push(at);
                 assert!(
-                    streamed.window.len() <= 2 * 8000 * 2 + 960,
+                    streamed.window.len() <= (HOLD_BACK_SAMPLES as usize + 4000 + 480) * 2,
                     "bounded window"
                 );
             }
@@ -255,8 +255,8 @@ mod tests {
         let mut r = CallRecorder::new(t0);
         let p = [Law::Pcmu.encode(100); 160];
         r.push(Side::Agent, t0, 0, Law::Pcmu, &p);
-        let _ = r.drain(t0 + Duration::from_secs(3));
-        r.push(Side::Agent, t0 + Duration::from_secs(3), 160, Law::Pcmu, &p);
+        let _ = r.drain(t0 + Duration::from_secs(5));
+        r.push(Side::Agent, t0 + Duration::from_secs(5), 160, Law::Pcmu, &p);
         assert_eq!(r.late, 1);
     }
 
