@@ -1911,6 +1911,12 @@ async fn the_agent_mutes_tags_holds_resumes_records_and_hangs_up() {
             "regular:ended"
         ]
     );
+    assert!(
+        evs.iter()
+            .filter(|(_, e)| e["type"] == "call_status")
+            .all(|(_, e)| e["mandatory_tagging"] == true),
+        "the campaign's disposition is mandatory: every flow state says so"
+    );
     let held = evs.iter().find(|(_, e)| e["type"] == "held").unwrap();
     assert_eq!(
         (held.1["leg"].as_str(), held.1["by"].as_str()),

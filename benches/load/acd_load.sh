@@ -128,7 +128,7 @@ if [ "$RECORD" = 1 ]; then
   ( sleep $(( CALLS / CPS + TALK + 30 )); pkill -INT -P "$run" 2>/dev/null ) &
   pids+=($!)
 fi
-wait "$run"
+wait "$run" || echo "(the run was stopped: exit $?)"
 cat "$work/summary.txt"
 tail -1 "$work/time.txt"
 python3 - "$work/outdial.db" <<'PY'
@@ -163,7 +163,7 @@ bridged = sorted([(t, 1) for t in conn.values()] + [(t, -1) for t in ended.value
 peak = cur = 0
 for _, d in bridged:
     cur += d; peak = max(peak, cur)
-print(f"recordings: {len(saved)} written, {dropped} packets dropped by the writers' queues, {late} more than 3 s late, "
+print(f"recordings: {len(saved)} written, {dropped} packets dropped by the writers' queues, {late} re-timed (more than 3 s late), "
       f"{lost} RTP packets lost (customer legs), peak {peak} calls bridged at once")
 if off:
     off.sort()

@@ -412,6 +412,7 @@ impl Engine {
             agent: agent.to_string(),
             active_participant: None,
             inactive_participant: None,
+            mandatory_tagging: self.mandatory_tagging(),
         };
         self.emit(customer, now, kind);
     }
@@ -621,8 +622,16 @@ impl Engine {
             agent: h.agent.clone(),
             active_participant: active,
             inactive_participant: inactive,
+            mandatory_tagging: self.mandatory_tagging(),
         };
         self.emit_handled(customer, now, kind);
+    }
+
+    /// The bus's `mandatoryTagging`: the campaign's disposition is mandatory.
+    fn mandatory_tagging(&self) -> bool {
+        self.acd
+            .as_ref()
+            .is_some_and(|a| a.config().mandatory_disposition)
     }
 
     /// An event on a handled customer call (the slot may be gone: wrap-up events).

@@ -296,7 +296,8 @@ pub enum CallEventKind {
         duration_ms: u64,
         /// Packets the writer's queue had no room for (it fell behind): silence in it.
         dropped: u64,
-        /// Packets that arrived more than three seconds late (their place already written).
+        /// Packets more than three seconds behind their RTP timestamp's place (already
+        /// written: a far end that stalled); placed on arrival instead, their side re-timed.
         #[serde(default)]
         late: u64,
     },
@@ -316,6 +317,10 @@ pub enum CallEventKind {
         /// Who waits on hold: the customer's number while held.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inactive_participant: Option<String>,
+        /// The bus's `mandatoryTagging`: the campaign's disposition is mandatory, so the agent's
+        /// wrap-up lasts until it tags the call with one (`acd.mandatory_disposition`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        mandatory_tagging: bool,
     },
     /// `DIALER.SYNC`: the agent call's details once its wrap-up is over (or the run ends).
     DialerSync(Box<CallSync>),

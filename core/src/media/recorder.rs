@@ -39,7 +39,8 @@ pub struct CallRecorder {
     window: Vec<i16>,
     /// Sample frames already handed out by [`Self::drain`].
     flushed: i64,
-    /// Packets that came after their place was handed out (more than [`HOLD_BACK`] late).
+    /// Packets that came after their place was handed out (more than [`HOLD_BACK`] late): each
+    /// re-times its side, placed on arrival instead of lost.
     pub late: u64,
 }
 
@@ -61,25 +62,24 @@ impl CallRecorder {
 
     /// One audio payload of `side`, received at `at` with RTP timestamp `ts` (8 kHz units),
     /// encoded in `law`. The first packet of a side is placed at its arrival time; later ones
-    /// at their timestamp's distance from it (a timestamp jump of more than 10 s, a new
-    /// source, re-anchors on arrival time).
+    /// at their timestamp's distance from it (a timestamp jump of more than 10 s — a new
+    /// source — or a packet whose place was already handed out re-anchors on arrival time).
     pub fn push(&mut self, side: Side, at: Instant, ts: u32, law: Law, payload: &[u8]) {
         let arrival = self.samples_at(at);
         let ch = side as usize;
-        let pos = match self.anchors[ch] {
-            Some((p0, ts0))
-                if (p0 + i64::from(ts.wrapping_sub(ts0) as i32) - arrival).abs() <= 80_000 =>
-            {
-                p0 + i64::from(ts.wrapping_sub(ts0) as i32)
-            }
+        let by_ts = self.anchors[ch].map(|(p0, ts0)| p0 + i64::from(ts.wrapping_sub(ts0) as i32));
+        let pos = match by_ts {
+            Some(p) if (p - arrival).abs() <= 80_000 && p >= self.flushed => p,
             _ => {
+                // The first packet, a new source, or a stream whose timestamps fell more than
+                // the hold-back behind (a far end that stalled): placed on arrival from here.
+                self.late += u64::from(by_ts.is_some_and(|p| p < self.flushed));
                 self.anchors[ch] = Some((arrival, ts));
                 arrival
             }
         };
         let end = pos + payload.len() as i64;
         if end > MAX_SAMPLES || end <= self.flushed {
-            self.late += u64::from(end <= self.flushed);
             return;
         }
         // The part already handed out is gone.
@@ -251,13 +251,16 @@ mod tests {
         let (all, len2) = kept.finish(end);
         assert_eq!((len, out.len()), (len2, all.len()));
         assert_eq!(out, all, "streaming changes nothing");
-        // A packet later than the hold-back is counted, not placed.
+        // A packet later than the hold-back is counted and placed on arrival.
         let mut r = CallRecorder::new(t0);
         let p = [Law::Pcmu.encode(100); 160];
         r.push(Side::Agent, t0, 0, Law::Pcmu, &p);
         let _ = r.drain(t0 + Duration::from_secs(5));
         r.push(Side::Agent, t0 + Duration::from_secs(5), 160, Law::Pcmu, &p);
         assert_eq!(r.late, 1);
+        let (pcm, _) = r.finish(t0 + Duration::from_millis(5100));
+        // Placed at 5 s (sample 40,000), the first thing after the drained 2 s.
+        assert!(pcm[(40_000 - 16_000) * 2 + 1] > 50, "placed on arrival");
     }
 
     #[test]
