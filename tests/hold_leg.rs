@@ -179,3 +179,18 @@ Call-ID: {}\nCSeq: 9 ACK\nContent-Length: 0\n\n",
     assert!(l.sent().is_empty(), "no refresh, no BYE");
     assert!(l.leg.is_up());
 }
+
+#[test]
+fn only_an_ip_literal_with_a_port_is_reached_directly() {
+    use outdial::call::leg::direct_address;
+    assert_eq!(
+        direct_address("sip:2000@10.0.0.5:5060;transport=udp"),
+        Some("10.0.0.5:5060".parse().unwrap())
+    );
+    assert_eq!(direct_address("sip:2000@10.0.0.5"), None);
+    assert_eq!(direct_address("sip:2000@pbx.example:5060"), None);
+    assert_eq!(
+        direct_address("sip:+1415@[::1]:5062"),
+        Some("[::1]:5062".parse().unwrap())
+    );
+}

@@ -13,10 +13,9 @@
 #        RECORD=1: every bridged call recorded (`recording = "agent_calls"`, per_call): the
 #        far end (uas_talk_then_bye.xml) answers, streams a tone and hangs up after TALK
 #        seconds (default 20) — so AGENTS calls are bridged and recorded at once; the agents
-#        are static (reached through the trunk: the same SIPp answers them, no registration),
-#        or with STATIC=0 registered phones answered by their own SIPp (two SIPp processes
-#        share the streams; tried at 1,000 agents on 2026-12-07, the registering SIPp
-#        processes failed to bind their ports — not measured);
+#        are static, their URIs the phones' SIPp (no registration), or with STATIC=0 phones
+#        that register (tried at 1,000 agents on 2026-12-07: the registering SIPp processes
+#        failed to bind their ports);
 #        prints the recordings written, packets the writers dropped, RTP lost, and each
 #        recording's length against its talk time.
 # Outcome 8 of uas_outcomes.xml hangs up 1 s after answering, so 50 agents can take up to
@@ -93,7 +92,9 @@ pids+=($!)
     echo "[[acd.agents]]"
     echo "id = \"$id\""
     if [ "$RECORD" = 1 ] && [ "$STATIC" = 1 ]; then
-      echo "uri = \"sip:agent$id@127.0.0.1:$far\""
+      # Straight at the agents' own SIPp (an IP literal with a port): two SIPp processes
+      # share the 2 × AGENTS streams.
+      echo "uri = \"sip:agent$id@127.0.0.1:$phones\""
     else
       echo "password = \"pw-$id\""
     fi

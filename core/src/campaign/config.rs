@@ -425,8 +425,9 @@ pub struct AgentSettings {
     /// be in the database (`outdial agent add`).
     #[serde(default, skip_serializing)]
     pub password: Option<String>,
-    /// A static SIP URI reached through the trunk (an extension on the PBX beside us) instead
-    /// of a registration.
+    /// A static SIP URI instead of a registration: reached through the trunk (an extension on
+    /// the PBX beside us), or straight at its address when its host is an IP literal with a
+    /// port (`sip:2000@10.0.0.5:5060`).
     #[serde(default)]
     pub uri: Option<String>,
 }

@@ -210,7 +210,11 @@ impl Engine {
                 },
                 Some(addr),
             ),
-            None => (self.cfg.local.clone(), None),
+            // A static agent: through the trunk, or straight to an IP literal with a port.
+            None => (
+                self.cfg.local.clone(),
+                crate::call::leg::direct_address(&call.request_uri),
+            ),
         };
         let host = local
             .sent_by

@@ -72,11 +72,7 @@ impl Engine {
         let spec = slot.leg.spec_for(&target, port, CONSULT_RING, MAX_CALL);
         let uri = spec.hops[0].request_uri.clone();
         // A `sip:` URI with an IP literal is reached there; a number through the trunk.
-        let direct = uri
-            .split_once('@')
-            .map(|(_, h)| h.split(';').next().unwrap_or(h))
-            .and_then(|h| h.parse::<std::net::SocketAddr>().ok())
-            .filter(|_| target.starts_with("sip:"));
+        let direct = crate::call::leg::direct_address(&uri).filter(|_| target.starts_with("sip:"));
         let attempt = slot.attempt.clone();
         let leg_id = self.tokens.call_id();
         let local = self.cfg.local.clone();

@@ -72,6 +72,15 @@ pub struct Hop {
     pub auth: Option<std::sync::Arc<Credentials>>,
 }
 
+/// The address a SIP URI names when its host is an IP literal with an explicit port
+/// (`sip:2000@10.0.0.5:5060;transport=udp` → `10.0.0.5:5060`); `None` for a name or no port
+/// (such a URI is reached through the trunk).
+pub fn direct_address(uri: &str) -> Option<std::net::SocketAddr> {
+    let host = uri.split_once('@').map_or(uri, |(_, h)| h);
+    let host = host.split([';', '?', '>']).next().unwrap_or(host);
+    host.parse().ok()
+}
+
 impl Hop {
     /// A hop on trunk 0 with no outbound proxy and no credentials.
     pub fn direct(request_uri: impl Into<String>) -> Self {
