@@ -39,7 +39,11 @@ TALK="${TALK:-20}"
 [ "$RECORD" = 1 ] && MODE=per_call
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() {
+  # The run's pid is GNU time's: its child (outdial) is killed too.
+  for p in "${pids[@]}"; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 regs=()
