@@ -234,7 +234,7 @@ impl Engine {
             ));
         }
         let h = self.handling.get(customer).expect("handled call");
-        let (agent_leg, muted) = (h.agent_leg.clone(), h.muted);
+        let agent_leg = h.agent_leg.clone();
         let by = Some(agent.to_string());
         let (leg, sip_call_id) = ("customer".to_string(), customer.to_string());
         if hold {
@@ -250,17 +250,11 @@ impl Engine {
             self.emit_handled(customer, now, kind);
             self.flow_status(customer, now, FlowStatus::OnHold);
         } else {
+            // A muted agent stays muted: the shell keeps the flag across relay changes.
             self.out.push_back(Output::Media(MediaCommand::Bridge {
                 customer: customer.to_string(),
-                agent: agent_leg.clone(),
+                agent: agent_leg,
             }));
-            if muted {
-                // A fresh relay starts unmuted in the shell.
-                self.out.push_back(Output::Media(MediaCommand::Mute {
-                    call_id: agent_leg,
-                    on: true,
-                }));
-            }
             let kind = CallEventKind::Resumed {
                 leg,
                 sip_call_id,
