@@ -63,11 +63,17 @@ pub fn audio_payload(pkt: &[u8], law: Law) -> Option<(u32, &[u8])> {
         return None;
     }
     let ts = u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
-    let mut end = pkt.len();
+    Some((ts, &pkt[hlen..payload_end(pkt, hlen)]))
+}
+
+/// Where the payload of a packet with an `hlen`-byte header ends: before its padding when
+/// the P bit is set (RFC 3550 §5.1: the last byte counts the padding).
+fn payload_end(pkt: &[u8], hlen: usize) -> usize {
     if pkt[0] & 0x20 != 0 {
-        end -= usize::from(*pkt.last()?).min(end - hlen);
+        pkt.len() - usize::from(*pkt.last().unwrap_or(&0)).min(pkt.len() - hlen)
+    } else {
+        pkt.len()
     }
-    Some((ts, &pkt[hlen..end]))
 }
 
 /// Rewrites a packet received on a leg with codec `from` for the leg with codec `to`, into
@@ -96,11 +102,7 @@ pub fn relay_packet(pkt: &[u8], from: LegCodec, to: LegCodec, out: &mut Vec<u8>)
     out[1] = marker | new_pt;
     if pt == from.law.payload_type() && from.law != to.law {
         // Padding (P bit) is rare on G.711; transcoding it would corrupt the count byte.
-        let end = if pkt[0] & 0x20 != 0 {
-            pkt.len() - usize::from(*pkt.last().unwrap_or(&0)).min(pkt.len() - hlen)
-        } else {
-            pkt.len()
-        };
+        let end = payload_end(pkt, hlen);
         let table: &[u8; 256] = match from.law {
             Law::Pcmu => &ULAW_TO_ALAW,
             Law::Pcma => &ALAW_TO_ULAW,
