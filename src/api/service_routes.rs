@@ -877,7 +877,7 @@ async fn get_call(
         }
         v["sync"] = sync;
     }
-    if let Some(r) = last("recording_saved").filter(|r| r["file"].is_string()) {
+    if let Some(r) = saved_recording(&timeline) {
         v["recording"] = serde_json::json!({
             "url": format!("/v1/calls/{call_id}/recording"),
             "durationMs": r["duration_ms"],
@@ -908,12 +908,11 @@ async fn get_call_recording(
         .attempt_events(row.attempt_id)
         .await
         .map_err(db_error)?;
-    let file = events
+    let events: Vec<Value> = events
         .iter()
-        .rev()
-        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
-        .find(|e| e["type"] == "recording_saved" && e["file"].is_string())
-        .and_then(|e| e["file"].as_str().map(str::to_string));
+        .filter_map(|(_, d)| serde_json::from_str(d).ok())
+        .collect();
+    let file = saved_recording(&events).and_then(|e| e["file"].as_str().map(str::to_string));
     let not_found = || {
         Problem::new(
             StatusCode::NOT_FOUND,
@@ -957,6 +956,15 @@ async fn get_call_recording(
         resp.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     Ok(resp)
+}
+
+/// The call's last `recording_saved` event that names a written file (what
+/// `GET /v1/calls/{id}/recording` serves and `GET /v1/calls/{id}` links).
+fn saved_recording(events: &[Value]) -> Option<&Value> {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "recording_saved" && e["file"].is_string())
 }
 
 /// One byte range of a `Range` header over `total` bytes: `bytes=a-b`, `bytes=a-`,
