@@ -143,6 +143,38 @@ fn wait_bound(port: u16) {
     }
 }
 
+/// tshark capturing loopback traffic that matches `filter` (BPF) into `file`, started and
+/// ready (it printed "Capturing on").
+fn tshark(filter: &str, file: &Path) -> Child {
+    let mut child = Command::new("tshark")
+        .args(["-i", "lo", "-f", filter, "-w"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tshark (Debian: tshark) captures the RTP");
+    use std::io::Read;
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Capturing on") {
+        let n = err.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
+/// Lets the last packets in (300 ms), then stops tshark (SIGINT: it writes out its file).
+fn stop_tshark(child: &mut Child) {
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
 /// tshark counting UDP packets sent to some ports on loopback.
 struct Capture {
     child: Child,
@@ -165,24 +197,7 @@ impl Capture {
                 .collect::<Vec<_>>()
                 .join(" or ")
         );
-        let mut child = Command::new("tshark")
-            .args(["-i", "lo", "-f", &filter, "-w"])
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tshark (Debian: tshark) captures the RTP");
-        // Ready once it prints "Capturing on".
-        use std::io::Read;
-        let mut err = child.stderr.take().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
-            let n = err.read(&mut buf).unwrap_or(0);
-            assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        let child = tshark(&filter, &file);
         Capture {
             child,
             ports: ports.to_vec(),
@@ -194,11 +209,7 @@ impl Capture {
     /// Stops the capture; packets per destination port (`port..=port+8` summed under `port`
     /// for every port the capture was started with).
     fn stop(mut self) -> HashMap<u16, u64> {
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        stop_tshark(&mut self.child);
         let out = Command::new("tshark")
             .arg("-r")
             .arg(&self.file)
@@ -1743,27 +1754,7 @@ async fn the_agent_mutes_tags_holds_resumes_records_and_hangs_up() {
     let mut agent = phone(0, &agent_clip, None, 1);
     let pcap_dir = tempfile::tempdir().unwrap();
     let pcap = pcap_dir.path().join("customer.pcap");
-    let mut tshark = Command::new("tshark")
-        .args(["-i", "lo", "-f"])
-        .arg(format!("udp dst port {}", customer.media_port))
-        .arg("-w")
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tshark (Debian: tshark) captures the RTP");
-    {
-        use std::io::Read;
-        let mut err = tshark.stderr.take().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
-            let n = err.read(&mut buf).unwrap_or(0);
-            assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    }
+    let mut tshark = tshark(&format!("udp dst port {}", customer.media_port), &pcap);
     let port = free_port(Transport::Udp).unwrap();
     let api_port = free_port(Transport::Tcp).unwrap();
     let recordings = dir.path().join("recordings");
@@ -1867,11 +1858,7 @@ async fn the_agent_mutes_tags_holds_resumes_records_and_hangs_up() {
             run.await
         }
     };
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("kill")
-        .args(["-INT", &tshark.id().to_string()])
-        .status();
-    let _ = tshark.wait();
+    stop_tshark(&mut tshark);
     let a = only_attempt(&out.report.leads[0]);
     assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
     assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
@@ -2307,27 +2294,7 @@ async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
     let mut agent = phone(0, &agent_clip, None, 1);
     let pcap_dir = tempfile::tempdir().unwrap();
     let pcap = pcap_dir.path().join("customer.pcap");
-    let mut tshark = Command::new("tshark")
-        .args(["-i", "lo", "-f"])
-        .arg(format!("udp dst port {}", customer.media_port))
-        .arg("-w")
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tshark (Debian: tshark) captures the RTP");
-    {
-        use std::io::Read;
-        let mut err = tshark.stderr.take().unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 256];
-        while !String::from_utf8_lossy(&seen).contains("Capturing on") {
-            let n = err.read(&mut buf).unwrap_or(0);
-            assert!(n > 0, "tshark failed: {}", String::from_utf8_lossy(&seen));
-            seen.extend_from_slice(&buf[..n]);
-        }
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    }
+    let mut tshark = tshark(&format!("udp dst port {}", customer.media_port), &pcap);
     let port = free_port(Transport::Udp).unwrap();
     let api_port = free_port(Transport::Tcp).unwrap();
     let toml = acd_toml(
@@ -2401,11 +2368,7 @@ async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
             run.await
         }
     };
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("kill")
-        .args(["-INT", &tshark.id().to_string()])
-        .status();
-    let _ = tshark.wait();
+    stop_tshark(&mut tshark);
     for (name, s) in [
         ("customer", &mut customer),
         ("third party", &mut third),
