@@ -166,6 +166,28 @@ fn field_meaning(key: &str) -> Option<&'static str> {
     })
 }
 
+/// serde's "invalid type: string \"fast\", expected f64" for campaign field `key`
+/// (snake_case) in plain words: "`cps` must be a number of calls per second (e.g. 5 or 0.5),
+/// not string \"fast\"" — the campaign file's errors and the API's alike. `None`: `msg` is
+/// not a type error.
+pub fn reword_type_error(key: Option<&str>, msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("invalid type: ")?;
+    let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+    let plain = match expected {
+        "f64" | "f32" => "a number",
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => "a whole number",
+        "a boolean" => "true or false",
+        other => other,
+    };
+    Some(match key {
+        Some(k) => format!(
+            "`{k}` must be {}, not {got}",
+            field_meaning(k).unwrap_or(plain)
+        ),
+        None => format!("expected {plain}, not {got}"),
+    })
+}
+
 /// Rewords a TOML/serde error (see [`parse`]), keeping its line and caret.
 fn explain(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message();
@@ -190,21 +212,8 @@ fn explain(text: &str, e: &toml::de::Error) -> String {
                 "unknown field `{field}` (the fields are listed in README.md, \"Campaign file\")"
             ),
         }
-    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
-        let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
-        let plain = match expected {
-            "f64" | "f32" => "a number",
-            "u8" | "u16" | "u32" | "u64" | "usize" | "i32" | "i64" => "a whole number",
-            "a boolean" => "true or false",
-            other => other,
-        };
-        match key.as_deref() {
-            Some(k) => format!(
-                "`{k}` must be {}, not {got}",
-                field_meaning(k).unwrap_or(plain)
-            ),
-            None => format!("expected {plain}, not {got}"),
-        }
+    } else if let Some(better) = reword_type_error(key.as_deref(), msg) {
+        better
     } else {
         return e.to_string();
     };

@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::number;
+use common::serve::{Api, Server};
 use outdial::demo::{SippUas, free_port};
 use outdial::sip::message::Transport;
 use reqwest::StatusCode;
@@ -16,207 +17,6 @@ use serde_json::{Value, json};
 
 const OUTCOMES: &str = include_str!("../sip-fixtures/scenarios/uas_outcomes.xml");
 const BIN: &str = env!("CARGO_BIN_EXE_outdial");
-
-struct Server {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-    /// The store: a SQLite file in `dir`, or a PostgreSQL URL.
-    db: String,
-}
-
-impl Server {
-    fn start(trunk: &str) -> Server {
-        Self::start_in(tempfile::tempdir().unwrap(), trunk)
-    }
-
-    /// `outdial serve` on the database in `dir` (a restart keeps it).
-    fn start_in(dir: tempfile::TempDir, trunk: &str) -> Server {
-        Self::start_with(dir, trunk, "")
-    }
-
-    /// … with `extra` lines at the top of the service file.
-    fn start_with(dir: tempfile::TempDir, trunk: &str, extra: &str) -> Server {
-        let db = dir.path().join("outdial.db").display().to_string();
-        Self::start_on(dir, trunk, extra, db)
-    }
-
-    /// … on the store at `db` (a file path or a `postgres://` URL). The API binds port 0 and
-    /// the port it got is read from serve's own startup line (no port picked beforehand that
-    /// another test could take meanwhile).
-    fn start_on(dir: tempfile::TempDir, trunk: &str, extra: &str, db: String) -> Server {
-        std::fs::write(
-            dir.path().join("outdial.toml"),
-            format!(
-                "{extra}\nlisten = \"127.0.0.1:0\"\ndb = \"{}\"\nshutdown_grace = 10\n\
-                 [campaign_defaults]\ntrunk = \"{trunk}\"\nlocal_address = \"127.0.0.1:0\"\n\
-                 hold_time = 0.3\nring_timeout = 5\n[campaign_defaults.amd]\nprofile = \"off\"\n",
-                db
-            ),
-        )
-        .unwrap();
-        let log = dir.path().join("serve.log");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(dir.path().join("outdial.toml"))
-            .env(
-                "OUTDIAL_LOG",
-                "outdial::service=debug,outdial::campaign=debug,outdial=info",
-            )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("outdial serve starts");
-        let t0 = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let port = text
-                .split("API on http://127.0.0.1:")
-                .nth(1)
-                .and_then(|r| r.split('/').next())
-                .and_then(|p| p.parse::<u16>().ok());
-            if let Some(port) = port
-                && health_ok(port)
-            {
-                return Server {
-                    child,
-                    base: format!("http://127.0.0.1:{port}"),
-                    dir,
-                    db,
-                };
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "serve exited at start; its log:\n{text}"
-            );
-            assert!(
-                t0.elapsed() < Duration::from_secs(15),
-                "serve never answered; its log:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// An API client with a new admin token.
-    fn admin(&self) -> Api {
-        Api {
-            http: reqwest::Client::new(),
-            base: self.base.clone(),
-            token: self.token("admin", None),
-        }
-    }
-
-    fn token(&self, role: &str, agent: Option<&str>) -> String {
-        let mut c = Command::new(BIN);
-        c.args(["token", "create", "--role", role, "--db", &self.db]);
-        if let Some(a) = agent {
-            c.args(["--agent", a]);
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(self) -> Option<i32> {
-        self.stop_keep().0
-    }
-
-    /// SIGTERM; the exit status and the directory (database) to start again in.
-    fn stop_keep(mut self) -> (Option<i32>, tempfile::TempDir) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(20) {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return (s.code(), self.dir);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        eprintln!(
-            "serve did not stop; its log:\n{}",
-            std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
-        );
-        (None, self.dir)
-    }
-}
-
-/// True when an outdial API answers `GET /v1/health` with 200 on `port` (a plain HTTP/1.0
-/// exchange, so the check needs no runtime).
-fn health_ok(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-    if c.write_all(b"GET /v1/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    let n = c.read(&mut buf).unwrap_or(0);
-    buf[..n].starts_with(b"HTTP/1.1 200") || buf[..n].starts_with(b"HTTP/1.0 200")
-}
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut r = match method {
-            "GET" => self.http.get(url),
-            "POST" => self.http.post(url),
-            "PUT" => self.http.put(url),
-            "DELETE" => self.http.delete(url),
-            _ => unreachable!(),
-        };
-        if !self.token.is_empty() {
-            r = r.bearer_auth(&self.token);
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// Polls campaign `id` until it is `completed` (panics after `within`).
-    async fn until_completed(&self, id: i64, within: Duration) {
-        let t0 = Instant::now();
-        loop {
-            let (_, c) = self.call("GET", &format!("/v1/campaigns/{id}"), None).await;
-            if c["state"] == "completed" {
-                return;
-            }
-            assert!(t0.elapsed() < within, "campaign {id} never completed: {c}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn as_role(&self, token: &str) -> Api {
-        Api {
-            http: self.http.clone(),
-            base: self.base.clone(),
-            token: token.to_string(),
-        }
-    }
-}
 
 /// Two `outdial serve` on one SQLite file: the second refuses to start, naming the first
 /// (its pid), and the first keeps serving.
@@ -567,6 +367,23 @@ async fn service_api_end_to_end(server: Server) {
     assert_eq!(
         (s, p["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("cps")),
+        "{p}"
+    );
+    // In the campaign file's words, not serde's ("expected f64").
+    assert_eq!(
+        p["detail"],
+        "`cps` must be a number of calls per second (e.g. 5 or 0.5), not string \"fast\"",
+        "{p}"
+    );
+    let (_, p) = admin
+        .call(
+            "POST",
+            "/v1/campaigns",
+            Some(json!({"name": "c1", "callerId": "+1", "maxConcurrent": "ten"})),
+        )
+        .await;
+    assert_eq!(
+        p["detail"], "`maxConcurrent` must be a whole number of calls, not string \"ten\"",
         "{p}"
     );
     let (s, p) = admin

@@ -100,6 +100,13 @@ pub fn from_settings<T: serde::de::DeserializeOwned>(settings: Value) -> Result<
             Some(f) if path == "." || path.is_empty() => f.to_string(),
             _ => path,
         };
+        // A wrong type in the words the campaign file's errors use ("`cps` must be a
+        // number of calls per second …").
+        let leaf = field
+            .rsplit('.')
+            .next()
+            .map(|l| l.split('[').next().unwrap_or(l));
+        let inner = crate::overrides::reword_type_error(leaf, &inner).unwrap_or(inner);
         let field = field
             .split('.')
             .map(snake_to_camel)
