@@ -173,6 +173,21 @@ pub struct CampaignStats {
     /// started → last attempt ended; every stored agent event for the overall statistics),
     /// from the stored agent state changes.
     pub agent_occupancy: BTreeMap<String, AgentOccupancy>,
+    /// The pacer's live figures while this process dials the campaign with an `[endpoint]`
+    /// (absent otherwise; filled in by the API).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<PacingNow>,
+}
+
+/// The pacer's live figures (docs/pacing.md), as `GET /v1/campaigns/{id}/stats` shows them.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PacingNow {
+    /// Abandoned / human-answered over the campaign's `abandon_window_hours`, AMD false
+    /// positives counted, 0–1: the figure the abandon cap applies to.
+    pub abandon_rate: f64,
+    /// Calls placed per available agent (the pacing ratio).
+    pub dial_ratio: f64,
 }
 
 /// An agent's time by state over a span, and its occupancy: the share of its staffed time
@@ -292,6 +307,7 @@ pub async fn campaign_stats(
         ivr_choices: g.ivr_choices,
         ivr_exits: g.ivr_exits,
         agent_occupancy: occupancy_over_span(store, campaign_id).await?,
+        pacing: None,
     })
 }
 

@@ -63,6 +63,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/openapi.json",
             get(|| async { Json(openapi::document()) }),
         )
+        .route("/v1/me", get(me))
         .route("/v1/agents", get(list_agents).post(create_agent))
         .route("/v1/agents/{id}", get(get_agent))
         .route("/v1/agents/{id}/password", put(set_password))
@@ -74,6 +75,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/events", get(live_events))
         .route("/v1/events/ws", get(live_events_ws))
         .merge(service_routes::routes())
+        .merge(crate::web::routes())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(
@@ -152,6 +154,12 @@ async fn metrics_text() -> impl axum::response::IntoResponse {
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /v1/me`: the token's own role and agent, `{"role": "supervisor", "agent": null}` —
+/// what the web console offers follows from it. Errors: 401 without a valid token.
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "role": caller.role.as_str(), "agent": caller.agent }))
 }
 
 /// Sends a command to the engine and waits for its answer.

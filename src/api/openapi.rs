@@ -160,6 +160,29 @@ pub fn document() -> Value {
         &["400", "409", "415", "422"],
     );
     more_campaign_settings(&mut d["components"]["schemas"]["CampaignBody"]["properties"]);
+    d["paths"]["/v1/me"] = json!({"get": op("me", "The token's own role and agent", Some("any token"), vec![], None,
+        json_ok("200", json!({"type": "object", "required": ["role", "agent"], "properties": {
+            "role": {"type": "string", "enum": ["agent", "supervisor", "admin", "owner"]},
+            "agent": {"type": ["string", "null"]}}})), &[])});
+    d["paths"]["/v1/agents/{id}/call"] = json!({"get": op("agentCall", "The agent's current or last customer call, with the lead's attributes and the campaign's dispositions (the soft console)",
+        Some("its agent, supervisor+"), vec![path_param("id", json!({"type": "string"}))], None,
+        json_ok("200", json!({"type": "object", "properties": {
+            "agent": {"type": "string"}, "state": {"type": "string"}, "callId": {"type": "string"},
+            "live": {"type": "boolean"}, "number": {"type": "string"}, "leadId": {"type": "integer"},
+            "campaignId": {"type": "integer"}, "campaign": {"type": ["string", "null"]},
+            "attributes": {"type": "object"}, "dispositions": {"type": "array", "items": {"type": "string"}},
+            "mandatoryDisposition": {"type": "boolean"}, "awaitingDisposition": {"type": "boolean"},
+            "agentDisposition": {"type": ["string", "null"]}}})), &["404", "409"])});
+    d["paths"]["/v1/stats/series"] = json!({"get": op("statsSeries", "Attempts per minute over the last minutes (the monitor's charts)", Some("supervisor+"),
+        vec![query("campaignId", json!({"type": "integer", "format": "int64", "minimum": 1})),
+             query("minutes", json!({"type": "integer", "minimum": 1, "maximum": 1440}))], None,
+        json_ok("200", json!({"type": "object", "properties": {"from": {"type": "string"},
+            "points": {"type": "array", "items": {"type": "object", "properties": {
+                "minute": {"type": "string"}, "attempts": {"type": "integer"},
+                "answered": {"type": "integer"}, "ended": {"type": "integer"}}}}}})), &["400", "422"])});
+    d["components"]["schemas"]["Stats"]["properties"]["pacing"] = json!({"type": "object",
+        "description": "the pacer's live figures while this process dials the campaign with an endpoint",
+        "properties": {"abandonRate": {"type": "number"}, "dialRatio": {"type": "number"}}});
     d["paths"]["/v1/ivr"] = ivr_paths().0;
     d["paths"]["/v1/ivr/{name}"] = ivr_paths().1;
     created(&mut d, "/v1/call-lists", &["getCallList", "deleteCallList"]);

@@ -63,6 +63,8 @@ pub fn routes() -> Router<Arc<ApiState>> {
         .route("/v1/dnc", get(list_dnc).post(add_dnc))
         .route("/v1/dnc/{number}", get(get_dnc).delete(delete_dnc))
         .route("/v1/agents/{id}/next-lead", axum::routing::post(next_lead))
+        .route("/v1/agents/{id}/call", get(agent_call))
+        .route("/v1/stats/series", get(stats_series))
         .route("/v1/calls", get(list_calls).post(place_call))
         .route("/v1/calls/{callId}", get(get_call))
         .route("/v1/calls/{callId}/recording", get(get_call_recording))
@@ -1052,6 +1054,13 @@ async fn campaign_stats(
         .await
         .map_err(db_error)?;
     s.state = row.state;
+    s.pacing =
+        crate::notify::metrics::pacing_figures(&row.name).map(|(abandon_rate, dial_ratio)| {
+            crate::report::PacingNow {
+                abandon_rate,
+                dial_ratio,
+            }
+        });
     Ok(Json(s))
 }
 
@@ -1390,4 +1399,105 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
         assert_eq!(parse_range("items=0-1", 1000), None);
     }
+}
+
+/// `GET /v1/agents/{id}/call`: the agent's current or last customer call, for its soft
+/// console — `{"agent", "state", "callId", "live", "number", "leadId", "campaignId",
+/// "campaign", "attributes" (the lead's, from its call list), "dispositions" (the campaign's
+/// `acd.dispositions`; empty: any text), "mandatoryDisposition", "awaitingDisposition",
+/// "agentDisposition"}`. Its agent or supervisor+. Errors: 404 unknown agent or no call yet;
+/// 409 no running campaign has agents.
+async fn agent_call(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.require_agent(&id)?;
+    let agent = super::ask(&state, crate::engine::shell::Command::Agents)
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, format!("no agent {id:?}")))?;
+    let none = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("agent {id:?} has had no call"),
+        )
+    };
+    let call_id = agent.last_call.clone().ok_or_else(none)?;
+    let row = state
+        .store
+        .call(&call_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(none)?;
+    let attributes: Value = state
+        .store
+        .lead_attributes(row.lead_id)
+        .await
+        .map_err(db_error)?
+        .and_then(|a| serde_json::from_str(&a).ok())
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    let campaign = state
+        .store
+        .campaign(row.campaign_id)
+        .await
+        .map_err(db_error)?
+        .map(|c| campaign_view(&c))
+        .unwrap_or(Value::Null);
+    Ok(Json(serde_json::json!({
+        "agent": agent.id,
+        "state": agent.state,
+        "callId": call_id,
+        "live": row.ended_at.is_none(),
+        "number": row.number,
+        "leadId": row.lead_id,
+        "campaignId": row.campaign_id,
+        "campaign": campaign["name"],
+        "attributes": attributes,
+        "dispositions": campaign["acd"]["dispositions"].as_array().cloned().unwrap_or_default(),
+        "mandatoryDisposition": campaign["acd"]["mandatoryDisposition"].as_bool().unwrap_or(false),
+        "awaitingDisposition": agent.awaiting_disposition,
+        "agentDisposition": row.agent_disposition,
+    })))
+}
+
+/// `GET /v1/stats/series` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SeriesQuery {
+    /// One campaign (default: all).
+    campaign_id: Option<i64>,
+    /// How far back, minutes (1–1440, default 60).
+    minutes: Option<i64>,
+}
+
+/// `GET /v1/stats/series?campaignId=&minutes=60`: attempts per minute over the last
+/// `minutes` — `{"from", "points": [{"minute": "2026-12-07T05:00:00Z", "attempts",
+/// "answered", "ended"}]}` (by the minute each attempt started; minutes without attempts are
+/// left out). Supervisor+. Errors: 422 `minutes` outside 1–1440.
+async fn stats_series(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Query(q): Query<SeriesQuery>,
+) -> Result<Json<Value>, Problem> {
+    caller.require(Role::Supervisor)?;
+    let minutes = q.minutes.unwrap_or(60);
+    if !(1..=1440).contains(&minutes) {
+        return Err(Problem::invalid("minutes", "1 to 1440"));
+    }
+    let from = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+    let from = from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let points: Vec<Value> = state
+        .store
+        .attempts_by_minute(q.campaign_id, &from)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|(m, attempts, answered, ended)| {
+            serde_json::json!({"minute": format!("{m}:00Z"), "attempts": attempts,
+                               "answered": answered, "ended": ended})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"from": from, "points": points})))
 }

@@ -31,6 +31,9 @@ use crate::events::{AgentState, CallEventKind};
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Campaign name → its webhook queue's live counters, read at each scrape.
+/// The pacer's last figures by campaign name ([`record_pacing`]).
+static PACING: Mutex<std::collections::BTreeMap<String, (f64, f64)>> =
+    Mutex::new(std::collections::BTreeMap::new());
 static WEBHOOKS: Mutex<Vec<(String, Arc<super::webhook::WebhookStats>)>> = Mutex::new(Vec::new());
 
 /// A family's kind, for its `# TYPE` line.
@@ -334,9 +337,20 @@ pub fn render() -> String {
 /// The pacer's live figures: `outdial_abandon_rate{campaign}` (abandoned / human-answered over
 /// the campaign's window, AMD false positives counted, 0–1) and `outdial_dial_ratio{campaign}`
 /// (calls placed per available agent).
+/// The same figures are kept for `GET /v1/campaigns/{id}/stats` ([`pacing_figures`]).
 pub fn record_pacing(campaign: &str, abandon_rate: f64, dial_ratio: f64) {
     gauge!("outdial_abandon_rate", "campaign" => campaign.to_string()).set(abandon_rate);
     gauge!("outdial_dial_ratio", "campaign" => campaign.to_string()).set(dial_ratio);
+    if let Ok(mut p) = PACING.lock() {
+        p.insert(campaign.to_string(), (abandon_rate, dial_ratio));
+    }
+}
+
+/// The pacer's last figures for `campaign` in this process: (abandon rate over the
+/// campaign's window, 0–1; dial ratio, calls per available agent). `None`: no pacer ran it
+/// here (no `[endpoint]`, or another node dials it).
+pub fn pacing_figures(campaign: &str) -> Option<(f64, f64)> {
+    PACING.lock().ok()?.get(campaign).copied()
 }
 
 /// Counts a campaign event (`outdial_campaign_events_total{event}`) and sets

@@ -251,6 +251,38 @@ impl Store {
             .collect())
     }
 
+    /// Attempts started since `since` (RFC 3339 UTC, as stored), by the minute they started
+    /// (`YYYY-MM-DDTHH:MM`), of one campaign or all, in time order: (minute, started,
+    /// answered, ended). The monitor's charts over the last hour. Errors: database errors.
+    pub async fn attempts_by_minute(
+        &self,
+        campaign_id: Option<i64>,
+        since: &str,
+    ) -> anyhow::Result<Vec<(String, i64, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT substr(started_at, 1, 16) AS m, COUNT(*), \
+             SUM(CASE WHEN answered_at IS NOT NULL THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN ended_at IS NOT NULL THEN 1 ELSE 0 END) \
+             FROM attempts WHERE ($1 IS NULL OR campaign_id = $1) AND started_at >= $2 \
+             GROUP BY m ORDER BY m",
+        )
+        .bind(campaign_id)
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    r.get::<i64, _>(1),
+                    r.get::<Option<i64>, _>(2).unwrap_or(0),
+                    r.get::<Option<i64>, _>(3).unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
     /// The span of one campaign's attempts (or all): the first start and the last end (RFC
     /// 3339), `None` without attempts. Errors: database errors.
     pub async fn attempts_span(
