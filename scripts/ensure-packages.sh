@@ -3,8 +3,9 @@
 # sip-tester), espeak-ng and sox (the labelled AMD clips), the Asterisk prompt packages (the
 # real-voice AMD corpus), and Kamailio (the proxy in front
 # of the SIPp far end in tests/kamailio.rs), tshark (counts the RTP reaching each SIPp end in
-# tests/acd_sipp.rs; capturing on loopback needs root), and PostgreSQL's server (the tests on
-# PostgreSQL start a throwaway server of their own). Needs root or sudo.
+# tests/acd_sipp.rs; capturing on loopback needs root), PostgreSQL's server (the tests on
+# PostgreSQL start a throwaway server of their own), and Chromium with chromedriver (the web
+# console's browser test). Needs root or sudo.
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
@@ -14,6 +15,9 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || need+=(kamailio)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The web console's browser test (tests/web_console.rs): headless Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # Real recorded voices for the AMD corpus (src/media/amd/corpus.rs): seven speakers. The
 # English sounds are not installed on purpose: they are kept for an independent check.
 for pkg in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav \

@@ -54,3 +54,4 @@ pub mod report;
 pub mod runner;
 pub mod service;
 pub mod store;
+pub mod web;
