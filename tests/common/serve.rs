@@ -127,7 +127,7 @@ impl Server {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
             if let Some(s) = self.child.try_wait().unwrap() {
-                return (s.code(), self.dir);
+                return (s.code(), self.take_dir());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -136,7 +136,22 @@ impl Server {
             "serve did not stop; its log:\n{}",
             std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
         );
-        (None, self.dir)
+        (None, self.take_dir())
+    }
+
+    /// The directory, leaving an empty one behind for `Drop`.
+    fn take_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+/// A test that fails before `stop` leaves no `outdial serve` behind.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
