@@ -18,6 +18,8 @@
 #        failed to bind their ports);
 #        prints the recordings written, packets the writers dropped, RTP lost, and each
 #        recording's length against its talk time.
+#        RTP_TASKS=200: RTP streams per SIPp playback thread (SIPp's -rtp_threadtasks, its
+#        default 20: a thread per 20 streams, 50 threads per 1,000 calls).
 # Outcome 8 of uas_outcomes.xml hangs up 1 s after answering, so 50 agents can take up to
 # ~50 calls/s with wrap_up = 0.
 set -euo pipefail
@@ -36,6 +38,7 @@ MAX_WAIT="${MAX_WAIT:-2}"
 RECORD="${RECORD:-0}"
 STATIC="${STATIC:-1}"
 TALK="${TALK:-20}"
+RTP_TASKS="${RTP_TASKS:-200}"
 [ "$RECORD" = 1 ] && MODE=per_call
 work=$(mktemp -d)
 pids=()
@@ -59,7 +62,7 @@ s = s.replace("<!--WAIT", "").replace("WAIT-->", "")
 print(s)
 PY
 sipp -sf "$work/phone.xml" -i 127.0.0.1 -p "$phones" -mp $(( phones + 2000 )) -nostdin -aa \
-  -max_recv_loops 100000 >/dev/null 2>&1 &
+  -max_recv_loops 100000 -rtp_threadtasks "$RTP_TASKS" >/dev/null 2>&1 &
 pids+=($!)
 far_scenario=sip-fixtures/scenarios/uas_outcomes.xml
 if [ "$RECORD" = 1 ]; then
@@ -68,7 +71,7 @@ if [ "$RECORD" = 1 ]; then
   far_scenario="$work/talk.xml"
 fi
 sipp -sf "$far_scenario" -i 127.0.0.1 -p "$far" -mp $(( far + 2000 )) \
-  -nostdin -aa -max_recv_loops 100000 -trace_err -error_file "$work/far_err.log" >/dev/null 2>&1 &
+  -nostdin -aa -max_recv_loops 100000 -rtp_threadtasks "$RTP_TASKS" -trace_err -error_file "$work/far_err.log" >/dev/null 2>&1 &
 pids+=($!)
 
 {
