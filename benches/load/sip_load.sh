@@ -27,8 +27,8 @@ cd "$(dirname "$0")/../.."
 scripts/ensure-packages.sh
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --quiet
-BIN="$CARGO_TARGET_DIR/release/outdial"
+[ -n "${BIN:-}" ] || cargo build --release --quiet
+BIN="${BIN:-$CARGO_TARGET_DIR/release/outdial}"
 ulimit -n "$(ulimit -Hn)"
 SECS="${SECONDS_PER_RATE:-10}"
 work=$(mktemp -d)
