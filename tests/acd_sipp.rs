@@ -2596,3 +2596,100 @@ async fn a_warm_transfer_the_third_party_refuses_goes_back_to_the_customer() {
 async fn pause_ms(ms: u64) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
+
+const REFUSED_CUSTOMER: &str = include_str!("../sip-fixtures/scenarios/uas_refer_refused.xml");
+
+/// A trunk that does not take REFER (405): the blind transfer goes on as our own call to
+/// the target — the customer on hold (re-INVITE `a=sendonly`, checked by SIPp) while it
+/// rings, taken off hold and bridged to it once it answers — and the call ends when the
+/// target hangs up. The agent is freed at the transfer as with REFER.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_refer_becomes_our_own_call_to_the_target_bridged_to_the_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 10.0);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 10.0);
+    let target_clip = tone(dir.path(), "target.wav", "u-law", 880, 3.0);
+    let mut customer = SippUas::start(
+        &REFUSED_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let mut agent = phone(0, &agent_clip, None, 1);
+    // The target: answers, talks 2 s, hangs up.
+    let mut target = phone(0, &target_clip, Some(2000), 1);
+    let target_uri = format!("sip:+14155557777@{}", target.addr);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-refused-refer",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r = http
+            .post(format!("{base}/v1/agents/1001/call/transfer"))
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({"target": target_uri}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    });
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", agent.addr.port())],
+    )
+    .await;
+    api.await.expect("the API client's checks");
+    for (name, s) in [
+        ("customer (REFER refused, hold, resume, BYE)", &mut customer),
+        ("agent", &mut agent),
+        ("target (answered, hung up)", &mut target),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.detail.as_deref(), Some("transferred"), "{a:?}");
+    // The REFER's refusal, then the transfer done by us.
+    let failed = events(&db, "transfer_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["sip_status"], 405);
+    let done = events(&db, "transferred").await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(
+        done[0]["to"]
+            .as_str()
+            .unwrap()
+            .starts_with("sip:+14155557777@127.0.0.1"),
+        "{done:?}"
+    );
+    let states: Vec<String> = agent_states(&db, "1001")
+        .await
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(states, ["available", "reserved", "on_call", "available"]);
+}

@@ -156,7 +156,9 @@ impl Engine {
                     slot.leg.set_hold(now, false);
                 }
                 let uri = slot.leg.uri_for(&target);
-                slot.leg.refer(now, &uri);
+                // A trunk that refuses REFER: we call the target and bridge it (below).
+                slot.leg.refer_keeping_call(now, &uri);
+                self.blind_pending.insert(customer.clone(), target);
                 self.stop_hold_music(&customer);
                 let h = self.handling.get_mut(&customer).expect("handled call");
                 h.transfers.push(TransferRecord {

@@ -493,6 +493,12 @@ pub struct Engine {
     /// Customers and third parties left connected by a completed warm transfer, both ways:
     /// either's end ends the other.
     linked: HashMap<String, String>,
+    /// Blind transfers by REFER waiting for its answer: customer → the target as the agent
+    /// gave it (a refused REFER falls back to our own call to it).
+    blind_pending: HashMap<String, String>,
+    /// Blind transfers placed by us after a refused REFER: our leg to the target → (its
+    /// customer, the target URI).
+    blind_legs: HashMap<String, (String, String)>,
 }
 
 impl Engine {
@@ -520,6 +526,8 @@ impl Engine {
             consults: HashMap::new(),
             recording_calls: HashMap::new(),
             linked: HashMap::new(),
+            blind_pending: HashMap::new(),
+            blind_legs: HashMap::new(),
             tokens,
             acd,
             bound_ports: VecDeque::new(),
@@ -1061,7 +1069,14 @@ impl Engine {
                 CallEventKind::Dtmf { digit, .. } => Some(digit.clone()),
                 _ => None,
             };
+            let refer_refused = matches!(kind, CallEventKind::TransferFailed { .. });
+            if matches!(kind, CallEventKind::Transferred { .. }) {
+                self.blind_pending.remove(id);
+            }
             self.emit(id, at, kind);
+            if refer_refused {
+                self.blind_fallback(now, id);
+            }
             if record {
                 self.record_on_answer(at, id);
             }

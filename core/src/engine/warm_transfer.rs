@@ -252,6 +252,99 @@ impl Engine {
         Ok(())
     }
 
+    /// A blind transfer's REFER was refused (`transfer_failed` on the customer's leg, which
+    /// stays up): we call the target ourselves, the customer on hold meanwhile, and bridge the
+    /// two when it answers ([`Self::consult_events`]) — the issue's "our new leg to the target
+    /// bridged to the customer". Without a free RTP port the customer's call ends.
+    pub(in crate::engine::core) fn blind_fallback(&mut self, now: Instant, customer: &str) {
+        let Some(target) = self.blind_pending.remove(customer) else {
+            return;
+        };
+        let Some(slot) = self.calls.get(customer).filter(|s| s.leg.is_up()) else {
+            return;
+        };
+        let Some(port) = self.bound_ports.pop_front() else {
+            self.end_blind(now, customer);
+            return;
+        };
+        let spec = slot.leg.spec_for(&target, port, CONSULT_RING, MAX_CALL);
+        let uri = spec.hops[0].request_uri.clone();
+        let direct = crate::call::leg::direct_address(&uri).filter(|_| target.starts_with("sip:"));
+        let attempt = slot.attempt.clone();
+        let leg_id = self.tokens.call_id();
+        let local = self.cfg.local.clone();
+        self.hold_leg(now, customer, true);
+        self.out.push_back(Output::Media(MediaCommand::Open {
+            call_id: leg_id.clone(),
+            port,
+        }));
+        let leg = CallLeg::start(
+            now,
+            leg_id.clone(),
+            spec,
+            local,
+            self.cfg.timers,
+            self.tokens.fork(),
+        );
+        let slot = Slot::new(
+            leg,
+            Role::Consult,
+            direct,
+            attempt,
+            port,
+            MediaPlan::default(),
+            now,
+        );
+        self.calls.insert(leg_id.clone(), slot);
+        self.blind_legs
+            .insert(leg_id.clone(), (customer.to_string(), uri));
+        self.after_touch(now, &leg_id);
+        self.after_touch(now, customer);
+    }
+
+    /// The customer of a blind transfer that could not be completed: hung up
+    /// (`transfer_failed`).
+    fn end_blind(&mut self, now: Instant, customer: &str) {
+        self.end_with(now, customer, crate::events::EndReason::TransferFailed);
+    }
+
+    /// A transferred customer whose other party hung up: BYE, `detail` `transferred`.
+    fn end_transferred(&mut self, now: Instant, customer: &str) {
+        self.end_with(now, customer, crate::events::EndReason::Transferred);
+    }
+
+    fn end_with(&mut self, now: Instant, customer: &str, reason: crate::events::EndReason) {
+        if let Some(s) = self.calls.get_mut(customer) {
+            s.leg.hang_up_answered(now, reason);
+        }
+        self.after_touch(now, customer);
+    }
+
+    /// Our own blind-transfer leg answered: off hold, bridged to the customer, `transferred`.
+    fn blind_answered(&mut self, now: Instant, leg: &str) {
+        let Some((customer, uri)) = self.blind_legs.remove(leg) else {
+            return;
+        };
+        if self.calls.get(&customer).is_some_and(|s| s.leg.holding()) {
+            self.hold_leg(now, &customer, false);
+        }
+        self.out.push_back(Output::Media(MediaCommand::Bridge {
+            customer: customer.clone(),
+            agent: leg.to_string(),
+        }));
+        self.linked.insert(customer.clone(), leg.to_string());
+        self.linked.insert(leg.to_string(), customer.clone());
+        self.emit(
+            &customer,
+            now,
+            CallEventKind::Transferred {
+                to: uri,
+                sip_status: 200,
+            },
+        );
+        self.after_touch(now, &customer);
+    }
+
     /// Events of a consultation leg: ringing, its answer (bridged to the agent), its end.
     pub(in crate::engine::core) fn consult_events(
         &mut self,
@@ -261,11 +354,30 @@ impl Engine {
     ) {
         for (at, kind) in events {
             match kind {
+                CallEventKind::Answered { .. } if self.blind_legs.contains_key(id) => {
+                    self.blind_answered(now, id);
+                }
+                CallEventKind::Terminated { sip_status, .. }
+                    if self.blind_legs.contains_key(id) =>
+                {
+                    // The target did not answer: the customer's call ends.
+                    let (customer, uri) = self.blind_legs.remove(id).expect("checked");
+                    self.emit(
+                        &customer,
+                        at,
+                        CallEventKind::TransferFailed {
+                            to: uri,
+                            sip_status,
+                        },
+                    );
+                    self.end_blind(now, &customer);
+                }
                 CallEventKind::Terminated { .. } => {
                     if let Some(customer) = self.linked.remove(id) {
-                        // After the agent left: the customer's call ends with it.
+                        // After the agent left: the customer's call ends with it, as a
+                        // transferred one (a REFER's customer ends `transferred` too).
                         self.linked.remove(&customer);
-                        self.hang_up_leg(now, &customer);
+                        self.end_transferred(now, &customer);
                     } else if let Some(customer) = self.consults.remove(id) {
                         self.consult_ended(now, &customer);
                     }
@@ -331,6 +443,17 @@ impl Engine {
     /// The customer's call ended: a consultation leg in progress ends with it, and so does
     /// the third party it was left connected to.
     pub(in crate::engine::core) fn warm_customer_ended(&mut self, now: Instant, customer: &str) {
+        self.blind_pending.remove(customer);
+        let blind: Vec<String> = self
+            .blind_legs
+            .iter()
+            .filter(|(_, (c, _))| c == customer)
+            .map(|(leg, _)| leg.clone())
+            .collect();
+        for leg in blind {
+            self.blind_legs.remove(&leg);
+            self.hang_up_leg(now, &leg);
+        }
         if let Some(other) = self.linked.remove(customer) {
             self.linked.remove(&other);
             self.hang_up_leg(now, &other);

@@ -14,12 +14,27 @@ pub(super) struct Refer {
     to: String,
     /// The REFER was accepted (2xx): NOTIFYs follow.
     accepted: bool,
+    /// A refused REFER (a final non-2xx to it, or no answer) leaves the call up for the
+    /// caller to transfer it another way, instead of hanging up.
+    keep_on_refusal: bool,
 }
 
 impl CallLeg {
     /// Transfers the call to `target` (a SIP URI) by REFER, once, on a confirmed call: see the
     /// module documentation. Does nothing otherwise.
     pub fn refer(&mut self, now: Instant, target: &str) {
+        self.refer_with(now, target, false);
+    }
+
+    /// [`Self::refer`], but a REFER the far end refuses (RFC 3515 §2.4.2: a non-2xx final
+    /// response; or Timer F) only reports `transfer_failed` and leaves the call up — the
+    /// engine then places the call to the target itself and bridges it (B2BUA). A transfer
+    /// the far end accepted and then reports failed (NOTIFY) still ends the call.
+    pub fn refer_keeping_call(&mut self, now: Instant, target: &str) {
+        self.refer_with(now, target, true);
+    }
+
+    fn refer_with(&mut self, now: Instant, target: &str, keep_on_refusal: bool) {
         if !self.phase.is_confirmed() || self.up.refer.is_some() {
             return;
         }
@@ -46,6 +61,7 @@ impl CallLeg {
             ),
             to: target.to_string(),
             accepted: false,
+            keep_on_refusal,
         });
         // The transfer decides when the call ends, not the hold time.
         self.deadlines[LegTimer::Hold] = None;
@@ -146,10 +162,22 @@ impl CallLeg {
         }
     }
 
-    /// The transfer ended: `transferred` or `transfer_failed`, then our BYE.
+    /// The transfer ended: `transferred` or `transfer_failed`, then our BYE — but for a
+    /// refused REFER of [`Self::refer_keeping_call`]: `transfer_failed` and the call stays.
     fn transfer_done(&mut self, now: Instant, status: Option<u16>, ok: bool) {
         let Some(r) = &self.up.refer else { return };
         let to = r.to.clone();
+        if !ok && !r.accepted && r.keep_on_refusal {
+            self.up.refer = None;
+            self.events.push_back((
+                now,
+                CallEventKind::TransferFailed {
+                    to,
+                    sip_status: status,
+                },
+            ));
+            return;
+        }
         self.events.push_back((
             now,
             if ok {
