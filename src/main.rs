@@ -235,7 +235,8 @@ enum AgentCmd {
         /// `tag`: a tag (repeat for several).
         #[arg(long = "tag")]
         tags: Vec<String>,
-        /// `transfer`: the number or `sip:` URI.
+        /// `transfer`: the number, `sip:` URI or `agent:ID` (another agent); `warm_transfer`:
+        /// the number or `sip:` URI.
         #[arg(long)]
         target: Option<String>,
         #[command(flatten)]

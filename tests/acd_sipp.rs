@@ -2693,3 +2693,112 @@ async fn a_refused_refer_becomes_our_own_call_to_the_target_bridged_to_the_custo
         .collect();
     assert_eq!(states, ["available", "reserved", "on_call", "available"]);
 }
+
+/// A blind transfer to another agent (`agent:1002`): the first agent is released at once
+/// (its leg ended), the customer waits for the second one alone, whose phone rings and
+/// takes it; each agent's call is synced (DIALER.SYNC) with its own figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blind_transfer_to_another_agent_requeues_the_customer_for_that_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut customer = customers(dir.path(), Transport::Udp, 1);
+    let first_clip = tone(dir.path(), "first.wav", "u-law", 660, 10.0);
+    let second_clip = tone(dir.path(), "second.wav", "u-law", 880, 3.0);
+    // 1001 registers first, so it is the longest idle and takes the call; it waits for our
+    // BYE. 1002 answers the transferred call, talks 1.5 s and hangs up.
+    let mut first = phone(0, &first_clip, None, 1);
+    let mut second = phone(0, &second_clip, Some(1500), 1);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-agent-transfer",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n\
+         [[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let call = |target: &str| {
+            http.post(format!("{base}/v1/agents/1001/call/transfer"))
+                .bearer_auth(&mine)
+                .json(&serde_json::json!({"target": target}))
+                .send()
+        };
+        // To itself, or to an agent that does not exist: refused, nothing changes.
+        for bad in ["agent:1001", "agent:9999"] {
+            let r = call(bad).await.unwrap();
+            assert_eq!(r.status().as_u16(), 409, "{bad}");
+        }
+        let r = http
+            .post(format!("{base}/v1/agents/1001/call/warm_transfer"))
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({"target": "agent:1002"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "warm transfer to an agent id");
+        let r = call("agent:1002").await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    });
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![
+            ("1001", "pw-1001", first.addr.port()),
+            ("1002", "pw-1002", second.addr.port()),
+        ],
+    )
+    .await;
+    api.await.expect("the API client's checks");
+    for (name, s) in [
+        ("customer", &mut customer),
+        ("1001's phone (our BYE)", &mut first),
+        ("1002's phone (its BYE)", &mut second),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    let connected: Vec<String> = events(&db, "connected")
+        .await
+        .iter()
+        .map(|e| e["agent"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(connected, ["1001", "1002"]);
+    assert_eq!(events(&db, "queued").await.len(), 2);
+    let syncs = events(&db, "dialer_sync").await;
+    let agents: Vec<&str> = syncs.iter().map(|s| s["agent"].as_str().unwrap()).collect();
+    assert_eq!(agents, ["1001", "1002"], "{syncs:?}");
+    assert_eq!(syncs[0]["transfers"][0]["target"], "agent:1002");
+    assert_eq!(syncs[0]["transfers"][0]["flow"], "blindTransfer");
+    for (agent, want) in [
+        ("1001", ["available", "reserved", "on_call", "available"]),
+        ("1002", ["available", "reserved", "on_call", "available"]),
+    ] {
+        let states: Vec<String> = agent_states(&db, agent)
+            .await
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(states, want, "{agent}");
+    }
+}

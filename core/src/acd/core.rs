@@ -453,6 +453,38 @@ impl Acd {
         self.drain_agent_events();
     }
 
+    /// True when agent `id` exists and is available (a transfer to it may start).
+    pub fn agent_available(&self, id: &str) -> bool {
+        self.pool
+            .index(id)
+            .is_some_and(|i| self.pool.state(i) == AgentState::Available)
+    }
+
+    /// A blind transfer to agent `agent`: `customer` — released by its agent with
+    /// [`Self::transfer_away`] — waits again (a `queued` event, `max_wait` from now),
+    /// reserved for that agent alone, and is offered to it at once. False (nothing changes)
+    /// when the customer is unknown or still bridged, or the agent is not available.
+    pub fn requeue_for(&mut self, now: Instant, customer: &str, agent: &str) -> bool {
+        if !self.agent_available(agent) {
+            return false;
+        }
+        let max_wait = self.cfg.max_wait;
+        let Some(c) = self.customers.get_mut(customer) else {
+            return false;
+        };
+        if c.bridged.is_some() || self.queue.is_waiting(customer) {
+            return false;
+        }
+        c.queued_at = now;
+        c.deadline = Some(now + max_wait);
+        c.abandoned = false;
+        let position = self.queue.enqueue(customer);
+        self.event(customer, now, CallEventKind::Queued { position });
+        self.preview(now, customer, agent);
+        self.dispatch(now);
+        true
+    }
+
     /// Offers waiting customers to available agents, in priority then arrival order (a
     /// preview call only to the agent it was placed for).
     fn dispatch(&mut self, now: Instant) {

@@ -149,6 +149,9 @@ impl Engine {
                 if target.is_empty() {
                     return not_now("an empty transfer target");
                 }
+                if let Some(other) = target.strip_prefix("agent:") {
+                    return self.transfer_to_agent(now, agent, &customer, other.trim());
+                }
                 let Some(slot) = self.calls.get_mut(&customer) else {
                     return Err(AgentControlError::NoCall(agent.to_string()));
                 };
@@ -196,6 +199,51 @@ impl Engine {
             }
         }
         Ok(self.control_view(&customer))
+    }
+
+    /// A blind transfer to another agent (`agent:ID`): this agent is released (its leg
+    /// ended, wrap-up), the customer waits again for that agent alone and is offered to it
+    /// (per-call: its phone rings; standing call: bridged) — with that agent's own handling,
+    /// wrap-up and `DIALER.SYNC`. Errors: the agent is unknown, this one, or not available.
+    fn transfer_to_agent(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        customer: &str,
+        other: &str,
+    ) -> Result<CallControlView, AgentControlError> {
+        if other == agent {
+            return Err(AgentControlError::NotNow(
+                "a transfer to the same agent".to_string(),
+            ));
+        }
+        if !self.acd.as_ref().is_some_and(|a| a.agent_available(other)) {
+            return Err(AgentControlError::NotNow(format!(
+                "agent {other:?} is not available"
+            )));
+        }
+        if let Some(slot) = self.calls.get_mut(customer)
+            && slot.leg.holding()
+        {
+            slot.leg.set_hold(now, false);
+        }
+        self.stop_hold_music(customer);
+        let h = self.handling.get_mut(customer).expect("handled call");
+        h.transfers.push(TransferRecord {
+            flow: CallFlow::BlindTransfer,
+            target: format!("agent:{other}"),
+            at_ms: ms(h.connected_at, now),
+        });
+        h.flow = CallFlow::BlindTransfer;
+        self.flow_status(customer, now, FlowStatus::Transferring);
+        self.end_handling(customer, now);
+        if let Some(acd) = &mut self.acd {
+            acd.transfer_away(now, customer);
+            acd.requeue_for(now, customer, other);
+        }
+        self.run_acd(now);
+        self.after_touch(now, customer);
+        Ok(self.control_view(customer))
     }
 
     fn control_view(&self, customer: &str) -> CallControlView {
@@ -451,6 +499,20 @@ impl Engine {
             warm: None,
         };
         let recording_already = self.handling.get(customer).is_some_and(|h| h.recording_on);
+        // The customer comes from another agent (a transfer to this one): that agent's call
+        // is synced now, its wrap-up counted so far.
+        if let Some(prev) = self
+            .handling
+            .get_mut(customer)
+            .filter(|p| p.ended_at.is_some())
+        {
+            if !prev.wrap_over {
+                prev.wrap_ms = prev.wrap_started.map_or(0, |w| ms(w, now));
+            }
+            prev.wrap_over = true;
+            prev.recording_pending = false;
+            self.maybe_sync(customer, now);
+        }
         // A previous agent call of this agent not synced yet (its wrap-up cut short): now.
         if let Some(prev) = self
             .agent_handling
