@@ -379,6 +379,27 @@ async fn a_supervisor_runs_a_campaign_in_the_console_and_an_agent_takes_a_call()
             .any(|c| c["number"] == sold.as_str() && c["agentDisposition"] == "sale"),
         "{calls}"
     );
+    // The CDR carries each connected call's agent part (from its DIALER.SYNC).
+    let cdr = reqwest::Client::new()
+        .get(format!("{base}/v1/campaigns/{id}/cdr"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut rows = csv::Reader::from_reader(cdr.as_bytes());
+    let head = rows.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (number, agent, talk) = (col("number"), col("agent"), col("talkMs"));
+    let sold_row = rows
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[number] == sold.as_str() && !r[agent].is_empty())
+        .unwrap_or_else(|| panic!("{sold} with its agent in\n{cdr}"));
+    assert!(["1001", "1002"].contains(&&sold_row[agent]), "{cdr}");
+    assert!(sold_row[talk].parse::<u64>().unwrap() > 0, "{cdr}");
 
     // The monitor's figures are the API's.
     let (_, stats) = admin

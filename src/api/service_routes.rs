@@ -996,6 +996,7 @@ async fn campaign_cdr(
     caller.require(Role::Supervisor)?;
     let row = load_campaign(&state, &id).await?;
     let rows = state.store.campaign_calls(row.id).await.map_err(db_error)?;
+    let syncs = cdr_agent_columns(state.store.campaign_syncs(row.id).await.map_err(db_error)?);
     let mut w = csv::Writer::from_writer(Vec::new());
     let cols = [
         "callId",
@@ -1015,10 +1016,20 @@ async fn campaign_cdr(
         "ringingAt",
         "answeredAt",
         "endedAt",
+        "agent",
+        "talkMs",
+        "holdMs",
+        "wrapUpMs",
+        "tags",
+        "transfers",
+        "recording",
     ];
     w.write_record(cols).map_err(db_error)?;
     for r in &rows {
-        let v = call_view(r);
+        let mut v = call_view(r);
+        if let (Some(m), Some(a)) = (v.as_object_mut(), syncs.get(&r.attempt_id)) {
+            m.extend(a.clone());
+        }
         let rec: Vec<String> = cols
             .iter()
             .map(|c| match &v[*c] {
@@ -1386,6 +1397,26 @@ async fn get_dnc(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_transferred_calls_cdr_names_both_agents_and_sums_their_times() {
+        let a = r#"{"type":"dialer_sync","agent":"1001","talkMs":4000,"holdMs":500,"wrapUpMs":0,
+                    "tags":["vip"],"transfers":[{"flow":"blindTransfer","target":"agent:1002","atMs":3000}],
+                    "recording":null}"#;
+        let b = r#"{"type":"dialer_sync","agent":"1002","talkMs":6000,"holdMs":0,"wrapUpMs":2000,
+                    "tags":["sale","callback"],"transfers":[],"recording":"/v1/calls/x/recording"}"#;
+        let cols =
+            super::cdr_agent_columns(vec![(7, a.into()), (7, b.into()), (8, "not json".into())]);
+        let m = &cols[&7];
+        assert_eq!(m["agent"], "1001>1002");
+        assert_eq!(m["talkMs"], 10000);
+        assert_eq!(m["holdMs"], 500);
+        assert_eq!(m["wrapUpMs"], 2000);
+        assert_eq!(m["tags"], "vip;sale;callback");
+        assert_eq!(m["transfers"], "agent:1002");
+        assert_eq!(m["recording"], "/v1/calls/x/recording");
+        assert!(!cols.contains_key(&8));
+    }
     use super::parse_range;
 
     #[test]
@@ -1500,4 +1531,67 @@ async fn stats_series(
         })
         .collect();
     Ok(Json(serde_json::json!({"from": from, "points": points})))
+}
+
+/// The CDR's agent columns per attempt from its `dialer_sync` events (several when the call
+/// was transferred from agent to agent): `agent` (the agents in order, `1001>1002`), `talkMs`,
+/// `holdMs`, `wrapUpMs` (summed), `tags` (`;`-separated), `transfers` (the targets, `;`),
+/// `recording` (the last link).
+fn cdr_agent_columns(syncs: Vec<(i64, String)>) -> BTreeMap<i64, serde_json::Map<String, Value>> {
+    let mut out: BTreeMap<i64, serde_json::Map<String, Value>> = BTreeMap::new();
+    for (attempt, data) in syncs {
+        let Ok(e) = serde_json::from_str::<Value>(&data) else {
+            continue;
+        };
+        let m = out.entry(attempt).or_default();
+        let join =
+            |m: &mut serde_json::Map<String, Value>, k: &str, sep: &str, add: Vec<String>| {
+                let mut parts: Vec<String> = m
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.split(sep).map(str::to_string).collect())
+                    .unwrap_or_default();
+                parts.extend(add);
+                m.insert(k.into(), Value::String(parts.join(sep)));
+            };
+        let strings = |v: &Value, field: Option<&str>| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| match field {
+                            Some(f) => x[f].as_str(),
+                            None => x.as_str(),
+                        })
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        join(
+            m,
+            "agent",
+            ">",
+            e["agent"]
+                .as_str()
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+        );
+        join(m, "tags", ";", strings(&e["tags"], None));
+        join(
+            m,
+            "transfers",
+            ";",
+            strings(&e["transfers"], Some("target")),
+        );
+        for k in ["talkMs", "holdMs", "wrapUpMs"] {
+            let sum = m.get(k).and_then(Value::as_u64).unwrap_or(0) + e[k].as_u64().unwrap_or(0);
+            m.insert(k.into(), sum.into());
+        }
+        if let Some(r) = e["recording"].as_str() {
+            m.insert("recording".into(), r.into());
+        }
+    }
+    out
 }

@@ -441,6 +441,19 @@ impl Store {
             .collect())
     }
 
+    /// The `dialer_sync` events of a campaign's calls (one per agent that handled the call,
+    /// in order): (attempt row id, the event as stored). The CDR's agent columns. Errors:
+    /// database errors.
+    pub async fn campaign_syncs(&self, campaign_id: i64) -> anyhow::Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT e.attempt_id, e.data FROM call_events e JOIN attempts a ON a.id = e.attempt_id \
+             WHERE a.campaign_id = $1 AND e.kind = 'dialer_sync' ORDER BY e.id",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The call with this Call-ID, if stored. Errors: database errors.
     pub async fn call(&self, call_id: &str) -> anyhow::Result<Option<CallRecord>> {
         let sql = format!(

@@ -400,7 +400,8 @@ async function minuteSeries(campaignId) {
 }
 
 async function viewMonitor(main, campaignId) {
-  const campaigns = await api('GET', '/v1/campaigns');
+  // `outdial run --api` has no stored campaigns (404): the monitor still shows its one run.
+  const campaigns = await api('GET', '/v1/campaigns').catch(() => []);
   const select = h('select', {
     id: 'monitor-campaign',
     onchange: (e) => { location.hash = e.target.value ? '#/monitor/' + e.target.value : '#/monitor'; },
