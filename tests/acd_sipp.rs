@@ -2802,3 +2802,100 @@ async fn a_blind_transfer_to_another_agent_requeues_the_customer_for_that_agent(
         assert_eq!(states, want, "{agent}");
     }
 }
+
+const FAILED_REFER_CUSTOMER: &str = include_str!("../sip-fixtures/scenarios/uas_refer_failed.xml");
+
+/// A blind transfer the trunk accepts and whose target is busy (NOTIFY `SIP/2.0 486`): the
+/// customer is not hung up but waits again in the queue and is bridged to the next agent
+/// (here the same one, free again), until it hangs up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blind_transfer_to_a_busy_target_puts_the_customer_back_in_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 10.0);
+    let agent_clip = tone(dir.path(), "agent.wav", "u-law", 660, 10.0);
+    let mut customer = SippUas::start(
+        &FAILED_REFER_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    // Two offers to the one agent, each ended by our BYE.
+    let mut agent = phone(0, &agent_clip, None, 2);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-failed-transfer",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
+    );
+    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
+    let mine = outdial::api::auth::new_token();
+    store
+        .create_token("1001", "agent", Some("1001"), &mine)
+        .await
+        .unwrap();
+    drop(store);
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = http
+            .post(format!("{base}/v1/agents/1001/call/transfer"))
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({"target": "+14155557777"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    });
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![("1001", "pw-1001", agent.addr.port())],
+    )
+    .await;
+    api.await.expect("the API client's checks");
+    for (name, s) in [
+        ("customer (REFER, NOTIFY 486, its BYE)", &mut customer),
+        ("agent (two offers)", &mut agent),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.detail.as_deref(), Some("remote_bye"), "{a:?}");
+    let failed = events(&db, "transfer_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["sip_status"], 486);
+    assert!(events(&db, "transferred").await.is_empty());
+    assert_eq!(events(&db, "queued").await.len(), 2);
+    assert_eq!(events(&db, "connected").await.len(), 2);
+    assert_eq!(events(&db, "dialer_sync").await.len(), 2);
+    let states: Vec<String> = agent_states(&db, "1001")
+        .await
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "available",
+            "reserved",
+            "on_call",
+            "available",
+            "reserved",
+            "on_call",
+            "available"
+        ]
+    );
+}

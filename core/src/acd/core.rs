@@ -460,6 +460,26 @@ impl Acd {
             .is_some_and(|i| self.pool.state(i) == AgentState::Available)
     }
 
+    /// A blind transfer that failed after its agent released the customer: the customer
+    /// waits again for any agent (a `queued` event, `max_wait` from now). False (nothing
+    /// changes) when the customer is unknown, bridged or already waiting.
+    pub fn requeue(&mut self, now: Instant, customer: &str) -> bool {
+        let max_wait = self.cfg.max_wait;
+        let Some(c) = self.customers.get_mut(customer) else {
+            return false;
+        };
+        if c.bridged.is_some() || self.queue.is_waiting(customer) {
+            return false;
+        }
+        c.queued_at = now;
+        c.deadline = Some(now + max_wait);
+        c.abandoned = false;
+        let position = self.queue.enqueue(customer);
+        self.event(customer, now, CallEventKind::Queued { position });
+        self.dispatch(now);
+        true
+    }
+
     /// A blind transfer to agent `agent`: `customer` — released by its agent with
     /// [`Self::transfer_away`] — waits again (a `queued` event, `max_wait` from now),
     /// reserved for that agent alone, and is offered to it at once. False (nothing changes)

@@ -260,6 +260,15 @@ impl Engine {
         let Some(target) = self.blind_pending.remove(customer) else {
             return;
         };
+        if self
+            .calls
+            .get(customer)
+            .is_some_and(|s| s.leg.transfer_failed_after_accept())
+        {
+            // The trunk tried the target and it failed: back to the queue, not a retry.
+            self.back_to_queue(now, customer);
+            return;
+        }
         let Some(slot) = self.calls.get(customer).filter(|s| s.leg.is_up()) else {
             return;
         };
@@ -302,10 +311,27 @@ impl Engine {
         self.after_touch(now, customer);
     }
 
-    /// The customer of a blind transfer that could not be completed: hung up
-    /// (`transfer_failed`).
+    /// The customer of a blind transfer that could not be completed: back in the queue for
+    /// the next agent, or hung up (`transfer_failed`) when there is no queue.
     fn end_blind(&mut self, now: Instant, customer: &str) {
-        self.end_with(now, customer, crate::events::EndReason::TransferFailed);
+        self.back_to_queue(now, customer);
+    }
+
+    /// A customer whose blind transfer failed waits again for an agent (off hold, a
+    /// `queued` event); without an ACD, or when it cannot be queued, its call ends
+    /// `transfer_failed`.
+    fn back_to_queue(&mut self, now: Instant, customer: &str) {
+        if self.calls.get(customer).is_some_and(|s| s.leg.holding()) {
+            self.hold_leg(now, customer, false);
+        }
+        let queued = self.calls.get(customer).is_some_and(|s| s.leg.is_up())
+            && self.acd.as_mut().is_some_and(|a| a.requeue(now, customer));
+        if queued {
+            self.run_acd(now);
+            self.after_touch(now, customer);
+        } else {
+            self.end_with(now, customer, crate::events::EndReason::TransferFailed);
+        }
     }
 
     /// A transferred customer whose other party hung up: BYE, `detail` `transferred`.

@@ -390,6 +390,9 @@ struct Confirmed {
     invite_server_txs: Vec<InviteServerTx>,
     /// A blind transfer by REFER in progress (RFC 3515).
     refer: Option<refer::Refer>,
+    /// The last transfer of [`CallLeg::refer_keeping_call`] failed after the far end had
+    /// accepted the REFER (its NOTIFY reported the target's failure).
+    refer_failed_after_accept: bool,
 }
 
 impl Confirmed {
@@ -407,6 +410,7 @@ impl Confirmed {
             server_txs: Vec::new(),
             invite_server_txs: Vec::new(),
             refer: None,
+            refer_failed_after_accept: false,
         }
     }
 }

@@ -26,10 +26,12 @@ impl CallLeg {
         self.refer_with(now, target, false);
     }
 
-    /// [`Self::refer`], but a REFER the far end refuses (RFC 3515 §2.4.2: a non-2xx final
-    /// response; or Timer F) only reports `transfer_failed` and leaves the call up — the
-    /// engine then places the call to the target itself and bridges it (B2BUA). A transfer
-    /// the far end accepted and then reports failed (NOTIFY) still ends the call.
+    /// [`Self::refer`], but a transfer that fails only reports `transfer_failed` and leaves
+    /// the call up: a REFER the far end refuses (RFC 3515 §2.4.2: a non-2xx final response;
+    /// or Timer F) — the engine then places the call to the target itself and bridges it
+    /// (B2BUA) — or one it accepted and then reports failed (a NOTIFY's sipfrag with a
+    /// non-2xx final status: [`Self::transfer_failed_after_accept`]) — the engine puts the
+    /// customer back in its queue.
     pub fn refer_keeping_call(&mut self, now: Instant, target: &str) {
         self.refer_with(now, target, true);
     }
@@ -162,12 +164,13 @@ impl CallLeg {
         }
     }
 
-    /// The transfer ended: `transferred` or `transfer_failed`, then our BYE — but for a
-    /// refused REFER of [`Self::refer_keeping_call`]: `transfer_failed` and the call stays.
+    /// The transfer ended: `transferred` or `transfer_failed`, then our BYE — but a failed
+    /// one of [`Self::refer_keeping_call`]: `transfer_failed` and the call stays.
     fn transfer_done(&mut self, now: Instant, status: Option<u16>, ok: bool) {
         let Some(r) = &self.up.refer else { return };
         let to = r.to.clone();
-        if !ok && !r.accepted && r.keep_on_refusal {
+        if !ok && r.keep_on_refusal {
+            self.up.refer_failed_after_accept = r.accepted;
             self.up.refer = None;
             self.events.push_back((
                 now,
@@ -213,6 +216,12 @@ impl CallLeg {
     /// The REFER's next timer (for `poll_timeout`).
     pub(super) fn refer_deadline(&self) -> Option<Instant> {
         self.up.refer.as_ref().and_then(|r| r.tx.poll_timeout())
+    }
+
+    /// True when the last transfer of [`Self::refer_keeping_call`] failed after the far end
+    /// accepted it (the target busy, unanswered, …), false when it was refused or none failed.
+    pub fn transfer_failed_after_accept(&self) -> bool {
+        self.up.refer_failed_after_accept
     }
 
     /// Whether the REFER was accepted (NOTIFYs may follow).
