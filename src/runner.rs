@@ -118,6 +118,7 @@ pub fn media_plan(cfg: &CampaignConfig) -> anyhow::Result<MediaPlan> {
             media_timeout: (cfg.media_timeout > 0).then(|| Duration::from_secs(cfg.media_timeout)),
             watch_beep: cfg.on_machine == MachineAction::Voicemail,
         },
+        media_timeout_action: cfg.media_timeout_action,
         on_machine: cfg.on_machine,
         // With agents, humans go to the queue unless another action was chosen.
         on_human: match (cfg.on_human, cfg.acd.is_some()) {

@@ -621,3 +621,25 @@ async fn two_nodes_share_one_campaign_through_postgresql() {
         .unwrap();
     assert_eq!(state, "completed");
 }
+
+/// `media_timeout_action = "hangup"`: a far end that answers and sends no RTP (the outcomes
+/// scenario as shipped) is hung up once `media_timeout` passes, detail `media_timeout` — not
+/// kept up for the hold time; SIPp sees our BYE. With the default action (`event`) the same
+/// call lasts its hold time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_rtp_for_media_timeout_hangs_up_when_asked_to() {
+    one_call_against_scenario(
+        "rtp-timeout",
+        OUTCOMES_SCENARIO,
+        "hold_time = 30\nmedia_timeout = 1\nmedia_timeout_action = \"hangup\"\n[amd]\nprofile = \"off\"",
+        "media_timeout",
+    )
+    .await;
+    one_call_against_scenario(
+        "rtp-timeout-event",
+        OUTCOMES_SCENARIO,
+        "hold_time = 2\nmedia_timeout = 1\n[amd]\nprofile = \"off\"",
+        "hold_time",
+    )
+    .await;
+}

@@ -439,6 +439,8 @@ fn with_call_controls(mut schemas: Value) -> Value {
     let body = &mut schemas["CampaignBody"]["properties"];
     body["recording"] = json!({"type": "string", "enum": ["off", "all", "agent_calls"],
         "description": "call recording: stereo WAV per call (customer left, agent right) in recordingsDir"});
+    body["mediaTimeoutAction"] = json!({"type": "string", "enum": ["event", "hangup"],
+        "description": "after mediaTimeout seconds without RTP: the event only, or then BYE (not while on hold)"});
     body["recordingRetentionDays"] = json!({"type": "integer", "minimum": 0,
         "description": "days a call recording is kept (0: until deleted by hand)"});
     schemas["CallControlBody"] = json!({"type": "object", "additionalProperties": false, "properties": {

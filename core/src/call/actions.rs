@@ -41,6 +41,18 @@ pub enum HumanAction {
     Ivr,
 }
 
+/// What `media_timeout` does (`media_timeout_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaTimeoutAction {
+    /// A `media_timeout` event only; the call stays up (a trunk that stops RTP in silence).
+    #[default]
+    Event,
+    /// The event, then BYE (detail `media_timeout`) — unless the call is on hold, by us or
+    /// by the far end, when no RTP is expected.
+    Hangup,
+}
+
 /// Whether and when a campaign records its calls (`recording`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,4 +87,6 @@ pub struct MediaPlan {
     pub ivr_prompts: std::collections::HashMap<std::path::PathBuf, Arc<Vec<i16>>>,
     /// Whether the call is recorded (docs/acd.md).
     pub recording: RecordingMode,
+    /// What a `media_timeout` does.
+    pub media_timeout_action: MediaTimeoutAction,
 }

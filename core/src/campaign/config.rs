@@ -214,6 +214,10 @@ pub struct CampaignConfig {
     /// Seconds without RTP after the answer before a `media_timeout` event (0: never).
     #[serde(default = "default_media_timeout")]
     pub media_timeout: u64,
+    /// What `media_timeout` does: `event` (default: the event only) or `hangup` (then BYE,
+    /// detail `media_timeout`, unless the call is on hold).
+    #[serde(default)]
+    pub media_timeout_action: crate::call::actions::MediaTimeoutAction,
     /// On a machine: `hangup` (default), `voicemail` (wait for the beep, play
     /// `voicemail_file`, hang up) or `continue`.
     #[serde(default)]
@@ -882,6 +886,11 @@ impl CampaignConfig {
                 bail!("inbound: needs agents (an [acd] table) to take the calls");
             }
         }
+        if self.media_timeout_action == crate::call::actions::MediaTimeoutAction::Hangup
+            && self.media_timeout == 0
+        {
+            bail!("media_timeout_action = \"hangup\": needs media_timeout > 0 (seconds)");
+        }
         if self.on_human == HumanAction::Queue && self.acd.is_none() {
             bail!("on_human = \"queue\": needs an [acd] table with agents");
         }
@@ -1083,6 +1092,31 @@ max_attempts = 3
         assert_eq!(c.cps, 10.0);
         assert_eq!(c.rule_for(Disposition::Busy).unwrap().max_attempts, 3);
         assert!(c.rule_for(Disposition::NoAnswer).is_none());
+    }
+
+    #[test]
+    fn hanging_up_on_a_media_timeout_needs_one() {
+        let parse = |extra: &str| -> CampaignConfig {
+            toml::from_str(&format!(
+                "name = \"t\"\ntrunk = \"sip:127.0.0.1:5080\"\ncaller_id = \"+1415\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        let e = parse("media_timeout = 0\nmedia_timeout_action = \"hangup\"")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs media_timeout > 0"), "{e}");
+        let c = parse("media_timeout = 5\nmedia_timeout_action = \"hangup\"");
+        c.validate().unwrap();
+        assert_eq!(
+            c.media_timeout_action,
+            crate::call::actions::MediaTimeoutAction::Hangup
+        );
+        assert_eq!(
+            base().media_timeout_action,
+            crate::call::actions::MediaTimeoutAction::Event
+        );
     }
 
     #[test]

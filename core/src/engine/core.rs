@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use crate::acd::AcdConfig;
-use crate::call::actions::{HumanAction, MachineAction, MediaPlan};
+use crate::call::actions::{HumanAction, MachineAction, MediaPlan, MediaTimeoutAction};
 use crate::call::leg::{ALLOW, CallLeg, CallSpec, Destination, Linger, TrunkNote};
 use crate::engine::trunks::{TrunkRoute, TrunkSet, TrunkStateChange, TrunkStats};
 use crate::events::AgentEvent;
@@ -1253,7 +1253,15 @@ impl Engine {
                 return;
             }
             MediaEvent::MediaTimeout { after_ms } => {
-                self.emit(id, now, CallEventKind::MediaTimeout { after_ms })
+                self.emit(id, now, CallEventKind::MediaTimeout { after_ms });
+                let slot = self.calls.get_mut(id).expect("checked above");
+                // The far end gone without a BYE (no RTP is expected while on hold).
+                if slot.plan.media_timeout_action == MediaTimeoutAction::Hangup
+                    && !slot.leg.holding()
+                    && !slot.leg.is_held()
+                {
+                    slot.leg.hang_up_answered(now, EndReason::MediaTimeout);
+                }
             }
             MediaEvent::PlaybackDone => {
                 let slot = self.calls.get_mut(id).expect("checked above");

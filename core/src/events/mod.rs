@@ -819,6 +819,9 @@ pub enum EndReason {
     Transferred,
     /// We hung up after a blind transfer failed.
     TransferFailed,
+    /// No RTP for `media_timeout` seconds with `media_timeout_action = "hangup"`: the far end
+    /// is gone without a BYE (RTP timeout, as Asterisk's `rtptimeout`).
+    MediaTimeout,
 }
 
 impl EndReason {
@@ -853,6 +856,7 @@ impl EndReason {
             IvrEnded => "ivr_ended",
             Transferred => "transferred",
             TransferFailed => "transfer_failed",
+            MediaTimeout => "media_timeout",
         }
     }
 }

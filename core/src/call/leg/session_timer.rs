@@ -157,6 +157,12 @@ impl CallLeg {
         self.up.holding
     }
 
+    /// True while the far end holds us (its last offer was `sendonly` or `inactive`, RFC
+    /// 3264 §8.4).
+    pub fn is_held(&self) -> bool {
+        self.up.held
+    }
+
     fn refresh_in_progress(&self) -> bool {
         match &self.up.refresh {
             Some(Refresh::Update(t)) => !t.is_terminated(),
