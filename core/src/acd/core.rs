@@ -464,18 +464,9 @@ impl Acd {
     /// waits again for any agent (a `queued` event, `max_wait` from now). False (nothing
     /// changes) when the customer is unknown, bridged or already waiting.
     pub fn requeue(&mut self, now: Instant, customer: &str) -> bool {
-        let max_wait = self.cfg.max_wait;
-        let Some(c) = self.customers.get_mut(customer) else {
-            return false;
-        };
-        if c.bridged.is_some() || self.queue.is_waiting(customer) {
+        if !self.wait_again(now, customer) {
             return false;
         }
-        c.queued_at = now;
-        c.deadline = Some(now + max_wait);
-        c.abandoned = false;
-        let position = self.queue.enqueue(customer);
-        self.event(customer, now, CallEventKind::Queued { position });
         self.dispatch(now);
         true
     }
@@ -485,9 +476,17 @@ impl Acd {
     /// reserved for that agent alone, and is offered to it at once. False (nothing changes)
     /// when the customer is unknown or still bridged, or the agent is not available.
     pub fn requeue_for(&mut self, now: Instant, customer: &str, agent: &str) -> bool {
-        if !self.agent_available(agent) {
+        if !self.agent_available(agent) || !self.wait_again(now, customer) {
             return false;
         }
+        self.preview(now, customer, agent);
+        self.dispatch(now);
+        true
+    }
+
+    /// A released customer back in line: `max_wait` counted from now, a `queued` event.
+    /// False (nothing changes) when it is unknown, bridged or already waiting.
+    fn wait_again(&mut self, now: Instant, customer: &str) -> bool {
         let max_wait = self.cfg.max_wait;
         let Some(c) = self.customers.get_mut(customer) else {
             return false;
@@ -500,8 +499,6 @@ impl Acd {
         c.abandoned = false;
         let position = self.queue.enqueue(customer);
         self.event(customer, now, CallEventKind::Queued { position });
-        self.preview(now, customer, agent);
-        self.dispatch(now);
         true
     }
 

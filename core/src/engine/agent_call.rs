@@ -162,21 +162,7 @@ impl Engine {
                 // A trunk that refuses REFER: we call the target and bridge it (below).
                 slot.leg.refer_keeping_call(now, &uri);
                 self.blind_pending.insert(customer.clone(), target);
-                self.stop_hold_music(&customer);
-                let h = self.handling.get_mut(&customer).expect("handled call");
-                h.transfers.push(TransferRecord {
-                    flow: CallFlow::BlindTransfer,
-                    target: uri,
-                    at_ms: ms(h.connected_at, now),
-                });
-                h.flow = CallFlow::BlindTransfer;
-                self.flow_status(&customer, now, FlowStatus::Transferring);
-                self.end_handling(&customer, now);
-                if let Some(acd) = &mut self.acd {
-                    acd.transfer_away(now, &customer);
-                }
-                self.run_acd(now);
-                self.after_touch(now, &customer);
+                self.hand_over_blind(now, &customer, uri, None);
             }
             CallControl::Record => {
                 let h = self.handling.get_mut(&customer).expect("handled call");
@@ -227,11 +213,26 @@ impl Engine {
         {
             slot.leg.set_hold(now, false);
         }
+        self.hand_over_blind(now, customer, format!("agent:{other}"), Some(other));
+        Ok(self.control_view(customer))
+    }
+
+    /// The agent's part of a blind transfer to `target` (a URI, or `agent:ID`): music on hold
+    /// stopped, the transfer recorded, the flow `blindTransfer:transferring`, this agent's
+    /// handling ended and the agent released; with `to_agent`, the customer queued again for
+    /// that agent alone.
+    fn hand_over_blind(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        target: String,
+        to_agent: Option<&str>,
+    ) {
         self.stop_hold_music(customer);
         let h = self.handling.get_mut(customer).expect("handled call");
         h.transfers.push(TransferRecord {
             flow: CallFlow::BlindTransfer,
-            target: format!("agent:{other}"),
+            target,
             at_ms: ms(h.connected_at, now),
         });
         h.flow = CallFlow::BlindTransfer;
@@ -239,11 +240,12 @@ impl Engine {
         self.end_handling(customer, now);
         if let Some(acd) = &mut self.acd {
             acd.transfer_away(now, customer);
-            acd.requeue_for(now, customer, other);
+            if let Some(other) = to_agent {
+                acd.requeue_for(now, customer, other);
+            }
         }
         self.run_acd(now);
         self.after_touch(now, customer);
-        Ok(self.control_view(customer))
     }
 
     fn control_view(&self, customer: &str) -> CallControlView {

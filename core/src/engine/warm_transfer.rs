@@ -69,7 +69,43 @@ impl Engine {
         let Some(port) = self.bound_ports.pop_front() else {
             return Err(not_now("no RTP port bound for another leg"));
         };
-        let spec = slot.leg.spec_for(&target, port, CONSULT_RING, MAX_CALL);
+        let (leg_id, uri) = self.start_transfer_leg(now, customer, &target, port);
+        let h = self.handling.get_mut(customer).expect("handled call");
+        self.out.push_back(Output::Media(MediaCommand::Unbridge {
+            customer: customer.to_string(),
+            agent: h.agent_leg.clone(),
+        }));
+        h.transfers.push(TransferRecord {
+            flow: CallFlow::WarmTransfer,
+            target: uri.clone(),
+            at_ms: ms(h.connected_at, now),
+        });
+        h.flow = CallFlow::WarmTransfer;
+        h.warm = Some(Warm {
+            leg: leg_id.clone(),
+            target: uri,
+            phase: WarmPhase::Dialing,
+        });
+        self.consults.insert(leg_id.clone(), customer.to_string());
+        self.flow_status(customer, now, FlowStatus::StartingWarmTransfer);
+        self.after_touch(now, &leg_id);
+        self.after_touch(now, customer);
+        Ok(())
+    }
+
+    /// A call of ours to `target` for `customer` (a warm transfer's consultation leg, or a
+    /// blind transfer after a refused REFER), RTP on `port`: through the customer's trunk hop,
+    /// or straight to a `sip:` URI with an IP literal; the customer put on hold. Returns (the
+    /// new leg's Call-ID, its Request-URI). The caller checked the customer's call is there.
+    fn start_transfer_leg(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        target: &str,
+        port: u16,
+    ) -> (String, String) {
+        let slot = self.calls.get(customer).expect("checked by the caller");
+        let spec = slot.leg.spec_for(target, port, CONSULT_RING, MAX_CALL);
         let uri = spec.hops[0].request_uri.clone();
         // A `sip:` URI with an IP literal is reached there; a number through the trunk.
         let direct = crate::call::leg::direct_address(&uri).filter(|_| target.starts_with("sip:"));
@@ -99,27 +135,7 @@ impl Engine {
             now,
         );
         self.calls.insert(leg_id.clone(), slot);
-        let h = self.handling.get_mut(customer).expect("handled call");
-        self.out.push_back(Output::Media(MediaCommand::Unbridge {
-            customer: customer.to_string(),
-            agent: h.agent_leg.clone(),
-        }));
-        h.transfers.push(TransferRecord {
-            flow: CallFlow::WarmTransfer,
-            target: uri.clone(),
-            at_ms: ms(h.connected_at, now),
-        });
-        h.flow = CallFlow::WarmTransfer;
-        h.warm = Some(Warm {
-            leg: leg_id.clone(),
-            target: uri,
-            phase: WarmPhase::Dialing,
-        });
-        self.consults.insert(leg_id.clone(), customer.to_string());
-        self.flow_status(customer, now, FlowStatus::StartingWarmTransfer);
-        self.after_touch(now, &leg_id);
-        self.after_touch(now, customer);
-        Ok(())
+        (leg_id, uri)
     }
 
     /// `swap`: the agent goes to the party on hold; the one it talked to goes on hold.
@@ -269,42 +285,14 @@ impl Engine {
             self.back_to_queue(now, customer);
             return;
         }
-        let Some(slot) = self.calls.get(customer).filter(|s| s.leg.is_up()) else {
+        if !self.calls.get(customer).is_some_and(|s| s.leg.is_up()) {
             return;
-        };
+        }
         let Some(port) = self.bound_ports.pop_front() else {
             self.end_blind(now, customer);
             return;
         };
-        let spec = slot.leg.spec_for(&target, port, CONSULT_RING, MAX_CALL);
-        let uri = spec.hops[0].request_uri.clone();
-        let direct = crate::call::leg::direct_address(&uri).filter(|_| target.starts_with("sip:"));
-        let attempt = slot.attempt.clone();
-        let leg_id = self.tokens.call_id();
-        let local = self.cfg.local.clone();
-        self.hold_leg(now, customer, true);
-        self.out.push_back(Output::Media(MediaCommand::Open {
-            call_id: leg_id.clone(),
-            port,
-        }));
-        let leg = CallLeg::start(
-            now,
-            leg_id.clone(),
-            spec,
-            local,
-            self.cfg.timers,
-            self.tokens.fork(),
-        );
-        let slot = Slot::new(
-            leg,
-            Role::Consult,
-            direct,
-            attempt,
-            port,
-            MediaPlan::default(),
-            now,
-        );
-        self.calls.insert(leg_id.clone(), slot);
+        let (leg_id, uri) = self.start_transfer_leg(now, customer, &target, port);
         self.blind_legs
             .insert(leg_id.clone(), (customer.to_string(), uri));
         self.after_touch(now, &leg_id);
