@@ -1538,60 +1538,60 @@ async fn stats_series(
 /// `holdMs`, `wrapUpMs` (summed), `tags` (`;`-separated), `transfers` (the targets, `;`),
 /// `recording` (the last link).
 fn cdr_agent_columns(syncs: Vec<(i64, String)>) -> BTreeMap<i64, serde_json::Map<String, Value>> {
-    let mut out: BTreeMap<i64, serde_json::Map<String, Value>> = BTreeMap::new();
+    /// One call's agent part, gathered over its syncs.
+    #[derive(Default)]
+    struct Part {
+        agents: Vec<String>,
+        tags: Vec<String>,
+        transfers: Vec<String>,
+        talk_ms: u64,
+        hold_ms: u64,
+        wrap_up_ms: u64,
+        recording: Option<String>,
+    }
+    let texts = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut parts: BTreeMap<i64, Part> = BTreeMap::new();
     for (attempt, data) in syncs {
         let Ok(e) = serde_json::from_str::<Value>(&data) else {
             continue;
         };
-        let m = out.entry(attempt).or_default();
-        let join =
-            |m: &mut serde_json::Map<String, Value>, k: &str, sep: &str, add: Vec<String>| {
-                let mut parts: Vec<String> = m
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.split(sep).map(str::to_string).collect())
-                    .unwrap_or_default();
-                parts.extend(add);
-                m.insert(k.into(), Value::String(parts.join(sep)));
-            };
-        let strings = |v: &Value, field: Option<&str>| -> Vec<String> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| match field {
-                            Some(f) => x[f].as_str(),
-                            None => x.as_str(),
-                        })
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        join(
-            m,
-            "agent",
-            ">",
-            e["agent"]
-                .as_str()
-                .map(str::to_string)
+        let p = parts.entry(attempt).or_default();
+        p.agents.extend(e["agent"].as_str().map(str::to_string));
+        p.tags.extend(texts(&e["tags"]));
+        p.transfers.extend(
+            e["transfers"]
+                .as_array()
                 .into_iter()
-                .collect(),
+                .flatten()
+                .filter_map(|t| t["target"].as_str().map(str::to_string)),
         );
-        join(m, "tags", ";", strings(&e["tags"], None));
-        join(
-            m,
-            "transfers",
-            ";",
-            strings(&e["transfers"], Some("target")),
-        );
-        for k in ["talkMs", "holdMs", "wrapUpMs"] {
-            let sum = m.get(k).and_then(Value::as_u64).unwrap_or(0) + e[k].as_u64().unwrap_or(0);
-            m.insert(k.into(), sum.into());
-        }
+        p.talk_ms += e["talkMs"].as_u64().unwrap_or(0);
+        p.hold_ms += e["holdMs"].as_u64().unwrap_or(0);
+        p.wrap_up_ms += e["wrapUpMs"].as_u64().unwrap_or(0);
         if let Some(r) = e["recording"].as_str() {
-            m.insert("recording".into(), r.into());
+            p.recording = Some(r.to_string());
         }
     }
-    out
+    parts
+        .into_iter()
+        .map(|(attempt, p)| {
+            let mut m = serde_json::Map::new();
+            m.insert("agent".into(), p.agents.join(">").into());
+            m.insert("talkMs".into(), p.talk_ms.into());
+            m.insert("holdMs".into(), p.hold_ms.into());
+            m.insert("wrapUpMs".into(), p.wrap_up_ms.into());
+            m.insert("tags".into(), p.tags.join(";").into());
+            m.insert("transfers".into(), p.transfers.join(";").into());
+            if let Some(r) = p.recording {
+                m.insert("recording".into(), r.into());
+            }
+            (attempt, m)
+        })
+        .collect()
 }
