@@ -131,6 +131,33 @@ fn register(
     out.status.code().unwrap_or(-1)
 }
 
+/// A new API token of agent `agent`'s own, stored in the campaign's database in `dir`.
+async fn agent_token(dir: &Path, agent: &str) -> String {
+    let store = Store::open(&dir.join("outdial.db")).await.unwrap();
+    let token = outdial::api::auth::new_token();
+    store
+        .create_token(agent, "agent", Some(agent), &token)
+        .await
+        .unwrap();
+    token
+}
+
+/// Once agent 1001 is on its call (and 300 ms into it), its blind transfer to `target`
+/// through the run's API at `base` with its own `token`: accepted (200).
+async fn transfer_once_on_call(base: String, token: String, target: String) {
+    let http = reqwest::Client::new();
+    agent_until(&http, &base, &token, "1001", |v| v["state"] == "on_call").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = http
+        .post(format!("{base}/v1/agents/1001/call/transfer"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"target": target}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
 /// Waits until something (the engine) holds UDP `port` on 127.0.0.1.
 fn wait_bound(port: u16) {
     let t0 = Instant::now();
@@ -772,18 +799,8 @@ async fn wrap_up_lasts_until_the_agent_sets_the_disposition_through_the_api() {
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n[[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
     );
     // Tokens: agent 1001's own, agent 1002's, and a revoked-looking unknown one.
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    let theirs = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    store
-        .create_token("1002", "agent", Some("1002"), &theirs)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
+    let theirs = agent_token(dir.path(), "1002").await;
     let base = format!("http://127.0.0.1:{api_port}");
     let api = {
         let base = base.clone();
@@ -1770,13 +1787,7 @@ async fn the_agent_mutes_tags_holds_resumes_records_and_hangs_up() {
          dispositions = [\"sale\", \"no_sale\"]\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
     let api = tokio::spawn(async move {
         let http = reqwest::Client::new();
@@ -2100,13 +2111,7 @@ async fn a_blind_transfer_refers_the_customer_and_frees_the_agent() {
         "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
     let api = tokio::spawn(async move {
         let http = reqwest::Client::new();
@@ -2305,13 +2310,7 @@ async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
         "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
     let third_uri = format!("sip:+14155559999@{}", third.addr);
     let api = tokio::spawn(async move {
@@ -2502,13 +2501,7 @@ async fn a_warm_transfer_the_third_party_refuses_goes_back_to_the_customer() {
         "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
     let third_uri = format!("sip:+14155559999@{}", third.addr);
     let api = tokio::spawn(async move {
@@ -2629,27 +2622,9 @@ async fn a_refused_refer_becomes_our_own_call_to_the_target_bridged_to_the_custo
         "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
-    let api = tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let r = http
-            .post(format!("{base}/v1/agents/1001/call/transfer"))
-            .bearer_auth(&mine)
-            .json(&serde_json::json!({"target": target_uri}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-    });
+    let api = tokio::spawn(transfer_once_on_call(base, mine, target_uri));
     let (out, db) = run_with_agents(
         dir.path(),
         toml,
@@ -2718,13 +2693,7 @@ async fn a_blind_transfer_to_another_agent_requeues_the_customer_for_that_agent(
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n\
          [[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
     let api = tokio::spawn(async move {
         let http = reqwest::Client::new();
@@ -2831,27 +2800,13 @@ async fn a_blind_transfer_to_a_busy_target_puts_the_customer_back_in_the_queue()
         "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
-    let store = Store::open(&dir.path().join("outdial.db")).await.unwrap();
-    let mine = outdial::api::auth::new_token();
-    store
-        .create_token("1001", "agent", Some("1001"), &mine)
-        .await
-        .unwrap();
-    drop(store);
+    let mine = agent_token(dir.path(), "1001").await;
     let base = format!("http://127.0.0.1:{api_port}");
-    let api = tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let r = http
-            .post(format!("{base}/v1/agents/1001/call/transfer"))
-            .bearer_auth(&mine)
-            .json(&serde_json::json!({"target": "+14155557777"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-    });
+    let api = tokio::spawn(transfer_once_on_call(
+        base,
+        mine,
+        "+14155557777".to_string(),
+    ));
     let (out, db) = run_with_agents(
         dir.path(),
         toml,
