@@ -235,8 +235,7 @@ enum AgentCmd {
         /// `tag`: a tag (repeat for several).
         #[arg(long = "tag")]
         tags: Vec<String>,
-        /// `transfer`: the number, `sip:` URI or `agent:ID` (another agent); `warm_transfer`:
-        /// the number or `sip:` URI.
+        /// `transfer`, `warm_transfer`: the number, `sip:` URI or `agent:ID` (another agent).
         #[arg(long)]
         target: Option<String>,
         #[command(flatten)]

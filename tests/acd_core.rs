@@ -482,3 +482,103 @@ fn a_disposition_is_a_call_event_of_the_agents_last_customer() {
         "the disposition ends the wrap-up"
     );
 }
+
+/// A warm transfer to another agent: the consulted agent is reserved (no queued customer is
+/// offered to it), freed when the consultation ends without a hand-over (not a miss), and on
+/// a hand-over the first agent is released and the customer bridged to the second on the
+/// consultation leg, whose end then ends the customer's call.
+#[test]
+fn a_consulted_agent_is_reserved_then_freed_or_handed_the_customer() {
+    let t0 = Instant::now();
+    let mut acd = per_call(2, Strategy::LongestIdle, t0);
+    let t1 = t0 + Duration::from_secs(1);
+    acd.enqueue(t1, "cust-1", attempt(1), t1);
+    let first = offers(&drain(&mut acd)).pop().unwrap();
+    acd.call_started(t1, &first.call_id);
+    acd.agent_leg_event(t1, &first.call_id, t1, &answered());
+    drain(&mut acd);
+    let other = if first.agent == "agent0" {
+        "agent1"
+    } else {
+        "agent0"
+    };
+
+    // Unknown or busy agents are refused and nothing changes.
+    assert!(acd.consult_agent(t1, "cust-1", "nobody").is_err());
+    assert!(acd.consult_agent(t1, "cust-1", &first.agent).is_err());
+    let consult = acd.consult_agent(t1, "cust-1", other).expect("available");
+    assert_eq!(consult.agent, other);
+    assert_eq!(consult.customer.as_deref(), Some("cust-1"));
+    assert_eq!(acd.agents_in(AgentState::Reserved), 1);
+    // Reserved: a customer queued meanwhile is not offered to it.
+    acd.enqueue(t1, "cust-2", attempt(2), t1);
+    assert!(offers(&drain(&mut acd)).is_empty());
+    // The consultation ends: available again, and takes the waiting customer.
+    acd.consult_ended(t1, "cust-1", other);
+    let a = drain(&mut acd);
+    assert_eq!(offers(&a).len(), 1, "cust-2 offered to the freed agent");
+    assert_eq!(offers(&a)[0].agent, other);
+    let second_offer = offers(&a)[0].call_id.clone();
+    acd.customer_ended(t1, "cust-2");
+    acd.agent_leg_event(
+        t1,
+        &second_offer,
+        t1,
+        &terminated(Some(487), Disposition::NoAnswer),
+    );
+    drain(&mut acd);
+    assert_eq!(acd.agents_in(AgentState::Available), 1);
+
+    // Again, and this time handed over.
+    let consult = acd.consult_agent(t1, "cust-1", other).unwrap();
+    drain(&mut acd);
+    let t2 = t1 + Duration::from_secs(10);
+    assert!(acd.hand_over(t2, "cust-1", other, &consult.call_id));
+    let a = drain(&mut acd);
+    assert_eq!(
+        hang_ups(&a),
+        [(first.call_id.clone(), Some(EndReason::Transferred))]
+    );
+    assert!(a.iter().any(|x| matches!(x,
+        AcdAction::Bridge { customer, agent_leg, agent, wait_ms: 0, .. }
+            if customer == "cust-1" && *agent_leg == consult.call_id && agent == other)));
+    assert_eq!(
+        acd.bridged_call(other),
+        Some(("cust-1".into(), consult.call_id.clone()))
+    );
+    assert!(
+        !acd.hand_over(t2, "cust-1", other, &consult.call_id),
+        "once"
+    );
+    // The second agent hangs up: the customer's call ends.
+    acd.agent_leg_event(
+        t2,
+        &consult.call_id,
+        t2,
+        &terminated(Some(200), Disposition::Answered),
+    );
+    assert_eq!(
+        hang_ups(&drain(&mut acd)),
+        [("cust-1".to_string(), Some(EndReason::AgentHangup))]
+    );
+}
+
+#[test]
+fn a_warm_transfer_to_an_agent_is_refused_with_standing_calls() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new(
+        config(2, ConnectMode::Persistent, Strategy::LongestIdle),
+        t0,
+        Tokens::seeded(5),
+    );
+    acd.start(t0);
+    for login in offers(&drain(&mut acd)) {
+        acd.call_started(t0, &login.call_id);
+        acd.agent_leg_event(t0, &login.call_id, t0, &answered());
+    }
+    drain(&mut acd);
+    assert_eq!(acd.agents_in(AgentState::Available), 2);
+    let e = acd.consult_agent(t0, "cust-1", "agent1").unwrap_err();
+    assert!(e.to_string().contains("per_call"), "{e}");
+    assert_eq!(acd.agents_in(AgentState::Available), 2);
+}

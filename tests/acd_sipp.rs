@@ -2710,14 +2710,6 @@ async fn a_blind_transfer_to_another_agent_requeues_the_customer_for_that_agent(
             let r = call(bad).await.unwrap();
             assert_eq!(r.status().as_u16(), 409, "{bad}");
         }
-        let r = http
-            .post(format!("{base}/v1/agents/1001/call/warm_transfer"))
-            .bearer_auth(&mine)
-            .json(&serde_json::json!({"target": "agent:1002"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 422, "warm transfer to an agent id");
         let r = call("agent:1002").await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
     });
@@ -2770,6 +2762,175 @@ async fn a_blind_transfer_to_another_agent_requeues_the_customer_for_that_agent(
             .collect();
         assert_eq!(states, want, "{agent}");
     }
+}
+
+/// A warm transfer to another agent (`agent:1002`): the ACD reserves 1002 and its phone
+/// rings as the consultation leg (the customer on hold: SIPp checks the `sendonly` and
+/// `sendrecv` re-INVITEs); after `complete_transfer` the customer is handed over — 1001
+/// released (our BYE), 1002 connected on the consultation leg with its own handling, so its
+/// hang-up ends the customer's call — and what reaches the customer is 1002's voice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_transfer_to_another_agent_hands_the_customer_over_on_the_consultation_leg() {
+    let dir = tempfile::tempdir().unwrap();
+    let customer_clip = tone(dir.path(), "customer.wav", "u-law", 440, 20.0);
+    let mut customer = SippUas::start(
+        &HOLD_CUSTOMER.replace("@CLIP@", customer_clip.to_str().unwrap()),
+        Transport::Udp,
+        &["-m", "1"],
+    )
+    .unwrap();
+    let first_clip = tone(dir.path(), "first.wav", "u-law", 660, 20.0);
+    let second_clip = tone(dir.path(), "second.wav", "u-law", 880, 20.0);
+    // 1001 registers first, takes the call and waits for our BYE; 1002 answers the
+    // consultation, talks 4 s in all and hangs up.
+    let mut first = phone(0, &first_clip, None, 1);
+    let mut second = phone(0, &second_clip, Some(4000), 1);
+    let pcap_dir = tempfile::tempdir().unwrap();
+    let pcap = pcap_dir.path().join("customer.pcap");
+    let mut tshark = tshark(&format!("udp dst port {}", customer.media_port), &pcap);
+    let port = free_port(Transport::Udp).unwrap();
+    let api_port = free_port(Transport::Tcp).unwrap();
+    let toml = acd_toml(
+        "acd-warm-agent",
+        &customer.trunk_uri(),
+        port,
+        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
+         [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n\
+         [[acd.agents]]\nid = \"1002\"\npassword = \"pw-1002\"\n",
+    );
+    let mine = agent_token(dir.path(), "1001").await;
+    let base = format!("http://127.0.0.1:{api_port}");
+    let api = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        agent_until(&http, &base, &mine, "1001", |v| v["state"] == "on_call").await;
+        pause_ms(300).await;
+        let call = |action: &'static str, target: &str| {
+            http.post(format!("{base}/v1/agents/1001/call/{action}"))
+                .bearer_auth(&mine)
+                .json(&serde_json::json!({"target": target}))
+                .send()
+        };
+        // To itself, or to an agent that does not exist: refused, nothing changes.
+        for bad in ["agent:1001", "agent:9999"] {
+            let r = call("warm_transfer", bad).await.unwrap();
+            assert_eq!(r.status().as_u16(), 409, "{bad}");
+        }
+        let r = call("warm_transfer", "agent:1002").await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        // 1002's phone answers at once: 1001 consults it, then leaves.
+        pause_ms(1500).await;
+        let r = http
+            .post(format!("{base}/v1/agents/1001/call/complete_transfer"))
+            .bearer_auth(&mine)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    });
+    let (out, db) = run_with_agents(
+        dir.path(),
+        toml,
+        vec![number(0, 1)],
+        port,
+        vec![
+            ("1001", "pw-1001", first.addr.port()),
+            ("1002", "pw-1002", second.addr.port()),
+        ],
+    )
+    .await;
+    stop_tshark(&mut tshark);
+    api.await.expect("the API client's checks");
+    for (name, s) in [
+        ("customer (held, then resumed)", &mut customer),
+        ("1001's phone (our BYE)", &mut first),
+        ("1002's phone (its BYE)", &mut second),
+    ] {
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(0),
+            "{name} SIPp: {}",
+            s.dir().display()
+        );
+    }
+    let a = only_attempt(&out.report.leads[0]);
+    assert_eq!(a.disposition.as_deref(), Some("answered"), "{a:?}");
+    assert_eq!(a.detail.as_deref(), Some("agent_hangup"), "{a:?}");
+    let connected: Vec<String> = events(&db, "connected")
+        .await
+        .iter()
+        .map(|e| e["agent"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(connected, ["1001", "1002"]);
+    assert_eq!(
+        events(&db, "queued").await.len(),
+        1,
+        "handed over, not queued"
+    );
+    let evs = call_events(&db).await;
+    let flow: Vec<String> = evs
+        .iter()
+        .filter(|(_, e)| e["type"] == "call_status")
+        .map(|(_, e)| {
+            format!(
+                "{} {}:{}",
+                e["agent"].as_str().unwrap(),
+                e["flow"].as_str().unwrap(),
+                e["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flow,
+        [
+            "1001 regular:ringing",
+            "1001 regular:connected",
+            "1001 warmTransfer:startingWarmTransfer",
+            "1001 warmTransfer:ringing",
+            "1001 warmTransfer:connected",
+            "1001 regular:ended",
+            "1002 regular:connected",
+            "1002 regular:ended",
+        ]
+    );
+    let syncs = events(&db, "dialer_sync").await;
+    let agents: Vec<&str> = syncs.iter().map(|s| s["agent"].as_str().unwrap()).collect();
+    assert_eq!(agents, ["1001", "1002"], "{syncs:?}");
+    assert_eq!(syncs[0]["transfers"][0]["target"], "agent:1002");
+    assert_eq!(syncs[0]["transfers"][0]["flow"], "warmTransfer");
+    for (agent, want) in [
+        ("1001", ["available", "reserved", "on_call", "available"]),
+        ("1002", ["available", "reserved", "on_call", "available"]),
+    ] {
+        let states: Vec<String> = agent_states(&db, agent)
+            .await
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(states, want, "{agent}");
+    }
+    // After the hand-over the customer hears 1002 (880 Hz), not 1001 (660 Hz).
+    let handed = evs
+        .iter()
+        .filter(|(_, e)| e["type"] == "call_status" && e["status"] == "ended")
+        .map(|(at, _)| epoch(at))
+        .next()
+        .unwrap();
+    let after: Vec<i16> = rtp_audio_to(&pcap, customer.media_port)
+        .into_iter()
+        .filter(|(t, _, _)| *t > handed + 0.3)
+        .flat_map(|(_, _, p)| p)
+        .collect();
+    assert!(
+        after.len() > 4000,
+        "{} samples after the hand-over",
+        after.len()
+    );
+    assert!(
+        tone_share(&after, 880.0) > 0.5 && tone_share(&after, 660.0) < 0.05,
+        "after the hand-over the customer hears the second agent only"
+    );
 }
 
 const FAILED_REFER_CUSTOMER: &str = include_str!("../sip-fixtures/scenarios/uas_refer_failed.xml");

@@ -532,12 +532,6 @@ pub fn parse_call_control(
                     "a number, a sip: URI or agent:ID (no spaces, at most 256 characters)",
                 ));
             }
-            if action == "warm_transfer" && target.starts_with("agent:") {
-                return Err(Problem::invalid(
-                    "target",
-                    "a warm transfer goes to a number or a sip: URI (agent:ID is for transfer)",
-                ));
-            }
             if action == "transfer" {
                 CallControl::BlindTransfer { target }
             } else {

@@ -447,7 +447,7 @@ fn with_call_controls(mut schemas: Value) -> Value {
         "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64},
             "description": "tag: the tags to add"},
         "target": {"type": "string", "maxLength": 256,
-            "description": "transfer: a number, a sip: URI or agent:ID (another agent); warm_transfer: a number or sip: URI"}}});
+            "description": "transfer, warm_transfer: a number, a sip: URI or agent:ID (another agent)"}}});
     schemas["CallControl"] = json!({"type": "object", "required": ["call_id", "held", "muted", "recording", "tags"],
         "properties": {"call_id": s("string"), "held": s("boolean"), "muted": s("boolean"),
             "recording": s("boolean"), "tags": {"type": "array", "items": s("string")}}});

@@ -484,6 +484,105 @@ impl Acd {
         true
     }
 
+    /// A warm transfer to agent `agent`: the agent is reserved (no other call is offered to
+    /// it) for `customer`'s consultation, and the returned [`AgentCall`] is the leg that
+    /// rings its phone (the engine starts it as the consultation leg; the ACD tracks it only
+    /// from [`Self::hand_over`]). Errors ([`AgentControlError::NotNow`], saying which):
+    /// unknown agent; not available; no registered phone; persistent mode (the agent's
+    /// phone is busy with its standing call — a blind transfer to `agent:ID` works there).
+    pub fn consult_agent(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        agent: &str,
+    ) -> Result<AgentCall, AgentControlError> {
+        let not_now = |why: String| AgentControlError::NotNow(why);
+        let i = self
+            .pool
+            .index(agent)
+            .ok_or_else(|| not_now(format!("no agent {agent:?}")))?;
+        if self.cfg.mode == ConnectMode::Persistent {
+            return Err(AgentControlError::NotNow(
+                "a warm transfer to an agent needs acd.mode = \"per_call\" (a standing call \
+                 cannot ring again); a blind transfer to agent:ID works in both modes"
+                    .to_string(),
+            ));
+        }
+        if self.pool.state(i) != AgentState::Available {
+            return Err(AgentControlError::NotNow(format!(
+                "agent {agent:?} is not available"
+            )));
+        }
+        let (request_uri, phone) = self
+            .contact(i)
+            .ok_or_else(|| not_now(format!("agent {agent:?} has no registered phone")))?;
+        self.pool.reserve(now, i, customer);
+        self.drain_agent_events();
+        Ok(AgentCall {
+            call_id: self.tokens.call_id(),
+            agent: agent.to_string(),
+            request_uri,
+            phone,
+            customer: Some(customer.to_string()),
+            ring_timeout: self.cfg.offer_timeout,
+        })
+    }
+
+    /// The consultation with agent `agent` (reserved by [`Self::consult_agent`]) ended
+    /// without a hand-over — cancelled, not answered, either side hung up: the agent is
+    /// available again (not a missed offer). Nothing changes when it is no longer reserved.
+    pub fn consult_ended(&mut self, now: Instant, customer: &str, agent: &str) {
+        let Some(i) = self.pool.index(agent) else {
+            return;
+        };
+        if self.pool.state(i) != AgentState::Reserved {
+            return;
+        }
+        self.pool.offer_failed(now, i, false, customer);
+        self.drain_agent_events();
+        self.dispatch(now);
+    }
+
+    /// A warm transfer to agent `agent` completed: `customer`'s first agent is released as by
+    /// [`Self::transfer_away`] (wrap-up, its leg ended), and the customer is bridged to
+    /// `agent` on `leg` — the answered consultation leg, from now on that agent's leg (its
+    /// end ends the customer's call; the customer's end releases the agent into wrap-up). A
+    /// [`AcdAction::Bridge`] follows (`wait_ms` 0). False, changing nothing, when the agent
+    /// is no longer reserved or the customer is not the ACD's.
+    pub fn hand_over(&mut self, now: Instant, customer: &str, agent: &str, leg: &str) -> bool {
+        let Some(i) = self.pool.index(agent) else {
+            return false;
+        };
+        if self.pool.state(i) != AgentState::Reserved || !self.customers.contains_key(customer) {
+            return false;
+        }
+        self.transfer_away(now, customer);
+        self.agent_legs.insert(
+            leg.to_string(),
+            AgentLeg {
+                agent: i,
+                customer: Some(customer.to_string()),
+                persistent: false,
+                answered: true,
+                withdrawn: false,
+                released: false,
+            },
+        );
+        self.pool.connect(now, i, customer);
+        let c = self.customers.get_mut(customer).expect("checked above");
+        self.last_attempt[i] = Some(c.attempt.clone());
+        c.bridged = Some((i, leg.to_string()));
+        self.actions.push_back(AcdAction::Bridge {
+            customer: customer.to_string(),
+            agent_leg: leg.to_string(),
+            agent: agent.to_string(),
+            wait_ms: 0,
+            mode: self.cfg.mode,
+        });
+        self.drain_agent_events();
+        true
+    }
+
     /// A released customer back in line: `max_wait` counted from now, a `queued` event.
     /// False (nothing changes) when it is unknown, bridged or already waiting.
     fn wait_again(&mut self, now: Instant, customer: &str) -> bool {

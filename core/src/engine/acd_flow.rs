@@ -195,8 +195,52 @@ impl Engine {
             }
             return;
         };
-        // A registered phone is reached on the transport it registered with, from the address
-        // it registered to; a static agent through the trunk, as a customer.
+        let (spec, local, target, attempt) = self.agent_leg_plan(&call, port);
+        let call_id = call.call_id;
+        self.out.push_back(Output::Media(MediaCommand::Open {
+            call_id: call_id.clone(),
+            port,
+        }));
+        let leg = CallLeg::start(
+            now,
+            call_id.clone(),
+            spec,
+            local,
+            self.cfg.timers,
+            self.tokens.fork(),
+        );
+        self.calls.insert(
+            call_id.clone(),
+            Slot::new(
+                leg,
+                Role::Agent,
+                target,
+                attempt,
+                port,
+                MediaPlan::default(),
+                now,
+            ),
+        );
+        if let Some(acd) = &mut self.acd {
+            acd.call_started(now, &call_id);
+        }
+        self.after_touch(now, &call_id);
+    }
+
+    /// How a leg to an agent's phone is placed, RTP on `port`: (its spec, our party — a
+    /// registered phone is reached on the transport it registered with, from the address it
+    /// registered to — the address to send to (`None`: through the trunk, a static agent),
+    /// the customer's attempt). The caller ID is the customer's number when there is one.
+    pub(super) fn agent_leg_plan(
+        &self,
+        call: &AgentCall,
+        port: u16,
+    ) -> (
+        CallSpec,
+        crate::sip::dialog::LocalParty,
+        Option<SocketAddr>,
+        AttemptRef,
+    ) {
         let (local, target) = match call.phone {
             Some((addr, transport)) => (
                 crate::sip::dialog::LocalParty {
@@ -232,9 +276,9 @@ impl Engine {
                 },
             ),
         };
-        let uri = call.request_uri;
+        let uri = call.request_uri.clone();
         let spec = CallSpec {
-            number: call.agent,
+            number: call.agent.clone(),
             hops: vec![Hop {
                 trunk: 0,
                 name: "agent".into(),
@@ -256,35 +300,7 @@ impl Engine {
             privacy: None,
             session_expires: None,
         };
-        let call_id = call.call_id;
-        self.out.push_back(Output::Media(MediaCommand::Open {
-            call_id: call_id.clone(),
-            port,
-        }));
-        let leg = CallLeg::start(
-            now,
-            call_id.clone(),
-            spec,
-            local,
-            self.cfg.timers,
-            self.tokens.fork(),
-        );
-        self.calls.insert(
-            call_id.clone(),
-            Slot::new(
-                leg,
-                Role::Agent,
-                target,
-                attempt,
-                port,
-                MediaPlan::default(),
-                now,
-            ),
-        );
-        if let Some(acd) = &mut self.acd {
-            acd.call_started(now, &call_id);
-        }
-        self.after_touch(now, &call_id);
+        (spec, local, target, attempt)
     }
 
     /// An agent's own request (pause, unpause, disposition: API/CLI). A disposition becomes

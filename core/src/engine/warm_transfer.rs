@@ -36,9 +36,12 @@ pub(in crate::engine::core) enum WarmPhase {
 pub(in crate::engine::core) struct Warm {
     /// The consultation leg's Call-ID.
     pub(in crate::engine::core) leg: String,
-    /// The number or URI called.
+    /// The number or URI called (`agent:ID` for another agent).
     pub(in crate::engine::core) target: String,
     pub(in crate::engine::core) phase: WarmPhase,
+    /// The agent consulted (a transfer to `agent:ID`): reserved by the ACD until the
+    /// consultation ends or the customer is handed over to it.
+    pub(in crate::engine::core) agent: Option<String>,
 }
 
 fn not_now(why: &str) -> AgentControlError {
@@ -66,10 +69,17 @@ impl Engine {
         if slot.leg.holding() || !slot.leg.can_reoffer() {
             return Err(not_now("the customer is on hold or being re-offered"));
         }
-        let Some(port) = self.bound_ports.pop_front() else {
+        if self.bound_ports.is_empty() {
             return Err(not_now("no RTP port bound for another leg"));
+        }
+        let to_agent = target.strip_prefix("agent:").map(|a| a.trim().to_string());
+        let (leg_id, uri) = match &to_agent {
+            Some(other) => self.start_agent_consult(now, customer, other)?,
+            None => {
+                let port = self.bound_ports.pop_front().expect("checked above");
+                self.start_transfer_leg(now, customer, &target, port)
+            }
         };
-        let (leg_id, uri) = self.start_transfer_leg(now, customer, &target, port);
         let h = self.handling.get_mut(customer).expect("handled call");
         self.out.push_back(Output::Media(MediaCommand::Unbridge {
             customer: customer.to_string(),
@@ -85,12 +95,35 @@ impl Engine {
             leg: leg_id.clone(),
             target: uri,
             phase: WarmPhase::Dialing,
+            agent: to_agent,
         });
         self.consults.insert(leg_id.clone(), customer.to_string());
         self.flow_status(customer, now, FlowStatus::StartingWarmTransfer);
         self.after_touch(now, &leg_id);
         self.after_touch(now, customer);
         Ok(())
+    }
+
+    /// A warm transfer's consultation leg to agent `other`'s phone, reserved by the ACD for
+    /// it: (the leg's Call-ID, `agent:ID`). Errors: the agent is this one, unknown, offline or
+    /// not available, or the ACD runs standing calls (see `Acd::consult_agent`).
+    fn start_agent_consult(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        other: &str,
+    ) -> Result<(String, String), AgentControlError> {
+        let h = self.handling.get(customer).expect("handled call");
+        if h.agent == other {
+            return Err(not_now("a transfer to the same agent"));
+        }
+        let acd = self.acd.as_mut().ok_or(AgentControlError::NoAcd)?;
+        let call = acd.consult_agent(now, customer, other)?;
+        let port = self.bound_ports.pop_front().expect("checked by the caller");
+        let (spec, local, direct, _) = self.agent_leg_plan(&call, port);
+        self.start_consult_leg(now, customer, call.call_id.clone(), spec, local, direct);
+        self.run_acd(now);
+        Ok((call.call_id, format!("agent:{other}")))
     }
 
     /// A call of ours to `target` for `customer` (a warm transfer's consultation leg, or a
@@ -109,9 +142,25 @@ impl Engine {
         let uri = spec.hops[0].request_uri.clone();
         // A `sip:` URI with an IP literal is reached there; a number through the trunk.
         let direct = crate::call::leg::direct_address(&uri).filter(|_| target.starts_with("sip:"));
-        let attempt = slot.attempt.clone();
         let leg_id = self.tokens.call_id();
         let local = self.cfg.local.clone();
+        self.start_consult_leg(now, customer, leg_id.clone(), spec, local, direct);
+        (leg_id, uri)
+    }
+
+    /// Starts leg `leg_id` (`spec`, from `local`, to `direct` or through the trunk) for
+    /// `customer`, who is put on hold; RTP on the spec's port (bound already).
+    fn start_consult_leg(
+        &mut self,
+        now: Instant,
+        customer: &str,
+        leg_id: String,
+        spec: crate::call::leg::CallSpec,
+        local: crate::sip::dialog::LocalParty,
+        direct: Option<std::net::SocketAddr>,
+    ) {
+        let attempt = self.calls[customer].attempt.clone();
+        let port = spec.rtp_port;
         self.hold_leg(now, customer, true);
         self.out.push_back(Output::Media(MediaCommand::Open {
             call_id: leg_id.clone(),
@@ -134,8 +183,7 @@ impl Engine {
             MediaPlan::default(),
             now,
         );
-        self.calls.insert(leg_id.clone(), slot);
-        (leg_id, uri)
+        self.calls.insert(leg_id, slot);
     }
 
     /// `swap`: the agent goes to the party on hold; the one it talked to goes on hold.
@@ -247,12 +295,31 @@ impl Engine {
         }
         // The agent is released (its leg ended, or its standing call unbridged) first: its
         // unbridge must not undo the bridge below.
-        if let Some(h) = self.handling.get_mut(customer) {
-            h.warm = None;
+        let to_agent = self.handling.get_mut(customer).and_then(|h| {
             h.flow = CallFlow::Regular;
-        }
+            h.warm.take().and_then(|w| w.agent)
+        });
         self.consults.remove(&leg);
         self.end_handling(customer, now);
+        if let Some(other) = to_agent {
+            // Another agent: the ACD hands the customer over (that agent's `connected`, its
+            // own handling, wrap-up and sync); the consultation leg is its agent leg now.
+            if self
+                .acd
+                .as_mut()
+                .is_some_and(|a| a.hand_over(now, customer, &other, &leg))
+            {
+                if let Some(s) = self.calls.get_mut(&leg) {
+                    s.role = Role::Agent;
+                }
+                self.run_acd(now);
+                self.after_touch(now, customer);
+                self.after_touch(now, &leg);
+                return Ok(());
+            }
+            // No longer reserved (it went offline meanwhile): as to a number, below.
+            self.release_consulted(now, customer, &other);
+        }
         if let Some(acd) = &mut self.acd {
             acd.transfer_away(now, customer);
         }
@@ -431,7 +498,11 @@ impl Engine {
         let Some(w) = h.warm.take() else { return };
         h.flow = CallFlow::Regular;
         let agent_leg = h.agent_leg.clone();
-        if h.ended_at.is_some() {
+        let ended = h.ended_at.is_some();
+        if let Some(other) = &w.agent {
+            self.release_consulted(now, customer, other);
+        }
+        if ended {
             return;
         }
         match w.phase {
@@ -482,12 +553,23 @@ impl Engine {
                         legs: vec![customer.to_string(), w.leg.clone()],
                     }));
                 }
-                w.leg
+                (w.leg, w.agent)
             });
-        if let Some(leg) = leg {
+        if let Some((leg, agent)) = leg {
+            if let Some(other) = agent {
+                self.release_consulted(now, customer, &other);
+            }
             self.consults.remove(&leg);
             self.hang_up_leg(now, &leg);
         }
+    }
+
+    /// The agent consulted for `customer` is no longer needed: available again.
+    fn release_consulted(&mut self, now: Instant, customer: &str, agent: &str) {
+        if let Some(acd) = &mut self.acd {
+            acd.consult_ended(now, customer, agent);
+        }
+        self.run_acd(now);
     }
 
     fn hang_up_leg(&mut self, now: Instant, id: &str) {
