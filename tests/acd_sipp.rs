@@ -2302,11 +2302,15 @@ async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
     let mut tshark = tshark(&format!("udp dst port {}", customer.media_port), &pcap);
     let port = free_port(Transport::Udp).unwrap();
     let api_port = free_port(Transport::Tcp).unwrap();
+    let recordings = dir.path().join("recordings");
     let toml = acd_toml(
         "acd-warm-transfer",
         &customer.trunk_uri(),
         port,
-        &format!("api_listen = \"127.0.0.1:{api_port}\""),
+        &format!(
+            "api_listen = \"127.0.0.1:{api_port}\"\nrecording = \"agent_calls\"\nrecordings_dir = \"{}\"",
+            recordings.display()
+        ),
         "mode = \"per_call\"\nwrap_up = 0\nmax_wait = 20\n\
          [[acd.agents]]\nid = \"1001\"\npassword = \"pw-1001\"\n",
     );
@@ -2474,6 +2478,45 @@ async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
         .map(|(_, e)| e.clone())
         .unwrap();
     assert_eq!(sync["transfers"][0]["flow"], "warmTransfer", "{sync}");
+    // The recording (`agent_calls`, from the bridge): the third party is in it — mixed with
+    // the agent on the right channel while merged, alone there after the agent left.
+    let started = evs
+        .iter()
+        .find(|(_, e)| e["type"] == "recording_started")
+        .map(|(at, _)| epoch(at))
+        .unwrap();
+    let file = evs
+        .iter()
+        .find(|(_, e)| e["type"] == "recording_saved")
+        .map(|(_, e)| e["file"].as_str().unwrap().to_string())
+        .unwrap();
+    let wav: Vec<i16> = hound::WavReader::open(&file)
+        .unwrap()
+        .into_samples()
+        .map(|s| s.unwrap())
+        .collect();
+    let right = |from: f64, to: f64| -> Vec<i16> {
+        let frames = (wav.len() / 2) as f64;
+        let at =
+            |t: f64| (((t - started) * 8000.0).clamp(0.0, frames) as usize * 2 + 1).min(wav.len());
+        wav[at(from)..at(to)].iter().step_by(2).copied().collect()
+    };
+    let merged_right = right(merged + 0.3, completed - 0.1);
+    assert!(merged_right.len() > 4000, "{} samples", merged_right.len());
+    let (agent_hz, third_hz) = (
+        tone_share(&merged_right, 660.0),
+        tone_share(&merged_right, 880.0),
+    );
+    assert!(
+        agent_hz > 0.2 && third_hz > 0.2,
+        "recorded while merged: 660 Hz {agent_hz:.3}, 880 Hz {third_hz:.3}"
+    );
+    let after_right = right(completed + 0.3, f64::MAX);
+    assert!(after_right.len() > 2000, "{} samples", after_right.len());
+    assert!(
+        tone_share(&after_right, 880.0) > 0.5,
+        "recorded after the agent left: the third party"
+    );
 }
 
 const BUSY: &str = include_str!("../sip-fixtures/scenarios/uas_busy.xml");

@@ -322,6 +322,8 @@ struct EngineTask {
 struct CallRecording {
     tx: mpsc::Sender<RecMsg>,
     agent_leg: Option<String>,
+    /// Packets its writer's queue dropped (shared with the writer, which reports it).
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Packets a recording's writer may fall behind by before they are dropped (2 per 20 ms
@@ -354,9 +356,9 @@ impl EngineTask {
     /// a writer task places it and writes `<recordings_dir>/<call_id>-call.wav` at the end.
     fn record_call(&mut self, customer: String, agent_leg: Option<String>) {
         use crate::media::recorder::Side;
-        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writing = &mut self.recordings_writing;
         let rec = self.recorders.entry(customer.clone()).or_insert_with(|| {
+            let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
             *writing += 1;
             let (tx, rx) = mpsc::channel(RECORDING_QUEUE);
             let path = self
@@ -380,6 +382,7 @@ impl EngineTask {
             CallRecording {
                 tx,
                 agent_leg: None,
+                dropped,
             }
         });
         if let Some(leg) = agent_leg {
@@ -387,11 +390,24 @@ impl EngineTask {
                 let _ = h.tx.send(MediaCmd::Tap(Some(Tap {
                     tx: rec.tx.clone(),
                     side: Side::Agent,
-                    dropped,
+                    dropped: rec.dropped.clone(),
                 })));
             }
             rec.agent_leg = Some(leg);
         }
+    }
+
+    /// Taps third party `leg` into `customer`'s running recording (right channel, mixed with
+    /// the agent); nothing when the call is not being recorded.
+    fn record_leg(&mut self, customer: &str, leg: &str) {
+        let (Some(rec), Some(h)) = (self.recorders.get(customer), self.media.get(leg)) else {
+            return;
+        };
+        let _ = h.tx.send(MediaCmd::Tap(Some(Tap {
+            tx: rec.tx.clone(),
+            side: crate::media::recorder::Side::Third,
+            dropped: rec.dropped.clone(),
+        })));
     }
 
     /// Mixes `legs` (a merged warm transfer): each leg's media task hands its decoded audio
@@ -678,6 +694,9 @@ impl EngineTask {
                     customer,
                     agent_leg,
                 }) => self.record_call(customer, agent_leg),
+                Output::Media(MediaCommand::RecordLeg { customer, leg }) => {
+                    self.record_leg(&customer, &leg)
+                }
                 Output::Media(MediaCommand::StopCallRecording { customer }) => {
                     self.stop_call_recording(&customer)
                 }
@@ -1126,6 +1145,7 @@ async fn media_command(
         // Carried out by the engine task itself (it owns the recordings).
         MediaCommand::Open { .. }
         | MediaCommand::RecordCall { .. }
+        | MediaCommand::RecordLeg { .. }
         | MediaCommand::StopCallRecording { .. }
         | MediaCommand::Mix { .. }
         | MediaCommand::Unmix { .. } => {}

@@ -9,6 +9,7 @@ use std::time::Instant;
 use super::{CallEventKind, Engine, MediaCommand, MediaPolicy, Output};
 #[path = "warm_transfer.rs"]
 mod warm_transfer;
+use warm_transfer::WarmPhase;
 
 use crate::acd::{AgentControlError, CallControl, CallControlView};
 use crate::call::actions::RecordingMode;
@@ -400,6 +401,16 @@ impl Engine {
             customer: customer.to_string(),
             agent_leg,
         }));
+        // Started while a warm transfer's third party is on the line: it is recorded too.
+        let third = self
+            .handling
+            .get(customer)
+            .and_then(|h| h.warm.as_ref())
+            .filter(|w| w.phase != WarmPhase::Dialing)
+            .map(|w| w.leg.clone());
+        if let Some(leg) = third {
+            self.record_leg(customer, &leg);
+        }
         self.emit(
             customer,
             now,

@@ -229,6 +229,16 @@ pub enum MediaCommand {
         /// The agent leg, when bridged.
         agent_leg: Option<String>,
     },
+    /// Add leg `leg` — a warm transfer's third party, or the target our own call reached
+    /// for a blind transfer — to `customer`'s recording when one is running (otherwise
+    /// nothing): its audio is mixed into the right channel with the agent's
+    /// ([`crate::media::recorder::Side::Third`]).
+    RecordLeg {
+        /// The customer leg (whose recording it joins).
+        customer: String,
+        /// The third party's leg.
+        leg: String,
+    },
     /// Stop the call's recording and write it (also done when the customer's session
     /// closes).
     StopCallRecording {

@@ -413,6 +413,7 @@ impl Engine {
             customer: customer.clone(),
             agent: leg.to_string(),
         }));
+        self.record_leg(&customer, leg);
         self.linked.insert(customer.clone(), leg.to_string());
         self.linked.insert(leg.to_string(), customer.clone());
         self.emit(
@@ -481,6 +482,7 @@ impl Engine {
                             customer: id.to_string(),
                             agent: h.agent_leg.clone(),
                         }));
+                        self.record_leg(&c, id);
                         self.flow_status(&c, at, FlowStatus::Connected);
                     }
                 }
@@ -561,6 +563,16 @@ impl Engine {
             }
             self.consults.remove(&leg);
             self.hang_up_leg(now, &leg);
+        }
+    }
+
+    /// Third party `leg` joins `customer`'s recording, if it is being recorded.
+    pub(in crate::engine::core) fn record_leg(&mut self, customer: &str, leg: &str) {
+        if self.recording_calls.contains_key(customer) {
+            self.out.push_back(Output::Media(MediaCommand::RecordLeg {
+                customer: customer.to_string(),
+                leg: leg.to_string(),
+            }));
         }
     }
 

@@ -27,14 +27,28 @@ pub enum Side {
     Customer,
     /// The agent's audio (right).
     Agent,
+    /// A third party — a warm transfer's consultation leg, a transfer target reached by our
+    /// own call: mixed into the right channel with the agent (summed, saturated to 16 bits),
+    /// with its own timing.
+    Third,
+}
+
+impl Side {
+    /// The WAV channel: 0 (left) for the customer, 1 (right) for everyone else.
+    fn channel(self) -> usize {
+        match self {
+            Side::Customer => 0,
+            Side::Agent | Side::Third => 1,
+        }
+    }
 }
 
 /// One call's recording. See the module documentation.
 #[derive(Debug)]
 pub struct CallRecorder {
     started: Instant,
-    /// Per side: (position in samples of its first packet, that packet's RTP timestamp).
-    anchors: [Option<(i64, u32)>; 2],
+    /// Per [`Side`]: (position in samples of its first packet, that packet's RTP timestamp).
+    anchors: [Option<(i64, u32)>; 3],
     /// Interleaved samples from `flushed` on, not yet handed out.
     window: Vec<i16>,
     /// Sample frames already handed out by [`Self::drain`].
@@ -49,7 +63,7 @@ impl CallRecorder {
     pub fn new(now: Instant) -> Self {
         Self {
             started: now,
-            anchors: [None, None],
+            anchors: [None, None, None],
             window: Vec::new(),
             flushed: 0,
             late: 0,
@@ -64,17 +78,19 @@ impl CallRecorder {
     /// encoded in `law`. The first packet of a side is placed at its arrival time; later ones
     /// at their timestamp's distance from it (a timestamp jump of more than 10 s — a new
     /// source — or a packet whose place was already handed out re-anchors on arrival time).
+    /// Samples are added to what the channel holds there (the agent and a third party share
+    /// the right channel).
     pub fn push(&mut self, side: Side, at: Instant, ts: u32, law: Law, payload: &[u8]) {
         let arrival = self.samples_at(at);
-        let ch = side as usize;
-        let by_ts = self.anchors[ch].map(|(p0, ts0)| p0 + i64::from(ts.wrapping_sub(ts0) as i32));
+        let (a, ch) = (side as usize, side.channel());
+        let by_ts = self.anchors[a].map(|(p0, ts0)| p0 + i64::from(ts.wrapping_sub(ts0) as i32));
         let pos = match by_ts {
             Some(p) if (p - arrival).abs() <= 80_000 && p >= self.flushed => p,
             _ => {
                 // The first packet, a new source, or a stream whose timestamps fell more than
                 // the hold-back behind (a far end that stalled): placed on arrival from here.
                 self.late += u64::from(by_ts.is_some_and(|p| p < self.flushed));
-                self.anchors[ch] = Some((arrival, ts));
+                self.anchors[a] = Some((arrival, ts));
                 arrival
             }
         };
@@ -93,7 +109,8 @@ impl CallRecorder {
         let payload = &payload[skip..payload.len().min(skip + pcm.len())];
         law.decode_into(payload, &mut pcm);
         for (i, s) in pcm[..payload.len()].iter().enumerate() {
-            self.window[from + i * 2 + ch] = *s;
+            let w = &mut self.window[from + i * 2 + ch];
+            *w = w.saturating_add(*s);
         }
     }
 
@@ -162,6 +179,32 @@ mod tests {
         let (tail, len) = r.finish(end);
         pcm.extend(tail);
         (pcm, len)
+    }
+
+    #[test]
+    fn a_third_party_is_mixed_into_the_agents_channel_on_its_own_timing() {
+        let t0 = Instant::now();
+        let mut r = CallRecorder::new(t0);
+        let pcmu = |v: i16| [Law::Pcmu.encode(v); 160];
+        // The agent from 0 ms, the third party from 10 ms on a foreign timestamp base.
+        r.push(Side::Agent, t0, 500, Law::Pcmu, &pcmu(4000));
+        let t = t0 + Duration::from_millis(10);
+        r.push(Side::Third, t, 9_000_000, Law::Pcmu, &pcmu(3000));
+        r.push(Side::Third, t, 9_000_160, Law::Pcmu, &pcmu(30000));
+        r.push(Side::Agent, t, 660, Law::Pcmu, &pcmu(30000));
+        let (pcm, _) = whole(r, &[], t0 + Duration::from_millis(60));
+        let right = |i: usize| pcm[i * 2 + 1];
+        assert!((3900..4100).contains(&right(79)), "the agent alone");
+        assert!((6800..7200).contains(&right(80)), "both: {}", right(80));
+        assert_eq!(right(200), i16::MAX, "both loud: saturated, not wrapped");
+        assert!(
+            (29000..31000).contains(&right(320 + 50)),
+            "the third party alone"
+        );
+        assert!(
+            pcm.iter().step_by(2).all(|&l| l == 0),
+            "nothing on the customer's side"
+        );
     }
 
     #[test]
