@@ -308,7 +308,7 @@ fn ring_all_offers_every_available_agent_and_withdraws_the_others_on_an_answer()
 }
 
 #[test]
-fn a_leg_that_cannot_start_hands_the_customer_to_another_agent() {
+fn a_leg_that_cannot_start_keeps_the_customer_waiting_until_ports_are_back() {
     let t0 = Instant::now();
     let mut acd = per_call(2, Strategy::LongestIdle, t0);
     acd.enqueue(t0, "cust-1", attempt(1), t0);
@@ -316,10 +316,21 @@ fn a_leg_that_cannot_start_hands_the_customer_to_another_agent() {
     acd.call_not_started(t0, &first.call_id);
     let a = drain(&mut acd);
     assert!(!events(&a).contains(&"agent_offered"));
-    let second = offers(&a).pop().expect("the other agent");
-    assert_ne!(second.agent, first.agent);
-    assert_eq!(acd.agents_in(AgentState::Offline), 1, "out of the rotation");
+    assert!(
+        offers(&a).is_empty(),
+        "nothing offered until ports are back"
+    );
+    assert_eq!(
+        acd.agents_in(AgentState::Available),
+        2,
+        "not the agent's doing"
+    );
     assert_eq!(acd.summary(t0).offers_failed, 0, "not the agent's miss");
+    assert_eq!(acd.queue_view(t0).len(), 1, "still waiting");
+    acd.redispatch(t0);
+    let again = offers(&drain(&mut acd));
+    assert_eq!(again.len(), 1, "offered again");
+    assert_eq!(again[0].customer.as_deref(), Some("cust-1"));
 }
 
 #[test]

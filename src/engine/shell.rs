@@ -397,6 +397,18 @@ impl EngineTask {
         }
     }
 
+    /// Binds RTP ports for the agent legs to come, and makes the offers a burst left without
+    /// one (a few rounds at most: each round binds a reserve's worth).
+    async fn top_up(&mut self) {
+        for _ in 0..8 {
+            top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
+            if !self.engine.retry_offers(Instant::now()) {
+                break;
+            }
+            self.drain_outputs().await;
+        }
+    }
+
     /// Taps third party `leg` into `customer`'s running recording (right channel, mixed with
     /// the agent); nothing when the call is not being recorded.
     fn record_leg(&mut self, customer: &str, leg: &str) {
@@ -472,7 +484,7 @@ impl EngineTask {
         mut cmd_rx: mpsc::UnboundedReceiver<Command>,
         mut media_rx: mpsc::UnboundedReceiver<(String, MediaMsg)>,
     ) {
-        top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
+        self.top_up().await;
         self.engine.start_keepalive(Instant::now());
         // What starting did (static agents available, first pings) goes out now, not at the
         // loop's first wake-up: a campaign waiting for an agent would wait for nothing.
@@ -564,7 +576,7 @@ impl EngineTask {
             }
             self.drain_outputs().await;
             self.received_at = None;
-            top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
+            self.top_up().await;
             if self.shutdown.is_some()
                 && self.engine.live_calls() == 0
                 && self.engine.media_closing() == 0

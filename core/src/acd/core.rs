@@ -646,7 +646,7 @@ impl Acd {
         }
     }
 
-    /// An offer to `agent` could not be placed (no contact, no port): not its miss, but it is
+    /// An offer to `agent` could not be placed (no contact): not its miss, but it is
     /// taken out of the rotation until it registers again.
     fn agent_unplaceable(&mut self, now: Instant, agent: usize, customer: &str) {
         self.pool.offer_failed(now, agent, false, customer);
@@ -703,21 +703,30 @@ impl Acd {
         }
     }
 
-    /// The agent leg `call_id` of an [`AcdAction::Offer`] could not be started (no RTP port):
-    /// an offer goes back to the queue and the agent out of the rotation; a standing call is
-    /// not tried again until the agent registers again.
+    /// The agent leg `call_id` of an [`AcdAction::Offer`] could not be started for want of a
+    /// bound RTP port (a burst of answers used up the shell's reserve): not the agent's
+    /// doing — an offer's agent is available again (not a miss) and its customer stays in
+    /// line; a standing call is tried again after `login_retry`. Nothing is offered again
+    /// now (it would fail the same way): the engine calls [`Self::redispatch`] once it has
+    /// ports again.
     pub fn call_not_started(&mut self, now: Instant, call_id: &str) {
         let Some(leg) = self.agent_legs.remove(call_id) else {
             return;
         };
         if leg.persistent {
             self.logins[leg.agent].leg = None;
+            self.logins[leg.agent].retry_at = Some(now + self.cfg.login_retry);
         }
         if let Some(customer) = leg.customer {
             self.queue.offer_failed(&customer, call_id);
-            self.agent_unplaceable(now, leg.agent, &customer);
+            self.pool.offer_failed(now, leg.agent, false, &customer);
         }
         self.drain_agent_events();
+    }
+
+    /// Offers waiting customers to available agents now (after [`Self::call_not_started`],
+    /// once RTP ports are bound again).
+    pub fn redispatch(&mut self, now: Instant) {
         self.dispatch(now);
     }
 

@@ -190,6 +190,7 @@ impl Engine {
     /// names a port that fails to bind later.
     fn start_agent_leg(&mut self, now: Instant, call: AgentCall) {
         let Some(port) = self.bound_ports.pop_front() else {
+            self.offers_short_of_ports = true;
             if let Some(acd) = &mut self.acd {
                 acd.call_not_started(now, &call.call_id);
             }
@@ -225,6 +226,21 @@ impl Engine {
             acd.call_started(now, &call_id);
         }
         self.after_touch(now, &call_id);
+    }
+
+    /// After the shell gave bound ports again ([`Engine::give_bound_port`]): offers that
+    /// could not start for want of one are made now. True when that was needed (the shell
+    /// then carries out the outputs and tops the ports up again).
+    pub fn retry_offers(&mut self, now: Instant) -> bool {
+        if !self.offers_short_of_ports || self.bound_ports.is_empty() {
+            return false;
+        }
+        self.offers_short_of_ports = false;
+        if let Some(acd) = &mut self.acd {
+            acd.redispatch(now);
+        }
+        self.run_acd(now);
+        true
     }
 
     /// How a leg to an agent's phone is placed, RTP on `port`: (its spec, our party — a

@@ -481,6 +481,8 @@ pub struct Engine {
     pub(super) acd: Option<crate::acd::Acd>,
     /// RTP ports the shell bound ahead of time for legs the engine starts itself (agent legs).
     bound_ports: VecDeque<u16>,
+    /// An agent leg found no bound port: offers wait for [`Engine::retry_offers`].
+    offers_short_of_ports: bool,
     /// Inbound calls answered so far (their provisional attempt ids are its negatives).
     next_inbound: i64,
     /// Challenges and checks inbound INVITEs' credentials (`[inbound]` with a username).
@@ -541,6 +543,7 @@ impl Engine {
             tokens,
             acd,
             bound_ports: VecDeque::new(),
+            offers_short_of_ports: false,
             next_inbound: 0,
             inbound_digest,
             touch_queue: VecDeque::new(),

@@ -553,7 +553,8 @@ pub enum AgentReason {
     LoginCallEnded,
     /// Persistent mode: available without a standing call (taken out).
     NoLoginCall,
-    /// An offer could not be placed: no contact or no RTP port.
+    /// An offer could not be placed: the agent has no contact (a momentary lack of RTP ports
+    /// does not take an agent out; its offer waits for ports).
     NoContactOrPort,
     /// A call was offered to it.
     Offered,
