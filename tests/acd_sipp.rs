@@ -389,8 +389,10 @@ async fn per_call_bridges_audio_both_ways_with_transcoding() {
         to_agent >= 50,
         "packets to the agent: {to_agent} ({counts:?})"
     );
-    // The engine relayed them (customer leg statistics).
+    // The engine relayed them both ways: each leg's statistics (customer and agent).
     let stats = events(&db, "media_stats").await;
+    let legs = |leg: &str| stats.iter().filter(|s| s["leg"] == leg).count();
+    assert_eq!((legs("customer"), legs("agent")), (2, 2), "{stats:?}");
     assert!(
         stats.iter().all(|s| s["relayed"].as_u64().unwrap() > 50),
         "{stats:?}"
@@ -989,7 +991,11 @@ async fn a_customer_waiting_past_max_wait_hears_the_message_and_is_abandoned() {
     let played = events(&db, "playback_started").await;
     assert_eq!(played[0]["what"], "abandon");
     // The message (1 s = 50 packets) reached the customer's SIPp.
-    let stats = events(&db, "media_stats").await;
+    let stats: Vec<_> = events(&db, "media_stats")
+        .await
+        .into_iter()
+        .filter(|s| s["leg"] == "customer")
+        .collect();
     assert_eq!(stats[0]["sent"], 50, "{stats:?}");
     assert!(
         counts.get(&customers.media_port).copied().unwrap_or(0) >= 50,
@@ -2478,6 +2484,13 @@ async fn a_warm_transfer_consults_swaps_merges_three_ways_and_completes() {
         .map(|(_, e)| e.clone())
         .unwrap();
     assert_eq!(sync["transfers"][0]["flow"], "warmTransfer", "{sync}");
+    // Each leg's RTP statistics, the third party's included.
+    let third_stats: Vec<_> = evs
+        .iter()
+        .filter(|(_, e)| e["type"] == "media_stats" && e["leg"] == "third_party")
+        .collect();
+    assert_eq!(third_stats.len(), 1, "{evs:?}");
+    assert!(third_stats[0].1["packets"].as_u64().unwrap() > 100);
     // The recording (`agent_calls`, from the bridge): the third party is in it — mixed with
     // the agent on the right channel while merged, alone there after the agent left.
     let started = evs

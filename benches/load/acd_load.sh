@@ -183,7 +183,7 @@ peak = cur = 0
 for _, d in bridged:
     cur += d; peak = max(peak, cur)
 print(f"recordings: {len(saved)} written, {dropped} packets dropped by the writers' queues, {late} re-timed (more than 3 s late), "
-      f"{lost} RTP packets lost (customer legs), peak {peak} calls bridged at once")
+      f"{lost} RTP packets lost (every leg), peak {peak} calls bridged at once")
 if off:
     off.sort()
     print(f"recording length vs talk time: max {max(off)*1000:.0f} ms, p50 {off[len(off)//2]*1000:.0f} ms off")

@@ -466,7 +466,7 @@ pub struct Engine {
     logged_sources: HashSet<SocketAddr>,
     /// Calls whose media session is closing: the attempt to report its statistics under
     /// (`None` for agent legs, whose statistics are not call events).
-    closing_media: HashMap<String, Option<AttemptRef>>,
+    closing_media: HashMap<String, Option<(AttemptRef, &'static str)>>,
     /// Calls that ended while their IVR recorded, until the recording comes back.
     ending_recordings: HashMap<String, ivr_flow::EndingRecording>,
     /// INVITE → 2xx latencies, µs.
@@ -1016,7 +1016,15 @@ impl Engine {
             }
             if slot.media_open {
                 slot.media_open = false;
-                let attempt = (slot.role == Role::Customer).then(|| slot.attempt.clone());
+                // Every leg's statistics go to the customer's attempt (a standing call, which
+                // has none, keeps them).
+                let leg = match slot.role {
+                    Role::Customer => "customer",
+                    Role::Agent => "agent",
+                    Role::Consult => "third_party",
+                };
+                let attempt = (slot.role == Role::Customer || slot.attempt.attempt_id != 0)
+                    .then(|| (slot.attempt.clone(), leg));
                 self.closing_media.insert(id.to_string(), attempt);
                 self.out.push_back(Output::Media(MediaCommand::Close {
                     call_id: id.to_string(),
@@ -1294,12 +1302,13 @@ impl Engine {
     /// The shell closed a call's RTP session: report its statistics (`media_stats`, after
     /// `terminated`).
     pub fn handle_media_closed(&mut self, now: Instant, id: &str, stats: RtpStats) {
-        if let Some(Some(attempt)) = self.closing_media.remove(id) {
+        if let Some(Some((attempt, leg))) = self.closing_media.remove(id) {
             self.out.push_back(Output::Event(CallEvent {
                 call_id: id.to_string(),
                 attempt,
                 at: now,
                 kind: CallEventKind::MediaStats {
+                    leg: leg.to_string(),
                     packets: stats.packets,
                     lost: stats.lost,
                     out_of_order: stats.out_of_order,

@@ -159,8 +159,14 @@ pub enum CallEventKind {
         /// `prompt`, `voicemail` or `abandon` (the ACD's abandon message).
         what: Playback,
     },
-    /// RTP statistics of the call, emitted once just before `terminated` (answered calls).
+    /// RTP statistics of one leg of the call, emitted when its RTP session closes: the
+    /// customer's leg just before `terminated` (answered calls), and each agent or third-party
+    /// leg bridged to it (`call_id` names that leg) when that leg ends.
     MediaStats {
+        /// Whose leg: `customer`, `agent` (an agent's phone) or `third_party` (a transfer's
+        /// consultation leg, or the target our own call reached for a blind transfer).
+        #[serde(default = "customer_leg")]
+        leg: String,
         /// Packets received.
         packets: u64,
         /// Packets lost (sequence gaps).
@@ -359,6 +365,10 @@ pub enum CallEventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after: Option<u32>,
     },
+}
+
+fn customer_leg() -> String {
+    "customer".to_string()
 }
 
 impl CallEventKind {
