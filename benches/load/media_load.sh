@@ -61,11 +61,16 @@ import sqlite3, sys, json
 db, n, user, sys_s, rss = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 c = sqlite3.connect(db)
 recv = lost = answered = 0
+jit = []
 for (d,) in c.execute("SELECT data FROM call_events WHERE kind = 'media_stats'"):
-    j = json.loads(d); recv += j["packets"]; lost += j["lost"]
+    j = json.loads(d); recv += j["packets"]; lost += j["lost"]; jit.append(j["jitter_ms"])
 answered = c.execute("SELECT COUNT(*) FROM attempts WHERE disposition = 'answered'").fetchone()[0]
 print("%6d %9d %10d %6d %7.3f%% %9.1f %12.1f %10.1f" % (
     n, answered, recv, lost, 100.0 * lost / max(recv + lost, 1), user + sys_s, rss / 1024, rss / max(answered, 1)))
+jit.sort()
+if jit:
+    print("       jitter ms per call (RFC 3550, as received): p50 %.1f, p99 %.1f, max %.1f" % (
+        jit[len(jit) // 2], jit[min(len(jit) - 1, len(jit) * 99 // 100)], jit[-1]))
 if answered != n:
     print("       (only %d of %d calls answered)" % (answered, n))
 PY
