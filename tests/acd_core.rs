@@ -593,3 +593,50 @@ fn a_warm_transfer_to_an_agent_is_refused_with_standing_calls() {
     assert!(e.to_string().contains("per_call"), "{e}");
     assert_eq!(acd.agents_in(AgentState::Available), 2);
 }
+
+/// A blind transfer that failed: the customer is offered first to the agent who transferred
+/// it when that one is available again, once; if it misses, any agent takes it. An agent
+/// still in its wrap-up is not waited for.
+#[test]
+fn a_failed_blind_transfer_goes_back_to_its_agent_first_then_to_anyone() {
+    let t0 = Instant::now();
+    let mut acd = per_call(2, Strategy::LongestIdle, t0);
+    acd.enqueue(t0, "cust-1", attempt(1), t0);
+    let first = offers(&drain(&mut acd)).pop().expect("an offer");
+    acd.call_started(t0, &first.call_id);
+    acd.agent_leg_event(t0, &first.call_id, t0, &answered());
+    drain(&mut acd);
+    let t1 = t0 + Duration::from_secs(10);
+    acd.transfer_away(t1, "cust-1");
+    drain(&mut acd);
+    // After its 5 s wrap-up the agent is available; the other one has been idle longer.
+    let t2 = t1 + Duration::from_secs(6);
+    acd.handle_timeout(t2);
+    drain(&mut acd);
+    assert_eq!(acd.agents_in(AgentState::Available), 2);
+    assert!(acd.requeue_prefer(t2, "cust-1", &first.agent));
+    let back = offers(&drain(&mut acd)).pop().expect("offered again");
+    assert_eq!(back.agent, first.agent, "to the agent who transferred it");
+    // It does not answer: the other agent gets the customer.
+    acd.call_started(t2, &back.call_id);
+    acd.agent_leg_event(
+        t2,
+        &back.call_id,
+        t2,
+        &terminated(Some(480), Disposition::NoAnswer),
+    );
+    let next = offers(&drain(&mut acd))
+        .pop()
+        .expect("offered to the other");
+    assert_ne!(next.agent, first.agent);
+
+    // Still in its wrap-up: straight to the other agent.
+    let t3 = t2 + Duration::from_secs(1);
+    acd.agent_leg_event(t3, &next.call_id, t3, &answered());
+    drain(&mut acd);
+    acd.transfer_away(t3, "cust-1");
+    drain(&mut acd);
+    assert!(acd.requeue_prefer(t3, "cust-1", &next.agent));
+    let other = offers(&drain(&mut acd)).pop().expect("offered at once");
+    assert_eq!(other.agent, first.agent);
+}

@@ -583,6 +583,28 @@ impl Acd {
         true
     }
 
+    /// A blind transfer that failed after its agent released the customer: the customer
+    /// waits again (a `queued` event, `max_wait` from now) and is offered first to `agent`,
+    /// the one who transferred it, when that agent is available (its wrap-up over); if that
+    /// agent is not, or misses the offer, to any agent. False (nothing changes) when the
+    /// customer is unknown, bridged or already waiting.
+    pub fn requeue_prefer(&mut self, now: Instant, customer: &str, agent: &str) -> bool {
+        if !self.wait_again(now, customer) {
+            return false;
+        }
+        if let Some(i) = self
+            .pool
+            .index(agent)
+            .filter(|i| self.pool.state(*i) == AgentState::Available)
+        {
+            self.pool.preview(now, i, customer);
+            self.queue.prefer(customer, i);
+            self.drain_agent_events();
+        }
+        self.dispatch(now);
+        true
+    }
+
     /// A released customer back in line: `max_wait` counted from now, a `queued` event.
     /// False (nothing changes) when it is unknown, bridged or already waiting.
     fn wait_again(&mut self, now: Instant, customer: &str) -> bool {

@@ -4,7 +4,7 @@
 //! and clock-free: the engine asks it who is next and tells it what happened; it never sends
 //! anything itself. Unit-tested here; the engine's ACD flow (`engine/acd_flow.rs`) drives it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// See the module documentation. Customers and agent legs are named by their Call-IDs;
 /// agents by their index in the agent pool.
@@ -16,6 +16,9 @@ pub struct Queue {
     offers: HashMap<String, Vec<String>>,
     /// Preview calls: customer → the agent it was placed for (reserved until connected).
     previews: HashMap<String, usize>,
+    /// Reservations in `previews` that are only a preference: dropped when the offer to that
+    /// agent fails, so any agent may take the customer then.
+    soft: HashSet<String>,
     /// Customer → its campaign's priority (absent: 0). Higher is connected first; equal ones
     /// in arrival order.
     priorities: HashMap<String, i32>,
@@ -30,6 +33,13 @@ impl Queue {
     /// `customer` was placed for `agent` (preview dialling): it goes to that agent only.
     pub fn reserve_for(&mut self, customer: &str, agent: usize) {
         self.previews.insert(customer.to_string(), agent);
+    }
+
+    /// `customer` goes to `agent` first (its offer is made before any other), but only once:
+    /// if that offer fails the customer waits for any agent.
+    pub fn prefer(&mut self, customer: &str, agent: usize) {
+        self.previews.insert(customer.to_string(), agent);
+        self.soft.insert(customer.to_string());
     }
 
     /// `customer` starts waiting; returns its 1-based position.
@@ -93,6 +103,9 @@ impl Queue {
                 self.offers.remove(customer);
             }
         }
+        if self.soft.remove(customer) {
+            self.previews.remove(customer);
+        }
     }
 
     /// `customer` is bridged on agent leg `leg`: it stops waiting; returns the other offers
@@ -100,6 +113,7 @@ impl Queue {
     pub fn connected(&mut self, customer: &str, leg: &str) -> Vec<String> {
         self.waiting.retain(|c| c != customer);
         self.previews.remove(customer);
+        self.soft.remove(customer);
         self.offers
             .remove(customer)
             .unwrap_or_default()
@@ -122,6 +136,7 @@ impl Queue {
     /// offer ringing, returns the agent reserved for it (free again).
     pub fn ended(&mut self, customer: &str) -> Option<usize> {
         self.priorities.remove(customer);
+        self.soft.remove(customer);
         let agent = self.previews.remove(customer)?;
         (!self.offers.contains_key(customer)).then_some(agent)
     }

@@ -373,14 +373,19 @@ impl Engine {
     }
 
     /// A customer whose blind transfer failed waits again for an agent (off hold, a
-    /// `queued` event); without an ACD, or when it cannot be queued, its call ends
+    /// `queued` event), offered first to the agent who transferred it when that one is
+    /// available; without an ACD, or when it cannot be queued, its call ends
     /// `transfer_failed`.
     fn back_to_queue(&mut self, now: Instant, customer: &str) {
         if self.calls.get(customer).is_some_and(|s| s.leg.holding()) {
             self.hold_leg(now, customer, false);
         }
+        let before = self.handling.get(customer).map(|h| h.agent.clone());
         let queued = self.calls.get(customer).is_some_and(|s| s.leg.is_up())
-            && self.acd.as_mut().is_some_and(|a| a.requeue(now, customer));
+            && self.acd.as_mut().is_some_and(|a| match &before {
+                Some(agent) => a.requeue_prefer(now, customer, agent),
+                None => a.requeue(now, customer),
+            });
         if queued {
             self.run_acd(now);
             self.after_touch(now, customer);
