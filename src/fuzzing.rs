@@ -39,8 +39,30 @@ fn src() -> SocketAddr {
 /// One UDP datagram as the engine receives it: `sip::message::parse_datagram`, then, for a
 /// request, the response the engine would send to it (RFC 3261 §8.2.6 copies Via, From, To,
 /// Call-ID and CSeq) parsed back, and the SDP body if any.
+///
+/// Also differential: the response scan and rsipstack's full parse
+/// (`parse_datagram_full`) must read the same fields, or both refuse the datagram (the scan may
+/// accept a top Via that rsipstack's typed Via refuses: it checks less of it). Panics when
+/// they differ.
 pub fn sip_datagram(data: &[u8]) {
-    let Ok(msg) = crate::sip::message::parse_datagram(data) else {
+    use crate::sip::message::{ParseError, parse_datagram_full};
+    let scanned = crate::sip::message::parse_datagram(data);
+    let full = parse_datagram_full(data);
+    match (&scanned, &full) {
+        (Ok(a), Ok(b)) => assert_eq!(
+            (&a.method, a.status, &a.call_id, a.cseq, &a.cseq_method),
+            (&b.method, b.status, &b.call_id, b.cseq, &b.cseq_method),
+        ),
+        (Err(_), Err(_)) | (Ok(_), Err(ParseError::Header { name: "Via", .. })) => {}
+        _ => panic!("scan {scanned:?} and full parse {full:?} differ"),
+    }
+    if let (Ok(a), Ok(b)) = (&scanned, &full) {
+        assert_eq!(
+            (&a.branch, &a.from_tag, &a.to_tag, a.body()),
+            (&b.branch, &b.from_tag, &b.to_tag, b.body())
+        );
+    }
+    let Ok(msg) = scanned else {
         return;
     };
     let _ = msg.header_values("Via");

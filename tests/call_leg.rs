@@ -103,7 +103,7 @@ impl Harness {
         let (dest, inv) = &invite[0];
         assert_eq!(dest.to_string(), TRUNK);
         assert_eq!(inv.method.as_deref(), Some("INVITE"));
-        let text = String::from_utf8_lossy(&inv.msg.to_bytes()).into_owned();
+        let text = String::from_utf8_lossy(&inv.msg().to_bytes()).into_owned();
         for needle in [
             "m=audio 20000 RTP/AVP 0 8 101",
             "a=rtpmap:101 telephone-event/8000",
@@ -275,7 +275,7 @@ fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
         ack.request().unwrap().uri.to_string(),
         "sip:far@192.0.2.10:5060"
     );
-    let ack_text = String::from_utf8_lossy(&ack.msg.to_bytes()).into_owned();
+    let ack_text = String::from_utf8_lossy(&ack.msg().to_bytes()).into_owned();
     assert!(
         ack_text.contains("Route: <sip:192.0.2.20:5060;lr>"),
         "{ack_text}"
@@ -644,7 +644,7 @@ fn a_401_is_answered_with_an_authenticated_invite_once() {
         Some(br.as_str()),
         "a new transaction"
     );
-    let text = String::from_utf8_lossy(&inv.msg.to_bytes()).into_owned();
+    let text = String::from_utf8_lossy(&inv.msg().to_bytes()).into_owned();
     assert!(
         text.contains("Authorization: Digest username=\"alice\", realm=\"t\", nonce=\"n1\""),
         "{text}"

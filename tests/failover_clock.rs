@@ -158,7 +158,7 @@ fn a_422_is_retried_once_with_its_min_se() {
     start(&mut e, t0, Some(90));
     let (sent, _) = drain(&mut e);
     let invite = &sent[0].1;
-    let text = String::from_utf8_lossy(&invite.msg.to_string().into_bytes()).into_owned();
+    let text = String::from_utf8_lossy(&invite.msg().to_string().into_bytes()).into_owned();
     assert!(text.contains("Session-Expires: 90;refresher=uac"), "{text}");
     let resp = response_to(
         invite,
@@ -178,7 +178,7 @@ fn a_422_is_retried_once_with_its_min_se() {
         A,
         "a 422 is not a reason to change trunks"
     );
-    let text = inv.1.msg.to_string();
+    let text = inv.1.msg().to_string();
     assert!(
         text.contains("Session-Expires: 1800;refresher=uac"),
         "{text}"

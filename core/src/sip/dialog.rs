@@ -117,7 +117,7 @@ fn without_tag(value: &str) -> String {
 /// URI, or more than [`MAX_ROUTE_SET`] of them.
 fn target_and_routes(msg: &Inbound, what: &str) -> Result<(String, Vec<String>), String> {
     let contact = msg
-        .msg
+        .msg()
         .contact_header()
         .map_err(|_| format!("{what} without Contact"))?;
     // The URI text as received: typed parsing would drop URI parameters such as
@@ -132,7 +132,7 @@ fn target_and_routes(msg: &Inbound, what: &str) -> Result<(String, Vec<String>),
     // a SIP URI, and there are at most MAX_ROUTE_SET of them (a forged message with thousands
     // of `Record-Route: a` must not make us send requests built on them).
     let mut route_set = Vec::new();
-    for rr in msg.msg.record_route_headers() {
+    for rr in msg.msg().record_route_headers() {
         for v in split_list(rr.value()) {
             check_sip_uri(uri_of(&v)).map_err(|e| format!("Record-Route: {e}"))?;
             route_set.push(v);
@@ -160,7 +160,7 @@ impl Dialog {
             .ok_or_else(|| "2xx without To-tag".to_string())?;
         let local_tag = resp.from_tag.clone().unwrap_or_default();
         let to_value = resp
-            .msg
+            .msg()
             .to_header()
             .map_err(|e| e.to_string())?
             .value()
@@ -191,13 +191,13 @@ impl Dialog {
             .clone()
             .ok_or_else(|| "INVITE without a From tag".to_string())?;
         let from_value = req
-            .msg
+            .msg()
             .from_header()
             .map_err(|e| e.to_string())?
             .value()
             .to_string();
         let to_value = req
-            .msg
+            .msg()
             .to_header()
             .map_err(|e| e.to_string())?
             .value()
@@ -426,7 +426,7 @@ Content-Length: 0\r\n\r\n"
             .unwrap();
         assert_eq!(ack.cseq, 1);
         assert_eq!(ack.cseq_method, "ACK");
-        assert_eq!(ack.msg.route_headers().len(), 3);
+        assert_eq!(ack.msg().route_headers().len(), 3);
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //!   rsipstack parses header values lazily, so a message can "parse" with a broken CSeq; here
 //!   such a message is rejected with a [`ParseError`] naming the header, and a request gets a
 //!   400 from the caller.
+//! * **Responses read by one scan**: a response's Status-Line, `Content-Length` and the headers
+//!   the match needs (top Via branch, Call-ID, CSeq, From/To tags) are read in one pass over
+//!   its header lines, with the same checks; rsipstack parses the whole response only when a
+//!   layer asks for it ([`Inbound::msg`]: a 2xx's Contact and Record-Route, a challenge, a
+//!   final response's Reason). A folded line sends a response to the full parse at once. Tests
+//!   compare the two readings on every response fixture and on mutations of them.
 //! * **Extension methods**: rsipstack rejects request methods it does not know; a request with
 //!   any valid RFC 3261 `token` as method is accepted here and carried as
 //!   [`Inbound::method`], so the engine can answer `501 Not Implemented` instead of dropping it.
@@ -103,10 +109,21 @@ pub enum ParseError {
 }
 
 /// A parsed, validated message with the fields every layer needs already extracted.
+///
+/// Requests are parsed by rsipstack at once. Responses are read by one pass over their header
+/// lines that takes only what the transaction and call-leg match needs (status, Call-ID, CSeq,
+/// top Via branch, From and To tags); rsipstack's parse of the whole message runs the first
+/// time [`Inbound::msg`] is asked for (a 2xx's Contact and Record-Route, a challenge, a final
+/// response's Reason), so a 100 Trying, a 180 Ringing or the 200 to a BYE never build the
+/// header list (issue 19: the per-response path).
 #[derive(Debug, Clone)]
 pub struct Inbound {
-    /// The message as rsipstack parsed it (headers typed lazily on demand).
-    pub msg: SipMessage,
+    /// The message as rsipstack parsed it, filled on first use for responses.
+    msg: std::sync::OnceLock<SipMessage>,
+    /// A response's header section (start line to CRLF CRLF), kept for that parse.
+    head: Option<Box<str>>,
+    /// The body (`Content-Length` bytes, or the rest of a datagram without one).
+    body: Vec<u8>,
     /// For requests, the method token exactly as received (`INVITE`, `BYE`, or an extension
     /// such as `NEWMETHOD`); `None` for responses.
     pub method: Option<String>,
@@ -134,15 +151,38 @@ impl Inbound {
 
     /// The message body (SDP for INVITE/2xx), empty when there is none.
     pub fn body(&self) -> &[u8] {
-        match &self.msg {
-            SipMessage::Request(r) => &r.body,
-            SipMessage::Response(r) => &r.body,
-        }
+        &self.body
+    }
+
+    /// The whole message as rsipstack's `SipMessage` (headers typed lazily on demand). For a
+    /// response the first call parses the header section kept for it; the scan that accepted
+    /// the response checked its Status-Line the way rsipstack's parser does, so that parse
+    /// does not fail (if it ever did, the result is the bare Status-Line without headers).
+    pub fn msg(&self) -> &SipMessage {
+        self.msg.get_or_init(|| {
+            let head = self.head.as_deref().unwrap_or_default();
+            let mut msg =
+                rsipstack::sip::parser::parse_message(head.as_bytes()).unwrap_or_else(|_| {
+                    SipMessage::Response(Response {
+                        status_code: StatusCode::try_from((self.status.unwrap_or(500), ""))
+                            .unwrap_or(StatusCode::ServerInternalError),
+                        wire_reason: None,
+                        version: Version::V2,
+                        headers: Headers::default(),
+                        body: Vec::new(),
+                    })
+                });
+            match &mut msg {
+                SipMessage::Request(r) => r.body = self.body.clone(),
+                SipMessage::Response(r) => r.body = self.body.clone(),
+            }
+            msg
+        })
     }
 
     /// The Q.850 cause of a `Reason: Q.850;cause=N` header (RFC 3326), if present and valid.
     pub fn q850_cause(&self) -> Option<u16> {
-        self.msg.headers().iter().find_map(|h| match h {
+        self.msg().headers().iter().find_map(|h| match h {
             Header::Reason(r) => parse_q850(r.value()),
             _ => None,
         })
@@ -150,7 +190,7 @@ impl Inbound {
 
     /// Seconds of a `Retry-After` header (RFC 3261 §20.33: `120 (comment);duration=3600`).
     pub fn retry_after(&self) -> Option<u32> {
-        self.msg.headers().iter().find_map(|h| match h {
+        self.msg().headers().iter().find_map(|h| match h {
             Header::RetryAfter(r) => {
                 let v = r.value().trim();
                 let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -163,7 +203,7 @@ impl Inbound {
     /// The Status-Line reason phrase as received (the standard text when it was the standard
     /// one; rsipstack only keeps a non-standard phrase). `None` for requests.
     pub fn reason_phrase(&self) -> Option<String> {
-        match &self.msg {
+        match self.msg() {
             SipMessage::Response(r) => Some(
                 r.wire_reason
                     .clone()
@@ -177,7 +217,7 @@ impl Inbound {
     /// Contact must be asked for by that letter too), in order, each as written after the colon.
     /// Not for the hot path: it prints each header to find its name.
     pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.msg
+        self.msg()
             .headers()
             .iter()
             .filter_map(|h| {
@@ -192,7 +232,7 @@ impl Inbound {
 
     /// The request (panics only if called on a response, which callers check first).
     pub fn request(&self) -> Option<&Request> {
-        match &self.msg {
+        match self.msg() {
             SipMessage::Request(r) => Some(r),
             SipMessage::Response(_) => None,
         }
@@ -200,7 +240,7 @@ impl Inbound {
 
     /// The response, if this is one.
     pub fn response(&self) -> Option<&Response> {
-        match &self.msg {
+        match self.msg() {
             SipMessage::Response(r) => Some(r),
             SipMessage::Request(_) => None,
         }
@@ -234,42 +274,90 @@ struct Frame {
     content_length: Option<usize>,
 }
 
+/// The index of the CRLF CRLF that ends the header section (§7), by a searcher built once.
+fn header_end(buf: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(buf)
+}
+
+/// Lines of a header section split as rsipstack's parser splits them: at LF, a CR before it
+/// dropped.
+fn header_lines(head: &str) -> impl Iterator<Item = &str> {
+    let mut rest = head;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
 /// Finds the end of the header section and the declared body length.
 /// Leading CRLFs (keep-alives, RFC 5626 §3.5.1) must be stripped by the caller.
 fn frame(buf: &[u8]) -> Result<Frame, ParseError> {
-    let end = memchr::memmem::find(buf, b"\r\n\r\n").ok_or(ParseError::NoHeaderEnd)?;
+    let end = header_end(buf).ok_or(ParseError::NoHeaderEnd)?;
     let mut content_length = None;
     // Scan header lines for Content-Length / l. Folded continuation lines start with SP/HT.
-    for line in buf[..end].split(|b| *b == b'\n').skip(1) {
+    let head = &buf[..end];
+    for start in memchr::memchr_iter(b'\n', head).map(|i| i + 1) {
+        // A line starting with another letter is not Content-Length (one starting with white
+        // space or another byte is read: the name is trimmed).
+        if head
+            .get(start)
+            .is_some_and(|b| b.is_ascii_alphabetic() && !matches!(b | 0x20, b'c' | b'l'))
+        {
+            continue;
+        }
+        let rest = &head[start..];
+        let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
-        let name = trim_ascii(&line[..colon]);
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let v = trim_ascii(&line[colon + 1..]);
-            let text = std::str::from_utf8(v).unwrap_or("");
-            if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ParseError::BadContentLength(
-                    String::from_utf8_lossy(v).into_owned(),
-                ));
-            }
-            let n = text
-                .parse::<usize>()
-                .map_err(|_| ParseError::BadContentLength(text.to_string()))?;
-            if content_length.is_some_and(|prev| prev != n) {
-                return Err(ParseError::BadContentLength(format!(
-                    "two different values {} and {n}",
-                    content_length.unwrap_or_default()
-                )));
-            }
-            content_length = Some(n);
+        if is_content_length(trim_ascii(&line[..colon])) {
+            content_length = Some(content_length_value(
+                trim_ascii(&line[colon + 1..]),
+                content_length,
+            )?);
         }
     }
     Ok(Frame {
         body_start: end + 4,
         content_length,
     })
+}
+
+/// `Content-Length` or its compact form `l` (§7.3.3), any case.
+fn is_content_length(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")
+}
+
+/// A `Content-Length` value (digits only, §20.14); `prev`, an earlier one in the same message,
+/// must be the same number.
+fn content_length_value(v: &[u8], prev: Option<usize>) -> Result<usize, ParseError> {
+    let text = std::str::from_utf8(v).unwrap_or("");
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::BadContentLength(
+            String::from_utf8_lossy(v).into_owned(),
+        ));
+    }
+    let n = text
+        .parse::<usize>()
+        .map_err(|_| ParseError::BadContentLength(text.to_string()))?;
+    if let Some(prev) = prev
+        && prev != n
+    {
+        return Err(ParseError::BadContentLength(format!(
+            "two different values {prev} and {n}"
+        )));
+    }
+    Ok(n)
 }
 
 fn trim_ascii(mut s: &[u8]) -> &[u8] {
@@ -302,7 +390,25 @@ fn is_token(s: &str) -> bool {
 /// Errors: [`ParseError`] naming what is wrong; the caller counts it, logs it once with the
 /// source address, and answers 400 if the bytes looked like a request.
 pub fn parse_datagram(buf: &[u8]) -> Result<Inbound, ParseError> {
+    parse_datagram_with(buf, true)
+}
+
+/// The same datagram read without the response scan (rsipstack's full parse for every
+/// message, then the same checks): for the differential tests and the fuzz target that hold
+/// the scan to it.
+#[doc(hidden)]
+pub fn parse_datagram_full(buf: &[u8]) -> Result<Inbound, ParseError> {
+    parse_datagram_with(buf, false)
+}
+
+fn parse_datagram_with(buf: &[u8], scan: bool) -> Result<Inbound, ParseError> {
     let buf = strip_leading_crlf(buf);
+    if scan
+        && buf.starts_with(b"SIP/2.0 ")
+        && let Some(done) = scan_datagram_response(buf)
+    {
+        return done;
+    }
     let f = frame(buf)?;
     let available = buf.len() - f.body_start;
     let body_len = match f.content_length {
@@ -315,7 +421,34 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Inbound, ParseError> {
         }
         Some(n) => n,
     };
-    parse_framed(buf, f.body_start, body_len)
+    parse_framed(buf, f.body_start, body_len, scan)
+}
+
+/// A response datagram read by [`scan_response`] alone, its framing included (one pass over
+/// the header lines); `None` leaves it to the full path (no end of headers, not UTF-8, a
+/// folded line), which reports or parses it as before.
+fn scan_datagram_response(buf: &[u8]) -> Option<Result<Inbound, ParseError>> {
+    let body_start = header_end(buf)? + 4;
+    let head = std::str::from_utf8(&buf[..body_start]).ok()?;
+    let first_line = header_lines(head).next()?;
+    let scanned = match scan_response(head, first_line) {
+        Err(e) => return Some(Err(e)),
+        Ok(None) => return None,
+        Ok(Some(s)) => s,
+    };
+    let available = buf.len() - body_start;
+    let body_len = match scanned.content_length {
+        None => available,
+        Some(n) if n > available => {
+            return Some(Err(ParseError::TruncatedBody {
+                declared: n,
+                available,
+            }));
+        }
+        Some(n) => n,
+    };
+    let body = buf[body_start..body_start + body_len].to_vec();
+    Some(scanned.into_inbound(head, body))
 }
 
 /// Where a response to `req` goes over UDP (RFC 3261 §18.2.2, RFC 3581 §4): to the address
@@ -325,7 +458,7 @@ pub fn parse_datagram(buf: &[u8]) -> Result<Inbound, ParseError> {
 /// top Via is answered to `src`.
 pub fn response_reply_addr(req: &Inbound, src: SocketAddr) -> SocketAddr {
     // The top Via was parsed (typed) and checked when the message was: rsipstack's reading.
-    let Ok(via) = req.msg.top_via_header().and_then(|v| v.typed()) else {
+    let Ok(via) = req.msg().top_via_header().and_then(|v| v.typed()) else {
         return src;
     };
     if via.rport().is_some() {
@@ -342,7 +475,7 @@ pub fn response_reply_addr(req: &Inbound, src: SocketAddr) -> SocketAddr {
 pub fn parse_stream_message(buf: &[u8]) -> Result<Inbound, ParseError> {
     let f = frame(buf)?;
     let body_len = f.content_length.unwrap_or(0).min(buf.len() - f.body_start);
-    parse_framed(buf, f.body_start, body_len)
+    parse_framed(buf, f.body_start, body_len, true)
 }
 
 fn strip_leading_crlf(mut buf: &[u8]) -> &[u8] {
@@ -352,19 +485,30 @@ fn strip_leading_crlf(mut buf: &[u8]) -> &[u8] {
     buf
 }
 
-fn parse_framed(buf: &[u8], body_start: usize, body_len: usize) -> Result<Inbound, ParseError> {
+/// `scan`: read responses with [`scan_response`] (false only in the tests that compare it
+/// with the full parse).
+fn parse_framed(
+    buf: &[u8],
+    body_start: usize,
+    body_len: usize,
+    scan: bool,
+) -> Result<Inbound, ParseError> {
     let head = &buf[..body_start];
     let head_str = std::str::from_utf8(head).map_err(|_| ParseError::NotUtf8)?;
-    let first_line = head_str.split("\r\n").next().unwrap_or("");
+    let first_line = header_lines(head_str).next().unwrap_or("");
     if first_line.is_empty() {
         return Err(ParseError::StartLine("empty".into()));
     }
+    let body = buf[body_start..body_start + body_len].to_vec();
 
     // Request or response? Responses start with the SIP version.
     let mut method_token = None;
     let parsed = if first_line.starts_with("SIP/") {
         if !first_line.starts_with("SIP/2.0 ") {
             return Err(ParseError::StartLine(first_line.to_string()));
+        }
+        if scan && let Some(fields) = scan_response(head_str, first_line)? {
+            return fields.into_inbound(head_str, body);
         }
         rsipstack::sip::parser::parse_message(head)
     } else {
@@ -390,12 +534,11 @@ fn parse_framed(buf: &[u8], body_start: usize, body_len: usize) -> Result<Inboun
         }
     };
     let mut msg = parsed.map_err(|e| ParseError::StartLine(e.to_string()))?;
-    let body = buf[body_start..body_start + body_len].to_vec();
     match &mut msg {
-        SipMessage::Request(r) => r.body = body,
-        SipMessage::Response(r) => r.body = body,
+        SipMessage::Request(r) => r.body = body.clone(),
+        SipMessage::Response(r) => r.body = body.clone(),
     }
-    validate(msg, method_token)
+    validate(msg, method_token, body)
 }
 
 fn header_err(name: &'static str, why: impl Into<String>) -> ParseError {
@@ -405,48 +548,32 @@ fn header_err(name: &'static str, why: impl Into<String>) -> ParseError {
     }
 }
 
-fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseError> {
-    // Headers that may appear once only (RFC 3261 §7.3.1: only comma-list headers repeat).
-    let (mut call_ids, mut cseqs, mut froms, mut tos, mut max_fwds) = (0, 0, 0, 0, 0);
-    for h in msg.headers().iter() {
-        match h {
-            Header::CallId(_) => call_ids += 1,
-            Header::CSeq(_) => cseqs += 1,
-            Header::From(_) => froms += 1,
-            Header::To(_) => tos += 1,
-            Header::MaxForwards(_) => max_fwds += 1,
-            _ => {}
-        }
-    }
-    for (name, n) in [
-        ("Call-ID", call_ids),
-        ("CSeq", cseqs),
-        ("From", froms),
-        ("To", tos),
-        ("Max-Forwards", max_fwds),
-    ] {
+/// The headers that may appear once only (RFC 3261 §7.3.1: only comma-list headers repeat),
+/// in the order their counts are kept.
+const SINGLE_HEADERS: [&str; 5] = ["Call-ID", "CSeq", "From", "To", "Max-Forwards"];
+
+fn check_single(counts: [u32; 5]) -> Result<(), ParseError> {
+    for (name, n) in SINGLE_HEADERS.into_iter().zip(counts) {
         if n > 1 {
             return Err(header_err(name, format!("appears {n} times")));
         }
     }
-    let call_id = msg
-        .call_id_header()
-        .map_err(|_| header_err("Call-ID", "missing"))?
-        .value()
-        .trim()
-        .to_string();
+    Ok(())
+}
+
+fn check_call_id(value: &str) -> Result<String, ParseError> {
+    let call_id = trim_ws(value);
     if call_id.is_empty() || call_id.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(header_err("Call-ID", format!("invalid value {call_id:?}")));
     }
+    Ok(call_id.to_string())
+}
 
-    let cseq_raw = msg
-        .cseq_header()
-        .map_err(|_| header_err("CSeq", "missing"))?
-        .value()
-        .to_string();
-    let mut it = cseq_raw.split_ascii_whitespace();
+/// `CSeq: <number> <method>` (§20.16), the method matching the request's when there is one.
+fn check_cseq(value: &str, method: Option<&str>) -> Result<(u32, String), ParseError> {
+    let mut it = value.split_ascii_whitespace();
     let (Some(num), Some(cseq_method), None) = (it.next(), it.next(), it.next()) else {
-        return Err(header_err("CSeq", format!("invalid value {cseq_raw:?}")));
+        return Err(header_err("CSeq", format!("invalid value {value:?}")));
     };
     let cseq: u32 = num
         .parse()
@@ -459,7 +586,7 @@ fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseErr
             format!("invalid method {cseq_method:?}"),
         ));
     }
-    if let Some(m) = &method
+    if let Some(m) = method
         && m != cseq_method
     {
         return Err(header_err(
@@ -467,6 +594,40 @@ fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseErr
             format!("method {cseq_method} does not match request method {m}"),
         ));
     }
+    Ok((cseq, cseq_method.to_string()))
+}
+
+fn check_status(code: u16) -> Result<u16, ParseError> {
+    if !(100..=699).contains(&code) {
+        return Err(ParseError::StartLine(format!("status code {code}")));
+    }
+    Ok(code)
+}
+
+fn validate(msg: SipMessage, method: Option<String>, body: Vec<u8>) -> Result<Inbound, ParseError> {
+    let mut counts = [0u32; 5];
+    for h in msg.headers().iter() {
+        match h {
+            Header::CallId(_) => counts[0] += 1,
+            Header::CSeq(_) => counts[1] += 1,
+            Header::From(_) => counts[2] += 1,
+            Header::To(_) => counts[3] += 1,
+            Header::MaxForwards(_) => counts[4] += 1,
+            _ => {}
+        }
+    }
+    check_single(counts)?;
+    let call_id = check_call_id(
+        msg.call_id_header()
+            .map_err(|_| header_err("Call-ID", "missing"))?
+            .value(),
+    )?;
+    let (cseq, cseq_method) = check_cseq(
+        msg.cseq_header()
+            .map_err(|_| header_err("CSeq", "missing"))?
+            .value(),
+        method.as_deref(),
+    )?;
 
     let via = msg
         .top_via_header()
@@ -488,27 +649,206 @@ fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseErr
     .map_err(|why| header_err("To", why))?;
 
     let status = match &msg {
-        SipMessage::Response(r) => {
-            let code = r.status_code.code();
-            if !(100..=699).contains(&code) {
-                return Err(ParseError::StartLine(format!("status code {code}")));
-            }
-            Some(code)
-        }
+        SipMessage::Response(r) => Some(check_status(r.status_code.code())?),
         SipMessage::Request(_) => None,
     };
 
     Ok(Inbound {
-        msg,
+        msg: std::sync::OnceLock::from(msg),
+        head: None,
+        body,
         method,
         status,
         call_id,
         cseq,
-        cseq_method: cseq_method.to_string(),
+        cseq_method,
         branch,
         from_tag,
         to_tag,
     })
+}
+
+/// What one pass over a response's header lines found (values trimmed, as rsipstack's parser
+/// trims them).
+struct ScannedResponse<'a> {
+    status: u16,
+    counts: [u32; 5],
+    call_id: Option<&'a str>,
+    cseq: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    /// The first Via header's value.
+    via: Option<&'a str>,
+    /// `Content-Length` (or `l`), checked as [`frame`] checks it.
+    content_length: Option<usize>,
+}
+
+/// Reads a response's Status-Line and the headers the match needs in one pass over the header
+/// lines, splitting them as rsipstack's parser does (at LF with an optional CR before it; a
+/// line without a colon skipped; names case-insensitive, compact forms of §7.3.3). Returns
+/// `Ok(None)` for what it leaves to the full parse: a folded header line (§7.3.1) or a quoted
+/// string in the top Via.
+///
+/// Errors: the Status-Line's code as rsipstack reads it (digits up to the next SP/HT, a
+/// `u16`) outside 100–699 or unreadable.
+fn scan_response<'a>(
+    head: &'a str,
+    first_line: &str,
+) -> Result<Option<ScannedResponse<'a>>, ParseError> {
+    let rest = &first_line["SIP/2.0 ".len()..];
+    let code_str = rest.split([' ', '\t']).next().unwrap_or("");
+    let status = code_str
+        .parse::<u16>()
+        .map_err(|_| ParseError::StartLine(first_line.to_string()))?;
+    let mut s = ScannedResponse {
+        status: check_status(status)?,
+        counts: [0; 5],
+        call_id: None,
+        cseq: None,
+        from: None,
+        to: None,
+        via: None,
+        content_length: None,
+    };
+    let mut lines = header_lines(head).skip(1);
+    for line in lines.by_ref() {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            return Ok(None);
+        }
+        // The headers read here start with one of these letters; a line starting with anything
+        // else but a letter (a form feed, say: the name is trimmed as Unicode white space) is
+        // read in full.
+        let first = line.as_bytes()[0];
+        if first.is_ascii_alphabetic()
+            && !matches!(first | 0x20, b'v' | b'c' | b'i' | b'f' | b't' | b'm' | b'l')
+        {
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
+            continue;
+        };
+        let (name, value) = (trim_ws(&line[..colon]), &line[colon + 1..]);
+        let field = if name.eq_ignore_ascii_case("Via") || name.eq_ignore_ascii_case("v") {
+            if s.via.is_none() {
+                if value.contains('"') {
+                    return Ok(None);
+                }
+                s.via = Some(trim_ws(value));
+            }
+            continue;
+        } else if name.eq_ignore_ascii_case("Call-ID") || name.eq_ignore_ascii_case("i") {
+            0
+        } else if name.eq_ignore_ascii_case("CSeq") {
+            1
+        } else if name.eq_ignore_ascii_case("From") || name.eq_ignore_ascii_case("f") {
+            2
+        } else if name.eq_ignore_ascii_case("To") || name.eq_ignore_ascii_case("t") {
+            3
+        } else if name.eq_ignore_ascii_case("Max-Forwards") {
+            4
+        } else if is_content_length(trim_ascii(&line.as_bytes()[..colon])) {
+            // Named as [`frame`] names it (ASCII trim), so both framings agree.
+            s.content_length = Some(content_length_value(
+                trim_ascii(value.as_bytes()),
+                s.content_length,
+            )?);
+            continue;
+        } else {
+            continue;
+        };
+        s.counts[field] += 1;
+        let slot = match field {
+            0 => &mut s.call_id,
+            1 => &mut s.cseq,
+            2 => &mut s.from,
+            3 => &mut s.to,
+            _ => continue,
+        };
+        slot.get_or_insert(trim_ws(value));
+    }
+    // An empty line before CRLF CRLF (a bare LF): [`frame`] reads on past it; so does the
+    // full parse.
+    if lines.next().is_some_and(|l| !l.is_empty()) {
+        return Ok(None);
+    }
+    Ok(Some(s))
+}
+
+impl ScannedResponse<'_> {
+    /// The same checks [`validate`] makes on a parsed message, in the same order.
+    fn into_inbound(self, head: &str, body: Vec<u8>) -> Result<Inbound, ParseError> {
+        check_single(self.counts)?;
+        let call_id = check_call_id(
+            self.call_id
+                .ok_or_else(|| header_err("Call-ID", "missing"))?,
+        )?;
+        let (cseq, cseq_method) = check_cseq(
+            self.cseq.ok_or_else(|| header_err("CSeq", "missing"))?,
+            None,
+        )?;
+        let via = self.via.ok_or_else(|| header_err("Via", "missing"))?;
+        // What the light reading refuses goes to rsipstack's typed Via, which decides as it
+        // does for the full parse (it is more lenient about the sent-protocol).
+        let branch = match via_branch(via) {
+            Ok(b) => b,
+            Err(_) => rsipstack::sip::headers::Via::new(via.to_string())
+                .typed()
+                .map_err(|e| header_err("Via", e.to_string()))?
+                .branch()
+                .map(|b| b.to_string()),
+        };
+        let from_tag = tag_of(self.from.ok_or_else(|| header_err("From", "missing"))?)
+            .map_err(|why| header_err("From", why))?;
+        let to_tag = tag_of(self.to.ok_or_else(|| header_err("To", "missing"))?)
+            .map_err(|why| header_err("To", why))?;
+        Ok(Inbound {
+            msg: std::sync::OnceLock::new(),
+            head: Some(head.into()),
+            body,
+            method: None,
+            status: Some(self.status),
+            call_id,
+            cseq,
+            cseq_method,
+            branch,
+            from_tag,
+            to_tag,
+        })
+    }
+}
+
+/// The `branch` of the first via-parm of a Via value (RFC 3261 §20.42:
+/// `SIP/2.0/UDP host[:port];branch=z9hG4bK…`), checking its sent-protocol and that a sent-by
+/// follows. Errors name what is missing.
+fn via_branch(value: &str) -> Result<Option<String>, String> {
+    let first = split_byte(value, b',').next().unwrap_or("");
+    let mut parts = split_byte(first, b';');
+    let sent = parts.next().unwrap_or("");
+    let Some((proto, (ver, rest))) =
+        split_once_byte(sent, b'/').and_then(|(p, after)| Some((p, split_once_byte(after, b'/')?)))
+    else {
+        return Err(format!("no sent-protocol in {value:?}"));
+    };
+    if !trim_ws(proto).eq_ignore_ascii_case("SIP") || trim_ws(ver) != "2.0" {
+        return Err(format!("not SIP/2.0: {value:?}"));
+    }
+    let Some((transport, sent_by)) = trim_ws(rest).split_once(char::is_whitespace) else {
+        return Err(format!("no sent-by in {value:?}"));
+    };
+    if !is_token(transport) || trim_ws(sent_by).is_empty() {
+        return Err(format!("bad transport or sent-by in {value:?}"));
+    }
+    for p in parts {
+        let (k, v) = split_once_byte(p, b'=').unwrap_or((p, ""));
+        if trim_ws(k).eq_ignore_ascii_case("branch") {
+            let v = trim_ws(v);
+            return Ok((!v.is_empty()).then(|| v.to_string()));
+        }
+    }
+    Ok(None)
 }
 
 /// The `tag` parameter of a From/To value (`"Name" <sip:a@b;uri-param>;tag=x`), read
@@ -516,7 +856,7 @@ fn validate(msg: SipMessage, method: Option<String>) -> Result<Inbound, ParseErr
 /// a `;tag=` inside them does not count. Errors: unbalanced quotes or brackets, an empty value,
 /// or an empty tag.
 fn tag_of(value: &str) -> Result<Option<String>, String> {
-    let v = value.trim();
+    let v = trim_ws(value);
     if v.is_empty() {
         return Err("empty value".into());
     }
@@ -538,19 +878,19 @@ fn tag_of(value: &str) -> Result<Option<String>, String> {
         }
     }
     let rest = &v[i..];
-    let params = match rest.find('<') {
-        Some(open) => match rest[open..].find('>') {
+    let params = match find_byte(rest, b'<') {
+        Some(open) => match find_byte(&rest[open..], b'>') {
             Some(close) => &rest[open + close + 1..],
             None => return Err("unbalanced <".into()),
         },
         None if i > 0 => return Err("display name without <URI>".into()),
         // addr-spec form: header parameters start at the first ';' (RFC 3261 §20.10).
-        None => rest.find(';').map_or("", |p| &rest[p..]),
+        None => find_byte(rest, b';').map_or("", |p| &rest[p..]),
     };
-    for p in params.split(';') {
-        let (k, val) = p.split_once('=').unwrap_or((p, ""));
-        if k.trim().eq_ignore_ascii_case("tag") {
-            let val = val.trim();
+    for p in split_byte(params, b';') {
+        let (k, val) = split_once_byte(p, b'=').unwrap_or((p, ""));
+        if trim_ws(k).eq_ignore_ascii_case("tag") {
+            let val = trim_ws(val);
             if val.is_empty() {
                 return Err("empty tag".into());
             }
@@ -558,6 +898,44 @@ fn tag_of(value: &str) -> Result<Option<String>, String> {
         }
     }
     Ok(None)
+}
+
+/// The first index of an ASCII byte in `s` (a plain loop: the strings here are short, where
+/// a vectorised search costs more to set up than it saves).
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// `s` split at an ASCII byte, as `str::split` with that char.
+fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_byte(r, sep) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// `str::split_once` at an ASCII byte.
+fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    find_byte(s, sep).map(|i| (&s[..i], &s[i + 1..]))
+}
+
+/// `str::trim` (Unicode white space), by the ASCII trim when the ends are plain ASCII.
+fn trim_ws(s: &str) -> &str {
+    let t = s.trim_ascii();
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(&f), Some(&l)) if f >= 0x80 || l >= 0x80 || f == 0x0b || l == 0x0b => t.trim(),
+        _ => t,
+    }
 }
 
 /// Looks like a request (so a parse failure deserves an answer rather than silence)?
@@ -599,7 +977,7 @@ pub fn rejection_code(buf: &[u8]) -> u16 {
 pub fn bad_request_response(buf: &[u8], why: &str) -> Option<Vec<u8>> {
     let code = rejection_code(buf);
     let buf = strip_leading_crlf(buf);
-    let end = memchr::memmem::find(buf, b"\r\n\r\n").unwrap_or(buf.len());
+    let end = header_end(buf).unwrap_or(buf.len());
     let head = String::from_utf8_lossy(&buf[..end]);
     let mut out = match code {
         505 => String::from("SIP/2.0 505 Version Not Supported\r\n"),
@@ -806,7 +1184,7 @@ pub fn response_to(
     body: Vec<u8>,
 ) -> Vec<u8> {
     let mut headers = Vec::with_capacity(8 + extra.len());
-    for h in req.msg.headers().iter() {
+    for h in req.msg().headers().iter() {
         match h {
             Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => {
                 headers.push(h.clone())
@@ -853,6 +1231,148 @@ CSeq: 1 INVITE\r\n\
 Contact: <sip:127.0.0.1:5080>\r\n\
 Content-Type: application/sdp\r\n\
 Content-Length: 4\r\n\r\nv=0\n";
+
+    /// Both readings of a datagram: the scan (responses) and the full parse.
+    fn both(buf: &[u8]) -> (Result<Inbound, ParseError>, Result<Inbound, ParseError>) {
+        (parse_datagram(buf), parse_datagram_full(buf))
+    }
+
+    fn fields(m: &Inbound) -> String {
+        format!(
+            "{:?} {:?} {} {} {} {:?} {:?} {:?} {:?}",
+            m.method,
+            m.status,
+            m.call_id,
+            m.cseq,
+            m.cseq_method,
+            m.branch,
+            m.from_tag,
+            m.to_tag,
+            m.body()
+        )
+    }
+
+    /// The scan and the full parse agree on every response: the same fields, or both reject
+    /// it. `via_lenient`: a Via the scan accepts and rsipstack's typed Via rejects (the scan
+    /// checks only the sent-protocol and that a sent-by follows) is allowed.
+    fn assert_same(buf: &[u8]) {
+        let (scan, full) = both(buf);
+        match (&scan, &full) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(fields(a), fields(b), "{}", String::from_utf8_lossy(buf));
+                // The lazy parse gives what the full parse gave.
+                assert_eq!(a.msg().to_string(), b.msg().to_string());
+                assert_eq!(a.reason_phrase(), b.reason_phrase());
+                assert_eq!(a.q850_cause(), b.q850_cause());
+            }
+            (Err(_), Err(_)) => {}
+            (Ok(_), Err(ParseError::Header { name: "Via", .. })) => {}
+            _ => panic!(
+                "scan {scan:?} / full {full:?} differ on\n{}",
+                String::from_utf8_lossy(buf)
+            ),
+        }
+    }
+
+    fn fixtures(dir: &str) -> Vec<Vec<u8>> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../sip-fixtures/messages")
+            .join(dir);
+        let mut v: Vec<_> = std::fs::read_dir(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_response_scan_agrees_with_the_full_parse_on_every_fixture() {
+        let mut responses = 0;
+        for buf in fixtures("valid").into_iter().chain(fixtures("invalid")) {
+            if buf.starts_with(b"SIP/") {
+                responses += 1;
+                let folded = buf.windows(3).any(|w| w == b"\n  " || w == b"\n \t")
+                    || buf.windows(2).any(|w| w == b"\n\t" || w == b"\n ");
+                if let Ok(m) = parse_datagram(&buf) {
+                    assert_eq!(m.head.is_some(), !folded, "scanned unless folded");
+                }
+            }
+            assert_same(&buf);
+        }
+        assert!(responses >= 12, "{responses} response fixtures");
+    }
+
+    /// Every line of every response fixture removed, doubled, cut short, or its name or value
+    /// emptied: the scan and the full parse still agree.
+    #[test]
+    fn the_response_scan_agrees_with_the_full_parse_on_mutated_responses() {
+        let mut n = 0;
+        for buf in fixtures("valid")
+            .into_iter()
+            .chain([OK.as_bytes().to_vec()])
+        {
+            if !buf.starts_with(b"SIP/") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                continue;
+            };
+            let lines: Vec<&str> = head.split("\r\n").collect();
+            for i in 0..lines.len() {
+                let line = lines[i];
+                let colon = line.find(':').unwrap_or(line.len());
+                let variants = [
+                    None,
+                    Some(format!("{line}\r\n{line}")),
+                    Some(line[..line.len() / 2].to_string()),
+                    Some(format!("{}:", &line[..colon])),
+                    Some(format!(":{}", &line[(colon + 1).min(line.len())..])),
+                    Some(line.replace(';', ";;")),
+                    Some(line.replace(' ', "\t")),
+                    Some(line.to_uppercase()),
+                    Some(format!("\x0c{line}")),
+                    Some(format!("{line}\n{line}")),
+                ];
+                for v in variants {
+                    let mut l = lines.clone();
+                    let owned;
+                    match v {
+                        None => {
+                            l.remove(i);
+                        }
+                        Some(s) => {
+                            owned = s;
+                            l[i] = &owned;
+                        }
+                    }
+                    let msg = format!("{}\r\n\r\n{body}", l.join("\r\n"));
+                    assert_same(msg.as_bytes());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 500, "{n} mutations");
+    }
+
+    #[test]
+    fn a_provisional_response_is_read_without_the_full_parse() {
+        let ringing = OK.replace("200 OK", "180 Ringing");
+        let m = parse_datagram(ringing.as_bytes()).unwrap();
+        assert!(m.msg.get().is_none(), "not parsed yet");
+        assert_eq!(
+            (m.status, m.branch.as_deref(), m.to_tag.as_deref()),
+            (Some(180), Some("z9hG4bKabc"), Some("t1"))
+        );
+        // Asked for, the rest is there.
+        assert_eq!(m.header_values("Contact"), vec!["<sip:127.0.0.1:5080>"]);
+        // A folded line goes to the full parse at once.
+        let folded = ringing.replace("CSeq: 1 INVITE", "CSeq: 1\r\n INVITE");
+        let m = parse_datagram(folded.as_bytes()).unwrap();
+        assert!(m.msg.get().is_some());
+        assert_eq!((m.cseq, m.cseq_method.as_str()), (1, "INVITE"));
+    }
 
     #[test]
     fn parses_a_200_with_body() {

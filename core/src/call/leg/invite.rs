@@ -280,7 +280,7 @@ impl CallLeg {
         let Some(creds) = self.current_hop().auth else {
             return false;
         };
-        let value = msg.msg.headers().iter().find_map(|h| match (code, h) {
+        let value = msg.msg().headers().iter().find_map(|h| match (code, h) {
             (401, Header::WwwAuthenticate(v)) => Some(v.value().to_string()),
             (407, Header::ProxyAuthenticate(v)) => Some(v.value().to_string()),
             _ => None,

@@ -1036,7 +1036,7 @@ fn destination_for(
 /// (same branch), From, Call-ID and CSeq number; the response's To (with its tag).
 fn non_2xx_ack(request_uri: &Uri, ua: &str, p: &InviteParts<'_>, resp: &Inbound) -> Vec<u8> {
     let to = resp
-        .msg
+        .msg()
         .headers()
         .iter()
         .find_map(|h| match h {

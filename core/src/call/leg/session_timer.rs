@@ -282,7 +282,7 @@ pub(super) fn session_headers(interval: u32, refresher: &str) -> Vec<Header> {
 /// `Session-Expires` of a message (or its compact form `x`): the interval in seconds and
 /// the `refresher` parameter in lower case.
 pub(super) fn session_expires_of(msg: &Inbound) -> Option<(u32, Option<String>)> {
-    msg.msg.headers().iter().find_map(|h| match h {
+    msg.msg().headers().iter().find_map(|h| match h {
         Header::SessionExpires(v) => parse_session_expires(v.value()),
         Header::Other(name, v) if name.eq_ignore_ascii_case("x") => parse_session_expires(v),
         _ => None,
@@ -303,7 +303,7 @@ fn parse_session_expires(v: &str) -> Option<(u32, Option<String>)> {
 
 /// `Min-SE` of a 422 response, seconds.
 pub(super) fn min_se_of(msg: &Inbound) -> Option<u32> {
-    msg.msg.headers().iter().find_map(|h| match h {
+    msg.msg().headers().iter().find_map(|h| match h {
         Header::MinSE(v) => v.value().split(';').next()?.trim().parse().ok(),
         _ => None,
     })
@@ -311,7 +311,7 @@ pub(super) fn min_se_of(msg: &Inbound) -> Option<u32> {
 
 /// True when the message's `Allow` lists UPDATE.
 pub(super) fn allows_update(msg: &Inbound) -> bool {
-    msg.msg.headers().iter().any(|h| match h {
+    msg.msg().headers().iter().any(|h| match h {
         Header::Allow(a) => a
             .value()
             .split(',')
