@@ -790,6 +790,12 @@ impl ScannedResponse<'_> {
             None,
         )?;
         let via = self.via.ok_or_else(|| header_err("Via", "missing"))?;
+        // The top via-parm: the first value of the first Via header, as rsipstack's
+        // `top_via_header` cuts it (at the first comma; a quoted string went to the full parse).
+        let via = trim_ws(split_byte(via, b',').next().unwrap_or(""));
+        if via.is_empty() {
+            return Err(header_err("Via", "empty Via header value"));
+        }
         // What the light reading refuses goes to rsipstack's typed Via, which decides as it
         // does for the full parse (it is more lenient about the sent-protocol).
         let branch = match via_branch(via) {
@@ -844,8 +850,12 @@ fn via_branch(value: &str) -> Result<Option<String>, String> {
     for p in parts {
         let (k, v) = split_once_byte(p, b'=').unwrap_or((p, ""));
         if trim_ws(k).eq_ignore_ascii_case("branch") {
-            let v = trim_ws(v);
-            return Ok((!v.is_empty()).then(|| v.to_string()));
+            // Only a plain `branch=token` is read here; an empty one, or white space around
+            // the name or the value, is left to rsipstack's reading, which decides what it is.
+            if k.len() != "branch".len() || v.is_empty() || !is_token(v) {
+                return Err(format!("unusual branch in {value:?}"));
+            }
+            return Ok(Some(v.to_string()));
         }
     }
     Ok(None)
