@@ -410,18 +410,22 @@ fn parse_datagram_with(buf: &[u8], scan: bool) -> Result<Inbound, ParseError> {
         return done;
     }
     let f = frame(buf)?;
-    let available = buf.len() - f.body_start;
-    let body_len = match f.content_length {
-        None => available,
-        Some(n) if n > available => {
-            return Err(ParseError::TruncatedBody {
-                declared: n,
-                available,
-            });
-        }
-        Some(n) => n,
-    };
-    parse_framed(buf, f.body_start, body_len, scan)
+    let body_len = datagram_body_len(f.content_length, buf.len() - f.body_start)?;
+    // A response this far was not one the scan reads (see above): no second scan.
+    parse_framed(buf, f.body_start, body_len, false)
+}
+
+/// The body length of a datagram (§18.3): `Content-Length` when given and within the
+/// `available` bytes after the header section (a larger one is an error), else all of them.
+fn datagram_body_len(content_length: Option<usize>, available: usize) -> Result<usize, ParseError> {
+    match content_length {
+        None => Ok(available),
+        Some(n) if n > available => Err(ParseError::TruncatedBody {
+            declared: n,
+            available,
+        }),
+        Some(n) => Ok(n),
+    }
 }
 
 /// A response datagram read by [`scan_response`] alone, its framing included (one pass over
@@ -436,16 +440,9 @@ fn scan_datagram_response(buf: &[u8]) -> Option<Result<Inbound, ParseError>> {
         Ok(None) => return None,
         Ok(Some(s)) => s,
     };
-    let available = buf.len() - body_start;
-    let body_len = match scanned.content_length {
-        None => available,
-        Some(n) if n > available => {
-            return Some(Err(ParseError::TruncatedBody {
-                declared: n,
-                available,
-            }));
-        }
-        Some(n) => n,
+    let body_len = match datagram_body_len(scanned.content_length, buf.len() - body_start) {
+        Ok(n) => n,
+        Err(e) => return Some(Err(e)),
     };
     let body = buf[body_start..body_start + body_len].to_vec();
     Some(scanned.into_inbound(head, body))
@@ -485,8 +482,8 @@ fn strip_leading_crlf(mut buf: &[u8]) -> &[u8] {
     buf
 }
 
-/// `scan`: read responses with [`scan_response`] (false only in the tests that compare it
-/// with the full parse).
+/// `scan`: read responses with [`scan_response`] (messages cut from a stream; a datagram's
+/// response was offered to the scan before its framing, so it comes here with `false`).
 fn parse_framed(
     buf: &[u8],
     body_start: usize,
@@ -826,12 +823,11 @@ impl ScannedResponse<'_> {
     }
 }
 
-/// The `branch` of the first via-parm of a Via value (RFC 3261 §20.42:
-/// `SIP/2.0/UDP host[:port];branch=z9hG4bK…`), checking its sent-protocol and that a sent-by
+/// The `branch` of one via-parm (RFC 3261 §20.42: `SIP/2.0/UDP host[:port];branch=z9hG4bK…`,
+/// already cut from the rest of its Via value), checking its sent-protocol and that a sent-by
 /// follows. Errors name what is missing.
 fn via_branch(value: &str) -> Result<Option<String>, String> {
-    let first = split_byte(value, b',').next().unwrap_or("");
-    let mut parts = split_byte(first, b';');
+    let mut parts = split_byte(value, b';');
     let sent = parts.next().unwrap_or("");
     let Some((proto, (ver, rest))) =
         split_once_byte(sent, b'/').and_then(|(p, after)| Some((p, split_once_byte(after, b'/')?)))
