@@ -16,6 +16,14 @@ use outdial::sip::message::Transport;
 use outdial::sip::transaction::Timers;
 use outdial::store::Store;
 
+/// The process allocator: mimalloc instead of glibc's malloc. At thousands of calls per second
+/// a call's short-lived strings, buffers and rows are allocated on the engine's thread and
+/// freed on another (the SQLite worker, the event fan-out); glibc's arenas then spent a third
+/// of the process's CPU in `_int_malloc`, `free` and `malloc_consolidate` (perf,
+/// docs/benchmarks.md "Where a call's CPU goes").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "outdial",

@@ -420,6 +420,7 @@ pub async fn run_with(
             .map(|w| crate::notify::webhook::WebhookQueue::start(w, campaign_id, store.clone())),
         campaign_id,
         campaign: cfg.name.clone(),
+        metrics: crate::notify::metrics::CallEventMetrics::new(&cfg.name),
     };
     crate::notify::metrics::init_campaign(&cfg.name);
     if let Some(w) = &fanout.webhook {

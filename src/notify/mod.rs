@@ -264,6 +264,9 @@ pub struct Fanout {
     pub campaign_id: i64,
     /// Campaign name.
     pub campaign: String,
+    /// The campaign's call-event series ([`metrics::CallEventMetrics::new`] after the
+    /// recorder is installed).
+    pub metrics: metrics::CallEventMetrics,
 }
 
 impl Fanout {
@@ -285,7 +288,7 @@ impl Fanout {
         extras: &Extras,
     ) {
         for ev in events {
-            metrics::record_call_event(&self.campaign, &ev.kind);
+            self.metrics.record(&ev.kind);
         }
         if !agent_events.is_empty() {
             metrics::record_agents(&self.campaign, agents);
