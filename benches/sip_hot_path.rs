@@ -16,6 +16,10 @@ use outdial::sip::message::{HeadersExt, SipMessage, Transport, parse_datagram};
 use outdial::sip::transaction::{InviteClientTx, Timers};
 use rsipstack::sip::headers::untyped::ToTypedHeader;
 
+/// The allocator the `outdial` binary runs with (src/main.rs), so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RINGING: &str = "SIP/2.0 180 Ringing\r\n\
 Via: SIP/2.0/UDP 192.0.2.1:5070;branch=$BRANCH;rport=5070\r\n\
 From: \"Sales\" <sip:+14155550000@192.0.2.1>;tag=$FTAG\r\n\
