@@ -68,8 +68,8 @@ fn store_path(c: &mut Criterion) {
     let t0 = Instant::now();
     let clock = WallClock::anchored(t0, chrono::Utc::now());
     // Batch numbers, from 1 (see `pick`).
-    let attempt_no = AtomicU32::new(0);
-    let next = || attempt_no.fetch_add(1, Ordering::Relaxed) + 1;
+    let batch_no = AtomicU32::new(0);
+    let next = || batch_no.fetch_add(1, Ordering::Relaxed) + 1;
     // Batch `n` (from 1): its leads and their attempt number.
     let pick = |n: u32| -> (&[i64], u32) {
         let first = (n as usize - 1) * CALLS;
