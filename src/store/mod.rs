@@ -89,8 +89,19 @@ impl RowBinds {
 }
 
 /// Builds `head VALUES (…), (…) tail` for `rows`, [`ROWS_PER_STATEMENT`] rows a statement,
-/// `bind` pushing one row's values. Statements are not cached as prepared statements (their
-/// text changes with the row count).
+/// `bind` pushing one row's values (the same number of values for every row).
+///
+/// On PostgreSQL the text follows the row count, so these statements are not kept prepared.
+/// On SQLite, where preparing a multi-row statement was a fifth of the store's SQLite time
+/// (docs/benchmarks.md), each statement is padded to a few row counts ([`padded_rows`]), so a
+/// handful of texts per kind recur and stay prepared in the connection's statement cache
+/// ([`statement_is_cached`]):
+/// * an `UPDATE … FROM (VALUES …)` repeats its last row (the same values again: a target row
+///   is updated once, with the values it had);
+/// * an `INSERT` selects its rows from the `VALUES`, each led by a marker value, and the
+///   padding rows are all NULL: `head SELECT column2, …, column<n+1> FROM (VALUES (1, …), …,
+///   (NULL, …)) WHERE column1 IS NOT NULL tail`. The `WHERE` also keeps SQLite's parser from
+///   reading a following `ON CONFLICT` as part of a join (an upsert after a `SELECT` needs it).
 fn values_statements<'a, T>(
     backend: Backend,
     head: &str,
@@ -99,15 +110,92 @@ fn values_statements<'a, T>(
     mut bind: impl FnMut(&mut RowBinds, &'a T),
 ) -> Vec<(String, AnyArguments)> {
     rows.chunks(ROWS_PER_STATEMENT)
-        .map(|chunk| {
-            let mut b = RowBinds::new(backend, head);
-            for (i, row) in chunk.iter().enumerate() {
-                b.start_row(i == 0);
-                bind(&mut b, row);
+        .map(|chunk| match backend {
+            Backend::Postgres => {
+                let mut b = RowBinds::new(backend, head);
+                for (i, row) in chunk.iter().enumerate() {
+                    b.start_row(i == 0);
+                    bind(&mut b, row);
+                }
+                b.finish(tail)
             }
-            b.finish(tail)
+            Backend::Sqlite => sqlite_padded_statement(head, tail, chunk, &mut bind),
         })
         .collect()
+}
+
+/// Whether statements of [`values_statements`] are kept prepared on `backend`.
+fn statement_is_cached(backend: Backend) -> bool {
+    backend == Backend::Sqlite
+}
+
+/// The row count a SQLite statement of `n` rows is padded to: the next of 1, 2, 3, 4, 6, 8,
+/// 12, 16, 24, … (a power of two or one and a half times one), so at most a third of a
+/// statement's rows are padding and about twenty texts per statement kind recur.
+fn padded_rows(n: usize) -> usize {
+    let p = n.next_power_of_two();
+    let between = p / 2 + p / 4;
+    if p >= 4 && n <= between { between } else { p }
+}
+
+/// One SQLite statement of [`values_statements`]: `chunk`'s rows padded ([`padded_rows`]).
+fn sqlite_padded_statement<'a, T>(
+    head: &str,
+    tail: &str,
+    chunk: &'a [T],
+    bind: &mut impl FnMut(&mut RowBinds, &'a T),
+) -> (String, AnyArguments) {
+    let insert = head.trim_start().starts_with("INSERT");
+    let rows = padded_rows(chunk.len());
+    let mut b = RowBinds::new(Backend::Sqlite, "");
+    for row in chunk {
+        if insert {
+            b.push_bind(1_i64);
+        }
+        bind(&mut b, row);
+    }
+    let per_row = b.n / chunk.len().max(1);
+    debug_assert_eq!(per_row * chunk.len(), b.n, "rows bind different numbers of values");
+    for _ in chunk.len()..rows {
+        match chunk.last() {
+            Some(last) if !insert => bind(&mut b, last),
+            _ => {
+                for _ in 0..per_row {
+                    b.push_bind(None::<i64>);
+                }
+            }
+        }
+    }
+    let mut row_sql = String::with_capacity(per_row * 3 + 2);
+    row_sql.push('(');
+    for i in 0..per_row {
+        row_sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    row_sql.push(')');
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row_sql.len() + 2) + 64);
+    sql.push_str(head);
+    if insert {
+        sql.push_str("SELECT ");
+        for c in 2..=per_row {
+            if c > 2 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "column{c}");
+        }
+        sql.push_str(" FROM (");
+    }
+    sql.push_str("VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row_sql);
+    }
+    if insert {
+        sql.push_str(") WHERE column1 IS NOT NULL");
+    }
+    sql.push_str(tail);
+    (sql, b.args)
 }
 
 /// The lead decisions of a batch, in the batch's transaction: one multi-row UPDATE for the
@@ -180,7 +268,7 @@ async fn execute_values<'a, T>(
     let mut affected = 0;
     for (sql, args) in values_statements(backend, head, tail, rows, bind) {
         affected += sqlx::query_with(AssertSqlSafe(sql), args)
-            .persistent(false)
+            .persistent(statement_is_cached(backend))
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -801,7 +889,7 @@ impl Store {
         );
         for (sql, args) in statements {
             for row in sqlx::query_with(AssertSqlSafe(sql), args)
-                .persistent(false)
+                .persistent(statement_is_cached(self.backend))
                 .fetch_all(&mut *tx)
                 .await?
             {
@@ -1293,5 +1381,72 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(attrs, r#"{"tag":"l9"}"#);
+    }
+
+    #[test]
+    fn statements_are_padded_to_few_row_counts() {
+        let counts: Vec<usize> = (1..=13).map(padded_rows).collect();
+        assert_eq!(counts, [1, 2, 3, 4, 6, 6, 8, 8, 12, 12, 12, 12, 16]);
+        assert_eq!(padded_rows(500), 512);
+        assert_eq!(padded_rows(384), 384);
+        assert_eq!(padded_rows(385), 512);
+        for n in 1..=ROWS_PER_STATEMENT {
+            let p = padded_rows(n);
+            assert!(p >= n && p * 2 <= n * 3 + 1, "{n} → {p}");
+        }
+    }
+
+    /// Every row count from 1 to 40, through the padded SQLite statements: an INSERT stores
+    /// exactly its rows (no NULL padding row), an UPDATE changes exactly its rows.
+    #[tokio::test]
+    async fn padded_sqlite_statements_write_exactly_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let id = store.upsert_campaign("c", "{}").await.unwrap();
+        let mut next = 0u64;
+        for n in 1..=40u64 {
+            let leads: Vec<NewLead> = (next..next + n)
+                .map(|i| lead(&format!("+1415555{i:04}"), i + 2))
+                .collect();
+            next += n;
+            let c = store.import_leads(id, &leads).await.unwrap();
+            assert_eq!((c.inserted, c.already_present), (n, 0), "{n} rows");
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert_eq!(stored as u64, next, "after {n} rows");
+        }
+        let pending = store.pending_leads(id, None).await.unwrap();
+        assert_eq!(pending.len() as u64, next);
+        // Make the first n leads final, n = 1..=20 in turn, in padded UPDATEs.
+        for n in 1..=20usize {
+            let updates: Vec<LeadUpdate> = pending[..n]
+                .iter()
+                .map(|l| LeadUpdate::Final {
+                    lead_id: l.id,
+                    attempts: n as u32,
+                    disposition: crate::events::disposition::Disposition::Busy,
+                })
+                .collect();
+            let mut tx = store.pool().begin().await.unwrap();
+            apply_lead_updates(store.backend, &mut tx, &updates)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            let finals: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT id, attempts FROM leads WHERE status = 'final' ORDER BY id",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(finals.len(), n, "after {n} updates");
+            assert!(finals.iter().all(|(_, a)| *a == n as i64), "{finals:?}");
+        }
+        let nulls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads WHERE number IS NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(nulls, 0);
     }
 }
