@@ -1,6 +1,6 @@
 //! Per-message cost of the SIP hot path: parsing (rsipstack alone vs our adapter), one
-//! transaction step, and the whole path for one response (parse → Call-ID lookup →
-//! transaction match → call event).
+//! transaction step, starting a call (its INVITE built and queued), and the whole path for one
+//! response (parse → Call-ID lookup → transaction match → call event).
 //!
 //! Run: `cargo bench --bench sip_hot_path`. Figures go in docs/benchmarks.md.
 
@@ -95,8 +95,9 @@ fn transaction(c: &mut Criterion) {
     });
 }
 
-fn response_path(c: &mut Criterion) {
-    let mut engine = Engine::new(
+/// An engine with one trunk, as the response path and call start benches use it.
+fn bench_engine() -> Engine {
+    Engine::new(
         EngineConfig::single_trunk(
             LocalParty {
                 sent_by: "192.0.2.1:5070".into(),
@@ -109,7 +110,65 @@ fn response_path(c: &mut Criterion) {
         ),
         std::time::Instant::now(),
         outdial::sip::message::Tokens::seeded(42),
-    );
+    )
+}
+
+/// What the campaign core hands the engine for lead `i`.
+fn call_spec(i: u64) -> CallSpec {
+    CallSpec {
+        number: String::new(),
+        hops: vec![outdial::call::leg::Hop::direct(format!(
+            "sip:+1415555{i:04}@192.0.2.10:5060"
+        ))],
+        failover_timeout: Duration::from_secs(3),
+        to_uri: format!("sip:+1415555{i:04}@192.0.2.10:5060"),
+        caller_id: "+14155550000".into(),
+        caller_name: None,
+        from_host: "192.0.2.1".into(),
+        p_asserted_identity: None,
+        ring_timeout: Duration::from_secs(3600),
+        hold_time: Duration::from_secs(5),
+        rtp_port: 0,
+        media_ip: "192.0.2.1".into(),
+        media: Default::default(),
+        privacy: None,
+        session_expires: None,
+    }
+}
+
+/// Starting one call: the leg, its INVITE built, the call table entry, its timers; up to
+/// 4,096 calls in progress (then a fresh engine, outside the timing).
+fn call_start(c: &mut Criterion) {
+    c.bench_function("call_start/invite_built_and_queued", |b| {
+        b.iter_custom(|iters| {
+            let now = Instant::now();
+            let mut tokens = outdial::sip::message::Tokens::seeded(7);
+            let mut engine = bench_engine();
+            let mut spent = Duration::ZERO;
+            for i in 0..iters {
+                if i % 4096 == 0 && i > 0 {
+                    engine = bench_engine();
+                }
+                let (id, spec) = (new_call_id(&mut tokens), call_spec(i % 10_000));
+                let attempt = AttemptRef {
+                    attempt_id: i as i64,
+                    lead_id: i as i64,
+                    attempt_no: 1,
+                };
+                let t = Instant::now();
+                engine.start_call(now, id, attempt, spec);
+                while let Some(o) = engine.poll_output() {
+                    black_box(&o);
+                }
+                spent += t.elapsed();
+            }
+            spent
+        })
+    });
+}
+
+fn response_path(c: &mut Criterion) {
+    let mut engine = bench_engine();
     let now = Instant::now();
     // 1,000 calls in progress, so the lookup is not into an empty map.
     let mut invite = None;
@@ -122,25 +181,7 @@ fn response_path(c: &mut Criterion) {
                 lead_id: i,
                 attempt_no: 1,
             },
-            CallSpec {
-                number: String::new(),
-                hops: vec![outdial::call::leg::Hop::direct(format!(
-                    "sip:+1415555{i:04}@192.0.2.10:5060"
-                ))],
-                failover_timeout: Duration::from_secs(3),
-                to_uri: format!("sip:+1415555{i:04}@192.0.2.10:5060"),
-                caller_id: "+14155550000".into(),
-                caller_name: None,
-                from_host: "192.0.2.1".into(),
-                p_asserted_identity: None,
-                ring_timeout: Duration::from_secs(3600),
-                hold_time: Duration::from_secs(5),
-                rtp_port: 0,
-                media_ip: "192.0.2.1".into(),
-                media: Default::default(),
-                privacy: None,
-                session_expires: None,
-            },
+            call_spec(i as u64),
         );
         while let Some(o) = engine.poll_output() {
             if let Output::Transmit(t) = o {
@@ -167,5 +208,5 @@ fn response_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parsing, transaction, response_path);
+criterion_group!(benches, parsing, transaction, call_start, response_path);
 criterion_main!(benches);
