@@ -155,7 +155,11 @@ fn sqlite_padded_statement<'a, T>(
         bind(&mut b, row);
     }
     let per_row = b.n / chunk.len().max(1);
-    debug_assert_eq!(per_row * chunk.len(), b.n, "rows bind different numbers of values");
+    debug_assert_eq!(
+        per_row * chunk.len(),
+        b.n,
+        "rows bind different numbers of values"
+    );
     for _ in chunk.len()..rows {
         match chunk.last() {
             Some(last) if !insert => bind(&mut b, last),
@@ -1434,12 +1438,11 @@ mod tests {
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
-            let finals: Vec<(i64, i64)> = sqlx::query_as(
-                "SELECT id, attempts FROM leads WHERE status = 'final' ORDER BY id",
-            )
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+            let finals: Vec<(i64, i64)> =
+                sqlx::query_as("SELECT id, attempts FROM leads WHERE status = 'final' ORDER BY id")
+                    .fetch_all(store.pool())
+                    .await
+                    .unwrap();
             assert_eq!(finals.len(), n, "after {n} updates");
             assert!(finals.iter().all(|(_, a)| *a == n as i64), "{finals:?}");
         }
