@@ -27,36 +27,24 @@ use sqlx::{Any, AnyPool, Arguments, AssertSqlSafe, Encode, Executor, Row, Type};
 use crate::campaign::leads::NewLead;
 use crate::events::{CallEvent, CallEventKind, WallClock, parse_rfc3339, rfc3339_ms};
 
-/// Rows per multi-row statement: 8 bound values per row at most, well under SQLite's 32,766
-/// variables per statement (and PostgreSQL's 65,535).
+/// Rows per multi-row statement: 8 bound values per row at most (9 with SQLite's marker
+/// column, on up to 512 padded rows), well under SQLite's 32,766 variables per statement (and
+/// PostgreSQL's 65,535).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
-/// One multi-row statement being built: its SQL text and the values bound to it. PostgreSQL
-/// needs `$N` placeholders (sqlx's `QueryBuilder<Any>` writes `?`); SQLite gets `?`, since it
-/// looks every named `$N` up in a list while parsing — quadratic in a 4,000-value statement,
-/// and that halved the call rate at 3,000 calls/s.
+/// The values of one multi-row statement, bound row by row; [`values_statements`] writes the
+/// statement's text once it knows how many rows and values per row there are.
 pub(crate) struct RowBinds {
-    sql: String,
     args: AnyArguments,
     n: usize,
-    in_row: usize,
-    backend: Backend,
 }
 
 impl RowBinds {
-    fn new(backend: Backend, head: &str) -> Self {
+    fn new() -> Self {
         Self {
-            sql: format!("{head}VALUES "),
             args: AnyArguments::default(),
             n: 0,
-            in_row: 0,
-            backend,
         }
-    }
-
-    fn start_row(&mut self, first: bool) {
-        self.sql.push_str(if first { "(" } else { "), (" });
-        self.in_row = 0;
     }
 
     /// Binds the next value of the current row.
@@ -64,27 +52,11 @@ impl RowBinds {
     where
         T: Encode<'t, Any> + Type<Any>,
     {
-        if self.in_row > 0 {
-            self.sql.push_str(", ");
-        }
         self.n += 1;
-        self.in_row += 1;
-        match self.backend {
-            Backend::Sqlite => self.sql.push('?'),
-            Backend::Postgres => {
-                let _ = write!(self.sql, "${}", self.n);
-            }
-        }
         // Encoding into `AnyArguments` only moves the value into a list; it cannot fail for
         // the integer and text types bound here.
         self.args.add(value).expect("binding a value");
         self
-    }
-
-    fn finish(mut self, tail: &str) -> (String, AnyArguments) {
-        self.sql.push(')');
-        self.sql.push_str(tail);
-        (self.sql, self.args)
     }
 }
 
@@ -109,19 +81,92 @@ fn values_statements<'a, T>(
     rows: &'a [T],
     mut bind: impl FnMut(&mut RowBinds, &'a T),
 ) -> Vec<(String, AnyArguments)> {
+    let padded = backend == Backend::Sqlite;
+    let marker = padded && head.trim_start().starts_with("INSERT");
     rows.chunks(ROWS_PER_STATEMENT)
-        .map(|chunk| match backend {
-            Backend::Postgres => {
-                let mut b = RowBinds::new(backend, head);
-                for (i, row) in chunk.iter().enumerate() {
-                    b.start_row(i == 0);
-                    bind(&mut b, row);
+        .map(|chunk| {
+            let mut b = RowBinds::new();
+            for row in chunk {
+                if marker {
+                    b.push_bind(1_i64);
                 }
-                b.finish(tail)
+                bind(&mut b, row);
             }
-            Backend::Sqlite => sqlite_padded_statement(head, tail, chunk, &mut bind),
+            let per_row = b.n / chunk.len();
+            debug_assert_eq!(
+                per_row * chunk.len(),
+                b.n,
+                "rows bind different numbers of values"
+            );
+            let total = if padded {
+                padded_rows(chunk.len())
+            } else {
+                chunk.len()
+            };
+            let last = &chunk[chunk.len() - 1];
+            for _ in chunk.len()..total {
+                if marker {
+                    for _ in 0..per_row {
+                        b.push_bind(None::<i64>);
+                    }
+                } else {
+                    bind(&mut b, last);
+                }
+            }
+            let sql = values_sql(backend, head, tail, total, per_row, marker);
+            (sql, b.args)
         })
         .collect()
+}
+
+/// The text of one [`values_statements`] statement: `rows` rows of `per_row` placeholders
+/// (`?` for SQLite, which looks every named `$N` up in a list while parsing — quadratic in a
+/// 4,000-value statement, and that halved the call rate at 3,000 calls/s; `$1`, `$2`, … for
+/// PostgreSQL). With `marker`, the first value of each row is the marker column the rows are
+/// selected by.
+fn values_sql(
+    backend: Backend,
+    head: &str,
+    tail: &str,
+    rows: usize,
+    per_row: usize,
+    marker: bool,
+) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * per_row * 4 + 64);
+    sql.push_str(head);
+    if marker {
+        sql.push_str("SELECT ");
+        for c in 2..=per_row {
+            if c > 2 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "column{c}");
+        }
+        sql.push_str(" FROM (");
+    }
+    sql.push_str("VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for v in 0..per_row {
+            if v > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${n}");
+                }
+            }
+        }
+        sql.push(')');
+    }
+    if marker {
+        sql.push_str(") WHERE column1 IS NOT NULL");
+    }
+    sql.push_str(tail);
+    sql
 }
 
 /// Whether statements of [`values_statements`] are kept prepared on `backend`.
@@ -136,70 +181,6 @@ fn padded_rows(n: usize) -> usize {
     let p = n.next_power_of_two();
     let between = p / 2 + p / 4;
     if p >= 4 && n <= between { between } else { p }
-}
-
-/// One SQLite statement of [`values_statements`]: `chunk`'s rows padded ([`padded_rows`]).
-fn sqlite_padded_statement<'a, T>(
-    head: &str,
-    tail: &str,
-    chunk: &'a [T],
-    bind: &mut impl FnMut(&mut RowBinds, &'a T),
-) -> (String, AnyArguments) {
-    let insert = head.trim_start().starts_with("INSERT");
-    let rows = padded_rows(chunk.len());
-    let mut b = RowBinds::new(Backend::Sqlite, "");
-    for row in chunk {
-        if insert {
-            b.push_bind(1_i64);
-        }
-        bind(&mut b, row);
-    }
-    let per_row = b.n / chunk.len().max(1);
-    debug_assert_eq!(
-        per_row * chunk.len(),
-        b.n,
-        "rows bind different numbers of values"
-    );
-    for _ in chunk.len()..rows {
-        match chunk.last() {
-            Some(last) if !insert => bind(&mut b, last),
-            _ => {
-                for _ in 0..per_row {
-                    b.push_bind(None::<i64>);
-                }
-            }
-        }
-    }
-    let mut row_sql = String::with_capacity(per_row * 3 + 2);
-    row_sql.push('(');
-    for i in 0..per_row {
-        row_sql.push_str(if i == 0 { "?" } else { ", ?" });
-    }
-    row_sql.push(')');
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row_sql.len() + 2) + 64);
-    sql.push_str(head);
-    if insert {
-        sql.push_str("SELECT ");
-        for c in 2..=per_row {
-            if c > 2 {
-                sql.push_str(", ");
-            }
-            let _ = write!(sql, "column{c}");
-        }
-        sql.push_str(" FROM (");
-    }
-    sql.push_str("VALUES ");
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&row_sql);
-    }
-    if insert {
-        sql.push_str(") WHERE column1 IS NOT NULL");
-    }
-    sql.push_str(tail);
-    (sql, b.args)
 }
 
 /// The lead decisions of a batch, in the batch's transaction: one multi-row UPDATE for the
