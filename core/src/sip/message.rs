@@ -1232,11 +1232,16 @@ pub fn response_to(
     headers.push(Header::ContentLength(rsipstack::sip::ContentLength::new(
         body.len().to_string(),
     )));
+    response_bytes(code, &headers, &body)
+}
+
+/// A response on the wire: `SIP/2.0 <code> <standard reason phrase>`, then [`message_bytes`].
+fn response_bytes(code: u16, headers: &[Header], body: &[u8]) -> Vec<u8> {
     let status = StatusCode::from(code);
     message_bytes(
         format_args!("{} {} {}", Version::V2, status.code(), status.text()),
-        &headers,
-        &body,
+        headers,
+        body,
     )
 }
 
@@ -1275,12 +1280,7 @@ Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\n";
                 );
                 assert_eq!(ours, theirs);
                 for code in [180, 200, 404, 487, 603] {
-                    let status = StatusCode::from(code);
-                    let ours = message_bytes(
-                        format_args!("{} {} {}", Version::V2, status.code(), status.text()),
-                        hs,
-                        &body,
-                    );
+                    let ours = response_bytes(code, hs, &body);
                     let theirs = Response {
                         status_code: StatusCode::from(code),
                         wire_reason: None,
