@@ -50,16 +50,16 @@ pub fn sip_datagram(data: &[u8]) {
     let full = parse_datagram_full(data);
     match (&scanned, &full) {
         (Ok(a), Ok(b)) => assert_eq!(
-            (&a.method, a.status, &a.call_id, a.cseq, &a.cseq_method),
-            (&b.method, b.status, &b.call_id, b.cseq, &b.cseq_method),
+            (&a.method, a.status, &a.call_id(), a.cseq, &a.cseq_method()),
+            (&b.method, b.status, &b.call_id(), b.cseq, &b.cseq_method()),
         ),
         (Err(_), Err(_)) | (Ok(_), Err(ParseError::Header { name: "Via", .. })) => {}
         _ => panic!("scan {scanned:?} and full parse {full:?} differ"),
     }
     if let (Ok(a), Ok(b)) = (&scanned, &full) {
         assert_eq!(
-            (&a.branch, &a.from_tag, &a.to_tag, a.body()),
-            (&b.branch, &b.from_tag, &b.to_tag, b.body())
+            (&a.branch(), &a.from_tag(), &a.to_tag(), a.body()),
+            (&b.branch(), &b.from_tag(), &b.to_tag(), b.body())
         );
     }
     let Ok(msg) = scanned else {

@@ -115,8 +115,8 @@ impl Harness {
         ] {
             assert!(text.contains(needle), "INVITE lacks {needle:?}:\n{text}");
         }
-        h.from_tag = inv.from_tag.clone().unwrap();
-        h.invite_branch = inv.branch.clone().unwrap();
+        h.from_tag = inv.from_tag().map(str::to_string).unwrap();
+        h.invite_branch = inv.branch().map(str::to_string).unwrap();
         assert!(h.invite_branch.starts_with("z9hG4bK"));
         assert_eq!(h.events, vec![CallEventKind::Initiated]);
         h.events.clear();
@@ -268,9 +268,9 @@ fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
     // Loose route: ACK to the Record-Route hop, Request-URI is the Contact, new branch.
     assert_eq!(dest.to_string(), "192.0.2.20:5060");
     assert_eq!(ack.method.as_deref(), Some("ACK"));
-    assert_eq!((ack.cseq, ack.cseq_method.as_str()), (1, "ACK"));
-    assert_ne!(ack.branch.as_deref(), Some(br.as_str()));
-    assert_eq!(ack.to_tag.as_deref(), Some("a"));
+    assert_eq!((ack.cseq, ack.cseq_method()), (1, "ACK"));
+    assert_ne!(ack.branch(), Some(br.as_str()));
+    assert_eq!(ack.to_tag(), Some("a"));
     assert_eq!(
         ack.request().unwrap().uri.to_string(),
         "sip:far@192.0.2.10:5060"
@@ -286,7 +286,7 @@ fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
     let again = h.take_sent();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].1.method.as_deref(), Some("ACK"));
-    assert_eq!(again[0].1.branch, ack.branch);
+    assert_eq!(again[0].1.branch(), ack.branch());
     assert!(h.events.is_empty());
 
     // A 2xx from a second fork: ACK it and BYE it; the call stays up on fork a.
@@ -298,7 +298,12 @@ fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
     let sent = h.take_sent();
     let methods: Vec<_> = sent
         .iter()
-        .map(|(_, m)| (m.method.clone().unwrap(), m.to_tag.clone().unwrap()))
+        .map(|(_, m)| {
+            (
+                m.method.clone().unwrap(),
+                m.to_tag().map(str::to_string).unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         methods,
@@ -311,12 +316,12 @@ fn answered_call_with_retransmitted_and_forked_2xx_then_bye_after_hold_time() {
     let byes: Vec<_> = h
         .take_sent()
         .into_iter()
-        .filter(|(_, m)| m.method.as_deref() == Some("BYE") && m.to_tag.as_deref() == Some("a"))
+        .filter(|(_, m)| m.method.as_deref() == Some("BYE") && m.to_tag() == Some("a"))
         .collect();
     assert_eq!(byes.len(), 1, "one BYE for the answered dialog");
     let bye = &byes[0].1;
-    assert_eq!((bye.cseq, bye.cseq_method.as_str()), (2, "BYE"));
-    let bye_branch = bye.branch.clone().unwrap();
+    assert_eq!((bye.cseq, bye.cseq_method()), (2, "BYE"));
+    let bye_branch = bye.branch().map(str::to_string).unwrap();
     h.respond("final-folded.tmpl", "200 OK", "a", &bye_branch, "2", "BYE");
     assert_eq!(h.events.len(), 1);
     let (status, d, by, detail, _) = terminated(&h.events[0]);
@@ -359,8 +364,8 @@ fn ring_timeout_sends_cancel_and_487_ends_as_no_answer() {
     let cancel = &sent[0].1;
     assert_eq!(cancel.method.as_deref(), Some("CANCEL"));
     // §9.1: same branch, same CSeq number as the INVITE.
-    assert_eq!(cancel.branch.as_deref(), Some(br.as_str()));
-    assert_eq!((cancel.cseq, cancel.cseq_method.as_str()), (1, "CANCEL"));
+    assert_eq!(cancel.branch(), Some(br.as_str()));
+    assert_eq!((cancel.cseq, cancel.cseq_method()), (1, "CANCEL"));
     h.respond("final-folded.tmpl", "200 OK", "r", &br, "1", "CANCEL");
     h.respond(
         "final-folded.tmpl",
@@ -375,8 +380,8 @@ fn ring_timeout_sends_cancel_and_487_ends_as_no_answer() {
     let ack = &sent[0].1;
     // ACK for a non-2xx is hop-by-hop: same branch, To-tag of the response.
     assert_eq!(ack.method.as_deref(), Some("ACK"));
-    assert_eq!(ack.branch.as_deref(), Some(br.as_str()));
-    assert_eq!(ack.to_tag.as_deref(), Some("r"));
+    assert_eq!(ack.branch(), Some(br.as_str()));
+    assert_eq!(ack.to_tag(), Some("r"));
     let last = h.events.last().unwrap();
     let (status, d, by, detail, _) = terminated(last);
     assert_eq!(
@@ -489,7 +494,7 @@ fn busy_final_response_carries_q850_cause() {
     );
     assert_eq!(acks(&h), before + 1);
     let last = h.sent.last().unwrap();
-    assert_eq!(last.1.branch.as_deref(), Some(br.as_str()));
+    assert_eq!(last.1.branch(), Some(br.as_str()));
     assert_eq!(
         h.events
             .iter()
@@ -510,7 +515,7 @@ fn far_end_bye_is_answered_and_retransmissions_get_the_same_answer() {
     let sent = h.take_sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1.status, Some(200));
-    assert_eq!(sent[0].1.cseq_method, "BYE");
+    assert_eq!(sent[0].1.cseq_method(), "BYE");
     let (status, d, by, detail, q850) = terminated(&h.events[0]);
     assert_eq!(
         (status, d, by, detail.as_str(), q850),
@@ -634,16 +639,12 @@ fn a_401_is_answered_with_an_authenticated_invite_once() {
         .collect();
     assert_eq!(methods, vec!["ACK", "INVITE"]);
     let (ack, inv) = (&sent[0].1, &sent[1].1);
-    assert_eq!((ack.cseq, ack.branch.as_deref()), (1, Some(br.as_str())));
+    assert_eq!((ack.cseq, ack.branch()), (1, Some(br.as_str())));
     assert_eq!(inv.cseq, 2, "CSeq incremented");
-    assert_eq!(inv.call_id, h.call_id);
-    assert_eq!(inv.from_tag.as_deref(), Some(h.from_tag.as_str()));
-    assert_eq!(inv.to_tag, None);
-    assert_ne!(
-        inv.branch.as_deref(),
-        Some(br.as_str()),
-        "a new transaction"
-    );
+    assert_eq!(inv.call_id(), h.call_id);
+    assert_eq!(inv.from_tag(), Some(h.from_tag.as_str()));
+    assert_eq!(inv.to_tag(), None);
+    assert_ne!(inv.branch(), Some(br.as_str()), "a new transaction");
     let text = String::from_utf8_lossy(&inv.msg().to_bytes()).into_owned();
     assert!(
         text.contains("Authorization: Digest username=\"alice\", realm=\"t\", nonce=\"n1\""),
@@ -663,7 +664,7 @@ fn a_401_is_answered_with_an_authenticated_invite_once() {
         h.events
     );
     // A second 401 (not stale): the credentials were wrong; the call ends with it.
-    let br2 = inv.branch.clone().unwrap();
+    let br2 = inv.branch().map(str::to_string).unwrap();
     let c2 = challenge(&h, &br2, "2");
     h.feed(&c2);
     let (status, d, by, _, _) = terminated(h.events.last().unwrap());
@@ -716,7 +717,7 @@ fn hold_and_resume_by_re_invite_are_answered_and_reported() {
         let sent = h.take_sent();
         let resp = sent
             .iter()
-            .find(|(_, m)| m.status == Some(200) && m.cseq_method == "INVITE")
+            .find(|(_, m)| m.status == Some(200) && m.cseq_method() == "INVITE")
             .unwrap_or_else(|| {
                 panic!(
                     "no 200 to the re-INVITE {cseq}: {sent:?} {:?}",
@@ -759,7 +760,7 @@ fn responses_go_where_the_request_via_says_not_to_the_trunk() {
     let sent = h.take_sent();
     let ok: Vec<_> = sent
         .iter()
-        .filter(|(_, m)| m.status == Some(200) && m.cseq_method == "INVITE")
+        .filter(|(_, m)| m.status == Some(200) && m.cseq_method() == "INVITE")
         .collect();
     assert_eq!(ok.len(), 1, "{sent:?}");
     assert_eq!(ok[0].0.to_string(), "198.51.100.7:5060");

@@ -109,9 +109,9 @@ fn a_503_moves_the_call_to_the_next_trunk_and_the_ack_stays_with_the_first() {
         .unwrap();
     assert_eq!(inv.0.to_string(), B);
     assert_eq!(inv.1.cseq, 2);
-    assert_eq!(inv.1.call_id, invite.call_id);
-    assert_eq!(inv.1.from_tag, invite.from_tag);
-    assert_ne!(inv.1.branch, invite.branch);
+    assert_eq!(inv.1.call_id(), invite.call_id());
+    assert_eq!(inv.1.from_tag(), invite.from_tag());
+    assert_ne!(inv.1.branch(), invite.branch());
     assert!(matches!(
         &events[..],
         [CallEventKind::TrunkFailover {

@@ -41,7 +41,7 @@ impl Leg {
             "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 192.0.2.1:5070;branch={}\nFrom: <sip:+14155550000@192.0.2.1>;tag={}\n\
 To: <sip:+14155550123@192.0.2.10:5060>;tag=far\nCall-ID: {}\nCSeq: {} INVITE\nContact: <sip:far@192.0.2.10:5060>\n\
 Content-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
-            req.branch.as_deref().unwrap(),
+            req.branch().unwrap(),
             self.from_tag,
             self.call_id,
             req.cseq,
@@ -90,7 +90,7 @@ fn answered() -> Leg {
         from_tag: String::new(),
     };
     let invite = l.sent().remove(0);
-    l.from_tag = invite.from_tag.clone().unwrap();
+    l.from_tag = invite.from_tag().map(str::to_string).unwrap();
     let ok = l.ok_to(&invite, "sendrecv");
     l.feed(&ok);
     assert!(l.leg.is_up());
@@ -125,7 +125,7 @@ fn hold_offers_sendonly_once_retransmits_and_resume_offers_sendrecv() {
     l.leg.handle_timeout(l.now);
     let again = l.sent();
     assert_eq!(again.len(), 1, "{again:?}");
-    assert_eq!(again[0].branch, r.branch);
+    assert_eq!(again[0].branch(), r.branch());
     // Its 2xx (recvonly) is ACKed; a retransmitted 2xx ACKed again.
     let ok = l.ok_to(r, "recvonly");
     l.feed(&ok);

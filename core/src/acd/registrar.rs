@@ -280,7 +280,7 @@ impl Registrar {
             .flat_map(|v| split_contacts(&v))
             .collect();
         let was_registered = !self.bindings(&username).is_empty();
-        let call_id = msg.call_id.clone();
+        let call_id = msg.call_id().to_string();
         if contacts.iter().any(|c| c.trim() == "*") {
             if contacts.len() != 1 || header_expires != Some(0) {
                 return answer(400, vec![]);

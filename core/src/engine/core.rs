@@ -824,14 +824,14 @@ impl Engine {
             self.acd_register(now, &msg, src, t);
             return;
         }
-        if let Some(slot) = self.calls.get_mut(&msg.call_id) {
+        if let Some(slot) = self.calls.get_mut(msg.call_id()) {
             slot.leg.handle_message(now, &msg, src);
-            self.after_touch(now, &msg.call_id);
+            self.after_touch(now, msg.call_id());
             return;
         }
         if let Some((out, target)) = self
             .lingering
-            .get(&msg.call_id)
+            .get(msg.call_id())
             .and_then(|(l, target)| Some((l.handle_message(&msg, src)?, *target)))
         {
             self.stats.duplicates_received += 1;
@@ -854,7 +854,7 @@ impl Engine {
         let Some(method) = msg.method.as_deref() else {
             return; // a response for a call we no longer know: drop it
         };
-        if method == "INVITE" && msg.to_tag.is_none() && self.cfg.inbound.is_some() {
+        if method == "INVITE" && msg.to_tag().is_none() && self.cfg.inbound.is_some() {
             self.inbound_invite(now, &msg, src, t);
             return;
         }
@@ -864,7 +864,7 @@ impl Engine {
                 200,
                 vec![Header::Allow(crate::sip::message::wire::Allow::new(ALLOW))],
             ),
-            _ if msg.to_tag.is_some() => (481, vec![]),
+            _ if msg.to_tag().is_some() => (481, vec![]),
             "INVITE" => (480, vec![]),
             "BYE" | "CANCEL" => (481, vec![]),
             _ => (

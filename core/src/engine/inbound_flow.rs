@@ -59,11 +59,11 @@ impl Engine {
             None
         };
         if let Some((code, why)) = refusal {
-            tracing::info!(%src, call_id = %msg.call_id, code, %why, "inbound INVITE refused");
+            tracing::info!(%src, call_id = %msg.call_id(), code, %why, "inbound INVITE refused");
             return self.refuse(msg, src, code);
         }
         let Some(port) = self.bound_ports.pop_front() else {
-            tracing::warn!(call_id = %msg.call_id, "inbound INVITE: no RTP port bound");
+            tracing::warn!(call_id = %msg.call_id(), "inbound INVITE: no RTP port bound");
             return self.refuse(msg, src, 480);
         };
         // The From URI's user part (`"Ann" <sip:+14155550100@host>;tag=…` → `+14155550100`).
@@ -127,12 +127,12 @@ impl Engine {
         ) {
             Ok(v) => v,
             Err((code, why)) => {
-                tracing::info!(call_id = %msg.call_id, code, %why, "inbound INVITE refused");
+                tracing::info!(call_id = %msg.call_id(), code, %why, "inbound INVITE refused");
                 self.bound_ports.push_front(port);
                 return self.refuse(msg, src, code);
             }
         };
-        let id = msg.call_id.clone();
+        let id = msg.call_id().to_string();
         self.next_inbound += 1;
         let attempt = AttemptRef {
             attempt_id: -self.next_inbound,
@@ -195,7 +195,7 @@ impl Engine {
         let stale = match verdict {
             Verdict::Ok { .. } => return true,
             Verdict::Failed { reason, .. } => {
-                tracing::info!(%src, call_id = %msg.call_id, reason, "inbound INVITE: authentication failed");
+                tracing::info!(%src, call_id = %msg.call_id(), reason, "inbound INVITE: authentication failed");
                 self.respond(msg, src, 403, vec![]);
                 return false;
             }

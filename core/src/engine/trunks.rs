@@ -513,13 +513,13 @@ impl TrunkSet {
         let Some(i) = self
             .entries
             .iter()
-            .position(|e| e.ping.as_ref().is_some_and(|p| p.call_id == msg.call_id))
+            .position(|e| e.ping.as_ref().is_some_and(|p| p.call_id == msg.call_id()))
         else {
             return false;
         };
         let e = &mut self.entries[i];
         let p = e.ping.as_mut().expect("found above");
-        if !p.tx.matches(msg.branch.as_deref(), "OPTIONS") {
+        if !p.tx.matches(msg.branch(), "OPTIONS") {
             return true;
         }
         match p.tx.on_response(now, status) {

@@ -155,10 +155,9 @@ impl Dialog {
         resp: &Inbound,
     ) -> Result<Self, String> {
         let remote_tag = resp
-            .to_tag
-            .clone()
+            .to_tag()
             .ok_or_else(|| "2xx without To-tag".to_string())?;
-        let local_tag = resp.from_tag.clone().unwrap_or_default();
+        let local_tag = resp.from_tag().map(str::to_string).unwrap_or_default();
         let to_value = resp
             .msg()
             .to_header()
@@ -168,9 +167,9 @@ impl Dialog {
         let (remote_target, mut route_set) = target_and_routes(resp, "2xx")?;
         route_set.reverse();
         Ok(Self {
-            call_id: resp.call_id.clone(),
+            call_id: resp.call_id().to_string(),
             local_tag,
-            remote_tag,
+            remote_tag: remote_tag.to_string(),
             local_uri: without_tag(local_from),
             remote_uri: without_tag(&to_value),
             remote_target,
@@ -187,8 +186,7 @@ impl Dialog {
     /// Contact, or with a route set that does not hold.
     pub fn from_request(local_tag: &str, req: &Inbound) -> Result<Self, String> {
         let remote_tag = req
-            .from_tag
-            .clone()
+            .from_tag()
             .ok_or_else(|| "INVITE without a From tag".to_string())?;
         let from_value = req
             .msg()
@@ -204,9 +202,9 @@ impl Dialog {
             .to_string();
         let (remote_target, route_set) = target_and_routes(req, "INVITE")?;
         Ok(Self {
-            call_id: req.call_id.clone(),
+            call_id: req.call_id().to_string(),
             local_tag: local_tag.to_string(),
-            remote_tag,
+            remote_tag: remote_tag.to_string(),
             local_uri: without_tag(&to_value),
             remote_uri: without_tag(&from_value),
             remote_target,
@@ -393,8 +391,8 @@ Content-Length: 0\r\n\r\n"
         );
         let bye = parse_datagram(&bye).unwrap();
         assert_eq!(bye.cseq, 2);
-        assert_eq!(bye.to_tag.as_deref(), Some("R1"));
-        assert_eq!(bye.from_tag.as_deref(), Some("L1"));
+        assert_eq!(bye.to_tag(), Some("R1"));
+        assert_eq!(bye.from_tag(), Some("L1"));
         let req = bye.request().unwrap();
         // rsipstack re-serialises the transport value in upper case (case-insensitive).
         assert!(
@@ -425,7 +423,7 @@ Content-Length: 0\r\n\r\n"
         let ack = parse_datagram(&d.ack(1, &local(), &mut crate::sip::message::Tokens::seeded(7)))
             .unwrap();
         assert_eq!(ack.cseq, 1);
-        assert_eq!(ack.cseq_method, "ACK");
+        assert_eq!(ack.cseq_method(), "ACK");
         assert_eq!(ack.msg().route_headers().len(), 3);
     }
 

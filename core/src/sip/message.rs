@@ -29,6 +29,7 @@
 /// every use of the library goes through this module, so it stays the one adapter.
 pub use rsipstack::sip as wire;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -120,8 +121,14 @@ pub enum ParseError {
 pub struct Inbound {
     /// The message as rsipstack parsed it, filled on first use for responses.
     msg: std::sync::OnceLock<SipMessage>,
-    /// A response's header section (start line to CRLF CRLF), kept for that parse.
-    head: Option<Box<str>>,
+    /// One buffer for the text this message keeps: a scanned response's header section (start
+    /// line to CRLF CRLF, its first `head_len` bytes, kept for the parse of [`Inbound::msg`]),
+    /// then any field value that is not a slice of it (a request's, read from rsipstack's
+    /// parse). The fields below are byte ranges into it, so a message costs one allocation
+    /// for its text, not one per field.
+    text: Box<str>,
+    /// Bytes of `text` that are a response's header section; 0 when `msg` was parsed at once.
+    head_len: usize,
     /// The body (`Content-Length` bytes, or the rest of a datagram without one).
     body: Vec<u8>,
     /// For requests, the method token exactly as received (`INVITE`, `BYE`, or an extension
@@ -129,24 +136,92 @@ pub struct Inbound {
     pub method: Option<String>,
     /// For responses, the status code.
     pub status: Option<u16>,
-    /// The Call-ID value.
-    pub call_id: String,
     /// The CSeq sequence number (RFC 3261 §8.1.1.5: 0 ..= 2^31-1).
     pub cseq: u32,
-    /// The CSeq method token.
-    pub cseq_method: String,
-    /// The `branch` parameter of the top Via, if any (RFC 3261 §8.1.1.7).
-    pub branch: Option<String>,
-    /// The From tag, if any.
-    pub from_tag: Option<String>,
-    /// The To tag, if any (present on every response from a UAS that created a dialog).
-    pub to_tag: Option<String>,
+    call_id: Span,
+    cseq_method: Span,
+    branch: Option<Span>,
+    from_tag: Option<Span>,
+    to_tag: Option<Span>,
+}
+
+/// A byte range of [`Inbound`]'s text.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// Builds an [`Inbound`]'s text: the header section it keeps (if any), then the field values
+/// that do not lie inside it.
+struct TextBuilder<'h> {
+    /// The header section as received, borrowed from the datagram; values inside it are
+    /// recorded by their offset, without a copy.
+    head: &'h str,
+    text: String,
+}
+
+impl<'h> TextBuilder<'h> {
+    /// `head`: the header section to keep (empty for none); `extra`: room for the values
+    /// that will be appended.
+    fn new(head: &'h str, extra: usize) -> Self {
+        let mut text = String::with_capacity(head.len() + extra);
+        text.push_str(head);
+        Self { head, text }
+    }
+
+    /// The span of `value`: its place inside the kept header section, or appended.
+    fn span(&mut self, value: &str) -> Span {
+        let base = self.head.as_ptr() as usize;
+        let at = value.as_ptr() as usize;
+        let (start, end) = if at >= base && at + value.len() <= base + self.head.len() {
+            (at - base, at - base + value.len())
+        } else {
+            let start = self.text.len();
+            self.text.push_str(value);
+            (start, self.text.len())
+        };
+        // Messages are bounded far below 4 GiB (a datagram, or `StreamFramer`'s limits).
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
 }
 
 impl Inbound {
     /// True for a request.
     pub fn is_request(&self) -> bool {
         self.method.is_some()
+    }
+
+    fn at(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
+    }
+
+    /// The Call-ID value (RFC 3261 §20.8), trimmed.
+    pub fn call_id(&self) -> &str {
+        self.at(self.call_id)
+    }
+
+    /// The CSeq method token (RFC 3261 §20.16): `INVITE`, `BYE`, or an extension method.
+    pub fn cseq_method(&self) -> &str {
+        self.at(self.cseq_method)
+    }
+
+    /// The `branch` parameter of the top Via, if any (RFC 3261 §8.1.1.7).
+    pub fn branch(&self) -> Option<&str> {
+        self.branch.map(|s| self.at(s))
+    }
+
+    /// The From tag, if any (RFC 3261 §8.1.1.3).
+    pub fn from_tag(&self) -> Option<&str> {
+        self.from_tag.map(|s| self.at(s))
+    }
+
+    /// The To tag, if any (present on every response from a UAS that created a dialog).
+    pub fn to_tag(&self) -> Option<&str> {
+        self.to_tag.map(|s| self.at(s))
     }
 
     /// The message body (SDP for INVITE/2xx), empty when there is none.
@@ -160,7 +235,7 @@ impl Inbound {
     /// does not fail (if it ever did, the result is the bare Status-Line without headers).
     pub fn msg(&self) -> &SipMessage {
         self.msg.get_or_init(|| {
-            let head = self.head.as_deref().unwrap_or_default();
+            let head = &self.text[..self.head_len];
             let mut msg =
                 rsipstack::sip::parser::parse_message(head.as_bytes()).unwrap_or_else(|_| {
                     SipMessage::Response(Response {
@@ -378,11 +453,32 @@ fn trim_ascii(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// RFC 3261 §25.1 `token` characters.
+/// RFC 3261 §25.1 `token` characters (`alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" /
+/// "`" / "'" / "~"`), one entry per byte value.
+const TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// RFC 3261 §25.1 `token`: one or more [`TOKEN_BYTES`].
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| TOKEN_BYTES[usize::from(b)])
+}
+
+/// A byte that no trim touches and that is not white space in any reading: printable ASCII
+/// other than SP (`str::trim` would also take VT and the Unicode spaces above 0x7f).
+fn is_plain(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b)
 }
 
 /// Parses one complete UDP datagram (RFC 3261 §18.3 framing rules for datagrams).
@@ -558,16 +654,29 @@ fn check_single(counts: [u32; 5]) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn check_call_id(value: &str) -> Result<String, ParseError> {
+fn check_call_id(value: &str) -> Result<&str, ParseError> {
     let call_id = trim_ws(value);
     if call_id.is_empty() || call_id.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(header_err("Call-ID", format!("invalid value {call_id:?}")));
     }
-    Ok(call_id.to_string())
+    Ok(call_id)
 }
 
 /// `CSeq: <number> <method>` (§20.16), the method matching the request's when there is one.
-fn check_cseq(value: &str, method: Option<&str>) -> Result<(u32, String), ParseError> {
+fn check_cseq<'a>(value: &'a str, method: Option<&str>) -> Result<(u32, &'a str), ParseError> {
+    // The usual form, `digits SP token`, read in one pass; anything else (and every error)
+    // by the general reading below.
+    let b = value.as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if (1..=10).contains(&digits) && b.get(digits) == Some(&b' ') {
+        let n = b[..digits]
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        let m = &value[digits + 1..];
+        if n < (1 << 31) && is_token(m) && method.is_none_or(|r| r == m) {
+            return Ok((n as u32, m));
+        }
+    }
     let mut it = value.split_ascii_whitespace();
     let (Some(num), Some(cseq_method), None) = (it.next(), it.next(), it.next()) else {
         return Err(header_err("CSeq", format!("invalid value {value:?}")));
@@ -591,7 +700,7 @@ fn check_cseq(value: &str, method: Option<&str>) -> Result<(u32, String), ParseE
             format!("method {cseq_method} does not match request method {m}"),
         ));
     }
-    Ok((cseq, cseq_method.to_string()))
+    Ok((cseq, cseq_method))
 }
 
 fn check_status(code: u16) -> Result<u16, ParseError> {
@@ -650,19 +759,77 @@ fn validate(msg: SipMessage, method: Option<String>, body: Vec<u8>) -> Result<In
         SipMessage::Request(_) => None,
     };
 
+    // The values live in `msg`'s headers: all are appended to the text.
+    let fields = Fields {
+        call_id,
+        cseq_method,
+        branch: branch.as_deref(),
+        from_tag: from_tag.as_deref(),
+        to_tag: to_tag.as_deref(),
+    };
+    let (text, spans) = fields.into_text("");
     Ok(Inbound {
         msg: std::sync::OnceLock::from(msg),
-        head: None,
+        text,
+        head_len: 0,
         body,
         method,
         status,
-        call_id,
         cseq,
-        cseq_method,
-        branch,
-        from_tag,
-        to_tag,
+        call_id: spans.call_id,
+        cseq_method: spans.cseq_method,
+        branch: spans.branch,
+        from_tag: spans.from_tag,
+        to_tag: spans.to_tag,
     })
+}
+
+/// The field values of an [`Inbound`], before they are put in its text.
+struct Fields<'a> {
+    call_id: &'a str,
+    cseq_method: &'a str,
+    branch: Option<&'a str>,
+    from_tag: Option<&'a str>,
+    to_tag: Option<&'a str>,
+}
+
+/// Where each of [`Fields`] is in the text.
+struct FieldSpans {
+    call_id: Span,
+    cseq_method: Span,
+    branch: Option<Span>,
+    from_tag: Option<Span>,
+    to_tag: Option<Span>,
+}
+
+impl Fields<'_> {
+    /// The text (`head`, then the values not inside it) and each value's span in it.
+    fn into_text(self, head: &str) -> (Box<str>, FieldSpans) {
+        let outside = |v: &str| {
+            let (b, h) = (v.as_ptr() as usize, head.as_ptr() as usize);
+            if b >= h && b + v.len() <= h + head.len() {
+                0
+            } else {
+                v.len()
+            }
+        };
+        let extra = outside(self.call_id)
+            + outside(self.cseq_method)
+            + [self.branch, self.from_tag, self.to_tag]
+                .into_iter()
+                .flatten()
+                .map(outside)
+                .sum::<usize>();
+        let mut t = TextBuilder::new(head, extra);
+        let spans = FieldSpans {
+            call_id: t.span(self.call_id),
+            cseq_method: t.span(self.cseq_method),
+            branch: self.branch.map(|v| t.span(v)),
+            from_tag: self.from_tag.map(|v| t.span(v)),
+            to_tag: self.to_tag.map(|v| t.span(v)),
+        };
+        (t.text.into_boxed_str(), spans)
+    }
 }
 
 /// What one pass over a response's header lines found (values trimmed, as rsipstack's parser
@@ -692,6 +859,9 @@ fn scan_response<'a>(
     head: &'a str,
     first_line: &str,
 ) -> Result<Option<ScannedResponse<'a>>, ParseError> {
+    // The fields past the five of `SINGLE_HEADERS` the scan tells apart.
+    const VIA: usize = 5;
+    const CONTENT_LENGTH: usize = 6;
     let rest = &first_line["SIP/2.0 ".len()..];
     let code_str = rest.split([' ', '\t']).next().unwrap_or("");
     let status = code_str
@@ -728,7 +898,27 @@ fn scan_response<'a>(
             continue;
         };
         let (name, value) = (trim_ws(&line[..colon]), &line[colon + 1..]);
-        let field = if name.eq_ignore_ascii_case("Via") || name.eq_ignore_ascii_case("v") {
+        // Names told apart by their length first, then compared without case (§7.3.1).
+        let is = |full: &str| name.eq_ignore_ascii_case(full);
+        let field = match name.len() {
+            1 => match name.as_bytes()[0] | 0x20 {
+                b'v' => VIA,
+                b'i' => 0,
+                b'f' => 2,
+                b't' => 3,
+                b'l' => CONTENT_LENGTH,
+                _ => continue,
+            },
+            2 if is("To") => 3,
+            3 if is("Via") => VIA,
+            4 if is("CSeq") => 1,
+            4 if is("From") => 2,
+            7 if is("Call-ID") => 0,
+            12 if is("Max-Forwards") => 4,
+            14 if is("Content-Length") => CONTENT_LENGTH,
+            _ => continue,
+        };
+        if field == VIA {
             if s.via.is_none() {
                 if value.contains('"') {
                     return Ok(None);
@@ -736,26 +926,17 @@ fn scan_response<'a>(
                 s.via = Some(trim_ws(value));
             }
             continue;
-        } else if name.eq_ignore_ascii_case("Call-ID") || name.eq_ignore_ascii_case("i") {
-            0
-        } else if name.eq_ignore_ascii_case("CSeq") {
-            1
-        } else if name.eq_ignore_ascii_case("From") || name.eq_ignore_ascii_case("f") {
-            2
-        } else if name.eq_ignore_ascii_case("To") || name.eq_ignore_ascii_case("t") {
-            3
-        } else if name.eq_ignore_ascii_case("Max-Forwards") {
-            4
-        } else if is_content_length(trim_ascii(&line.as_bytes()[..colon])) {
+        }
+        if field == CONTENT_LENGTH {
             // Named as [`frame`] names it (ASCII trim), so both framings agree.
-            s.content_length = Some(content_length_value(
-                trim_ascii(value.as_bytes()),
-                s.content_length,
-            )?);
+            if is_content_length(trim_ascii(&line.as_bytes()[..colon])) {
+                s.content_length = Some(content_length_value(
+                    trim_ascii(value.as_bytes()),
+                    s.content_length,
+                )?);
+            }
             continue;
-        } else {
-            continue;
-        };
+        }
         s.counts[field] += 1;
         let slot = match field {
             0 => &mut s.call_id,
@@ -801,24 +982,35 @@ impl ScannedResponse<'_> {
                 .typed()
                 .map_err(|e| header_err("Via", e.to_string()))?
                 .branch()
-                .map(|b| b.to_string()),
+                .map(|b| Cow::Owned(b.to_string())),
         };
         let from_tag = tag_of(self.from.ok_or_else(|| header_err("From", "missing"))?)
             .map_err(|why| header_err("From", why))?;
         let to_tag = tag_of(self.to.ok_or_else(|| header_err("To", "missing"))?)
             .map_err(|why| header_err("To", why))?;
+        // The values are slices of `head` (kept for the lazy parse) but for a branch or tag
+        // the general readings rebuilt: one copy of the header section holds them all.
+        let fields = Fields {
+            call_id,
+            cseq_method,
+            branch: branch.as_deref(),
+            from_tag: from_tag.as_deref(),
+            to_tag: to_tag.as_deref(),
+        };
+        let (text, spans) = fields.into_text(head);
         Ok(Inbound {
             msg: std::sync::OnceLock::new(),
-            head: Some(head.into()),
+            text,
+            head_len: head.len(),
             body,
             method: None,
             status: Some(self.status),
-            call_id,
             cseq,
-            cseq_method,
-            branch,
-            from_tag,
-            to_tag,
+            call_id: spans.call_id,
+            cseq_method: spans.cseq_method,
+            branch: spans.branch,
+            from_tag: spans.from_tag,
+            to_tag: spans.to_tag,
         })
     }
 }
@@ -826,7 +1018,67 @@ impl ScannedResponse<'_> {
 /// The `branch` of one via-parm (RFC 3261 §20.42: `SIP/2.0/UDP host[:port];branch=z9hG4bK…`,
 /// already cut from the rest of its Via value), checking its sent-protocol and that a sent-by
 /// follows. Errors name what is missing.
-fn via_branch(value: &str) -> Result<Option<String>, String> {
+///
+/// The via-parm as far ends write it (`SIP/2.0/` in capitals, one space, no white space
+/// inside the parameters) is read by [`via_branch_plain`] in one pass; anything else, and
+/// every error, by the general reading [`via_branch_general`]. A test holds the two to the
+/// same answers.
+fn via_branch(value: &str) -> Result<Option<Cow<'_, str>>, String> {
+    match via_branch_plain(value) {
+        Some(branch) => Ok(branch.map(Cow::Borrowed)),
+        None => Ok(via_branch_general(value)?.map(Cow::Owned)),
+    }
+}
+
+/// [`via_branch`] for the plain form only: `None` when the general reading must decide.
+fn via_branch_plain(value: &str) -> Option<Option<&str>> {
+    let b = value.as_bytes();
+    let rest = b.strip_prefix(b"SIP/2.0/")?;
+    // The transport: a token ended by one SP (a token holds no white space and no '/').
+    let sp = rest.iter().position(|&c| !TOKEN_BYTES[usize::from(c)])?;
+    if sp == 0 || rest[sp] != b' ' {
+        return None;
+    }
+    let after = 8 + sp + 1;
+    // The sent-by: up to the first ';', starting with a byte no trim removes.
+    let semi = b[after..]
+        .iter()
+        .position(|&c| c == b';')
+        .map(|i| after + i);
+    if !b.get(after).is_some_and(|&c| is_plain(c) && c != b';') {
+        return None;
+    }
+    let Some(mut at) = semi else {
+        return Some(None);
+    };
+    // The parameters: `;name[=value]` each, read as the general reading splits them.
+    while at < b.len() {
+        let start = at + 1;
+        let end = b[start..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(b.len(), |i| start + i);
+        let piece = &b[start..end];
+        let eq = piece.iter().position(|&c| c == b'=').unwrap_or(piece.len());
+        let name = &piece[..eq];
+        if name.len() == 6 {
+            if name.eq_ignore_ascii_case(b"branch") {
+                let v = &value[start + (eq + 1).min(piece.len())..end];
+                return (eq < piece.len() && is_token(v)).then_some(Some(v));
+            }
+        } else if name.first().is_some_and(|&c| !is_plain(c))
+            || name.last().is_some_and(|&c| !is_plain(c))
+        {
+            // White space around a name could trim it to `branch`.
+            return None;
+        }
+        at = end;
+    }
+    Some(None)
+}
+
+/// The general reading behind [`via_branch`].
+fn via_branch_general(value: &str) -> Result<Option<String>, String> {
     let mut parts = split_byte(value, b';');
     let sent = parts.next().unwrap_or("");
     let Some((proto, (ver, rest))) =
@@ -861,7 +1113,74 @@ fn via_branch(value: &str) -> Result<Option<String>, String> {
 /// without parsing the URI: quoted display names (with `\"` escapes) and `<...>` are skipped so
 /// a `;tag=` inside them does not count. Errors: unbalanced quotes or brackets, an empty value,
 /// or an empty tag.
-fn tag_of(value: &str) -> Result<Option<String>, String> {
+///
+/// The usual form (no white space around the parameters) is read by [`tag_of_plain`] in one
+/// pass; anything else, and every error, by [`tag_of_general`]. A test holds the two to the
+/// same answers.
+fn tag_of(value: &str) -> Result<Option<Cow<'_, str>>, String> {
+    match tag_of_plain(value) {
+        Some(tag) => Ok(tag.map(Cow::Borrowed)),
+        None => Ok(tag_of_general(value)?.map(Cow::Owned)),
+    }
+}
+
+/// [`tag_of`] for the usual form only: `None` when the general reading must decide.
+fn tag_of_plain(value: &str) -> Option<Option<&str>> {
+    let b = value.as_bytes();
+    // Nothing for a trim to take at either end.
+    if !is_plain(*b.first()?) || !is_plain(*b.last()?) {
+        return None;
+    }
+    let mut i = 0;
+    if b[0] == b'"' {
+        i = 1;
+        loop {
+            match b.get(i)? {
+                b'\\' => i += 2,
+                b'"' => {
+                    i += 1;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    let params = match memchr::memchr(b'<', &b[i..]) {
+        Some(open) => i + open + memchr::memchr(b'>', &b[i + open..])? + 1,
+        None if i > 0 => return None,
+        None => memchr::memchr(b';', &b[i..]).map_or(b.len(), |p| i + p),
+    };
+    // As the general reading splits them: the text before the first ';' is a piece too.
+    let mut start = params;
+    loop {
+        let end = b[start..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(b.len(), |j| start + j);
+        let piece = &b[start..end];
+        let eq = piece.iter().position(|&c| c == b'=').unwrap_or(piece.len());
+        let name = &piece[..eq];
+        if name.len() == 3 {
+            if name.eq_ignore_ascii_case(b"tag") {
+                let v = &value[start + (eq + 1).min(piece.len())..end];
+                let plain = v.bytes().next().is_some_and(is_plain)
+                    && v.bytes().last().is_some_and(is_plain);
+                return plain.then_some(Some(v));
+            }
+        } else if name.first().is_some_and(|&c| !is_plain(c))
+            || name.last().is_some_and(|&c| !is_plain(c))
+        {
+            return None;
+        }
+        if end == b.len() {
+            return Some(None);
+        }
+        start = end + 1;
+    }
+}
+
+/// The general reading behind [`tag_of`].
+fn tag_of_general(value: &str) -> Result<Option<String>, String> {
     let v = trim_ws(value);
     if v.is_empty() {
         return Err("empty value".into());
@@ -1315,12 +1634,12 @@ Content-Length: 4\r\n\r\nv=0\n";
             "{:?} {:?} {} {} {} {:?} {:?} {:?} {:?}",
             m.method,
             m.status,
-            m.call_id,
+            m.call_id(),
             m.cseq,
-            m.cseq_method,
-            m.branch,
-            m.from_tag,
-            m.to_tag,
+            m.cseq_method(),
+            m.branch(),
+            m.from_tag(),
+            m.to_tag(),
             m.body()
         )
     }
@@ -1368,7 +1687,7 @@ Content-Length: 4\r\n\r\nv=0\n";
                 let folded = buf.windows(3).any(|w| w == b"\n  " || w == b"\n \t")
                     || buf.windows(2).any(|w| w == b"\n\t" || w == b"\n ");
                 if let Ok(m) = parse_datagram(&buf) {
-                    assert_eq!(m.head.is_some(), !folded, "scanned unless folded");
+                    assert_eq!((m.head_len > 0), !folded, "scanned unless folded");
                 }
             }
             assert_same(&buf);
@@ -1435,7 +1754,7 @@ Content-Length: 4\r\n\r\nv=0\n";
         let m = parse_datagram(ringing.as_bytes()).unwrap();
         assert!(m.msg.get().is_none(), "not parsed yet");
         assert_eq!(
-            (m.status, m.branch.as_deref(), m.to_tag.as_deref()),
+            (m.status, m.branch(), m.to_tag()),
             (Some(180), Some("z9hG4bKabc"), Some("t1"))
         );
         // Asked for, the rest is there.
@@ -1444,19 +1763,46 @@ Content-Length: 4\r\n\r\nv=0\n";
         let folded = ringing.replace("CSeq: 1 INVITE", "CSeq: 1\r\n INVITE");
         let m = parse_datagram(folded.as_bytes()).unwrap();
         assert!(m.msg.get().is_some());
-        assert_eq!((m.cseq, m.cseq_method.as_str()), (1, "INVITE"));
+        assert_eq!((m.cseq, m.cseq_method()), (1, "INVITE"));
+    }
+
+    #[test]
+    fn fields_rebuilt_by_the_general_readings_sit_after_the_kept_header_section() {
+        // White space around `tag` and `branch`: the general readings answer, and their values
+        // go after the header section, which the lazy parse still reads whole.
+        let raw = OK
+            .replace(";tag=t1", " ; tag = t1")
+            .replace(";branch=z9hG4bKabc", " ; branch=z9hG4bKabc");
+        let m = parse_datagram(raw.as_bytes()).unwrap();
+        assert!(m.head_len > 0, "read by the scan");
+        assert_eq!(m.to_tag(), Some("t1"));
+        assert_eq!(m.branch(), Some("z9hG4bKabc"));
+        assert_eq!((m.call_id(), m.cseq_method()), ("c1@x", "INVITE"));
+        assert!(m.text.len() > m.head_len, "the rebuilt values are appended");
+        assert_eq!(m.header_values("Contact"), vec!["<sip:127.0.0.1:5080>"]);
+        // A request's values come from rsipstack's parse and are all appended.
+        let req = "BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK9\r\n\
+From: <sip:x@y>;tag=a1\r\nTo: <sip:a@b>;tag=b2\r\nCall-ID: q@h\r\nCSeq: 7 BYE\r\n\
+Content-Length: 0\r\n\r\n";
+        let r = parse_datagram(req.as_bytes()).unwrap();
+        assert_eq!(r.head_len, 0);
+        assert_eq!(
+            (r.call_id(), r.cseq, r.cseq_method(), r.branch()),
+            ("q@h", 7, "BYE", Some("z9hG4bK9"))
+        );
+        assert_eq!((r.from_tag(), r.to_tag()), (Some("a1"), Some("b2")));
     }
 
     #[test]
     fn parses_a_200_with_body() {
         let m = parse_datagram(OK.as_bytes()).unwrap();
         assert_eq!(m.status, Some(200));
-        assert_eq!(m.call_id, "c1@x");
+        assert_eq!(m.call_id(), "c1@x");
         assert_eq!(m.cseq, 1);
-        assert_eq!(m.cseq_method, "INVITE");
-        assert_eq!(m.branch.as_deref(), Some("z9hG4bKabc"));
-        assert_eq!(m.to_tag.as_deref(), Some("t1"));
-        assert_eq!(m.from_tag.as_deref(), Some("f1"));
+        assert_eq!(m.cseq_method(), "INVITE");
+        assert_eq!(m.branch(), Some("z9hG4bKabc"));
+        assert_eq!(m.to_tag(), Some("t1"));
+        assert_eq!(m.from_tag(), Some("f1"));
         assert_eq!(m.body(), b"v=0\n");
     }
 
@@ -1509,6 +1855,88 @@ From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: q\r\nCSeq: 3 NEWMETHOD\r\nCon
         assert!(tag_of("\"open <sip:a@b>").is_err());
         assert!(tag_of("<sip:a@b>;tag=").is_err());
         assert!(tag_of("").is_err());
+    }
+
+    /// Pieces the plain and general readings of Via and From/To values are built from: the
+    /// delimiters, white space of each kind (ASCII, VT, a Unicode space), names in any case.
+    const PIECES: &[&str] = &[
+        "SIP/2.0/",
+        "sip/2.0/",
+        "UDP",
+        "TCP",
+        " ",
+        "\t",
+        "\u{a0}",
+        "\u{b}",
+        "1.2.3.4:5060",
+        ";",
+        "=",
+        "branch",
+        "BRANCH",
+        "tag",
+        "TaG",
+        "z9hG4bK1",
+        "\"",
+        "\\",
+        "<",
+        ">",
+        "sip:a@b",
+        ",",
+        "x",
+        "/",
+        "2.0",
+        "rport",
+        "é",
+        "@",
+    ];
+
+    fn built() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let head = proptest::sample::select(vec![
+            "",
+            "SIP/2.0/UDP 1.2.3.4",
+            "SIP/2.0/TCP h;branch=z9hG4bKa",
+            "\"A b\" <sip:a@b>",
+            "<sip:a@b;tag=in>",
+            "sip:a@b",
+        ]);
+        (
+            head,
+            proptest::collection::vec(proptest::sample::select(PIECES), 0..10),
+        )
+            .prop_map(|(h, rest)| format!("{h}{}", rest.concat()))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4000))]
+        /// Where the one-pass readings answer, they answer as the general ones.
+        #[test]
+        fn plain_readings_agree_with_the_general_ones(v in built()) {
+            if let Some(b) = via_branch_plain(&v) {
+                proptest::prop_assert_eq!(via_branch_general(&v), Ok(b.map(str::to_string)), "{:?}", v);
+            }
+            if let Some(t) = tag_of_plain(&v) {
+                proptest::prop_assert_eq!(tag_of_general(&v), Ok(t.map(str::to_string)), "{:?}", v);
+            }
+        }
+    }
+
+    #[test]
+    fn plain_readings_take_the_usual_forms() {
+        let via = "SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK74bf9;rport=5070";
+        assert_eq!(via_branch_plain(via), Some(Some("z9hG4bK74bf9")));
+        assert_eq!(via_branch_plain("SIP/2.0/TCP h:5060;rport"), Some(None));
+        let from = "\"Sales\" <sip:+14155550000@192.0.2.1>;tag=9fxced76sl";
+        assert_eq!(tag_of_plain(from), Some(Some("9fxced76sl")));
+        assert_eq!(
+            tag_of_plain("<sip:+14155550123@192.0.2.10:5060>"),
+            Some(None)
+        );
+        assert_eq!(tag_of_plain("sip:a@b;tag=x2"), Some(Some("x2")));
+        // Left to the general reading: white space in the parameters, errors.
+        assert_eq!(tag_of_plain("<sip:a@b> ; tag = y"), None);
+        assert_eq!(tag_of_plain("<sip:a@b>;tag="), None);
+        assert_eq!(via_branch_plain("SIP/2.0/UDP h; branch=z"), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ impl CallLeg {
             .up
             .server_txs
             .iter_mut()
-            .find(|t| t.matches(msg.branch.as_deref(), method))
+            .find(|t| t.matches(msg.branch(), method))
         {
             tx.on_retransmission();
             self.outcome.duplicates += 1;
@@ -31,7 +31,7 @@ impl CallLeg {
                 .up
                 .invite_server_txs
                 .iter_mut()
-                .find(|t| t.matches_invite(msg.branch.as_deref()))
+                .find(|t| t.matches_invite(msg.branch()))
         {
             tx.on_retransmission();
             self.outcome.duplicates += 1;
@@ -48,12 +48,12 @@ impl CallLeg {
         }
         let in_dialog = match &self.up.dialog {
             Some(d) => {
-                msg.to_tag.as_deref() == Some(d.local_tag.as_str())
-                    && msg.from_tag.as_deref() == Some(d.remote_tag.as_str())
+                msg.to_tag() == Some(d.local_tag.as_str())
+                    && msg.from_tag() == Some(d.remote_tag.as_str())
             }
             None => false,
         };
-        let branch = msg.branch.clone().unwrap_or_default();
+        let branch = msg.branch().map(str::to_string).unwrap_or_default();
         if method == "INVITE" {
             let mut tx = InviteServerTx::new(branch, msg.cseq, self.id.timers);
             tx.set_reply_to(src);

@@ -52,7 +52,11 @@ impl CallLeg {
             ],
             sdp.clone(),
         );
-        let mut tx = InviteServerTx::new(msg.branch.clone().unwrap_or_default(), msg.cseq, timers);
+        let mut tx = InviteServerTx::new(
+            msg.branch().map(str::to_string).unwrap_or_default(),
+            msg.cseq,
+            timers,
+        );
         tx.set_reply_to(reply_to);
         tx.respond(now, 200, ok, reliable);
         // The INVITE client transaction of an outbound leg has nothing to do here: one that
@@ -67,7 +71,7 @@ impl CallLeg {
         events.push_back((now, CallEventKind::Answered { code: 200 }));
         let mut leg = Self {
             id: LegId {
-                call_id: msg.call_id.clone(),
+                call_id: msg.call_id().to_string(),
                 local,
                 tokens,
                 timers,

@@ -105,18 +105,18 @@ impl CallLeg {
 
     pub(super) fn handle_response(&mut self, now: Instant, msg: &Inbound) {
         let Some(status) = msg.status else { return };
-        match msg.cseq_method.as_str() {
+        match msg.cseq_method() {
             "INVITE" => self.on_invite_response(now, msg, status),
             "CANCEL" => {
                 if let Some(c) = &mut self.ending.cancel
-                    && c.matches(msg.branch.as_deref(), "CANCEL")
+                    && c.matches(msg.branch(), "CANCEL")
                 {
                     c.on_response(now, status);
                 }
             }
             "UPDATE" => {
                 if let Some(Refresh::Update(t)) = &mut self.up.refresh
-                    && t.matches(msg.branch.as_deref(), "UPDATE")
+                    && t.matches(msg.branch(), "UPDATE")
                 {
                     match t.on_response(now, status) {
                         ClientTxEvent::Success(_) => self.refresh_succeeded(now, msg),
@@ -128,7 +128,7 @@ impl CallLeg {
             "REFER" => self.on_refer_response(now, msg, status),
             "BYE" => {
                 if let Some(b) = &mut self.ending.bye
-                    && b.matches(msg.branch.as_deref(), "BYE")
+                    && b.matches(msg.branch(), "BYE")
                 {
                     if let ClientTxEvent::Success(_) | ClientTxEvent::Failure(_) =
                         b.on_response(now, status)
@@ -142,7 +142,7 @@ impl CallLeg {
                     return;
                 }
                 for f in &mut self.ending.forks {
-                    if f.bye.matches(msg.branch.as_deref(), "BYE") {
+                    if f.bye.matches(msg.branch(), "BYE") {
                         f.bye.on_response(now, status);
                     }
                 }
@@ -154,7 +154,7 @@ impl CallLeg {
 
     pub(super) fn on_invite_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
         if let Some(Refresh::Invite { tx, .. }) = &self.up.refresh
-            && Some(tx.branch()) == msg.branch.as_deref()
+            && Some(tx.branch()) == msg.branch()
         {
             self.on_refresh_invite_response(now, msg, status);
             return;
@@ -163,15 +163,15 @@ impl CallLeg {
             .inv
             .retired
             .iter_mut()
-            .find(|(t, _)| Some(t.branch()) == msg.branch.as_deref())
+            .find(|(t, _)| Some(t.branch()) == msg.branch())
             .map(|(t, _)| t)
         {
             old.on_response(now, status, Vec::new);
             self.outcome.duplicates += 1;
             return;
         }
-        let ours = msg.branch.as_deref() == Some(self.inv.invite.branch())
-            && msg.cseq == self.inv.invite_cseq;
+        let ours =
+            msg.branch() == Some(self.inv.invite.branch()) && msg.cseq == self.inv.invite_cseq;
         if !ours {
             return;
         }
@@ -312,7 +312,7 @@ impl CallLeg {
     }
 
     pub(super) fn on_2xx(&mut self, now: Instant, msg: &Inbound, code: u16) {
-        let to_tag = msg.to_tag.clone().unwrap_or_default();
+        let to_tag = msg.to_tag().map(str::to_string).unwrap_or_default();
         if let Some(d) = &self.up.dialog {
             if d.remote_tag == to_tag {
                 // Retransmitted 2xx: our ACK was lost. Send it again.

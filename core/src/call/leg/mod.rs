@@ -254,17 +254,17 @@ impl Linger {
         };
         match (msg.status, msg.method.as_deref()) {
             // A retransmitted 2xx is matched by its To-tag, a final non-2xx by its branch.
-            (Some(status), _) if msg.cseq_method == "INVITE" => {
+            (Some(status), _) if msg.cseq_method() == "INVITE" => {
                 Some(if (200..300).contains(&status) {
                     self.ack_2xx
                         .iter()
-                        .filter(|(tag, ..)| msg.to_tag.as_deref() == Some(tag.as_str()))
+                        .filter(|(tag, ..)| msg.to_tag() == Some(tag.as_str()))
                         .map(resend)
                         .collect()
                 } else {
                     self.acks
                         .iter()
-                        .filter(|(b, ..)| msg.branch.as_deref() == Some(b.as_str()))
+                        .filter(|(b, ..)| msg.branch() == Some(b.as_str()))
                         .map(resend)
                         .collect()
                 })
@@ -275,7 +275,7 @@ impl Linger {
             (None, Some(method)) => self
                 .responses
                 .iter()
-                .find(|(b, m, _)| msg.branch.as_deref() == Some(b.as_str()) && m == method)
+                .find(|(b, m, _)| msg.branch() == Some(b.as_str()) && m == method)
                 .map(|(_, _, r)| {
                     vec![LegTransmit {
                         dest: Destination::Addr(src),

@@ -125,7 +125,7 @@ impl CallLeg {
     /// The answer to our REFER.
     pub(super) fn on_refer_response(&mut self, now: Instant, msg: &Inbound, status: u16) {
         let Some(r) = &mut self.up.refer else { return };
-        if !r.tx.matches(msg.branch.as_deref(), "REFER") {
+        if !r.tx.matches(msg.branch(), "REFER") {
             return;
         }
         match r.tx.on_response(now, status) {
