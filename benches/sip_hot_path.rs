@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench sip_hot_path`. Figures go in docs/benchmarks.md.
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -16,9 +18,62 @@ use outdial::sip::message::{HeadersExt, SipMessage, Transport, parse_datagram};
 use outdial::sip::transaction::{InviteClientTx, Timers};
 use rsipstack::sip::headers::untyped::ToTypedHeader;
 
-/// The allocator the `outdial` binary runs with (src/main.rs), so the figures are the product's.
+/// The allocator the `outdial` binary runs with (src/main.rs), so the figures are the product's,
+/// with a counter of allocations that is only touched while [`count_allocations`] runs.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+/// mimalloc, counting allocations (`alloc`, `alloc_zeroed` and `realloc` calls) while
+/// `COUNTING` is set; otherwise one relaxed load per call on top of mimalloc's own work.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed on unchanged to mimalloc, which upholds `GlobalAlloc`'s contract.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: as for `alloc`.
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator (mimalloc) with `layout`.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: `ptr` came from this allocator (mimalloc) with `layout`.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn count() {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Heap allocations per run of `f`, averaged over `runs` runs; printed with `what` (a figure
+/// for docs/benchmarks.md, not a check).
+fn count_allocations(what: &str, runs: u64, mut f: impl FnMut()) {
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    for _ in 0..runs {
+        f();
+    }
+    COUNTING.store(false, Ordering::Relaxed);
+    let n = ALLOCATIONS.load(Ordering::Relaxed);
+    eprintln!(
+        "{what}: {:.1} heap allocations per run",
+        n as f64 / runs as f64
+    );
+}
 
 const RINGING: &str = "SIP/2.0 180 Ringing\r\n\
 Via: SIP/2.0/UDP 192.0.2.1:5070;branch=$BRANCH;rport=5070\r\n\
@@ -139,6 +194,25 @@ fn call_spec(i: u64) -> CallSpec {
 /// Starting one call: the leg, its INVITE built, the call table entry, its timers; up to
 /// 4,096 calls in progress (then a fresh engine, outside the timing).
 fn call_start(c: &mut Criterion) {
+    {
+        let now = Instant::now();
+        let mut tokens = outdial::sip::message::Tokens::seeded(7);
+        let mut engine = bench_engine();
+        let mut i = 0u64;
+        count_allocations("call_start/invite_built_and_queued", 1000, || {
+            let (id, spec) = (new_call_id(&mut tokens), call_spec(i));
+            let attempt = AttemptRef {
+                attempt_id: i as i64,
+                lead_id: i as i64,
+                attempt_no: 1,
+            };
+            engine.start_call(now, id, attempt, spec);
+            while let Some(o) = engine.poll_output() {
+                black_box(&o);
+            }
+            i += 1;
+        });
+    }
     c.bench_function("call_start/invite_built_and_queued", |b| {
         b.iter_custom(|iters| {
             let now = Instant::now();
@@ -191,10 +265,16 @@ fn response_path(c: &mut Criterion) {
     }
     let inv = parse_datagram(&invite.unwrap()).unwrap();
     let ringing = RINGING
-        .replace("$BRANCH", inv.branch.as_deref().unwrap())
-        .replace("$FTAG", inv.from_tag.as_deref().unwrap())
-        .replace("$CALLID", &inv.call_id);
+        .replace("$BRANCH", inv.branch().unwrap())
+        .replace("$FTAG", inv.from_tag().unwrap())
+        .replace("$CALLID", inv.call_id());
     let src = "192.0.2.10:5060".parse().unwrap();
+    count_allocations("response_path/180_parse_match_event", 1000, || {
+        engine.handle_datagram(now, black_box(ringing.as_bytes()), src);
+        while let Some(o) = engine.poll_output() {
+            black_box(&o);
+        }
+    });
     c.bench_function("response_path/180_parse_match_event", |b| {
         b.iter(|| {
             engine.handle_datagram(now, black_box(ringing.as_bytes()), src);
