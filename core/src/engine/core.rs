@@ -940,7 +940,10 @@ impl Engine {
         if slot.role != Role::Customer {
             notes.clear();
         }
-        if !notes.is_empty() {
+        // The slot is looked up again only when the trunk notes needed the engine.
+        let slot = if notes.is_empty() {
+            slot
+        } else {
             for n in notes {
                 match n {
                     TrunkNote::Sent(i) => self.trunks.on_invite_sent(i),
@@ -954,9 +957,10 @@ impl Engine {
                 }
             }
             self.drain_trunks();
-        }
-        let Some(slot) = self.calls.get_mut(id) else {
-            return;
+            let Some(slot) = self.calls.get_mut(id) else {
+                return;
+            };
+            slot
         };
         while let Some(t) = slot.leg.poll_transmit() {
             let dest = match (t.dest, slot.target) {
@@ -1004,16 +1008,18 @@ impl Engine {
                 self.customer_events(now, id, events);
             }
         }
-        if self
-            .calls
-            .get(id)
-            .is_some_and(|s| s.leg.has_ended() && s.ivr.is_some())
-        {
-            // Before the media session closes: a recording in progress is kept.
-            self.ivr_call_ended(id);
-        }
         let Some(slot) = self.calls.get_mut(id) else {
             return;
+        };
+        let slot = if slot.leg.has_ended() && slot.ivr.is_some() {
+            // Before the media session closes: a recording in progress is kept.
+            self.ivr_call_ended(id);
+            let Some(slot) = self.calls.get_mut(id) else {
+                return;
+            };
+            slot
+        } else {
+            slot
         };
         if slot.leg.has_ended() {
             slot.media.stop_waiting();

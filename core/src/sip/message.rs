@@ -928,8 +928,10 @@ fn scan_response<'a>(
             continue;
         }
         if field == CONTENT_LENGTH {
-            // Named as [`frame`] names it (ASCII trim), so both framings agree.
-            if is_content_length(trim_ascii(&line.as_bytes()[..colon])) {
+            // Named as [`frame`] names it (ASCII trim), so both framings agree: the name
+            // matched after `trim_ws`, which takes what the ASCII trim takes and perhaps
+            // more (VT, Unicode spaces), so the two agree when they cut the same length.
+            if trim_ascii(&line.as_bytes()[..colon]).len() == name.len() {
                 s.content_length = Some(content_length_value(
                     trim_ascii(value.as_bytes()),
                     s.content_length,
