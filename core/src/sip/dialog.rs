@@ -304,7 +304,7 @@ impl Dialog {
             body.len().to_string(),
         )));
         let uri = parse_uri_or_invalid(&ruri);
-        (branch, request_bytes(method, uri, h, body))
+        (branch, request_bytes(method, &uri, &h, &body))
     }
 
     /// Checks the far end's CSeq on an in-dialog request (§12.2.2): a request with a lower

@@ -1493,11 +1493,11 @@ pub fn parse_uri_or_invalid(s: &str) -> Uri {
 /// into one buffer — rsipstack's own writer renders every header into a `String` of its own,
 /// joins them and formats the result again, which was two fifths of starting a call
 /// (docs/benchmarks.md).
-pub fn request_bytes(method: Method, uri: Uri, headers: Vec<Header>, body: Vec<u8>) -> Vec<u8> {
+pub fn request_bytes(method: Method, uri: &Uri, headers: &[Header], body: &[u8]) -> Vec<u8> {
     message_bytes(
         format_args!("{method} {uri} {}", Version::V2),
-        &headers,
-        &body,
+        headers,
+        body,
     )
 }
 
@@ -1586,7 +1586,7 @@ Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\n";
         for body in [Vec::new(), b"v=0\r\n".to_vec(), vec![0xff, 0x00, 0x80]] {
             for hs in [&headers[..], &headers[..1], &[]] {
                 let uri = parse_uri("sip:+14155550123@192.0.2.10:5060;user=phone").unwrap();
-                let ours = request_bytes(Method::Invite, uri.clone(), hs.to_vec(), body.clone());
+                let ours = request_bytes(Method::Invite, &uri, hs, &body);
                 let theirs = Request {
                     method: Method::Invite,
                     uri,

@@ -481,7 +481,7 @@ impl CallLeg {
             self.id.local.user_agent.clone(),
         )));
         h.push(Header::ContentLength(ContentLength::new("0")));
-        let bytes = request_bytes(Method::Cancel, self.id.request_uri.clone(), h, vec![]);
+        let bytes = request_bytes(Method::Cancel, &self.id.request_uri, &h, &[]);
         self.ending.cancel = Some(NonInviteClientTx::new(
             now,
             branch,

@@ -1048,7 +1048,7 @@ fn non_2xx_ack(request_uri: &Uri, ua: &str, p: &InviteParts<'_>, resp: &Inbound)
     h.push(Header::UserAgent(UserAgent::new(ua.to_string())));
     h.push(Header::ContentLength(ContentLength::new("0")));
     // §17.1.1.3: the ACK carries the INVITE's Route headers (`p.route`, via request_head).
-    request_bytes(Method::Ack, request_uri.clone(), h, vec![])
+    request_bytes(Method::Ack, request_uri, &h, &[])
 }
 
 /// The fields of an INVITE that change between the first and an authenticated retry (and
@@ -1099,7 +1099,7 @@ fn build_invite(
     h.push(Header::ContentLength(ContentLength::new(
         sdp.len().to_string(),
     )));
-    request_bytes(Method::Invite, request_uri.clone(), h, sdp.to_vec())
+    request_bytes(Method::Invite, request_uri, &h, sdp)
 }
 
 /// The headers every request of the INVITE transaction starts with (§8.1.1): Via,
