@@ -152,41 +152,11 @@ struct Span {
     end: u32,
 }
 
-/// Builds an [`Inbound`]'s text: the header section it keeps (if any), then the field values
-/// that do not lie inside it.
-struct TextBuilder<'h> {
-    /// The header section as received, borrowed from the datagram; values inside it are
-    /// recorded by their offset, without a copy.
-    head: &'h str,
-    text: String,
-}
-
-impl<'h> TextBuilder<'h> {
-    /// `head`: the header section to keep (empty for none); `extra`: room for the values
-    /// that will be appended.
-    fn new(head: &'h str, extra: usize) -> Self {
-        let mut text = String::with_capacity(head.len() + extra);
-        text.push_str(head);
-        Self { head, text }
-    }
-
-    /// The span of `value`: its place inside the kept header section, or appended.
-    fn span(&mut self, value: &str) -> Span {
-        let base = self.head.as_ptr() as usize;
-        let at = value.as_ptr() as usize;
-        let (start, end) = if at >= base && at + value.len() <= base + self.head.len() {
-            (at - base, at - base + value.len())
-        } else {
-            let start = self.text.len();
-            self.text.push_str(value);
-            (start, self.text.len())
-        };
-        // Messages are bounded far below 4 GiB (a datagram, or `StreamFramer`'s limits).
-        Span {
-            start: start as u32,
-            end: end as u32,
-        }
-    }
+/// Where `value` starts inside `head`, when it is a slice of it (a value the scan read
+/// from the header section an [`Inbound`] keeps).
+fn offset_in(head: &str, value: &str) -> Option<usize> {
+    let (h, v) = (head.as_ptr() as usize, value.as_ptr() as usize);
+    (v >= h && v + value.len() <= h + head.len()).then(|| v - h)
 }
 
 impl Inbound {
@@ -804,31 +774,43 @@ struct FieldSpans {
 
 impl Fields<'_> {
     /// The text (`head`, then the values not inside it) and each value's span in it.
+    /// Values inside `head` are recorded by their offset, without a copy; the others are
+    /// appended after it.
     fn into_text(self, head: &str) -> (Box<str>, FieldSpans) {
-        let outside = |v: &str| {
-            let (b, h) = (v.as_ptr() as usize, head.as_ptr() as usize);
-            if b >= h && b + v.len() <= h + head.len() {
-                0
-            } else {
-                v.len()
+        let values = [
+            Some(self.call_id),
+            Some(self.cseq_method),
+            self.branch,
+            self.from_tag,
+            self.to_tag,
+        ];
+        let extra: usize = values
+            .iter()
+            .flatten()
+            .filter(|v| offset_in(head, v).is_none())
+            .map(|v| v.len())
+            .sum();
+        let mut text = String::with_capacity(head.len() + extra);
+        text.push_str(head);
+        let mut span = |value: &str| {
+            let start = offset_in(head, value).unwrap_or_else(|| {
+                text.push_str(value);
+                text.len() - value.len()
+            });
+            // Messages are bounded far below 4 GiB (a datagram, or `StreamFramer`'s limits).
+            Span {
+                start: start as u32,
+                end: (start + value.len()) as u32,
             }
         };
-        let extra = outside(self.call_id)
-            + outside(self.cseq_method)
-            + [self.branch, self.from_tag, self.to_tag]
-                .into_iter()
-                .flatten()
-                .map(outside)
-                .sum::<usize>();
-        let mut t = TextBuilder::new(head, extra);
         let spans = FieldSpans {
-            call_id: t.span(self.call_id),
-            cseq_method: t.span(self.cseq_method),
-            branch: self.branch.map(|v| t.span(v)),
-            from_tag: self.from_tag.map(|v| t.span(v)),
-            to_tag: self.to_tag.map(|v| t.span(v)),
+            call_id: span(self.call_id),
+            cseq_method: span(self.cseq_method),
+            branch: self.branch.map(&mut span),
+            from_tag: self.from_tag.map(&mut span),
+            to_tag: self.to_tag.map(&mut span),
         };
-        (t.text.into_boxed_str(), spans)
+        (text.into_boxed_str(), spans)
     }
 }
 
@@ -1026,9 +1008,56 @@ impl ScannedResponse<'_> {
 /// every error, by the general reading [`via_branch_general`]. A test holds the two to the
 /// same answers.
 fn via_branch(value: &str) -> Result<Option<Cow<'_, str>>, String> {
-    match via_branch_plain(value) {
-        Some(branch) => Ok(branch.map(Cow::Borrowed)),
-        None => Ok(via_branch_general(value)?.map(Cow::Owned)),
+    plain_or_general(via_branch_plain(value), || via_branch_general(value))
+}
+
+/// The answer of a one-pass reading when it has one (borrowed from the value), else the
+/// general reading's (owned).
+fn plain_or_general<'a>(
+    plain: Option<Option<&'a str>>,
+    general: impl FnOnce() -> Result<Option<String>, String>,
+) -> Result<Option<Cow<'a, str>>, String> {
+    match plain {
+        Some(found) => Ok(found.map(Cow::Borrowed)),
+        None => Ok(general()?.map(Cow::Owned)),
+    }
+}
+
+/// What [`plain_param`] found.
+enum PlainParam<'a> {
+    /// No parameter of that name.
+    Absent,
+    /// The parameter, with the text after its `=` (`None` without one), untrimmed.
+    Found(Option<&'a str>),
+}
+
+/// The parameter called `name` (any case) among the `;`-separated pieces of `value` from byte
+/// `start` on (the first piece runs from `start` to the first `;`), split as the general
+/// readings split them. `None` when a piece's name has white space or non-ASCII at an end,
+/// which a trim could turn into `name`: the general reading decides then.
+fn plain_param<'a>(value: &'a str, mut start: usize, name: &str) -> Option<PlainParam<'a>> {
+    let b = value.as_bytes();
+    loop {
+        let end = b[start..]
+            .iter()
+            .position(|&c| c == b';')
+            .map_or(b.len(), |j| start + j);
+        let piece = &b[start..end];
+        let eq = piece.iter().position(|&c| c == b'=');
+        let key = &piece[..eq.unwrap_or(piece.len())];
+        if key.len() == name.len() {
+            if key.eq_ignore_ascii_case(name.as_bytes()) {
+                return Some(PlainParam::Found(eq.map(|e| &value[start + e + 1..end])));
+            }
+        } else if key.first().is_some_and(|&c| !is_plain(c))
+            || key.last().is_some_and(|&c| !is_plain(c))
+        {
+            return None;
+        }
+        if end == b.len() {
+            return Some(PlainParam::Absent);
+        }
+        start = end + 1;
     }
 }
 
@@ -1050,33 +1079,15 @@ fn via_branch_plain(value: &str) -> Option<Option<&str>> {
     if !b.get(after).is_some_and(|&c| is_plain(c) && c != b';') {
         return None;
     }
-    let Some(mut at) = semi else {
+    let Some(semi) = semi else {
         return Some(None);
     };
-    // The parameters: `;name[=value]` each, read as the general reading splits them.
-    while at < b.len() {
-        let start = at + 1;
-        let end = b[start..]
-            .iter()
-            .position(|&c| c == b';')
-            .map_or(b.len(), |i| start + i);
-        let piece = &b[start..end];
-        let eq = piece.iter().position(|&c| c == b'=').unwrap_or(piece.len());
-        let name = &piece[..eq];
-        if name.len() == 6 {
-            if name.eq_ignore_ascii_case(b"branch") {
-                let v = &value[start + (eq + 1).min(piece.len())..end];
-                return (eq < piece.len() && is_token(v)).then_some(Some(v));
-            }
-        } else if name.first().is_some_and(|&c| !is_plain(c))
-            || name.last().is_some_and(|&c| !is_plain(c))
-        {
-            // White space around a name could trim it to `branch`.
-            return None;
-        }
-        at = end;
+    // The parameters: `;name[=value]` each.
+    match plain_param(value, semi + 1, "branch")? {
+        PlainParam::Absent => Some(None),
+        PlainParam::Found(Some(v)) if is_token(v) => Some(Some(v)),
+        PlainParam::Found(_) => None,
     }
-    Some(None)
 }
 
 /// The general reading behind [`via_branch`].
@@ -1120,10 +1131,7 @@ fn via_branch_general(value: &str) -> Result<Option<String>, String> {
 /// pass; anything else, and every error, by [`tag_of_general`]. A test holds the two to the
 /// same answers.
 fn tag_of(value: &str) -> Result<Option<Cow<'_, str>>, String> {
-    match tag_of_plain(value) {
-        Some(tag) => Ok(tag.map(Cow::Borrowed)),
-        None => Ok(tag_of_general(value)?.map(Cow::Owned)),
-    }
+    plain_or_general(tag_of_plain(value), || tag_of_general(value))
 }
 
 /// [`tag_of`] for the usual form only: `None` when the general reading must decide.
@@ -1153,31 +1161,14 @@ fn tag_of_plain(value: &str) -> Option<Option<&str>> {
         None => memchr::memchr(b';', &b[i..]).map_or(b.len(), |p| i + p),
     };
     // As the general reading splits them: the text before the first ';' is a piece too.
-    let mut start = params;
-    loop {
-        let end = b[start..]
-            .iter()
-            .position(|&c| c == b';')
-            .map_or(b.len(), |j| start + j);
-        let piece = &b[start..end];
-        let eq = piece.iter().position(|&c| c == b'=').unwrap_or(piece.len());
-        let name = &piece[..eq];
-        if name.len() == 3 {
-            if name.eq_ignore_ascii_case(b"tag") {
-                let v = &value[start + (eq + 1).min(piece.len())..end];
-                let plain = v.bytes().next().is_some_and(is_plain)
-                    && v.bytes().last().is_some_and(is_plain);
-                return plain.then_some(Some(v));
-            }
-        } else if name.first().is_some_and(|&c| !is_plain(c))
-            || name.last().is_some_and(|&c| !is_plain(c))
+    match plain_param(value, params, "tag")? {
+        PlainParam::Absent => Some(None),
+        PlainParam::Found(Some(v))
+            if v.bytes().next().is_some_and(is_plain) && v.bytes().last().is_some_and(is_plain) =>
         {
-            return None;
+            Some(Some(v))
         }
-        if end == b.len() {
-            return Some(None);
-        }
-        start = end + 1;
+        PlainParam::Found(_) => None,
     }
 }
 
