@@ -191,6 +191,27 @@ fn call_spec(i: u64) -> CallSpec {
     }
 }
 
+/// The `i`-th call a bench starts: a fresh Call-ID, its attempt and its spec (the spec's
+/// number cycles through 10,000).
+fn next_call(tokens: &mut outdial::sip::message::Tokens, i: u64) -> (String, AttemptRef, CallSpec) {
+    let attempt = AttemptRef {
+        attempt_id: i as i64,
+        lead_id: i as i64,
+        attempt_no: 1,
+    };
+    (new_call_id(tokens), attempt, call_spec(i % 10_000))
+}
+
+/// Takes every output the engine queued (each through `black_box`); returns how many.
+fn drain(engine: &mut Engine) -> usize {
+    let mut n = 0;
+    while let Some(o) = engine.poll_output() {
+        black_box(&o);
+        n += 1;
+    }
+    n
+}
+
 /// Starting one call: the leg, its INVITE built, the call table entry, its timers; up to
 /// 4,096 calls in progress (then a fresh engine, outside the timing).
 fn call_start(c: &mut Criterion) {
@@ -200,16 +221,9 @@ fn call_start(c: &mut Criterion) {
         let mut engine = bench_engine();
         let mut i = 0u64;
         count_allocations("call_start/invite_built_and_queued", 1000, || {
-            let (id, spec) = (new_call_id(&mut tokens), call_spec(i));
-            let attempt = AttemptRef {
-                attempt_id: i as i64,
-                lead_id: i as i64,
-                attempt_no: 1,
-            };
+            let (id, attempt, spec) = next_call(&mut tokens, i);
             engine.start_call(now, id, attempt, spec);
-            while let Some(o) = engine.poll_output() {
-                black_box(&o);
-            }
+            drain(&mut engine);
             i += 1;
         });
     }
@@ -223,17 +237,10 @@ fn call_start(c: &mut Criterion) {
                 if i % 4096 == 0 && i > 0 {
                     engine = bench_engine();
                 }
-                let (id, spec) = (new_call_id(&mut tokens), call_spec(i % 10_000));
-                let attempt = AttemptRef {
-                    attempt_id: i as i64,
-                    lead_id: i as i64,
-                    attempt_no: 1,
-                };
+                let (id, attempt, spec) = next_call(&mut tokens, i);
                 let t = Instant::now();
                 engine.start_call(now, id, attempt, spec);
-                while let Some(o) = engine.poll_output() {
-                    black_box(&o);
-                }
+                drain(&mut engine);
                 spent += t.elapsed();
             }
             spent
@@ -269,22 +276,15 @@ fn response_path(c: &mut Criterion) {
         .replace("$FTAG", inv.from_tag().unwrap())
         .replace("$CALLID", inv.call_id());
     let src = "192.0.2.10:5060".parse().unwrap();
-    count_allocations("response_path/180_parse_match_event", 1000, || {
+    let mut respond = move || {
         engine.handle_datagram(now, black_box(ringing.as_bytes()), src);
-        while let Some(o) = engine.poll_output() {
-            black_box(&o);
-        }
+        drain(&mut engine)
+    };
+    count_allocations("response_path/180_parse_match_event", 1000, || {
+        respond();
     });
     c.bench_function("response_path/180_parse_match_event", |b| {
-        b.iter(|| {
-            engine.handle_datagram(now, black_box(ringing.as_bytes()), src);
-            let mut n = 0;
-            while let Some(o) = engine.poll_output() {
-                black_box(&o);
-                n += 1;
-            }
-            assert_eq!(n, 1, "one ringing event per 180");
-        })
+        b.iter(|| assert_eq!(respond(), 1, "one ringing event per 180"))
     });
 }
 
