@@ -932,8 +932,8 @@ fn scan_response<'a>(
         slot.get_or_insert(trim_ws(value));
     }
     // An empty line before CRLF CRLF (a bare LF): [`frame`] reads on past it; so does the
-    // full parse.
-    if lines.next().is_some_and(|l| !l.is_empty()) {
+    // full parse. Several bare LFs in a row may come before the next header line.
+    if lines.any(|l| !l.is_empty()) {
         return Ok(None);
     }
     Ok(Some(s))
