@@ -180,6 +180,7 @@ pub async fn spawn(cfg: ShellConfig) -> anyhow::Result<EngineHandle> {
             net,
             trunk_addrs,
             reserved: HashMap::new(),
+            idle_rtp: IdleRtp::default(),
             media: HashMap::new(),
             media_tx,
             ev_tx,
@@ -299,6 +300,8 @@ struct EngineTask {
     media_ip: std::net::IpAddr,
     /// RTP sockets bound ahead for agent legs, by port.
     reserved: HashMap<u16, tokio::net::UdpSocket>,
+    /// RTP sockets of ended calls, kept bound for the next call on their port.
+    idle_rtp: IdleRtp,
     media: HashMap<String, MediaHandle>,
     media_tx: mpsc::UnboundedSender<(String, MediaMsg)>,
     ev_tx: mpsc::Sender<CallEvent>,
@@ -401,7 +404,13 @@ impl EngineTask {
     /// one (a few rounds at most: each round binds a reserve's worth).
     async fn top_up(&mut self) {
         for _ in 0..8 {
-            top_up_bound_ports(&mut self.engine, &mut self.reserved, self.media_ip).await;
+            top_up_bound_ports(
+                &mut self.engine,
+                &mut self.reserved,
+                &mut self.idle_rtp,
+                self.media_ip,
+            )
+            .await;
             if !self.engine.retry_offers(Instant::now()) {
                 break;
             }
@@ -569,7 +578,12 @@ impl EngineTask {
                             self.recordings_writing = self.recordings_writing.saturating_sub(1);
                             self.engine.handle_recording(Instant::now(), &call_id, duration, file)
                         }
-                        MediaMsg::Closed(stats) => self.engine.handle_media_closed(Instant::now(), &call_id, stats),
+                        MediaMsg::Closed(stats, sock) => {
+                            if let Some((port, sock)) = sock {
+                                self.idle_rtp.keep(port, sock);
+                            }
+                            self.engine.handle_media_closed(Instant::now(), &call_id, stats)
+                        }
                     }
                 },
                 _ = sleep_until(wake) => self.engine.handle_timeout(Instant::now()),
@@ -601,22 +615,22 @@ impl EngineTask {
             }) => {
                 // Bind the RTP port before it is offered in the SDP (a few tries: a port can
                 // be held by another socket).
+                let now = Instant::now();
                 for _ in 0..16 {
-                    let Some(port) = engine.take_rtp_port() else {
+                    let Some(port) = engine.take_rtp_port(now) else {
                         break;
                     };
-                    match bind_rtp(SocketAddr::new(self.media_ip, port)) {
+                    match self.idle_rtp.socket(SocketAddr::new(self.media_ip, port)) {
                         Ok(sock) => {
                             spec.rtp_port = port;
                             let settings = spec.media.settings.clone();
-                            let h = open_media(&call_id, sock, settings, &self.media_tx);
+                            let h = open_media(&call_id, port, sock, settings, &self.media_tx);
                             self.media.insert(call_id.clone(), h);
                             break;
                         }
                         Err(_) => engine.skip_rtp_port(port),
                     }
                 }
-                let now = Instant::now();
                 let preview = preview_agent.map(|a| (call_id.clone(), a));
                 if priority != 0 {
                     engine.acd_priority(&call_id, priority);
@@ -693,7 +707,13 @@ impl EngineTask {
                     // An agent leg: its port was bound ahead (see top_up_bound_ports).
                     match self.reserved.remove(&port) {
                         Some(sock) => {
-                            let h = open_media(&call_id, sock, Default::default(), &self.media_tx);
+                            let h = open_media(
+                                &call_id,
+                                port,
+                                sock,
+                                Default::default(),
+                                &self.media_tx,
+                            );
                             self.media.insert(call_id, h);
                         }
                         None => tracing::warn!(
@@ -1040,6 +1060,7 @@ struct MediaHandle {
 
 fn open_media(
     call_id: &str,
+    port: u16,
     sock: tokio::net::UdpSocket,
     settings: crate::media::session::MediaSettings,
     media_tx: &mpsc::UnboundedSender<(String, MediaMsg)>,
@@ -1049,6 +1070,7 @@ fn open_media(
     let session = MediaSession::new(Instant::now(), settings, rand::random());
     tokio::spawn(media_task(
         call_id.to_string(),
+        port,
         sock.clone(),
         session,
         rx,
@@ -1074,7 +1096,9 @@ enum MediaMsg {
     Event(MediaEvent),
     /// A recording was written (or could not be): its length and file.
     Recorded(Duration, Option<String>),
-    Closed(RtpStats),
+    /// The session ended: its statistics, and its socket with its port when nothing else
+    /// holds it any more (for [`IdleRtp::keep`]).
+    Closed(RtpStats, Option<(u16, tokio::net::UdpSocket)>),
     /// A call recording was written (or could not be).
     CallRecorded {
         file: Option<String>,
@@ -1176,6 +1200,7 @@ async fn media_command(
 /// One call's RTP: the socket, the sans-IO [`MediaSession`] and its timer.
 async fn media_task(
     call_id: String,
+    port: u16,
     sock: Arc<tokio::net::UdpSocket>,
     mut session: MediaSession,
     mut cmds: mpsc::UnboundedReceiver<MediaCmd>,
@@ -1251,7 +1276,10 @@ async fn media_task(
     }
     let mut stats = session.stats();
     stats.relayed = relayed;
-    let _ = to_engine.send((call_id, MediaMsg::Closed(stats)));
+    // The handle was dropped when the call closed; a bridged peer's relay may still hold
+    // the socket, and then it closes with the last holder instead of being kept.
+    let sock = Arc::try_unwrap(sock).ok().map(|s| (port, s));
+    let _ = to_engine.send((call_id, MediaMsg::Closed(stats, sock)));
 }
 
 /// Keeps [`BOUND_PORT_RESERVE`](super::core::BOUND_PORT_RESERVE) RTP sockets bound for the
@@ -1260,13 +1288,14 @@ async fn media_task(
 async fn top_up_bound_ports(
     engine: &mut Engine,
     reserved: &mut HashMap<u16, tokio::net::UdpSocket>,
+    idle: &mut IdleRtp,
     ip: std::net::IpAddr,
 ) {
     while engine.bound_ports_wanted() > 0 {
-        let Some(port) = engine.take_rtp_port() else {
+        let Some(port) = engine.take_rtp_port(Instant::now()) else {
             break;
         };
-        match bind_rtp(SocketAddr::new(ip, port)) {
+        match idle.socket(SocketAddr::new(ip, port)) {
             Ok(sock) => {
                 reserved.insert(port, sock);
                 engine.give_bound_port(port);
@@ -1298,6 +1327,62 @@ fn bind_rtp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(sock.into())
 }
 
+/// Most RTP sockets of ended calls kept bound: beyond it, a released socket is closed and
+/// its port bound anew when it is next taken. Each one is a file descriptor; a socket's
+/// receive buffer is charged only for what is queued in it.
+const IDLE_RTP_MAX: usize = 8192;
+
+/// Datagrams read away at most from a kept socket before it carries a new call.
+const IDLE_RTP_DRAIN: usize = 256;
+
+/// RTP sockets of ended calls, kept bound by port (issue 19: a `socket`, `bind`, epoll
+/// registration and `close` per call were ~7 % of the process's CPU at 4,000 calls/s). The
+/// engine's port pool hands a released port out again after
+/// [`RTP_PORT_REST`](outdial_core::engine::core::RTP_PORT_REST), so a steady load reuses the
+/// same ports, and their sockets, call after call.
+struct IdleRtp {
+    idle: HashMap<u16, tokio::net::UdpSocket>,
+    /// Most kept ([`IDLE_RTP_MAX`]).
+    max: usize,
+}
+
+impl Default for IdleRtp {
+    fn default() -> Self {
+        Self {
+            idle: HashMap::new(),
+            max: IDLE_RTP_MAX,
+        }
+    }
+}
+
+impl IdleRtp {
+    /// A socket on `addr` for a new call: the one kept for its port, with what arrived since
+    /// its last call read away (at most [`IDLE_RTP_DRAIN`] datagrams), or a new one
+    /// ([`bind_rtp`]). Errors: as [`bind_rtp`].
+    fn socket(&mut self, addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+        match self.idle.remove(&addr.port()) {
+            Some(sock) => {
+                let mut buf = [0u8; 64];
+                for _ in 0..IDLE_RTP_DRAIN {
+                    if sock.try_recv_from(&mut buf).is_err() {
+                        break;
+                    }
+                }
+                Ok(sock)
+            }
+            None => bind_rtp(addr),
+        }
+    }
+
+    /// Keeps `sock`, bound to `port`, for the next call on that port (closed instead when
+    /// [`IDLE_RTP_MAX`] are kept).
+    fn keep(&mut self, port: u16, sock: tokio::net::UdpSocket) {
+        if self.idle.len() < self.max {
+            self.idle.insert(port, sock);
+        }
+    }
+}
+
 /// Sleeps until a core's next wake-up, or forever when it has none.
 async fn sleep_until(wake: Option<Instant>) {
     match wake {
@@ -1313,3 +1398,63 @@ pub fn os_tokens() -> crate::sip::message::Tokens {
 
 /// Most datagrams taken from the SIP socket in one wake-up beyond the first.
 const RECV_BATCH: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_kept_rtp_socket_carries_the_next_call_on_its_port_without_the_last_calls_packets() {
+        let mut idle = IdleRtp::default();
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let sock = idle.socket(any).expect("bind");
+        let addr = sock.local_addr().expect("addr");
+        idle.keep(addr.port(), sock);
+        // The last call's far end still sends after the call ended.
+        let far = tokio::net::UdpSocket::bind(any).await.expect("far end");
+        for i in 0..3u8 {
+            far.send_to(&[0x80, 0, 0, i], addr).await.expect("send");
+        }
+        // Loopback delivers at once; wait until the datagrams are queued.
+        let kept = idle.idle.get(&addr.port()).expect("kept");
+        kept.readable().await.expect("readable");
+        let sock = idle.socket(addr).expect("reuse");
+        assert_eq!(sock.local_addr().expect("addr"), addr, "the same socket");
+        assert!(idle.idle.is_empty());
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            sock.try_recv_from(&mut buf).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::WouldBlock),
+            "the last call's datagrams were read away"
+        );
+        // The new call's packets arrive.
+        far.send_to(&[0x80, 0, 0, 9], addr).await.expect("send");
+        let (n, from) = sock.recv_from(&mut buf).await.expect("recv");
+        assert_eq!(
+            (&buf[..n], from),
+            (&[0x80, 0, 0, 9][..], far.local_addr().unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn beyond_the_cap_a_released_rtp_socket_is_closed() {
+        let mut idle = IdleRtp {
+            max: 2,
+            ..Default::default()
+        };
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut ports = Vec::new();
+        for _ in 0..3 {
+            let sock = idle.socket(any).expect("bind");
+            let addr = sock.local_addr().expect("addr");
+            idle.keep(addr.port(), sock);
+            ports.push(addr);
+        }
+        let addr = ports[2];
+        assert_eq!(idle.idle.len(), 2);
+        assert!(ports[..2].iter().all(|a| idle.idle.contains_key(&a.port())));
+        assert!(!idle.idle.contains_key(&addr.port()));
+        // Closed: its port can be bound again at once.
+        assert!(bind_rtp(addr).is_ok());
+    }
+}

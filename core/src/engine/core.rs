@@ -321,24 +321,56 @@ pub fn new_call_id(tokens: &mut Tokens) -> String {
     tokens.call_id()
 }
 
+/// How long a released RTP port rests before it is offered again while never-used ports
+/// remain: longer than a BYE's first three retransmissions over UDP (T1 = 500 ms doubling:
+/// 0.5 + 1 + 2 s, RFC 3261 §17.1.2.2), so a far end that has not yet heard the BYE and still
+/// sends RTP to the port has stopped before the port carries another call.
+pub const RTP_PORT_REST: Duration = Duration::from_secs(5);
+
 /// Even RTP ports from a range, handed out and taken back.
+///
+/// A port given back rests for [`RTP_PORT_REST`]; then it is handed out before any port never
+/// used, so a steady load cycles through a working set of ports (calls up plus those resting)
+/// instead of the whole range, and the shell can keep each released port's socket bound for
+/// the next call on it (no `socket`/`bind`/`close` per call, issue 19). When no port has
+/// rested and none is unused, the one released longest ago goes first (the whole range in
+/// use: as before, the least recently used).
 #[derive(Debug)]
 struct RtpPortPool {
-    free: VecDeque<u16>,
+    /// Ports never handed out (or skipped as unusable), in order.
+    unused: VecDeque<u16>,
+    /// Ports given back, with when, oldest first.
+    released: VecDeque<(Instant, u16)>,
 }
 
 impl RtpPortPool {
     fn new((lo, hi): (u16, u16)) -> Self {
         let start = lo + (lo % 2);
         Self {
-            free: (start..=hi).step_by(2).collect(),
+            unused: (start..=hi).step_by(2).collect(),
+            released: VecDeque::new(),
         }
     }
-    fn take(&mut self) -> Option<u16> {
-        self.free.pop_front()
+    fn take(&mut self, now: Instant) -> Option<u16> {
+        if let Some(&(at, p)) = self.released.front()
+            && now.saturating_duration_since(at) >= RTP_PORT_REST
+        {
+            self.released.pop_front();
+            return Some(p);
+        }
+        self.unused
+            .pop_front()
+            .or_else(|| self.released.pop_front().map(|(_, p)| p))
     }
-    fn give(&mut self, p: u16) {
-        self.free.push_back(p);
+    fn give(&mut self, now: Instant, p: u16) {
+        self.released.push_back((now, p));
+    }
+    /// A port another socket holds: tried again after every unused one.
+    fn skip(&mut self, p: u16) {
+        self.unused.push_back(p);
+    }
+    fn free(&self) -> usize {
+        self.unused.len() + self.released.len()
     }
 }
 
@@ -554,7 +586,7 @@ impl Engine {
             inbound_digest,
             touch_queue: VecDeque::new(),
             touching: false,
-            rtp_ports_total: ports.free.len() as u64,
+            rtp_ports_total: ports.free() as u64,
             lingering: FastMap::default(),
             ports,
             trunks: TrunkSet::new(
@@ -587,7 +619,7 @@ impl Engine {
     pub fn stats(&self, now: Instant) -> EngineStats {
         let mut s = self.stats.clone();
         s.trunks = self.trunks.stats();
-        s.rtp_ports_free = self.ports.free.len() as u64;
+        s.rtp_ports_free = self.ports.free() as u64;
         s.rtp_ports_total = self.rtp_ports_total;
         if !self.setup.is_empty() {
             s.setup_p50_us = self.setup.value_at_quantile(0.5);
@@ -613,13 +645,15 @@ impl Engine {
         self.calls.values().filter(|s| !s.leg.has_ended()).count()
     }
 
-    /// Takes a free RTP port for the shell to bind before [`start_call`](Self::start_call).
-    pub fn take_rtp_port(&mut self) -> Option<u16> {
-        self.ports.take()
+    /// Takes a free RTP port at `now` for the shell to bind before
+    /// [`start_call`](Self::start_call): one released at least [`RTP_PORT_REST`] ago, else one
+    /// never used, else the one released longest ago; `None` when every port is in use.
+    pub fn take_rtp_port(&mut self, now: Instant) -> Option<u16> {
+        self.ports.take(now)
     }
 
-    /// A port the shell could not bind (another socket holds it): it goes to the back of the
-    /// pool, to be tried again after every other port.
+    /// A port the shell could not bind (another socket holds it): it goes behind the unused
+    /// ports, to be tried again after every one of them.
     pub fn skip_rtp_port(&mut self, port: u16) {
         self.stats.rtp_ports_unusable += 1;
         if self.stats.rtp_ports_unusable == 1 {
@@ -628,7 +662,7 @@ impl Engine {
                 "RTP port in use by another socket: skipped (further ones are only counted)"
             );
         }
-        self.ports.give(port);
+        self.ports.skip(port);
     }
 
     /// The shell bound `port` (taken with [`take_rtp_port`](Self::take_rtp_port)) and keeps
@@ -642,7 +676,7 @@ impl Engine {
     /// closed their sockets).
     pub fn return_bound_ports(&mut self) {
         while let Some(p) = self.bound_ports.pop_front() {
-            self.ports.give(p);
+            self.ports.skip(p);
         }
     }
 
@@ -659,7 +693,7 @@ impl Engine {
 
     /// RTP ports currently free.
     pub fn free_rtp_ports(&self) -> usize {
-        self.ports.free.len()
+        self.ports.free()
     }
 
     /// Starts a call. `spec.rtp_port` is ignored and taken from the pool; when the pool is
@@ -677,7 +711,7 @@ impl Engine {
         let port = if spec.rtp_port != 0 {
             Some(spec.rtp_port)
         } else {
-            self.ports.take()
+            self.ports.take(now)
         };
         let Some(port) = port else {
             for kind in [
@@ -1024,7 +1058,7 @@ impl Engine {
         if slot.leg.has_ended() {
             slot.media.stop_waiting();
             if let Some(port) = slot.port.take() {
-                self.ports.give(port);
+                self.ports.give(now, port);
             }
             if slot.media_open {
                 slot.media_open = false;
@@ -1349,5 +1383,54 @@ impl Engine {
             .into_iter()
             .flatten()
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_ports_rest_then_come_back_before_unused_ones() {
+        let t0 = Instant::now();
+        let mut pool = RtpPortPool::new((20000, 20009));
+        assert_eq!(pool.free(), 5);
+        assert_eq!(pool.take(t0), Some(20000));
+        assert_eq!(pool.take(t0), Some(20002));
+        pool.give(t0, 20000);
+        // Resting: an unused port goes first.
+        let resting = t0 + RTP_PORT_REST - Duration::from_millis(1);
+        assert_eq!(pool.take(resting), Some(20004));
+        // Rested: the released port before the unused ones.
+        assert_eq!(pool.take(t0 + RTP_PORT_REST), Some(20000));
+        assert_eq!(pool.take(t0 + RTP_PORT_REST), Some(20006));
+        assert_eq!(pool.free(), 1);
+    }
+
+    #[test]
+    fn with_nothing_unused_the_longest_released_port_goes_first() {
+        let t0 = Instant::now();
+        let mut pool = RtpPortPool::new((20000, 20003));
+        let (a, b) = (pool.take(t0).unwrap(), pool.take(t0).unwrap());
+        assert_eq!(pool.take(t0), None);
+        pool.give(t0, b);
+        pool.give(t0 + Duration::from_millis(10), a);
+        let soon = t0 + Duration::from_millis(20);
+        assert_eq!(
+            (pool.take(soon), pool.take(soon), pool.take(soon)),
+            (Some(b), Some(a), None)
+        );
+    }
+
+    #[test]
+    fn a_skipped_port_is_tried_after_every_unused_one() {
+        let t0 = Instant::now();
+        let mut pool = RtpPortPool::new((20000, 20005));
+        let p = pool.take(t0).unwrap();
+        pool.skip(p);
+        assert_eq!(
+            [pool.take(t0), pool.take(t0), pool.take(t0)],
+            [Some(20002), Some(20004), Some(p)]
+        );
     }
 }
