@@ -231,13 +231,13 @@ impl Dialog {
         }
     }
 
-    /// The URI of the next hop: the first Route if any, else the Request-URI.
-    pub fn next_hop_uri(&self) -> String {
-        let (ruri, routes) = self.routing();
-        routes
+    /// The URI a request in this dialog is sent to (RFC 3261 §8.1.2): the first URI of the
+    /// route set when there is one — the first Route with loose routing, the Request-URI
+    /// with strict routing (§12.2.1.1) — else the remote target. Borrowed, no allocation.
+    pub fn next_hop(&self) -> &str {
+        self.route_set
             .first()
-            .map(|r| uri_of(r).to_string())
-            .unwrap_or(ruri)
+            .map_or(self.remote_target.as_str(), |r| uri_of(r))
     }
 
     /// Builds an in-dialog request with the next local CSeq (BYE, re-INVITE, …), its branch
@@ -419,7 +419,7 @@ Content-Length: 0\r\n\r\n"
         let (ruri, routes) = d.routing();
         assert_eq!(ruri, d.remote_target);
         assert_eq!(routes.len(), 3);
-        assert_eq!(d.next_hop_uri(), "sip:p0.example;lr");
+        assert_eq!(d.next_hop(), "sip:p0.example;lr");
         let ack = parse_datagram(&d.ack(1, &local(), &mut crate::sip::message::Tokens::seeded(7)))
             .unwrap();
         assert_eq!(ack.cseq, 1);
@@ -465,6 +465,10 @@ Content-Length: 0\r\n\r\n"
         let (ruri, routes) = d.routing();
         assert_eq!(ruri, "sip:strict.example");
         assert_eq!(routes, vec!["<sip:far@10.0.0.9:5090;transport=udp>"]);
+        // Sent to the Request-URI, the strict router (§8.1.2), not to the remote target.
+        assert_eq!(d.next_hop(), "sip:strict.example");
+        let no_route = Dialog::from_response("<sip:1000@h>;tag=L1", 1, &ok_with("")).unwrap();
+        assert_eq!(no_route.next_hop(), "sip:far@10.0.0.9:5090;transport=udp");
     }
 
     #[test]

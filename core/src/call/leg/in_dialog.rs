@@ -213,6 +213,9 @@ impl CallLeg {
 
     pub(super) fn drain_server_pending(&mut self) {
         // Server retransmissions from timers go where the first response went (§18.2.2).
+        if self.up.invite_server_txs.is_empty() {
+            return;
+        }
         let fallback = self.dialog_destination();
         let mut msgs = Vec::new();
         for t in &mut self.up.invite_server_txs {

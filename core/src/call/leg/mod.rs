@@ -767,24 +767,21 @@ impl CallLeg {
                 });
             }
         }
-        let dialog_dest = self.dialog_destination();
-        let refresh_out: Vec<Vec<u8>> = match &mut self.up.refresh {
+        // In-dialog requests (refresh, REFER, BYE) go to the dialog's next hop, read only
+        // when one of them has something to send (most drains have nothing).
+        let mut in_dialog: Vec<Vec<u8>> = match &mut self.up.refresh {
             Some(Refresh::Update(t)) => std::iter::from_fn(|| t.poll_transmit()).collect(),
             Some(Refresh::Invite { tx, .. }) => std::iter::from_fn(|| tx.poll_transmit()).collect(),
             None => Vec::new(),
         };
-        for b in refresh_out {
-            self.push_out(dialog_dest, b);
-        }
-        for b in self.refer_poll() {
-            self.push_out(dialog_dest, b);
-        }
+        in_dialog.extend(self.refer_poll());
         if let Some(t) = &mut self.ending.bye {
-            while let Some(b) = t.poll_transmit() {
-                self.out.push_back(LegTransmit {
-                    dest: dialog_dest,
-                    bytes: b,
-                });
+            in_dialog.extend(std::iter::from_fn(|| t.poll_transmit()));
+        }
+        if !in_dialog.is_empty() {
+            let dest = self.dialog_destination();
+            for b in in_dialog {
+                self.push_out(dest, b);
             }
         }
         for f in &mut self.ending.forks {
@@ -1010,9 +1007,10 @@ impl CallLeg {
     }
 }
 
-/// Where in-dialog requests go: the next hop (first route, else remote target) when it is an
-/// IP literal with a port over UDP; otherwise `trunk` (the call's trunk, or its outbound
-/// proxy). Over TCP everything rides the trunk's connection.
+/// Where in-dialog requests go: the next hop ([`Dialog::next_hop`]: the first route, else
+/// the remote target) when it is an IP literal over UDP (port 5060 when it has none);
+/// otherwise `trunk` (the call's trunk, or its outbound proxy). Over TCP everything rides the
+/// trunk's connection.
 fn destination_for(
     d: &Dialog,
     transport: crate::sip::message::Transport,
@@ -1021,8 +1019,7 @@ fn destination_for(
     if transport.is_reliable() {
         return trunk;
     }
-    let uri = d.next_hop_uri();
-    let Ok(u) = parse_uri(&uri) else {
+    let Ok(u) = parse_uri(d.next_hop()) else {
         return trunk;
     };
     let (host, port) = host_port(&u);
