@@ -29,6 +29,8 @@ struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// Set while a bench does its own work between engine calls (not counted).
+static BENCH_SIDE: AtomicBool = AtomicBool::new(false);
 
 // SAFETY: every call is passed on unchanged to mimalloc, which upholds `GlobalAlloc`'s contract.
 unsafe impl GlobalAlloc for Counting {
@@ -54,7 +56,7 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 fn count() {
-    if COUNTING.load(Ordering::Relaxed) {
+    if COUNTING.load(Ordering::Relaxed) && !BENCH_SIDE.load(Ordering::Relaxed) {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -106,6 +108,23 @@ m=audio 40000 RTP/AVP 0 101\r\n\
 a=rtpmap:0 PCMU/8000\r\n\
 a=sendrecv\r\n\
 \r\n";
+
+const TRYING: &str = "SIP/2.0 100 Trying\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5070;branch=$BRANCH;rport=5070\r\n\
+From: \"Sales\" <sip:+14155550000@192.0.2.1>;tag=$FTAG\r\n\
+To: <sip:+14155550123@192.0.2.10:5060>\r\n\
+Call-ID: $CALLID\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+
+/// The 200 to a BYE (`$CSEQ` its number).
+const BYE_OK: &str = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5070;branch=$BRANCH;rport=5070\r\n\
+From: \"Sales\" <sip:+14155550000@192.0.2.1>;tag=$FTAG\r\n\
+To: <sip:+14155550123@192.0.2.10:5060>;tag=as5f2c1e7a\r\n\
+Call-ID: $CALLID\r\n\
+CSeq: $CSEQ BYE\r\n\
+Content-Length: 0\r\n\r\n";
 
 fn parsing(c: &mut Criterion) {
     let ok = OK_SDP.as_bytes();
@@ -288,5 +307,136 @@ fn response_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, parsing, transaction, call_start, response_path);
+/// `template` with the INVITE's (or BYE's) branch, our From tag and the Call-ID filled in.
+fn fill(template: &str, req: &outdial::sip::message::Inbound) -> Vec<u8> {
+    template
+        .replace("$BRANCH", req.branch().unwrap())
+        .replace("$FTAG", req.from_tag().unwrap())
+        .replace("$CALLID", req.call_id())
+        .replace("$CSEQ", &req.cseq.to_string())
+        .into_bytes()
+}
+
+/// The messages among the outputs drained (the others through `black_box`).
+fn drain_sent(engine: &mut Engine) -> Vec<Vec<u8>> {
+    let mut sent = Vec::new();
+    while let Some(o) = engine.poll_output() {
+        match o {
+            Output::Transmit(t) => sent.push(t.bytes),
+            o => {
+                black_box(&o);
+            }
+        }
+    }
+    sent
+}
+
+/// The last of `sent`, parsed.
+fn last_sent(sent: &[Vec<u8>]) -> outdial::sip::message::Inbound {
+    parse_datagram(sent.last().expect("a message sent")).expect("it parses")
+}
+
+/// One short answered call, the engine's whole share of it without sockets or store: start
+/// (INVITE), 100, 180 and 200 with SDP in (ACK out), the hold time's end (BYE out), the
+/// BYE's 200 in, the lingering ends and the media session's close. Only the engine's calls
+/// are timed; building the far end's responses and reading the engine's requests are not.
+/// Panics when the call does not go that way (the bench then measures nothing).
+fn whole_call(c: &mut Criterion) {
+    let src: std::net::SocketAddr = "192.0.2.10:5060".parse().unwrap();
+    let ok_sdp = OK_SDP
+        .replace("z9hG4bK74bf9", "$BRANCH")
+        .replace("9fxced76sl", "$FTAG")
+        .replace("3848276298220188511@192.0.2.1", "$CALLID");
+    // One call from `t` on: the time spent in the engine, and the clock after the call.
+    let call = |engine: &mut Engine,
+                tokens: &mut outdial::sip::message::Tokens,
+                i: u64,
+                mut t: Instant|
+     -> (Duration, Instant) {
+        let mut spent = Duration::ZERO;
+        BENCH_SIDE.store(true, Ordering::Relaxed);
+        let mut timed = |f: &mut dyn FnMut()| {
+            BENCH_SIDE.store(false, Ordering::Relaxed);
+            let at = Instant::now();
+            f();
+            spent += at.elapsed();
+            BENCH_SIDE.store(true, Ordering::Relaxed);
+        };
+        let (id, attempt, spec) = next_call(tokens, i);
+        let hold = spec.hold_time;
+        let mut sent = Vec::new();
+        let mut start = Some((id.clone(), attempt, spec));
+        timed(&mut || {
+            let (id, attempt, spec) = start.take().expect("once");
+            engine.start_call(t, id, attempt, spec);
+            sent = drain_sent(engine);
+        });
+        let invite = last_sent(&sent);
+        for template in [TRYING, RINGING, ok_sdp.as_str()] {
+            let resp = fill(template, &invite);
+            timed(&mut || {
+                engine.handle_datagram(t, &resp, src);
+                sent = drain_sent(engine);
+            });
+        }
+        assert_eq!(last_sent(&sent).method.as_deref(), Some("ACK"));
+        t += hold;
+        timed(&mut || {
+            engine.handle_timeout(t);
+            sent = drain_sent(engine);
+        });
+        let bye = last_sent(&sent);
+        assert_eq!(bye.method.as_deref(), Some("BYE"));
+        let ok = fill(BYE_OK, &bye);
+        timed(&mut || {
+            engine.handle_datagram(t, &ok, src);
+            drain(engine);
+        });
+        // The lingering after the BYE's transaction and the dialog (Timer K, the 2xx's
+        // retransmission window), then the media session's close.
+        t += Duration::from_secs(40);
+        timed(&mut || {
+            engine.handle_timeout(t);
+            drain(engine);
+            engine.handle_media_closed(t, &id, Default::default());
+            drain(engine);
+        });
+        assert_eq!(engine.active_calls(), 0, "the call ended");
+        BENCH_SIDE.store(false, Ordering::Relaxed);
+        (spent, t)
+    };
+    {
+        let mut tokens = outdial::sip::message::Tokens::seeded(7);
+        let mut engine = bench_engine();
+        let mut t = Instant::now();
+        let mut i = 0u64;
+        count_allocations("call/whole_short_call", 200, || {
+            t = call(&mut engine, &mut tokens, i, t).1;
+            i += 1;
+        });
+    }
+    c.bench_function("call/whole_short_call", |b| {
+        b.iter_custom(|iters| {
+            let mut tokens = outdial::sip::message::Tokens::seeded(7);
+            let mut engine = bench_engine();
+            let mut t = Instant::now();
+            let mut spent = Duration::ZERO;
+            for i in 0..iters {
+                let (d, after) = call(&mut engine, &mut tokens, i, t);
+                spent += d;
+                t = after;
+            }
+            spent
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    parsing,
+    transaction,
+    call_start,
+    response_path,
+    whole_call
+);
 criterion_main!(benches);
