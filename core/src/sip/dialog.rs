@@ -11,9 +11,7 @@ use rsipstack::sip::{
     CSeq, CallId, ContentLength, From, HeadersExt, MaxForwards, Method, Route, To, UserAgent, Via,
 };
 
-use super::message::{
-    Header, Inbound, Tokens, Transport, parse_uri, parse_uri_or_invalid, request_bytes,
-};
+use super::message::{Header, Inbound, Tokens, Transport, parse_uri, request_bytes};
 
 /// The local side's fixed facts, shared by every request of a call.
 #[derive(Debug, Clone)]
@@ -303,8 +301,8 @@ impl Dialog {
         h.push(Header::ContentLength(ContentLength::new(
             body.len().to_string(),
         )));
-        let uri = parse_uri_or_invalid(&ruri);
-        (branch, request_bytes(method, &uri, &h, &body))
+        // The Request-URI as received (checked when the dialog was made), not re-rendered.
+        (branch, request_bytes(method, &ruri, &h, &body))
     }
 
     /// Checks the far end's CSeq on an in-dialog request (§12.2.2): a request with a lower
@@ -456,6 +454,27 @@ Content-Length: 0\r\n\r\n"
                 .len(),
             16
         );
+    }
+
+    #[test]
+    fn in_dialog_requests_carry_the_remote_target_as_received() {
+        let raw = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa\r\n\
+From: <sip:1000@127.0.0.1>;tag=L1\r\nTo: <sip:+15550100@127.0.0.1>;tag=R1\r\n\
+Call-ID: c1\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:Far@10.0.0.9:5090;Transport=UDP;x-Route=AbC;lr>\r\nContent-Length: 0\r\n\r\n";
+        let resp = parse_datagram(raw.as_bytes()).unwrap();
+        let mut d = Dialog::from_response("<sip:1000@h>;tag=L1", 1, &resp).unwrap();
+        let mut tokens = crate::sip::message::Tokens::seeded(7);
+        let (_, bye) = d.request(Method::Bye, &local(), vec![], vec![], &mut tokens);
+        let ack = d.ack(1, &local(), &mut tokens);
+        for req in [bye, ack] {
+            let text = String::from_utf8(req).unwrap();
+            let line = text.lines().next().unwrap();
+            assert!(
+                line.ends_with(" sip:Far@10.0.0.9:5090;Transport=UDP;x-Route=AbC;lr SIP/2.0"),
+                "{line}"
+            );
+        }
     }
 
     #[test]

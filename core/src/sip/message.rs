@@ -1483,8 +1483,14 @@ pub fn parse_uri_or_invalid(s: &str) -> Uri {
 /// gives (start line, each header as its `Display` writes it, CRLF, body verbatim), written
 /// into one buffer — rsipstack's own writer renders every header into a `String` of its own,
 /// joins them and formats the result again, which was two fifths of starting a call
-/// (docs/benchmarks.md).
-pub fn request_bytes(method: Method, uri: &Uri, headers: &[Header], body: &[u8]) -> Vec<u8> {
+/// (docs/benchmarks.md). `uri` is the Request-URI: a typed `Uri`, or a URI text already
+/// checked (a dialog's remote target as received, §12.2.1.1), written as it is.
+pub fn request_bytes(
+    method: Method,
+    uri: impl fmt::Display,
+    headers: &[Header],
+    body: &[u8],
+) -> Vec<u8> {
     message_bytes(
         format_args!("{method} {uri} {}", Version::V2),
         headers,
