@@ -176,9 +176,9 @@ impl Engine {
         &mut self,
         now: Instant,
         id: &str,
-        events: Vec<(Instant, CallEventKind)>,
+        events: &mut Vec<(Instant, CallEventKind)>,
     ) {
-        for (at, kind) in events {
+        for (at, kind) in events.drain(..) {
             let Some(acd) = &mut self.acd else { return };
             acd.agent_leg_event(now, id, at, &kind);
             self.run_acd(now);

@@ -437,9 +437,9 @@ impl Engine {
         &mut self,
         now: Instant,
         id: &str,
-        events: Vec<(Instant, CallEventKind)>,
+        events: &mut Vec<(Instant, CallEventKind)>,
     ) {
-        for (at, kind) in events {
+        for (at, kind) in events.drain(..) {
             match kind {
                 CallEventKind::Answered { .. } if self.blind_legs.contains_key(id) => {
                     self.blind_answered(now, id);
