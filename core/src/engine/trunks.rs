@@ -593,7 +593,7 @@ fn options_request(
         Header::ContentLength(ContentLength::new("0")),
     ]);
     let bytes =
-        crate::sip::message::request_bytes(Method::Options, &parse_uri_or_invalid(&uri), &h, &[]);
+        crate::sip::message::request_bytes(Method::Options, parse_uri_or_invalid(&uri), &h, &[]);
     (call_id, bytes, branch)
 }
 
