@@ -1038,16 +1038,8 @@ impl Engine {
         // message; a nested call finds it taken and uses a new one).
         let mut events = std::mem::take(&mut self.leg_events);
         events.extend(std::iter::from_fn(|| slot.leg.poll_event()));
-        if !events.is_empty() {
-            if slot.role == Role::Agent {
-                self.acd_agent_events(now, id, &mut events);
-            } else if slot.role == Role::Consult {
-                self.consult_events(now, id, &mut events);
-            } else {
-                self.customer_events(now, id, &mut events);
-            }
-        }
-        events.clear();
+        let role = slot.role;
+        self.role_events(now, id, role, &mut events);
         self.leg_events = events;
         let Some(slot) = self.calls.get_mut(id) else {
             return;
@@ -1124,6 +1116,23 @@ impl Engine {
 
     /// A customer leg's events: to the campaign, with the ACD's own (queue entry on an
     /// answer without AMD; `abandoned`/`dequeued` and the other leg's hang-up when it ends).
+    /// A leg's events (drained from `events`) to what its role does with them.
+    fn role_events(
+        &mut self,
+        now: Instant,
+        id: &str,
+        role: Role,
+        events: &mut Vec<(Instant, CallEventKind)>,
+    ) {
+        match role {
+            _ if events.is_empty() => {}
+            Role::Agent => self.acd_agent_events(now, id, events),
+            Role::Consult => self.consult_events(now, id, events),
+            Role::Customer => self.customer_events(now, id, events),
+        }
+        events.clear();
+    }
+
     fn customer_events(
         &mut self,
         now: Instant,
