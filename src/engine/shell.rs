@@ -1327,9 +1327,10 @@ fn bind_rtp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(sock.into())
 }
 
-/// Most RTP sockets of ended calls kept bound: beyond it, a released socket is closed and
-/// its port bound anew when it is next taken. Each one is a file descriptor; a socket's
-/// receive buffer is charged only for what is queued in it.
+/// Most RTP sockets of ended calls kept bound, and at most half the process's open-file limit
+/// (each is a file descriptor; the calls in progress need theirs): beyond it, a released
+/// socket is closed and its port bound anew when it is next taken. A socket's receive buffer
+/// is charged only for what is queued in it.
 const IDLE_RTP_MAX: usize = 8192;
 
 /// Datagrams read away at most from a kept socket before it carries a new call.
@@ -1342,17 +1343,24 @@ const IDLE_RTP_DRAIN: usize = 256;
 /// same ports, and their sockets, call after call.
 struct IdleRtp {
     idle: HashMap<u16, tokio::net::UdpSocket>,
-    /// Most kept ([`IDLE_RTP_MAX`]).
+    /// Most kept ([`IDLE_RTP_MAX`], or half the open-file limit when that is lower).
     max: usize,
 }
 
 impl Default for IdleRtp {
     fn default() -> Self {
+        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
         Self {
             idle: HashMap::new(),
-            max: IDLE_RTP_MAX,
+            max: idle_rtp_max(files),
         }
     }
+}
+
+/// How many RTP sockets [`IdleRtp`] keeps under an open-file limit of `files` (the soft
+/// `RLIMIT_NOFILE`; `u64::MAX` when unlimited): half of it, at most [`IDLE_RTP_MAX`].
+fn idle_rtp_max(files: u64) -> usize {
+    IDLE_RTP_MAX.min(usize::try_from(files / 2).unwrap_or(usize::MAX))
 }
 
 impl IdleRtp {
@@ -1375,7 +1383,7 @@ impl IdleRtp {
     }
 
     /// Keeps `sock`, bound to `port`, for the next call on that port (closed instead when
-    /// [`IDLE_RTP_MAX`] are kept).
+    /// the most allowed are kept).
     fn keep(&mut self, port: u16, sock: tokio::net::UdpSocket) {
         if self.idle.len() < self.max {
             self.idle.insert(port, sock);
@@ -1434,6 +1442,14 @@ mod tests {
             (&buf[..n], from),
             (&[0x80, 0, 0, 9][..], far.local_addr().unwrap())
         );
+    }
+
+    #[test]
+    fn kept_rtp_sockets_take_at_most_half_the_open_file_limit() {
+        assert_eq!(idle_rtp_max(1024), 512);
+        assert_eq!(idle_rtp_max(20_000), IDLE_RTP_MAX);
+        assert_eq!(idle_rtp_max(u64::MAX), IDLE_RTP_MAX);
+        assert_eq!(idle_rtp_max(1), 0);
     }
 
     #[tokio::test]
