@@ -1114,9 +1114,8 @@ impl Engine {
         }
     }
 
-    /// A customer leg's events: to the campaign, with the ACD's own (queue entry on an
-    /// answer without AMD; `abandoned`/`dequeued` and the other leg's hang-up when it ends).
-    /// A leg's events (drained from `events`) to what its role does with them.
+    /// A leg's events (drained from `events`, which is left empty) to what its role does
+    /// with them.
     fn role_events(
         &mut self,
         now: Instant,
@@ -1124,15 +1123,18 @@ impl Engine {
         role: Role,
         events: &mut Vec<(Instant, CallEventKind)>,
     ) {
-        match role {
-            _ if events.is_empty() => {}
-            Role::Agent => self.acd_agent_events(now, id, events),
-            Role::Consult => self.consult_events(now, id, events),
-            Role::Customer => self.customer_events(now, id, events),
+        if !events.is_empty() {
+            match role {
+                Role::Agent => self.acd_agent_events(now, id, events),
+                Role::Consult => self.consult_events(now, id, events),
+                Role::Customer => self.customer_events(now, id, events),
+            }
         }
         events.clear();
     }
 
+    /// A customer leg's events: to the campaign, with the ACD's own (queue entry on an
+    /// answer without AMD; `abandoned`/`dequeued` and the other leg's hang-up when it ends).
     fn customer_events(
         &mut self,
         now: Instant,
