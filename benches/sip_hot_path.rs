@@ -290,13 +290,10 @@ fn response_path(c: &mut Criterion) {
         }
     }
     let inv = parse_datagram(&invite.unwrap()).unwrap();
-    let ringing = RINGING
-        .replace("$BRANCH", inv.branch().unwrap())
-        .replace("$FTAG", inv.from_tag().unwrap())
-        .replace("$CALLID", inv.call_id());
+    let ringing = fill(RINGING, &inv);
     let src = "192.0.2.10:5060".parse().unwrap();
     let mut respond = move || {
-        engine.handle_datagram(now, black_box(ringing.as_bytes()), src);
+        engine.handle_datagram(now, black_box(&ringing), src);
         drain(&mut engine)
     };
     count_allocations("response_path/180_parse_match_event", 1000, || {
